@@ -1,0 +1,3 @@
+"""The autojob version."""
+
+__version__ = "0.1.0"

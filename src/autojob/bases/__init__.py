@@ -1,0 +1,1 @@
+"""Base models shared by every task class."""

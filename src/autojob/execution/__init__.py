@@ -1,0 +1,1 @@
+"""Executors and the rendering of task scripts."""

@@ -1,0 +1,120 @@
+"""Render task scripts from Jinja2 templates.
+
+Templates are looked up first in ``SETTINGS.TEMPLATE_DIR`` (when set), then in
+the package. Every ``{{ value }}`` a template prints is shell-quoted
+(``shlex.quote``) unless passed through the ``raw`` filter, so no label, path or
+parameter can change what a script does.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import shlex
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import jinja2
+
+from autojob import SETTINGS
+from autojob.errors import InputError, TemplateError
+
+if TYPE_CHECKING:
+    from autojob.bases.task_base import TaskBase
+
+__all__ = ["Raw", "render_task_script", "sbatch_lines", "script_environment"]
+
+_OPTION = re.compile(r"[A-Za-z][A-Za-z0-9-]*")
+
+
+class Raw(str):
+    """A string a template prints as it is (already safe for the shell)."""
+
+    __slots__ = ()
+
+
+def _quote(value: Any) -> str:
+    if isinstance(value, Raw):
+        return str(value)
+    if value is None:
+        return "''"
+    if isinstance(value, bool):
+        value = str(value).lower()
+    return shlex.quote(str(value))
+
+
+def _raw(value: Any) -> Raw:
+    return Raw("" if value is None else str(value))
+
+
+@functools.cache
+def script_environment(template_dir: Path | None) -> jinja2.Environment:
+    """Return the (cached) Jinja2 environment for a user template directory."""
+    loaders: list[jinja2.BaseLoader] = []
+    if template_dir is not None:
+        loaders.append(jinja2.FileSystemLoader(template_dir))
+    loaders.append(jinja2.PackageLoader("autojob", "templates"))
+    env = jinja2.Environment(
+        loader=jinja2.ChoiceLoader(loaders),
+        autoescape=False,  # noqa: S701  (shell, not HTML: values are shell-quoted)
+        finalize=_quote,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["raw"] = _raw
+    env.filters["shquote"] = lambda v: Raw(_quote(v))
+    return env
+
+
+def sbatch_lines(scheduler_inputs: dict[str, Any]) -> list[str]:
+    """Return ``--option=value`` lines (quoted) for the scheduler inputs."""
+    lines = []
+    for key, value in scheduler_inputs.items():
+        option = key.lstrip("-").replace("_", "-")
+        if not _OPTION.fullmatch(option):
+            raise InputError(
+                f"{key!r} is not a scheduler option name",
+                field=f"scheduler_inputs.{key}",
+                hint="use option names such as 'time', 'mem' or 'cpus-per-task'",
+            )
+        if value is None or value is False:
+            continue
+        lines.append(f"--{option}" if value is True else f"--{option}={_quote(value)}")
+    return lines
+
+
+def render_task_script(task: TaskBase) -> str:
+    """Render the task script of ``task`` from its ``task_script_template``."""
+    env = script_environment(SETTINGS.TEMPLATE_DIR)
+    name = task.task_inputs.task_script_template
+    try:
+        template = env.get_template(name)
+    except jinja2.TemplateNotFound as exc:
+        places = f"{SETTINGS.TEMPLATE_DIR} and " if SETTINGS.TEMPLATE_DIR else ""
+        raise TemplateError(
+            f"task script template {name!r} not found in {places}the package",
+            field="task_inputs.task_script_template",
+            hint="set AUTOJOB_TEMPLATE_DIR to the directory holding it",
+        ) from exc
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError(
+            f"template syntax error at line {exc.lineno}: {exc.message}",
+            path=exc.filename or name,
+        ) from exc
+    context = {
+        "task": task,
+        "metadata": task.task_metadata.model_dump(mode="json"),
+        "inputs": task.task_inputs.model_dump(mode="json"),
+        "scheduler_inputs": task.scheduler_inputs,
+        "sbatch_lines": sbatch_lines(task.scheduler_inputs),
+        "settings": SETTINGS,
+    }
+    try:
+        return template.render(context)
+    except jinja2.UndefinedError as exc:
+        raise TemplateError(
+            f"template {name!r} uses an undefined value: {exc.message}",
+            path=template.filename,
+        ) from exc

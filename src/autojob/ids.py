@@ -1,0 +1,111 @@
+"""Identifiers of study groups, studies, task groups and tasks.
+
+Two forms load: the legacy form, ten alphanumerics whose first letter names the
+kind (``g`` study group, ``s`` study, ``c`` task group, ``j`` task, e.g.
+``jYKn9PKaBj``), and UUID4 strings. New ids use the legacy form unless
+``SETTINGS.LEGACY_MODE`` is off.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, PlainSerializer
+
+__all__ = [
+    "ID_ALPHABET",
+    "ID_PREFIXES",
+    "Id",
+    "Timestamp",
+    "check_id",
+    "id_factory",
+    "new_id",
+    "now",
+]
+
+#: shortuuid's alphabet: no 0/O, 1/l/I that read alike
+ID_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+LEGACY_ID_LENGTH = 10
+Kind = Literal["g", "s", "c", "j", "w"]
+ID_PREFIXES: dict[str, Kind] = {
+    "study_group": "g",
+    "study": "s",
+    "task_group": "c",
+    "task": "j",
+    "workflow_step": "w",
+}
+
+
+def new_id(prefix: Kind, *, legacy: bool | None = None) -> str:
+    """Return a new id: ``prefix`` + 9 random characters, or a UUID4."""
+    if legacy is None:
+        from autojob import SETTINGS  # noqa: PLC0415  (avoid an import cycle)
+
+        legacy = SETTINGS.LEGACY_MODE
+    if not legacy:
+        return str(uuid.uuid4())
+    return prefix + "".join(secrets.choice(ID_ALPHABET) for _ in range(9))
+
+
+def id_factory(prefix: Kind) -> Callable[[], str]:
+    """Return a default factory of new ids with ``prefix``."""
+
+    def factory() -> str:
+        return new_id(prefix)
+
+    return factory
+
+
+def check_id(value: Any) -> str:
+    """Validate an id and return it as a string.
+
+    Raises:
+        ValueError: ``value`` is neither a UUID nor ten alphanumerics.
+    """
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if not isinstance(value, str):
+        msg = f"an id must be a string, not {type(value).__name__}"
+        raise ValueError(msg)  # noqa: TRY004  (pydantic wants ValueError)
+    if len(value) == LEGACY_ID_LENGTH and value.isascii() and value.isalnum():
+        return value
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        pass
+    msg = (
+        f"{value!r} is not an id: use ten letters and digits "
+        "(e.g. 'jYKn9PKaBj') or a UUID"
+    )
+    raise ValueError(msg)
+
+
+def _check_timestamp(value: Any) -> Any:
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    if isinstance(value, str):
+        parsed = datetime.fromisoformat(value)
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return value
+
+
+def now() -> datetime:
+    """Return the current time, timezone-aware in UTC."""
+    return datetime.now(tz=UTC)
+
+
+#: An id field: validated, always a ``str`` in Python and JSON.
+Id = Annotated[str, BeforeValidator(check_id)]
+
+#: A timezone-aware datetime (naive values are taken as UTC) that dumps as an
+#: ISO 8601 string in both Python and JSON mode, so ``json.dump(m.model_dump())``
+#: works as the seed documents show.
+Timestamp = Annotated[
+    datetime,
+    BeforeValidator(_check_timestamp),
+    PlainSerializer(lambda d: d.isoformat(), return_type=str, when_used="always"),
+]

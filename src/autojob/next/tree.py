@@ -1,0 +1,373 @@
+"""Write tasks, task groups, studies and study groups as directories.
+
+Whole trees are built inside a hidden staging directory next to their final
+place and then renamed into it, so a tree appears complete or not at all; a
+failure (a bad template, a full disk) removes the staging directory. After a
+new directory is in place, its id is added to the parent's metadata file under
+that file's lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+from autojob import SETTINGS
+from autojob.errors import AutojobError, TreeError, UnsafePathError
+from autojob.execution.script import render_task_script
+from autojob.store.atomic import (
+    dump_json,
+    read_json_object,
+    update_json_object,
+    write_atomic,
+)
+from autojob.store.names import STAGING_PREFIX, NameBook
+from autojob.task_group import TaskGroup
+
+if TYPE_CHECKING:
+    from autojob.bases.task_base import TaskBase
+    from autojob.study import Study
+    from autojob.study_group import StudyGroup
+
+__all__ = [
+    "carry_over_files",
+    "create_task_group_tree",
+    "create_task_tree",
+    "write_study",
+    "write_study_group",
+    "write_task_files",
+]
+
+logger = logging.getLogger(__name__)
+SCRIPT_MODE = 0o755
+
+
+# -- files of one task -----------------------------------------------------
+
+
+def _task_documents(task: TaskBase, dest: Path) -> list[tuple[Path, str, int | None]]:
+    """Serialise a task's files, all before any is written."""
+    return [
+        (dest / SETTINGS.INPUTS_FILE, dump_json(task.input_sections(), dest / SETTINGS.INPUTS_FILE), None),
+        (dest / task.task_inputs.task_script, render_task_script(task), SCRIPT_MODE),
+        # task.json last: its presence is what makes a directory a task
+        (
+            dest / SETTINGS.TASK_METADATA_FILE,
+            dump_json(task.task_metadata.model_dump(mode="json"), dest / SETTINGS.TASK_METADATA_FILE),
+            None,
+        ),
+    ]
+
+
+def write_task_files(task: TaskBase, dest: Path, *, atomic: bool = True) -> list[Path]:
+    """Write ``inputs.json``, the task script and ``task.json`` into ``dest``.
+
+    With ``atomic`` (the default) each file replaces the old one atomically;
+    inside a staging directory, plain writes suffice.
+    """
+    documents = _task_documents(task, dest)
+    for path, text, mode in documents:
+        if atomic:
+            write_atomic(path, text, mode=mode)
+        else:
+            _write_new(path, text, mode)
+    return [path for path, _, _ in documents]
+
+
+def _write_new(path: Path, text: str, mode: int | None) -> None:
+    with path.open("w", encoding="utf-8") as stream:
+        stream.write(text)
+    if mode is not None:
+        os.chmod(path, mode)
+
+
+# -- staging -----------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _staging(dest: Path) -> Iterator[Path]:
+    """Yield a hidden directory inside ``dest``, removed afterwards."""
+    if not dest.is_dir():
+        raise TreeError(
+            "destination is not a directory",
+            path=dest,
+            hint="create it first, or pass an existing directory",
+        )
+    try:
+        stage = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=dest))
+    except OSError as exc:
+        raise AutojobError(f"cannot create a directory: {exc.strerror}", path=dest) from exc
+    try:
+        yield stage
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _publish(staged: Path, final: Path) -> Path:
+    """Move a finished directory into place; never replace an existing one."""
+    if os.path.lexists(final):
+        raise TreeError(
+            f"{final.name!r} already exists",
+            path=final.parent,
+            hint="choose another name template, or add {i} to it",
+        )
+    os.rename(staged, final)
+    return final
+
+
+def _register(metadata_file: Path, key: str, item_id: str) -> None:
+    """Add ``item_id`` to the list ``key`` of a parent's metadata file."""
+
+    def add(data: dict[str, Any]) -> dict[str, Any]:
+        items = data.setdefault(key, [])
+        if not isinstance(items, list):
+            raise TreeError("is not a list", path=metadata_file, field=key)
+        if item_id not in items:
+            items.append(item_id)
+        return data
+
+    update_json_object(metadata_file, add)
+
+
+def _copy_mode(src: Path | None, dest: Path) -> None:
+    if src is not None:
+        with contextlib.suppress(OSError):
+            os.chmod(dest, os.stat(src).st_mode & 0o7777)
+
+
+# -- naming contexts -------------------------------------------------------
+
+
+def _task_context(task: TaskBase) -> dict[str, Any]:
+    return task.task_metadata.model_dump(mode="json")
+
+
+def _group_context(group: TaskGroup) -> dict[str, Any]:
+    context = _task_context(group.tasks[0]) if group.tasks else {}
+    context.update(group.model_dump(mode="json", exclude={"tasks"}))
+    return context
+
+
+def _study_context(model: Study | StudyGroup) -> dict[str, Any]:
+    context = model.model_dump(mode="json")
+    context["label"] = context.get("name", "")
+    return context
+
+
+# -- carrying files over ---------------------------------------------------
+
+
+def _relative_inside(name: str, root: Path) -> PurePosixPath:
+    rel = PurePosixPath(name)
+    if not name or "\0" in name or rel.is_absolute() or ".." in rel.parts:
+        raise UnsafePathError(
+            f"{name!r} is not a relative path inside the task directory",
+            path=root,
+            field="task_inputs.files_to_carry_over",
+            hint="name files relative to the task directory, without '..'",
+        )
+    return rel
+
+
+def carry_over_files(
+    src: Path, dest: Path, files: list[str] | None, *, size_limit: float | None = None
+) -> list[Path]:
+    """Copy ``files`` (relative names; directories too) from ``src`` into ``dest``.
+
+    Missing files are skipped with a warning; files larger than
+    ``size_limit`` bytes are skipped too. Returns the copies made.
+    """
+    copied = []
+    for name in files or []:
+        rel = _relative_inside(name, src)
+        origin, target = src.joinpath(rel), dest.joinpath(rel)
+        if not origin.exists():
+            logger.warning("%s: %s not found; not carried over", src, name)
+            continue
+        if size_limit is not None and origin.is_file() and origin.stat().st_size > size_limit:
+            logger.warning("%s: %s is over the size limit; not carried over", src, name)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if origin.is_dir():
+            shutil.copytree(origin, target, symlinks=True)
+        else:
+            shutil.copy2(origin, target, follow_symlinks=False)
+        copied.append(target)
+    return copied
+
+
+# -- writing trees ---------------------------------------------------------
+
+
+def _write_task_dir(
+    task: TaskBase,
+    directory: Path,
+    *,
+    src: Path | None = None,
+    files_to_carry_over: list[str] | None = None,
+) -> Path:
+    directory.mkdir()
+    _copy_mode(src, directory)
+    if src is not None:
+        carry_over_files(src, directory, files_to_carry_over)
+    write_task_files(task, directory, atomic=False)
+    return directory
+
+
+def _write_group_dir(group: TaskGroup, directory: Path, task_template: str | None) -> Path:
+    directory.mkdir()
+    meta = directory / SETTINGS.TASK_GROUP_METADATA_FILE
+    _write_new(meta, dump_json(group.model_dump(mode="json"), meta), None)
+    names = NameBook(directory)
+    for task in group.tasks:
+        name = names.claim(task_template or "{task_id}", _task_context(task))
+        _write_task_dir(task, directory / name)
+    return directory
+
+
+def _write_study_dir(
+    study: Study,
+    directory: Path,
+    task_group_template: str | None,
+    task_template: str | None,
+) -> Path:
+    directory.mkdir()
+    meta = directory / SETTINGS.STUDY_METADATA_FILE
+    _write_new(meta, dump_json(study.model_dump(mode="json"), meta), None)
+    names = NameBook(directory)
+    for group in study.task_groups:
+        name = names.claim(task_group_template or "{task_group_id}", _group_context(group))
+        _write_group_dir(group, directory / name, task_template)
+    return directory
+
+
+def write_study(
+    study: Study,
+    dest: Path,
+    *,
+    study_template: str | None = None,
+    task_group_template: str | None = None,
+    task_template: str | None = None,
+) -> Path:
+    """Write ``study`` as a new directory in ``dest``; register it if ``dest``
+    is a study group. Returns the study directory."""
+    parent_meta = dest / SETTINGS.STUDY_GROUP_METADATA_FILE
+    if parent_meta.is_file():
+        study.study_group_id = read_json_object(parent_meta).get("study_group_id")
+    study.link()
+    name = NameBook(dest).claim(study_template or "{study_id}", _study_context(study))
+    with _staging(dest) as stage:
+        _write_study_dir(study, stage / name, task_group_template, task_template)
+        final = _publish(stage / name, dest / name)
+    if parent_meta.is_file():
+        _register(parent_meta, "studies", study.study_id)
+    return final
+
+
+def write_study_group(
+    study_group: StudyGroup,
+    dest: Path,
+    *,
+    study_group_template: str | None = None,
+    study_template: str | None = None,
+    task_group_template: str | None = None,
+    task_template: str | None = None,
+) -> Path:
+    """Write ``study_group`` as a new directory in ``dest`` and return it."""
+    study_group.link()
+    name = NameBook(dest).claim(
+        study_group_template or "{study_group_id}", _study_context(study_group)
+    )
+    with _staging(dest) as stage:
+        directory = stage / name
+        directory.mkdir()
+        meta = directory / SETTINGS.STUDY_GROUP_METADATA_FILE
+        _write_new(meta, dump_json(study_group.model_dump(mode="json"), meta), None)
+        names = NameBook(directory)
+        for study in study_group.studies:
+            study_name = names.claim(study_template or "{study_id}", _study_context(study))
+            _write_study_dir(study, directory / study_name, task_group_template, task_template)
+        return _publish(directory, dest / name)
+
+
+def _adopt_parent_ids(task: TaskBase, group_meta: Path) -> None:
+    data = read_json_object(group_meta)
+    meta = task.task_metadata
+    for field in ("task_group_id", "study_id", "study_group_id"):
+        if field in data:
+            setattr(meta, field, data[field])
+
+
+def create_task_tree(
+    task: TaskBase,
+    dest: Path,
+    *,
+    src: Path | None = None,
+    files_to_carry_over: list[str] | None = None,
+    name_template: str | None = None,
+) -> Path:
+    """Create a directory for ``task`` in ``dest`` and write its files.
+
+    When ``dest`` is a task group, the task takes the group's ids and is added
+    to the group's ``tasks``. With ``src`` (a task directory), the files named
+    by ``files_to_carry_over`` are copied from it and its permissions reused.
+
+    Returns:
+        The new task directory.
+    """
+    dest = Path(dest)
+    group_meta = dest / SETTINGS.TASK_GROUP_METADATA_FILE
+    if group_meta.is_file():
+        _adopt_parent_ids(task, group_meta)
+    name = NameBook(dest).claim(name_template or "{task_id}", _task_context(task))
+    with _staging(dest) as stage:
+        _write_task_dir(task, stage / name, src=src, files_to_carry_over=files_to_carry_over)
+        final = _publish(stage / name, dest / name)
+    if group_meta.is_file():
+        _register(group_meta, "tasks", task.task_metadata.task_id)
+    return final
+
+
+def create_task_group_tree(
+    task: TaskBase | TaskGroup,
+    dest: Path,
+    *,
+    src: Path | None = None,
+    name_template: str | None = None,
+    task_template: str | None = None,
+) -> Path:
+    """Create a task group directory in ``dest`` and return it.
+
+    Given a :class:`TaskGroup`, the group is written with all its tasks. Given
+    a task, as in the reference implementation, only the group's directory and
+    metadata (listing that task) are written; ``create_task_tree`` then writes
+    the task into it. When ``dest`` is a study, the group takes the study's ids
+    and is added to the study's ``task_groups``.
+    """
+    dest = Path(dest)
+    group = task if isinstance(task, TaskGroup) else TaskGroup.from_task(task)
+    study_meta = dest / SETTINGS.STUDY_METADATA_FILE
+    if study_meta.is_file():
+        data = read_json_object(study_meta)
+        group.study_id = data.get("study_id")
+        group.study_group_id = data.get("study_group_id")
+        group.link()
+    name = NameBook(dest).claim(name_template or "{task_group_id}", _group_context(group))
+    with _staging(dest) as stage:
+        if isinstance(task, TaskGroup):
+            _write_group_dir(group, stage / name, task_template)
+        else:
+            (stage / name).mkdir()
+            meta = stage / name / SETTINGS.TASK_GROUP_METADATA_FILE
+            _write_new(meta, dump_json(group.model_dump(mode="json"), meta), None)
+        _copy_mode(src.parent if src else None, stage / name)
+        final = _publish(stage / name, dest / name)
+    if study_meta.is_file():
+        _register(study_meta, "task_groups", group.task_group_id)
+    return final

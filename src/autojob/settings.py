@@ -1,0 +1,150 @@
+"""Global settings: every file name autojob reads or writes, and how it behaves.
+
+Settings come, highest priority first, from keyword arguments, environment
+variables prefixed ``AUTOJOB_`` (``AUTOJOB_INPUTS_FILE=params.json``), and a TOML
+file: ``$AUTOJOB_CONFIG_FILE`` if set, else ``$XDG_CONFIG_HOME/autojob/config.toml``
+(``~/.config/autojob/config.toml``). Keys in the TOML file are the field names
+below, either at top level or under an ``[autojob]`` table.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+__all__ = ["AutojobSettings", "config_file_path"]
+
+
+def config_file_path() -> Path:
+    """Return the TOML configuration file autojob reads (it may not exist)."""
+    explicit = os.environ.get("AUTOJOB_CONFIG_FILE")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base, "autojob", "config.toml")
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    """Read the TOML config file; a missing file is an empty configuration."""
+    from autojob.errors import ConfigError  # noqa: PLC0415  (errors imports nothing)
+
+    try:
+        with path.open("rb") as stream:
+            data = tomllib.load(stream)
+    except FileNotFoundError:
+        return {}
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(
+            f"cannot read the configuration file: {exc}",
+            path=path,
+            hint="fix the TOML syntax or point AUTOJOB_CONFIG_FILE elsewhere",
+        ) from exc
+    table = data.get("autojob", data)
+    if not isinstance(table, dict):
+        raise ConfigError("[autojob] must be a table", path=path, field="autojob")
+    return table
+
+
+class _TomlSource(InitSettingsSource):
+    """A settings source reading the user's TOML configuration file."""
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls, _read_config_file(config_file_path()))
+
+
+class AutojobSettings(BaseSettings):
+    """Settings for autojob; one field per file name it uses on disk."""
+
+    model_config: ClassVar[SettingsConfigDict] = SettingsConfigDict(
+        env_prefix="AUTOJOB_",
+        case_sensitive=False,
+        env_ignore_empty=True,
+        extra="forbid",
+        validate_assignment=True,
+    )
+
+    # metadata files
+    STUDY_GROUP_METADATA_FILE: str = Field(
+        "study_group.json", description="study group metadata"
+    )
+    STUDY_METADATA_FILE: str = Field("study.json", description="study metadata")
+    TASK_GROUP_METADATA_FILE: str = Field(
+        "task_group.json", description="task group metadata"
+    )
+    TASK_METADATA_FILE: str = Field("task.json", description="task metadata")
+    INPUTS_FILE: str = Field("inputs.json", description="task inputs")
+    OUTPUTS_FILE: str = Field(
+        "outputs.json", description="outputs a task's command writes for harvest"
+    )
+    # workflow files
+    WORKFLOW_FILE: str = Field("workflow.json", description="a study's step DAG")
+    PARAMETERIZATION_FILE: str = Field(
+        "parameterizations.json", description="what each workflow step creates"
+    )
+    LEGACY_PARAMETERIZATION_FILE: str = Field(
+        "parametrizations.json",
+        description="the reference implementation's spelling, read as well",
+    )
+    RECORD_FILE: str = Field("record.txt", description="ids of completed tasks")
+    STOP_FILE: str = Field(
+        "autojob.stop", description="present in a task: never restart or advance it"
+    )
+    # scripts and results
+    DEFAULT_TASK_SCRIPT_FILE: str = Field("run.sh", description="the task script")
+    DEFAULT_CALCULATION_SCRIPT_FILE: str = Field(
+        "run.py", description="calculation script of calculation tasks"
+    )
+    ARCHIVE_FILE: str = Field("archive.json", description="harvest archive")
+    SCHEDULER_STATS_FILE: str = Field(
+        "job_stats.json", description="scheduler accounting of a task"
+    )
+    # templates
+    TEMPLATE_DIR: Path | None = Field(
+        None, description="a directory searched for templates before the package's"
+    )
+    TASK_SCRIPT_TEMPLATE: str = Field(
+        "run.sh.j2", description="the template rendered into the task script"
+    )
+    # behaviour
+    STRICT_MODE: bool = Field(
+        True, description="raise on the first broken file instead of warning"
+    )
+    LEGACY_MODE: bool = Field(
+        True,
+        description="ids are 10-character alphanumerics prefixed g/s/c/j; "
+        "UUID4s when False",
+    )
+    DEFAULT_TASK: str = Field("task", description="task class of new tasks")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _file_names_are_plain(cls, value: Any, info: Any) -> Any:
+        name = info.field_name or ""
+        if name.endswith("_FILE") and isinstance(value, str):
+            bad = not value or value in {".", ".."} or "/" in value or "\0" in value
+            if bad:
+                msg = f"{value!r} is not a plain file name (no '/', not empty)"
+                raise ValueError(msg)
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Read keyword arguments, then the environment, then the TOML file."""
+        return (init_settings, env_settings, _TomlSource(settings_cls))

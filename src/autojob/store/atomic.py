@@ -1,0 +1,137 @@
+"""Atomic file writes and careful JSON reads.
+
+A write goes to a temporary file in the same directory, is flushed, and replaces
+the target with ``os.replace``: a reader sees the old file or the new one, never
+half of either. Read-modify-write of shared files happens under a lock file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock
+
+from autojob.errors import AutojobError, MetadataError, MissingFileError
+
+__all__ = [
+    "dump_json",
+    "locked",
+    "read_json_object",
+    "update_json_object",
+    "write_atomic",
+]
+
+
+def dump_json(data: Any, path: Path | None = None) -> str:
+    """Serialise ``data`` as indented JSON (no NaN/Infinity, which JSON lacks)."""
+    try:
+        return json.dumps(data, indent=4, allow_nan=False, ensure_ascii=False) + "\n"
+    except (TypeError, ValueError) as exc:
+        raise MetadataError(
+            f"cannot be written as JSON: {exc}",
+            path=path,
+            hint="use JSON values only (strings, numbers, booleans, lists, objects)",
+        ) from exc
+
+
+def write_atomic(path: Path, text: str, *, mode: int | None = None) -> Path:
+    """Write ``text`` to ``path`` atomically; ``mode`` sets its permission bits."""
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+        if mode is not None:
+            os.chmod(tmp_name, mode)
+        else:
+            _copy_mode_or_default(path, tmp_name)
+        os.replace(tmp_name, path)
+    except BaseException as exc:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+        if isinstance(exc, OSError):
+            raise AutojobError(
+                f"cannot write the file: {exc.strerror or exc}",
+                path=path,
+                hint="check that the directory exists, is writable and has space",
+            ) from exc
+        raise
+    return path
+
+
+def _copy_mode_or_default(target: Path, tmp_name: str) -> None:
+    """Give the temporary file the target's mode, or 0o644 less the umask."""
+    try:
+        os.chmod(tmp_name, os.stat(target).st_mode & 0o7777)
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_name, 0o666 & ~umask)
+
+
+def read_json_object(path: Path, *, hint: str | None = None) -> dict[str, Any]:
+    """Read a JSON file that must hold an object.
+
+    Raises:
+        MissingFileError: the file does not exist.
+        MetadataError: it cannot be read, is not UTF-8, is not JSON, or holds
+            something other than an object.
+    """
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise MissingFileError("file not found", path=path, hint=hint) from exc
+    except OSError as exc:
+        raise MetadataError(f"cannot read the file: {exc.strerror}", path=path) from exc
+    fix = hint or "repair the file by hand or restore it from a backup"
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MetadataError(
+            f"not UTF-8 text (bad byte at offset {exc.start})", path=path, hint=fix
+        ) from exc
+    if not text.strip():
+        raise MetadataError("the file is empty", path=path, hint=fix)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise MetadataError(
+            f"not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})",
+            path=path,
+            hint=fix,
+        ) from exc
+    except RecursionError as exc:
+        raise MetadataError("JSON nested too deeply", path=path, hint=fix) from exc
+    if not isinstance(data, dict):
+        raise MetadataError(
+            f"must hold a JSON object, not {type(data).__name__}", path=path, hint=fix
+        )
+    return data
+
+
+def lock_path(path: Path) -> Path:
+    """Return the lock file guarding ``path``."""
+    return path.with_name(f".{path.name}.lock")
+
+
+@contextlib.contextmanager
+def locked(path: Path, timeout: float = 60.0) -> Iterator[None]:
+    """Hold the lock guarding ``path`` for a read-modify-write."""
+    with FileLock(lock_path(path), timeout=timeout):
+        yield
+
+
+def update_json_object(
+    path: Path, change: Callable[[dict[str, Any]], dict[str, Any]]
+) -> dict[str, Any]:
+    """Apply ``change`` to the object in ``path`` under its lock, atomically."""
+    with locked(path):
+        data = change(read_json_object(path))
+        write_atomic(path, dump_json(data, path))
+    return data

@@ -1,0 +1,240 @@
+"""Load tasks, task groups, studies and study groups from their directories.
+
+Every failure names the file and field at fault. Strict mode (the default,
+``SETTINGS.STRICT_MODE``) raises on inconsistencies between a metadata file and
+the directories beside it; relaxed mode logs a warning and loads what it can.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+from pydantic import BaseModel, ValidationError
+
+from autojob import SETTINGS
+from autojob.bases.task_base import TaskBase
+from autojob.errors import AutojobError, MetadataError
+from autojob.plugins import get_task_class
+from autojob.store.atomic import read_json_object
+from autojob.store.names import STAGING_PREFIX
+
+__all__ = [
+    "child_dirs_with",
+    "invalid",
+    "load_study",
+    "load_study_group",
+    "load_task",
+    "load_task_group",
+    "read_inputs_sections",
+]
+
+logger = logging.getLogger(__name__)
+M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T", bound=TaskBase)
+
+
+def _strict(strict_mode: bool | None) -> bool:
+    return SETTINGS.STRICT_MODE if strict_mode is None else strict_mode
+
+
+def invalid(exc: ValidationError, path: Path, prefix: tuple[Any, ...] = ()) -> MetadataError:
+    """Turn a pydantic error into a :class:`MetadataError` naming file and field."""
+    first = exc.errors()[0]
+    loc = first["loc"][len(prefix) :] if first["loc"][: len(prefix)] == prefix else first["loc"]
+    field = ".".join(str(part) for part in loc) or None
+    more = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
+    got = first.get("input")
+    shown = repr(got) if not isinstance(got, dict | list) else type(got).__name__
+    return MetadataError(
+        f"{first['msg']}; found {shown[:80]}{more}",
+        path=path,
+        field=field,
+        hint="correct the value in the file (autojob never guesses at a broken value)",
+    )
+
+
+def read_inputs_sections(task_dir: Path) -> dict[str, Any]:
+    """Read ``inputs.json`` as sections; a flat file is all ``task_inputs``."""
+    data = read_json_object(Path(task_dir, SETTINGS.INPUTS_FILE))
+    if "task_inputs" in data:
+        return data
+    return {"task_inputs": data}
+
+
+def _task_class_for(cls: type[T], meta: dict[str, Any], path: Path, strict: bool) -> type[T]:
+    name = meta.get("task_class")
+    if not isinstance(name, str) or not name:
+        if strict:
+            raise MetadataError(
+                "no task class recorded, so magic mode cannot pick one",
+                path=path,
+                field="task_class",
+                hint="set it (e.g. \"task\") or load with magic_mode=False",
+            )
+        logger.warning("%s: no task_class; loading as %s", path, cls.__name__)
+        return cls
+    try:
+        return cast("type[T]", get_task_class(name))
+    except AutojobError as exc:
+        if strict:
+            raise type(exc)(exc.message, path=path, field="task_class", hint=exc.hint) from exc
+        logger.warning("%s; loading as %s", exc, cls.__name__)
+        return cls
+
+
+def load_task(cls: type[T], src: Path, *, strict_mode: bool | None, magic: bool) -> T:
+    """Load the task in ``src`` as ``cls`` (or the class it names, if ``magic``)."""
+    strict = _strict(strict_mode)
+    meta_path = Path(src, SETTINGS.TASK_METADATA_FILE)
+    meta = read_json_object(
+        meta_path,
+        hint=f"a directory with {SETTINGS.INPUTS_FILE} but no metadata gets it "
+        f"from 'autojob list {src}'",
+    )
+    if magic:
+        cls = _task_class_for(cls, meta, meta_path, strict)
+    sections = read_inputs_sections(src)
+    outputs_path = Path(src, SETTINGS.OUTPUTS_FILE)
+    outputs = read_json_object(outputs_path) if outputs_path.is_file() else None
+    document: dict[str, Any] = {**sections, "task_metadata": meta, "task_outputs": outputs}
+    try:
+        return cls.model_validate(document)
+    except ValidationError as exc:
+        head = exc.errors()[0]["loc"][0]
+        if head == "task_metadata":
+            raise invalid(exc, meta_path, ("task_metadata",)) from exc
+        if head == "task_outputs":
+            raise invalid(exc, outputs_path, ("task_outputs",)) from exc
+        raise invalid(exc, Path(src, SETTINGS.INPUTS_FILE)) from exc
+
+
+def child_dirs_with(directory: Path, file_name: str) -> list[Path]:
+    """Return the subdirectories of ``directory`` holding ``file_name``, sorted."""
+    found = []
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            if entry.name.startswith(STAGING_PREFIX) or not entry.is_dir(follow_symlinks=False):
+                continue
+            if os.path.isfile(os.path.join(entry.path, file_name)):
+                found.append(Path(entry.path))
+    return sorted(found)
+
+
+def _ids_listed(data: dict[str, Any], key: str, path: Path) -> list[str]:
+    ids = data.pop(key, None)
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        raise MetadataError(
+            "must be a list of id strings", path=path, field=key,
+            hint=f"list the ids of the directories inside {path.parent}",
+        )
+    return ids
+
+
+def _match_children(
+    listed: list[str], children: dict[str, M], path: Path, key: str, strict: bool
+) -> list[M]:
+    """Order loaded children as listed; report listed-but-missing and unlisted ones."""
+    missing = [i for i in listed if i not in children]
+    unlisted = [i for i in children if i not in listed]
+    for problem, ids in (("listed but not found on disk", missing),
+                         ("found on disk but not listed", unlisted)):
+        if not ids:
+            continue
+        message = f"{len(ids)} id(s) {problem}: {', '.join(ids[:5])}"
+        if strict:
+            raise MetadataError(
+                message, path=path, field=key,
+                hint="make the list match the subdirectories, or load with "
+                "strict_mode=False to load what is there",
+            )
+        logger.warning("%s: %s", path, message)
+    return [children[i] for i in listed if i in children] + [children[i] for i in unlisted]
+
+
+def _check_parent_ids(
+    child: dict[str, Any], parent: dict[str, Any], fields: tuple[str, ...], path: Path
+) -> None:
+    """Warn where a child names another parent; the parent's ids win on load.
+
+    Trees written by python-autojob 0.0.2 carry such mismatches by
+    construction, so they are reported, not refused.
+    """
+    for field in fields:
+        if field in child and child[field] != parent.get(field):
+            logger.warning(
+                "%s: %s is %r but its parent has %r; using the parent's",
+                path, field, child[field], parent.get(field),
+            )
+
+
+def load_task_group(cls: type[M], src: Path, *, strict_mode: bool | None) -> M:
+    """Load a task group and its tasks (each in the class its metadata names)."""
+    from autojob.tasks.task import Task  # noqa: PLC0415
+
+    strict = _strict(strict_mode)
+    path = Path(src, SETTINGS.TASK_GROUP_METADATA_FILE)
+    data = read_json_object(path)
+    listed = _ids_listed(data, "tasks", path)
+    tasks: dict[str, TaskBase] = {}
+    for task_dir in child_dirs_with(src, SETTINGS.TASK_METADATA_FILE):
+        task = Task.from_directory(task_dir, strict_mode=strict, magic_mode=True)
+        meta = task.task_metadata
+        _check_parent_ids(
+            {"task_group_id": meta.task_group_id}, data, ("task_group_id",),
+            Path(task_dir, SETTINGS.TASK_METADATA_FILE),
+        )
+        tasks[meta.task_id] = task
+    data["tasks"] = _match_children(listed, tasks, path, "tasks", strict)
+    try:
+        return cls.model_validate(data)
+    except ValidationError as exc:
+        raise invalid(exc, path) from exc
+
+
+def load_study(cls: type[M], src: Path, *, strict_mode: bool | None) -> M:
+    """Load a study, its task groups and their tasks."""
+    from autojob.task_group import TaskGroup  # noqa: PLC0415
+
+    strict = _strict(strict_mode)
+    path = Path(src, SETTINGS.STUDY_METADATA_FILE)
+    data = read_json_object(path)
+    listed = _ids_listed(data, "task_groups", path)
+    groups: dict[str, TaskGroup] = {}
+    for group_dir in child_dirs_with(src, SETTINGS.TASK_GROUP_METADATA_FILE):
+        group = TaskGroup.from_directory(group_dir, strict_mode=strict)
+        _check_parent_ids(
+            {"study_id": group.study_id}, data, ("study_id",),
+            Path(group_dir, SETTINGS.TASK_GROUP_METADATA_FILE),
+        )
+        groups[group.task_group_id] = group
+    data["task_groups"] = _match_children(listed, groups, path, "task_groups", strict)
+    try:
+        return cls.model_validate(data)
+    except ValidationError as exc:
+        raise invalid(exc, path) from exc
+
+
+def load_study_group(cls: type[M], src: Path, *, strict_mode: bool | None) -> M:
+    """Load a study group and every study in it."""
+    from autojob.study import Study  # noqa: PLC0415
+
+    strict = _strict(strict_mode)
+    path = Path(src, SETTINGS.STUDY_GROUP_METADATA_FILE)
+    data = read_json_object(path)
+    listed = _ids_listed(data, "studies", path)
+    studies: dict[str, Study] = {}
+    for study_dir in child_dirs_with(src, SETTINGS.STUDY_METADATA_FILE):
+        study = Study.from_directory(study_dir, strict_mode=strict)
+        _check_parent_ids(
+            {"study_group_id": study.study_group_id}, data, ("study_group_id",),
+            Path(study_dir, SETTINGS.STUDY_METADATA_FILE),
+        )
+        studies[study.study_id] = study
+    data["studies"] = _match_children(listed, studies, path, "studies", strict)
+    try:
+        return cls.model_validate(data)
+    except ValidationError as exc:
+        raise invalid(exc, path) from exc

@@ -1,0 +1,110 @@
+"""Studies: the task groups of one investigation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, model_validator
+
+from autojob.bases.task_base import TaskBase
+from autojob.ids import Id, Timestamp, id_factory, now
+from autojob.task_group import TaskGroup
+
+__all__ = ["STUDY_FIELDS", "Study"]
+
+STUDY_FIELDS = ["study_group_id", "study_id", "date_created", "name", "notes"]
+
+
+def group_tasks(tasks: Iterable[TaskBase]) -> list[TaskGroup]:
+    """Group tasks by the ``task_group_id`` of their metadata, keeping order."""
+    groups: dict[str | None, list[TaskBase]] = {}
+    for task in tasks:
+        groups.setdefault(task.task_metadata.task_group_id, []).append(task)
+    result = []
+    for members in groups.values():
+        group = TaskGroup.from_task(members[0])
+        group.tasks.extend(members[1:])
+        group.link()
+        result.append(group)
+    return result
+
+
+class Study(BaseModel):
+    """A study. ``Study(tasks=[...])`` groups the tasks by their task group id.
+
+    Building a study links its task groups (and their tasks) to it.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    date_created: Timestamp = Field(default_factory=now)
+    study_id: Id = Field(default_factory=id_factory("s"))
+    study_group_id: Id | None = Field(default_factory=id_factory("g"))
+    name: str = ""
+    notes: list[str] = Field(default_factory=list)
+    task_groups: list[TaskGroup] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _accept_tasks(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "tasks" in data:
+            data = dict(data)
+            tasks = data.pop("tasks")
+            data["task_groups"] = [*data.get("task_groups", []), *group_tasks(tasks)]
+        return data
+
+    @model_validator(mode="after")
+    def _link_after_validation(self) -> Self:
+        self.link()
+        return self
+
+    @field_serializer("task_groups", when_used="always")
+    def _task_group_ids(self, groups: list[TaskGroup]) -> list[str]:
+        return [group.task_group_id for group in groups]
+
+    @property
+    def tasks(self) -> list[TaskBase]:
+        """All tasks of the study, group by group."""
+        return [task for group in self.task_groups for task in group.tasks]
+
+    def link(self) -> None:
+        """Set the study's ids on its task groups and their tasks."""
+        for group in self.task_groups:
+            group.study_id = self.study_id
+            group.study_group_id = self.study_group_id
+            group.link()
+
+    @classmethod
+    def from_directory(
+        cls, dir_name: str | Path, *, strict_mode: bool | None = None
+    ) -> Self:
+        """Load a study, its task groups and their tasks from its directory."""
+        from autojob.store.load import load_study  # noqa: PLC0415
+
+        return load_study(cls, Path(dir_name), strict_mode=strict_mode)
+
+    def to_directory(
+        self,
+        dest: str | Path,
+        *,
+        study_template: str | None = None,
+        task_group_template: str | None = None,
+        task_template: str | None = None,
+    ) -> Path:
+        """Write the study as a new directory inside ``dest`` and return it.
+
+        Directory names default to ids; templates such as ``"{name}"``,
+        ``"{label}-{i}"`` or ``"{task_id}"`` take fields of the metadata. The
+        tree appears at once when complete: a failure leaves nothing behind.
+        """
+        from autojob.next.tree import write_study  # noqa: PLC0415
+
+        return write_study(
+            self,
+            Path(dest),
+            study_template=study_template,
+            task_group_template=task_group_template,
+            task_template=task_template,
+        )

@@ -1,0 +1,1 @@
+"""Task classes shipped with autojob."""

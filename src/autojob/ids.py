@@ -70,17 +70,14 @@ def check_id(value: Any) -> str:
         return str(value)
     if not isinstance(value, str):
         msg = f"an id must be a string, not {type(value).__name__}"
-        raise ValueError(msg)  # noqa: TRY004  (pydantic wants ValueError)
+        raise ValueError(msg)
     if len(value) == LEGACY_ID_LENGTH and value.isascii() and value.isalnum():
         return value
     try:
         return str(uuid.UUID(value))
     except ValueError:
         pass
-    msg = (
-        f"{value!r} is not an id: use ten letters and digits "
-        "(e.g. 'jYKn9PKaBj') or a UUID"
-    )
+    msg = f"{value!r} is not an id: use ten letters and digits (e.g. 'jYKn9PKaBj') or a UUID"
     raise ValueError(msg)
 
 

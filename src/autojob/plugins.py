@@ -81,7 +81,5 @@ def get_task_class(name: str) -> type[TaskBase]:
             f"task class {name!r} ({entry_point.value}) failed to import: {exc}"
         ) from exc
     if not (isinstance(loaded, type) and issubclass(loaded, TaskBase)):
-        raise PluginError(
-            f"entry point {name!r} ({entry_point.value}) is not a TaskBase subclass"
-        )
+        raise PluginError(f"entry point {name!r} ({entry_point.value}) is not a TaskBase subclass")
     return loaded

@@ -22,7 +22,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-__all__ = ["AutojobSettings", "config_file_path"]
+__all__ = ["AutojobSettings", "config_file_path", "load_settings"]
 
 
 def config_file_path() -> Path:
@@ -74,13 +74,9 @@ class AutojobSettings(BaseSettings):
     )
 
     # metadata files
-    STUDY_GROUP_METADATA_FILE: str = Field(
-        "study_group.json", description="study group metadata"
-    )
+    STUDY_GROUP_METADATA_FILE: str = Field("study_group.json", description="study group metadata")
     STUDY_METADATA_FILE: str = Field("study.json", description="study metadata")
-    TASK_GROUP_METADATA_FILE: str = Field(
-        "task_group.json", description="task group metadata"
-    )
+    TASK_GROUP_METADATA_FILE: str = Field("task_group.json", description="task group metadata")
     TASK_METADATA_FILE: str = Field("task.json", description="task metadata")
     INPUTS_FILE: str = Field("inputs.json", description="task inputs")
     OUTPUTS_FILE: str = Field(
@@ -116,13 +112,10 @@ class AutojobSettings(BaseSettings):
         "run.sh.j2", description="the template rendered into the task script"
     )
     # behaviour
-    STRICT_MODE: bool = Field(
-        True, description="raise on the first broken file instead of warning"
-    )
+    STRICT_MODE: bool = Field(True, description="raise on the first broken file instead of warning")
     LEGACY_MODE: bool = Field(
         True,
-        description="ids are 10-character alphanumerics prefixed g/s/c/j; "
-        "UUID4s when False",
+        description="ids are 10-character alphanumerics prefixed g/s/c/j; UUID4s when False",
     )
     DEFAULT_TASK: str = Field("task", description="task class of new tasks")
 
@@ -148,3 +141,26 @@ class AutojobSettings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """Read keyword arguments, then the environment, then the TOML file."""
         return (init_settings, env_settings, _TomlSource(settings_cls))
+
+
+def load_settings(**overrides: Any) -> AutojobSettings:
+    """Build the settings, turning validation errors into a ConfigError."""
+    from pydantic import ValidationError  # noqa: PLC0415
+
+    from autojob.errors import ConfigError  # noqa: PLC0415
+
+    try:
+        return AutojobSettings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        env_name = f"AUTOJOB_{field.upper()}"
+        if any(key.upper() == env_name for key in os.environ):
+            source = f"the environment variable {env_name}"
+        else:
+            source = f"the configuration file {config_file_path()}"
+        raise ConfigError(
+            f"invalid setting from {source}: {first['msg']}",
+            field=field,
+            hint=f"fix {field} in {source}",
+        ) from exc

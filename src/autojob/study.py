@@ -77,9 +77,7 @@ class Study(BaseModel):
             group.link()
 
     @classmethod
-    def from_directory(
-        cls, dir_name: str | Path, *, strict_mode: bool | None = None
-    ) -> Self:
+    def from_directory(cls, dir_name: str | Path, *, strict_mode: bool | None = None) -> Self:
         """Load a study, its task groups and their tasks from its directory."""
         from autojob.store.load import load_study  # noqa: PLC0415
 

@@ -42,9 +42,7 @@ class StudyGroup(BaseModel):
             study.link()
 
     @classmethod
-    def from_directory(
-        cls, dir_name: str | Path, *, strict_mode: bool | None = None
-    ) -> Self:
+    def from_directory(cls, dir_name: str | Path, *, strict_mode: bool | None = None) -> Self:
         """Load a study group and everything under it from its directory."""
         from autojob.store.load import load_study_group  # noqa: PLC0415
 

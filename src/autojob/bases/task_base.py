@@ -74,8 +74,7 @@ class TaskInputsBase(BaseModel):
 
     command: str | None = Field(
         default=None,
-        description="the shell command line the task script runs in the task "
-        "directory",
+        description="the shell command line the task script runs in the task directory",
     )
     files_to_copy: list[str] = Field(
         default_factory=list,

@@ -54,12 +54,19 @@ SCRIPT_MODE = 0o755
 def _task_documents(task: TaskBase, dest: Path) -> list[tuple[Path, str, int | None]]:
     """Serialise a task's files, all before any is written."""
     return [
-        (dest / SETTINGS.INPUTS_FILE, dump_json(task.input_sections(), dest / SETTINGS.INPUTS_FILE), None),
+        (
+            dest / SETTINGS.INPUTS_FILE,
+            dump_json(task.input_sections(), dest / SETTINGS.INPUTS_FILE),
+            None,
+        ),
         (dest / task.task_inputs.task_script, render_task_script(task), SCRIPT_MODE),
         # task.json last: its presence is what makes a directory a task
         (
             dest / SETTINGS.TASK_METADATA_FILE,
-            dump_json(task.task_metadata.model_dump(mode="json"), dest / SETTINGS.TASK_METADATA_FILE),
+            dump_json(
+                task.task_metadata.model_dump(mode="json"),
+                dest / SETTINGS.TASK_METADATA_FILE,
+            ),
             None,
         ),
     ]
@@ -255,8 +262,10 @@ def write_study(
     task_group_template: str | None = None,
     task_template: str | None = None,
 ) -> Path:
-    """Write ``study`` as a new directory in ``dest``; register it if ``dest``
-    is a study group. Returns the study directory."""
+    """Write ``study`` as a new directory in ``dest`` and return it.
+
+    When ``dest`` is a study group, the study joins it.
+    """
     parent_meta = dest / SETTINGS.STUDY_GROUP_METADATA_FILE
     if parent_meta.is_file():
         study.study_group_id = read_json_object(parent_meta).get("study_group_id")

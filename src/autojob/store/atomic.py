@@ -75,8 +75,10 @@ def _copy_mode_or_default(target: Path, tmp_name: str) -> None:
         os.chmod(tmp_name, 0o666 & ~umask)
 
 
-def read_json_object(path: Path, *, hint: str | None = None) -> dict[str, Any]:
+def read_json_object(path: Path, *, missing_hint: str | None = None) -> dict[str, Any]:
     """Read a JSON file that must hold an object.
+
+    ``missing_hint`` tells the user what to do when the file does not exist.
 
     Raises:
         MissingFileError: the file does not exist.
@@ -86,10 +88,10 @@ def read_json_object(path: Path, *, hint: str | None = None) -> dict[str, Any]:
     try:
         raw = path.read_bytes()
     except FileNotFoundError as exc:
-        raise MissingFileError("file not found", path=path, hint=hint) from exc
+        raise MissingFileError("file not found", path=path, hint=missing_hint) from exc
     except OSError as exc:
         raise MetadataError(f"cannot read the file: {exc.strerror}", path=path) from exc
-    fix = hint or "repair the file by hand or restore it from a backup"
+    fix = "repair the file by hand or restore it from a backup"
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -72,7 +72,7 @@ def _task_class_for(cls: type[T], meta: dict[str, Any], path: Path, strict: bool
                 "no task class recorded, so magic mode cannot pick one",
                 path=path,
                 field="task_class",
-                hint="set it (e.g. \"task\") or load with magic_mode=False",
+                hint='set it (e.g. "task") or load with magic_mode=False',
             )
         logger.warning("%s: no task_class; loading as %s", path, cls.__name__)
         return cls
@@ -91,7 +91,7 @@ def load_task(cls: type[T], src: Path, *, strict_mode: bool | None, magic: bool)
     meta_path = Path(src, SETTINGS.TASK_METADATA_FILE)
     meta = read_json_object(
         meta_path,
-        hint=f"a directory with {SETTINGS.INPUTS_FILE} but no metadata gets it "
+        missing_hint=f"a directory with {SETTINGS.INPUTS_FILE} but no metadata gets it "
         f"from 'autojob list {src}'",
     )
     if magic:
@@ -99,7 +99,11 @@ def load_task(cls: type[T], src: Path, *, strict_mode: bool | None, magic: bool)
     sections = read_inputs_sections(src)
     outputs_path = Path(src, SETTINGS.OUTPUTS_FILE)
     outputs = read_json_object(outputs_path) if outputs_path.is_file() else None
-    document: dict[str, Any] = {**sections, "task_metadata": meta, "task_outputs": outputs}
+    document: dict[str, Any] = {
+        **sections,
+        "task_metadata": meta,
+        "task_outputs": outputs,
+    }
     try:
         return cls.model_validate(document)
     except ValidationError as exc:
@@ -127,7 +131,9 @@ def _ids_listed(data: dict[str, Any], key: str, path: Path) -> list[str]:
     ids = data.pop(key, None)
     if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
         raise MetadataError(
-            "must be a list of id strings", path=path, field=key,
+            "must be a list of id strings",
+            path=path,
+            field=key,
             hint=f"list the ids of the directories inside {path.parent}",
         )
     return ids
@@ -139,14 +145,18 @@ def _match_children(
     """Order loaded children as listed; report listed-but-missing and unlisted ones."""
     missing = [i for i in listed if i not in children]
     unlisted = [i for i in children if i not in listed]
-    for problem, ids in (("listed but not found on disk", missing),
-                         ("found on disk but not listed", unlisted)):
+    for problem, ids in (
+        ("listed but not found on disk", missing),
+        ("found on disk but not listed", unlisted),
+    ):
         if not ids:
             continue
         message = f"{len(ids)} id(s) {problem}: {', '.join(ids[:5])}"
         if strict:
             raise MetadataError(
-                message, path=path, field=key,
+                message,
+                path=path,
+                field=key,
                 hint="make the list match the subdirectories, or load with "
                 "strict_mode=False to load what is there",
             )
@@ -166,7 +176,10 @@ def _check_parent_ids(
         if field in child and child[field] != parent.get(field):
             logger.warning(
                 "%s: %s is %r but its parent has %r; using the parent's",
-                path, field, child[field], parent.get(field),
+                path,
+                field,
+                child[field],
+                parent.get(field),
             )
 
 
@@ -183,7 +196,9 @@ def load_task_group(cls: type[M], src: Path, *, strict_mode: bool | None) -> M:
         task = Task.from_directory(task_dir, strict_mode=strict, magic_mode=True)
         meta = task.task_metadata
         _check_parent_ids(
-            {"task_group_id": meta.task_group_id}, data, ("task_group_id",),
+            {"task_group_id": meta.task_group_id},
+            data,
+            ("task_group_id",),
             Path(task_dir, SETTINGS.TASK_METADATA_FILE),
         )
         tasks[meta.task_id] = task
@@ -206,7 +221,9 @@ def load_study(cls: type[M], src: Path, *, strict_mode: bool | None) -> M:
     for group_dir in child_dirs_with(src, SETTINGS.TASK_GROUP_METADATA_FILE):
         group = TaskGroup.from_directory(group_dir, strict_mode=strict)
         _check_parent_ids(
-            {"study_id": group.study_id}, data, ("study_id",),
+            {"study_id": group.study_id},
+            data,
+            ("study_id",),
             Path(group_dir, SETTINGS.TASK_GROUP_METADATA_FILE),
         )
         groups[group.task_group_id] = group
@@ -229,7 +246,9 @@ def load_study_group(cls: type[M], src: Path, *, strict_mode: bool | None) -> M:
     for study_dir in child_dirs_with(src, SETTINGS.STUDY_METADATA_FILE):
         study = Study.from_directory(study_dir, strict_mode=strict)
         _check_parent_ids(
-            {"study_group_id": study.study_group_id}, data, ("study_group_id",),
+            {"study_group_id": study.study_group_id},
+            data,
+            ("study_group_id",),
             Path(study_dir, SETTINGS.STUDY_METADATA_FILE),
         )
         studies[study.study_id] = study

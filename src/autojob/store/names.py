@@ -89,8 +89,7 @@ def render_template(template: str, context: Mapping[str, Any], i: int | None = N
         value = context[field]
         if value is None or not isinstance(value, _SCALARS):
             raise TemplateError(
-                f"template {template!r}: field {{{field}}} has no single value "
-                f"({value!r})",
+                f"template {template!r}: field {{{field}}} has no single value ({value!r})",
                 hint="use a field that holds a string or a number",
             )
         values[field] = value

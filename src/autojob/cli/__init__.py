@@ -1,0 +1,1 @@
+"""The ``autojob`` command line: parse, call the library, print."""

@@ -1,0 +1,48 @@
+"""The ``autojob`` command group and its global options."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+from rich.logging import RichHandler
+
+from autojob.__about__ import __version__
+from autojob.cli.list_cmd import list_tasks
+from autojob.cli.new import new
+
+__all__ = ["cli"]
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def _configure_logging(verbose: int, quiet: int) -> None:
+    level = logging.WARNING - 10 * verbose + 10 * quiet
+    level = max(logging.DEBUG, min(logging.CRITICAL, level))
+    handler = RichHandler(show_time=False, show_path=verbose > 1, markup=False)
+    root = logging.getLogger("autojob")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(__version__, "-V", "--version", prog_name="autojob")
+@click.option(
+    "-v",
+    "--verbose",
+    count=True,
+    help="More output: -v info, -vv debug (and tracebacks).",
+)
+@click.option("-q", "--quiet", count=True, help="Less output: only errors.")
+def cli(verbose: int, quiet: int) -> None:
+    """Create, run, harvest and advance jobs whose state lives in plain files.
+
+    Every task is a directory with task.json (who it is), inputs.json (what it
+    needs) and run.sh (what it runs). Start with 'autojob new --help'.
+    """
+    _configure_logging(verbose, quiet)
+
+
+cli.add_command(new)
+cli.add_command(list_tasks)

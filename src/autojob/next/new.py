@@ -1,0 +1,138 @@
+"""Create one new task, task group, study or study group on disk.
+
+These back ``autojob new``; each returns the new model and its directory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from autojob import SETTINGS
+from autojob.bases.task_base import TaskBase
+from autojob.errors import InputError
+from autojob.ids import new_id, now
+from autojob.next.edit import apply_assignments
+from autojob.next.tree import create_task_group_tree, create_task_tree
+from autojob.plugins import get_task_class
+from autojob.store.discovery import Kind, ensure_task_metadata, kind_of
+from autojob.study import Study
+from autojob.study_group import StudyGroup
+from autojob.task_group import TaskGroup
+
+__all__ = ["clone_task", "new_study", "new_study_group", "new_task", "new_task_group"]
+
+
+def _fresh_task(label: str | None, assignments: list[str]) -> TaskBase:
+    task_class = get_task_class(SETTINGS.DEFAULT_TASK)
+    task = task_class.model_validate({"task_metadata": {"label": label or ""}})
+    return apply_assignments(task, assignments)
+
+
+def _load_source(src: Path) -> TaskBase:
+    if kind_of(src) is not Kind.TASK:
+        raise InputError(
+            "is not a task directory (it has neither "
+            f"{SETTINGS.TASK_METADATA_FILE} nor {SETTINGS.INPUTS_FILE})",
+            field="--from",
+            hint="give the directory of the task to clone",
+        )
+    ensure_task_metadata(src)
+    from autojob.tasks.task import Task  # noqa: PLC0415
+
+    return Task.from_directory(src, magic_mode=True)
+
+
+def _as_new_attempt(source: TaskBase, label: str | None, assignments: list[str]) -> TaskBase:
+    """Copy ``source`` as a new task: new id and dates, same group."""
+    task = apply_assignments(source.model_copy(deep=True), assignments)
+    meta = task.task_metadata
+    meta.task_id = new_id("j")
+    meta.date_created = meta.last_updated = now()
+    meta.uri = None
+    if label is not None:
+        meta.label = label
+    task.task_outputs = None
+    return task
+
+
+def new_task(
+    dest: Path,
+    *,
+    label: str | None = None,
+    assignments: list[str] | None = None,
+    name_template: str | None = None,
+) -> tuple[TaskBase, Path]:
+    """Create a task in ``dest`` (joining the group if ``dest`` is a task group)."""
+    task = _fresh_task(label, assignments or [])
+    return task, create_task_tree(task, dest, name_template=name_template)
+
+
+def clone_task(
+    src: Path,
+    *,
+    dest: Path | None = None,
+    label: str | None = None,
+    assignments: list[str] | None = None,
+    name_template: str | None = None,
+) -> tuple[TaskBase, Path]:
+    """Clone the task in ``src``: inputs, scheduler inputs, carried-over files.
+
+    The clone goes beside ``src`` unless ``dest`` is given; in a structured
+    tree it joins the source's task group.
+    """
+    source = _load_source(src)
+    task = _as_new_attempt(source, label, assignments or [])
+    target = dest if dest is not None else src.parent
+    path = create_task_tree(
+        task,
+        target,
+        src=src,
+        files_to_carry_over=source.task_inputs.files_to_carry_over,
+        name_template=name_template,
+    )
+    return task, path
+
+
+def new_task_group(
+    study_dir: Path,
+    *,
+    label: str | None = None,
+    assignments: list[str] | None = None,
+    name_template: str | None = None,
+    src: Path | None = None,
+) -> tuple[TaskGroup, Path]:
+    """Create a task group holding its first task inside the study ``study_dir``.
+
+    With ``src``, the first task is a clone of that task directory.
+    """
+    if kind_of(study_dir) is not Kind.STUDY:
+        raise InputError(
+            f"is not a study (no {SETTINGS.STUDY_METADATA_FILE})",
+            path=study_dir,
+            field="--dest",
+            hint="create one with 'autojob new --type study' and pass its directory",
+        )
+    if src is not None:
+        task = _as_new_attempt(_load_source(src), label, assignments or [])
+        task.task_metadata.task_group_id = new_id("c")
+    else:
+        task = _fresh_task(label, assignments or [])
+    group = TaskGroup.from_task(task)
+    path = create_task_group_tree(group, study_dir, name_template=name_template)
+    return group, path
+
+
+def new_study(
+    dest: Path, *, label: str | None = None, name_template: str | None = None
+) -> tuple[Study, Path]:
+    """Create an empty study in ``dest`` (registered if ``dest`` is a study group)."""
+    study = Study(name=label or "")
+    return study, study.to_directory(dest, study_template=name_template)
+
+
+def new_study_group(
+    dest: Path, *, label: str | None = None, name_template: str | None = None
+) -> tuple[StudyGroup, Path]:
+    """Create an empty study group in ``dest``."""
+    group = StudyGroup(name=label or "")
+    return group, group.to_directory(dest, study_group_template=name_template)

@@ -1,0 +1,144 @@
+"""Find tasks in any tree, structured or not.
+
+A directory is a task when it holds the task metadata file or the task inputs
+file. A task directory that has inputs but no metadata (a hand-made or copied
+directory, the unstructured mode) gets its ``task.json`` created, never by
+overwriting one that exists. Symbolic links to directories are not followed, so
+discovery cannot loop or leave the tree.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from autojob import SETTINGS
+from autojob.errors import AutojobError, MetadataError
+from autojob.store.atomic import dump_json, read_json_object
+from autojob.store.names import STAGING_PREFIX
+
+__all__ = [
+    "Kind",
+    "TaskDir",
+    "discover_tasks",
+    "ensure_task_metadata",
+    "kind_of",
+]
+
+logger = logging.getLogger(__name__)
+
+
+class Kind(StrEnum):
+    """What a directory is, by the metadata file it holds."""
+
+    STUDY_GROUP = "study_group"
+    STUDY = "study"
+    TASK_GROUP = "task_group"
+    TASK = "task"
+    PLAIN = "directory"
+
+
+def kind_of(directory: Path) -> Kind:
+    """Return what ``directory`` is (a task if it has metadata or inputs)."""
+    checks = (
+        (SETTINGS.STUDY_GROUP_METADATA_FILE, Kind.STUDY_GROUP),
+        (SETTINGS.STUDY_METADATA_FILE, Kind.STUDY),
+        (SETTINGS.TASK_GROUP_METADATA_FILE, Kind.TASK_GROUP),
+        (SETTINGS.TASK_METADATA_FILE, Kind.TASK),
+        (SETTINGS.INPUTS_FILE, Kind.TASK),
+    )
+    for name, kind in checks:
+        if os.path.isfile(os.path.join(directory, name)):
+            return kind
+    return Kind.PLAIN
+
+
+@dataclass(frozen=True)
+class TaskDir:
+    """A task directory found by discovery."""
+
+    path: Path
+    has_metadata: bool
+
+
+def discover_tasks(root: Path) -> Iterator[TaskDir]:
+    """Yield every task directory under ``root`` (``root`` included), sorted.
+
+    Raises:
+        AutojobError: ``root`` does not exist or is not a directory.
+    """
+    if not root.is_dir():
+        raise AutojobError(
+            "not a directory" if root.exists() else "no such directory",
+            path=root,
+            hint="give the directory of a task, task group, study or study group",
+        )
+    yield from _walk(root)
+
+
+def _walk(directory: Path) -> Iterator[TaskDir]:
+    names = set()
+    subdirs = []
+    try:
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                names.add(entry.name)
+                if entry.name.startswith(STAGING_PREFIX):
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    subdirs.append(entry.name)
+    except PermissionError:
+        logger.warning("%s: permission denied; skipped", directory)
+        return
+    has_meta = SETTINGS.TASK_METADATA_FILE in names
+    if has_meta or SETTINGS.INPUTS_FILE in names:
+        yield TaskDir(directory, has_meta)
+    for name in sorted(subdirs):
+        yield from _walk(directory / name)
+
+
+def ensure_task_metadata(task_dir: Path, *, task_class: str | None = None) -> bool:
+    """Create ``task.json`` for a task directory that has inputs but no metadata.
+
+    The task takes its group's ids when its parent is a task group, and the
+    directory's name as its label. Returns True when a file was created;
+    an existing file is never touched.
+    """
+    from autojob.tasks.task import TaskMetadata  # noqa: PLC0415
+
+    target = task_dir / SETTINGS.TASK_METADATA_FILE
+    if target.exists():
+        return False
+    fields: dict[str, object] = {
+        "label": task_dir.name,
+        "task_class": task_class or SETTINGS.DEFAULT_TASK,
+    }
+    group_file = task_dir.parent / SETTINGS.TASK_GROUP_METADATA_FILE
+    if group_file.is_file():
+        group = read_json_object(group_file)
+        for key in ("task_group_id", "study_id", "study_group_id"):
+            if key in group:
+                fields[key] = group[key]
+    try:
+        text = dump_json(TaskMetadata.model_validate(fields).model_dump(mode="json"), target)
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        raise MetadataError(f"cannot derive task metadata: {exc}", path=group_file) from exc
+    return _create_exclusive(target, text)
+
+
+def _create_exclusive(target: Path, text: str) -> bool:
+    """Write a new file atomically; False if it appeared meanwhile."""
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    try:
+        os.link(tmp, target)  # fails if target exists: never overwrites
+    except FileExistsError:
+        return False
+    finally:
+        tmp.unlink()
+    logger.info("%s: created task metadata", target)
+    return True

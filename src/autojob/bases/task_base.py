@@ -47,7 +47,7 @@ def _task_script_template_default() -> str:
 class TaskMetadataBase(BaseModel):
     """Who a task is and where it belongs: the content of ``task.json``."""
 
-    model_config = ConfigDict(extra="allow", validate_assignment=True)
+    model_config = ConfigDict(extra="allow", validate_assignment=True, ser_json_inf_nan="constants")
 
     label: str = Field(default="", description="a short description of the task")
     tags: list[str] = Field(default_factory=list, description="free-form tags")
@@ -70,7 +70,7 @@ class TaskMetadataBase(BaseModel):
 class TaskInputsBase(BaseModel):
     """What a task needs to run: the ``task_inputs`` section of ``inputs.json``."""
 
-    model_config = ConfigDict(extra="allow", validate_assignment=True)
+    model_config = ConfigDict(extra="allow", validate_assignment=True, ser_json_inf_nan="constants")
 
     command: str | None = Field(
         default=None,
@@ -103,7 +103,7 @@ class TaskInputsBase(BaseModel):
 class TaskOutputsBase(BaseModel):
     """What a finished task produced (``outputs.json``, written by its command)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", ser_json_inf_nan="constants")
 
 
 class TaskBase(BaseModel):
@@ -113,7 +113,7 @@ class TaskBase(BaseModel):
     ``scheduler_inputs`` are kept as extra attributes and written back.
     """
 
-    model_config = ConfigDict(extra="allow", validate_assignment=True)
+    model_config = ConfigDict(extra="allow", validate_assignment=True, ser_json_inf_nan="constants")
 
     #: the sections of inputs.json this class models itself
     INPUT_SECTIONS: ClassVar[tuple[str, ...]] = ("task_inputs", "scheduler_inputs")

@@ -81,6 +81,12 @@ def sbatch_lines(scheduler_inputs: dict[str, Any]) -> list[str]:
             )
         if value is None or value is False:
             continue
+        if any(ord(ch) < 32 for ch in str(value)):
+            raise InputError(
+                f"{value!r} holds a newline or control character",
+                field=f"scheduler_inputs.{key}",
+                hint="#SBATCH directives are single lines: remove the line break",
+            )
         lines.append(f"--{option}" if value is True else f"--{option}={_quote(value)}")
     return lines
 

@@ -1,0 +1,177 @@
+"""The task script: rendered from Jinja2, portable bash, every value quoted."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from autojob import SETTINGS
+from autojob.errors import InputError, TemplateError
+from autojob.next import create_task_tree
+from autojob.tasks.task import Task, TaskInputs, TaskMetadata
+
+HOSTILE = [
+    "it's",
+    'say "hi"',
+    "$(touch pwned)",
+    "`touch pwned`",
+    "a\nb; touch pwned",
+    "semi; touch pwned",
+    "$HOME ${PATH}",
+    "back\\slash",
+    "*",
+    "-n",
+]
+
+
+def run_script(
+    task_dir: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    script = task_dir / "run.sh"
+    return subprocess.run(
+        ["bash", str(script)],
+        capture_output=True,
+        text=True,
+        cwd="/",
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+def test_script_runs_the_command_in_the_task_directory(tmp_path: Path) -> None:
+    task = Task(
+        task_inputs=TaskInputs(
+            command='pwd > where.txt && echo "$AUTOJOB_TASK_ID" > id.txt; exit 3'
+        )
+    )
+    task_dir = create_task_tree(task, tmp_path)
+    assert os.access(task_dir / "run.sh", os.X_OK)
+    result = run_script(task_dir)
+    assert result.returncode == 3
+    assert (task_dir / "where.txt").read_text().strip() == str(task_dir)
+    assert (task_dir / "id.txt").read_text().strip() == task.task_metadata.task_id
+
+
+def test_script_without_command_fails_clearly(tmp_path: Path) -> None:
+    task_dir = create_task_tree(Task(), tmp_path)
+    result = run_script(task_dir)
+    assert result.returncode == 2
+    assert "has no command" in result.stderr and "inputs.json" in result.stderr
+
+
+def test_default_script_is_portable_bash(tmp_path: Path) -> None:
+    text = (
+        create_task_tree(Task(task_inputs=TaskInputs(command="true")), tmp_path)
+        .joinpath("run.sh")
+        .read_text()
+    )
+    assert text.startswith("#!/usr/bin/env bash\n")
+    assert "module " not in text and "source " not in text
+    assert subprocess.run(["bash", "-n", "-c", text], check=False).returncode == 0
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_hostile_values_reach_the_command_unchanged(tmp_path: Path, value: str) -> None:
+    # the command prints its argument; quoting must keep the value exact
+    command = "printf '%s' " + _sh_quote(value) + " > out.txt"
+    task = Task(
+        task_metadata=TaskMetadata(label=value, tags=[value]),
+        task_inputs=TaskInputs(command=command),
+        scheduler_inputs={"job-name": value, "comment": value} if "\n" not in value else {},
+    )
+    task_dir = create_task_tree(task, tmp_path)
+    result = run_script(task_dir)
+    assert result.returncode == 0, result.stderr
+    assert (task_dir / "out.txt").read_text() == value
+    assert not list(tmp_path.rglob("pwned")) and not Path("/pwned").exists()
+
+
+def _sh_quote(value: str) -> str:
+    import shlex
+
+    return shlex.quote(value)
+
+
+def test_scheduler_inputs_become_quoted_sbatch_lines(tmp_path: Path) -> None:
+    task = Task(
+        task_inputs=TaskInputs(command="true"),
+        scheduler_inputs={
+            "time": "01:00:00",
+            "cpus_per_task": 4,
+            "job-name": "a b",
+            "exclusive": True,
+            "mem": None,
+        },
+    )
+    lines = [
+        ln
+        for ln in create_task_tree(task, tmp_path).joinpath("run.sh").read_text().splitlines()
+        if ln.startswith("#SBATCH")
+    ]
+    assert lines == [
+        "#SBATCH --time=01:00:00",
+        "#SBATCH --cpus-per-task=4",
+        "#SBATCH --job-name='a b'",
+        "#SBATCH --exclusive",
+    ]
+
+
+def test_bad_scheduler_option_names_are_refused(tmp_path: Path) -> None:
+    task = Task(scheduler_inputs={"time\n#SBATCH --x": "1"})
+    with pytest.raises(InputError, match="scheduler option"):
+        create_task_tree(task, tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_line_breaks_in_scheduler_values_are_refused(tmp_path: Path) -> None:
+    task = Task(
+        task_inputs=TaskInputs(command="true"), scheduler_inputs={"comment": "a\ntouch pwned"}
+    )
+    with pytest.raises(InputError, match="newline") as info:
+        create_task_tree(task, tmp_path)
+    assert info.value.field == "scheduler_inputs.comment"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_user_template_directory_overrides_the_package(tmp_path: Path) -> None:
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "run.sh.j2").write_text(
+        "#!/bin/bash\n# site template\necho {{ metadata.label }}\n"
+    )
+    (templates / "other.j2").write_text("#!/bin/bash\necho other {{ inputs.command }}\n")
+    SETTINGS.TEMPLATE_DIR = templates
+    site = create_task_tree(Task(task_metadata=TaskMetadata(label="x y")), tmp_path)
+    assert (site / "run.sh").read_text() == "#!/bin/bash\n# site template\necho 'x y'\n"
+    other = create_task_tree(
+        Task(task_inputs=TaskInputs(command="$(x)", task_script_template="other.j2")), tmp_path
+    )
+    assert run_script(other).stdout == "other $(x)\n"
+
+
+def test_missing_template_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(TemplateError, match="not found") as info:
+        create_task_tree(Task(task_inputs=TaskInputs(task_script_template="nope.j2")), tmp_path)
+    assert info.value.field == "task_inputs.task_script_template"
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(
+    shutil.which("shellcheck") is None and not os.environ.get("CI"),
+    reason="shellcheck not installed (scripts/test.sh installs it)",
+)
+def test_default_script_passes_shellcheck(tmp_path: Path) -> None:
+    task = Task(
+        task_metadata=TaskMetadata(label="it's $(x)"),
+        task_inputs=TaskInputs(command="python calc.py --ecut 400 && echo done"),
+        scheduler_inputs={"time": "01:00:00", "job-name": "a 'b'"},
+    )
+    script = create_task_tree(task, tmp_path) / "run.sh"
+    result = subprocess.run(
+        ["shellcheck", "--shell=bash", str(script)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout

@@ -1,0 +1,193 @@
+"""Directory trees: names from templates, refusals, registration, atomicity."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from autojob.errors import MetadataError, TemplateError, TreeError, UnsafePathError
+from autojob.next import create_task_group_tree, create_task_tree
+from autojob.study import Study
+from autojob.study_group import StudyGroup
+from autojob.task_group import TaskGroup
+from autojob.tasks.task import Task, TaskInputs, TaskMetadata
+
+from .conftest import tree_listing
+
+
+def labelled(label: str) -> Task:
+    return Task(task_metadata=TaskMetadata(label=label))
+
+
+def read(path: Path) -> dict:  # type: ignore[type-arg]
+    return json.loads(path.read_text())
+
+
+def test_structured_tree_has_the_documented_files(tmp_path: Path) -> None:
+    study = Study(name="relax", tasks=[labelled("a"), labelled("b")])
+    sg_dir = StudyGroup(name="screen", studies=[study]).to_directory(tmp_path)
+    assert read(sg_dir / "study_group.json")["studies"] == [study.study_id]
+    study_dir = sg_dir / study.study_id
+    assert read(study_dir / "study.json")["task_groups"] == [
+        g.task_group_id for g in study.task_groups
+    ]
+    for group in study.task_groups:
+        group_json = read(study_dir / group.task_group_id / "task_group.json")
+        assert set(group_json) == {
+            "label",
+            "study_group_id",
+            "study_id",
+            "task_group_id",
+            "date_created",
+            "tasks",
+        }
+        task = group.tasks[0]
+        task_dir = study_dir / group.task_group_id / task.task_metadata.task_id
+        assert sorted(p.name for p in task_dir.iterdir()) == ["inputs.json", "run.sh", "task.json"]
+        assert read(task_dir / "inputs.json")["task_inputs"]["command"] is None
+        assert set(read(task_dir / "task.json")) >= {
+            "label",
+            "tags",
+            "uri",
+            "study_group_id",
+            "study_id",
+            "workflow_step_id",
+            "task_id",
+            "task_group_id",
+            "date_created",
+            "last_updated",
+            "task_class",
+        }
+
+
+def test_templates_name_directories_and_number_with_i(tmp_path: Path) -> None:
+    study = Study(name="s", tasks=[labelled("x"), labelled("x"), labelled("y")])
+    path = study.to_directory(tmp_path, study_template="{name}", task_group_template="{label}-{i}")
+    assert path == tmp_path / "s"
+    assert sorted(p.name for p in path.iterdir()) == ["study.json", "x-1", "x-2", "y-1"]
+
+
+def test_i_continues_after_existing_directories(tmp_path: Path) -> None:
+    (tmp_path / "run-1").mkdir()
+    first = create_task_tree(labelled("a"), tmp_path, name_template="run-{i}")
+    second = create_task_tree(labelled("a"), tmp_path, name_template="run-{i}")
+    assert (first.name, second.name) == ("run-2", "run-3")
+
+
+def test_collision_is_refused_and_nothing_is_written(tmp_path: Path) -> None:
+    create_task_tree(labelled("same"), tmp_path, name_template="{label}")
+    before = tree_listing(tmp_path)
+    with pytest.raises(TreeError, match="already exists") as info:
+        create_task_tree(labelled("same"), tmp_path, name_template="{label}")
+    assert "{i}" in str(info.value)
+    assert tree_listing(tmp_path) == before
+
+
+@pytest.mark.parametrize(
+    ("template", "label"),
+    [
+        ("../escape", "x"),
+        ("{label}", "../../etc"),
+        ("{label}", "a/b"),
+        ("{label}", ".."),
+        ("{label}", ""),
+        ("/abs", "x"),
+    ],
+)
+def test_templates_that_leave_the_destination_are_refused(
+    tmp_path: Path, template: str, label: str
+) -> None:
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    with pytest.raises(UnsafePathError):
+        create_task_tree(labelled(label), dest, name_template=template)
+    assert tree_listing(tmp_path) == ["dest"]
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        ("{nope}", "unknown field"),
+        ("{tags}", "no single value"),
+        ("{label.upper}", "plain name"),
+        ("{", "malformed"),
+    ],
+)
+def test_bad_templates_name_the_problem(tmp_path: Path, template: str, message: str) -> None:
+    with pytest.raises(TemplateError, match=message):
+        create_task_tree(labelled("a"), tmp_path, name_template=template)
+    assert tree_listing(tmp_path) == []
+
+
+def test_a_failure_midway_leaves_nothing_behind(tmp_path: Path) -> None:
+    good = labelled("good")
+    bad = Task(task_inputs=TaskInputs(value=float("nan")))
+    study = Study(tasks=[good, bad])
+    with pytest.raises(MetadataError, match="cannot be written as JSON"):
+        study.to_directory(tmp_path)
+    assert tree_listing(tmp_path) == []
+
+
+def test_create_task_tree_in_a_group_joins_it(tmp_path: Path) -> None:
+    study_dir = Study(name="s", tasks=[labelled("first")]).to_directory(tmp_path)
+    group_dir = next(p for p in study_dir.iterdir() if p.is_dir())
+    group_id = read(group_dir / "task_group.json")["task_group_id"]
+    newcomer = labelled("second")
+    path = create_task_tree(newcomer, group_dir)
+    assert read(path / "task.json")["task_group_id"] == group_id
+    listed = read(group_dir / "task_group.json")["tasks"]
+    assert listed[-1] == newcomer.task_metadata.task_id and len(listed) == 2
+    assert [t.task_metadata.label for t in Study.from_directory(study_dir).tasks] == [
+        "first",
+        "second",
+    ]
+
+
+def test_create_task_group_tree_in_a_study_joins_it(tmp_path: Path) -> None:
+    study = Study(name="s")
+    study_dir = study.to_directory(tmp_path)
+    task = labelled("t")
+    group_dir = create_task_group_tree(task, study_dir, name_template="{label}")
+    assert read(group_dir / "task_group.json")["tasks"] == [task.task_metadata.task_id]
+    create_task_tree(task, group_dir)
+    assert read(study_dir / "study.json")["task_groups"] == [task.task_metadata.task_group_id]
+    loaded = Study.from_directory(study_dir)
+    assert loaded.tasks[0].task_metadata.study_id == study.study_id
+    group = TaskGroup(label="whole", tasks=[labelled("u"), labelled("v")])
+    whole = create_task_group_tree(group, study_dir, task_template="{label}")
+    assert sorted(p.name for p in whole.iterdir()) == ["task_group.json", "u", "v"]
+    assert len(Study.from_directory(study_dir).task_groups) == 2
+
+
+def test_study_written_into_a_study_group_joins_it(tmp_path: Path) -> None:
+    sg_dir = StudyGroup(name="g").to_directory(tmp_path)
+    study = Study(name="late")
+    study.to_directory(sg_dir)
+    assert read(sg_dir / "study_group.json")["studies"] == [study.study_id]
+    assert (
+        StudyGroup.from_directory(sg_dir).studies[0].study_group_id
+        == read(sg_dir / "study_group.json")["study_group_id"]
+    )
+
+
+def test_files_are_carried_over_from_a_source_task(tmp_path: Path) -> None:
+    src = create_task_tree(labelled("src"), tmp_path)
+    (src / "CHGCAR").write_text("density")
+    (src / "wavecar").mkdir()
+    (src / "wavecar" / "part").write_text("w")
+    (src / "big.out").write_text("not carried")
+    new = create_task_tree(
+        labelled("next"), tmp_path, src=src, files_to_carry_over=["CHGCAR", "wavecar", "missing"]
+    )
+    assert (new / "CHGCAR").read_text() == "density"
+    assert (new / "wavecar" / "part").read_text() == "w"
+    assert not (new / "big.out").exists()
+    with pytest.raises(UnsafePathError):
+        create_task_tree(labelled("evil"), tmp_path, src=src, files_to_carry_over=["../outside"])
+
+
+def test_destination_must_exist(tmp_path: Path) -> None:
+    with pytest.raises(TreeError, match=r"not a directory"):
+        Study().to_directory(tmp_path / "missing")

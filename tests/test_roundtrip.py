@@ -16,6 +16,7 @@ from autojob.task_group import TaskGroup
 from autojob.tasks.task import Task, TaskInputs, TaskMetadata
 
 text = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=30)
+line = st.text(st.characters(codec="utf-8", min_codepoint=32), max_size=30)
 names = st.lists(st.text(min_size=1, max_size=12), max_size=3)
 json_values = st.recursive(
     st.none()
@@ -44,7 +45,7 @@ def tasks(draw: st.DrawFn) -> Task:
     sched = draw(
         st.dictionaries(
             st.sampled_from(["time", "mem", "partition", "nodes"]),
-            text | st.integers(1, 64),
+            line | st.integers(1, 64),
             max_size=3,
         )
     )

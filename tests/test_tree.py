@@ -191,3 +191,24 @@ def test_files_are_carried_over_from_a_source_task(tmp_path: Path) -> None:
 def test_destination_must_exist(tmp_path: Path) -> None:
     with pytest.raises(TreeError, match=r"not a directory"):
         Study().to_directory(tmp_path / "missing")
+
+
+def test_task_script_name_cannot_leave_the_task(tmp_path: Path) -> None:
+    task = Task(task_inputs=TaskInputs(task_script="../evil.sh"))
+    with pytest.raises(UnsafePathError, match="task_script"):
+        create_task_tree(task, tmp_path)
+    assert tree_listing(tmp_path) == []
+
+
+def test_file_modes_follow_the_umask(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    old = os.umask(0o027)
+    try:
+        task_dir = create_task_tree(Task(task_inputs=TaskInputs(command="true")), tmp_path)
+        Task.from_directory(task_dir).write_inputs(task_dir)  # atomic rewrite keeps modes
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((task_dir / "run.sh").stat().st_mode) == 0o750
+    assert stat.S_IMODE((task_dir / "task.json").stat().st_mode) == 0o640

@@ -23,11 +23,12 @@ from autojob.errors import AutojobError, TreeError, UnsafePathError
 from autojob.execution.script import render_task_script
 from autojob.store.atomic import (
     dump_json,
+    dump_model,
     read_json_object,
     update_json_object,
     write_atomic,
 )
-from autojob.store.names import STAGING_PREFIX, NameBook
+from autojob.store.names import STAGING_PREFIX, NameBook, check_name
 from autojob.task_group import TaskGroup
 
 if TYPE_CHECKING:
@@ -45,30 +46,24 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-SCRIPT_MODE = 0o755
+SCRIPT_MODE = 0o777  # less the umask, as for any new file
+FILE_MODE = 0o666
 
 
 # -- files of one task -----------------------------------------------------
 
 
-def _task_documents(task: TaskBase, dest: Path) -> list[tuple[Path, str, int | None]]:
+def _task_documents(task: TaskBase, dest: Path) -> list[tuple[str, str, int]]:
     """Serialise a task's files, all before any is written."""
+    folder = os.fspath(dest)
+    script = check_name(task.task_inputs.task_script, dest, source="task_inputs.task_script")
+    inputs = os.path.join(folder, SETTINGS.INPUTS_FILE)
+    meta = os.path.join(folder, SETTINGS.TASK_METADATA_FILE)
     return [
-        (
-            dest / SETTINGS.INPUTS_FILE,
-            dump_json(task.input_sections(), dest / SETTINGS.INPUTS_FILE),
-            None,
-        ),
-        (dest / task.task_inputs.task_script, render_task_script(task), SCRIPT_MODE),
+        (inputs, dump_json(task.input_sections(), dest / SETTINGS.INPUTS_FILE), FILE_MODE),
+        (os.path.join(folder, script), render_task_script(task), SCRIPT_MODE),
         # task.json last: its presence is what makes a directory a task
-        (
-            dest / SETTINGS.TASK_METADATA_FILE,
-            dump_json(
-                task.task_metadata.model_dump(mode="json"),
-                dest / SETTINGS.TASK_METADATA_FILE,
-            ),
-            None,
-        ),
+        (meta, dump_model(task.task_metadata, dest / SETTINGS.TASK_METADATA_FILE), FILE_MODE),
     ]
 
 
@@ -76,22 +71,24 @@ def write_task_files(task: TaskBase, dest: Path, *, atomic: bool = True) -> list
     """Write ``inputs.json``, the task script and ``task.json`` into ``dest``.
 
     With ``atomic`` (the default) each file replaces the old one atomically;
-    inside a staging directory, plain writes suffice.
+    inside a staging directory, files are new and plain writes suffice.
     """
     documents = _task_documents(task, dest)
     for path, text, mode in documents:
         if atomic:
-            write_atomic(path, text, mode=mode)
+            write_atomic(Path(path), text, mode=mode)
         else:
             _write_new(path, text, mode)
-    return [path for path, _, _ in documents]
+    return [Path(path) for path, _, _ in documents]
 
 
-def _write_new(path: Path, text: str, mode: int | None) -> None:
-    with path.open("w", encoding="utf-8") as stream:
-        stream.write(text)
-    if mode is not None:
-        os.chmod(path, mode)
+def _write_new(path: str | Path, text: str, mode: int = 0o666) -> None:
+    """Create a new file (never replacing one); ``mode`` is masked by the umask."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+    try:
+        os.write(fd, text.encode("utf-8"))
+    finally:
+        os.close(fd)
 
 
 # -- staging -----------------------------------------------------------------
@@ -230,7 +227,7 @@ def _write_task_dir(
 def _write_group_dir(group: TaskGroup, directory: Path, task_template: str | None) -> Path:
     directory.mkdir()
     meta = directory / SETTINGS.TASK_GROUP_METADATA_FILE
-    _write_new(meta, dump_json(group.model_dump(mode="json"), meta), None)
+    _write_new(meta, dump_json(group.model_dump(mode="json"), meta))
     names = NameBook(directory)
     for task in group.tasks:
         name = names.claim(task_template or "{task_id}", _task_context(task))
@@ -246,7 +243,7 @@ def _write_study_dir(
 ) -> Path:
     directory.mkdir()
     meta = directory / SETTINGS.STUDY_METADATA_FILE
-    _write_new(meta, dump_json(study.model_dump(mode="json"), meta), None)
+    _write_new(meta, dump_json(study.model_dump(mode="json"), meta))
     names = NameBook(directory)
     for group in study.task_groups:
         name = names.claim(task_group_template or "{task_group_id}", _group_context(group))
@@ -297,7 +294,7 @@ def write_study_group(
         directory = stage / name
         directory.mkdir()
         meta = directory / SETTINGS.STUDY_GROUP_METADATA_FILE
-        _write_new(meta, dump_json(study_group.model_dump(mode="json"), meta), None)
+        _write_new(meta, dump_json(study_group.model_dump(mode="json"), meta))
         names = NameBook(directory)
         for study in study_group.studies:
             study_name = names.claim(study_template or "{study_id}", _study_context(study))
@@ -374,7 +371,7 @@ def create_task_group_tree(
         else:
             (stage / name).mkdir()
             meta = stage / name / SETTINGS.TASK_GROUP_METADATA_FILE
-            _write_new(meta, dump_json(group.model_dump(mode="json"), meta), None)
+            _write_new(meta, dump_json(group.model_dump(mode="json"), meta))
         _copy_mode(src.parent if src else None, stage / name)
         final = _publish(stage / name, dest / name)
     if study_meta.is_file():

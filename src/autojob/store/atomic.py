@@ -15,12 +15,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pydantic_core
 from filelock import FileLock
+from pydantic import BaseModel
 
 from autojob.errors import AutojobError, MetadataError, MissingFileError
 
 __all__ = [
     "dump_json",
+    "dump_model",
     "locked",
     "read_json_object",
     "update_json_object",
@@ -29,28 +32,40 @@ __all__ = [
 
 
 def dump_json(data: Any, path: Path | None = None) -> str:
-    """Serialise ``data`` as indented JSON (no NaN/Infinity, which JSON lacks)."""
+    """Serialise ``data`` as JSON indented by 4 (no NaN/Infinity, which JSON lacks)."""
     try:
-        return json.dumps(data, indent=4, allow_nan=False, ensure_ascii=False) + "\n"
-    except (TypeError, ValueError) as exc:
+        text = pydantic_core.to_json(data, indent=4, inf_nan_mode="constants").decode()
+        if "NaN" in text or "Infinity" in text:  # rare: confirm with the strict encoder
+            json.dumps(data, allow_nan=False)
+    except (TypeError, ValueError, pydantic_core.PydanticSerializationError) as exc:
         raise MetadataError(
             f"cannot be written as JSON: {exc}",
             path=path,
-            hint="use JSON values only (strings, numbers, booleans, lists, objects)",
+            hint="use JSON values only (strings, finite numbers, booleans, lists, objects)",
         ) from exc
+    return text + "\n"
 
 
-def write_atomic(path: Path, text: str, *, mode: int | None = None) -> Path:
-    """Write ``text`` to ``path`` atomically; ``mode`` sets its permission bits."""
+def dump_model(model: BaseModel, path: Path | None = None) -> str:
+    """Serialise a model as indented JSON, refusing NaN and Infinity."""
+    text = model.model_dump_json(indent=4)
+    if "NaN" in text or "Infinity" in text:
+        return dump_json(model.model_dump(mode="json"), path)
+    return text + "\n"
+
+
+def write_atomic(path: Path, text: str, *, mode: int = 0o666) -> Path:
+    """Write ``text`` to ``path`` atomically.
+
+    The file keeps the permission bits of the file it replaces; a new file gets
+    ``mode`` less the umask, as ``open`` would give it.
+    """
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as stream:
             stream.write(text)
             stream.flush()
-        if mode is not None:
-            os.chmod(tmp_name, mode)
-        else:
-            _copy_mode_or_default(path, tmp_name)
+        _copy_mode_or_default(path, tmp_name, mode)
         os.replace(tmp_name, path)
     except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
@@ -65,14 +80,14 @@ def write_atomic(path: Path, text: str, *, mode: int | None = None) -> Path:
     return path
 
 
-def _copy_mode_or_default(target: Path, tmp_name: str) -> None:
-    """Give the temporary file the target's mode, or 0o644 less the umask."""
+def _copy_mode_or_default(target: Path, tmp_name: str, mode: int) -> None:
+    """Give the temporary file the target's mode, or ``mode`` less the umask."""
     try:
         os.chmod(tmp_name, os.stat(target).st_mode & 0o7777)
     except FileNotFoundError:
         umask = os.umask(0)
         os.umask(umask)
-        os.chmod(tmp_name, 0o666 & ~umask)
+        os.chmod(tmp_name, mode & ~umask)
 
 
 def read_json_object(path: Path, *, missing_hint: str | None = None) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from a template can never leave its destination.
 
 from __future__ import annotations
 
+import functools
 import os
 import string
 from collections.abc import Mapping
@@ -49,7 +50,8 @@ def check_name(name: str, dest: Path, *, source: str = "name") -> str:
     return name
 
 
-def template_fields(template: str) -> list[str]:
+@functools.lru_cache(maxsize=256)
+def template_fields(template: str) -> tuple[str, ...]:
     """Return the field names of a template; refuse anything but plain names."""
     fields = []
     try:
@@ -70,7 +72,7 @@ def template_fields(template: str) -> list[str]:
         if spec and "{" in spec:
             raise TemplateError(f"template {template!r}: nested fields are not allowed")
         fields.append(field)
-    return fields
+    return tuple(fields)
 
 
 def render_template(template: str, context: Mapping[str, Any], i: int | None = None) -> str:

@@ -111,3 +111,10 @@ def test_unknown_input_sections_are_kept() -> None:
     task = Task.model_validate({"task_inputs": {"command": "x"}, "calculator": {"ecut": 400}})
     assert task.input_sections()["calculator"] == {"ecut": 400}
     assert task.input_sections()["task_inputs"]["command"] == "x"
+
+
+def test_workflow_step_ids_are_uuids() -> None:
+    step = uuid.uuid4()
+    assert TaskMetadata(workflow_step_id=step).workflow_step_id == str(step)
+    with pytest.raises(ValidationError, match="workflow step ids are UUIDs"):
+        TaskMetadata(workflow_step_id="wAAAAAAAAA")

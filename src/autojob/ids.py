@@ -21,7 +21,9 @@ __all__ = [
     "ID_PREFIXES",
     "Id",
     "Timestamp",
+    "Uuid",
     "check_id",
+    "check_uuid",
     "id_factory",
     "new_id",
     "now",
@@ -31,13 +33,12 @@ __all__ = [
 ID_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _BASE = len(ID_ALPHABET)
 LEGACY_ID_LENGTH = 10
-Kind = Literal["g", "s", "c", "j", "w"]
+Kind = Literal["g", "s", "c", "j"]
 ID_PREFIXES: dict[str, Kind] = {
     "study_group": "g",
     "study": "s",
     "task_group": "c",
     "task": "j",
-    "workflow_step": "w",
 }
 
 
@@ -88,6 +89,17 @@ def check_id(value: Any) -> str:
     raise ValueError(msg)
 
 
+def check_uuid(value: Any) -> str:
+    """Validate a UUID (workflow step ids are always UUIDs) and return it as text."""
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError:
+        msg = f"{value!r} is not a UUID (workflow step ids are UUIDs)"
+        raise ValueError(msg) from None
+
+
 def _check_timestamp(value: Any) -> Any:
     if isinstance(value, datetime) and value.tzinfo is None:
         return value.replace(tzinfo=UTC)
@@ -104,6 +116,9 @@ def now() -> datetime:
 
 #: An id field: validated, always a ``str`` in Python and JSON.
 Id = Annotated[str, BeforeValidator(check_id)]
+
+#: A UUID field (workflow step ids): validated, always a ``str``.
+Uuid = Annotated[str, BeforeValidator(check_uuid)]
 
 #: A timezone-aware datetime (naive values are taken as UTC) that dumps as an
 #: ISO 8601 string in both Python and JSON mode, so ``json.dump(m.model_dump())``

@@ -12,7 +12,7 @@ from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from autojob.ids import Id, Timestamp, id_factory, now
+from autojob.ids import Id, Timestamp, Uuid, id_factory, now
 
 __all__ = [
     "TASK_GROUP_FIELDS",
@@ -54,7 +54,7 @@ class TaskMetadataBase(BaseModel):
     uri: str | None = Field(default=None, description="where the task lives")
     study_group_id: Id | None = Field(default_factory=id_factory("g"))
     study_id: Id | None = Field(default_factory=id_factory("s"))
-    workflow_step_id: Id | None = Field(
+    workflow_step_id: Uuid | None = Field(
         default=None, description="the workflow step that created the task"
     )
     task_id: Id = Field(default_factory=id_factory("j"))

@@ -228,7 +228,7 @@ def _write_group_dir(group: TaskGroup, directory: Path, task_template: str | Non
     directory.mkdir()
     meta = directory / SETTINGS.TASK_GROUP_METADATA_FILE
     _write_new(meta, dump_json(group.model_dump(mode="json"), meta))
-    names = NameBook(directory)
+    names = NameBook(directory, empty=True)
     for task in group.tasks:
         name = names.claim(task_template or "{task_id}", _task_context(task))
         _write_task_dir(task, directory / name)
@@ -244,7 +244,7 @@ def _write_study_dir(
     directory.mkdir()
     meta = directory / SETTINGS.STUDY_METADATA_FILE
     _write_new(meta, dump_json(study.model_dump(mode="json"), meta))
-    names = NameBook(directory)
+    names = NameBook(directory, empty=True)
     for group in study.task_groups:
         name = names.claim(task_group_template or "{task_group_id}", _group_context(group))
         _write_group_dir(group, directory / name, task_template)
@@ -295,7 +295,7 @@ def write_study_group(
         directory.mkdir()
         meta = directory / SETTINGS.STUDY_GROUP_METADATA_FILE
         _write_new(meta, dump_json(study_group.model_dump(mode="json"), meta))
-        names = NameBook(directory)
+        names = NameBook(directory, empty=True)
         for study in study_group.studies:
             study_name = names.claim(study_template or "{study_id}", _study_context(study))
             _write_study_dir(study, directory / study_name, task_group_template, task_template)

@@ -128,7 +128,7 @@ def child_dirs_with(directory: Path, file_name: str) -> list[Path]:
 
 
 def _ids_listed(data: dict[str, Any], key: str, path: Path) -> list[str]:
-    ids = data.pop(key, None)
+    ids = data.pop(key, [])
     if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
         raise MetadataError(
             "must be a list of id strings",

@@ -108,12 +108,12 @@ class NameBook:
     thousands of siblings costs no further listing.
     """
 
-    def __init__(self, directory: Path, also_taken: Path | None = None) -> None:
+    def __init__(self, directory: Path, *, empty: bool = False) -> None:
+        """Read the names in ``directory``; ``empty`` says it was just made."""
         self.directory = directory
         self.taken: set[str] = set()
-        for place in (directory, also_taken):
-            if place is not None and place.is_dir():
-                self.taken.update(os.listdir(place))
+        if not empty and directory.is_dir():
+            self.taken.update(os.listdir(directory))
 
     def claim(self, template: str, context: Mapping[str, Any]) -> str:
         """Return a free name from ``template`` and mark it taken.

@@ -49,9 +49,18 @@ def _read_config_file(path: Path) -> dict[str, Any]:
             path=path,
             hint="fix the TOML syntax or point AUTOJOB_CONFIG_FILE elsewhere",
         ) from exc
-    table = data.get("autojob", data)
+    if "autojob" not in data:
+        return data
+    table = data["autojob"]
     if not isinstance(table, dict):
         raise ConfigError("[autojob] must be a table", path=path, field="autojob")
+    outside = sorted(set(data) - {"autojob"})
+    if outside:
+        raise ConfigError(
+            f"keys outside the [autojob] table: {', '.join(outside)}",
+            path=path,
+            hint="put every setting under [autojob], or drop the table header",
+        )
     return table
 
 
@@ -155,12 +164,17 @@ def load_settings(**overrides: Any) -> AutojobSettings:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"])
         env_name = f"AUTOJOB_{field.upper()}"
-        if any(key.upper() == env_name for key in os.environ):
+        path = None
+        if field.upper() in {key.upper() for key in overrides}:
+            source = "the value given"
+        elif any(key.upper() == env_name and value for key, value in os.environ.items()):
             source = f"the environment variable {env_name}"
         else:
-            source = f"the configuration file {config_file_path()}"
+            path = config_file_path()
+            source = "the configuration file"
         raise ConfigError(
             f"invalid setting from {source}: {first['msg']}",
+            path=path,
             field=field,
             hint=f"fix {field} in {source}",
         ) from exc

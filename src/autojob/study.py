@@ -37,7 +37,7 @@ class Study(BaseModel):
     Building a study links its task groups (and their tasks) to it.
     """
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", ser_json_inf_nan="constants")
 
     date_created: Timestamp = Field(default_factory=now)
     study_id: Id = Field(default_factory=id_factory("s"))

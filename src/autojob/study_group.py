@@ -18,7 +18,7 @@ STUDY_GROUP_FIELDS = ["study_group_id", "date_created", "name", "notes"]
 class StudyGroup(BaseModel):
     """A group of studies. Building one links its studies to it."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", ser_json_inf_nan="constants")
 
     date_created: Timestamp = Field(default_factory=now)
     study_group_id: Id = Field(default_factory=id_factory("g"))

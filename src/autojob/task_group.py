@@ -20,7 +20,7 @@ class TaskGroup(BaseModel):
     ``study_id`` and ``study_group_id`` are set to the group's.
     """
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", ser_json_inf_nan="constants")
 
     label: str = ""
     study_group_id: Id | None = Field(default_factory=id_factory("g"))

@@ -5,13 +5,18 @@ from __future__ import annotations
 import logging
 
 import click
+from rich.console import Console
 from rich.logging import RichHandler
 
 from autojob.__about__ import __version__
 from autojob.cli.list_cmd import list_tasks
 from autojob.cli.new import new
 
-__all__ = ["cli"]
+__all__ = ["VERBOSITY", "cli"]
+
+#: the -v count of the running command, read by the entry point to decide
+#: whether an error is shown with its traceback
+VERBOSITY: list[int] = [0]
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -19,7 +24,9 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 def _configure_logging(verbose: int, quiet: int) -> None:
     level = logging.WARNING - 10 * verbose + 10 * quiet
     level = max(logging.DEBUG, min(logging.CRITICAL, level))
-    handler = RichHandler(show_time=False, show_path=verbose > 1, markup=False)
+    handler = RichHandler(
+        console=Console(stderr=True), show_time=False, show_path=verbose > 1, markup=False
+    )
     root = logging.getLogger("autojob")
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -32,15 +39,16 @@ def _configure_logging(verbose: int, quiet: int) -> None:
     "-v",
     "--verbose",
     count=True,
-    help="More output: -v info, -vv debug (and tracebacks).",
+    help="More output: -v info and tracebacks of errors, -vv debug.",
 )
-@click.option("-q", "--quiet", count=True, help="Less output: only errors.")
+@click.option("-q", "--quiet", count=True, help="Less logging: -q logs errors only.")
 def cli(verbose: int, quiet: int) -> None:
     """Create, run, harvest and advance jobs whose state lives in plain files.
 
     Every task is a directory with task.json (who it is), inputs.json (what it
     needs) and run.sh (what it runs). Start with 'autojob new --help'.
     """
+    VERBOSITY[0] = verbose
     _configure_logging(verbose, quiet)
 
 

@@ -7,7 +7,6 @@ with ``-v``.
 
 from __future__ import annotations
 
-import logging
 import sys
 import traceback
 
@@ -16,8 +15,13 @@ import click
 __all__ = ["main"]
 
 
-def _report(exc: BaseException, verbose: bool) -> None:
-    if verbose:
+def _verbose() -> bool:
+    app = sys.modules.get("autojob.cli.app")
+    return bool(app is not None and app.VERBOSITY[0])
+
+
+def _report(exc: BaseException) -> None:
+    if _verbose():
         traceback.print_exception(exc)
     click.secho(f"error: {exc}", fg="red", err=True)
 
@@ -27,7 +31,6 @@ def main(argv: list[str] | None = None) -> None:
     from autojob.errors import AutojobError, ConfigError  # noqa: PLC0415
 
     args = sys.argv[1:] if argv is None else argv
-    verbose = any(a in ("-v", "--verbose") or a.startswith("-vv") for a in args)
     try:
         from autojob.cli.app import cli  # noqa: PLC0415
 
@@ -41,17 +44,15 @@ def main(argv: list[str] | None = None) -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except ConfigError as exc:
-        _report(exc, verbose)
+        _report(exc)
         sys.exit(2)
     except AutojobError as exc:
-        _report(exc, verbose)
+        _report(exc)
         sys.exit(1)
     except OSError as exc:
-        _report(exc, verbose)
+        _report(exc)
         sys.exit(1)
     except Exception as exc:  # a bug: say so plainly, keep the traceback for -v
-        if not verbose:
-            logging.getLogger("autojob").debug("internal error", exc_info=exc)
-        _report(exc, verbose)
+        _report(exc)
         click.echo("this is a bug in autojob; rerun with -v for the traceback", err=True)
         sys.exit(3)

@@ -28,11 +28,23 @@ def _fresh_task(label: str | None, assignments: list[str]) -> TaskBase:
     return apply_assignments(task, assignments)
 
 
+def _refuse_task_in(dest: Path) -> None:
+    kind = kind_of(dest)
+    if kind in (Kind.STUDY, Kind.STUDY_GROUP):
+        raise InputError(
+            f"is a {kind.value.replace('_', ' ')}; tasks belong in task groups",
+            path=dest,
+            field="--dest",
+            hint="use --type task_group to add a task group with its first task",
+        )
+
+
 def _load_source(src: Path) -> TaskBase:
     if kind_of(src) is not Kind.TASK:
         raise InputError(
             "is not a task directory (it has neither "
             f"{SETTINGS.TASK_METADATA_FILE} nor {SETTINGS.INPUTS_FILE})",
+            path=src,
             field="--from",
             hint="give the directory of the task to clone",
         )
@@ -62,7 +74,13 @@ def new_task(
     assignments: list[str] | None = None,
     name_template: str | None = None,
 ) -> tuple[TaskBase, Path]:
-    """Create a task in ``dest`` (joining the group if ``dest`` is a task group)."""
+    """Create a task in ``dest`` (joining the group if ``dest`` is a task group).
+
+    Raises:
+        InputError: ``dest`` is a study or study group, where tasks belong in
+            task groups.
+    """
+    _refuse_task_in(dest)
     task = _fresh_task(label, assignments or [])
     return task, create_task_tree(task, dest, name_template=name_template)
 
@@ -83,6 +101,7 @@ def clone_task(
     source = _load_source(src)
     task = _as_new_attempt(source, label, assignments or [])
     target = dest if dest is not None else src.parent
+    _refuse_task_in(target)
     path = create_task_tree(
         task,
         target,

@@ -25,7 +25,7 @@ from autojob.store.atomic import (
     dump_json,
     dump_model,
     read_json_object,
-    update_json_object,
+    register_child,
     write_atomic,
 )
 from autojob.store.names import STAGING_PREFIX, NameBook, check_name
@@ -123,20 +123,6 @@ def _publish(staged: Path, final: Path) -> Path:
         )
     os.rename(staged, final)
     return final
-
-
-def _register(metadata_file: Path, key: str, item_id: str) -> None:
-    """Add ``item_id`` to the list ``key`` of a parent's metadata file."""
-
-    def add(data: dict[str, Any]) -> dict[str, Any]:
-        items = data.setdefault(key, [])
-        if not isinstance(items, list):
-            raise TreeError("is not a list", path=metadata_file, field=key)
-        if item_id not in items:
-            items.append(item_id)
-        return data
-
-    update_json_object(metadata_file, add)
 
 
 def _copy_mode(src: Path | None, dest: Path) -> None:
@@ -272,7 +258,7 @@ def write_study(
         _write_study_dir(study, stage / name, task_group_template, task_template)
         final = _publish(stage / name, dest / name)
     if parent_meta.is_file():
-        _register(parent_meta, "studies", study.study_id)
+        register_child(parent_meta, "studies", study.study_id)
     return final
 
 
@@ -336,7 +322,7 @@ def create_task_tree(
         _write_task_dir(task, stage / name, src=src, files_to_carry_over=files_to_carry_over)
         final = _publish(stage / name, dest / name)
     if group_meta.is_file():
-        _register(group_meta, "tasks", task.task_metadata.task_id)
+        register_child(group_meta, "tasks", task.task_metadata.task_id)
     return final
 
 
@@ -375,5 +361,5 @@ def create_task_group_tree(
         _copy_mode(src.parent if src else None, stage / name)
         final = _publish(stage / name, dest / name)
     if study_meta.is_file():
-        _register(study_meta, "task_groups", group.task_group_id)
+        register_child(study_meta, "task_groups", group.task_group_id)
     return final

@@ -26,6 +26,7 @@ __all__ = [
     "dump_model",
     "locked",
     "read_json_object",
+    "register_child",
     "update_json_object",
     "write_atomic",
 ]
@@ -152,3 +153,22 @@ def update_json_object(
         data = change(read_json_object(path))
         write_atomic(path, dump_json(data, path))
     return data
+
+
+def register_child(metadata_file: Path, key: str, item_id: str) -> None:
+    """Add ``item_id`` to the list ``key`` of a parent's metadata file (once)."""
+
+    def add(data: dict[str, Any]) -> dict[str, Any]:
+        items = data.setdefault(key, [])
+        if not isinstance(items, list):
+            raise MetadataError(
+                "is not a list",
+                path=metadata_file,
+                field=key,
+                hint="make it a list of the ids of the directories inside",
+            )
+        if item_id not in items:
+            items.append(item_id)
+        return data
+
+    update_json_object(metadata_file, add)

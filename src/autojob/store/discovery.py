@@ -18,7 +18,7 @@ from pathlib import Path
 
 from autojob import SETTINGS
 from autojob.errors import AutojobError, MetadataError
-from autojob.store.atomic import dump_json, read_json_object
+from autojob.store.atomic import dump_json, read_json_object, register_child
 from autojob.store.names import STAGING_PREFIX
 
 __all__ = [
@@ -113,8 +113,9 @@ def ensure_task_metadata(task_dir: Path, *, task_class: str | None = None) -> bo
     target = task_dir / SETTINGS.TASK_METADATA_FILE
     if target.exists():
         return False
+    label = task_dir.name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     fields: dict[str, object] = {
-        "label": task_dir.name,
+        "label": label,
         "task_class": task_class or SETTINGS.DEFAULT_TASK,
     }
     group_file = task_dir.parent / SETTINGS.TASK_GROUP_METADATA_FILE
@@ -124,10 +125,13 @@ def ensure_task_metadata(task_dir: Path, *, task_class: str | None = None) -> bo
             if key in group:
                 fields[key] = group[key]
     try:
-        text = dump_json(TaskMetadata.model_validate(fields).model_dump(mode="json"), target)
+        meta = TaskMetadata.model_validate(fields)
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
         raise MetadataError(f"cannot derive task metadata: {exc}", path=group_file) from exc
-    return _create_exclusive(target, text)
+    created = _create_exclusive(target, dump_json(meta.model_dump(mode="json"), target))
+    if created and group_file.is_file():
+        register_child(group_file, "tasks", meta.task_id)
+    return created
 
 
 def _create_exclusive(target: Path, text: str) -> bool:

@@ -81,7 +81,7 @@ def _task_class_for(cls: type[T], meta: dict[str, Any], path: Path, strict: bool
     except AutojobError as exc:
         if strict:
             raise type(exc)(exc.message, path=path, field="task_class", hint=exc.hint) from exc
-        logger.warning("%s; loading as %s", exc, cls.__name__)
+        logger.warning("%s: %s; loading as %s", path, exc.message, cls.__name__)
         return cls
 
 

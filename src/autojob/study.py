@@ -9,7 +9,7 @@ from typing import Any, Self
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, model_validator
 
 from autojob.bases.task_base import TaskBase
-from autojob.ids import Id, Timestamp, id_factory, now
+from autojob.ids import Id, Timestamp, id_factory, now, set_unvalidated
 from autojob.task_group import TaskGroup
 
 __all__ = ["STUDY_FIELDS", "Study"]
@@ -55,10 +55,9 @@ class Study(BaseModel):
             data["task_groups"] = [*data.get("task_groups", []), *group_tasks(tasks)]
         return data
 
-    @model_validator(mode="after")
-    def _link_after_validation(self) -> Self:
+    def model_post_init(self, context: Any, /) -> None:
+        """Link the children once the model is built (not on re-validation)."""
         self.link()
-        return self
 
     @field_serializer("task_groups", when_used="always")
     def _task_group_ids(self, groups: list[TaskGroup]) -> list[str]:
@@ -72,8 +71,8 @@ class Study(BaseModel):
     def link(self) -> None:
         """Set the study's ids on its task groups and their tasks."""
         for group in self.task_groups:
-            group.study_id = self.study_id
-            group.study_group_id = self.study_group_id
+            set_unvalidated(group, "study_id", self.study_id)
+            set_unvalidated(group, "study_group_id", self.study_group_id)
             group.link()
 
     @classmethod

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
-from autojob.ids import Id, Timestamp, id_factory, now
+from autojob.ids import Id, Timestamp, id_factory, now, set_unvalidated
 from autojob.study import Study
 
 __all__ = ["STUDY_GROUP_FIELDS", "StudyGroup"]
@@ -30,15 +30,14 @@ class StudyGroup(BaseModel):
     def _study_ids(self, studies: list[Study]) -> list[str]:
         return [study.study_id for study in studies]
 
-    @model_validator(mode="after")
-    def _link_after_validation(self) -> Self:
+    def model_post_init(self, context: Any, /) -> None:
+        """Link the children once the model is built (not on re-validation)."""
         self.link()
-        return self
 
     def link(self) -> None:
         """Set the group's id on its studies, their task groups and tasks."""
         for study in self.studies:
-            study.study_group_id = self.study_group_id
+            set_unvalidated(study, "study_group_id", self.study_group_id)
             study.link()
 
     @classmethod

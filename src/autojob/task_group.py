@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 from autojob.bases.task_base import TaskBase
-from autojob.ids import Id, Timestamp, id_factory, now
+from autojob.ids import Id, Timestamp, id_factory, now, set_unvalidated
 
 __all__ = ["TaskGroup"]
 
@@ -33,12 +33,11 @@ class TaskGroup(BaseModel):
     def _task_ids(self, tasks: list[TaskBase]) -> list[str]:
         return [task.task_metadata.task_id for task in tasks]
 
-    @model_validator(mode="after")
-    def _link_after_validation(self) -> Self:
+    def model_post_init(self, context: Any, /) -> None:
+        """Link the children once the model is built (not on re-validation)."""
         if not self.label and self.tasks:
             self.label = self.tasks[0].task_metadata.label
         self.link()
-        return self
 
     @classmethod
     def from_task(cls, task: TaskBase) -> TaskGroup:
@@ -58,12 +57,9 @@ class TaskGroup(BaseModel):
         """Set the group's ids on every task of the group."""
         for task in self.tasks:
             meta = task.task_metadata
-            if meta.task_group_id != self.task_group_id:
-                meta.task_group_id = self.task_group_id
-            if meta.study_id != self.study_id:
-                meta.study_id = self.study_id
-            if meta.study_group_id != self.study_group_id:
-                meta.study_group_id = self.study_group_id
+            set_unvalidated(meta, "task_group_id", self.task_group_id)
+            set_unvalidated(meta, "study_id", self.study_id)
+            set_unvalidated(meta, "study_group_id", self.study_group_id)
 
     @classmethod
     def from_directory(cls, src: str | Path, *, strict_mode: bool | None = None) -> Self:

@@ -12,7 +12,7 @@ from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from autojob.ids import Id, Timestamp, Uuid, id_factory, now
+from autojob.ids import Id, Timestamp, Uuid, id_factory, now, set_unvalidated
 
 __all__ = [
     "TASK_GROUP_FIELDS",
@@ -128,7 +128,7 @@ class TaskBase(BaseModel):
     @model_validator(mode="after")
     def _set_task_class(self) -> Self:
         if self.task_metadata.task_class is None:
-            self.task_metadata.task_class = type(self).__name__.lower()
+            set_unvalidated(self.task_metadata, "task_class", type(self).__name__.lower())
         return self
 
     def input_sections(self) -> dict[str, Any]:

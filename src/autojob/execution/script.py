@@ -62,6 +62,7 @@ def script_environment(template_dir: Path | None) -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        auto_reload=False,
     )
     env.filters["raw"] = _raw
     env.filters["shquote"] = lambda v: Raw(_quote(v))
@@ -91,14 +92,14 @@ def sbatch_lines(scheduler_inputs: dict[str, Any]) -> list[str]:
     return lines
 
 
-def render_task_script(task: TaskBase) -> str:
-    """Render the task script of ``task`` from its ``task_script_template``."""
-    env = script_environment(SETTINGS.TEMPLATE_DIR)
-    name = task.task_inputs.task_script_template
+@functools.cache
+def _template(template_dir: Path | None, name: str) -> jinja2.Template:
+    """Return a compiled template (cached: templates are read once a process)."""
+    env = script_environment(template_dir)
     try:
-        template = env.get_template(name)
+        return env.get_template(name)
     except jinja2.TemplateNotFound as exc:
-        places = f"{SETTINGS.TEMPLATE_DIR} and " if SETTINGS.TEMPLATE_DIR else ""
+        places = f"{template_dir} and " if template_dir else ""
         raise TemplateError(
             f"task script template {name!r} not found in {places}the package",
             field="task_inputs.task_script_template",
@@ -109,18 +110,27 @@ def render_task_script(task: TaskBase) -> str:
             f"template syntax error at line {exc.lineno}: {exc.message}",
             path=exc.filename or name,
         ) from exc
+
+
+def render_task_script(task: TaskBase) -> str:
+    """Render the task script of ``task`` from its ``task_script_template``.
+
+    Templates see ``task``, ``metadata`` (its task metadata), ``inputs`` (its
+    task inputs), ``scheduler_inputs``, ``sbatch_lines`` and ``settings``.
+    """
+    template = _template(SETTINGS.TEMPLATE_DIR, task.task_inputs.task_script_template)
     context = {
         "task": task,
-        "metadata": task.task_metadata.model_dump(mode="json"),
-        "inputs": task.task_inputs.model_dump(mode="json"),
+        "metadata": task.task_metadata,
+        "inputs": task.task_inputs,
         "scheduler_inputs": task.scheduler_inputs,
-        "sbatch_lines": sbatch_lines(task.scheduler_inputs),
+        "sbatch_lines": sbatch_lines(task.scheduler_inputs) if task.scheduler_inputs else [],
         "settings": SETTINGS,
     }
     try:
         return template.render(context)
     except jinja2.UndefinedError as exc:
         raise TemplateError(
-            f"template {name!r} uses an undefined value: {exc.message}",
+            f"template {template.name!r} uses an undefined value: {exc.message}",
             path=template.filename,
         ) from exc

@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel
+
 from autojob import SETTINGS
 from autojob.errors import AutojobError, TreeError, UnsafePathError
 from autojob.execution.script import render_task_script
@@ -53,42 +55,44 @@ FILE_MODE = 0o666
 # -- files of one task -----------------------------------------------------
 
 
-def _task_documents(task: TaskBase, dest: Path) -> list[tuple[str, str, int]]:
+def _task_documents(task: TaskBase, folder: str) -> list[tuple[str, str, int]]:
     """Serialise a task's files, all before any is written."""
-    folder = os.fspath(dest)
-    script = check_name(task.task_inputs.task_script, dest, source="task_inputs.task_script")
+    script = check_name(
+        task.task_inputs.task_script, Path(folder), source="task_inputs.task_script"
+    )
     inputs = os.path.join(folder, SETTINGS.INPUTS_FILE)
     meta = os.path.join(folder, SETTINGS.TASK_METADATA_FILE)
     return [
-        (inputs, dump_json(task.input_sections(), dest / SETTINGS.INPUTS_FILE), FILE_MODE),
+        (inputs, dump_json(task.input_sections(), inputs), FILE_MODE),
         (os.path.join(folder, script), render_task_script(task), SCRIPT_MODE),
         # task.json last: its presence is what makes a directory a task
-        (meta, dump_model(task.task_metadata, dest / SETTINGS.TASK_METADATA_FILE), FILE_MODE),
+        (meta, dump_model(task.task_metadata, meta), FILE_MODE),
     ]
 
 
-def write_task_files(task: TaskBase, dest: Path, *, atomic: bool = True) -> list[Path]:
+def write_task_files(task: TaskBase, dest: Path) -> list[Path]:
     """Write ``inputs.json``, the task script and ``task.json`` into ``dest``.
 
-    With ``atomic`` (the default) each file replaces the old one atomically;
-    inside a staging directory, files are new and plain writes suffice.
+    Each file replaces any old one atomically. Returns the files written.
     """
-    documents = _task_documents(task, dest)
+    documents = _task_documents(task, os.fspath(dest))
     for path, text, mode in documents:
-        if atomic:
-            write_atomic(Path(path), text, mode=mode)
-        else:
-            _write_new(path, text, mode)
+        write_atomic(Path(path), text, mode=mode)
     return [Path(path) for path, _, _ in documents]
 
 
-def _write_new(path: str | Path, text: str, mode: int = 0o666) -> None:
+def _write_new(path: str | Path, text: str, mode: int = FILE_MODE) -> None:
     """Create a new file (never replacing one); ``mode`` is masked by the umask."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
     try:
         os.write(fd, text.encode("utf-8"))
     finally:
         os.close(fd)
+
+
+def _write_metadata(folder: str, file_name: str, model: BaseModel) -> None:
+    path = os.path.join(folder, file_name)
+    _write_new(path, dump_json(model.model_dump(mode="json"), path))
 
 
 # -- staging -----------------------------------------------------------------
@@ -131,7 +135,7 @@ def _copy_mode(src: Path | None, dest: Path) -> None:
             os.chmod(dest, os.stat(src).st_mode & 0o7777)
 
 
-# -- naming contexts -------------------------------------------------------
+# -- naming ----------------------------------------------------------------
 
 
 def _task_context(task: TaskBase) -> dict[str, Any]:
@@ -148,6 +152,24 @@ def _study_context(model: Study | StudyGroup) -> dict[str, Any]:
     context = model.model_dump(mode="json")
     context["label"] = context.get("name", "")
     return context
+
+
+def _name_task(names: NameBook, template: str | None, task: TaskBase) -> str:
+    if template is None:
+        return names.claim_plain(task.task_metadata.task_id)
+    return names.claim(template, _task_context(task))
+
+
+def _name_group(names: NameBook, template: str | None, group: TaskGroup) -> str:
+    if template is None:
+        return names.claim_plain(group.task_group_id)
+    return names.claim(template, _group_context(group))
+
+
+def _name_study(names: NameBook, template: str | None, study: Study) -> str:
+    if template is None:
+        return names.claim_plain(study.study_id)
+    return names.claim(template, _study_context(study))
 
 
 # -- carrying files over ---------------------------------------------------
@@ -197,44 +219,39 @@ def carry_over_files(
 
 def _write_task_dir(
     task: TaskBase,
-    directory: Path,
+    folder: str,
     *,
     src: Path | None = None,
     files_to_carry_over: list[str] | None = None,
-) -> Path:
-    directory.mkdir()
-    _copy_mode(src, directory)
+) -> None:
+    os.mkdir(folder)
     if src is not None:
-        carry_over_files(src, directory, files_to_carry_over)
-    write_task_files(task, directory, atomic=False)
-    return directory
+        _copy_mode(src, Path(folder))
+        carry_over_files(src, Path(folder), files_to_carry_over)
+    for path, text, mode in _task_documents(task, folder):
+        _write_new(path, text, mode)
 
 
-def _write_group_dir(group: TaskGroup, directory: Path, task_template: str | None) -> Path:
-    directory.mkdir()
-    meta = directory / SETTINGS.TASK_GROUP_METADATA_FILE
-    _write_new(meta, dump_json(group.model_dump(mode="json"), meta))
-    names = NameBook(directory, empty=True)
+def _write_group_dir(group: TaskGroup, folder: str, task_template: str | None) -> None:
+    os.mkdir(folder)
+    _write_metadata(folder, SETTINGS.TASK_GROUP_METADATA_FILE, group)
+    names = NameBook(Path(folder), empty=True)
     for task in group.tasks:
-        name = names.claim(task_template or "{task_id}", _task_context(task))
-        _write_task_dir(task, directory / name)
-    return directory
+        _write_task_dir(task, os.path.join(folder, _name_task(names, task_template, task)))
 
 
 def _write_study_dir(
     study: Study,
-    directory: Path,
+    folder: str,
     task_group_template: str | None,
     task_template: str | None,
-) -> Path:
-    directory.mkdir()
-    meta = directory / SETTINGS.STUDY_METADATA_FILE
-    _write_new(meta, dump_json(study.model_dump(mode="json"), meta))
-    names = NameBook(directory, empty=True)
+) -> None:
+    os.mkdir(folder)
+    _write_metadata(folder, SETTINGS.STUDY_METADATA_FILE, study)
+    names = NameBook(Path(folder), empty=True)
     for group in study.task_groups:
-        name = names.claim(task_group_template or "{task_group_id}", _group_context(group))
-        _write_group_dir(group, directory / name, task_template)
-    return directory
+        name = _name_group(names, task_group_template, group)
+        _write_group_dir(group, os.path.join(folder, name), task_template)
 
 
 def write_study(
@@ -253,9 +270,9 @@ def write_study(
     if parent_meta.is_file():
         study.study_group_id = read_json_object(parent_meta).get("study_group_id")
     study.link()
-    name = NameBook(dest).claim(study_template or "{study_id}", _study_context(study))
+    name = _name_study(NameBook(dest), study_template, study)
     with _staging(dest) as stage:
-        _write_study_dir(study, stage / name, task_group_template, task_template)
+        _write_study_dir(study, os.path.join(stage, name), task_group_template, task_template)
         final = _publish(stage / name, dest / name)
     if parent_meta.is_file():
         register_child(parent_meta, "studies", study.study_id)
@@ -273,19 +290,19 @@ def write_study_group(
 ) -> Path:
     """Write ``study_group`` as a new directory in ``dest`` and return it."""
     study_group.link()
-    name = NameBook(dest).claim(
-        study_group_template or "{study_group_id}", _study_context(study_group)
-    )
+    if study_group_template is None:
+        name = NameBook(dest).claim_plain(study_group.study_group_id)
+    else:
+        name = NameBook(dest).claim(study_group_template, _study_context(study_group))
     with _staging(dest) as stage:
-        directory = stage / name
-        directory.mkdir()
-        meta = directory / SETTINGS.STUDY_GROUP_METADATA_FILE
-        _write_new(meta, dump_json(study_group.model_dump(mode="json"), meta))
-        names = NameBook(directory, empty=True)
+        folder = os.path.join(stage, name)
+        os.mkdir(folder)
+        _write_metadata(folder, SETTINGS.STUDY_GROUP_METADATA_FILE, study_group)
+        names = NameBook(Path(folder), empty=True)
         for study in study_group.studies:
-            study_name = names.claim(study_template or "{study_id}", _study_context(study))
-            _write_study_dir(study, directory / study_name, task_group_template, task_template)
-        return _publish(directory, dest / name)
+            study_folder = os.path.join(folder, _name_study(names, study_template, study))
+            _write_study_dir(study, study_folder, task_group_template, task_template)
+        return _publish(Path(folder), dest / name)
 
 
 def _adopt_parent_ids(task: TaskBase, group_meta: Path) -> None:
@@ -317,9 +334,10 @@ def create_task_tree(
     group_meta = dest / SETTINGS.TASK_GROUP_METADATA_FILE
     if group_meta.is_file():
         _adopt_parent_ids(task, group_meta)
-    name = NameBook(dest).claim(name_template or "{task_id}", _task_context(task))
+    name = _name_task(NameBook(dest), name_template, task)
     with _staging(dest) as stage:
-        _write_task_dir(task, stage / name, src=src, files_to_carry_over=files_to_carry_over)
+        folder = os.path.join(stage, name)
+        _write_task_dir(task, folder, src=src, files_to_carry_over=files_to_carry_over)
         final = _publish(stage / name, dest / name)
     if group_meta.is_file():
         register_child(group_meta, "tasks", task.task_metadata.task_id)
@@ -350,14 +368,14 @@ def create_task_group_tree(
         group.study_id = data.get("study_id")
         group.study_group_id = data.get("study_group_id")
         group.link()
-    name = NameBook(dest).claim(name_template or "{task_group_id}", _group_context(group))
+    name = _name_group(NameBook(dest), name_template, group)
     with _staging(dest) as stage:
+        folder = os.path.join(stage, name)
         if isinstance(task, TaskGroup):
-            _write_group_dir(group, stage / name, task_template)
+            _write_group_dir(group, folder, task_template)
         else:
-            (stage / name).mkdir()
-            meta = stage / name / SETTINGS.TASK_GROUP_METADATA_FILE
-            _write_new(meta, dump_json(group.model_dump(mode="json"), meta))
+            os.mkdir(folder)
+            _write_metadata(folder, SETTINGS.TASK_GROUP_METADATA_FILE, group)
         _copy_mode(src.parent if src else None, stage / name)
         final = _publish(stage / name, dest / name)
     if study_meta.is_file():

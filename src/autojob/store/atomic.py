@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 
-def dump_json(data: Any, path: Path | None = None) -> str:
+def dump_json(data: Any, path: str | Path | None = None) -> str:
     """Serialise ``data`` as JSON indented by 4 (no NaN/Infinity, which JSON lacks)."""
     try:
         text = pydantic_core.to_json(data, indent=4, inf_nan_mode="constants").decode()
@@ -47,7 +47,7 @@ def dump_json(data: Any, path: Path | None = None) -> str:
     return text + "\n"
 
 
-def dump_model(model: BaseModel, path: Path | None = None) -> str:
+def dump_model(model: BaseModel, path: str | Path | None = None) -> str:
     """Serialise a model as indented JSON, refusing NaN and Infinity."""
     text = model.model_dump_json(indent=4)
     if "NaN" in text or "Infinity" in text:

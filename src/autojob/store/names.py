@@ -115,6 +115,18 @@ class NameBook:
         if not empty and directory.is_dir():
             self.taken.update(os.listdir(directory))
 
+    def claim_plain(self, name: str) -> str:
+        """Mark ``name`` (an id, say) taken; refuse it if it already is."""
+        if name in self.taken:
+            raise TreeError(
+                f"directory {name!r} already exists",
+                path=self.directory,
+                hint="ids are unique: this tree was probably written before",
+            )
+        check_name(name, self.directory)
+        self.taken.add(name)
+        return name
+
     def claim(self, template: str, context: Mapping[str, Any]) -> str:
         """Return a free name from ``template`` and mark it taken.
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -22,8 +21,3 @@ def _isolated_config(
     for key, value in saved.items():
         if getattr(SETTINGS, key) != value:
             setattr(SETTINGS, key, value)
-
-
-def tree_listing(root: Path) -> list[str]:
-    """Every path under ``root`` (hidden ones too), relative and sorted."""
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))

@@ -12,7 +12,6 @@ import logging
 import os
 import re
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,27 +22,12 @@ from click.testing import CliRunner
 import autojob
 from autojob.cli.app import cli
 
-AUTOJOB = Path(sys.executable).parent / "autojob"
+from .helpers import run, snapshot
+
 CREATED = re.compile(r"^created (task group|task|study group|study) (\S+) at (.+)$")
 
 
 # -- helpers -----------------------------------------------------------------
-
-
-def run(
-    *args: str | Path, cwd: Path, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run the installed ``autojob`` script in ``cwd``."""
-    return subprocess.run(
-        [str(AUTOJOB), *(str(a) for a in args)],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        # a wide terminal, so rich tables never fold paths or messages
-        env={**os.environ, "COLUMNS": "400", **(env or {})},
-        timeout=120,
-        check=False,
-    )
 
 
 def ok(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -69,14 +53,6 @@ def created(result: subprocess.CompletedProcess[str], cwd: Path) -> list[tuple[s
 
 def read(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
-
-
-def snapshot(root: Path) -> dict[str, bytes | None]:
-    """Every entry under ``root`` (hidden ones too): file bytes, None for dirs."""
-    return {
-        str(p.relative_to(root)): (None if p.is_dir() else p.read_bytes())
-        for p in sorted(root.rglob("*"))
-    }
 
 
 def make_study(cwd: Path, name: str = "st") -> Path:

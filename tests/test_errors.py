@@ -12,8 +12,6 @@ import json
 import logging
 import os
 import re
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,32 +32,13 @@ from autojob.study_group import StudyGroup
 from autojob.task_group import TaskGroup
 from autojob.tasks.task import Task, TaskInputs, TaskMetadata
 
-AUTOJOB = Path(sys.executable).parent / "autojob"
+from .helpers import run, snapshot
+
 REPAIR_HINT = "repair the file by hand or restore it from a backup"
 VALUE_HINT = "correct the value in the file"
 
 
 # -- helpers -----------------------------------------------------------------
-
-
-def run(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(AUTOJOB), *(str(a) for a in args)],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        errors="surrogateescape",  # paths that are not UTF-8 come back as they are
-        env={**os.environ, "COLUMNS": "400"},
-        timeout=120,
-        check=False,
-    )
-
-
-def snapshot(root: Path) -> dict[str, bytes | None]:
-    return {
-        str(p.relative_to(root)): (None if p.is_dir() else p.read_bytes())
-        for p in sorted(root.rglob("*"))
-    }
 
 
 def make_task(parent: Path, name: str = "t", **inputs: Any) -> Path:

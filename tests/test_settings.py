@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,29 +19,9 @@ from autojob.next import create_task_tree
 from autojob.settings import AutojobSettings, config_file_path, load_settings
 from autojob.tasks.task import Task, TaskInputs
 
-AUTOJOB = Path(sys.executable).parent / "autojob"
+from .helpers import run
+
 FILE_FIELDS = sorted(name for name in AutojobSettings.model_fields if name.endswith("_FILE"))
-
-
-def run(
-    *args: str | Path, cwd: Path, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(AUTOJOB), *(str(a) for a in args)],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "COLUMNS": "400", **(env or {})},
-        timeout=120,
-        check=False,
-    )
-
-
-def snapshot(root: Path) -> dict[str, bytes | None]:
-    return {
-        str(p.relative_to(root)): (None if p.is_dir() else p.read_bytes())
-        for p in sorted(root.rglob("*"))
-    }
 
 
 @pytest.fixture

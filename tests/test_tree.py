@@ -14,7 +14,7 @@ from autojob.study_group import StudyGroup
 from autojob.task_group import TaskGroup
 from autojob.tasks.task import Task, TaskInputs, TaskMetadata
 
-from .conftest import tree_listing
+from .helpers import tree_listing
 
 
 def labelled(label: str) -> Task:

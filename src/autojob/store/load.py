@@ -183,30 +183,63 @@ def _check_parent_ids(
             )
 
 
+def _load_parent(
+    cls: type[M],
+    src: Path,
+    *,
+    metadata_file: str,
+    key: str,
+    children: list[tuple[str, Any, Path]],
+    id_field: str,
+    strict: bool,
+) -> M:
+    """Load a parent whose metadata lists its children's ids under ``key``.
+
+    ``children`` holds, per child directory, the child's id, the loaded child,
+    and the child's metadata file (for messages); each child must name this
+    parent through ``id_field``.
+    """
+    path = Path(src, metadata_file)
+    data = read_json_object(path)
+    listed = _ids_listed(data, key, path)
+    loaded: dict[str, Any] = {}
+    for child_id, child, child_file in children:
+        _check_parent_ids({id_field: _parent_id_of(child, id_field)}, data, (id_field,), child_file)
+        loaded[child_id] = child
+    data[key] = _match_children(listed, loaded, path, key, strict)
+    try:
+        return cls.model_validate(data)
+    except ValidationError as exc:
+        raise invalid(exc, path) from exc
+
+
+def _parent_id_of(child: Any, id_field: str) -> Any:
+    meta = getattr(child, "task_metadata", child)
+    return getattr(meta, id_field)
+
+
 def load_task_group(cls: type[M], src: Path, *, strict_mode: bool | None) -> M:
     """Load a task group and its tasks (each in the class its metadata names)."""
     from autojob.tasks.task import Task  # noqa: PLC0415
 
     strict = _strict(strict_mode)
-    path = Path(src, SETTINGS.TASK_GROUP_METADATA_FILE)
-    data = read_json_object(path)
-    listed = _ids_listed(data, "tasks", path)
-    tasks: dict[str, TaskBase] = {}
-    for task_dir in child_dirs_with(src, SETTINGS.TASK_METADATA_FILE):
-        task = Task.from_directory(task_dir, strict_mode=strict, magic_mode=True)
-        meta = task.task_metadata
-        _check_parent_ids(
-            {"task_group_id": meta.task_group_id},
-            data,
-            ("task_group_id",),
-            Path(task_dir, SETTINGS.TASK_METADATA_FILE),
-        )
-        tasks[meta.task_id] = task
-    data["tasks"] = _match_children(listed, tasks, path, "tasks", strict)
-    try:
-        return cls.model_validate(data)
-    except ValidationError as exc:
-        raise invalid(exc, path) from exc
+    name = SETTINGS.TASK_METADATA_FILE
+    tasks = [
+        Task.from_directory(task_dir, strict_mode=strict, magic_mode=True)
+        for task_dir in child_dirs_with(src, name)
+    ]
+    children = [
+        (t.task_metadata.task_id, t, Path(src, t.task_metadata.task_id, name)) for t in tasks
+    ]
+    return _load_parent(
+        cls,
+        src,
+        metadata_file=SETTINGS.TASK_GROUP_METADATA_FILE,
+        key="tasks",
+        children=children,
+        id_field="task_group_id",
+        strict=strict,
+    )
 
 
 def load_study(cls: type[M], src: Path, *, strict_mode: bool | None) -> M:
@@ -214,24 +247,20 @@ def load_study(cls: type[M], src: Path, *, strict_mode: bool | None) -> M:
     from autojob.task_group import TaskGroup  # noqa: PLC0415
 
     strict = _strict(strict_mode)
-    path = Path(src, SETTINGS.STUDY_METADATA_FILE)
-    data = read_json_object(path)
-    listed = _ids_listed(data, "task_groups", path)
-    groups: dict[str, TaskGroup] = {}
-    for group_dir in child_dirs_with(src, SETTINGS.TASK_GROUP_METADATA_FILE):
+    name = SETTINGS.TASK_GROUP_METADATA_FILE
+    children = []
+    for group_dir in child_dirs_with(src, name):
         group = TaskGroup.from_directory(group_dir, strict_mode=strict)
-        _check_parent_ids(
-            {"study_id": group.study_id},
-            data,
-            ("study_id",),
-            Path(group_dir, SETTINGS.TASK_GROUP_METADATA_FILE),
-        )
-        groups[group.task_group_id] = group
-    data["task_groups"] = _match_children(listed, groups, path, "task_groups", strict)
-    try:
-        return cls.model_validate(data)
-    except ValidationError as exc:
-        raise invalid(exc, path) from exc
+        children.append((group.task_group_id, group, group_dir / name))
+    return _load_parent(
+        cls,
+        src,
+        metadata_file=SETTINGS.STUDY_METADATA_FILE,
+        key="task_groups",
+        children=children,
+        id_field="study_id",
+        strict=strict,
+    )
 
 
 def load_study_group(cls: type[M], src: Path, *, strict_mode: bool | None) -> M:
@@ -239,21 +268,17 @@ def load_study_group(cls: type[M], src: Path, *, strict_mode: bool | None) -> M:
     from autojob.study import Study  # noqa: PLC0415
 
     strict = _strict(strict_mode)
-    path = Path(src, SETTINGS.STUDY_GROUP_METADATA_FILE)
-    data = read_json_object(path)
-    listed = _ids_listed(data, "studies", path)
-    studies: dict[str, Study] = {}
-    for study_dir in child_dirs_with(src, SETTINGS.STUDY_METADATA_FILE):
+    name = SETTINGS.STUDY_METADATA_FILE
+    children = []
+    for study_dir in child_dirs_with(src, name):
         study = Study.from_directory(study_dir, strict_mode=strict)
-        _check_parent_ids(
-            {"study_group_id": study.study_group_id},
-            data,
-            ("study_group_id",),
-            Path(study_dir, SETTINGS.STUDY_METADATA_FILE),
-        )
-        studies[study.study_id] = study
-    data["studies"] = _match_children(listed, studies, path, "studies", strict)
-    try:
-        return cls.model_validate(data)
-    except ValidationError as exc:
-        raise invalid(exc, path) from exc
+        children.append((study.study_id, study, study_dir / name))
+    return _load_parent(
+        cls,
+        src,
+        metadata_file=SETTINGS.STUDY_GROUP_METADATA_FILE,
+        key="studies",
+        children=children,
+        id_field="study_group_id",
+        strict=strict,
+    )

@@ -113,6 +113,27 @@ class AutojobSettings(BaseSettings):
     SCHEDULER_STATS_FILE: str = Field(
         "job_stats.json", description="scheduler accounting of a task"
     )
+    # state of a run, written in the task directory
+    QUEUED_FILE: str = Field("autojob.queued", description="written when submitted")
+    STARTED_FILE: str = Field("autojob.started", description="written by the task script")
+    ENDED_FILE: str = Field("autojob.ended", description="written when the task ends")
+    CANCEL_FILE: str = Field("autojob.cancel", description="a request to cancel the task")
+    STDOUT_FILE: str = Field("autojob.out", description="standard output of the task")
+    STDERR_FILE: str = Field("autojob.err", description="standard error of the task")
+    HISTORY_DIR: str = Field(
+        "autojob.history", description="state files of earlier runs of the task"
+    )
+    INDEX_DIR: str = Field(
+        ".autojob", description="status index and journal, under the directory given"
+    )
+    # execution
+    DEFAULT_EXECUTOR: str = Field("local", description="executor used by submit")
+    MAX_PARALLEL: int | None = Field(
+        None, ge=1, description="tasks run at once by the local executor (default: cores)"
+    )
+    INDEX_MAX_AGE: float = Field(
+        3600.0, ge=0, description="seconds after which status rescans the whole tree"
+    )
     # templates
     TEMPLATE_DIR: Path | None = Field(
         None, description="a directory searched for templates before the package's"
@@ -132,7 +153,7 @@ class AutojobSettings(BaseSettings):
     @classmethod
     def _file_names_are_plain(cls, value: Any, info: Any) -> Any:
         name = info.field_name or ""
-        if name.endswith("_FILE") and isinstance(value, str):
+        if name.endswith(("_FILE", "_DIR")) and isinstance(value, str):
             bad = not value or value in {".", ".."} or "/" in value or "\0" in value
             if bad:
                 msg = f"{value!r} is not a plain file name (no '/', not empty)"

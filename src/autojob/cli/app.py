@@ -9,8 +9,11 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 from autojob.__about__ import __version__
+from autojob.cli.cancel import cancel
 from autojob.cli.list_cmd import list_tasks
 from autojob.cli.new import new
+from autojob.cli.status import status
+from autojob.cli.submit import submit
 
 __all__ = ["VERBOSITY", "cli"]
 
@@ -54,3 +57,6 @@ def cli(verbose: int, quiet: int) -> None:
 
 cli.add_command(new)
 cli.add_command(list_tasks)
+cli.add_command(submit)
+cli.add_command(status)
+cli.add_command(cancel)

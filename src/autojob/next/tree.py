@@ -30,6 +30,7 @@ from autojob.store.atomic import (
     register_child,
     write_atomic,
 )
+from autojob.store.journal import note_changed
 from autojob.store.names import STAGING_PREFIX, NameBook, check_name
 from autojob.task_group import TaskGroup
 
@@ -274,6 +275,7 @@ def write_study(
     with _staging(dest) as stage:
         _write_study_dir(study, os.path.join(stage, name), task_group_template, task_template)
         final = _publish(stage / name, dest / name)
+    note_changed([final])
     if parent_meta.is_file():
         register_child(parent_meta, "studies", study.study_id)
     return final
@@ -302,7 +304,9 @@ def write_study_group(
         for study in study_group.studies:
             study_folder = os.path.join(folder, _name_study(names, study_template, study))
             _write_study_dir(study, study_folder, task_group_template, task_template)
-        return _publish(Path(folder), dest / name)
+        final = _publish(Path(folder), dest / name)
+    note_changed([final])
+    return final
 
 
 def _adopt_parent_ids(task: TaskBase, group_meta: Path) -> None:
@@ -339,6 +343,7 @@ def create_task_tree(
         folder = os.path.join(stage, name)
         _write_task_dir(task, folder, src=src, files_to_carry_over=files_to_carry_over)
         final = _publish(stage / name, dest / name)
+    note_changed([final])
     if group_meta.is_file():
         register_child(group_meta, "tasks", task.task_metadata.task_id)
     return final
@@ -378,6 +383,7 @@ def create_task_group_tree(
             _write_metadata(folder, SETTINGS.TASK_GROUP_METADATA_FILE, group)
         _copy_mode(src.parent if src else None, stage / name)
         final = _publish(stage / name, dest / name)
+    note_changed([final])
     if study_meta.is_file():
         register_child(study_meta, "task_groups", group.task_group_id)
     return final

@@ -97,7 +97,9 @@ def _walk(directory: Path) -> Iterator[TaskDir]:
     has_meta = SETTINGS.TASK_METADATA_FILE in names
     if has_meta or SETTINGS.INPUTS_FILE in names:
         yield TaskDir(directory, has_meta)
-    for name in sorted(subdirs):
+        return  # tasks do not nest: a task's own subdirectories are its files
+    skip = (SETTINGS.INDEX_DIR, SETTINGS.HISTORY_DIR)
+    for name in sorted(n for n in subdirs if not n.startswith(skip)):
         yield from _walk(directory / name)
 
 

@@ -1,0 +1,32 @@
+"""``autojob cancel``: stop queued and running tasks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from autojob.cli.options import ExistingDir
+
+__all__ = ["cancel"]
+
+
+@click.command("cancel")
+@click.argument("paths", nargs=-1, required=True, type=ExistingDir)
+@click.option(
+    "--grace",
+    type=click.FloatRange(min=0),
+    default=10.0,
+    show_default=True,
+    help="Seconds a running task has to stop after SIGTERM before SIGKILL.",
+)
+def cancel(paths: tuple[Path, ...], grace: float) -> None:
+    """Cancel the queued and running tasks under PATHS; mark them cancelled."""
+    from autojob.execution.cancel import cancel_tasks  # noqa: PLC0415
+    from autojob.execution.submit import iter_task_dirs  # noqa: PLC0415
+
+    done = cancel_tasks(iter_task_dirs(paths, dry_run=True), grace=grace)
+    for path, before in done:
+        click.echo(f"cancelled {path} (was {before.value})")
+    if not done:
+        click.echo("nothing to cancel: no task under the paths is queued or running")

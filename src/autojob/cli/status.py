@@ -1,0 +1,214 @@
+"""``autojob status``: how the tasks under a directory are doing."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import click
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from autojob.cli.options import ExistingDir
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+
+    from autojob.store.status import StatusReport, TaskEntry
+
+__all__ = ["status"]
+
+By = Literal["study", "task_group", "state"]
+ORDER = ["success", "failed", "timeout", "oom", "cancelled", "unknown", "running", "queued", "idle"]
+COLOURS = {
+    "success": "green",
+    "failed": "red",
+    "timeout": "magenta",
+    "oom": "magenta",
+    "cancelled": "yellow",
+    "unknown": "bright_red",
+    "running": "cyan",
+    "queued": "blue",
+    "idle": "white",
+}
+TROUBLE = ("failed", "timeout", "oom", "unknown")
+
+
+@click.command("status")
+@click.argument("path", type=ExistingDir, default=Path())
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document (for scripts).")
+@click.option(
+    "--by",
+    type=click.Choice(["study", "task_group", "state"]),
+    default=None,
+    help="Rows of the table: per study (default when there are studies), task group or state.",
+)
+@click.option("--watch", is_flag=True, help="Refresh every --interval seconds until Ctrl-C.")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.2),
+    default=2.0,
+    show_default=True,
+    help="Seconds between refreshes with --watch.",
+)
+@click.option("--rescan", is_flag=True, help="Walk the whole tree instead of trusting the index.")
+@click.option(
+    "--failed",
+    "show_failed",
+    type=click.IntRange(min=0),
+    default=10,
+    show_default=True,
+    help="How many failed tasks to list with the tail of their error output.",
+)
+def status(
+    path: Path,
+    as_json: bool,
+    by: By | None,
+    watch: bool,
+    interval: float,
+    rescan: bool,
+    show_failed: int,
+) -> None:
+    """Count the tasks under PATH by state, per study or task group.
+
+    Attempts in a task group are its history: the newest attempt decides the
+    group's state. The first call walks the tree and keeps an index under
+    PATH/.autojob/; later calls re-read only what changed.
+    """
+    from autojob.store.status import collect  # noqa: PLC0415
+
+    if as_json:
+        click.echo(json.dumps(_as_json(collect(path, rescan=rescan)), indent=2))
+        return
+    console = Console()
+    if not watch:
+        console.print(_render(collect(path, rescan=rescan), by, show_failed))
+        return
+    with Live(console=console, auto_refresh=False) as live:
+        try:
+            while True:
+                live.update(_render(collect(path, rescan=rescan), by, show_failed), refresh=True)
+                rescan = False
+                time.sleep(interval)
+        except KeyboardInterrupt:
+            pass
+
+
+def group_states(report: StatusReport) -> dict[str, tuple[str, int]]:
+    """Per task group: the newest attempt's state and the number of attempts."""
+    members: dict[str, list[TaskEntry]] = {}
+    for entry in report.tasks.values():
+        if entry.group is not None:
+            members.setdefault(entry.group, []).append(entry)
+    result = {}
+    for group, entries in members.items():
+        newest = max(entries, key=lambda e: (e.created or "", e.state.queued_at or 0, e.path))
+        result[group] = (newest.state.state.value, len(entries))
+    return result
+
+
+def _as_json(report: StatusReport) -> dict[str, Any]:
+    counts = Counter(e.state.state.value for e in report.tasks.values())
+    groups = group_states(report)
+    return {
+        "root": str(report.root),
+        "source": report.source,
+        "counts": dict(counts),
+        "tasks": [e.as_dict() for e in sorted(report.tasks.values(), key=lambda e: e.path)],
+        "task_groups": [
+            {"path": g, "state": s, "attempts": n} for g, (s, n) in sorted(groups.items())
+        ],
+    }
+
+
+def _render(report: StatusReport, by: By | None, show_failed: int) -> RenderableType:
+    entries = list(report.tasks.values())
+    if by is None:
+        by = "study" if any(e.study for e in entries) else "state"
+    parts: list[RenderableType] = [_table(report, entries, by)]
+    trouble = sorted((e for e in entries if e.state.state.value in TROUBLE), key=lambda e: e.path)
+    if trouble and show_failed:
+        parts.append(_trouble(report.root, trouble[:show_failed], len(trouble)))
+    parts.append(
+        Text(
+            f"{len(entries)} task(s); {report.reread} read from disk ({report.source})", style="dim"
+        )
+    )
+    return Group(*parts)
+
+
+def _state_columns(table: Table, present: set[str]) -> list[str]:
+    states = [s for s in ORDER if s in present]
+    for state in states:
+        table.add_column(state, justify="right", style=COLOURS[state])
+    return states
+
+
+def _table(report: StatusReport, entries: list[TaskEntry], by: By) -> Table:
+    table = Table(title=f"status of {report.root}", title_justify="left")
+    if by == "state":
+        table.add_column("state")
+        table.add_column("tasks", justify="right")
+        for state, count in sorted(
+            Counter(e.state.state.value for e in entries).items(), key=lambda kv: ORDER.index(kv[0])
+        ):
+            table.add_row(Text(state, style=COLOURS[state]), str(count))
+        return table
+    if by == "task_group":
+        groups = group_states(report)
+        table.add_column("task group")
+        table.add_column("state")
+        table.add_column("attempts", justify="right")
+        for group, (state, attempts) in sorted(groups.items()):
+            table.add_row(group, Text(state, style=COLOURS[state]), str(attempts))
+        loose = sum(1 for e in entries if e.group is None)
+        if loose:
+            table.add_row(Text(f"({loose} task(s) outside task groups)", style="dim"), "", "")
+        return table
+    table.add_column("study")
+    per: dict[str, Counter[str]] = {}
+    for entry in entries:
+        per.setdefault(entry.study or "(no study)", Counter())[entry.state.state.value] += 1
+    states = _state_columns(table, {e.state.state.value for e in entries})
+    table.add_column("total", justify="right")
+    for study, counts in sorted(per.items()):
+        table.add_row(study, *[str(counts.get(s, "")) for s in states], str(sum(counts.values())))
+    return table
+
+
+def _tail(path: Path, lines: int = 3) -> str:
+    try:
+        with path.open("rb") as stream:
+            stream.seek(0, 2)
+            stream.seek(max(0, stream.tell() - 4096))
+            text = stream.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+def _trouble(root: Path, entries: list[TaskEntry], total: int) -> Table:
+    from autojob import SETTINGS  # noqa: PLC0415
+
+    table = Table(
+        title=f"{total} task(s) need attention"
+        + (f" (first {len(entries)})" if total > len(entries) else ""),
+        title_justify="left",
+    )
+    for column in ("task", "state", "exit", "why / last lines of stderr"):
+        table.add_column(column, overflow="fold")
+    for entry in entries:
+        st = entry.state
+        why = st.detail or st.reason or _tail(root / entry.path / SETTINGS.STDERR_FILE)
+        table.add_row(
+            entry.path,
+            Text(st.state.value, style=COLOURS[st.state.value]),
+            "" if st.exit_code is None else str(st.exit_code),
+            why,
+        )
+    return table

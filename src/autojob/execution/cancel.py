@@ -1,0 +1,57 @@
+"""Cancel queued and running tasks."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from autojob import SETTINGS
+from autojob.execution.records import record, task_lock
+from autojob.store.state import State, process_alive, read_state, this_host
+
+__all__ = ["cancel_tasks"]
+
+GRACE_SECONDS = 10.0
+
+
+def _stop_group(pid: int, started: float | None, grace: float) -> None:
+    """TERM the task's process group, then KILL it if it outlives ``grace``."""
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        if not process_alive(pid, started):
+            return
+        time.sleep(0.05)
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        return
+
+
+def cancel_tasks(
+    task_dirs: Sequence[Path], *, grace: float = GRACE_SECONDS
+) -> list[tuple[Path, State]]:
+    """Cancel each queued or running task; return those cancelled, with their state before.
+
+    A queued task is marked, and its runner skips it; a running one on this
+    machine has its process group stopped and its end recorded as cancelled.
+    """
+    cancelled: list[tuple[Path, State]] = []
+    for path in task_dirs:
+        state = read_state(path)
+        if state.state not in (State.QUEUED, State.RUNNING):
+            continue
+        record(path, "CANCEL_FILE", {"by": f"autojob cancel (pid {os.getpid()})"})
+        if state.state is State.RUNNING and state.pid and state.host in (None, this_host()):
+            _stop_group(state.pid, state.started_at, grace)
+        with task_lock(path):
+            if not (path / SETTINGS.ENDED_FILE).exists():
+                record(path, "ENDED_FILE", {"exit_code": None, "reason": "cancelled"})
+        cancelled.append((path, state.state))
+    return cancelled

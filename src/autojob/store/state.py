@@ -1,0 +1,262 @@
+"""A task's state, derived from the files in its directory.
+
+The task script records its start (``autojob.started``) and end
+(``autojob.ended``: time, exit code); ``submit`` records that a task is queued
+(``autojob.queued``: executor and runner), ``cancel`` that it should stop
+(``autojob.cancel``). Which of these files exist, and what the newest one says,
+decide the state, so the state survives the death of any process::
+
+    ended   exit 0 -> success; reason timeout/cancelled/oom/... -> that; else failed
+    started (no end) -> running while its process lives, else unknown
+    queued  (no start) -> queued while its runner lives, else idle again
+    cancel  (nothing else) -> cancelled
+    none    -> idle
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from autojob import SETTINGS
+
+__all__ = [
+    "FINAL_STATES",
+    "State",
+    "TaskState",
+    "process_alive",
+    "read_state",
+    "this_host",
+]
+
+
+class State(StrEnum):
+    """The states of a task (DESIGN.md)."""
+
+    IDLE = "idle"
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCESS = "success"
+    FAILED = "failed"
+    TIMEOUT = "timeout"
+    OOM = "oom"
+    CANCELLED = "cancelled"
+    UNKNOWN = "unknown"
+
+
+FINAL_STATES = frozenset({State.SUCCESS, State.FAILED, State.TIMEOUT, State.OOM, State.CANCELLED})
+#: exit code of ``autojob run`` (and coreutils ``timeout``) when time ran out
+TIMEOUT_EXIT = 124
+_REASONS = {s.value: s for s in (State.TIMEOUT, State.OOM, State.CANCELLED, State.FAILED)}
+
+
+@dataclass
+class TaskState:
+    """What the files of one task directory say about its run."""
+
+    state: State = State.IDLE
+    exit_code: int | None = None
+    reason: str | None = None
+    queued_at: float | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
+    host: str | None = None
+    pid: int | None = None
+    executor: str | None = None
+    job_id: str | None = None
+    detail: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        data = asdict(self)
+        data["state"] = self.state.value
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TaskState:
+        """Rebuild from :meth:`as_dict`."""
+        values = dict(data)
+        values["state"] = State(values["state"])
+        return cls(**values)
+
+
+def this_host() -> str:
+    """Return the name this machine's task scripts record as their host."""
+    return socket.gethostname()
+
+
+def _read_record(path: str) -> dict[str, Any] | None:
+    """Read a small JSON record; None when missing, {} when unreadable."""
+    try:
+        with open(path, "rb") as stream:
+            data = json.loads(stream.read())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _boot_time() -> float | None:
+    try:
+        with open("/proc/stat", "rb") as stream:
+            for line in stream:
+                if line.startswith(b"btime "):
+                    return float(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+_BOOT = _boot_time()
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _process_start(pid: int) -> float | None:
+    """Return when ``pid`` started (epoch seconds), where /proc tells."""
+    if _BOOT is None:
+        return None
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stream:
+            raw = stream.read()
+    except OSError:
+        return None
+    fields = raw[raw.rfind(b")") + 2 :].split()
+    return _BOOT + int(fields[19]) / _TICKS
+
+
+def process_alive(pid: int | None, started_before: float | None = None) -> bool:
+    """Tell whether ``pid`` runs on this machine (and is not a reused pid).
+
+    ``started_before``: the process must have started no later than this
+    (plus a little slack), else the pid now belongs to another process.
+    """
+    if not pid or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # exists, owned by someone else
+    if started_before is not None:
+        began = _process_start(pid)
+        if began is not None and began > started_before + 2.0:
+            return False
+    return _not_zombie(pid)
+
+
+def _not_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stream:
+            raw = stream.read()
+    except OSError:
+        return True
+    return raw[raw.rfind(b")") + 2 : raw.rfind(b")") + 3] != b"Z"
+
+
+def _ended(record: dict[str, Any], result: TaskState, cancel: bool) -> TaskState:
+    result.ended_at = _number(record.get("time"))
+    code = record.get("exit_code")
+    result.exit_code = code if isinstance(code, int) else None
+    reason = record.get("reason")
+    result.reason = reason if isinstance(reason, str) else None
+    if result.reason in _REASONS:
+        result.state = _REASONS[result.reason]
+    elif cancel and result.exit_code != 0:
+        result.state, result.reason = State.CANCELLED, "cancelled"
+    elif result.exit_code == 0:
+        result.state = State.SUCCESS
+    elif result.exit_code == TIMEOUT_EXIT:
+        result.state, result.reason = State.TIMEOUT, result.reason or "time limit"
+    else:
+        result.state = State.FAILED
+    return result
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
+
+
+def read_state(task_dir: str | Path, names: set[str] | None = None) -> TaskState:
+    """Derive the state of the task in ``task_dir`` from its files.
+
+    ``names``: the entries of the directory, when the caller has listed it
+    already (discovery does), to save a listing.
+    """
+    folder = os.fspath(task_dir)
+    if names is None:
+        try:
+            names = set(os.listdir(folder))
+        except OSError:
+            return TaskState(State.UNKNOWN, detail="directory cannot be read")
+    result = TaskState()
+    cancel = SETTINGS.CANCEL_FILE in names
+    if SETTINGS.ENDED_FILE in names:
+        record = _read_record(os.path.join(folder, SETTINGS.ENDED_FILE))
+        if record is not None:
+            return _ended(record, result, cancel)
+    if SETTINGS.STARTED_FILE in names:
+        record = _read_record(os.path.join(folder, SETTINGS.STARTED_FILE)) or {}
+        return _started(record, result, cancel)
+    if SETTINGS.QUEUED_FILE in names:
+        record = _read_record(os.path.join(folder, SETTINGS.QUEUED_FILE)) or {}
+        return _queued(record, result, cancel)
+    if cancel:
+        result.state = State.CANCELLED
+    return result
+
+
+def _started(record: dict[str, Any], result: TaskState, cancel: bool) -> TaskState:
+    result.started_at = _number(record.get("time"))
+    host = record.get("host")
+    result.host = host if isinstance(host, str) else None
+    pid = record.get("pid")
+    result.pid = pid if isinstance(pid, int) else None
+    job = record.get("job_id")
+    result.job_id = job if isinstance(job, str) and job else None
+    if result.job_id:  # a scheduler's task: the scheduler's view decides
+        result.state = State.RUNNING
+        return result
+    if result.host and result.host != this_host():
+        result.state = State.RUNNING
+        result.detail = f"runs on {result.host}; cannot be checked from here"
+        return result
+    if process_alive(result.pid, result.started_at):
+        result.state = State.RUNNING
+    elif cancel:
+        result.state, result.reason = State.CANCELLED, "cancelled"
+    else:
+        result.state = State.UNKNOWN
+        result.detail = "started, but its process is gone without recording an end"
+    return result
+
+
+def _queued(record: dict[str, Any], result: TaskState, cancel: bool) -> TaskState:
+    result.queued_at = _number(record.get("time"))
+    executor = record.get("executor")
+    result.executor = executor if isinstance(executor, str) else None
+    job = record.get("job_id")
+    result.job_id = str(job) if job else None
+    if cancel:
+        result.state, result.reason = State.CANCELLED, "cancelled"
+        return result
+    if result.job_id:
+        result.state = State.QUEUED
+        return result
+    runner = record.get("runner")
+    runner = runner if isinstance(runner, dict) else {}
+    pid = runner.get("pid")
+    same_host = runner.get("host") in (None, this_host())
+    if not same_host or process_alive(pid if isinstance(pid, int) else None, result.queued_at):
+        result.state = State.QUEUED
+    else:
+        result.state = State.IDLE
+        result.detail = "was queued, but the runner that queued it is gone"
+    return result

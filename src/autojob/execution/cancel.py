@@ -39,19 +39,24 @@ def cancel_tasks(
 ) -> list[tuple[Path, State]]:
     """Cancel each queued or running task; return those cancelled, with their state before.
 
-    A queued task is marked, and its runner skips it; a running one on this
-    machine has its process group stopped and its end recorded as cancelled.
+    Every target is marked first (under its lock, so no runner launches it
+    afterwards); then the running ones on this machine have their process
+    groups stopped, and each gets an end recorded as cancelled.
     """
-    cancelled: list[tuple[Path, State]] = []
+    targets: list[tuple[Path, State]] = []
     for path in task_dirs:
-        state = read_state(path)
-        if state.state not in (State.QUEUED, State.RUNNING):
-            continue
-        record(path, "CANCEL_FILE", {"by": f"autojob cancel (pid {os.getpid()})"})
-        if state.state is State.RUNNING and state.pid and state.host in (None, this_host()):
-            _stop_group(state.pid, state.started_at, grace)
+        with task_lock(path):
+            before = read_state(path).state
+            if before not in (State.QUEUED, State.RUNNING):
+                continue
+            record(path, "CANCEL_FILE", {"by": f"autojob cancel (pid {os.getpid()})"})
+        targets.append((path, before))
+    for path, _ in targets:
+        now = read_state(path)
+        if now.state is State.RUNNING and now.pid and now.host in (None, this_host()):
+            _stop_group(now.pid, now.started_at, grace)
+    for path, _ in targets:
         with task_lock(path):
             if not (path / SETTINGS.ENDED_FILE).exists():
                 record(path, "ENDED_FILE", {"exit_code": None, "reason": "cancelled"})
-        cancelled.append((path, state.state))
-    return cancelled
+    return targets

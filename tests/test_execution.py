@@ -1,0 +1,246 @@
+"""Running tasks for real: states, the local runner, submit, cancel, recovery."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from autojob.execution.local import LocalRunner
+from autojob.execution.submit import DEFAULT_ONLY, plan, select_tasks
+from autojob.next import create_task_group_tree
+from autojob.store.state import State, read_state
+from autojob.study import Study
+from autojob.task_group import TaskGroup
+from autojob.tasks.task import Task, TaskInputs, TaskMetadata
+
+from .helpers import run, snapshot
+
+# each task counts its runs in runs.txt, so a task run twice is seen
+COUNT = "echo run >> runs.txt; "
+
+
+def make_study(root: Path, commands: dict[str, str], time: str | None = None) -> Path:
+    groups = []
+    for label, command in commands.items():
+        sched = {"time": time} if time else {}
+        task = Task(
+            task_metadata=TaskMetadata(label=label),
+            task_inputs=TaskInputs(command=COUNT + command),
+            scheduler_inputs=sched,
+        )
+        groups.append(TaskGroup(label=label, tasks=[task]))
+    return Study(name="s", task_groups=groups).to_directory(
+        root, study_template="{name}", task_group_template="{label}"
+    )
+
+
+def task_dir(study: Path, label: str) -> Path:
+    (path,) = [p for p in (study / label).iterdir() if p.is_dir()]
+    return path
+
+
+def runs(path: Path) -> int:
+    file = path / "runs.txt"
+    return len(file.read_text().splitlines()) if file.exists() else 0
+
+
+def run_all(
+    study: Path, only: frozenset[State] = DEFAULT_ONLY, parallel: int = 2
+) -> dict[Path, State]:
+    runner = LocalRunner(plan(select_tasks([study], only)), max_parallel=parallel, grace=2)
+    runner.claim(only)
+    return {p: s.state for p, s in runner.run().items()}
+
+
+def test_states_follow_the_files_the_script_writes(tmp_path: Path) -> None:
+    study = make_study(
+        tmp_path,
+        {"ok": "echo fine", "bad": "echo oops >&2; exit 3", "slow": "sleep 30"},
+        time="00:00:01",
+    )
+    assert {read_state(task_dir(study, k)).state for k in ("ok", "bad", "slow")} == {State.IDLE}
+    results = run_all(study, parallel=3)
+    ok, bad, slow = (task_dir(study, k) for k in ("ok", "bad", "slow"))
+    assert results == {ok: State.SUCCESS, bad: State.FAILED, slow: State.TIMEOUT}
+    assert (ok / "autojob.out").read_text() == "fine\n"
+    assert (bad / "autojob.err").read_text() == "oops\n"
+    assert read_state(bad).exit_code == 3
+    ended = json.loads((slow / "autojob.ended").read_text())
+    assert ended["reason"] == "timeout"
+    started = json.loads((ok / "autojob.started").read_text())
+    assert started["pid"] > 0 and started["time"] <= ended["time"]
+    # finished tasks are never run again by default
+    assert select_tasks([study]) == []
+    assert run_all(study) == {}
+    assert [runs(p) for p in (ok, bad, slow)] == [1, 1, 1]
+
+
+def test_resubmitting_failed_tasks_keeps_their_history(tmp_path: Path) -> None:
+    study = make_study(tmp_path, {"flaky": "test -f ok || { touch ok; exit 1; }"})
+    flaky = task_dir(study, "flaky")
+    assert run_all(study) == {flaky: State.FAILED}
+    assert run_all(study, frozenset({State.FAILED})) == {flaky: State.SUCCESS}
+    history = flaky / "autojob.history" / "1"
+    assert json.loads((history / "autojob.ended").read_text())["exit_code"] == 1
+    assert runs(flaky) == 2
+
+
+def test_a_started_task_whose_process_died_is_unknown_and_rerun(tmp_path: Path) -> None:
+    study = make_study(tmp_path, {"crashed": "echo again"})
+    crashed = task_dir(study, "crashed")
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    record = {"time": time.time() - 5, "host": os.uname().nodename, "pid": dead.pid, "job_id": ""}
+    (crashed / "autojob.started").write_text(json.dumps(record))
+    state = read_state(crashed)
+    assert state.state is State.UNKNOWN and "process is gone" in (state.detail or "")
+    assert run_all(study) == {crashed: State.SUCCESS}
+
+
+def test_cancel_stops_running_and_queued_tasks(tmp_path: Path) -> None:
+    study = make_study(tmp_path, {"a": "sleep 60", "b": "sleep 60", "c": "sleep 60"})
+    result = run("submit", study, "-j", "2", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "submitted 3 task(s)" in result.stdout
+    deadline = time.monotonic() + 20
+    while sum(read_state(task_dir(study, k)).state is State.RUNNING for k in "abc") < 2:
+        assert time.monotonic() < deadline, "tasks did not start"
+        time.sleep(0.1)
+    states = {k: read_state(task_dir(study, k)).state for k in "abc"}
+    assert sorted(states.values()) == [State.QUEUED, State.RUNNING, State.RUNNING]
+    pids = [read_state(task_dir(study, k)).pid or 0 for k in "abc" if states[k] is State.RUNNING]
+    result = run("cancel", study, "--grace", "2", cwd=tmp_path)
+    assert result.returncode == 0 and result.stdout.count("cancelled ") == 3
+    for k in "abc":
+        assert read_state(task_dir(study, k)).state is State.CANCELLED
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    queued = next(k for k in "abc" if states[k] is State.QUEUED)
+    time.sleep(1)
+    assert runs(task_dir(study, queued)) == 0
+    assert "nothing to cancel" in run("cancel", study, cwd=tmp_path).stdout
+
+
+def test_runner_killed_midway_loses_nothing_and_reruns_nothing(tmp_path: Path) -> None:
+    commands = {f"t{i}": f"sleep {0.4 + 0.1 * (i % 3)}" for i in range(8)}
+    study = make_study(tmp_path, commands)
+    result = run("submit", study, "-j", "2", cwd=tmp_path)
+    pid = int(result.stdout.split("pid ")[1].split(",")[0])
+    paths = [task_dir(study, k) for k in commands]
+    deadline = time.monotonic() + 20
+    while sum(read_state(p).state is State.SUCCESS for p in paths) < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)  # the runner dies; its running tasks live on
+    time.sleep(1.5)
+    states = [read_state(p).state for p in paths]
+    assert State.QUEUED not in states and State.RUNNING not in states
+    assert states.count(State.SUCCESS) >= 2 and State.IDLE in states
+    finished = {p for p, s in zip(paths, states, strict=True) if s is State.SUCCESS}
+    result = run("submit", study, "-j", "2", "--wait", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (
+        f"{len(paths) - len(finished)} of {len(paths) - len(finished)} task(s) succeeded"
+        in result.stdout
+    )
+    assert all(read_state(p).state is State.SUCCESS for p in paths)
+    assert [runs(p) for p in paths] == [1] * len(paths)
+
+
+def test_two_submits_at_once_run_each_task_once(tmp_path: Path) -> None:
+    study = make_study(tmp_path, {f"t{i}": "sleep 0.2" for i in range(12)})
+    procs = [
+        subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "autojob"),
+                "submit",
+                str(study),
+                "--wait",
+                "-j",
+                "3",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(2)
+    ]
+    for proc in procs:
+        proc.wait(timeout=120)
+    paths = [task_dir(study, f"t{i}") for i in range(12)]
+    assert [runs(p) for p in paths] == [1] * 12
+    assert all(read_state(p).state is State.SUCCESS for p in paths)
+
+
+def test_submit_wait_exit_status_and_dry_run(tmp_path: Path) -> None:
+    study = make_study(tmp_path, {"ok": "true", "bad": "false"})
+    before = snapshot(tmp_path)
+    dry = run("submit", study, "--dry-run", cwd=tmp_path)
+    assert dry.returncode == 0 and "2 task(s) would run" in dry.stdout
+    assert snapshot(tmp_path) == before
+    result = run("submit", study, "--wait", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "1 of 2 task(s) succeeded" in result.stdout
+    again = run("submit", study, "--wait", cwd=tmp_path)
+    assert again.returncode == 0 and "nothing to submit" in again.stdout
+
+
+def test_loose_task_directories_run(tmp_path: Path) -> None:
+    loose = tmp_path / "loose" / "a"
+    loose.mkdir(parents=True)
+    (loose / "inputs.json").write_text(
+        json.dumps({"task_inputs": {"command": "echo hand-made > out.txt"}})
+    )
+    result = run("submit", tmp_path / "loose", "--wait", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (loose / "out.txt").read_text() == "hand-made\n"
+    assert (loose / "task.json").is_file() and (loose / "run.sh").is_file()
+
+
+def test_status_table_json_and_attempt_history(tmp_path: Path) -> None:
+    study = make_study(tmp_path, {"ok": "true", "bad": "echo broken >&2; exit 2"})
+    run_all(study)
+    bad_group = study / "bad"
+    retry = Task(task_metadata=TaskMetadata(label="bad"), task_inputs=TaskInputs(command="true"))
+    from autojob.next import create_task_tree
+
+    create_task_tree(retry, bad_group)
+    data = json.loads(run("status", study, "--json", cwd=tmp_path).stdout)
+    assert data["counts"] == {"success": 1, "failed": 1, "idle": 1}
+    groups = {g["path"]: g for g in data["task_groups"]}
+    assert groups["bad"] == {"path": "bad", "state": "idle", "attempts": 2}
+    table = run("status", study, cwd=tmp_path).stdout
+    assert "broken" in table and "need attention" in table
+    by_group = run("status", study, "--by", "task_group", cwd=tmp_path).stdout
+    assert "bad" in by_group and "2" in by_group
+
+
+def test_status_index_sees_what_changed(tmp_path: Path) -> None:
+    from autojob.store.status import collect
+
+    study = make_study(tmp_path, {f"t{i}": "true" for i in range(5)})
+    cold = collect(study)
+    assert cold.source == "scan" and len(cold.tasks) == 5
+    assert (study / ".autojob" / "status.json").is_file()
+    warm = collect(study)
+    assert warm.source == "index" and warm.reread == 0
+    run_all(study)
+    after = collect(study)
+    assert after.source == "index" and after.reread == 5
+    assert {e.state.state for e in after.tasks.values()} == {State.SUCCESS}
+    create_task_group_tree(TaskGroup(label="late", tasks=[Task()]), study, name_template="late")
+    grown = collect(study)
+    assert len(grown.tasks) == 6 and grown.reread == 1
+    # a hand edit bypasses the journal: seen on --rescan
+    (task_dir(study, "t0") / "autojob.ended").write_text('{"time": 1, "exit_code": 9}')
+    assert collect(study).tasks["t0/" + task_dir(study, "t0").name].state.state is State.SUCCESS
+    rescanned = collect(study, rescan=True)
+    assert rescanned.tasks["t0/" + task_dir(study, "t0").name].state.state is State.FAILED
+    assert collect(study, rescan=True).tasks == rescanned.tasks

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -48,17 +49,20 @@ def test_command_line_tour_runs(tmp_path: Path) -> None:
     assert "python calc.py --ecut 400" in (task_dir / "inputs.json").read_text()
 
 
-def test_demo_example_builds_a_study(tmp_path: Path) -> None:
-    example = README.parent / "examples" / "convergence_study.py"
-    out = subprocess.run(
-        [sys.executable, str(example), str(tmp_path), "--cutoffs", "3", "5"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+def test_sample_study_runs_with_failures_on_purpose(tmp_path: Path) -> None:
+    example = README.parent / "examples" / "scf_sweep.py"
+    args = [str(example), str(tmp_path), "--mixing", "0.5", "1.7", "--cutoff", "200"]
+    out = subprocess.run([sys.executable, *args], capture_output=True, text=True, check=True)
     root = Path(out.stdout.strip())
-    scripts = sorted(root.glob("convergence/*/attempt-1/run.sh"))
-    assert len(scripts) == 2
-    for script in scripts:
-        subprocess.run(["bash", str(script)], check=True, capture_output=True)
-        assert '"energy"' in (script.parent / "outputs.json").read_text()
+    autojob = Path(sys.executable).parent / "autojob"
+    result = subprocess.run(
+        [str(autojob), "submit", str(root), "--wait"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 1
+    assert "1 of 2 task(s) succeeded" in result.stdout
+    status = subprocess.run(
+        [str(autojob), "status", str(root), "--json"], capture_output=True, text=True, check=True
+    )
+    assert json.loads(status.stdout)["counts"] == {"success": 1, "failed": 1}
+    (good,) = root.glob("scf-sweep/mix0.5-cut200/*/outputs.json")
+    assert json.loads(good.read_text())["n"] > 1.2

@@ -12,6 +12,7 @@ from autojob.__about__ import __version__
 from autojob.cli.cancel import cancel
 from autojob.cli.list_cmd import list_tasks
 from autojob.cli.new import new
+from autojob.cli.run_cmd import run
 from autojob.cli.status import status
 from autojob.cli.submit import submit
 
@@ -57,6 +58,7 @@ def cli(verbose: int, quiet: int) -> None:
 
 cli.add_command(new)
 cli.add_command(list_tasks)
+cli.add_command(run)
 cli.add_command(submit)
 cli.add_command(status)
 cli.add_command(cancel)

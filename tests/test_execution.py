@@ -244,3 +244,29 @@ def test_status_index_sees_what_changed(tmp_path: Path) -> None:
     rescanned = collect(study, rescan=True)
     assert rescanned.tasks["t0/" + task_dir(study, "t0").name].state.state is State.FAILED
     assert collect(study, rescan=True).tasks == rescanned.tasks
+
+
+def test_status_watch_refreshes_until_interrupted(tmp_path: Path) -> None:
+    study = make_study(tmp_path, {"w": "sleep 1"})
+    watcher = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "autojob"),
+            "status",
+            str(study),
+            "--watch",
+            "--interval",
+            "0.2",
+            "--by",
+            "state",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert run("submit", study, "--wait", cwd=tmp_path).returncode == 0
+    time.sleep(1.0)
+    watcher.send_signal(signal.SIGINT)
+    out, err = watcher.communicate(timeout=20)
+    assert watcher.returncode == 0, err
+    # off a terminal, rich prints the last frame: the refreshed one
+    assert "success" in out and "idle" not in out

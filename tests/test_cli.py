@@ -685,3 +685,12 @@ def test_new_task_directly_in_a_study_is_refused(tmp_path: Path, kind: str) -> N
     assert "Traceback" not in result.stderr
     assert snapshot(tmp_path) == before
     assert made
+
+
+def test_set_a_bad_scheduler_time_names_field_and_forms(tmp_path: Path) -> None:
+    before = snapshot(tmp_path)
+    result = run("new", "--set", "scheduler_inputs.time=25:61:00", cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "scheduler_inputs.time" in result.stderr and "25:61:00" in result.stderr
+    assert "days-hours:minutes:seconds" in result.stderr
+    assert snapshot(tmp_path) == before

@@ -378,7 +378,7 @@ def test_study_listing_a_missing_task_group(tmp_path: Path) -> None:
     [
         lambda: Task(task_inputs=TaskInputs(x=float("nan"))),
         lambda: Task(task_inputs=TaskInputs(x=[1.0, float("inf")])),
-        lambda: Task(scheduler_inputs={"mem": float("-inf")}),
+        lambda: Task(scheduler_inputs={"comment": float("-inf")}),
     ],
     ids=["nan", "inf-in-list", "scheduler-inf"],
 )

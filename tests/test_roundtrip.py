@@ -43,10 +43,18 @@ def tasks(draw: st.DrawFn) -> Task:
         **extras,
     )
     sched = draw(
-        st.dictionaries(
-            st.sampled_from(["time", "mem", "partition", "nodes"]),
-            line | st.integers(1, 64),
-            max_size=3,
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "time": st.sampled_from(["10", "1:00:00", "2-12", "UNLIMITED"]),
+                "mem": st.sampled_from(["4G", 4000, "512M"]),
+                "partition": st.lists(
+                    st.from_regex(r"[a-z]{1,8}", fullmatch=True), min_size=1, max_size=3
+                ),
+                "nodes": st.integers(1, 64),
+                "job-name": line,
+                "gres": line,
+            },
         )
     )
     return Task(task_metadata=meta, task_inputs=inputs, scheduler_inputs=sched)

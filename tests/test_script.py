@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from autojob import SETTINGS
-from autojob.errors import InputError, TemplateError
+from autojob.errors import MetadataError, TemplateError
 from autojob.next import create_task_tree
 from autojob.tasks.task import Task, TaskInputs, TaskMetadata
 
@@ -103,38 +105,69 @@ def test_scheduler_inputs_become_quoted_sbatch_lines(tmp_path: Path) -> None:
             "time": "01:00:00",
             "cpus_per_task": 4,
             "job-name": "a b",
+            "partition": "short,long",
             "exclusive": True,
             "mem": None,
+            "gres": "gpu:1",
         },
     )
-    lines = [
-        ln
-        for ln in create_task_tree(task, tmp_path).joinpath("run.sh").read_text().splitlines()
-        if ln.startswith("#SBATCH")
-    ]
+    text = create_task_tree(task, tmp_path).joinpath("run.sh").read_text()
+    lines = [ln for ln in text.splitlines() if ln.startswith("#SBATCH")]
     assert lines == [
-        "#SBATCH --time=01:00:00",
-        "#SBATCH --cpus-per-task=4",
         "#SBATCH --job-name='a b'",
+        "#SBATCH --partition=short,long",
+        "#SBATCH --cpus-per-task=4",
+        "#SBATCH --time=01:00:00",
         "#SBATCH --exclusive",
+        "#SBATCH --gres=gpu:1",
     ]
 
 
-def test_bad_scheduler_option_names_are_refused(tmp_path: Path) -> None:
-    task = Task(scheduler_inputs={"time\n#SBATCH --x": "1"})
-    with pytest.raises(InputError, match="scheduler option"):
-        create_task_tree(task, tmp_path)
-    assert list(tmp_path.iterdir()) == []
+@pytest.mark.parametrize(
+    ("inputs", "field", "message"),
+    [
+        ({"time\n#SBATCH --x": "1"}, "scheduler_inputs", "not a scheduler option name"),
+        ({"comment": "a\ntouch pwned"}, "scheduler_inputs", "newline"),
+        ({"job_name": "a\nb"}, "scheduler_inputs.job", "newline"),
+        ({"time": "25:61:00"}, "scheduler_inputs.time", "days-hours:minutes:seconds"),
+        ({"mem": "lots"}, "scheduler_inputs.mem", "not a memory amount"),
+        ({"nodes": "two"}, "scheduler_inputs.nodes", "not a node count"),
+        ({"mail_type": "END,SOMETIMES"}, "scheduler_inputs.mail", "unknown mail type"),
+        ({"cpus_per_task": 0}, "scheduler_inputs.cpus", "greater than or equal to 1"),
+    ],
+)
+def test_bad_scheduler_inputs_are_refused(
+    tmp_path: Path, inputs: dict[str, object], field: str, message: str
+) -> None:
+    with pytest.raises(ValidationError, match=message) as info:
+        Task(scheduler_inputs=inputs)
+    assert ".".join(str(p) for p in info.value.errors()[0]["loc"]).startswith(field)
+    # from a file, the error names the file and field
+    task_dir = create_task_tree(Task(task_inputs=TaskInputs(command="true")), tmp_path)
+    data = json.loads((task_dir / "inputs.json").read_text())
+    data["scheduler_inputs"] = inputs
+    (task_dir / "inputs.json").write_text(json.dumps(data))
+    with pytest.raises(MetadataError, match=message) as error:
+        Task.from_directory(task_dir)
+    assert error.value.path == task_dir / "inputs.json"
+    assert (error.value.field or "").startswith(field)
 
 
-def test_line_breaks_in_scheduler_values_are_refused(tmp_path: Path) -> None:
-    task = Task(
-        task_inputs=TaskInputs(command="true"), scheduler_inputs={"comment": "a\ntouch pwned"}
+def test_sbatch_lines_of_old_scripts_are_read_back(tmp_path: Path) -> None:
+    script = (
+        "#!/bin/bash\n#SBATCH --account=def-x\n#SBATCH --partition=a,b\n#SBATCH -c 8\n"
+        "#SBATCH --mem-per-cpu=2G --time=1-00:00:00\n#SBATCH --mail-type=END,FAIL\n"
+        "#SBATCH --exclusive\n\nmodule load vasp\n#SBATCH --time=5\n"
     )
-    with pytest.raises(InputError, match="newline") as info:
-        create_task_tree(task, tmp_path)
-    assert info.value.field == "scheduler_inputs.comment"
-    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "run.sh").write_text(script)
+    (tmp_path / "inputs.json").write_text(json.dumps({"task_inputs": {"command": "x"}}))
+    (tmp_path / "task.json").write_text(Task().task_metadata.model_dump_json())
+    sched = Task.from_directory(tmp_path).scheduler_inputs
+    assert sched.account == "def-x" and sched.partition == ["a", "b"]
+    assert sched.cpus_per_task == 8 and sched.mem_per_cpu == "2G"
+    assert sched.time == "1-00:00:00"  # lines after the first command do not count
+    assert sched.mail_type == ["END", "FAIL"]
+    assert sched.model_extra == {"exclusive": True}
 
 
 def test_user_template_directory_overrides_the_package(tmp_path: Path) -> None:

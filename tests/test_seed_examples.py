@@ -24,6 +24,7 @@ import pytest
 from autojob.bases.task_base import TASK_GROUP_FIELDS
 from autojob.errors import MetadataError
 from autojob.ids import check_id
+from autojob.scheduler import SchedulerInputs
 from autojob.settings import AutojobSettings
 from autojob.study import Study
 from autojob.study_group import StudyGroup
@@ -359,7 +360,7 @@ def test_task_and_inputs_blocks_read_back_as_a_task(ran: dict[str, Ran], tmp_pat
     expected_metadata = {**metadata, "task_class": "task"}
     assert task.task_metadata.model_dump(mode="json") == expected_metadata
     assert task.task_inputs.model_dump(mode="json") == inputs
-    assert task.scheduler_inputs == {}
+    assert task.scheduler_inputs == SchedulerInputs()
     # without a task class on disk, magic mode cannot choose one: strict
     # mode refuses, relaxed mode falls back to the calling class
     with pytest.raises(MetadataError, match="no task class"):

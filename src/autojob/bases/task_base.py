@@ -13,6 +13,7 @@ from typing import Any, ClassVar, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from autojob.ids import Id, Timestamp, Uuid, id_factory, now, set_unvalidated
+from autojob.scheduler import SchedulerInputs
 
 __all__ = [
     "TASK_GROUP_FIELDS",
@@ -120,8 +121,8 @@ class TaskBase(BaseModel):
 
     task_metadata: TaskMetadataBase
     task_inputs: TaskInputsBase
-    scheduler_inputs: dict[str, Any] = Field(
-        default_factory=dict, description="resources asked of the scheduler"
+    scheduler_inputs: SchedulerInputs = Field(
+        default_factory=SchedulerInputs, description="resources asked of the scheduler"
     )
     task_outputs: TaskOutputsBase | None = None
 
@@ -135,7 +136,9 @@ class TaskBase(BaseModel):
         """Return the content of ``inputs.json`` (JSON-ready, nested form)."""
         sections: dict[str, Any] = {
             "task_inputs": self.task_inputs.model_dump(mode="json"),
-            "scheduler_inputs": self.scheduler_inputs,
+            "scheduler_inputs": self.scheduler_inputs.model_dump(
+                mode="json", by_alias=True, exclude_none=True
+            ),
         }
         sections.update(self.model_extra or {})
         return sections

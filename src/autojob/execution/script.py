@@ -9,7 +9,6 @@ parameter can change what a script does.
 from __future__ import annotations
 
 import functools
-import re
 import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,14 +16,12 @@ from typing import TYPE_CHECKING, Any
 import jinja2
 
 from autojob import SETTINGS
-from autojob.errors import InputError, TemplateError
+from autojob.errors import TemplateError
 
 if TYPE_CHECKING:
     from autojob.bases.task_base import TaskBase
 
-__all__ = ["Raw", "render_task_script", "sbatch_lines", "script_environment"]
-
-_OPTION = re.compile(r"[A-Za-z][A-Za-z0-9-]*")
+__all__ = ["Raw", "render_task_script", "script_environment"]
 
 
 class Raw(str):
@@ -69,29 +66,6 @@ def script_environment(template_dir: Path | None) -> jinja2.Environment:
     return env
 
 
-def sbatch_lines(scheduler_inputs: dict[str, Any]) -> list[str]:
-    """Return ``--option=value`` lines (quoted) for the scheduler inputs."""
-    lines = []
-    for key, value in scheduler_inputs.items():
-        option = key.lstrip("-").replace("_", "-")
-        if not _OPTION.fullmatch(option):
-            raise InputError(
-                f"{key!r} is not a scheduler option name",
-                field=f"scheduler_inputs.{key}",
-                hint="use option names such as 'time', 'mem' or 'cpus-per-task'",
-            )
-        if value is None or value is False:
-            continue
-        if any(ord(ch) < 32 for ch in str(value)):
-            raise InputError(
-                f"{value!r} holds a newline or control character",
-                field=f"scheduler_inputs.{key}",
-                hint="#SBATCH directives are single lines: remove the line break",
-            )
-        lines.append(f"--{option}" if value is True else f"--{option}={_quote(value)}")
-    return lines
-
-
 @functools.cache
 def _template(template_dir: Path | None, name: str) -> jinja2.Template:
     """Return a compiled template (cached: templates are read once a process)."""
@@ -124,7 +98,7 @@ def render_task_script(task: TaskBase) -> str:
         "metadata": task.task_metadata,
         "inputs": task.task_inputs,
         "scheduler_inputs": task.scheduler_inputs,
-        "sbatch_lines": sbatch_lines(task.scheduler_inputs) if task.scheduler_inputs else [],
+        "sbatch_lines": task.scheduler_inputs.sbatch_lines(),
         "settings": SETTINGS,
     }
     try:

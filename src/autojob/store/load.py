@@ -97,6 +97,8 @@ def load_task(cls: type[T], src: Path, *, strict_mode: bool | None, magic: bool)
     if magic:
         cls = _task_class_for(cls, meta, meta_path, strict)
     sections = read_inputs_sections(src)
+    if not sections.get("scheduler_inputs"):
+        sections["scheduler_inputs"] = _script_directives(src, sections)
     outputs_path = Path(src, SETTINGS.OUTPUTS_FILE)
     outputs = read_json_object(outputs_path) if outputs_path.is_file() else None
     document: dict[str, Any] = {
@@ -113,6 +115,20 @@ def load_task(cls: type[T], src: Path, *, strict_mode: bool | None, magic: bool)
         if head == "task_outputs":
             raise invalid(exc, outputs_path, ("task_outputs",)) from exc
         raise invalid(exc, Path(src, SETTINGS.INPUTS_FILE)) from exc
+
+
+def _script_directives(src: Path, sections: dict[str, Any]) -> dict[str, Any]:
+    """Scheduler inputs read back from the ``#SBATCH`` lines of the task script."""
+    from autojob.scheduler import read_sbatch_options  # noqa: PLC0415
+
+    inputs = sections.get("task_inputs")
+    name = inputs.get("task_script") if isinstance(inputs, dict) else None
+    script = Path(src, name if isinstance(name, str) else SETTINGS.DEFAULT_TASK_SCRIPT_FILE)
+    try:
+        text = script.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return {}
+    return dict(read_sbatch_options(text))
 
 
 def child_dirs_with(directory: Path, file_name: str) -> list[Path]:

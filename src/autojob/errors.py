@@ -11,7 +11,8 @@ what to do next::
     │   └── UnsafePathError       a name or template would leave its root directory
     ├── TemplateError             a directory-name or script template is unusable
     ├── PluginError               a task class or other plugin is not installed
-    └── InputError                a value given on the command line or in code is wrong
+    ├── InputError                a value given on the command line or in code is wrong
+    └── SchedulerError            a scheduler command (sbatch, squeue, sacct, scancel) failed
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ __all__ = [
     "MetadataError",
     "MissingFileError",
     "PluginError",
+    "SchedulerError",
     "TemplateError",
     "TreeError",
     "UnsafePathError",
@@ -97,3 +99,28 @@ class PluginError(AutojobError):
 
 class InputError(AutojobError):
     """A value given by the user (option, argument, keyword) is wrong."""
+
+
+class SchedulerError(AutojobError):
+    """A scheduler command failed; keeps its command line, output and status."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        command: list[str],
+        returncode: int | None,
+        stdout: str = "",
+        stderr: str = "",
+        hint: str | None = None,
+    ) -> None:
+        self.command = command
+        self.returncode = returncode
+        self.stdout = stdout
+        self.stderr = stderr
+        detail = stderr.strip() or stdout.strip()
+        status = "not run" if returncode is None else f"exit status {returncode}"
+        text = f"{message}: '{' '.join(command)}' ({status})"
+        if detail:
+            text += f": {detail[-500:]}"
+        super().__init__(text, hint=hint)

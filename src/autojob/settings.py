@@ -131,6 +131,9 @@ class AutojobSettings(BaseSettings):
     MAX_PARALLEL: int | None = Field(
         None, ge=1, description="tasks run at once by the local executor (default: cores)"
     )
+    SLURM_POLL_INTERVAL: float = Field(
+        10.0, ge=0, description="seconds between two queries of squeue/sacct"
+    )
     INDEX_MAX_AGE: float = Field(
         3600.0, ge=0, description="seconds after which status rescans the whole tree"
     )

@@ -80,23 +80,31 @@ def status(
     group's state. The first call walks the tree and keeps an index under
     PATH/.autojob/; later calls re-read only what changed.
     """
-    from autojob.store.status import collect  # noqa: PLC0415
-
     if as_json:
-        click.echo(json.dumps(_as_json(collect(path, rescan=rescan)), indent=2))
+        report, note = _collect(path, rescan)
+        click.echo(json.dumps({**_as_json(report), "note": note}, indent=2))
         return
     console = Console()
     if not watch:
-        console.print(_render(collect(path, rescan=rescan), by, show_failed))
+        console.print(_render(*_collect(path, rescan), by, show_failed))
         return
     with Live(console=console, auto_refresh=False) as live:
         try:
             while True:
-                live.update(_render(collect(path, rescan=rescan), by, show_failed), refresh=True)
+                live.update(_render(*_collect(path, rescan), by, show_failed), refresh=True)
                 rescan = False
                 time.sleep(interval)
         except KeyboardInterrupt:
             pass
+
+
+def _collect(path: Path, rescan: bool) -> tuple[StatusReport, str | None]:
+    """The report from the files, brought up to date with the scheduler."""
+    from autojob.execution.track import refresh_from_scheduler  # noqa: PLC0415
+    from autojob.store.status import collect  # noqa: PLC0415
+
+    report = collect(path, rescan=rescan)
+    return report, refresh_from_scheduler(report, force=rescan)
 
 
 def group_states(report: StatusReport) -> dict[str, tuple[str, int]]:
@@ -126,7 +134,9 @@ def _as_json(report: StatusReport) -> dict[str, Any]:
     }
 
 
-def _render(report: StatusReport, by: By | None, show_failed: int) -> RenderableType:
+def _render(
+    report: StatusReport, note: str | None, by: By | None, show_failed: int
+) -> RenderableType:
     entries = list(report.tasks.values())
     if by is None:
         by = "study" if any(e.study for e in entries) else "state"

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -82,6 +83,9 @@ def submit(
     executor = run.check_executor(executor or SETTINGS.DEFAULT_EXECUTOR)
     allowed = frozenset(State(s) for s in only) if only else run.DEFAULT_ONLY
     selected = run.select_tasks(list(paths) or [Path()], allowed, dry_run=dry_run)
+    if executor == "slurm":
+        _submit_slurm(run, selected, allowed, max_parallel, list(paths) or [Path()], dry_run, wait)
+        return
     parallel = max_parallel or run.default_parallelism()
     if dry_run:
         _print_plan(selected, executor, parallel)
@@ -99,6 +103,66 @@ def submit(
     bad = _run_with_progress(specs, parallel, allowed)
     if bad:
         raise SystemExit(1)
+
+
+def _submit_slurm(
+    run: Any,
+    selected: list[Selected],
+    allowed: frozenset[State],
+    max_parallel: int | None,
+    paths: list[Path],
+    dry_run: bool,
+    wait: bool,
+) -> None:
+    from autojob import SETTINGS  # noqa: PLC0415
+
+    if not selected:
+        click.echo("nothing to submit: no task under the paths is " + " or ".join(sorted(allowed)))
+        return
+    batch_root = paths[0].resolve() / SETTINGS.INDEX_DIR / "slurm"
+    jobs = run.slurm_arrays(
+        selected, allowed=allowed, max_parallel=max_parallel, batch_root=batch_root, dry_run=dry_run
+    )
+    if dry_run:
+        for job in jobs:
+            click.echo(f"# {len(job.tasks)} task(s): {shlex.join(job.command())}")
+            click.echo(job.script())
+        click.echo(
+            f"{sum(len(j.tasks) for j in jobs)} task(s) would go in {len(jobs)} sbatch call(s)"
+        )
+        return
+    total = sum(len(j.tasks) for j in jobs)
+    ids = ", ".join(j.job_id or "?" for j in jobs)
+    click.echo(f"submitted {total} task(s) in {len(jobs)} job array(s): {ids}")
+    if wait:
+        tasks = [path for job in jobs for path, _ in job.tasks]
+        if _wait_slurm(tasks):
+            raise SystemExit(1)
+
+
+def _wait_slurm(tasks: list[Path]) -> int:
+    """Poll until every task has ended; return how many did not succeed."""
+    import time  # noqa: PLC0415
+
+    from autojob import SETTINGS  # noqa: PLC0415
+    from autojob.execution.slurm import reconcile  # noqa: PLC0415
+    from autojob.store.state import FINAL_STATES, State, read_state  # noqa: PLC0415
+
+    console = Console(stderr=True)
+    columns = (TextColumn("[bold]waiting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console) as progress:
+        bar = progress.add_task("", total=len(tasks))
+        while True:
+            states = {p: read_state(p) for p in tasks}
+            states.update(reconcile(list(states.items())))
+            done = [s for s in states.values() if s.state in FINAL_STATES and s.accounted]
+            progress.update(bar, completed=len(done))
+            if len(done) == len(tasks):
+                break
+            time.sleep(max(1.0, SETTINGS.SLURM_POLL_INTERVAL))
+    good = sum(1 for s in states.values() if s.state is State.SUCCESS)
+    click.echo(f"{good} of {len(tasks)} task(s) succeeded")
+    return len(tasks) - good
 
 
 def _run_with_progress(specs: list[RunSpec], parallel: int, allowed: frozenset[State]) -> int:

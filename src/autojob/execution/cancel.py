@@ -40,8 +40,9 @@ def cancel_tasks(
     """Cancel each queued or running task; return those cancelled, with their state before.
 
     Every target is marked first (under its lock, so no runner launches it
-    afterwards); then the running ones on this machine have their process
-    groups stopped, and each gets an end recorded as cancelled.
+    afterwards); then SLURM jobs are cancelled with one scancel call (and the
+    result checked), running local tasks have their process groups stopped, and
+    each target gets an end recorded as cancelled.
     """
     targets: list[tuple[Path, State]] = []
     for path in task_dirs:
@@ -51,10 +52,17 @@ def cancel_tasks(
                 continue
             record(path, "CANCEL_FILE", {"by": f"autojob cancel (pid {os.getpid()})"})
         targets.append((path, before))
+    jobs = []
     for path, _ in targets:
         now = read_state(path)
-        if now.state is State.RUNNING and now.pid and now.host in (None, this_host()):
+        if now.job_id:
+            jobs.append(now.job_id)
+        elif now.state is State.RUNNING and now.pid and now.host in (None, this_host()):
             _stop_group(now.pid, now.started_at, grace)
+    if jobs:
+        from autojob.execution.slurm import scancel  # noqa: PLC0415
+
+        scancel(jobs)
     for path, _ in targets:
         with task_lock(path):
             if not (path / SETTINGS.ENDED_FILE).exists():

@@ -24,8 +24,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from autojob import SETTINGS
-from autojob.execution.records import archive_run, record, remove_record, task_lock
-from autojob.store.state import FINAL_STATES, State, TaskState, read_state, this_host
+from autojob.execution.records import (
+    claim_tasks,
+    record,
+    remove_record,
+    runner_identity,
+    task_lock,
+)
+from autojob.store.state import FINAL_STATES, State, TaskState, read_state
 
 __all__ = ["LocalRunner", "RunSpec", "default_parallelism", "main", "write_job_file"]
 
@@ -70,7 +76,7 @@ class LocalRunner:
         self.max_parallel = max_parallel or default_parallelism()
         self.on_end = on_end
         self.grace = grace
-        self.identity = {"host": this_host(), "pid": os.getpid()}
+        self.identity = runner_identity()
         self._stopping = threading.Event()
         self._children: dict[Path, subprocess.Popen[bytes]] = {}
         self._lock = threading.Lock()
@@ -79,16 +85,9 @@ class LocalRunner:
 
     def claim(self, allowed: frozenset[State]) -> list[RunSpec]:
         """Mark each task whose state is still in ``allowed`` as queued by us."""
-        claimed = []
-        for spec in self.specs:
-            with task_lock(spec.path):
-                if read_state(spec.path).state not in allowed:
-                    continue
-                archive_run(spec.path)
-                record(spec.path, "QUEUED_FILE", {"executor": "local", "runner": self.identity})
-            claimed.append(spec)
-        self.specs = claimed
-        return claimed
+        claimed = set(claim_tasks((s.path for s in self.specs), allowed, "local"))
+        self.specs = [s for s in self.specs if s.path in claimed]
+        return self.specs
 
     def _still_ours(self, spec: RunSpec) -> bool:
         path = spec.path / SETTINGS.QUEUED_FILE

@@ -10,10 +10,10 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from filelock import FileLock
 
@@ -21,7 +21,10 @@ from autojob import SETTINGS
 from autojob.store.atomic import write_atomic
 from autojob.store.journal import note_changed
 
-__all__ = ["archive_run", "record", "remove_record", "task_lock"]
+if TYPE_CHECKING:
+    from autojob.store.state import State
+
+__all__ = ["archive_run", "claim_tasks", "record", "remove_record", "runner_identity", "task_lock"]
 
 #: the files of one run, moved to the history when the task runs again
 RUN_FILES = (
@@ -75,3 +78,30 @@ def archive_run(task_dir: Path) -> Path | None:
     for name in present:
         shutil.move(os.path.join(task_dir, name), target / name)
     return target
+
+
+def runner_identity() -> dict[str, Any]:
+    """Who claims tasks: this host and process (a dead claimer frees them)."""
+    from autojob.store.state import this_host  # noqa: PLC0415
+
+    return {"host": this_host(), "pid": os.getpid()}
+
+
+def claim_tasks(paths: Iterable[Path], allowed: frozenset[State], executor: str) -> list[Path]:
+    """Mark as queued by this process each task whose state is in ``allowed``.
+
+    Under each task's lock, so two submits never claim one task; a task's
+    earlier run moves to its history first.
+    """
+    from autojob.store.state import read_state  # noqa: PLC0415
+
+    claimed = []
+    identity = runner_identity()
+    for path in paths:
+        with task_lock(path):
+            if read_state(path).state not in allowed:
+                continue
+            archive_run(path)
+            record(path, "QUEUED_FILE", {"executor": executor, "runner": identity})
+        claimed.append(path)
+    return claimed

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from autojob import SETTINGS
 from autojob.errors import AutojobError, InputError
@@ -18,6 +19,9 @@ from autojob.store.discovery import discover_tasks, ensure_task_metadata
 from autojob.store.load import read_inputs_sections
 from autojob.store.state import State, TaskState, read_state
 
+if TYPE_CHECKING:
+    from autojob.execution.slurm import ArrayJob
+
 __all__ = [
     "DEFAULT_ONLY",
     "Selected",
@@ -25,6 +29,7 @@ __all__ = [
     "plan",
     "runner_log_dir",
     "select_tasks",
+    "slurm_arrays",
     "start_background",
 ]
 
@@ -166,12 +171,38 @@ def run_here(
     return runner.run()
 
 
+EXECUTORS = ("local", "slurm")
+
+
 def check_executor(name: str) -> str:
-    """Refuse executors that do not exist (yet)."""
-    if name != "local":
+    """Refuse executors that do not exist."""
+    if name not in EXECUTORS:
         raise InputError(
             f"unknown executor {name!r}",
             field="--executor",
-            hint="use 'local' (this machine's cores)",
+            hint="use 'local' (this machine's cores) or 'slurm'",
         )
     return name
+
+
+def slurm_arrays(
+    selected: Sequence[Selected],
+    *,
+    allowed: frozenset[State],
+    max_parallel: int | None,
+    batch_root: Path,
+    dry_run: bool,
+) -> list[ArrayJob]:
+    """Plan (and unless ``dry_run``, claim and submit) the SLURM job arrays."""
+    from autojob.execution.records import claim_tasks  # noqa: PLC0415
+    from autojob.execution.slurm import cluster_limits, plan_arrays, submit_arrays  # noqa: PLC0415
+
+    limit = cluster_limits()["MaxArraySize"]
+    tasks = [(s.spec.path, s.spec.script) for s in selected]
+    if not dry_run:
+        claimed = set(claim_tasks((p for p, _ in tasks), allowed, "slurm"))
+        tasks = [t for t in tasks if t[0] in claimed]
+    jobs = plan_arrays(
+        tasks, batch_root=batch_root, max_array_size=limit, max_parallel=max_parallel
+    )
+    return jobs if dry_run else submit_arrays(jobs)

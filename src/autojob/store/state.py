@@ -70,6 +70,7 @@ class TaskState:
     executor: str | None = None
     job_id: str | None = None
     detail: str | None = None
+    accounted: bool = False  # the scheduler's accounting is recorded beside it
     extra: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -167,6 +168,9 @@ def _ended(record: dict[str, Any], result: TaskState, cancel: bool) -> TaskState
     result.exit_code = code if isinstance(code, int) else None
     reason = record.get("reason")
     result.reason = reason if isinstance(reason, str) else None
+    job = record.get("job_id")
+    result.job_id = job if isinstance(job, str) and job else None
+    result.accounted = record.get("accounted") is True
     if result.reason in _REASONS:
         result.state = _REASONS[result.reason]
     elif cancel and result.exit_code != 0:

@@ -1,0 +1,490 @@
+"""The SLURM executor: job arrays, batched tracking, accounting, cancel.
+
+Tasks whose scheduler inputs ask for the same resources share one job array
+(chunked under the cluster's ``MaxArraySize``); each array element runs one
+task's script in the task directory. The script records its own start and end;
+for what it cannot record (killed at its time limit, out of memory, node
+failure, cancelled), one batched ``sacct`` query (``squeue`` where accounting is
+unavailable) tells, and the end and the accounting are written in the task
+directory (``job_stats.json``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shlex
+import subprocess
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from autojob import SETTINGS
+from autojob.errors import InputError, SchedulerError
+from autojob.execution.records import record, remove_record, task_lock
+from autojob.scheduler import SchedulerInputs
+from autojob.store.atomic import write_atomic
+from autojob.store.state import State, TaskState, read_state
+
+__all__ = [
+    "ArrayJob",
+    "JobInfo",
+    "cluster_limits",
+    "plan_arrays",
+    "poll",
+    "reconcile",
+    "run_scheduler_command",
+    "scancel",
+    "submit_arrays",
+]
+
+logger = logging.getLogger(__name__)
+#: directives that may differ between the tasks of one array
+PER_TASK = frozenset({"job-name", "output", "error", "chdir", "array"})
+_SACCT_FIELDS = "JobID,State,ExitCode,Elapsed,MaxRSS,NodeList,Reason"
+#: sacct states and the autojob state and cause they mean
+SLURM_STATES: dict[str, tuple[State, str | None]] = {
+    "PENDING": (State.QUEUED, None),
+    "REQUEUED": (State.QUEUED, None),
+    "CONFIGURING": (State.QUEUED, None),
+    "RESIZING": (State.RUNNING, None),
+    "SUSPENDED": (State.RUNNING, None),
+    "RUNNING": (State.RUNNING, None),
+    "COMPLETING": (State.RUNNING, None),
+    "COMPLETED": (State.SUCCESS, None),
+    "FAILED": (State.FAILED, None),
+    "TIMEOUT": (State.TIMEOUT, "timeout"),
+    "OUT_OF_MEMORY": (State.OOM, "oom"),
+    "CANCELLED": (State.CANCELLED, "cancelled"),
+    "NODE_FAIL": (State.FAILED, "node_fail"),
+    "PREEMPTED": (State.FAILED, "preempted"),
+    "BOOT_FAIL": (State.FAILED, "boot_fail"),
+    "DEADLINE": (State.FAILED, "deadline"),
+}
+
+
+# -- running scheduler commands -------------------------------------------
+
+
+def run_scheduler_command(
+    command: list[str], *, what: str, hint: str | None = None, cwd: Path | None = None
+) -> str:
+    """Run a scheduler command and return its output.
+
+    Raises:
+        SchedulerError: it is missing, failed, or timed out; the error keeps
+            the command, its output and exit status.
+    """
+    try:
+        done = subprocess.run(
+            command, capture_output=True, text=True, cwd=cwd, timeout=120, check=False
+        )
+    except FileNotFoundError as exc:
+        raise SchedulerError(
+            f"{what}: {command[0]} is not installed here",
+            command=command,
+            returncode=None,
+            hint=hint or "run autojob where the SLURM commands are, or use --executor local",
+        ) from exc
+    except subprocess.TimeoutExpired as exc:
+        raise SchedulerError(
+            f"{what}: no answer in 120 s",
+            command=command,
+            returncode=None,
+            hint="the controller may be down: try again, or check 'scontrol ping'",
+        ) from exc
+    if done.returncode != 0:
+        raise SchedulerError(
+            what,
+            command=command,
+            returncode=done.returncode,
+            stdout=done.stdout,
+            stderr=done.stderr,
+            hint=hint or _hint_for(done.stderr),
+        )
+    return done.stdout
+
+
+def _hint_for(stderr: str) -> str | None:
+    lowered = stderr.lower()
+    if "invalid partition" in lowered:
+        return f"partitions on this cluster: {', '.join(partitions()) or 'none found'}"
+    if "invalid account" in lowered:
+        return "check the account with 'sacctmgr show associations user=$USER'"
+    if "time limit" in lowered:
+        return "ask for less time (see 'sinfo -o \"%P %l\"' for each partition's limit)"
+    if "unable to contact" in lowered or "connection refused" in lowered:
+        return "the SLURM controller is not answering: check 'scontrol ping'"
+    return None
+
+
+def partitions() -> list[str]:
+    """The partitions of the cluster (empty if sinfo fails)."""
+    try:
+        out = subprocess.run(
+            ["sinfo", "-h", "-o", "%R"], capture_output=True, text=True, timeout=30, check=False
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return sorted({line.strip() for line in out.splitlines() if line.strip()})
+
+
+def cluster_limits() -> dict[str, int]:
+    """``MaxArraySize`` of the cluster (``scontrol show config``)."""
+    out = run_scheduler_command(
+        ["scontrol", "show", "config"], what="reading the SLURM configuration"
+    )
+    match = re.search(r"^MaxArraySize\s*=\s*(\d+)", out, flags=re.MULTILINE)
+    return {"MaxArraySize": int(match[1]) if match else 1001}
+
+
+# -- planning arrays -------------------------------------------------------
+
+
+@dataclass
+class ArrayJob:
+    """One sbatch call: tasks with the same resources, as one job array."""
+
+    directives: list[tuple[str, str | None]]
+    tasks: list[tuple[Path, str]]  # (task directory, its script)
+    batch_dir: Path
+    max_parallel: int | None = None
+    job_id: str | None = None
+
+    def array_option(self) -> str:
+        """``--array=0-N[%M]``."""
+        throttle = f"%{self.max_parallel}" if self.max_parallel else ""
+        return f"--array=0-{len(self.tasks) - 1}{throttle}"
+
+    def command(self) -> list[str]:
+        """The sbatch command line."""
+        return ["sbatch", "--parsable", self.array_option(), str(self.batch_dir / "array.sh")]
+
+    def script(self) -> str:
+        """The array's job script: each element runs one task's script."""
+        lines = ["#!/usr/bin/env bash"]
+        for option, value in self.directives:
+            lines.append(
+                f"#SBATCH --{option}" + ("" if value is None else f"={shlex.quote(value)}")
+            )
+        lines.append(f"#SBATCH --output={shlex.quote(str(self.batch_dir / 'slurm-%A_%a.out'))}")
+        lines += [
+            "# Written by autojob: element i runs the task named at line i of tasks.list.",
+            f"autojob_list={shlex.quote(str(self.batch_dir / 'tasks.list'))}",
+            'mapfile -d "" -t autojob_tasks < "$autojob_list"',
+            "autojob_dir=${autojob_tasks[$((2 * SLURM_ARRAY_TASK_ID))]}",
+            "autojob_script=${autojob_tasks[$((2 * SLURM_ARRAY_TASK_ID + 1))]}",
+            'cd -P -- "$autojob_dir" || exit 1',
+            'export AUTOJOB_TASK_DIR="$autojob_dir"',
+            f'exec bash "./$autojob_script" > {shlex.quote(SETTINGS.STDOUT_FILE)}'
+            f" 2> {shlex.quote(SETTINGS.STDERR_FILE)}",
+        ]
+        return "\n".join(lines) + "\n"
+
+
+def _resources(path: Path) -> tuple[tuple[str, str | None], ...]:
+    from autojob.store.load import read_inputs_sections  # noqa: PLC0415
+
+    raw = read_inputs_sections(path).get("scheduler_inputs") or {}
+    try:
+        inputs = SchedulerInputs.model_validate(raw)
+    except ValueError as exc:
+        raise InputError(
+            f"invalid scheduler inputs: {exc}", path=path / SETTINGS.INPUTS_FILE
+        ) from exc
+    return tuple(sorted((o, v) for o, v in inputs.directives() if o not in PER_TASK))
+
+
+def plan_arrays(
+    tasks: Sequence[tuple[Path, str]],
+    *,
+    batch_root: Path,
+    max_array_size: int,
+    max_parallel: int | None = None,
+) -> list[ArrayJob]:
+    """Group tasks by resources into arrays of at most ``max_array_size``."""
+    groups: dict[tuple[tuple[str, str | None], ...], list[tuple[Path, str]]] = {}
+    for path, script in tasks:
+        groups.setdefault(_resources(path), []).append((path, script))
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    jobs: list[ArrayJob] = []
+    for key, members in groups.items():
+        for start in range(0, len(members), max_array_size):
+            chunk = members[start : start + max_array_size]
+            name = f"{stamp}-{os.getpid()}-{len(jobs)}"
+            directives = [("job-name", _job_name(chunk)), *key]
+            jobs.append(ArrayJob(directives, chunk, batch_root / name, max_parallel))
+    return jobs
+
+
+def _job_name(chunk: list[tuple[Path, str]]) -> str:
+    return "autojob-" + chunk[0][0].parent.name[:40] if len(chunk) > 1 else chunk[0][0].name[:48]
+
+
+def submit_arrays(jobs: Iterable[ArrayJob]) -> list[ArrayJob]:
+    """Write each array's files, submit it, and record the job ids in its tasks.
+
+    The tasks must have been claimed (``claim_tasks``) first. If sbatch
+    refuses an array, its tasks' claims are withdrawn and the error raised.
+    """
+    submitted = []
+    for job in jobs:
+        job.batch_dir.mkdir(parents=True, exist_ok=True)
+        listing = "".join(f"{os.path.realpath(p)}\0{s}\0" for p, s in job.tasks)
+        (job.batch_dir / "tasks.list").write_bytes(listing.encode("utf-8", "surrogateescape"))
+        write_atomic(job.batch_dir / "array.sh", job.script())
+        try:
+            out = run_scheduler_command(
+                job.command(), what="sbatch refused the job array", cwd=job.batch_dir
+            )
+        except SchedulerError:
+            for path, _ in job.tasks:
+                remove_record(path, "QUEUED_FILE")
+            raise
+        job.job_id = out.strip().split(";")[0]
+        for index, (path, _) in enumerate(job.tasks):
+            record(path, "QUEUED_FILE", {
+                "executor": "slurm", "job_id": f"{job.job_id}_{index}",
+                "array_job_id": job.job_id, "array_index": index, "batch": str(job.batch_dir),
+            })  # fmt: skip
+        submitted.append(job)
+    return submitted
+
+
+# -- tracking ------------------------------------------------------------------
+
+
+@dataclass
+class JobInfo:
+    """What the scheduler says of one job (array element)."""
+
+    job_id: str
+    slurm_state: str
+    exit_code: int | None = None
+    signal: int | None = None
+    elapsed: str | None = None
+    max_rss: str | None = None
+    node: str | None = None
+    reason: str | None = None
+    source: str = "sacct"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def state(self) -> tuple[State, str | None]:
+        """The autojob state and cause."""
+        return SLURM_STATES.get(self.slurm_state, (State.UNKNOWN, self.slurm_state.lower()))
+
+
+def _parse_sacct(out: str) -> dict[str, JobInfo]:
+    jobs: dict[str, JobInfo] = {}
+    rss: dict[str, str] = {}
+    for line in out.splitlines():
+        parts = line.split("|")
+        if len(parts) < 7:
+            continue
+        job_id, state, exit_code, elapsed, max_rss, node, reason = parts[:7]
+        base, _, step = job_id.partition(".")
+        if step:
+            if max_rss:
+                rss[base] = max(rss.get(base, ""), max_rss, key=_rss_bytes)
+            continue
+        code, _, sig = exit_code.partition(":")
+        for element in _expand(base):
+            jobs[element] = JobInfo(
+                job_id=element,
+                slurm_state=state.split()[0] if state else "UNKNOWN",
+                exit_code=int(code) if code.isdigit() else None,
+                signal=int(sig) if sig.isdigit() else None,
+                elapsed=elapsed or None,
+                node=node or None,
+                reason=reason if reason and reason != "None" else None,
+            )
+    for base, value in rss.items():
+        if base in jobs:
+            jobs[base].max_rss = value
+    return jobs
+
+
+def _expand(job_id: str) -> list[str]:
+    """Expand ``"12_[3-5,7%2]"`` (elements sacct reports together) to single ids."""
+    match = re.fullmatch(r"(\d+)_\[([0-9,\-]+)(?:%\d+)?\]", job_id)
+    if not match:
+        return [job_id]
+    elements = []
+    for part in match[2].split(","):
+        first, _, last = part.partition("-")
+        elements += [f"{match[1]}_{i}" for i in range(int(first), int(last or first) + 1)]
+    return elements
+
+
+def _rss_bytes(value: str) -> float:
+    units = {"K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
+    if value and value[-1] in units:
+        return float(value[:-1] or 0) * units[value[-1]]
+    return float(value or 0)
+
+
+def _parse_squeue(out: str) -> dict[str, JobInfo]:
+    jobs = {}
+    for line in out.splitlines():
+        parts = line.split("|")
+        if len(parts) >= 3:
+            jobs[parts[0]] = JobInfo(parts[0], parts[1], node=parts[2] or None, source="squeue")
+    return jobs
+
+
+def _squeue(job_ids: Sequence[str]) -> dict[str, JobInfo]:
+    """Pending and running jobs among ``job_ids`` (none when all are gone)."""
+    arrays = sorted({j.split("_")[0] for j in job_ids})
+    command = ["squeue", "--noheader", "--array", "-o", "%i|%T|%N", "-j", ",".join(arrays)]
+    try:
+        out = run_scheduler_command(command, what="squeue failed")
+    except SchedulerError as exc:
+        if "invalid job id" in exc.stderr.lower():
+            return {}  # the controller has forgotten them: none is queued or running
+        raise
+    return _parse_squeue(out)
+
+
+def poll(job_ids: Sequence[str]) -> tuple[dict[str, JobInfo], str]:
+    """Ask the scheduler about ``job_ids`` in one call; return what it says, and how.
+
+    ``sacct`` is asked first; where accounting is unavailable, ``squeue`` (which
+    knows only pending and running jobs).
+    """
+    if not job_ids:
+        return {}, "none"
+    arrays = sorted({j.split("_")[0] for j in job_ids})
+    try:
+        out = run_scheduler_command(
+            [
+                "sacct",
+                "--parsable2",
+                "--noheader",
+                f"--format={_SACCT_FIELDS}",
+                "-j",
+                ",".join(arrays),
+            ],
+            what="sacct failed",
+        )
+        return _parse_sacct(out), "sacct"
+    except SchedulerError as exc:
+        logger.warning("%s; falling back to squeue (running and pending jobs only)", exc.message)
+    return _squeue(job_ids), "squeue"
+
+
+def _accounting(path: Path, info: JobInfo) -> None:
+    data = {
+        "job_id": info.job_id,
+        "array_job_id": info.job_id.split("_")[0],
+        "array_index": int(info.job_id.split("_")[1]) if "_" in info.job_id else None,
+        "state": info.slurm_state,
+        "exit_code": info.exit_code,
+        "signal": info.signal,
+        "elapsed": info.elapsed,
+        "max_rss": info.max_rss,
+        "node": info.node,
+        "source": info.source,
+    }
+    write_atomic(path / SETTINGS.SCHEDULER_STATS_FILE, json.dumps(data, indent=4) + "\n")
+
+
+def reconcile(tasks: Sequence[tuple[Path, TaskState]]) -> dict[Path, TaskState]:
+    """Merge the scheduler's view into tasks the files call queued or running.
+
+    Finished jobs get their end (with its cause) and accounting written in the
+    task directory; jobs the scheduler no longer knows, with no end recorded,
+    become unknown. Returns the tasks whose state changed.
+    """
+    live = {
+        s.job_id: p
+        for p, s in tasks
+        if s.job_id and (s.state in (State.QUEUED, State.RUNNING) or not s.accounted)
+    }
+    if not live:
+        return {}
+    infos, source = poll(sorted(live))
+    missing = [j for j in live if j not in infos]
+    if missing and source == "sacct":  # not (yet) in accounting: ask the queue
+        infos.update(_squeue(missing))
+    changed: dict[Path, TaskState] = {}
+    for job_id, path in live.items():
+        info = infos.get(job_id)
+        if info is None:
+            changed[path] = _lost(path)
+            continue
+        state, cause = info.state
+        if state in (State.QUEUED, State.RUNNING):
+            continue
+        with task_lock(path):
+            _accounting(path, info)
+            _record_end(path, info, cause)
+        changed[path] = read_state(path)
+    return changed
+
+
+def _record_end(path: Path, info: JobInfo, cause: str | None) -> None:
+    """Write (or complete) the task's end with the scheduler's cause."""
+    ended: dict[str, Any] = {}
+    try:
+        ended = json.loads((path / SETTINGS.ENDED_FILE).read_bytes())
+    except (OSError, ValueError):
+        code = info.exit_code if info.signal in (0, None) else 128 + (info.signal or 0)
+        ended = {"exit_code": code, "source": info.source}
+    if cause is not None:
+        ended["reason"] = cause
+    ended.update(job_id=info.job_id, accounted=info.source == "sacct")
+    record(path, "ENDED_FILE", ended)
+
+
+def _lost(path: Path) -> TaskState:
+    state = read_state(path)
+    if state.state in (State.QUEUED, State.RUNNING):
+        state.state = State.UNKNOWN
+        state.detail = "the scheduler no longer knows the job, and it recorded no end"
+    return state
+
+
+def scancel(job_ids: Sequence[str], *, settle: float = 10.0) -> None:
+    """Cancel jobs (whole arrays or single elements) in one call, and check it.
+
+    Raises:
+        SchedulerError: scancel failed, or the jobs are still pending or
+            running ``settle`` seconds later.
+    """
+    if not job_ids:
+        return
+    command = ["scancel", *job_ids]
+    run_scheduler_command(command, what="scancel failed")
+    deadline = time.monotonic() + settle
+    while True:
+        out = run_scheduler_command(
+            [
+                "squeue",
+                "--noheader",
+                "--array",
+                "-o",
+                "%i|%T",
+                "-j",
+                ",".join(sorted(set(job_ids))),
+            ],
+            what="squeue failed (checking the cancellation)",
+        )
+        alive = [
+            ln.split("|")[0] for ln in out.splitlines() if ln.endswith(("|PENDING", "|RUNNING"))
+        ]
+        alive = [j for j in alive if j in job_ids or j.split("_")[0] in job_ids]
+        if not alive:
+            return
+        if time.monotonic() > deadline:
+            raise SchedulerError(
+                f"jobs still alive after scancel: {', '.join(alive[:10])}",
+                command=command,
+                returncode=0,
+                hint="check them with 'squeue -j ...'; the controller may be busy",
+            )
+        time.sleep(0.5)

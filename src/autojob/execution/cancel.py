@@ -66,5 +66,8 @@ def cancel_tasks(
     for path, _ in targets:
         with task_lock(path):
             if not (path / SETTINGS.ENDED_FILE).exists():
-                record(path, "ENDED_FILE", {"exit_code": None, "reason": "cancelled"})
+                job = read_state(path).job_id
+                record(
+                    path, "ENDED_FILE", {"exit_code": None, "reason": "cancelled", "job_id": job}
+                )
     return targets

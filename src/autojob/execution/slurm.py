@@ -43,6 +43,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+#: seconds to wait for sacct to know a job that ended before giving up on it
+ACCOUNTING_PATIENCE = 120.0
 #: directives that may differ between the tasks of one array
 PER_TASK = frozenset({"job-name", "output", "error", "chdir", "array"})
 _SACCT_FIELDS = "JobID,State,ExitCode,Elapsed,MaxRSS,NodeList,Reason"
@@ -400,6 +402,7 @@ def reconcile(tasks: Sequence[tuple[Path, TaskState]]) -> dict[Path, TaskState]:
     task directory; jobs the scheduler no longer knows, with no end recorded,
     become unknown. Returns the tasks whose state changed.
     """
+    states = dict(tasks)
     live = {
         s.job_id: p
         for p, s in tasks
@@ -414,8 +417,17 @@ def reconcile(tasks: Sequence[tuple[Path, TaskState]]) -> dict[Path, TaskState]:
     changed: dict[Path, TaskState] = {}
     for job_id, path in live.items():
         info = infos.get(job_id)
-        if info is None:
+        if info is None and states[path].state in (State.QUEUED, State.RUNNING):
             changed[path] = _lost(path)
+            continue
+        if info is None:  # ended, and unknown to the scheduler
+            ended_at = states[path].ended_at or 0.0
+            if time.time() - ended_at < ACCOUNTING_PATIENCE:
+                continue  # accounting may lag behind: ask again later
+            # e.g. cancelled while pending: there is nothing to account
+            with task_lock(path):
+                _complete_end(path, {"job_id": job_id, "accounted": True})
+            changed[path] = read_state(path)
             continue
         state, cause = info.state
         if state in (State.QUEUED, State.RUNNING):
@@ -429,16 +441,22 @@ def reconcile(tasks: Sequence[tuple[Path, TaskState]]) -> dict[Path, TaskState]:
 
 def _record_end(path: Path, info: JobInfo, cause: str | None) -> None:
     """Write (or complete) the task's end with the scheduler's cause."""
-    ended: dict[str, Any] = {}
+    code = info.exit_code if info.signal in (0, None) else 128 + (info.signal or 0)
+    changes: dict[str, Any] = {"job_id": info.job_id, "accounted": info.source == "sacct"}
+    if cause is not None:
+        changes["reason"] = cause
+    _complete_end(path, changes, default={"exit_code": code, "source": info.source})
+
+
+def _complete_end(
+    path: Path, changes: dict[str, Any], default: dict[str, Any] | None = None
+) -> None:
+    """Update the task's end record (or write one from ``default``)."""
     try:
         ended = json.loads((path / SETTINGS.ENDED_FILE).read_bytes())
     except (OSError, ValueError):
-        code = info.exit_code if info.signal in (0, None) else 128 + (info.signal or 0)
-        ended = {"exit_code": code, "source": info.source}
-    if cause is not None:
-        ended["reason"] = cause
-    ended.update(job_id=info.job_id, accounted=info.source == "sacct")
-    record(path, "ENDED_FILE", ended)
+        ended = dict(default or {"exit_code": None})
+    record(path, "ENDED_FILE", {**ended, **changes})
 
 
 def _lost(path: Path) -> TaskState:

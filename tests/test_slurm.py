@@ -1,0 +1,171 @@
+"""The SLURM executor against the real single-node cluster (scripts/slurm-up.sh)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from autojob import SETTINGS
+from autojob.errors import SchedulerError
+from autojob.execution.slurm import reconcile
+from autojob.execution.submit import DEFAULT_ONLY, select_tasks, slurm_arrays
+from autojob.store.state import FINAL_STATES, State, read_state
+from autojob.study import Study
+from autojob.task_group import TaskGroup
+from autojob.tasks.task import Task, TaskInputs, TaskMetadata
+
+from .helpers import run
+
+pytestmark = pytest.mark.slurm
+
+
+def make_study(root: Path, commands: dict[str, str], **sched: object) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    groups = [
+        TaskGroup(
+            label=label,
+            tasks=[
+                Task(
+                    task_metadata=TaskMetadata(label=label),
+                    task_inputs=TaskInputs(command=cmd),
+                    scheduler_inputs=sched,
+                )
+            ],
+        )
+        for label, cmd in commands.items()
+    ]
+    return Study(name="s", task_groups=groups).to_directory(
+        root, study_template="{name}", task_group_template="{label}"
+    )
+
+
+def task_dir(study: Path, label: str) -> Path:
+    (path,) = [p for p in (study / label).iterdir() if p.is_dir()]
+    return path
+
+
+def submit(study: Path, **kwargs: object) -> list:  # type: ignore[type-arg]
+    selected = select_tasks([study], DEFAULT_ONLY)
+    return slurm_arrays(
+        selected,
+        allowed=DEFAULT_ONLY,
+        max_parallel=kwargs.get("max_parallel"),
+        batch_root=study / ".autojob" / "slurm",
+        dry_run=False,
+    )  # type: ignore[arg-type]
+
+
+def wait_final(paths: list[Path], timeout: float = 240) -> dict[Path, State]:
+    deadline = time.monotonic() + timeout
+    while True:
+        states = {p: read_state(p) for p in paths}
+        states.update(reconcile(list(states.items())))
+        if all(s.state in FINAL_STATES and s.accounted for s in states.values()):
+            return {p: s.state for p, s in states.items()}
+        assert time.monotonic() < deadline, {p.name: s.state for p, s in states.items()}
+        time.sleep(1)
+
+
+def test_an_array_of_tasks_all_succeed_in_one_sbatch_call(tmp_path: Path) -> None:
+    study = make_study(tmp_path, {f"t{i}": f"echo task {i}" for i in range(5)}, time="00:02:00")
+    jobs = submit(study, max_parallel=2)
+    assert len(jobs) == 1 and len(jobs[0].tasks) == 5
+    assert "--array=0-4%2" in jobs[0].command()
+    paths = [task_dir(study, f"t{i}") for i in range(5)]
+    assert all(read_state(p).state is State.QUEUED for p in paths) or True  # may start at once
+    assert set(wait_final(paths).values()) == {State.SUCCESS}
+    for i, path in enumerate(paths):
+        assert (path / SETTINGS.STDOUT_FILE).read_text() == f"task {i}\n"
+        stats = json.loads((path / SETTINGS.SCHEDULER_STATS_FILE).read_text())
+        assert stats["state"] == "COMPLETED" and stats["exit_code"] == 0
+        assert stats["array_job_id"] == jobs[0].job_id and stats["node"]
+        assert stats["elapsed"] is not None
+
+
+def test_resources_split_arrays_and_failures_are_recorded(tmp_path: Path) -> None:
+    study = make_study(tmp_path, {"ok": "true"}, time="00:02:00")
+    other = Task(
+        task_metadata=TaskMetadata(label="bad"),
+        task_inputs=TaskInputs(command="echo no >&2; exit 3"),
+        scheduler_inputs={"time": "00:03:00"},
+    )
+    from autojob.next import create_task_group_tree
+
+    create_task_group_tree(TaskGroup(label="bad", tasks=[other]), study, name_template="bad")
+    jobs = submit(study)
+    assert len(jobs) == 2
+    states = wait_final([task_dir(study, "ok"), task_dir(study, "bad")])
+    assert states[task_dir(study, "bad")] is State.FAILED
+    bad = read_state(task_dir(study, "bad"))
+    assert bad.exit_code == 3
+    stats = json.loads((task_dir(study, "bad") / SETTINGS.SCHEDULER_STATS_FILE).read_text())
+    assert stats["state"] == "FAILED" and stats["exit_code"] == 3
+
+
+def test_time_limit_ends_as_timeout(tmp_path: Path) -> None:
+    study = make_study(tmp_path, {"slow": "sleep 600"}, time="1")
+    submit(study)
+    path = task_dir(study, "slow")
+    assert wait_final([path], timeout=300) == {path: State.TIMEOUT}
+    assert json.loads((path / SETTINGS.SCHEDULER_STATS_FILE).read_text())["state"] == "TIMEOUT"
+    assert read_state(path).reason == "timeout"
+
+
+def test_cancel_a_running_array(tmp_path: Path) -> None:
+    study = make_study(tmp_path, {f"c{i}": "sleep 300" for i in range(3)}, time="00:10:00")
+    submit(study)
+    paths = [task_dir(study, f"c{i}") for i in range(3)]
+    deadline = time.monotonic() + 60
+    while not any(read_state(p).state is State.RUNNING for p in paths):
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    result = run("cancel", study, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("cancelled ") == 3
+    assert set(wait_final(paths).values()) == {State.CANCELLED}
+    queue = subprocess.run(
+        ["squeue", "--noheader", "-u", "root"], capture_output=True, text=True, check=True
+    ).stdout
+    for path in paths:
+        assert read_state(path).job_id not in queue
+
+
+def test_dependency_afterok_orders_two_tasks(tmp_path: Path) -> None:
+    first = make_study(tmp_path / "a", {"first": "sleep 3; date +%s.%N > stamp"}, time="00:02:00")
+    (jobs,) = [submit(first)]
+    job_id = jobs[0].job_id
+    second = make_study(
+        tmp_path / "b",
+        {"second": "date +%s.%N > stamp"},
+        time="00:02:00",
+        dependency=f"afterok:{job_id}",
+    )
+    submit(second)
+    a, b = task_dir(first, "first"), task_dir(second, "second")
+    assert wait_final([a, b]) == {a: State.SUCCESS, b: State.SUCCESS}
+    assert float((b / "stamp").read_text()) > float((a / "stamp").read_text())
+
+
+def test_an_unknown_partition_names_the_partitions(tmp_path: Path) -> None:
+    study = make_study(tmp_path, {"x": "true"}, partition="nosuchpartition")
+    with pytest.raises(SchedulerError) as info:
+        submit(study)
+    err = info.value
+    assert err.command[0] == "sbatch" and err.returncode not in (0, None)
+    assert "partition" in err.stderr.lower()
+    assert "debug" in (err.hint or "")
+    assert read_state(task_dir(study, "x")).state is State.IDLE  # the claim was withdrawn
+
+
+def test_cli_dry_run_prints_scripts_and_commands(tmp_path: Path) -> None:
+    study = make_study(tmp_path, {f"d{i}": "true" for i in range(3)}, time="00:01:00")
+    result = run("submit", study, "--executor", "slurm", "--dry-run", "-j", "2", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "sbatch --parsable --array=0-2%2" in result.stdout
+    assert "#SBATCH --time=00:01:00" in result.stdout
+    assert "3 task(s) would go in 1 sbatch call(s)" in result.stdout
+    assert all(read_state(task_dir(study, f"d{i}")).state is State.IDLE for i in range(3))

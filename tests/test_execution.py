@@ -270,3 +270,38 @@ def test_status_watch_refreshes_until_interrupted(tmp_path: Path) -> None:
     assert watcher.returncode == 0, err
     # off a terminal, rich prints the last frame: the refreshed one
     assert "success" in out and "idle" not in out
+
+
+def test_resubmit_restarts_a_timeout_with_more_time(tmp_path: Path) -> None:
+    study = make_study(tmp_path, {"slow": "sleep 2", "ok": "true"}, time="0:01")
+    run_all(study)
+    slow = task_dir(study, "slow")
+    assert read_state(slow).state is State.TIMEOUT
+    (slow / "checkpoint").write_text("kept")
+    data = json.loads((slow / "inputs.json").read_text())
+    data["task_inputs"]["files_to_carry_over"] = ["checkpoint"]
+    (slow / "inputs.json").write_text(json.dumps(data))
+    dry = run("resubmit", study, "--dry-run", cwd=tmp_path)
+    assert "would restart" in dry.stdout and dry.stdout.count("would restart") == 1
+    result = run("resubmit", study, "--only", "timeout", "--time-factor", "10", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    attempts = sorted(p for p in (study / "slow").iterdir() if p.is_dir())
+    assert len(attempts) == 2
+    (new,) = [p for p in attempts if p != slow]
+    assert json.loads((new / "inputs.json").read_text())["scheduler_inputs"]["time"] == "00:00:10"
+    assert (new / "checkpoint").read_text() == "kept"
+    group = json.loads((study / "slow" / "task_group.json").read_text())
+    assert group["tasks"][-1] == json.loads((new / "task.json").read_text())["task_id"]
+    deadline = time.monotonic() + 30
+    while read_state(new).state is not State.SUCCESS:
+        assert time.monotonic() < deadline, read_state(new)
+        time.sleep(0.2)
+    status = json.loads(run("status", study, "--json", cwd=tmp_path).stdout)
+    assert {g["path"]: g["state"] for g in status["task_groups"]} == {
+        "slow": "success",
+        "ok": "success",
+    }
+    # the newest attempt succeeded: nothing more to restart
+    assert "nothing to restart" in run("resubmit", study, cwd=tmp_path).stdout
+    (task_dir(study, "ok") / "autojob.stop").touch()
+    assert "nothing to restart" in run("resubmit", study, "--only", "timeout", cwd=tmp_path).stdout

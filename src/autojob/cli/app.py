@@ -12,6 +12,7 @@ from autojob.__about__ import __version__
 from autojob.cli.cancel import cancel
 from autojob.cli.list_cmd import list_tasks
 from autojob.cli.new import new
+from autojob.cli.resubmit import resubmit
 from autojob.cli.run_cmd import run
 from autojob.cli.status import status
 from autojob.cli.submit import submit
@@ -62,3 +63,4 @@ cli.add_command(run)
 cli.add_command(submit)
 cli.add_command(status)
 cli.add_command(cancel)
+cli.add_command(resubmit)

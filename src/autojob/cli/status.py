@@ -109,15 +109,14 @@ def _collect(path: Path, rescan: bool) -> tuple[StatusReport, str | None]:
 
 def group_states(report: StatusReport) -> dict[str, tuple[str, int]]:
     """Per task group: the newest attempt's state and the number of attempts."""
-    members: dict[str, list[TaskEntry]] = {}
-    for entry in report.tasks.values():
-        if entry.group is not None:
-            members.setdefault(entry.group, []).append(entry)
-    result = {}
-    for group, entries in members.items():
-        newest = max(entries, key=lambda e: (e.created or "", e.state.queued_at or 0, e.path))
-        result[group] = (newest.state.state.value, len(entries))
-    return result
+    from autojob.store.status import newest_attempts  # noqa: PLC0415
+
+    sizes = Counter(e.group for e in report.tasks.values() if e.group is not None)
+    return {
+        e.group: (e.state.state.value, sizes[e.group])
+        for e in newest_attempts(report)
+        if e.group is not None
+    }
 
 
 def _as_json(report: StatusReport) -> dict[str, Any]:
@@ -141,7 +140,11 @@ def _render(
     if by is None:
         by = "study" if any(e.study for e in entries) else "state"
     parts: list[RenderableType] = [_table(report, entries, by)]
-    trouble = sorted((e for e in entries if e.state.state.value in TROUBLE), key=lambda e: e.path)
+    from autojob.store.status import newest_attempts  # noqa: PLC0415
+
+    # earlier attempts are history: only the newest attempt of a group needs attention
+    newest = newest_attempts(report)
+    trouble = [e for e in newest if e.state.state.value in TROUBLE]
     if trouble and show_failed:
         parts.append(_trouble(report.root, trouble[:show_failed], len(trouble)))
     parts.append(

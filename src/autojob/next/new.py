@@ -39,7 +39,7 @@ def _refuse_task_in(dest: Path) -> None:
         )
 
 
-def _load_source(src: Path) -> TaskBase:
+def load_source(src: Path) -> TaskBase:
     if kind_of(src) is not Kind.TASK:
         raise InputError(
             "is not a task directory (it has neither "
@@ -54,7 +54,7 @@ def _load_source(src: Path) -> TaskBase:
     return Task.from_directory(src, magic_mode=True)
 
 
-def _as_new_attempt(source: TaskBase, label: str | None, assignments: list[str]) -> TaskBase:
+def as_new_attempt(source: TaskBase, label: str | None, assignments: list[str]) -> TaskBase:
     """Copy ``source`` as a new task: new id and dates, same group."""
     task = apply_assignments(source.model_copy(deep=True), assignments)
     meta = task.task_metadata
@@ -98,8 +98,8 @@ def clone_task(
     The clone goes beside ``src`` unless ``dest`` is given; in a structured
     tree it joins the source's task group.
     """
-    source = _load_source(src)
-    task = _as_new_attempt(source, label, assignments or [])
+    source = load_source(src)
+    task = as_new_attempt(source, label, assignments or [])
     target = dest if dest is not None else src.parent
     _refuse_task_in(target)
     path = create_task_tree(
@@ -132,7 +132,7 @@ def new_task_group(
             hint="create one with 'autojob new --type study' and pass its directory",
         )
     if src is not None:
-        task = _as_new_attempt(_load_source(src), label, assignments or [])
+        task = as_new_attempt(load_source(src), label, assignments or [])
         task.task_metadata.task_group_id = new_id("c")
     else:
         task = _fresh_task(label, assignments or [])

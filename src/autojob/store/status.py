@@ -27,7 +27,7 @@ from autojob.store.journal import journal_path, read_journal
 from autojob.store.names import STAGING_PREFIX
 from autojob.store.state import State, TaskState, read_state
 
-__all__ = ["INDEX_VERSION", "StatusReport", "TaskEntry", "collect"]
+__all__ = ["INDEX_VERSION", "StatusReport", "TaskEntry", "collect", "newest_attempts"]
 
 logger = logging.getLogger(__name__)
 INDEX_VERSION = 1
@@ -262,3 +262,22 @@ def collect(root: Path, *, rescan: bool = False, use_index: bool = True) -> Stat
         report.reread = len(report.tasks)
         return report
     return _full_scan(top)
+
+
+def newest_attempts(report: StatusReport) -> list[TaskEntry]:
+    """The newest attempt of each task group, and every task outside groups.
+
+    Attempts are ordered by ``date_created`` (then by when they were queued).
+    """
+    groups: dict[str, list[TaskEntry]] = {}
+    loose = []
+    for entry in report.tasks.values():
+        if entry.group is None:
+            loose.append(entry)
+        else:
+            groups.setdefault(entry.group, []).append(entry)
+    newest = [
+        max(members, key=lambda e: (e.created or "", e.state.queued_at or 0, e.path))
+        for members in groups.values()
+    ]
+    return sorted(newest + loose, key=lambda e: e.path)

@@ -1,0 +1,110 @@
+"""``autojob resubmit``: new attempts of tasks that ended badly, and submit them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from autojob.cli.options import ExistingDir
+
+__all__ = ["resubmit"]
+
+CAUSES = ["timeout", "oom", "failed", "node_fail", "preempted", "cancelled", "unknown"]
+DEFAULT_CAUSES = ("timeout", "oom", "failed", "node_fail", "preempted")
+
+
+@click.command("resubmit")
+@click.argument("paths", nargs=-1, required=True, type=ExistingDir)
+@click.option(
+    "--only",
+    multiple=True,
+    type=click.Choice(CAUSES),
+    help="Restart tasks that ended so (repeatable). Default: " + ", ".join(DEFAULT_CAUSES) + ".",
+)
+@click.option(
+    "--time-factor", type=float, default=1.0, show_default=True, help="Multiply the time limit."
+)
+@click.option(
+    "--mem-factor",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Multiply the memory asked for.",
+)
+@click.option(
+    "--set",
+    "assignments",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Change an input of the new attempts (as in 'autojob new').",
+)
+@click.option(
+    "--executor",
+    default=None,
+    help="Where the new attempts run (default: SETTINGS.DEFAULT_EXECUTOR).",
+)
+@click.option(
+    "-j", "--max-parallel", type=click.IntRange(min=1), default=None, help="Tasks run at once."
+)
+@click.option("--dry-run", is_flag=True, help="List what would be restarted; change nothing.")
+@click.option("--no-submit", is_flag=True, help="Create the new attempts but do not submit them.")
+def resubmit(
+    paths: tuple[Path, ...],
+    only: tuple[str, ...],
+    time_factor: float,
+    mem_factor: float,
+    assignments: tuple[str, ...],
+    executor: str | None,
+    max_parallel: int | None,
+    dry_run: bool,
+    no_submit: bool,
+) -> None:
+    """Restart the tasks under PATHS whose newest attempt ended badly.
+
+    Each gets a new attempt in the same task group, with its inputs, carried-over
+    files and scaled resources, submitted on its own.
+
+    A task directory holding an autojob.stop file is never restarted.
+    """
+    from autojob import SETTINGS  # noqa: PLC0415
+    from autojob.execution import submit as run  # noqa: PLC0415
+    from autojob.next.resubmit import plan_resubmission  # noqa: PLC0415
+    from autojob.next.resubmit import resubmit as make_attempts  # noqa: PLC0415
+    from autojob.store.state import State  # noqa: PLC0415
+
+    executor = run.check_executor(executor or SETTINGS.DEFAULT_EXECUTOR)
+    attempts = plan_resubmission(list(paths), list(only or DEFAULT_CAUSES))
+    if not attempts:
+        click.echo(
+            "nothing to restart: no newest attempt ended in " + ", ".join(only or DEFAULT_CAUSES)
+        )
+        return
+    for attempt in attempts:
+        extra = attempt.reason not in (None, attempt.state.value)
+        why = attempt.state.value + (f" ({attempt.reason})" if extra else "")
+        click.echo(f"{'would restart' if dry_run else 'restarting'} {attempt.old} ({why})")
+    if dry_run:
+        return
+    made = make_attempts(
+        attempts, time_factor=time_factor, mem_factor=mem_factor, assignments=list(assignments)
+    )
+    new = [a.new for a in made if a.new is not None]
+    for path in new:
+        click.echo(f"created task {path.name} at {path}")
+    if no_submit:
+        return
+    idle = frozenset({State.IDLE})
+    selected = run.select_tasks(new, idle)
+    if executor == "slurm":
+        batch_root = paths[0].resolve() / SETTINGS.INDEX_DIR / "slurm"
+        jobs = run.slurm_arrays(
+            selected, allowed=idle, max_parallel=max_parallel, batch_root=batch_root, dry_run=False
+        )
+        ids = ", ".join(j.job_id or "?" for j in jobs)
+        click.echo(f"submitted {len(new)} task(s) in {len(jobs)} job array(s): {ids}")
+    else:
+        pid, claimed, log = run.start_background(
+            run.plan(selected), max_parallel=max_parallel, allowed=idle
+        )
+        click.echo(f"submitted {claimed} task(s) to a local runner (pid {pid}); log: {log}")

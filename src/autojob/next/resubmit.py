@@ -1,0 +1,107 @@
+"""New attempts of tasks that ended badly, with more time or memory.
+
+A restart is a new task in the same task group (the seed's data hierarchy):
+the old attempt stays as it is, history included. Only the newest attempt of a
+group is restarted, so running ``resubmit`` twice creates nothing twice.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from autojob import SETTINGS
+from autojob.errors import InputError
+from autojob.next.new import as_new_attempt, load_source
+from autojob.next.tree import create_task_tree
+from autojob.scheduler import scale_memory, scale_time
+from autojob.store.state import State
+from autojob.store.status import collect, newest_attempts
+
+__all__ = ["CAUSES", "Attempt", "plan_resubmission", "resubmit"]
+
+#: what --only accepts, and the states and causes each means
+CAUSES: dict[str, tuple[State, str | None]] = {
+    "timeout": (State.TIMEOUT, None),
+    "oom": (State.OOM, None),
+    "failed": (State.FAILED, None),
+    "node_fail": (State.FAILED, "node_fail"),
+    "preempted": (State.FAILED, "preempted"),
+    "cancelled": (State.CANCELLED, None),
+    "unknown": (State.UNKNOWN, None),
+}
+
+
+@dataclass
+class Attempt:
+    """A task to restart, and (once made) its new attempt."""
+
+    old: Path
+    state: State
+    reason: str | None
+    new: Path | None = None
+
+
+def _matches(state: State, reason: str | None, only: Iterable[str]) -> bool:
+    for name in only:
+        want_state, want_reason = CAUSES[name]
+        if state is want_state and (want_reason is None or reason == want_reason):
+            return True
+    return False
+
+
+def plan_resubmission(paths: Sequence[Path], only: Sequence[str]) -> list[Attempt]:
+    """The newest attempts under ``paths`` that ended in one of ``only``."""
+    unknown = sorted(set(only) - set(CAUSES))
+    if unknown:
+        raise InputError(
+            f"unknown cause(s) {', '.join(unknown)}",
+            field="--only",
+            hint=f"use some of {', '.join(CAUSES)}",
+        )
+    attempts: dict[str, Attempt] = {}
+    for root in paths:
+        report = collect(root)
+        for entry in newest_attempts(report):
+            path = os.path.realpath(report.root / entry.path)
+            wanted = _matches(entry.state.state, entry.state.reason, only)
+            stopped = (Path(path) / SETTINGS.STOP_FILE).exists()
+            if wanted and not stopped and path not in attempts:
+                attempts[path] = Attempt(Path(path), entry.state.state, entry.state.reason)
+    return list(attempts.values())
+
+
+def resubmit(
+    attempts: Sequence[Attempt],
+    *,
+    time_factor: float = 1.0,
+    mem_factor: float = 1.0,
+    assignments: Sequence[str] = (),
+) -> list[Attempt]:
+    """Create the new attempts (same group, carried-over files, scaled resources)."""
+    if time_factor <= 0 or mem_factor <= 0:
+        raise InputError("factors must be positive", field="--time-factor/--mem-factor")
+    for attempt in attempts:
+        source = load_source(attempt.old)
+        task = as_new_attempt(source, None, list(assignments))
+        sched = task.scheduler_inputs
+        if time_factor != 1.0 and sched.time is not None:
+            sched.time = scale_time(sched.time, time_factor)
+        if mem_factor != 1.0:
+            if sched.mem is not None:
+                sched.mem = scale_memory(sched.mem, mem_factor)
+            if sched.mem_per_cpu is not None:
+                sched.mem_per_cpu = scale_memory(sched.mem_per_cpu, mem_factor)
+        task.task_metadata.tags = [
+            *task.task_metadata.tags,
+            f"restart-of:{source.task_metadata.task_id}",
+        ]
+        attempt.new = create_task_tree(
+            task,
+            attempt.old.parent,
+            src=attempt.old,
+            files_to_carry_over=source.task_inputs.files_to_carry_over,
+        )
+    return list(attempts)

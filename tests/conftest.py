@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import os
+import shutil
+import subprocess
 from collections.abc import Iterator
 
 import pytest
@@ -21,3 +25,37 @@ def _isolated_config(
     for key, value in saved.items():
         if getattr(SETTINGS, key) != value:
             setattr(SETTINGS, key, value)
+
+
+# --- tests marked slurm run on the cluster that scripts/slurm-up.sh starts ---
+
+NO_SLURM = "no SLURM cluster: run scripts/slurm-up.sh"
+
+
+@functools.cache
+def _slurm_problem() -> str | None:
+    """Why the SLURM cluster cannot be used; None when ``sinfo`` answers."""
+    if shutil.which("sinfo") is None:
+        return "sinfo is not installed"
+    try:
+        result = subprocess.run(
+            ["sinfo", "--noheader", "--format=%P"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return "sinfo did not answer within 30 s"
+    if result.returncode != 0:
+        return f"sinfo failed: {result.stderr.strip()}"
+    return None
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Skip slurm-marked tests without a cluster; in CI (``CI`` set), fail them."""
+    if item.get_closest_marker("slurm") is None or (problem := _slurm_problem()) is None:
+        return
+    if os.environ.get("CI", "").lower() not in {"", "0", "false", "no"}:
+        pytest.fail(f"CI needs the SLURM cluster ({problem}): {NO_SLURM}", pytrace=False)
+    pytest.skip(f"{NO_SLURM} ({problem})")

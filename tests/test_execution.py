@@ -207,6 +207,8 @@ def test_loose_task_directories_run(tmp_path: Path) -> None:
 def test_status_table_json_and_attempt_history(tmp_path: Path) -> None:
     study = make_study(tmp_path, {"ok": "true", "bad": "echo broken >&2; exit 2"})
     run_all(study)
+    table = run("status", study, cwd=tmp_path).stdout
+    assert "broken" in table and "need attention" in table
     bad_group = study / "bad"
     retry = Task(task_metadata=TaskMetadata(label="bad"), task_inputs=TaskInputs(command="true"))
     from autojob.next import create_task_tree
@@ -216,8 +218,8 @@ def test_status_table_json_and_attempt_history(tmp_path: Path) -> None:
     assert data["counts"] == {"success": 1, "failed": 1, "idle": 1}
     groups = {g["path"]: g for g in data["task_groups"]}
     assert groups["bad"] == {"path": "bad", "state": "idle", "attempts": 2}
-    table = run("status", study, cwd=tmp_path).stdout
-    assert "broken" in table and "need attention" in table
+    # the failed attempt is history now: the group's newest attempt is idle
+    assert "need attention" not in run("status", study, cwd=tmp_path).stdout
     by_group = run("status", study, "--by", "task_group", cwd=tmp_path).stdout
     assert "bad" in by_group and "2" in by_group
 

@@ -111,7 +111,7 @@ def group_states(report: StatusReport) -> dict[str, tuple[str, int]]:
     """Per task group: the newest attempt's state and the number of attempts."""
     from autojob.store.status import newest_attempts  # noqa: PLC0415
 
-    sizes = Counter(e.group for e in report.tasks.values() if e.group is not None)
+    sizes = Counter(g for g in report.columns["group"] if g is not None)
     return {
         e.group: (e.state.state.value, sizes[e.group])
         for e in newest_attempts(report)
@@ -120,7 +120,7 @@ def group_states(report: StatusReport) -> dict[str, tuple[str, int]]:
 
 
 def _as_json(report: StatusReport) -> dict[str, Any]:
-    counts = Counter(e.state.state.value for e in report.tasks.values())
+    counts = Counter(report.columns["state"])
     groups = group_states(report)
     return {
         "root": str(report.root),
@@ -136,58 +136,53 @@ def _as_json(report: StatusReport) -> dict[str, Any]:
 def _render(
     report: StatusReport, note: str | None, by: By | None, show_failed: int
 ) -> RenderableType:
-    entries = list(report.tasks.values())
-    if by is None:
-        by = "study" if any(e.study for e in entries) else "state"
-    parts: list[RenderableType] = [_table(report, entries, by)]
     from autojob.store.status import newest_attempts  # noqa: PLC0415
 
+    if by is None:
+        by = "study" if any(report.columns["study"]) else "state"
+    parts: list[RenderableType] = [_table(report, by)]
     # earlier attempts are history: only the newest attempt of a group needs attention
-    newest = newest_attempts(report)
-    trouble = [e for e in newest if e.state.state.value in TROUBLE]
+    candidates = list(report.rows_where(TROUBLE))
+    trouble = [e for e in newest_attempts(report, candidates) if e.state.state.value in TROUBLE]
     if trouble and show_failed:
         parts.append(_trouble(report.root, trouble[:show_failed], len(trouble)))
     parts.append(
         Text(
-            f"{len(entries)} task(s); {report.reread} read from disk ({report.source})", style="dim"
+            f"{len(report)} task(s); {report.reread} read from disk ({report.source})", style="dim"
         )
     )
+    if note:
+        parts.append(Text(note, style="yellow"))
     return Group(*parts)
 
 
-def _state_columns(table: Table, present: set[str]) -> list[str]:
-    states = [s for s in ORDER if s in present]
-    for state in states:
-        table.add_column(state, justify="right", style=COLOURS[state])
-    return states
-
-
-def _table(report: StatusReport, entries: list[TaskEntry], by: By) -> Table:
+def _table(report: StatusReport, by: By) -> Table:
     table = Table(title=f"status of {report.root}", title_justify="left")
     if by == "state":
         table.add_column("state")
         table.add_column("tasks", justify="right")
-        for state, count in sorted(
-            Counter(e.state.state.value for e in entries).items(), key=lambda kv: ORDER.index(kv[0])
-        ):
-            table.add_row(Text(state, style=COLOURS[state]), str(count))
+        counts = Counter(report.columns["state"])
+        for state in (s for s in ORDER if s in counts):
+            table.add_row(Text(state, style=COLOURS[state]), str(counts[state]))
         return table
     if by == "task_group":
-        groups = group_states(report)
         table.add_column("task group")
         table.add_column("state")
         table.add_column("attempts", justify="right")
-        for group, (state, attempts) in sorted(groups.items()):
+        for group, (state, attempts) in sorted(group_states(report).items()):
             table.add_row(group, Text(state, style=COLOURS[state]), str(attempts))
-        loose = sum(1 for e in entries if e.group is None)
+        loose = sum(1 for g in report.columns["group"] if g is None)
         if loose:
             table.add_row(Text(f"({loose} task(s) outside task groups)", style="dim"), "", "")
         return table
     table.add_column("study")
     per: dict[str, Counter[str]] = {}
-    for entry in entries:
-        per.setdefault(entry.study or "(no study)", Counter())[entry.state.state.value] += 1
-    states = _state_columns(table, {e.state.state.value for e in entries})
+    for (study, state), count in report.counts("study").items():
+        name = report.root.name if study == "." else study or "(no study)"
+        per.setdefault(name, Counter())[state] += count
+    states = [s for s in ORDER if s in set(report.columns["state"])]
+    for state in states:
+        table.add_column(state, justify="right", style=COLOURS[state])
     table.add_column("total", justify="right")
     for study, counts in sorted(per.items()):
         table.add_row(study, *[str(counts.get(s, "")) for s in states], str(sum(counts.values())))

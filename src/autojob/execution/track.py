@@ -16,7 +16,7 @@ from autojob.store.status import StatusReport
 __all__ = ["refresh_from_scheduler"]
 
 logger = logging.getLogger(__name__)
-LIVE = (State.QUEUED, State.RUNNING)
+LIVE = (State.QUEUED.value, State.RUNNING.value)
 
 
 def _due(root: Path, force: bool) -> bool:
@@ -45,11 +45,13 @@ def refresh_from_scheduler(report: StatusReport, *, force: bool = False) -> str 
     """
     from autojob.execution.slurm import reconcile  # noqa: PLC0415
 
-    candidates = [
-        (report.root / rel, entry.state)
-        for rel, entry in report.tasks.items()
-        if entry.state.job_id and (entry.state.state in LIVE or not entry.state.accounted)
+    col = report.columns
+    rows = [
+        r
+        for r, job in enumerate(col["job_id"])
+        if job and (col["state"][r] in LIVE or not col["accounted"][r])
     ]
+    candidates = [(report.root / col["path"][r], report.state_of(r)) for r in rows]
     if not candidates or not _due(report.root, force):
         return None
     try:
@@ -59,6 +61,6 @@ def refresh_from_scheduler(report: StatusReport, *, force: bool = False) -> str 
         return f"scheduler not reachable, showing what the task files say: {exc.message}"
     for path, state in changed.items():
         rel = os.path.relpath(path, report.root)
-        if rel in report.tasks:
-            report.tasks[rel].state = state
+        if rel in report.rows:
+            report.set_state(rel, state)
     return None

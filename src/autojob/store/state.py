@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import os
 import socket
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from autojob import SETTINGS
 
 __all__ = [
     "FINAL_STATES",
+    "STATE_FIELDS",
     "State",
     "TaskState",
     "process_alive",
@@ -75,16 +76,28 @@ class TaskState:
 
     def as_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
-        data = asdict(self)
-        data["state"] = self.state.value
-        return data
+        return dict(zip(STATE_FIELDS, self.row(), strict=True))
+
+    def row(self) -> tuple[Any, ...]:
+        """The values of :data:`STATE_FIELDS`, JSON-ready."""
+        return (
+            self.state.value, self.exit_code, self.reason, self.queued_at, self.started_at,
+            self.ended_at, self.host, self.pid, self.executor, self.job_id, self.detail,
+            self.accounted,
+        )  # fmt: skip
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TaskState:
-        """Rebuild from :meth:`as_dict`."""
-        values = dict(data)
-        values["state"] = State(values["state"])
-        return cls(**values)
+    def from_row(cls, values: list[Any]) -> TaskState:
+        """Rebuild from :meth:`row`."""
+        state, *rest = values
+        return cls(State(state), *rest)
+
+
+#: the fields of a TaskState kept in a status index, in order
+STATE_FIELDS = (
+    "state", "exit_code", "reason", "queued_at", "started_at", "ended_at",
+    "host", "pid", "executor", "job_id", "detail", "accounted",
+)  # fmt: skip
 
 
 def this_host() -> str:

@@ -1,10 +1,11 @@
 """The state of every task under a directory, kept fast by an index.
 
 ``collect(root)`` walks the tree once, derives each task's state from its files
-and saves an index (``<root>/.autojob/status.json``) with a journal beside it.
-Later calls read the index, re-read only the tasks named in the journal since
-(and those queued or running, whose processes must be checked), and save the
-index again. The index is rebuilt when missing, unreadable, older than
+and saves an index (``<root>/.autojob/status.json``, one JSON array per column)
+with a journal beside it. Later calls load the columns, re-read only the tasks
+named in the journal since (and those queued or running, whose processes must
+be checked), and save the columns again: the cost follows what changed, not the
+size of the tree. The index is rebuilt when missing, unreadable, older than
 ``SETTINGS.INDEX_MAX_AGE`` seconds, or when asked (``rescan=True``): hand edits
 that bypass autojob are seen then.
 """
@@ -16,7 +17,9 @@ import json
 import logging
 import os
 import time
-from dataclasses import dataclass, field
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +28,16 @@ from autojob.errors import AutojobError
 from autojob.store.atomic import write_atomic
 from autojob.store.journal import journal_path, read_journal
 from autojob.store.names import STAGING_PREFIX
-from autojob.store.state import State, TaskState, read_state
+from autojob.store.state import STATE_FIELDS, State, TaskState, read_state
 
 __all__ = ["INDEX_VERSION", "StatusReport", "TaskEntry", "collect", "newest_attempts"]
 
 logger = logging.getLogger(__name__)
-INDEX_VERSION = 1
-LIVE = (State.QUEUED, State.RUNNING)
+INDEX_VERSION = 2
+LIVE = (State.QUEUED.value, State.RUNNING.value)
+#: columns of the index: where the task is, then its state's fields
+PLACE = ("path", "group", "study", "created")
+COLUMNS = PLACE + STATE_FIELDS
 
 
 @dataclass
@@ -46,39 +52,97 @@ class TaskEntry:
 
     def as_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
-        return {
-            "path": self.path,
-            "group": self.group,
-            "study": self.study,
-            "created": self.created,
-            **self.state.as_dict(),
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TaskEntry:
-        """Rebuild from :meth:`as_dict`."""
-        values = dict(data)
-        head = {k: values.pop(k) for k in ("path", "group", "study", "created")}
-        return cls(state=TaskState.from_dict(values), **head)
+        data: dict[str, Any] = {"path": self.path, "group": self.group, "study": self.study}
+        data["created"] = self.created
+        data.update(self.state.as_dict())
+        return data
 
 
-@dataclass
 class StatusReport:
-    """Every task under ``root`` and how the report was made."""
+    """Every task under ``root``, held as columns (one list per field)."""
 
-    root: Path
-    tasks: dict[str, TaskEntry] = field(default_factory=dict)
-    source: str = "scan"  # "scan" (full walk) or "index" (index + journal)
-    reread: int = 0  # tasks read from disk this time
+    def __init__(self, root: Path, source: str = "scan") -> None:
+        self.root = root
+        self.source = source  # "scan" (a full walk) or "index" (index + journal)
+        self.reread = 0  # tasks read from disk this time
+        self.columns: dict[str, list[Any]] = {name: [] for name in COLUMNS}
+        self.rows: dict[str, int] = {}
+        self._tasks: dict[str, TaskEntry] | None = None
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def put(self, rel: str, state: TaskState, group: str | None, study: str | None) -> None:
+        """Add or replace the row of the task at ``rel``."""
+        values = (rel, group, study, None, *state.row())
+        row = self.rows.get(rel)
+        if row is None:
+            self.rows[rel] = len(self.columns["path"])
+            for name, value in zip(COLUMNS, values, strict=True):
+                self.columns[name].append(value)
+        else:
+            created = self.columns["created"][row]
+            for name, value in zip(COLUMNS, values, strict=True):
+                self.columns[name][row] = value
+            self.columns["created"][row] = created
+        self._tasks = None
+
+    def set_state(self, rel: str, state: TaskState) -> None:
+        """Replace the state of one task."""
+        row = self.rows[rel]
+        for name, value in zip(STATE_FIELDS, state.row(), strict=True):
+            self.columns[name][row] = value
+        self._tasks = None
+
+    def drop(self, rels: list[str]) -> None:
+        """Remove rows (tasks whose directories are gone)."""
+        gone = {self.rows.pop(rel) for rel in rels if rel in self.rows}
+        if not gone:
+            return
+        keep = [i for i in range(len(self.columns["path"])) if i not in gone]
+        self.columns = {n: [col[i] for i in keep] for n, col in self.columns.items()}
+        self.rows = {p: i for i, p in enumerate(self.columns["path"])}
+        self._tasks = None
+
+    def state_of(self, row: int) -> TaskState:
+        """The state held in one row."""
+        return TaskState.from_row([self.columns[n][row] for n in STATE_FIELDS])
+
+    def entry(self, row: int) -> TaskEntry:
+        """The task held in one row."""
+        col = self.columns
+        return TaskEntry(
+            col["path"][row],
+            self.state_of(row),
+            col["group"][row],
+            col["study"][row],
+            col["created"][row],
+        )
+
+    @property
+    def tasks(self) -> dict[str, TaskEntry]:
+        """Every task, by relative path (built on first use)."""
+        if self._tasks is None:
+            self._tasks = {p: self.entry(i) for p, i in self.rows.items()}
+        return self._tasks
+
+    def counts(self, by: str | None = None) -> Counter[tuple[Any, str]]:
+        """Tasks per (``by`` column value, state), or per state if ``by`` is None."""
+        states = self.columns["state"]
+        keys = self.columns[by] if by else [None] * len(states)
+        return Counter(zip(keys, states, strict=True))
+
+    def rows_where(self, states: tuple[str, ...]) -> Iterator[int]:
+        """Rows whose state is one of ``states``."""
+        wanted = set(states)
+        return (i for i, s in enumerate(self.columns["state"]) if s in wanted)
 
 
 # -- walking -----------------------------------------------------------------
 
 
-def _walk(
-    root: str, top: str, group: str | None, study: str | None, out: dict[str, TaskEntry]
-) -> None:
-    """Add every task under ``top`` to ``out`` (symbolic links are not followed)."""
+def _walk(top: str, rel: str, group: str | None, study: str | None, out: StatusReport) -> None:
+    """Add every task under ``top`` (at ``rel`` below the root); no symlinks followed."""
     try:
         with os.scandir(top) as it:
             entries = list(it)
@@ -86,19 +150,19 @@ def _walk(
         logger.warning("%s: cannot be read (%s); skipped", top, exc.strerror)
         return
     names = {e.name for e in entries}
-    rel = os.path.relpath(top, root)
     if SETTINGS.STUDY_METADATA_FILE in names:
         study = rel
     if SETTINGS.TASK_GROUP_METADATA_FILE in names:
         group = rel
     elif SETTINGS.TASK_METADATA_FILE in names or SETTINGS.INPUTS_FILE in names:
-        out[rel] = TaskEntry(rel, read_state(top, names), group, study)
+        out.put(rel, read_state(top, names), group, study)
         return  # tasks do not nest
     skip = (STAGING_PREFIX, SETTINGS.INDEX_DIR, SETTINGS.HISTORY_DIR)
+    prefix = "" if rel == "." else rel + os.sep
     for entry in entries:
         if entry.name.startswith(skip) or not entry.is_dir(follow_symlinks=False):
             continue
-        _walk(root, entry.path, group, study, out)
+        _walk(entry.path, prefix + entry.name, group, study, out)
 
 
 def _context(root: str, folder: str) -> tuple[str | None, str | None]:
@@ -113,18 +177,20 @@ def _context(root: str, folder: str) -> tuple[str | None, str | None]:
     return group, study
 
 
-def _order_attempts(root: str, tasks: dict[str, TaskEntry]) -> None:
-    """Read ``date_created`` of tasks that share a group (to order attempts)."""
-    per_group: dict[str, list[TaskEntry]] = {}
-    for entry in tasks.values():
-        if entry.group is not None:
-            per_group.setdefault(entry.group, []).append(entry)
-    for members in per_group.values():
-        if len(members) < 2:
-            continue
-        for entry in members:
-            if entry.created is None:
-                entry.created = _date_created(os.path.join(root, entry.path))
+def _order_attempts(root: str, report: StatusReport, groups: set[str] | None = None) -> None:
+    """Read ``date_created`` of tasks sharing a group (to order their attempts).
+
+    ``groups``: only these groups (the ones that changed); None for all.
+    """
+    col = report.columns
+    sizes = Counter(g for g in col["group"] if g is not None and (groups is None or g in groups))
+    shared = {g for g, n in sizes.items() if n > 1}
+    if not shared:
+        return
+    for row, group in enumerate(col["group"]):
+        if group in shared and col["created"][row] is None:
+            col["created"][row] = _date_created(os.path.join(root, col["path"][row]))
+    report._tasks = None
 
 
 def _date_created(folder: str) -> str:
@@ -149,11 +215,12 @@ def _load_index(root: str) -> dict[str, Any] | None:
             data = json.loads(stream.read())
     except (OSError, ValueError):
         return None
-    fresh = time.time() - float(data.get("built_at", 0)) <= SETTINGS.INDEX_MAX_AGE
-    if not isinstance(data, dict) or data.get("version") != INDEX_VERSION or not fresh:
+    if not isinstance(data, dict) or data.get("version") != INDEX_VERSION:
         return None
-    if data.get("root") != root:  # the tree moved: paths in the journal differ
+    if time.time() - float(data.get("built_at", 0)) > SETTINGS.INDEX_MAX_AGE:
         return None
+    if data.get("root") != root or set(data.get("columns", {})) != set(COLUMNS):
+        return None  # the tree moved (journalled paths differ), or another layout
     return data
 
 
@@ -163,7 +230,7 @@ def _save_index(root: str, report: StatusReport, built_at: float, offset: int) -
         "root": root,
         "built_at": built_at,
         "journal_offset": offset,
-        "tasks": [entry.as_dict() for entry in report.tasks.values()],
+        "columns": report.columns,
     }
     try:
         write_atomic(Path(_index_path(root)), json.dumps(data, separators=(",", ":")))
@@ -185,13 +252,18 @@ def _start_journal(root: str) -> bool:
 # -- collecting ------------------------------------------------------------
 
 
+def _scan(root: str) -> StatusReport:
+    report = StatusReport(Path(root))
+    _walk(root, ".", None, None, report)
+    _order_attempts(root, report)
+    report.reread = len(report)
+    return report
+
+
 def _full_scan(root: str) -> StatusReport:
     indexed = _start_journal(root)
     built_at = time.time()
-    report = StatusReport(Path(root))
-    _walk(root, root, None, None, report.tasks)
-    _order_attempts(root, report.tasks)
-    report.reread = len(report.tasks)
+    report = _scan(root)
     if indexed:
         _save_index(root, report, built_at, 0)
     return report
@@ -199,16 +271,16 @@ def _full_scan(root: str) -> StatusReport:
 
 def _refresh(root: str, index: dict[str, Any]) -> StatusReport:
     report = StatusReport(Path(root), source="index")
-    for item in index.get("tasks", []):
-        entry = TaskEntry.from_dict(item)
-        report.tasks[entry.path] = entry
+    report.columns = {name: list(index["columns"][name]) for name in COLUMNS}
+    report.rows = {p: i for i, p in enumerate(report.columns["path"])}
     changed, offset = read_journal(journal_path(root), int(index.get("journal_offset", 0)))
     todo = {os.path.relpath(p, root) for p in changed if _inside(p, root)}
-    todo.update(rel for rel, e in report.tasks.items() if e.state.state in LIVE)
+    todo.update(report.columns["path"][i] for i in report.rows_where(LIVE))
+    touched: set[str] = set()
     for rel in sorted(todo):
-        _reread(root, rel, report)
+        touched |= _reread(root, rel, report)
     if todo:
-        _order_attempts(root, report.tasks)
+        _order_attempts(root, report, touched)
         _save_index(root, report, float(index["built_at"]), offset)
     return report
 
@@ -217,25 +289,27 @@ def _inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
-def _reread(root: str, rel: str, report: StatusReport) -> None:
-    """Re-read one journalled path: a task, or a new subtree, or a removal."""
+def _reread(root: str, rel: str, report: StatusReport) -> set[str]:
+    """Re-read one journalled path (a task, a new subtree, or a removal).
+
+    Returns the task groups touched.
+    """
     folder = os.path.normpath(os.path.join(root, rel))
     rel = os.path.relpath(folder, root)
     report.reread += 1
     if not os.path.isdir(folder):
-        for key in [k for k in report.tasks if k == rel or k.startswith(rel + os.sep)]:
-            del report.tasks[key]
-        return
+        inside = rel + os.sep
+        report.drop([p for p in report.rows if p == rel or p.startswith(inside)])
+        return set()
     names = set(os.listdir(folder))
     if SETTINGS.TASK_METADATA_FILE in names or SETTINGS.INPUTS_FILE in names:
         group, study = _context(root, folder)
-        old = report.tasks.get(rel)
-        entry = TaskEntry(rel, read_state(folder, names), group, study)
-        entry.created = old.created if old else None
-        report.tasks[rel] = entry
-    else:  # a new directory of tasks (a study, a task group) was written
-        group, study = _context(root, os.path.join(folder, "x"))
-        _walk(root, folder, group, study, report.tasks)
+        report.put(rel, read_state(folder, names), group, study)
+        return {group} if group else set()
+    before = len(report)
+    group, study = _context(root, os.path.join(folder, "x"))
+    _walk(folder, rel, group, study, report)  # a new directory of tasks was written
+    return {g for g in report.columns["group"][before:] if g}
 
 
 def collect(root: Path, *, rescan: bool = False, use_index: bool = True) -> StatusReport:
@@ -251,33 +325,38 @@ def collect(root: Path, *, rescan: bool = False, use_index: bool = True) -> Stat
             hint="give the directory of a task, task group, study or study group",
         )
     top = os.path.realpath(root)
-    index = None if rescan or not use_index else _load_index(top)
+    if not use_index:
+        return _scan(top)
+    index = None if rescan else _load_index(top)
     if index is not None:
         with contextlib.suppress(KeyError, TypeError, ValueError):
             return _refresh(top, index)
-    if not use_index:
-        report = StatusReport(Path(top))
-        _walk(top, top, None, None, report.tasks)
-        _order_attempts(top, report.tasks)
-        report.reread = len(report.tasks)
-        return report
     return _full_scan(top)
 
 
-def newest_attempts(report: StatusReport) -> list[TaskEntry]:
+def newest_attempts(report: StatusReport, rows: list[int] | None = None) -> list[TaskEntry]:
     """The newest attempt of each task group, and every task outside groups.
 
     Attempts are ordered by ``date_created`` (then by when they were queued).
+    ``rows``: consider only the groups of these rows (all when None).
     """
-    groups: dict[str, list[TaskEntry]] = {}
+    col = report.columns
+    groups = None if rows is None else {col["group"][r] for r in rows}
+    best: dict[str, int] = {}
     loose = []
-    for entry in report.tasks.values():
-        if entry.group is None:
-            loose.append(entry)
-        else:
-            groups.setdefault(entry.group, []).append(entry)
-    newest = [
-        max(members, key=lambda e: (e.created or "", e.state.queued_at or 0, e.path))
-        for members in groups.values()
-    ]
-    return sorted(newest + loose, key=lambda e: e.path)
+    for row, group in enumerate(col["group"]):
+        if group is None:
+            if rows is None or row in rows:
+                loose.append(row)
+            continue
+        if groups is not None and group not in groups:
+            continue
+        current = best.get(group)
+        if current is None or _attempt_key(col, row) > _attempt_key(col, current):
+            best[group] = row
+    chosen = sorted([*best.values(), *loose], key=lambda r: col["path"][r])
+    return [report.entry(r) for r in chosen]
+
+
+def _attempt_key(col: dict[str, list[Any]], row: int) -> tuple[str, float, str]:
+    return (col["created"][row] or "", col["queued_at"][row] or 0.0, col["path"][row])

@@ -142,7 +142,7 @@ class LocalRunner:
         return child
 
     def _popen(self, spec: RunSpec) -> subprocess.Popen[bytes]:
-        env = {**os.environ, "AUTOJOB_TASK_DIR": str(spec.path.resolve())}
+        env = {**os.environ, "AUTOJOB_TASK_DIR": os.path.abspath(spec.path)}
         with (
             open(spec.path / SETTINGS.STDOUT_FILE, "wb") as out,
             open(spec.path / SETTINGS.STDERR_FILE, "wb") as err,
@@ -167,9 +167,12 @@ class LocalRunner:
         with self._lock:
             self._children.pop(spec.path, None)
         with task_lock(spec.path):
-            if reason is None and (spec.path / SETTINGS.CANCEL_FILE).exists():
+            names = set(os.listdir(spec.path))
+            if reason is None and SETTINGS.CANCEL_FILE in names:
                 reason = "cancelled"
-            if reason is not None or not (spec.path / SETTINGS.ENDED_FILE).exists():
+            if reason is None and SETTINGS.ENDED_FILE in names and code == 0:
+                return TaskState(State.SUCCESS, exit_code=0)  # the script recorded it
+            if reason is not None or SETTINGS.ENDED_FILE not in names:
                 exit_code = code if code >= 0 else 128 - code
                 record(spec.path, "ENDED_FILE", {"exit_code": exit_code, "reason": reason})
             return read_state(spec.path)

@@ -6,19 +6,20 @@ every write is noted in the status journals above the task.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import shutil
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from filelock import FileLock
-
 from autojob import SETTINGS
-from autojob.store.atomic import write_atomic
+from autojob.errors import AutojobError
 from autojob.store.journal import note_changed
 
 if TYPE_CHECKING:
@@ -39,17 +40,63 @@ RUN_FILES = (
 
 @contextmanager
 def task_lock(task_dir: Path, timeout: float = 60.0) -> Iterator[None]:
-    """Hold the task's lock (claiming, launching and ending a run)."""
-    with FileLock(os.path.join(task_dir, ".autojob.lock"), timeout=timeout):
+    """Hold the task's lock (claiming, launching and ending a run).
+
+    A ``flock`` on ``.autojob.lock`` in the task directory: released by the
+    kernel if its holder dies, and cheap enough to take for every task.
+
+    Raises:
+        AutojobError: the lock is still held by another process after ``timeout``.
+    """
+    path = os.path.join(task_dir, ".autojob.lock")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise AutojobError(
+                        f"the task is locked by another autojob process for over {timeout:g} s",
+                        path=path,
+                        hint="wait for it to finish, or find it with 'fuser' and stop it",
+                    ) from None
+                time.sleep(0.01)
         yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
-def record(task_dir: Path, file_setting: str, data: dict[str, Any]) -> None:
-    """Write one record (``file_setting`` names a SETTINGS field) atomically."""
+def record(task_dir: Path, file_setting: str, data: dict[str, Any], *, note: bool = True) -> None:
+    """Write one record (``file_setting`` names a SETTINGS field) atomically.
+
+    ``note``: note the change in the status journals now (callers writing many
+    records note them together afterwards).
+    """
     data = {"time": time.time(), **data}
-    path = Path(task_dir, getattr(SETTINGS, file_setting))
-    write_atomic(path, json.dumps(data) + "\n")
-    note_changed([task_dir])
+    name = getattr(SETTINGS, file_setting)
+    folder = os.fspath(task_dir)
+    tmp = os.path.join(folder, f".{name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    text = (json.dumps(data) + "\n").encode()
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+        try:
+            os.write(fd, text)
+        finally:
+            os.close(fd)
+        os.replace(tmp, os.path.join(folder, name))
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise AutojobError(
+            f"cannot record the task's state: {exc.strerror or exc}",
+            path=os.path.join(folder, name),
+            hint="check that the task directory is writable and the disk not full",
+        ) from exc
+    if note:
+        note_changed([task_dir])
 
 
 def remove_record(task_dir: Path, file_setting: str) -> None:
@@ -61,13 +108,14 @@ def remove_record(task_dir: Path, file_setting: str) -> None:
     note_changed([task_dir])
 
 
-def archive_run(task_dir: Path) -> Path | None:
-    """Move the files of the previous run into the history; return where."""
-    present = [
-        getattr(SETTINGS, name)
-        for name in RUN_FILES
-        if os.path.exists(os.path.join(task_dir, getattr(SETTINGS, name)))
-    ]
+def archive_run(task_dir: Path, names: set[str] | None = None) -> Path | None:
+    """Move the files of the previous run into the history; return where.
+
+    ``names``: the directory's entries, when the caller has listed them.
+    """
+    if names is None:
+        names = set(os.listdir(task_dir))
+    present = [getattr(SETTINGS, f) for f in RUN_FILES if getattr(SETTINGS, f) in names]
     if not present:
         return None
     history = Path(task_dir, SETTINGS.HISTORY_DIR)
@@ -99,9 +147,11 @@ def claim_tasks(paths: Iterable[Path], allowed: frozenset[State], executor: str)
     identity = runner_identity()
     for path in paths:
         with task_lock(path):
-            if read_state(path).state not in allowed:
+            names = set(os.listdir(path))
+            if read_state(path, names).state not in allowed:
                 continue
-            archive_run(path)
-            record(path, "QUEUED_FILE", {"executor": executor, "runner": identity})
+            archive_run(path, names)
+            record(path, "QUEUED_FILE", {"executor": executor, "runner": identity}, note=False)
         claimed.append(path)
+    note_changed(claimed)
     return claimed

@@ -1,0 +1,803 @@
+"""Benchmark: ``autojob status`` on N tasks, against plain Python and signac-flow.
+
+One tree per N is built first (untimed) with the library: a study group holding
+one study of N task groups of one task each, as a parameter sweep makes them.
+The task directories then get the records their task script would have written:
+``autojob.started`` and ``autojob.ended`` (exit 0 or 1) for most, only
+``autojob.started`` with a dead pid (a run that was lost) for some, nothing
+(idle) for the rest. Every contender runs on that same tree, repeatedly (best
+time kept), after ``gc.collect()`` and ``os.sync()``:
+
+``lower`` (the lower bound)
+    Plain Python walking the tree with ``os.scandir`` (no pathlib, no models),
+    stopping at directories that hold ``task.json``, reading and parsing the
+    record that decides the state (``autojob.ended``, else ``autojob.started``,
+    whose pid it checks with ``os.kill(pid, 0)``). It writes nothing.
+
+``cold``
+    ``autojob.store.status.collect(root, rescan=True)``: the same walk, the
+    state derived from the same files, and the index and journal written.
+
+``warm``
+    The index is present; then 1% of the tasks change (untimed): a new
+    ``autojob.ended`` written as the task script writes it (temporary file,
+    rename) and their directories appended to the journal with
+    ``autojob.store.journal.note_changed``. Then ``collect(root)`` is timed.
+
+``cli cold`` / ``cli warm``
+    ``autojob status --json [--rescan] ROOT`` as a subprocess, once each:
+    process start, imports, the JSON printed; ``cli start`` is
+    ``autojob status --help`` (start and imports alone).
+
+``flow``
+    signac-flow's status on a signac project of N jobs holding the same state
+    files, with two operations: ``compute`` (post: ``autojob.ended`` exists) and
+    ``collect`` (pre: the record says exit 0, read as JSON; post: a file
+    ``collected`` exists); timed is ``FlowProject.get_project(path)`` plus
+    ``print_status()`` with its output discarded, i.e. ``python project.py status``
+    without the process start.
+
+After every run (untimed) the result is compared with the states the tree was
+built with, task by task, so no contender can win by reading nothing; the warm
+runs must come from the index and re-read exactly the changed tasks.
+
+Run ``.venv/bin/python benchmarks/bench_status.py --help`` for the options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import gc
+import io
+import json
+import os
+import pstats
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from autojob import SETTINGS
+from autojob.store.journal import note_changed
+from autojob.store.state import this_host
+from autojob.store.status import StatusReport, collect
+from autojob.study import Study
+from autojob.study_group import StudyGroup
+from autojob.tasks.task import Task, TaskInputs, TaskMetadata
+
+TARGET_COLD = 1.5  # ours cold / lower, at every size
+TARGET_WARM = 0.1  # ours warm / lower (cold), at the target size
+TARGET_SIZE = 100_000
+CHANGE_FRACTION = 0.01
+
+#: the share of each kind of task in the tree (the rest is idle)
+MIX = (("success", 0.80), ("failed", 0.08), ("unknown", 0.04))
+
+TASK_FILE = SETTINGS.TASK_METADATA_FILE
+INPUTS_FILE = SETTINGS.INPUTS_FILE
+STARTED = SETTINGS.STARTED_FILE
+ENDED = SETTINGS.ENDED_FILE
+
+
+# -- the tree (untimed) ----------------------------------------------------------
+
+
+def dead_pid() -> int:
+    """A pid no process can have: pids are below the kernel's pid_max."""
+    try:
+        with open("/proc/sys/kernel/pid_max", "rb") as stream:
+            return int(stream.read())
+    except (OSError, ValueError):
+        return 2**22
+
+
+def started_record(when: float, pid: int) -> bytes:
+    """What the task script writes when it starts (``printf '%s\\n'``)."""
+    text = f'{{"time": {when:.6f}, "host": "{this_host()}", "pid": {pid}, "job_id": ""}}\n'
+    return text.encode("utf-8")
+
+
+def ended_record(when: float, exit_code: int) -> bytes:
+    """What the task script writes when its command has ended (outside SLURM)."""
+    return f'{{"time": {when:.6f}, "exit_code": {exit_code}, "job_id": ""}}\n'.encode()
+
+
+def write_record(folder: str, name: str, data: bytes) -> None:
+    """Write a record as the task script does: a temporary file, then rename."""
+    tmp = f"{folder}/.{name}.{os.getpid()}.tmp"
+    with open(tmp, "wb") as stream:
+        stream.write(data)
+    os.replace(tmp, f"{folder}/{name}")
+
+
+def write_state(folder: str, state: str, when: float, pid: int) -> None:
+    """Give a task directory the records of ``state`` (idle: none)."""
+    if state == "idle":
+        return
+    write_record(folder, STARTED, started_record(when, pid))
+    if state in ("success", "failed"):
+        write_record(folder, ENDED, ended_record(when + 1.0, 0 if state == "success" else 1))
+
+
+def states_for(n: int, seed: int) -> list[str]:
+    """The state of each of n tasks, drawn with the shares of MIX."""
+    rng = random.Random(seed)  # noqa: S311  (reproducible, not secret)
+    states = []
+    for _ in range(n):
+        draw, state = rng.random(), "idle"
+        for name, share in MIX:
+            if draw < share:
+                state = name
+                break
+            draw -= share
+        states.append(state)
+    return states
+
+
+def task_dirs(root: str) -> list[str]:
+    """Relative paths of the directories below ``root`` holding task.json."""
+    found = []
+    for here, subdirs, names in os.walk(root):
+        subdirs[:] = [d for d in subdirs if not d.startswith(".")]
+        if TASK_FILE in names:
+            found.append(os.path.relpath(here, root))
+            subdirs[:] = []
+    return sorted(found)
+
+
+@dataclass
+class Tree:
+    """A tree of tasks and the state each of them must be reported in."""
+
+    n: int
+    root: str  # the study group directory, resolved
+    truth: dict[str, str]  # task path relative to root -> state
+    rng: random.Random = field(default_factory=random.Random)
+
+    def counts(self) -> Counter[str]:
+        return Counter(self.truth.values())
+
+
+def build_tree(n: int, dest: str, seed: int) -> Tree:
+    """Write the study with the library, then the state records of each task."""
+    study = Study(
+        name="bench-status",
+        tasks=[
+            Task(
+                task_inputs=TaskInputs(command="true"),
+                task_metadata=TaskMetadata(label=f"task-{i}"),
+            )
+            for i in range(n)
+        ],
+    )
+    root = os.path.realpath(StudyGroup(studies=[study]).to_directory(dest))
+    del study
+    paths = task_dirs(root)
+    if len(paths) != n:
+        msg = f"the tree in {root} has {len(paths)} tasks, not {n}"
+        raise AssertionError(msg)
+    pid, when = dead_pid(), time.time() - 3600.0
+    truth = dict(zip(paths, states_for(n, seed), strict=True))
+    for rel, state in truth.items():
+        write_state(f"{root}/{rel}", state, when, pid)
+    return Tree(n, root, truth, random.Random(seed + 1))  # noqa: S311
+
+
+def change_some(tree: Tree) -> dict[str, float]:
+    """End 1% of the tasks anew, as their task scripts would; note it in the journal.
+
+    Each chosen task flips between success and not: a success fails, anything
+    else succeeds. Returns the changed paths with the time they recorded.
+    """
+    k = max(1, round(tree.n * CHANGE_FRACTION))
+    chosen = tree.rng.sample(sorted(tree.truth), k)
+    when = time.time()
+    folders = []
+    for rel in chosen:
+        folder = f"{tree.root}/{rel}"
+        success = tree.truth[rel] != "success"
+        write_record(folder, ENDED, ended_record(when, 0 if success else 1))
+        tree.truth[rel] = "success" if success else "failed"
+        folders.append(folder)
+    note_changed(folders)
+    return dict.fromkeys(chosen, round(when, 6))
+
+
+def build_flow_project(tree: Tree, dest: str) -> str:
+    """A signac project with one job per task of ``tree``, in the same states."""
+    import signac
+
+    project = signac.init_project(dest)
+    pid, when = dead_pid(), time.time() - 3600.0
+    for i, state in enumerate(tree.truth.values()):
+        job = project.open_job({"i": i}).init()
+        write_state(job.path, state, when, pid)
+    return dest
+
+
+# -- the contenders -----------------------------------------------------------------
+
+
+def _pid_alive(pid: object) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def lower_bound(root: str) -> dict[str, str]:
+    """Walk ``root`` with os.scandir; derive each task's state from its record.
+
+    A directory holding task.json (or inputs.json) is a task: its listing says
+    which records exist, and the one that decides is read and parsed. Other
+    directories are descended into, hidden ones skipped.
+    """
+    states = {}
+    skip = len(root) + 1
+    stack = [root]
+    while stack:
+        top = stack.pop()
+        with os.scandir(top) as it:
+            entries = list(it)
+        names = {entry.name for entry in entries}
+        if TASK_FILE in names or INPUTS_FILE in names:
+            if ENDED in names:
+                with open(f"{top}/{ENDED}", "rb") as stream:
+                    record = json.loads(stream.read())
+                state = "success" if record.get("exit_code") == 0 else "failed"
+            elif STARTED in names:
+                with open(f"{top}/{STARTED}", "rb") as stream:
+                    record = json.loads(stream.read())
+                state = "running" if _pid_alive(record.get("pid")) else "unknown"
+            else:
+                state = "idle"
+            states[top[skip:]] = state
+            continue
+        for entry in entries:
+            if entry.name[0] != "." and entry.is_dir(follow_symlinks=False):
+                stack.append(entry.path)
+    return states
+
+
+def ours_cold(root: str) -> StatusReport:
+    return collect(Path(root), rescan=True)
+
+
+def ours_warm(root: str) -> StatusReport:
+    return collect(Path(root))
+
+
+def autojob_command() -> list[str]:
+    script = Path(sys.executable).with_name("autojob")
+    if script.is_file():
+        return [str(script)]
+    return [sys.executable, "-c", "from autojob.cli.main import main; main()"]
+
+
+def run_cli(args: list[str]) -> tuple[float, bytes]:
+    """Run ``autojob ARGS``; return the wall time and its standard output."""
+    with tempfile.TemporaryFile() as out:
+        start = time.perf_counter()
+        subprocess.run([*autojob_command(), *args], stdout=out, check=True)
+        elapsed = time.perf_counter() - start
+        out.seek(0)
+        return elapsed, out.read()
+
+
+def flow_project_class() -> type[Any]:
+    """A FlowProject whose conditions read the files of each job."""
+    from flow import FlowProject
+
+    class StatusBench(FlowProject):  # type: ignore[misc]
+        pass
+
+    def succeeded(job: Any) -> bool:
+        try:
+            with open(job.fn(ENDED), "rb") as stream:
+                return bool(json.loads(stream.read()).get("exit_code") == 0)
+        except FileNotFoundError:
+            return False
+
+    @StatusBench.post.isfile(ENDED)  # type: ignore[untyped-decorator]
+    @StatusBench.operation  # type: ignore[untyped-decorator]
+    def compute(job: Any) -> None:  # it has run: its record is there
+        pass
+
+    @StatusBench.pre(succeeded)  # type: ignore[untyped-decorator]
+    @StatusBench.post.isfile("collected")  # type: ignore[untyped-decorator]
+    @StatusBench.operation  # type: ignore[untyped-decorator]
+    def gather(job: Any) -> None:  # then its results are collected
+        pass
+
+    return StatusBench
+
+
+def flow_status(project_class: type[Any], path: str) -> str:
+    """``python project.py status`` without the process: open, print_status.
+
+    In flow's standard environment, which has no scheduler: where SLURM is
+    installed flow would otherwise query squeue on every status (and refuse a
+    second query within 10 s), while autojob asks the scheduler only about
+    tasks that have a job id, which none here has.
+    """
+    from flow.environment import StandardEnvironment
+
+    out = io.StringIO()
+    project = project_class.get_project(path, environment=StandardEnvironment)
+    project.print_status(file=out, err=io.StringIO(), hide_progress=True)
+    return out.getvalue()
+
+
+# -- checks (untimed) --------------------------------------------------------------
+
+
+def check_states(name: str, got: dict[str, str], tree: Tree) -> None:
+    if got == tree.truth:
+        return
+    wrong = sorted(p for p in tree.truth.keys() | got.keys() if got.get(p) != tree.truth.get(p))
+    first = wrong[0]
+    msg = (
+        f"{name}: {len(wrong)} task(s) reported wrongly, e.g. {first}:"
+        f" {got.get(first)} instead of {tree.truth.get(first)}"
+        f" ({len(got)} tasks reported, {tree.n} in the tree)"
+    )
+    raise AssertionError(msg)
+
+
+def report_states(report: StatusReport) -> dict[str, str]:
+    return {path: entry.state.state.value for path, entry in report.tasks.items()}
+
+
+def check_cold(report: StatusReport, tree: Tree) -> None:
+    if report.source != "scan":
+        msg = f"cold: the report came from {report.source!r}, not a scan"
+        raise AssertionError(msg)
+    check_states("cold", report_states(report), tree)
+
+
+def check_warm(report: StatusReport, tree: Tree, changed: dict[str, float]) -> None:
+    if report.source != "index":
+        msg = f"warm: the report came from {report.source!r}, not the index"
+        raise AssertionError(msg)
+    if report.reread != len(changed):
+        msg = f"warm: {report.reread} task(s) re-read, {len(changed)} changed"
+        raise AssertionError(msg)
+    check_states("warm", report_states(report), tree)
+    for rel, when in changed.items():
+        ended = report.tasks[rel].state.ended_at
+        if ended is None or abs(ended - when) > 1e-5:
+            msg = f"warm: {rel} reports the end at {ended}, not the new {when}"
+            raise AssertionError(msg)
+
+
+def check_cli(output: bytes, tree: Tree, source: str) -> None:
+    data = json.loads(output)
+    if data["source"] != source:
+        msg = f"cli: the report came from {data['source']!r}, not {source!r}"
+        raise AssertionError(msg)
+    check_states("cli", {t["path"]: t["state"] for t in data["tasks"]}, tree)
+
+
+FLOW_ROW = re.compile(r"^(compute|gather)\s+(\d+)\s", re.MULTILINE)
+
+
+def check_flow(output: str, tree: Tree) -> None:
+    """The overview must count N jobs, and the eligible ones the tree's states give."""
+    counts = tree.counts()
+    if f"Overview: {tree.n} jobs/aggregates" not in output:
+        raise AssertionError(f"flow: no overview of {tree.n} jobs in:\n{output[:1000]}")
+    eligible = {name: int(number) for name, number in FLOW_ROW.findall(output)}
+    expected = {
+        "compute": counts["idle"] + counts["unknown"],  # no ended record yet
+        "gather": counts["success"],  # ended with exit 0, not collected
+    }
+    if eligible != {k: v for k, v in expected.items() if v}:
+        msg = f"flow: eligible jobs {eligible}, expected {expected}"
+        raise AssertionError(msg)
+
+
+# -- measuring -------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    """The best time of one contender at one size, with its CPU seconds."""
+
+    seconds: float
+    user: float
+    sys: float
+    note: str = ""
+
+    def better(self, other: Result | None) -> Result:
+        return self if other is None or self.seconds < other.seconds else other
+
+
+def settle(drop_caches: bool) -> None:
+    """Start each timed run alike: no garbage, no dirty pages (no page cache)."""
+    gc.collect()
+    os.sync()
+    if drop_caches:
+        with open("/proc/sys/vm/drop_caches", "w", encoding="ascii") as stream:
+            stream.write("3\n")
+
+
+def timed(run: Callable[[], Any], drop_caches: bool = False) -> tuple[Result, Any]:
+    settle(drop_caches)
+    before, start = os.times(), time.perf_counter()
+    value = run()
+    elapsed, after = time.perf_counter() - start, os.times()
+    user = after.user + after.children_user - before.user - before.children_user
+    system = after.system + after.children_system - before.system - before.children_system
+    return Result(elapsed, user, system), value
+
+
+def progress(n: int, name: str, rep: str, result: Result) -> None:
+    print(
+        f"  N={n:>7,} {rep:<8} {name:<9} {result.seconds:8.3f} s"
+        f"  (cpu user {result.user:.2f} sys {result.sys:.2f})",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+@dataclass
+class Options:
+    repeats: int
+    skip: set[str]
+    flow_max: int | None
+    drop_caches: bool
+    seed: int
+    profile_size: int | None = None  # profile ours at this size
+    profile_limit: int = 30
+    profiles: str = ""
+
+
+def measure_size(n: int, base: str, opts: Options) -> dict[str, Result]:
+    """Build the tree for n tasks, then time every contender on it."""
+    best: dict[str, Result] = {}
+    dest = tempfile.mkdtemp(prefix=f"tree-{n}-", dir=base)
+    start = time.perf_counter()
+    tree = build_tree(n, dest, opts.seed)
+    print(
+        f"N={n:,}: tree built in {time.perf_counter() - start:.1f} s"
+        f" ({dict(sorted(tree.counts().items()))}) in {tree.root}",
+        file=sys.stderr,
+        flush=True,
+    )
+
+    # cold: lower bound and ours, alternating so neither always runs first
+    for rep in range(opts.repeats):
+        for name in ("lower", "cold") if rep % 2 == 0 else ("cold", "lower"):
+            result = measure_cold(name, tree, opts.drop_caches)
+            progress(n, name, f"run {rep + 1}/{opts.repeats}", result)
+            best[name] = result.better(best.get(name))
+
+    # warm: 1% changed, then the index and journal are read
+    for rep in range(opts.repeats):
+        changed = change_some(tree)
+        result, report = timed(lambda: ours_warm(tree.root), opts.drop_caches)
+        check_warm(report, tree, changed)
+        progress(n, "warm", f"run {rep + 1}/{opts.repeats}", result)
+        best["warm"] = result.better(best.get("warm"))
+
+    if "cli" not in opts.skip:
+        measure_cli(tree, best, opts.drop_caches)
+    if "flow" not in opts.skip:
+        measure_flow(tree, base, opts, best)
+    if n == opts.profile_size:
+        opts.profiles = profile_ours(tree, opts.profile_limit)
+    return best
+
+
+def measure_cold(name: str, tree: Tree, drop_caches: bool) -> Result:
+    """Time one cold contender, then check what it found (untimed)."""
+    if name == "lower":
+        result, states = timed(lambda: lower_bound(tree.root), drop_caches)
+        check_states("lower", states, tree)
+    else:
+        result, report = timed(lambda: ours_cold(tree.root), drop_caches)
+        check_cold(report, tree)
+    return result
+
+
+def measure_cli(tree: Tree, best: dict[str, Result], drop_caches: bool) -> None:
+    """``autojob status`` as a user runs it, once each: start, cold, warm."""
+    for name, args in (
+        ("cli start", ["status", "--help"]),
+        ("cli cold", ["status", "--json", "--rescan", tree.root]),
+        ("cli warm", ["status", "--json", tree.root]),
+    ):
+        if name == "cli warm":
+            change_some(tree)
+        result, (_, output) = timed(lambda args=args: run_cli(args), drop_caches)  # type: ignore[misc]
+        if name != "cli start":
+            check_cli(output, tree, "scan" if name == "cli cold" else "index")
+        progress(tree.n, name, "once", result)
+        best[name] = result
+
+
+def measure_flow(tree: Tree, base: str, opts: Options, best: dict[str, Result]) -> None:
+    """signac-flow's status of a project holding the same states (maybe fewer jobs)."""
+    try:
+        project_class = flow_project_class()
+    except ImportError:
+        print(
+            "signac-flow is not installed (.venv/bin/pip install -e '.[bench]'); skipping it",
+            file=sys.stderr,
+        )
+        return
+    m = tree.n if opts.flow_max is None else min(tree.n, opts.flow_max)
+    jobs = Tree(m, "", dict(list(tree.truth.items())[:m]))
+    start = time.perf_counter()
+    path = build_flow_project(jobs, tempfile.mkdtemp(prefix=f"flow-{m}-", dir=base))
+    print(
+        f"N={tree.n:,}: signac project of {m:,} jobs built in {time.perf_counter() - start:.1f} s",
+        file=sys.stderr,
+        flush=True,
+    )
+    for rep in range(opts.repeats):
+        result, output = timed(lambda: flow_status(project_class, path), opts.drop_caches)
+        check_flow(output, jobs)
+        if m != tree.n:
+            result.note = f"{m:,} jobs"
+        progress(tree.n, "flow", f"run {rep + 1}/{opts.repeats}", result)
+        best["flow"] = result.better(best.get("flow"))
+    best["flow"].note = "" if m == tree.n else f"measured on {m:,} jobs (--flow-max)"
+
+
+def profile_ours(tree: Tree, limit: int) -> str:
+    """cProfile of one cold and one warm collect on ``tree``."""
+    out = io.StringIO()
+    for name, prepare, run in (
+        ("cold: collect(root, rescan=True)", None, ours_cold),
+        ("warm: 1% changed, then collect(root)", change_some, ours_warm),
+    ):
+        if prepare is not None:
+            prepare(tree)
+        settle(drop_caches=False)
+        profiler = cProfile.Profile()
+        profiler.runcall(run, tree.root)
+        print(f"cProfile of ours {name} at N={tree.n:,}:", file=out)
+        stats = pstats.Stats(profiler, stream=out)
+        stats.sort_stats("cumulative").print_stats(limit)
+        stats.sort_stats("tottime").print_stats(limit)
+    return out.getvalue()
+
+
+# -- reporting -------------------------------------------------------------------
+
+
+def fmt(result: Result | None) -> str:
+    return "-" if result is None else f"{result.seconds:.3f}"
+
+
+def ratio(a: Result | None, b: Result | None, scale: float = 1.0) -> str:
+    return "-" if a is None or b is None else f"{a.seconds / (b.seconds * scale):.2f}x"
+
+
+def flow_scale(results: dict[str, Result], n: int, flow_max: int | None) -> float:
+    """Scale for flow's time when it ran on fewer jobs (per-job comparison)."""
+    if "flow" not in results or flow_max is None or flow_max >= n:
+        return 1.0
+    return n / flow_max
+
+
+def report(best: dict[int, dict[str, Result]], flow_max: int | None) -> None:
+    columns = ["lower", "cold", "warm", "cli start", "cli cold", "cli warm", "flow"]
+    header = (
+        f"{'N':>8}"
+        + "".join(f" {name + ' s':>11}" for name in columns)
+        + f" {'cold/lower':>11} {'warm/lower':>11} {'cold/flow':>10} {'warm/flow':>10}"
+    )
+    print(header)
+    print("-" * len(header))
+    notes = []
+    for n, results in best.items():
+        scale = flow_scale(results, n, flow_max)
+        star = "*" if scale != 1.0 else ""
+        print(
+            f"{n:>8,}"
+            + "".join(f" {fmt(results.get(name)):>11}" for name in columns)
+            + f" {ratio(results.get('cold'), results.get('lower')):>11}"
+            f" {ratio(results.get('warm'), results.get('lower')):>11}"
+            f" {ratio(results.get('cold'), results.get('flow'), scale) + star:>10}"
+            f" {ratio(results.get('warm'), results.get('flow'), scale) + star:>10}"
+        )
+        if star:
+            notes.append(
+                f"* N={n:,}: signac-flow {results['flow'].note}; its time is scaled"
+                f" by {scale:.1f} (per job) for the ratios"
+            )
+    for note in notes:
+        print(note)
+    print()
+    print("CPU seconds of those runs, user + system (with child processes):")
+    for name in columns:
+        cells = "  ".join(
+            f"N={n:,}: {r[name].user:.2f} + {r[name].sys:.2f}" for n, r in best.items() if name in r
+        )
+        if cells:
+            print(f"  {name:<9} {cells}")
+    print()
+    print(
+        "lower: os.scandir walk + reading the deciding record; cold: collect(rescan=True)"
+        " (walk, derive, write index and journal);"
+    )
+    print(
+        f"warm: {CHANGE_FRACTION:.0%} of the tasks ended anew, then collect(root);"
+        " cli: autojob status --json as a subprocess (cli start: status --help);"
+    )
+    print("flow: signac-flow print_status() on as many jobs with two file-based operations.")
+
+
+def check_targets(best: dict[int, dict[str, Result]], args: argparse.Namespace) -> bool:
+    met = True
+    target_cold: float = args.target_cold
+    target_warm: float = args.target_warm
+    for n, results in best.items():
+        got = results["cold"].seconds / results["lower"].seconds
+        ok = got <= target_cold
+        met &= ok
+        print(
+            f"target: ours cold <= {args.target_cold:g}x lower at N={n:,}:"
+            f" {got:.2f}x -> {'MET' if ok else 'MISSED'}"
+        )
+    n = args.target_size if args.target_size in best else max(best)
+    got = best[n]["warm"].seconds / best[n]["lower"].seconds
+    ok = got <= target_warm
+    met &= ok
+    print(
+        f"target: ours warm <= {args.target_warm:g}x lower (cold) at N={n:,}:"
+        f" {got:.3f}x -> {'MET' if ok else 'MISSED'}"
+    )
+    return met
+
+
+def int_list(text: str) -> list[int]:
+    return [int(item) for item in text.split(",") if item]
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Time autojob status on N tasks: cold, warm, CLI, plain Python, signac-flow.",
+        epilog="See benchmarks/README.md for what each contender does.",
+    )
+    parser.add_argument(
+        "--sizes",
+        type=int_list,
+        default=[10_000, TARGET_SIZE],
+        help="comma-separated task counts (default: 10000,100000)",
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="timed runs per contender, best kept (3)"
+    )
+    parser.add_argument(
+        "--dir",
+        default=None,
+        help="where the temporary trees go (default: the system temp dir); "
+        "use the file system your tasks live on, or /dev/shm for CPU costs alone",
+    )
+    parser.add_argument(
+        "--skip",
+        type=lambda s: {item for item in s.split(",") if item},
+        default=set(),
+        help="comma-separated parts to leave out: cli, flow",
+    )
+    parser.add_argument(
+        "--flow-max",
+        type=int,
+        default=None,
+        help="run signac-flow on at most this many jobs (ratios are then per job)",
+    )
+    parser.add_argument(
+        "--drop-caches",
+        action="store_true",
+        help="drop the kernel's page, dentry and inode caches before every timed run "
+        "(root only; for a disk file system's cold cache)",
+    )
+    parser.add_argument("--seed", type=int, default=1, help="seed of the task states (1)")
+    parser.add_argument(
+        "--target-cold", type=float, default=TARGET_COLD, help="target for cold/lower (1.5)"
+    )
+    parser.add_argument(
+        "--target-warm", type=float, default=TARGET_WARM, help="target for warm/lower (0.1)"
+    )
+    parser.add_argument(
+        "--target-size",
+        type=int,
+        default=TARGET_SIZE,
+        help="N at which the warm target applies (default: 100000; if it is not among "
+        "--sizes, the largest size is used)",
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="exit with status 1 when a target is missed"
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="then profile ours (cold and warm) once at the target size with cProfile",
+    )
+    parser.add_argument("--profile-limit", type=int, default=30, help="rows of profile to print")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the trees written, for inspection"
+    )
+    args = parser.parse_args(argv)
+    unknown = args.skip - {"cli", "flow"}
+    if unknown:
+        parser.error(f"--skip: only cli and flow can be left out, not {sorted(unknown)}")
+    if not args.sizes or min(args.sizes) < 1:
+        parser.error("--sizes: give positive task counts")
+    if args.repeats < 1 or (args.flow_max is not None and args.flow_max < 1):
+        parser.error("--repeats and --flow-max take positive numbers")
+    if args.drop_caches and not os.access("/proc/sys/vm/drop_caches", os.W_OK):
+        parser.error("--drop-caches needs root (writing /proc/sys/vm/drop_caches)")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    sizes: list[int] = args.sizes
+    base = args.dir or tempfile.gettempdir()
+    if not os.path.isdir(base):
+        sys.exit(f"--dir {base} is not a directory")
+    target_n = args.target_size if args.target_size in sizes else max(sizes)
+    opts = Options(
+        repeats=args.repeats,
+        skip=args.skip,
+        flow_max=args.flow_max,
+        drop_caches=args.drop_caches,
+        seed=args.seed,
+        profile_size=target_n if args.profile else None,
+        profile_limit=args.profile_limit,
+    )
+    versions = ""
+    if "flow" not in args.skip:
+        try:
+            import flow
+            import signac
+
+            versions = f", signac {signac.__version__}, signac-flow {flow.__version__}"
+        except ImportError:
+            pass
+    print(
+        f"sizes {sizes}, repeats {args.repeats}, in {base}, python"
+        f" {sys.version.split()[0]}{versions}",
+        file=sys.stderr,
+    )
+    best: dict[int, dict[str, Result]] = {}
+    root = tempfile.mkdtemp(prefix="autojob-bench-status-", dir=base)
+    try:
+        for n in sizes:
+            best[n] = measure_size(n, root, opts)
+            gc.collect()
+    finally:
+        if args.keep:
+            print(f"trees kept in {root}", file=sys.stderr)
+        else:
+            shutil.rmtree(root)
+    print()
+    report(best, args.flow_max)
+    print()
+    met = check_targets(best, args)
+    if opts.profiles:
+        print()
+        print(opts.profiles)
+    return 1 if args.check and not met else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

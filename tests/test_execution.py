@@ -32,7 +32,8 @@ def make_study(root: Path, commands: dict[str, str], time: str | None = None) ->
         sched = {"time": time} if time else {}
         task = Task(
             task_metadata=TaskMetadata(label=label),
-            task_inputs=TaskInputs(command=COUNT + command),
+            # these tasks do not restart themselves: auto restart has tests of its own
+            task_inputs=TaskInputs(command=COUNT + command, auto_restart=False),
             scheduler_inputs=sched,
         )
         groups.append(TaskGroup(label=label, tasks=[task]))
@@ -307,3 +308,65 @@ def test_resubmit_restarts_a_timeout_with_more_time(tmp_path: Path) -> None:
     assert "nothing to restart" in run("resubmit", study, cwd=tmp_path).stdout
     (task_dir(study, "ok") / "autojob.stop").touch()
     assert "nothing to restart" in run("resubmit", study, "--only", "timeout", cwd=tmp_path).stdout
+
+
+def _wait_for(condition: object, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.2)
+
+
+def test_auto_restart_recovers_a_timeout_with_no_one_watching(tmp_path: Path) -> None:
+    command = "if [ -f part1 ]; then echo finished > result; else touch part1; sleep 60; fi"
+    task = Task(
+        task_metadata=TaskMetadata(label="long"),
+        task_inputs=TaskInputs(command=command, files_to_carry_over=["part1"]),
+        scheduler_inputs={"time": "0:04"},
+    )
+    study = Study(name="s", task_groups=[TaskGroup(label="long", tasks=[task])]).to_directory(
+        tmp_path, study_template="{name}", task_group_template="{label}"
+    )
+    first = task_dir(study, "long")
+    assert "--time-limit 00:00:04 --buffer 0.5" in (first / "run.sh").read_text()
+    assert run("submit", study, cwd=tmp_path).returncode == 0
+
+    def attempts() -> list[Path]:
+        return sorted(p for p in (study / "long").iterdir() if p.is_dir())
+
+    _wait_for(lambda: len(attempts()) == 2 and any((p / "result").exists() for p in attempts()))
+    (second,) = [p for p in attempts() if p != first]
+    _wait_for(lambda: read_state(second).state is State.SUCCESS)
+    assert read_state(first).state is State.TIMEOUT and read_state(first).exit_code == 124
+    assert (
+        json.loads((second / "inputs.json").read_text())["scheduler_inputs"]["time"] == "00:00:06"
+    )
+    assert (second / "result").read_text() == "finished\n"
+
+
+def test_auto_restart_stops_at_the_budget(tmp_path: Path) -> None:
+    task = Task(
+        task_metadata=TaskMetadata(label="hopeless"),
+        task_inputs=TaskInputs(command="sleep 60", max_attempts=2, restart_max_time="0:02"),
+        scheduler_inputs={"time": "0:02"},
+    )
+    study = Study(name="s", task_groups=[TaskGroup(label="h", tasks=[task])]).to_directory(
+        tmp_path, study_template="{name}", task_group_template="{label}"
+    )
+    assert run("submit", study, cwd=tmp_path).returncode == 0
+    group = study / "h"
+
+    def states() -> list[State]:
+        return [read_state(p).state for p in sorted(group.iterdir()) if p.is_dir()]
+
+    _wait_for(lambda: states() == [State.TIMEOUT, State.TIMEOUT])
+    time.sleep(3)  # a third attempt would have appeared by now
+    assert states() == [State.TIMEOUT, State.TIMEOUT]
+    attempts = [p for p in sorted(group.iterdir()) if p.is_dir()]
+    assert {
+        json.loads((p / "inputs.json").read_text())["scheduler_inputs"]["time"] for p in attempts
+    } == {"0:02"}
+    assert (
+        "not restarting"
+        in (attempts[0] / "autojob.out").read_text() + (attempts[1] / "autojob.out").read_text()
+    )

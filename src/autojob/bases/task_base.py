@@ -90,7 +90,19 @@ class TaskInputsBase(BaseModel):
         description="files carried over from this task to the next attempt or step",
     )
     auto_restart: bool = Field(
-        default=True, description="restart automatically when the task fails"
+        default=True,
+        description="when the task has a time limit, stop its command shortly before "
+        "it (autojob run) and start a new attempt with more time, within the budget "
+        "below",
+    )
+    max_attempts: int = Field(
+        default=3, ge=1, description="attempts an automatic restart may reach in all"
+    )
+    restart_time_factor: float = Field(
+        default=1.5, gt=0, description="each automatic restart multiplies the time limit"
+    )
+    restart_max_time: str | None = Field(
+        default=None, description="the largest time limit a restart may ask for (SLURM form)"
     )
     task_script: str = Field(
         default_factory=_task_script_default, description="the task script's name"

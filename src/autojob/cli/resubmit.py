@@ -49,6 +49,12 @@ DEFAULT_CAUSES = ("timeout", "oom", "failed", "node_fail", "preempted")
 )
 @click.option("--dry-run", is_flag=True, help="List what would be restarted; change nothing.")
 @click.option("--no-submit", is_flag=True, help="Create the new attempts but do not submit them.")
+@click.option(
+    "--auto",
+    is_flag=True,
+    help="An automatic restart (task scripts use it): only within each task's budget "
+    "(max_attempts), with its own restart_time_factor and restart_max_time.",
+)
 def resubmit(
     paths: tuple[Path, ...],
     only: tuple[str, ...],
@@ -59,6 +65,7 @@ def resubmit(
     max_parallel: int | None,
     dry_run: bool,
     no_submit: bool,
+    auto: bool,
 ) -> None:
     """Restart the tasks under PATHS whose newest attempt ended badly.
 
@@ -69,12 +76,20 @@ def resubmit(
     """
     from autojob import SETTINGS  # noqa: PLC0415
     from autojob.execution import submit as run  # noqa: PLC0415
-    from autojob.next.resubmit import plan_resubmission  # noqa: PLC0415
+    from autojob.next.resubmit import plan_resubmission, within_budget  # noqa: PLC0415
     from autojob.next.resubmit import resubmit as make_attempts  # noqa: PLC0415
     from autojob.store.state import State  # noqa: PLC0415
 
     executor = run.check_executor(executor or SETTINGS.DEFAULT_EXECUTOR)
     attempts = plan_resubmission(list(paths), list(only or DEFAULT_CAUSES))
+    if auto:
+        allowed = []
+        for attempt in attempts:
+            ok, why = within_budget(attempt)
+            click.echo(f"{'restarting' if ok else 'not restarting'} {attempt.old}: {why}")
+            if ok:
+                allowed.append(attempt)
+        attempts = allowed
     if not attempts:
         click.echo(
             "nothing to restart: no newest attempt ended in " + ", ".join(only or DEFAULT_CAUSES)
@@ -87,7 +102,11 @@ def resubmit(
     if dry_run:
         return
     made = make_attempts(
-        attempts, time_factor=time_factor, mem_factor=mem_factor, assignments=list(assignments)
+        attempts,
+        time_factor=time_factor,
+        mem_factor=mem_factor,
+        assignments=list(assignments),
+        auto=auto,
     )
     new = [a.new for a in made if a.new is not None]
     for path in new:

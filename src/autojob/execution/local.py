@@ -142,7 +142,11 @@ class LocalRunner:
         return child
 
     def _popen(self, spec: RunSpec) -> subprocess.Popen[bytes]:
-        env = {**os.environ, "AUTOJOB_TASK_DIR": os.path.abspath(spec.path)}
+        env = {
+            **os.environ,
+            "AUTOJOB_TASK_DIR": os.path.abspath(spec.path),
+            "AUTOJOB_EXECUTOR": "local",
+        }
         with (
             open(spec.path / SETTINGS.STDOUT_FILE, "wb") as out,
             open(spec.path / SETTINGS.STDERR_FILE, "wb") as err,

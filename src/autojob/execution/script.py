@@ -9,7 +9,10 @@ parameter can change what a script does.
 from __future__ import annotations
 
 import functools
+import os
 import shlex
+import shutil
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +20,7 @@ import jinja2
 
 from autojob import SETTINGS
 from autojob.errors import TemplateError
+from autojob.timefmt import format_slurm_time
 
 if TYPE_CHECKING:
     from autojob.bases.task_base import TaskBase
@@ -66,6 +70,35 @@ def script_environment(template_dir: Path | None) -> jinja2.Environment:
     return env
 
 
+def restart_buffer(limit: float) -> float:
+    """Seconds kept in reserve when a command is stopped early for a restart.
+
+    5% of the limit, at least 30 s, but never more than half the limit.
+    """
+    return min(max(0.05 * limit, 30.0), 0.5 * limit)
+
+
+@functools.cache
+def _autojob_bin() -> str | None:
+    """The ``autojob`` command beside this interpreter (or on PATH), if any."""
+    beside = Path(sys.executable).parent / "autojob"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    return shutil.which("autojob")
+
+
+def _restart_context(task: TaskBase) -> dict[str, str] | None:
+    """What the template needs to stop a command early and restart it, or None."""
+    inputs = task.task_inputs
+    limit = task.scheduler_inputs.time_limit()
+    binary = _autojob_bin()
+    if not inputs.auto_restart or limit is None or binary is None:
+        return None
+    seconds = limit.total_seconds()
+    fraction = restart_buffer(seconds) / seconds  # a fraction, as 'autojob run --buffer' reads it
+    return {"bin": binary, "limit": format_slurm_time(limit), "buffer": f"{fraction:.6g}"}
+
+
 @functools.cache
 def _template(template_dir: Path | None, name: str) -> jinja2.Template:
     """Return a compiled template (cached: templates are read once a process)."""
@@ -94,6 +127,7 @@ def render_task_script(task: TaskBase) -> str:
     """
     template = _template(SETTINGS.TEMPLATE_DIR, task.task_inputs.task_script_template)
     context = {
+        "restart": _restart_context(task),
         "task": task,
         "metadata": task.task_metadata,
         "inputs": task.task_inputs,

@@ -181,7 +181,7 @@ class ArrayJob:
             "autojob_dir=${autojob_tasks[$((2 * SLURM_ARRAY_TASK_ID))]}",
             "autojob_script=${autojob_tasks[$((2 * SLURM_ARRAY_TASK_ID + 1))]}",
             'cd -P -- "$autojob_dir" || exit 1',
-            'export AUTOJOB_TASK_DIR="$autojob_dir"',
+            'export AUTOJOB_TASK_DIR="$autojob_dir" AUTOJOB_EXECUTOR=slurm',
             f'exec bash "./$autojob_script" > {shlex.quote(SETTINGS.STDOUT_FILE)}'
             f" 2> {shlex.quote(SETTINGS.STDERR_FILE)}",
         ]

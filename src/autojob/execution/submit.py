@@ -33,6 +33,8 @@ __all__ = [
     "start_background",
 ]
 
+#: seconds past its time limit a self-restarting task may take to start its restart
+RESTART_SLACK = 15.0
 #: what submit runs by default: tasks never run, and tasks whose run was lost
 DEFAULT_ONLY = frozenset({State.IDLE, State.UNKNOWN})
 
@@ -90,6 +92,8 @@ def _spec_for(path: Path, dry_run: bool) -> tuple[RunSpec, str | None]:
         write_task_files(Task.from_directory(path, magic_mode=True, strict_mode=False), path)
     command = inputs.get("command")
     limit = _time_limit(sections.get("scheduler_inputs"), path)
+    if limit is not None and inputs.get("auto_restart", True):
+        limit += RESTART_SLACK  # the script stops itself first, then starts the restart
     return RunSpec(path, str(script), limit), command if isinstance(command, str) else None
 
 

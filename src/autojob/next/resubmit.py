@@ -19,8 +19,9 @@ from autojob.next.tree import create_task_tree
 from autojob.scheduler import scale_memory, scale_time
 from autojob.store.state import State
 from autojob.store.status import collect, newest_attempts
+from autojob.timefmt import parse_slurm_time
 
-__all__ = ["CAUSES", "Attempt", "plan_resubmission", "resubmit"]
+__all__ = ["CAUSES", "Attempt", "plan_resubmission", "resubmit", "within_budget"]
 
 #: what --only accepts, and the states and causes each means
 CAUSES: dict[str, tuple[State, str | None]] = {
@@ -42,6 +43,15 @@ class Attempt:
     state: State
     reason: str | None
     new: Path | None = None
+
+
+def _capped(value: str | None, cap: str | None) -> str | None:
+    if value is None or cap is None:
+        return value
+    limit, most = parse_slurm_time(value), parse_slurm_time(cap)
+    if limit is not None and most is not None and limit > most:
+        return cap
+    return value
 
 
 def _matches(state: State, reason: str | None, only: Iterable[str]) -> bool:
@@ -73,22 +83,46 @@ def plan_resubmission(paths: Sequence[Path], only: Sequence[str]) -> list[Attemp
     return list(attempts.values())
 
 
+def within_budget(attempt: Attempt) -> tuple[bool, str]:
+    """Whether an automatic restart of ``attempt`` is allowed, and why (not).
+
+    The budget is the task's own: ``max_attempts`` in all (restarts are
+    counted by the ``restart-of:`` tags each attempt inherits).
+    """
+    source = load_source(attempt.old)
+    made = 1 + sum(tag.startswith("restart-of:") for tag in source.task_metadata.tags)
+    inputs = source.task_inputs
+    if not inputs.auto_restart:
+        return False, "auto_restart is off"
+    if made >= inputs.max_attempts:
+        return False, f"{made} of max_attempts={inputs.max_attempts} attempts made"
+    return True, f"attempt {made + 1} of {inputs.max_attempts}"
+
+
 def resubmit(
     attempts: Sequence[Attempt],
     *,
     time_factor: float = 1.0,
     mem_factor: float = 1.0,
     assignments: Sequence[str] = (),
+    auto: bool = False,
 ) -> list[Attempt]:
-    """Create the new attempts (same group, carried-over files, scaled resources)."""
+    """Create the new attempts (same group, carried-over files, scaled resources).
+
+    ``auto``: an automatic restart: the time limit grows by the task's own
+    ``restart_time_factor``, capped by its ``restart_max_time``.
+    """
     if time_factor <= 0 or mem_factor <= 0:
         raise InputError("factors must be positive", field="--time-factor/--mem-factor")
     for attempt in attempts:
         source = load_source(attempt.old)
         task = as_new_attempt(source, None, list(assignments))
         sched = task.scheduler_inputs
-        if time_factor != 1.0 and sched.time is not None:
-            sched.time = scale_time(sched.time, time_factor)
+        factor = source.task_inputs.restart_time_factor if auto else time_factor
+        if factor != 1.0 and sched.time is not None:
+            sched.time = _capped(
+                scale_time(sched.time, factor), source.task_inputs.restart_max_time
+            )
         if mem_factor != 1.0:
             if sched.mem is not None:
                 sched.mem = scale_memory(sched.mem, mem_factor)

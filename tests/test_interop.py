@@ -500,7 +500,9 @@ def _assert_reference_agrees(report: dict[str, Any], ours: Task) -> None:
     # python-autojob keeps what it does not model: our command, and the other
     # sections of inputs.json, land in its task inputs as extras
     assert report["inputs_extra"]["command"] == ours.task_inputs.command
-    assert report["inputs_extra"]["scheduler_inputs"] == ours.scheduler_inputs
+    assert report["inputs_extra"]["scheduler_inputs"] == ours.scheduler_inputs.model_dump(
+        mode="json", by_alias=True, exclude_none=True
+    )
 
 
 @pytest.mark.parametrize("legacy", [True, False], ids=["legacy-ids", "uuid-ids"])

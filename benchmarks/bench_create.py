@@ -40,13 +40,9 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import gc
-import io
 import json
 import os
-import pstats
 import shlex
-import shutil
 import sys
 import tempfile
 import time
@@ -57,12 +53,15 @@ from json.encoder import encode_basestring
 from pathlib import Path
 from typing import Any
 
+import common
+
 from autojob.study import Study
 from autojob.study_group import StudyGroup
 from autojob.tasks.task import Task, TaskInputs, TaskMetadata
 
 TARGET_RATIO = 1.5
 TARGET_SIZE = 10_000
+SKIPPABLE = ("floor", "signac")
 
 
 # -- the contenders -----------------------------------------------------------
@@ -177,6 +176,9 @@ def task_inputs_doc(command: str) -> dict[str, Any]:
             "files_to_delete": [],
             "files_to_carry_over": [],
             "auto_restart": True,
+            "max_attempts": 3,
+            "restart_time_factor": 1.5,
+            "restart_max_time": None,
             "task_script": "run.sh",
             "task_script_template": "run.sh.j2",
         },
@@ -431,13 +433,10 @@ def measure_once(contender: Contender, n: int, root: str) -> dict[str, float]:
     contender's tree would slow down whichever contender runs next.
     """
     dest = tempfile.mkdtemp(prefix=f"{contender.name}-{n}-", dir=root)
-    gc.collect()
-    os.sync()  # every run starts with no dirty pages from earlier runs
-    before = os.times()
-    times = contender.run(n, dest)
-    after = os.times()
-    times["user"] = after.user - before.user
-    times["sys"] = after.system - before.system
+    measured = common.measure(lambda: contender.run(n, dest))
+    times = measured.value
+    times["user"] = measured.cpu.user
+    times["sys"] = measured.cpu.system
     contender.trees[n] = contender.check(n, dest)
     return times
 
@@ -457,44 +456,24 @@ def benchmark(contenders: list[Contender], sizes: list[int], repeats: list[int],
         measure_once(contender, 20, root)
     for n, times in zip(sizes, repeats, strict=True):
         for rep in range(times):
-            # rotate the order so no contender always runs first or last
-            shift = rep % len(contenders)
-            for contender in contenders[shift:] + contenders[:shift]:
+            for contender in common.rotated(contenders, rep):
                 result = measure_once(contender, n, root)
-                print(
+                common.log(
                     f"  N={n:>7,} run {rep + 1}/{times} {contender.name:<7}"
-                    f" {result['total']:8.3f} s  (cpu user {result['user']:.2f}"
-                    f" sys {result['sys']:.2f})",
-                    file=sys.stderr,
-                    flush=True,
+                    f" {result['total']:8.3f} s  {common.cpu_note(result['user'], result['sys'])}"
                 )
-                best = contender.best.get(n)
-                if best is None or result["total"] < best["total"]:
-                    contender.best[n] = result
+                contender.best[n] = common.faster(result, contender.best.get(n), common.total)
 
 
 def profile_ours(n: int, root: str, limit: int) -> str:
     dest = tempfile.mkdtemp(prefix=f"profile-{n}-", dir=root)
-    gc.collect()
-    os.sync()
+    common.settle()
     profiler = cProfile.Profile()
     profiler.runcall(run_ours, n, dest)
-    out = io.StringIO()
-    stats = pstats.Stats(profiler, stream=out)
-    stats.sort_stats("cumulative").print_stats(limit)
-    stats.sort_stats("tottime").print_stats(limit)
-    return out.getvalue()
+    return common.profile_text(limit, profiler)
 
 
 # -- reporting -----------------------------------------------------------------
-
-
-def fmt(seconds: float | None) -> str:
-    return "-" if seconds is None else f"{seconds:.3f}"
-
-
-def ratio(a: float | None, b: float | None) -> str:
-    return "-" if a is None or b is None else f"{a / b:.2f}x"
 
 
 def report(contenders: dict[str, Contender], sizes: list[int]) -> None:
@@ -507,22 +486,21 @@ def report(contenders: dict[str, Contender], sizes: list[int]) -> None:
         f"{'N':>8} {'ours s':>8} {'(model':>8} {'write)':>8} {'lower s':>8} {'floor s':>8}"
         f" {'signac s':>9} {'ours/lower':>11} {'ours/floor':>11} {'ours/signac':>12}"
     )
-    print(header)
-    print("-" * len(header))
+    common.print_header(header)
     for n in sizes:
         o = ours.best[n]
         lo, fl, sg = best("lower", n), best("floor", n), best("signac", n)
         print(
-            f"{n:>8,} {fmt(o['total']):>8} {fmt(o['model']):>8} {fmt(o['write']):>8}"
-            f" {fmt(lo):>8} {fmt(fl):>8} {fmt(sg):>9} {ratio(o['total'], lo):>11}"
-            f" {ratio(o['total'], fl):>11} {ratio(o['total'], sg):>12}"
+            f"{n:>8,} {common.fmt(o['total']):>8} {common.fmt(o['model']):>8}"
+            f" {common.fmt(o['write']):>8} {common.fmt(lo):>8} {common.fmt(fl):>8}"
+            f" {common.fmt(sg):>9} {common.ratio(o['total'], lo):>11}"
+            f" {common.ratio(o['total'], fl):>11} {common.ratio(o['total'], sg):>12}"
         )
     print()
     print("CPU seconds of those runs, user + system (the rest is waiting on the file system):")
     for contender in contenders.values():
         cells = "  ".join(
-            f"N={n:,}: {contender.best[n]['user']:.2f} + {contender.best[n]['sys']:.2f}"
-            for n in sizes
+            common.cpu_cell(n, contender.best[n]["user"], contender.best[n]["sys"]) for n in sizes
         )
         print(f"  {contender.name:<7} {cells}")
     print()
@@ -544,40 +522,18 @@ def report(contenders: dict[str, Contender], sizes: list[int]) -> None:
                 )
 
 
-def int_list(text: str) -> list[int]:
-    return [int(item) for item in text.split(",") if item]
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description="Time creating N tasks: autojob vs plain Python vs signac.",
-        epilog="See benchmarks/README.md for what each contender does.",
-    )
-    parser.add_argument(
-        "--sizes",
-        type=int_list,
-        default=[1000, TARGET_SIZE],
-        help="comma-separated task counts (default: 1000,10000)",
-    )
+    parser = common.new_parser("Time creating N tasks: autojob vs plain Python vs signac.")
+    common.add_sizes(parser, [1000, TARGET_SIZE])
     parser.add_argument(
         "--repeats",
-        type=int_list,
+        type=common.int_list,
         default=None,
         help="runs per size, best kept: one number, or one per size "
         "(default: 3 for N <= 1000, else 2)",
     )
-    parser.add_argument(
-        "--dir",
-        default=None,
-        help="where the temporary trees go (default: the system temp dir); "
-        "use the file system your tasks live on, or /dev/shm for CPU costs alone",
-    )
-    parser.add_argument(
-        "--skip",
-        type=lambda s: {item for item in s.split(",") if item},
-        default=set(),
-        help="comma-separated contenders to leave out: floor, signac",
-    )
+    common.add_dir(parser)
+    common.add_skip(parser, SKIPPABLE, "contenders")
     parser.add_argument(
         "--target", type=float, default=TARGET_RATIO, help="target for ours/lower (1.5)"
     )
@@ -594,26 +550,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="N at which the target applies (default: 10000; if it is not among "
         "--sizes, the largest size is used)",
     )
-    parser.add_argument(
-        "--check", action="store_true", help="exit with status 1 when the target is missed"
-    )
-    parser.add_argument(
-        "--profile",
-        action="store_true",
-        help="afterwards, profile ours once at the target size with cProfile",
-    )
-    parser.add_argument("--profile-limit", type=int, default=40, help="rows of profile to print")
-    parser.add_argument(
-        "--keep", action="store_true", help="keep the trees written, for inspection"
+    common.add_check_profile_keep(
+        parser,
+        target="the target",
+        profile="afterwards, profile ours once at the target size with cProfile",
+        profile_limit=40,
     )
     args = parser.parse_args(argv)
-    unknown = args.skip - {"floor", "signac"}
-    if unknown:
-        parser.error(f"--skip: only floor and signac can be left out, not {sorted(unknown)}")
+    common.check_skip(parser, args.skip, SKIPPABLE)
     if args.target_against in args.skip:
         parser.error(f"--target-against {args.target_against} is skipped")
-    if not args.sizes or min(args.sizes) < 1:
-        parser.error("--sizes: give positive task counts")
+    common.check_sizes(parser, args.sizes)
     return args
 
 
@@ -621,9 +568,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     sizes: list[int] = args.sizes
     repeats = repeats_for(sizes, args.repeats)
-    base = args.dir or tempfile.gettempdir()
-    if not os.path.isdir(base):
-        sys.exit(f"--dir {base} is not a directory")
+    base = common.base_dir(args.dir)
 
     contenders = [
         Contender("ours", run_ours, check_ours),
@@ -635,30 +580,18 @@ def main(argv: list[str] | None = None) -> int:
         try:
             import signac
         except ImportError:
-            print(
-                "signac is not installed (.venv/bin/pip install -e '.[bench]'); skipping it",
-                file=sys.stderr,
-            )
+            common.log_not_installed("signac")
         else:
-            print(f"signac {signac.__version__}", file=sys.stderr)
+            common.log(f"signac {signac.__version__}")
             contenders.append(Contender("signac", run_signac, check_signac))
 
-    print(
-        f"sizes {sizes}, repeats {repeats}, in {base}, python {sys.version.split()[0]}",
-        file=sys.stderr,
-    )
-    target_n = args.target_size if args.target_size in sizes else max(sizes)
+    common.log(f"sizes {sizes}, repeats {repeats}, in {base}, python {common.python_version()}")
+    target_n = common.size_for_target(args.target_size, sizes)
     profile = ""
-    root = tempfile.mkdtemp(prefix="autojob-bench-", dir=base)
-    try:
+    with common.bench_root(base, "autojob-bench-", args.keep) as root:
         benchmark(contenders, sizes, repeats, root)
         if args.profile:
             profile = profile_ours(target_n, root, args.profile_limit)
-    finally:
-        if args.keep:
-            print(f"trees kept in {root}", file=sys.stderr)
-        else:
-            shutil.rmtree(root)
     by_name = {contender.name: contender for contender in contenders}
     print()
     report(by_name, sizes)
@@ -669,7 +602,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(
         f"target: ours <= {args.target:g}x {args.target_against} at N={target_n:,}:"
-        f" {got:.2f}x -> {'MET' if met else 'MISSED'}"
+        f" {got:.2f}x -> {common.verdict(met)}"
     )
     if args.profile:
         print()

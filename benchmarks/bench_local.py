@@ -34,11 +34,9 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import gc
 import io
 import json
 import os
-import pstats
 import shutil
 import subprocess
 import sys
@@ -49,6 +47,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import common
 
 from autojob import SETTINGS
 from autojob.execution.local import LocalRunner, RunSpec
@@ -194,16 +194,11 @@ def measure_once(contender: Contender, n: int, parallel: int, base: str) -> dict
     if len(folders) != n:
         msg = f"{contender.name}: the tree has {len(folders)} tasks, not {n}"
         raise AssertionError(msg)
-    gc.collect()
-    os.sync()
-    before = os.times()
-    times = contender.run(root, folders, parallel)
-    after = os.times()
-    times["user"] = after.user - before.user
-    times["sys"] = after.system - before.system
-    times["children"] = (
-        after.children_user + after.children_system - before.children_user - before.children_system
-    )
+    measured = common.measure(lambda: contender.run(root, folders, parallel))
+    times = measured.value
+    times["user"] = measured.cpu.user
+    times["sys"] = measured.cpu.system
+    times["children"] = measured.cpu.children
     check_ended(contender.name, folders)
     return times
 
@@ -212,22 +207,18 @@ def benchmark(contenders: list[Contender], n: int, parallel: int, repeats: int, 
     for contender in contenders:  # warm up: imports, template compilation, caches
         measure_once(contender, 20, parallel, base)
     for rep in range(repeats):
-        shift = rep % len(contenders)
-        for contender in contenders[shift:] + contenders[:shift]:
+        for contender in common.rotated(contenders, rep):
             result = measure_once(contender, n, parallel, base)
             parts = "  ".join(
                 f"{key} {result[key]:.3f}" for key in ("select", "claim", "run") if key in result
             )
-            print(
+            cpu = common.cpu_note(result["user"], result["sys"], result["children"])
+            common.log(
                 f"  N={n:,} P={parallel} run {rep + 1}/{repeats} {contender.name:<6}"
-                f" {result['total']:8.3f} s  {n / result['total']:7.1f} tasks/s"
-                f"  {parts}  (cpu user {result['user']:.2f} sys {result['sys']:.2f}"
-                f" children {result['children']:.2f})",
-                file=sys.stderr,
-                flush=True,
+                f" {result['total']:8.3f} s  {n / result['total']:7.1f} tasks/s  {parts}  {cpu}"
             )
-            if not contender.best or result["total"] < contender.best["total"]:
-                contender.best = result
+            # contender.best is {} until its first run
+            contender.best = common.faster(result, contender.best or None, common.total)
 
 
 class ProfiledRunner(LocalRunner):
@@ -252,8 +243,7 @@ def profile_ours(n: int, parallel: int, base: str, limit: int) -> str:
     """cProfile of select + claim (main thread) and of run (every worker thread)."""
     dest = tempfile.mkdtemp(prefix=f"profile-{n}-", dir=base)
     root = build_tree(n, dest)
-    gc.collect()
-    os.sync()
+    common.settle()
     main = cProfile.Profile()
     main.enable()
     specs = plan(select_tasks([Path(root)]))
@@ -263,17 +253,16 @@ def profile_ours(n: int, parallel: int, base: str, limit: int) -> str:
     runner.run()
     check_ended("profile", task_dirs(root))
     out = io.StringIO()
-    for title, stats in (
-        ("select_tasks + plan + claim (main thread)", pstats.Stats(main, stream=out)),
+    for title, profiles in (
+        ("select_tasks + plan + claim (main thread)", [main]),
         (
             f"run: the {len(runner.profiles)} worker threads together"
             " (wall time per thread, waiting on the task scripts included)",
-            pstats.Stats(*runner.profiles.values(), stream=out),
+            list(runner.profiles.values()),
         ),
     ):
         print(f"cProfile of ours at N={n:,}, P={parallel}: {title}", file=out)
-        stats.sort_stats("cumulative").print_stats(limit)
-        stats.sort_stats("tottime").print_stats(limit)
+        out.write(common.profile_text(limit, *profiles))
     return out.getvalue()
 
 
@@ -312,9 +301,8 @@ def report(ours: Contender, plain: Contender, n: int, parallel: int) -> float:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description="Time the local executor on N tasks running `true`, vs a plain pool.",
-        epilog="See benchmarks/README.md for what each contender does.",
+    parser = common.new_parser(
+        "Time the local executor on N tasks running `true`, vs a plain pool."
     )
     parser.add_argument("--tasks", type=int, default=1000, help="tasks per tree (1000)")
     parser.add_argument(
@@ -324,26 +312,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=f"tasks run at once, for both (default: os.cpu_count() = {os.cpu_count()})",
     )
     parser.add_argument("--repeats", type=int, default=3, help="runs each, best kept (3)")
-    parser.add_argument(
-        "--dir",
-        default=None,
-        help="where the temporary trees go (default: the system temp dir); "
-        "use the file system your tasks live on, or /dev/shm",
-    )
+    common.add_dir(parser, hint="or /dev/shm")
     parser.add_argument(
         "--target", type=float, default=TARGET_RATIO, help="target for ours/plain tasks/s (0.7)"
     )
-    parser.add_argument(
-        "--check", action="store_true", help="exit with status 1 when the target is missed"
-    )
-    parser.add_argument(
-        "--profile",
-        action="store_true",
-        help="afterwards, profile ours once with cProfile (main and worker threads)",
-    )
-    parser.add_argument("--profile-limit", type=int, default=30, help="rows of profile to print")
-    parser.add_argument(
-        "--keep", action="store_true", help="keep the trees written, for inspection"
+    common.add_check_profile_keep(
+        parser,
+        target="the target",
+        profile="afterwards, profile ours once with cProfile (main and worker threads)",
+        profile_limit=30,
     )
     args = parser.parse_args(argv)
     if args.tasks < 1 or args.parallel < 1 or args.repeats < 1:
@@ -355,36 +332,27 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     n: int = args.tasks
     parallel: int = args.parallel
-    base = args.dir or tempfile.gettempdir()
-    if not os.path.isdir(base):
-        sys.exit(f"--dir {base} is not a directory")
+    base = common.base_dir(args.dir)
     if shutil.which("bash") is None:
         sys.exit("bash is not on PATH: the task scripts need it")
     ours = Contender("ours", run_ours)
     plain = Contender("plain", run_plain)
-    print(
+    common.log(
         f"N={n:,}, P={parallel}, repeats {args.repeats}, in {base},"
-        f" python {sys.version.split()[0]}",
-        file=sys.stderr,
+        f" python {common.python_version()}"
     )
     profile = ""
-    root = tempfile.mkdtemp(prefix="autojob-bench-local-", dir=base)
-    try:
+    with common.bench_root(base, "autojob-bench-local-", args.keep) as root:
         benchmark([ours, plain], n, parallel, args.repeats, root)
         if args.profile:
             profile = profile_ours(n, parallel, root, args.profile_limit)
-    finally:
-        if args.keep:
-            print(f"trees kept in {root}", file=sys.stderr)
-        else:
-            shutil.rmtree(root)
     print()
     got = report(ours, plain, n, parallel)
     met = got >= args.target
     print()
     print(
         f"target: ours >= {args.target:g}x plain tasks/s at N={n:,}, P={parallel}:"
-        f" {got:.2f}x -> {'MET' if met else 'MISSED'}"
+        f" {got:.2f}x -> {common.verdict(met)}"
     )
     if profile:
         print()

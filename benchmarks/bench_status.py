@@ -52,10 +52,8 @@ import gc
 import io
 import json
 import os
-import pstats
 import random
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -65,6 +63,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import common
 
 from autojob import SETTINGS
 from autojob.store.journal import note_changed
@@ -78,6 +78,7 @@ TARGET_COLD = 1.5  # ours cold / lower, at every size
 TARGET_WARM = 0.1  # ours warm / lower (cold), at the target size
 TARGET_SIZE = 100_000
 CHANGE_FRACTION = 0.01
+SKIPPABLE = ("cli", "flow")
 
 #: the share of each kind of task in the tree (the rest is idle)
 MIX = (("success", 0.80), ("failed", 0.08), ("unknown", 0.04))
@@ -422,35 +423,23 @@ class Result:
     sys: float
     note: str = ""
 
-    def better(self, other: Result | None) -> Result:
-        return self if other is None or self.seconds < other.seconds else other
 
-
-def settle(drop_caches: bool) -> None:
-    """Start each timed run alike: no garbage, no dirty pages (no page cache)."""
-    gc.collect()
-    os.sync()
-    if drop_caches:
-        with open("/proc/sys/vm/drop_caches", "w", encoding="ascii") as stream:
-            stream.write("3\n")
+def seconds_of(result: Result) -> float:
+    return result.seconds
 
 
 def timed(run: Callable[[], Any], drop_caches: bool = False) -> tuple[Result, Any]:
-    settle(drop_caches)
-    before, start = os.times(), time.perf_counter()
-    value = run()
-    elapsed, after = time.perf_counter() - start, os.times()
-    user = after.user + after.children_user - before.user - before.children_user
-    system = after.system + after.children_system - before.system - before.children_system
-    return Result(elapsed, user, system), value
+    """Time ``run``; its CPU seconds include those of its child processes."""
+    measured = common.measure(run, drop_caches=drop_caches)
+    cpu = measured.cpu
+    user, system = cpu.user + cpu.children_user, cpu.system + cpu.children_system
+    return Result(measured.seconds, user, system), measured.value
 
 
 def progress(n: int, name: str, rep: str, result: Result) -> None:
-    print(
+    common.log(
         f"  N={n:>7,} {rep:<8} {name:<9} {result.seconds:8.3f} s"
-        f"  (cpu user {result.user:.2f} sys {result.sys:.2f})",
-        file=sys.stderr,
-        flush=True,
+        f"  {common.cpu_note(result.user, result.sys)}"
     )
 
 
@@ -472,19 +461,17 @@ def measure_size(n: int, base: str, opts: Options) -> dict[str, Result]:
     dest = tempfile.mkdtemp(prefix=f"tree-{n}-", dir=base)
     start = time.perf_counter()
     tree = build_tree(n, dest, opts.seed)
-    print(
+    common.log(
         f"N={n:,}: tree built in {time.perf_counter() - start:.1f} s"
-        f" ({dict(sorted(tree.counts().items()))}) in {tree.root}",
-        file=sys.stderr,
-        flush=True,
+        f" ({dict(sorted(tree.counts().items()))}) in {tree.root}"
     )
 
     # cold: lower bound and ours, alternating so neither always runs first
     for rep in range(opts.repeats):
-        for name in ("lower", "cold") if rep % 2 == 0 else ("cold", "lower"):
+        for name in common.rotated(("lower", "cold"), rep):
             result = measure_cold(name, tree, opts.drop_caches)
             progress(n, name, f"run {rep + 1}/{opts.repeats}", result)
-            best[name] = result.better(best.get(name))
+            best[name] = common.faster(result, best.get(name), seconds_of)
 
     # warm: 1% changed, then the index and journal are read
     for rep in range(opts.repeats):
@@ -492,7 +479,7 @@ def measure_size(n: int, base: str, opts: Options) -> dict[str, Result]:
         result, report = timed(lambda: ours_warm(tree.root), opts.drop_caches)
         check_warm(report, tree, changed)
         progress(n, "warm", f"run {rep + 1}/{opts.repeats}", result)
-        best["warm"] = result.better(best.get("warm"))
+        best["warm"] = common.faster(result, best.get("warm"), seconds_of)
 
     if "cli" not in opts.skip:
         measure_cli(tree, best, opts.drop_caches)
@@ -535,19 +522,14 @@ def measure_flow(tree: Tree, base: str, opts: Options, best: dict[str, Result]) 
     try:
         project_class = flow_project_class()
     except ImportError:
-        print(
-            "signac-flow is not installed (.venv/bin/pip install -e '.[bench]'); skipping it",
-            file=sys.stderr,
-        )
+        common.log_not_installed("signac-flow")
         return
     m = tree.n if opts.flow_max is None else min(tree.n, opts.flow_max)
     jobs = Tree(m, "", dict(list(tree.truth.items())[:m]))
     start = time.perf_counter()
     path = build_flow_project(jobs, tempfile.mkdtemp(prefix=f"flow-{m}-", dir=base))
-    print(
-        f"N={tree.n:,}: signac project of {m:,} jobs built in {time.perf_counter() - start:.1f} s",
-        file=sys.stderr,
-        flush=True,
+    common.log(
+        f"N={tree.n:,}: signac project of {m:,} jobs built in {time.perf_counter() - start:.1f} s"
     )
     for rep in range(opts.repeats):
         result, output = timed(lambda: flow_status(project_class, path), opts.drop_caches)
@@ -555,7 +537,7 @@ def measure_flow(tree: Tree, base: str, opts: Options, best: dict[str, Result]) 
         if m != tree.n:
             result.note = f"{m:,} jobs"
         progress(tree.n, "flow", f"run {rep + 1}/{opts.repeats}", result)
-        best["flow"] = result.better(best.get("flow"))
+        best["flow"] = common.faster(result, best.get("flow"), seconds_of)
     best["flow"].note = "" if m == tree.n else f"measured on {m:,} jobs (--flow-max)"
 
 
@@ -568,25 +550,15 @@ def profile_ours(tree: Tree, limit: int) -> str:
     ):
         if prepare is not None:
             prepare(tree)
-        settle(drop_caches=False)
+        common.settle()
         profiler = cProfile.Profile()
         profiler.runcall(run, tree.root)
         print(f"cProfile of ours {name} at N={tree.n:,}:", file=out)
-        stats = pstats.Stats(profiler, stream=out)
-        stats.sort_stats("cumulative").print_stats(limit)
-        stats.sort_stats("tottime").print_stats(limit)
+        out.write(common.profile_text(limit, profiler))
     return out.getvalue()
 
 
 # -- reporting -------------------------------------------------------------------
-
-
-def fmt(result: Result | None) -> str:
-    return "-" if result is None else f"{result.seconds:.3f}"
-
-
-def ratio(a: Result | None, b: Result | None, scale: float = 1.0) -> str:
-    return "-" if a is None or b is None else f"{a.seconds / (b.seconds * scale):.2f}x"
 
 
 def flow_scale(results: dict[str, Result], n: int, flow_max: int | None) -> float:
@@ -603,19 +575,19 @@ def report(best: dict[int, dict[str, Result]], flow_max: int | None) -> None:
         + "".join(f" {name + ' s':>11}" for name in columns)
         + f" {'cold/lower':>11} {'warm/lower':>11} {'cold/flow':>10} {'warm/flow':>10}"
     )
-    print(header)
-    print("-" * len(header))
+    common.print_header(header)
     notes = []
     for n, results in best.items():
         scale = flow_scale(results, n, flow_max)
         star = "*" if scale != 1.0 else ""
+        s = {name: result.seconds for name, result in results.items()}
         print(
             f"{n:>8,}"
-            + "".join(f" {fmt(results.get(name)):>11}" for name in columns)
-            + f" {ratio(results.get('cold'), results.get('lower')):>11}"
-            f" {ratio(results.get('warm'), results.get('lower')):>11}"
-            f" {ratio(results.get('cold'), results.get('flow'), scale) + star:>10}"
-            f" {ratio(results.get('warm'), results.get('flow'), scale) + star:>10}"
+            + "".join(f" {common.fmt(s.get(name)):>11}" for name in columns)
+            + f" {common.ratio(s.get('cold'), s.get('lower')):>11}"
+            f" {common.ratio(s.get('warm'), s.get('lower')):>11}"
+            f" {common.ratio(s.get('cold'), s.get('flow'), scale) + star:>10}"
+            f" {common.ratio(s.get('warm'), s.get('flow'), scale) + star:>10}"
         )
         if star:
             notes.append(
@@ -628,7 +600,7 @@ def report(best: dict[int, dict[str, Result]], flow_max: int | None) -> None:
     print("CPU seconds of those runs, user + system (with child processes):")
     for name in columns:
         cells = "  ".join(
-            f"N={n:,}: {r[name].user:.2f} + {r[name].sys:.2f}" for n, r in best.items() if name in r
+            common.cpu_cell(n, r[name].user, r[name].sys) for n, r in best.items() if name in r
         )
         if cells:
             print(f"  {name:<9} {cells}")
@@ -654,49 +626,29 @@ def check_targets(best: dict[int, dict[str, Result]], args: argparse.Namespace) 
         met &= ok
         print(
             f"target: ours cold <= {args.target_cold:g}x lower at N={n:,}:"
-            f" {got:.2f}x -> {'MET' if ok else 'MISSED'}"
+            f" {got:.2f}x -> {common.verdict(ok)}"
         )
-    n = args.target_size if args.target_size in best else max(best)
+    n = common.size_for_target(args.target_size, best)
     got = best[n]["warm"].seconds / best[n]["lower"].seconds
     ok = got <= target_warm
     met &= ok
     print(
         f"target: ours warm <= {args.target_warm:g}x lower (cold) at N={n:,}:"
-        f" {got:.3f}x -> {'MET' if ok else 'MISSED'}"
+        f" {got:.3f}x -> {common.verdict(ok)}"
     )
     return met
 
 
-def int_list(text: str) -> list[int]:
-    return [int(item) for item in text.split(",") if item]
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description="Time autojob status on N tasks: cold, warm, CLI, plain Python, signac-flow.",
-        epilog="See benchmarks/README.md for what each contender does.",
+    parser = common.new_parser(
+        "Time autojob status on N tasks: cold, warm, CLI, plain Python, signac-flow."
     )
-    parser.add_argument(
-        "--sizes",
-        type=int_list,
-        default=[10_000, TARGET_SIZE],
-        help="comma-separated task counts (default: 10000,100000)",
-    )
+    common.add_sizes(parser, [10_000, TARGET_SIZE])
     parser.add_argument(
         "--repeats", type=int, default=3, help="timed runs per contender, best kept (3)"
     )
-    parser.add_argument(
-        "--dir",
-        default=None,
-        help="where the temporary trees go (default: the system temp dir); "
-        "use the file system your tasks live on, or /dev/shm for CPU costs alone",
-    )
-    parser.add_argument(
-        "--skip",
-        type=lambda s: {item for item in s.split(",") if item},
-        default=set(),
-        help="comma-separated parts to leave out: cli, flow",
-    )
+    common.add_dir(parser)
+    common.add_skip(parser, SKIPPABLE, "parts")
     parser.add_argument(
         "--flow-max",
         type=int,
@@ -723,24 +675,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="N at which the warm target applies (default: 100000; if it is not among "
         "--sizes, the largest size is used)",
     )
-    parser.add_argument(
-        "--check", action="store_true", help="exit with status 1 when a target is missed"
-    )
-    parser.add_argument(
-        "--profile",
-        action="store_true",
-        help="then profile ours (cold and warm) once at the target size with cProfile",
-    )
-    parser.add_argument("--profile-limit", type=int, default=30, help="rows of profile to print")
-    parser.add_argument(
-        "--keep", action="store_true", help="keep the trees written, for inspection"
+    common.add_check_profile_keep(
+        parser,
+        target="a target",
+        profile="then profile ours (cold and warm) once at the target size with cProfile",
+        profile_limit=30,
     )
     args = parser.parse_args(argv)
-    unknown = args.skip - {"cli", "flow"}
-    if unknown:
-        parser.error(f"--skip: only cli and flow can be left out, not {sorted(unknown)}")
-    if not args.sizes or min(args.sizes) < 1:
-        parser.error("--sizes: give positive task counts")
+    common.check_skip(parser, args.skip, SKIPPABLE)
+    common.check_sizes(parser, args.sizes)
     if args.repeats < 1 or (args.flow_max is not None and args.flow_max < 1):
         parser.error("--repeats and --flow-max take positive numbers")
     if args.drop_caches and not os.access("/proc/sys/vm/drop_caches", os.W_OK):
@@ -751,10 +694,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     sizes: list[int] = args.sizes
-    base = args.dir or tempfile.gettempdir()
-    if not os.path.isdir(base):
-        sys.exit(f"--dir {base} is not a directory")
-    target_n = args.target_size if args.target_size in sizes else max(sizes)
+    base = common.base_dir(args.dir)
+    target_n = common.size_for_target(args.target_size, sizes)
     opts = Options(
         repeats=args.repeats,
         skip=args.skip,
@@ -773,22 +714,15 @@ def main(argv: list[str] | None = None) -> int:
             versions = f", signac {signac.__version__}, signac-flow {flow.__version__}"
         except ImportError:
             pass
-    print(
-        f"sizes {sizes}, repeats {args.repeats}, in {base}, python"
-        f" {sys.version.split()[0]}{versions}",
-        file=sys.stderr,
+    common.log(
+        f"sizes {sizes}, repeats {args.repeats}, in {base},"
+        f" python {common.python_version()}{versions}"
     )
     best: dict[int, dict[str, Result]] = {}
-    root = tempfile.mkdtemp(prefix="autojob-bench-status-", dir=base)
-    try:
+    with common.bench_root(base, "autojob-bench-status-", args.keep) as root:
         for n in sizes:
             best[n] = measure_size(n, root, opts)
             gc.collect()
-    finally:
-        if args.keep:
-            print(f"trees kept in {root}", file=sys.stderr)
-        else:
-            shutil.rmtree(root)
     print()
     report(best, args.flow_max)
     print()

@@ -23,7 +23,10 @@ from .helpers import run
 pytestmark = pytest.mark.slurm
 
 
-def make_study(root: Path, commands: dict[str, str], **sched: object) -> Path:
+def make_study(
+    root: Path, commands: dict[str, str], *, auto_restart: bool = False, **sched: object
+) -> Path:
+    """A study of one-task groups; they restart themselves only if asked to."""
     root.mkdir(parents=True, exist_ok=True)
     groups = [
         TaskGroup(
@@ -31,7 +34,9 @@ def make_study(root: Path, commands: dict[str, str], **sched: object) -> Path:
             tasks=[
                 Task(
                     task_metadata=TaskMetadata(label=label),
-                    task_inputs=TaskInputs(command=cmd),
+                    task_inputs=TaskInputs(
+                        command=cmd, auto_restart=auto_restart, files_to_carry_over=["part1"]
+                    ),
                     scheduler_inputs=sched,
                 )
             ],
@@ -170,3 +175,55 @@ def test_cli_dry_run_prints_scripts_and_commands(tmp_path: Path) -> None:
     assert "#SBATCH --time=00:01:00" in result.stdout
     assert "3 task(s) would go in 1 sbatch call(s)" in result.stdout
     assert all(read_state(task_dir(study, f"d{i}")).state is State.IDLE for i in range(3))
+
+
+def test_slurmctld_restarted_mid_study_loses_nothing(tmp_path: Path) -> None:
+    root = Path(__file__).parents[1]
+    study = make_study(
+        tmp_path, {f"r{i}": f"sleep 4; echo done {i}" for i in range(4)}, time="00:05:00"
+    )
+    submit(study)
+    paths = [task_dir(study, f"r{i}") for i in range(4)]
+    deadline = time.monotonic() + 60
+    while not any(read_state(p).state is State.RUNNING for p in paths):
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
+    # the controller stops (saving its state) mid-study, then comes back
+    subprocess.run([str(root / "scripts" / "slurm-down.sh"), "slurmctld"], check=True, timeout=60)
+    try:
+        # status still answers from the task files
+        out = run("status", study, "--rescan", "--json", cwd=tmp_path)
+        assert out.returncode == 0, out.stderr
+        data = json.loads(out.stdout)
+        assert sum(data["counts"].values()) == 4
+        assert set(data["counts"]) <= {"queued", "running", "success"}
+    finally:
+        up = [str(root / "scripts" / "slurm-up.sh")]
+        subprocess.run(up, check=True, capture_output=True, timeout=300)
+    assert set(wait_final(paths).values()) == {State.SUCCESS}
+    for i, path in enumerate(paths):
+        assert (path / SETTINGS.STDOUT_FILE).read_text() == f"done {i}\n"
+        assert (
+            json.loads((path / SETTINGS.SCHEDULER_STATS_FILE).read_text())["state"] == "COMPLETED"
+        )
+
+
+def test_auto_restart_recovers_a_timeout_on_the_cluster(tmp_path: Path) -> None:
+    command = "if [ -f part1 ]; then echo finished > result; else touch part1; sleep 600; fi"
+    study = make_study(tmp_path, {"long": command}, auto_restart=True, time="1")
+    submit(study)
+    group = study / "long"
+
+    def attempts() -> list[Path]:
+        return sorted(p for p in group.iterdir() if p.is_dir())
+
+    deadline = time.monotonic() + 240
+    while not any((p / "result").exists() for p in attempts()):
+        assert time.monotonic() < deadline, [read_state(p) for p in attempts()]
+        time.sleep(1)
+    first = next(p for p in attempts() if not (p / "result").exists())
+    second = next(p for p in attempts() if (p / "result").exists())
+    assert wait_final([first, second]) == {first: State.TIMEOUT, second: State.SUCCESS}
+    assert read_state(first).exit_code == 124  # stopped by itself, before SLURM's limit
+    sched = json.loads((second / "inputs.json").read_text())["scheduler_inputs"]
+    assert sched["time"] == "00:01:30"

@@ -227,3 +227,47 @@ def test_auto_restart_recovers_a_timeout_on_the_cluster(tmp_path: Path) -> None:
     assert read_state(first).exit_code == 124  # stopped by itself, before SLURM's limit
     sched = json.loads((second / "inputs.json").read_text())["scheduler_inputs"]
     assert sched["time"] == "00:01:30"
+
+
+def _task_plugin() -> str:
+    out = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True, check=True)
+    line = next((ln for ln in out.stdout.splitlines() if ln.startswith("TaskPlugin ")), "")
+    return line.split("=", 1)[-1].strip()
+
+
+def test_out_of_memory_is_told_apart(tmp_path: Path) -> None:
+    if "cgroup" not in _task_plugin():
+        pytest.skip("this cluster's TaskPlugin does not enforce memory (needs task/cgroup)")
+    grab = "python3 -c 'x = bytearray(600 * 1024 * 1024); import time; time.sleep(5)'"
+    study = make_study(tmp_path, {"hungry": grab}, time="00:02:00", mem="100M")
+    submit(study)
+    path = task_dir(study, "hungry")
+    assert wait_final([path]) == {path: State.OOM}
+    assert (
+        json.loads((path / SETTINGS.SCHEDULER_STATS_FILE).read_text())["state"] == "OUT_OF_MEMORY"
+    )
+    status = json.loads(run("status", study, "--json", "--rescan", cwd=tmp_path).stdout)
+    assert status["counts"] == {"oom": 1}
+
+
+def test_without_sacct_status_degrades_to_squeue(tmp_path: Path) -> None:
+    root = Path(__file__).parents[1]
+    study = make_study(tmp_path, {"w": "sleep 20"}, time="00:02:00")
+    submit(study)
+    path = task_dir(study, "w")
+    subprocess.run([str(root / "scripts" / "slurm-down.sh"), "slurmdbd"], check=True, timeout=60)
+    try:
+        deadline = time.monotonic() + 60
+        while read_state(path).state is not State.RUNNING:
+            assert time.monotonic() < deadline
+            time.sleep(0.5)
+        result = run("status", study, "--json", "--rescan", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        data = json.loads(result.stdout)
+        assert data["counts"] == {"running": 1}
+        assert "falling back to squeue" in result.stderr
+    finally:
+        subprocess.run(["scancel", read_state(path).job_id or "0"], check=False)
+        subprocess.run(
+            [str(root / "scripts" / "slurm-up.sh")], check=True, capture_output=True, timeout=300
+        )

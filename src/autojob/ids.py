@@ -9,6 +9,7 @@ kind (``g`` study group, ``s`` study, ``c`` task group, ``j`` task, e.g.
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -46,9 +47,8 @@ ID_PREFIXES: dict[str, Kind] = {
 
 
 def _legacy_mode() -> bool:
-    from autojob import SETTINGS  # noqa: PLC0415  (avoid an import cycle)
-
-    return SETTINGS.LEGACY_MODE
+    # the package is imported by now; a module lookup is cheaper than an import
+    return bool(sys.modules["autojob"].SETTINGS.LEGACY_MODE)
 
 
 def new_id(prefix: Kind, *, legacy: bool | None = None) -> str:

@@ -24,9 +24,10 @@ def group_tasks(tasks: Iterable[TaskBase]) -> list[TaskGroup]:
         groups.setdefault(task.task_metadata.task_group_id, []).append(task)
     result = []
     for members in groups.values():
-        group = TaskGroup.from_task(members[0])
-        group.tasks.extend(members[1:])
-        group.link()
+        group = TaskGroup.from_task(members[0])  # links its first task
+        if len(members) > 1:
+            group.tasks.extend(members[1:])
+            group.link()
         result.append(group)
     return result
 

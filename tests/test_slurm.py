@@ -271,3 +271,14 @@ def test_without_sacct_status_degrades_to_squeue(tmp_path: Path) -> None:
         subprocess.run(
             [str(root / "scripts" / "slurm-up.sh")], check=True, capture_output=True, timeout=300
         )
+
+
+def test_two_plans_never_share_a_batch_directory(tmp_path: Path) -> None:
+    from autojob.execution.slurm import plan_arrays
+
+    study = make_study(tmp_path / "s", {"a": "true", "b": "true"})
+    a, b = task_dir(study, "a"), task_dir(study, "b")
+    first = plan_arrays([(a, "run.sh")], batch_root=tmp_path / "batch", max_array_size=1001)
+    second = plan_arrays([(b, "run.sh")], batch_root=tmp_path / "batch", max_array_size=1001)
+    assert first[0].batch_dir != second[0].batch_dir
+    assert not (tmp_path / "batch").exists()  # planning writes nothing

@@ -18,6 +18,7 @@ import re
 import shlex
 import subprocess
 import time
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,7 @@ from autojob.errors import InputError, SchedulerError
 from autojob.execution.records import record, remove_record, task_lock
 from autojob.scheduler import SchedulerInputs
 from autojob.store.atomic import write_atomic
+from autojob.store.journal import note_changed
 from autojob.store.state import State, TaskState, read_state
 
 __all__ = [
@@ -213,11 +215,12 @@ def plan_arrays(
     for path, script in tasks:
         groups.setdefault(_resources(path), []).append((path, script))
     stamp = time.strftime("%Y%m%d-%H%M%S")
+    plan = uuid.uuid4().hex[:8]  # two plans never share a directory
     jobs: list[ArrayJob] = []
     for key, members in groups.items():
         for start in range(0, len(members), max_array_size):
             chunk = members[start : start + max_array_size]
-            name = f"{stamp}-{os.getpid()}-{len(jobs)}"
+            name = f"{stamp}-{plan}-{len(jobs)}"
             directives = [("job-name", _job_name(chunk)), *key]
             jobs.append(ArrayJob(directives, chunk, batch_root / name, max_parallel))
     return jobs
@@ -249,10 +252,11 @@ def submit_arrays(jobs: Iterable[ArrayJob]) -> list[ArrayJob]:
             raise
         job.job_id = out.strip().split(";")[0]
         for index, (path, _) in enumerate(job.tasks):
-            record(path, "QUEUED_FILE", {
+            record(path, "QUEUED_FILE", note=False, data={
                 "executor": "slurm", "job_id": f"{job.job_id}_{index}",
                 "array_job_id": job.job_id, "array_index": index, "batch": str(job.batch_dir),
             })  # fmt: skip
+        note_changed([path for path, _ in job.tasks])
         submitted.append(job)
     return submitted
 

@@ -282,3 +282,21 @@ def test_two_plans_never_share_a_batch_directory(tmp_path: Path) -> None:
     second = plan_arrays([(b, "run.sh")], batch_root=tmp_path / "batch", max_array_size=1001)
     assert first[0].batch_dir != second[0].batch_dir
     assert not (tmp_path / "batch").exists()  # planning writes nothing
+
+
+def test_a_refused_array_withdraws_the_claims_of_the_rest(tmp_path: Path) -> None:
+    study = make_study(tmp_path, {"good": "true"}, time="00:01:00")
+    from autojob.next import create_task_group_tree
+
+    for label in ("bad1", "bad2"):
+        task = Task(
+            task_metadata=TaskMetadata(label=label),
+            task_inputs=TaskInputs(command="true", auto_restart=False),
+            scheduler_inputs={"partition": "nosuchpartition", "time": f"00:0{len(label)}:00"},
+        )
+        create_task_group_tree(TaskGroup(label=label, tasks=[task]), study, name_template=label)
+    with pytest.raises(SchedulerError):
+        submit(study)
+    states = {k: read_state(task_dir(study, k)).state for k in ("good", "bad1", "bad2")}
+    assert states["bad1"] is State.IDLE and states["bad2"] is State.IDLE
+    assert states["good"] in (State.IDLE, State.QUEUED, State.RUNNING, State.SUCCESS)

@@ -234,10 +234,12 @@ def submit_arrays(jobs: Iterable[ArrayJob]) -> list[ArrayJob]:
     """Write each array's files, submit it, and record the job ids in its tasks.
 
     The tasks must have been claimed (``claim_tasks``) first. If sbatch
-    refuses an array, its tasks' claims are withdrawn and the error raised.
+    refuses an array, the claims of its tasks and of every array not yet
+    submitted are withdrawn, and the error raised.
     """
-    submitted = []
-    for job in jobs:
+    submitted: list[ArrayJob] = []
+    jobs = list(jobs)
+    for position, job in enumerate(jobs):
         job.batch_dir.mkdir(parents=True, exist_ok=True)
         listing = "".join(f"{os.path.realpath(p)}\0{s}\0" for p, s in job.tasks)
         (job.batch_dir / "tasks.list").write_bytes(listing.encode("utf-8", "surrogateescape"))
@@ -247,8 +249,10 @@ def submit_arrays(jobs: Iterable[ArrayJob]) -> list[ArrayJob]:
                 job.command(), what="sbatch refused the job array", cwd=job.batch_dir
             )
         except SchedulerError:
-            for path, _ in job.tasks:
-                remove_record(path, "QUEUED_FILE")
+            # this array and the ones not submitted yet: their claims go
+            for unsent in jobs[position:]:
+                for path, _ in unsent.tasks:
+                    remove_record(path, "QUEUED_FILE")
             raise
         job.job_id = out.strip().split(";")[0]
         for index, (path, _) in enumerate(job.tasks):

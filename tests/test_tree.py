@@ -15,6 +15,7 @@ from autojob.task_group import TaskGroup
 from autojob.tasks.task import Task, TaskInputs, TaskMetadata
 
 from .helpers import tree_listing
+from .test_seed_examples import DESIGN_FIELDS
 
 
 def labelled(label: str) -> Task:
@@ -47,19 +48,7 @@ def test_structured_tree_has_the_documented_files(tmp_path: Path) -> None:
         task_dir = study_dir / group.task_group_id / task.task_metadata.task_id
         assert sorted(p.name for p in task_dir.iterdir()) == ["inputs.json", "run.sh", "task.json"]
         assert read(task_dir / "inputs.json")["task_inputs"]["command"] is None
-        assert set(read(task_dir / "task.json")) >= {
-            "label",
-            "tags",
-            "uri",
-            "study_group_id",
-            "study_id",
-            "workflow_step_id",
-            "task_id",
-            "task_group_id",
-            "date_created",
-            "last_updated",
-            "task_class",
-        }
+        assert set(read(task_dir / "task.json")) >= DESIGN_FIELDS["task.json"]
 
 
 def test_templates_name_directories_and_number_with_i(tmp_path: Path) -> None:

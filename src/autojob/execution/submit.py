@@ -8,13 +8,13 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from autojob import SETTINGS
 from autojob.errors import AutojobError, InputError
-from autojob.execution.local import LocalRunner, RunSpec, default_parallelism, write_job_file
+from autojob.execution.local import RunSpec, default_parallelism, write_job_file
 from autojob.store.discovery import discover_tasks, ensure_task_metadata
 from autojob.store.load import read_inputs_sections
 from autojob.store.state import State, TaskState, read_state
@@ -46,7 +46,6 @@ class Selected:
     spec: RunSpec
     state: TaskState
     command: str | None = None
-    extra: dict[str, object] = field(default_factory=dict)
 
 
 def iter_task_dirs(paths: Iterable[Path], *, dry_run: bool = False) -> list[Path]:
@@ -160,19 +159,6 @@ def start_background(
             hint="read its log for the reason",
         )
     return child.pid, int(answer), log_path
-
-
-def run_here(
-    specs: Sequence[RunSpec],
-    *,
-    max_parallel: int | None,
-    allowed: frozenset[State],
-    runner: LocalRunner | None = None,
-) -> dict[Path, TaskState]:
-    """Claim and run ``specs`` in this process (``submit --wait``)."""
-    runner = runner or LocalRunner(specs, max_parallel=max_parallel)
-    runner.claim(allowed)
-    return runner.run()
 
 
 EXECUTORS = ("local", "slurm")

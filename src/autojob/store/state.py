@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import os
 import socket
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -72,7 +72,6 @@ class TaskState:
     job_id: str | None = None
     detail: str | None = None
     accounted: bool = False  # the scheduler's accounting is recorded beside it
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""

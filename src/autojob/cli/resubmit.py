@@ -116,7 +116,7 @@ def resubmit(
     idle = frozenset({State.IDLE})
     selected = run.select_tasks(new, idle)
     if executor == "slurm":
-        batch_root = paths[0].resolve() / SETTINGS.INDEX_DIR / "slurm"
+        batch_root = run.slurm_batch_root(paths[0])
         jobs = run.slurm_arrays(
             selected, allowed=idle, max_parallel=max_parallel, batch_root=batch_root, dry_run=False
         )

@@ -38,7 +38,8 @@ STATES = [
 @click.option(
     "--executor",
     default=None,
-    help="Where tasks run: 'local' (default: SETTINGS.DEFAULT_EXECUTOR).",
+    help="Where tasks run: 'local' (this machine's cores) or 'slurm' (job arrays). "
+    "Default: SETTINGS.DEFAULT_EXECUTOR.",
 )
 @click.option(
     "-j",
@@ -114,12 +115,11 @@ def _submit_slurm(
     dry_run: bool,
     wait: bool,
 ) -> None:
-    from autojob import SETTINGS  # noqa: PLC0415
 
     if not selected:
         click.echo("nothing to submit: no task under the paths is " + " or ".join(sorted(allowed)))
         return
-    batch_root = paths[0].resolve() / SETTINGS.INDEX_DIR / "slurm"
+    batch_root = run.slurm_batch_root(paths[0])
     jobs = run.slurm_arrays(
         selected, allowed=allowed, max_parallel=max_parallel, batch_root=batch_root, dry_run=dry_run
     )

@@ -30,6 +30,7 @@ __all__ = [
     "runner_log_dir",
     "select_tasks",
     "slurm_arrays",
+    "slurm_batch_root",
     "start_background",
 ]
 
@@ -173,6 +174,11 @@ def check_executor(name: str) -> str:
             hint="use 'local' (this machine's cores) or 'slurm'",
         )
     return name
+
+
+def slurm_batch_root(path: Path) -> Path:
+    """Where the job-array scripts of a submit under ``path`` are written."""
+    return path.resolve() / SETTINGS.INDEX_DIR / "slurm"
 
 
 def slurm_arrays(

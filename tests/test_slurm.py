@@ -82,7 +82,8 @@ def test_an_array_of_tasks_all_succeed_in_one_sbatch_call(tmp_path: Path) -> Non
     assert len(jobs) == 1 and len(jobs[0].tasks) == 5
     assert "--array=0-4%2" in jobs[0].command()
     paths = [task_dir(study, f"t{i}") for i in range(5)]
-    assert all(read_state(p).state is State.QUEUED for p in paths) or True  # may start at once
+    # each task knows its element's job id at once (queued, or already started)
+    assert [read_state(p).job_id for p in paths] == [f"{jobs[0].job_id}_{i}" for i in range(5)]
     assert set(wait_final(paths).values()) == {State.SUCCESS}
     for i, path in enumerate(paths):
         assert (path / SETTINGS.STDOUT_FILE).read_text() == f"task {i}\n"
@@ -300,3 +301,63 @@ def test_a_refused_array_withdraws_the_claims_of_the_rest(tmp_path: Path) -> Non
     states = {k: read_state(task_dir(study, k)).state for k in ("good", "bad1", "bad2")}
     assert states["bad1"] is State.IDLE and states["bad2"] is State.IDLE
     assert states["good"] in (State.IDLE, State.QUEUED, State.RUNNING, State.SUCCESS)
+
+
+def held_study(root: Path, n: int) -> tuple[Path, list[Path]]:
+    study = make_study(root, {f"t{i}": "true" for i in range(n)}, time="00:01:00", hold=True)
+    return study, [task_dir(study, f"t{i}") for i in range(n)]
+
+
+def test_a_claim_is_one_record_and_the_job_id_is_written_once_per_array(tmp_path: Path) -> None:
+    study, paths = held_study(tmp_path, 4)
+    (job,) = submit(study)
+    try:
+        assert json.loads((job.batch_dir / "submitted.json").read_text())["job_id"] == job.job_id
+        for index, path in enumerate(paths):
+            claim = json.loads((path / SETTINGS.QUEUED_FILE).read_text())
+            assert "job_id" not in claim  # not rewritten after sbatch
+            assert claim["batch"] == str(job.batch_dir) and claim["array_index"] == index
+            state = read_state(path)
+            assert state.state is State.QUEUED and state.job_id == f"{job.job_id}_{index}"
+        assert not list(tmp_path.rglob(".autojob.lock"))  # the directories are locked
+    finally:
+        subprocess.run(["scancel", str(job.job_id)], check=False)
+
+
+def test_tasks_claimed_meanwhile_are_left_out_of_the_array(tmp_path: Path) -> None:
+    from autojob.execution.records import claim_tasks
+
+    study, paths = held_study(tmp_path, 5)
+    selected = select_tasks([study], DEFAULT_ONLY)
+    # another submit claims t1 and t3 between this one's selection and its claims
+    assert claim_tasks([paths[1], paths[3]], DEFAULT_ONLY, "local") == [paths[1], paths[3]]
+    (job,) = slurm_arrays(
+        selected,
+        allowed=DEFAULT_ONLY,
+        max_parallel=None,
+        batch_root=study / ".autojob" / "slurm",
+        dry_run=False,
+    )
+    try:
+        assert job.array_option() == "--array=0,2,4"
+        shown = subprocess.run(
+            ["squeue", "--noheader", "--array", "--jobs", str(job.job_id), "--format=%K"],
+            capture_output=True, text=True, check=True,
+        ).stdout.split()  # fmt: skip
+        assert sorted(shown) == ["0", "2", "4"]
+        assert read_state(paths[1]).executor == "local"  # the other claim stands
+        assert read_state(paths[4]).job_id == f"{job.job_id}_4"
+    finally:
+        subprocess.run(["scancel", str(job.job_id)], check=False)
+
+
+def test_an_unanswered_sbatch_is_found_in_the_queue(tmp_path: Path) -> None:
+    from autojob.execution.slurm import _queued_from
+
+    study, _ = held_study(tmp_path, 2)
+    (job,) = submit(study)
+    try:
+        assert _queued_from(job.batch_dir) == job.job_id
+        assert _queued_from(tmp_path / "never-submitted") is None
+    finally:
+        subprocess.run(["scancel", str(job.job_id)], check=False)

@@ -113,9 +113,12 @@ class SchedulerError(AutojobError):
         stdout: str = "",
         stderr: str = "",
         hint: str | None = None,
+        timed_out: bool = False,
     ) -> None:
         self.command = command
         self.returncode = returncode
+        #: the command gave no answer in time (it may still have acted)
+        self.timed_out = timed_out
         self.stdout = stdout
         self.stderr = stderr
         detail = stderr.strip() or stdout.strip()

@@ -13,7 +13,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,35 +38,65 @@ RUN_FILES = (
 )
 
 
+#: what the task lock is taken on where directories cannot be locked
+LOCK_FILE = ".autojob.lock"
+
+
 @contextmanager
 def task_lock(task_dir: Path, timeout: float = 60.0) -> Iterator[None]:
     """Hold the task's lock (claiming, launching and ending a run).
 
-    A ``flock`` on ``.autojob.lock`` in the task directory: released by the
-    kernel if its holder dies, and cheap enough to take for every task.
+    A ``flock`` on the task directory itself, released by the kernel if its
+    holder dies, and cheap enough to take for every task (no file to create).
+    Where a file system refuses locks on directories (NFS emulates ``flock``
+    with byte-range locks, which need a file open for writing), the lock is
+    taken on :data:`LOCK_FILE` in the task directory instead; every process
+    on that file system does the same, so they still exclude each other.
 
     Raises:
         AutojobError: the lock is still held by another process after ``timeout``.
     """
-    path = os.path.join(task_dir, ".autojob.lock")
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+    path = os.fspath(task_dir)
+    fd, locked = _open_lockable(path)
     try:
         deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise AutojobError(
-                        f"the task is locked by another autojob process for over {timeout:g} s",
-                        path=path,
-                        hint="wait for it to finish, or find it with 'fuser' and stop it",
-                    ) from None
-                time.sleep(0.01)
+        while not locked:
+            if time.monotonic() > deadline:
+                raise AutojobError(
+                    f"the task is locked by another autojob process for over {timeout:g} s",
+                    path=path,
+                    hint="wait for it to finish, or find it with 'fuser' and stop it",
+                )
+            time.sleep(0.01)
+            locked = _try_lock(fd)
         yield
     finally:
         os.close(fd)  # releases the lock
+
+
+def _open_lockable(folder: str) -> tuple[int, bool]:
+    """Open what the task lock is taken on and try it once: (fd, locked)."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        return fd, _try_lock(fd)
+    except OSError:  # no locks on directories here: lock a file in it
+        os.close(fd)
+    lock_file = os.path.join(folder, LOCK_FILE)
+    fd = os.open(lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+    try:
+        return fd, _try_lock(fd)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _try_lock(fd: int) -> bool:
+    """Take the exclusive lock if free; False when another holder has it."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
 
 
 def record(task_dir: Path, file_setting: str, data: dict[str, Any], *, note: bool = True) -> None:
@@ -135,23 +165,34 @@ def runner_identity() -> dict[str, Any]:
     return {"host": this_host(), "pid": os.getpid()}
 
 
-def claim_tasks(paths: Iterable[Path], allowed: frozenset[State], executor: str) -> list[Path]:
+def claim_tasks(
+    paths: Iterable[Path],
+    allowed: frozenset[State],
+    executor: str,
+    *,
+    extra: Mapping[Path, dict[str, Any]] | None = None,
+    note: bool = True,
+) -> list[Path]:
     """Mark as queued by this process each task whose state is in ``allowed``.
 
     Under each task's lock, so two submits never claim one task; a task's
-    earlier run moves to its history first.
+    earlier run moves to its history first. ``extra``: more fields for the
+    queued record of a task (where the scheduler will run it). ``note``: note
+    the claims in the status journals (else the caller does, once it is done).
     """
     from autojob.store.state import read_state  # noqa: PLC0415
 
     claimed = []
-    identity = runner_identity()
+    base = {"executor": executor, "runner": runner_identity()}
     for path in paths:
         with task_lock(path):
             names = set(os.listdir(path))
             if read_state(path, names).state not in allowed:
                 continue
             archive_run(path, names)
-            record(path, "QUEUED_FILE", {"executor": executor, "runner": identity}, note=False)
+            more = extra.get(path) if extra else None
+            record(path, "QUEUED_FILE", {**base, **more} if more else base, note=False)
         claimed.append(path)
-    note_changed(claimed)
+    if note:
+        note_changed(claimed)
     return claimed

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import shlex
 import subprocess
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,8 +28,8 @@ from autojob.errors import InputError, SchedulerError
 from autojob.execution.records import record, remove_record, task_lock
 from autojob.scheduler import SchedulerInputs
 from autojob.store.atomic import write_atomic
-from autojob.store.journal import note_changed
-from autojob.store.state import State, TaskState, read_state
+from autojob.store.journal import note_changed, real_paths
+from autojob.store.state import State, TaskState, read_state, write_submitted
 
 __all__ = [
     "ArrayJob",
@@ -45,6 +44,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+#: seconds a scheduler command may take to answer
+COMMAND_TIMEOUT = 120.0
 #: seconds to wait for sacct to know a job that ended before giving up on it
 ACCOUNTING_PATIENCE = 120.0
 #: directives that may differ between the tasks of one array
@@ -75,7 +76,12 @@ SLURM_STATES: dict[str, tuple[State, str | None]] = {
 
 
 def run_scheduler_command(
-    command: list[str], *, what: str, hint: str | None = None, cwd: Path | None = None
+    command: list[str],
+    *,
+    what: str,
+    hint: str | None = None,
+    cwd: Path | None = None,
+    timeout: float = COMMAND_TIMEOUT,
 ) -> str:
     """Run a scheduler command and return its output.
 
@@ -85,7 +91,7 @@ def run_scheduler_command(
     """
     try:
         done = subprocess.run(
-            command, capture_output=True, text=True, cwd=cwd, timeout=120, check=False
+            command, capture_output=True, text=True, cwd=cwd, timeout=timeout, check=False
         )
     except FileNotFoundError as exc:
         raise SchedulerError(
@@ -96,10 +102,11 @@ def run_scheduler_command(
         ) from exc
     except subprocess.TimeoutExpired as exc:
         raise SchedulerError(
-            f"{what}: no answer in 120 s",
+            f"{what}: no answer in {timeout:g} s",
             command=command,
             returncode=None,
             hint="the controller may be down: try again, or check 'scontrol ping'",
+            timed_out=True,
         ) from exc
     if done.returncode != 0:
         raise SchedulerError(
@@ -158,11 +165,21 @@ class ArrayJob:
     batch_dir: Path
     max_parallel: int | None = None
     job_id: str | None = None
+    #: the elements to run (None: all); tasks another submit claimed are left out
+    indices: list[int] | None = None
 
     def array_option(self) -> str:
-        """``--array=0-N[%M]``."""
+        """``--array=0-N[%M]`` (or the ranges of :attr:`indices`)."""
         throttle = f"%{self.max_parallel}" if self.max_parallel else ""
-        return f"--array=0-{len(self.tasks) - 1}{throttle}"
+        if self.indices is None or len(self.indices) == len(self.tasks):
+            return f"--array=0-{len(self.tasks) - 1}{throttle}"
+        return f"--array={_ranges(self.indices)}{throttle}"
+
+    def elements(self) -> list[tuple[int, Path]]:
+        """The (array index, task directory) of each element submitted."""
+        if self.indices is None:
+            return [(i, path) for i, (path, _) in enumerate(self.tasks)]
+        return [(i, self.tasks[i][0]) for i in self.indices]
 
     def command(self) -> list[str]:
         """The sbatch command line."""
@@ -190,17 +207,49 @@ class ArrayJob:
         return "\n".join(lines) + "\n"
 
 
-def _resources(path: Path) -> tuple[tuple[str, str | None], ...]:
-    from autojob.store.load import read_inputs_sections  # noqa: PLC0415
+def _ranges(indices: Sequence[int]) -> str:
+    """``[0, 1, 2, 5, 7, 8]`` -> ``"0-2,5,7-8"``."""
+    parts: list[str] = []
+    start = previous = indices[0]
+    for index in [*indices[1:], None]:
+        if index is not None and index == previous + 1:
+            previous = index
+            continue
+        parts.append(str(start) if start == previous else f"{start}-{previous}")
+        if index is not None:
+            start = previous = index
+    return ",".join(parts)
 
-    raw = read_inputs_sections(path).get("scheduler_inputs") or {}
+
+Resources = tuple[tuple[str, str | None], ...]
+
+
+def _resources(path: Path, raw: Any, known: dict[str, Resources]) -> Resources:
+    """The directives an array shares, from a task's raw scheduler inputs.
+
+    ``known`` remembers the answer per distinct input, so the many tasks of a
+    sweep that ask for the same resources are validated once.
+    """
+    if raw is None:
+        from autojob.store.load import read_inputs_sections  # noqa: PLC0415
+
+        raw = read_inputs_sections(path).get("scheduler_inputs") or {}
+    try:
+        key = json.dumps(raw, sort_keys=True)
+    except (TypeError, ValueError):
+        key = None
+    if key is not None and key in known:
+        return known[key]
     try:
         inputs = SchedulerInputs.model_validate(raw)
     except ValueError as exc:
         raise InputError(
             f"invalid scheduler inputs: {exc}", path=path / SETTINGS.INPUTS_FILE
         ) from exc
-    return tuple(sorted((o, v) for o, v in inputs.directives() if o not in PER_TASK))
+    shared = tuple(sorted((o, v) for o, v in inputs.directives() if o not in PER_TASK))
+    if key is not None:
+        known[key] = shared
+    return shared
 
 
 def plan_arrays(
@@ -209,11 +258,18 @@ def plan_arrays(
     batch_root: Path,
     max_array_size: int,
     max_parallel: int | None = None,
+    scheduler_inputs: Mapping[Path, Any] | None = None,
 ) -> list[ArrayJob]:
-    """Group tasks by resources into arrays of at most ``max_array_size``."""
-    groups: dict[tuple[tuple[str, str | None], ...], list[tuple[Path, str]]] = {}
+    """Group tasks by resources into arrays of at most ``max_array_size``.
+
+    ``scheduler_inputs``: each task's ``scheduler_inputs`` section when the
+    caller has read it already (else it is read from ``inputs.json``).
+    """
+    groups: dict[Resources, list[tuple[Path, str]]] = {}
+    known: dict[str, Resources] = {}
+    given = scheduler_inputs or {}
     for path, script in tasks:
-        groups.setdefault(_resources(path), []).append((path, script))
+        groups.setdefault(_resources(path, given.get(path), known), []).append((path, script))
     stamp = time.strftime("%Y%m%d-%H%M%S")
     plan = uuid.uuid4().hex[:8]  # two plans never share a directory
     jobs: list[ArrayJob] = []
@@ -231,38 +287,57 @@ def _job_name(chunk: list[tuple[Path, str]]) -> str:
 
 
 def submit_arrays(jobs: Iterable[ArrayJob]) -> list[ArrayJob]:
-    """Write each array's files, submit it, and record the job ids in its tasks.
+    """Write each array's files, submit it, and record its job id in its batch.
 
-    The tasks must have been claimed (``claim_tasks``) first. If sbatch
-    refuses an array, the claims of its tasks and of every array not yet
+    The tasks must have been claimed (``claim_tasks``) first, each with its
+    array's batch directory and its index (so its element's job id is known
+    once the array's is: see :func:`autojob.store.state.read_state`). If
+    sbatch refuses an array, the claims of its tasks and of every array not yet
     submitted are withdrawn, and the error raised.
     """
     submitted: list[ArrayJob] = []
     jobs = list(jobs)
     for position, job in enumerate(jobs):
         job.batch_dir.mkdir(parents=True, exist_ok=True)
-        listing = "".join(f"{os.path.realpath(p)}\0{s}\0" for p, s in job.tasks)
+        real = real_paths(path for path, _ in job.tasks)
+        listing = "".join(f"{p}\0{s}\0" for p, (_, s) in zip(real, job.tasks, strict=True))
         (job.batch_dir / "tasks.list").write_bytes(listing.encode("utf-8", "surrogateescape"))
         write_atomic(job.batch_dir / "array.sh", job.script())
         try:
             out = run_scheduler_command(
                 job.command(), what="sbatch refused the job array", cwd=job.batch_dir
             )
-        except SchedulerError:
-            # this array and the ones not submitted yet: their claims go
-            for unsent in jobs[position:]:
-                for path, _ in unsent.tasks:
-                    remove_record(path, "QUEUED_FILE")
-            raise
-        job.job_id = out.strip().split(";")[0]
-        for index, (path, _) in enumerate(job.tasks):
-            record(path, "QUEUED_FILE", note=False, data={
-                "executor": "slurm", "job_id": f"{job.job_id}_{index}",
-                "array_job_id": job.job_id, "array_index": index, "batch": str(job.batch_dir),
-            })  # fmt: skip
-        note_changed([path for path, _ in job.tasks])
+            job.job_id = out.strip().split(";")[0]
+        except SchedulerError as exc:
+            # no answer is not a no: the controller may have queued it anyway
+            job.job_id = _queued_from(job.batch_dir) if exc.timed_out else None
+            if job.job_id is None:
+                # this array and the ones not submitted yet: their claims go
+                for unsent in jobs[position:]:
+                    for _, path in unsent.elements():
+                        remove_record(path, "QUEUED_FILE")
+                raise
+            logger.warning("sbatch gave no answer, but the array is queued as %s", job.job_id)
+        write_submitted(job.batch_dir, job.job_id)
+        note_changed([path for _, path in job.elements()])
         submitted.append(job)
     return submitted
+
+
+def _queued_from(batch_dir: Path) -> str | None:
+    """The job id of the array queued from ``batch_dir``, if squeue shows one."""
+    script = str(batch_dir / "array.sh")
+    try:
+        out = run_scheduler_command(
+            ["squeue", "--noheader", "--all", "--format=%F|%o"], what="looking for the array"
+        )
+    except SchedulerError:
+        return None
+    for line in out.splitlines():
+        job_id, _, command = line.partition("|")
+        if command.strip() == script and job_id.strip().isdigit():
+            return job_id.strip()
+    return None
 
 
 # -- tracking ------------------------------------------------------------------

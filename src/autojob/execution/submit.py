@@ -10,12 +10,12 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from autojob import SETTINGS
 from autojob.errors import AutojobError, InputError
 from autojob.execution.local import RunSpec, default_parallelism, write_job_file
-from autojob.store.discovery import discover_tasks, ensure_task_metadata
+from autojob.store.discovery import TaskDir, discover_tasks, ensure_task_metadata
 from autojob.store.load import read_inputs_sections
 from autojob.store.state import State, TaskState, read_state
 
@@ -26,6 +26,7 @@ __all__ = [
     "DEFAULT_ONLY",
     "Selected",
     "default_parallelism",
+    "find_tasks",
     "plan",
     "runner_log_dir",
     "select_tasks",
@@ -47,24 +48,32 @@ class Selected:
     spec: RunSpec
     state: TaskState
     command: str | None = None
+    #: the ``scheduler_inputs`` section of its inputs, as read
+    scheduler: dict[str, Any] | None = None
+
+
+def find_tasks(paths: Iterable[Path], *, dry_run: bool = False) -> list[TaskDir]:
+    """Every task directory under ``paths``, once each, in order, resolved.
+
+    Each root is resolved once; discovery follows no symbolic link below it,
+    so the paths found are canonical. Task directories without metadata get
+    it, unless ``dry_run``.
+    """
+    seen: set[Path] = set()
+    found = []
+    for root in paths:
+        for task in discover_tasks(root.resolve()):
+            if task.path not in seen:
+                seen.add(task.path)
+                if not task.has_metadata and not dry_run:
+                    ensure_task_metadata(task.path)
+                found.append(task)
+    return found
 
 
 def iter_task_dirs(paths: Iterable[Path], *, dry_run: bool = False) -> list[Path]:
-    """Every task directory under ``paths``, once each, in order.
-
-    Task directories without metadata get it, unless ``dry_run``.
-    """
-    seen: set[str] = set()
-    found = []
-    for root in paths:
-        for task in discover_tasks(root):
-            key = os.path.realpath(task.path)
-            if key not in seen:
-                seen.add(key)
-                if not task.has_metadata and not dry_run:
-                    ensure_task_metadata(task.path)
-                found.append(task.path)
-    return found
+    """The paths of :func:`find_tasks`."""
+    return [task.path for task in find_tasks(paths, dry_run=dry_run)]
 
 
 def _time_limit(scheduler: object, path: Path) -> float | None:
@@ -81,20 +90,28 @@ def _time_limit(scheduler: object, path: Path) -> float | None:
     return None if limit is None else limit.total_seconds()
 
 
-def _spec_for(path: Path, dry_run: bool) -> tuple[RunSpec, str | None]:
+def _selected(task: TaskDir, state: TaskState, dry_run: bool) -> Selected:
+    path = task.path
     sections = read_inputs_sections(path)
     inputs = sections.get("task_inputs") or {}
     script = inputs.get("task_script") or SETTINGS.DEFAULT_TASK_SCRIPT_FILE
-    if not (path / script).is_file() and not dry_run:
+    present = script in task.names or (path / script).is_file()
+    if not present and not dry_run:
         from autojob.next.tree import write_task_files  # noqa: PLC0415
         from autojob.tasks.task import Task  # noqa: PLC0415
 
         write_task_files(Task.from_directory(path, magic_mode=True, strict_mode=False), path)
     command = inputs.get("command")
-    limit = _time_limit(sections.get("scheduler_inputs"), path)
+    scheduler = sections.get("scheduler_inputs")
+    limit = _time_limit(scheduler, path)
     if limit is not None and inputs.get("auto_restart", True):
         limit += RESTART_SLACK  # the script stops itself first, then starts the restart
-    return RunSpec(path, str(script), limit), command if isinstance(command, str) else None
+    return Selected(
+        RunSpec(path, str(script), limit),
+        state,
+        command if isinstance(command, str) else None,
+        scheduler if isinstance(scheduler, dict) else None,
+    )
 
 
 def select_tasks(
@@ -106,11 +123,10 @@ def select_tasks(
     ``dry_run``.
     """
     chosen = []
-    for path in iter_task_dirs(paths, dry_run=dry_run):
-        state = read_state(path)
+    for task in find_tasks(paths, dry_run=dry_run):
+        state = read_state(task.path, task.names or None)
         if state.state in only:
-            spec, command = _spec_for(path, dry_run)
-            chosen.append(Selected(spec, state, command))
+            chosen.append(_selected(task, state, dry_run))
     return chosen
 
 
@@ -194,11 +210,24 @@ def slurm_arrays(
     from autojob.execution.slurm import cluster_limits, plan_arrays, submit_arrays  # noqa: PLC0415
 
     limit = cluster_limits()["MaxArraySize"]
-    tasks = [(s.spec.path, s.spec.script) for s in selected]
-    if not dry_run:
-        claimed = set(claim_tasks((p for p, _ in tasks), allowed, "slurm"))
-        tasks = [t for t in tasks if t[0] in claimed]
     jobs = plan_arrays(
-        tasks, batch_root=batch_root, max_array_size=limit, max_parallel=max_parallel
+        [(s.spec.path, s.spec.script) for s in selected],
+        batch_root=batch_root,
+        max_array_size=limit,
+        max_parallel=max_parallel,
+        scheduler_inputs={s.spec.path: s.scheduler or {} for s in selected},
     )
-    return jobs if dry_run else submit_arrays(jobs)
+    if dry_run:
+        return jobs
+    # each claim names the array element that will run the task, so one record
+    # per task suffices: the job id is written once per array, after sbatch
+    places = {
+        path: {"batch": str(job.batch_dir), "array_index": index}
+        for job in jobs
+        for index, (path, _) in enumerate(job.tasks)
+    }
+    # noted in the status journals once submitted (with their job ids)
+    claimed = set(claim_tasks(places, allowed, "slurm", extra=places, note=False))
+    for job in jobs:
+        job.indices = [i for i, (path, _) in enumerate(job.tasks) if path in claimed]
+    return submit_arrays([job for job in jobs if job.indices])

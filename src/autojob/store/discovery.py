@@ -63,6 +63,8 @@ class TaskDir:
 
     path: Path
     has_metadata: bool
+    #: the entries of the directory when it was found (saves listing it again)
+    names: frozenset[str] = frozenset()
 
 
 def discover_tasks(root: Path) -> Iterator[TaskDir]:
@@ -96,7 +98,7 @@ def _walk(directory: Path) -> Iterator[TaskDir]:
         return
     has_meta = SETTINGS.TASK_METADATA_FILE in names
     if has_meta or SETTINGS.INPUTS_FILE in names:
-        yield TaskDir(directory, has_meta)
+        yield TaskDir(directory, has_meta, frozenset(names))
         return  # tasks do not nest: a task's own subdirectories are its files
     skip = (SETTINGS.INDEX_DIR, SETTINGS.HISTORY_DIR)
     for name in sorted(n for n in subdirs if not n.startswith(skip)):

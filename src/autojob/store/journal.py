@@ -10,12 +10,12 @@ only the tasks named since its last look.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from autojob import SETTINGS
 
-__all__ = ["journal_path", "note_changed", "read_journal"]
+__all__ = ["journal_path", "note_changed", "read_journal", "real_paths"]
 
 
 def journal_path(root: str | Path) -> str:
@@ -38,12 +38,40 @@ def _journals_above(folder: str, cache: dict[str, str | None]) -> list[str]:
         current = parent
 
 
+def real_paths(paths: Iterable[str | Path]) -> Iterator[str]:
+    """The canonical (``realpath``) form of each path, resolving shared ancestors once.
+
+    Resolving a path walks every component; task directories share their
+    ancestors, so each directory is resolved once: a directory that is not
+    a symbolic link is its resolved parent joined with its name.
+    """
+    known: dict[str, str] = {}
+
+    def resolve(text: str) -> str:
+        found = known.get(text)
+        if found is not None:
+            return found
+        head, name = os.path.split(text)
+        if not name or head == text or os.path.islink(text):
+            found = os.path.realpath(text)
+        else:
+            found = os.path.join(resolve(head), name)
+        known[text] = found
+        return found
+
+    for path in paths:
+        text = os.fspath(path)
+        if ".." in text.split(os.sep):  # '..' after a link is not lexical
+            yield os.path.realpath(text)
+        else:
+            yield resolve(os.path.abspath(text))
+
+
 def note_changed(task_dirs: Iterable[str | Path]) -> None:
     """Append each task directory to the journals of the directories above it."""
     cache: dict[str, str | None] = {}
     lines: dict[str, list[str]] = {}
-    for task_dir in task_dirs:
-        folder = os.path.realpath(task_dir)
+    for folder in real_paths(task_dirs):
         for journal in _journals_above(folder, cache):
             lines.setdefault(journal, []).append(folder)
     for journal, folders in lines.items():

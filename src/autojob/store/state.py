@@ -18,6 +18,8 @@ from __future__ import annotations
 import json
 import os
 import socket
+import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -33,6 +35,7 @@ __all__ = [
     "process_alive",
     "read_state",
     "this_host",
+    "write_submitted",
 ]
 
 
@@ -200,7 +203,7 @@ def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
-def read_state(task_dir: str | Path, names: set[str] | None = None) -> TaskState:
+def read_state(task_dir: str | Path, names: Collection[str] | None = None) -> TaskState:
     """Derive the state of the task in ``task_dir`` from its files.
 
     ``names``: the entries of the directory, when the caller has listed it
@@ -258,7 +261,7 @@ def _queued(record: dict[str, Any], result: TaskState, cancel: bool) -> TaskStat
     result.queued_at = _number(record.get("time"))
     executor = record.get("executor")
     result.executor = executor if isinstance(executor, str) else None
-    job = record.get("job_id")
+    job = record.get("job_id") or _array_element(record)
     result.job_id = str(job) if job else None
     if cancel:
         result.state, result.reason = State.CANCELLED, "cancelled"
@@ -276,3 +279,37 @@ def _queued(record: dict[str, Any], result: TaskState, cancel: bool) -> TaskStat
         result.state = State.IDLE
         result.detail = "was queued, but the runner that queued it is gone"
     return result
+
+
+#: the file in a SLURM batch directory holding the job id sbatch gave its array
+SUBMITTED_FILE = "submitted.json"
+#: job ids of batch directories read so far (never changes once written)
+_ARRAY_IDS: dict[str, str] = {}
+
+
+def write_submitted(batch_dir: str | Path, job_id: str) -> None:
+    """Record the job id of the array submitted from ``batch_dir``."""
+    from autojob.store.atomic import write_atomic  # noqa: PLC0415
+
+    text = json.dumps({"job_id": job_id, "time": time.time()}) + "\n"
+    write_atomic(Path(batch_dir, SUBMITTED_FILE), text)
+    _ARRAY_IDS[os.fspath(batch_dir)] = job_id
+
+
+def _array_element(record: dict[str, Any]) -> str | None:
+    """The job id of a task claimed as element ``array_index`` of a batch's array.
+
+    None while the array is not submitted (or its submit died before sbatch
+    answered).
+    """
+    batch, index = record.get("batch"), record.get("array_index")
+    if not isinstance(batch, str) or not isinstance(index, int):
+        return None
+    job_id = _ARRAY_IDS.get(batch)
+    if job_id is None:
+        data = _read_record(os.path.join(batch, SUBMITTED_FILE))
+        found = data.get("job_id") if data else None
+        if not isinstance(found, str) or not found:
+            return None
+        job_id = _ARRAY_IDS[batch] = found
+    return f"{job_id}_{index}"

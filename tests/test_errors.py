@@ -349,12 +349,22 @@ def test_task_on_disk_not_listed_strict_and_relaxed(
 ) -> None:
     group_dir, ids = two_task_group(tmp_path)
     edit_json(group_dir / "task_group.json", tasks=ids[:1])
+    # a task naming another group, copied in by hand, is refused in strict mode
+    edit_json(group_dir / ids[1] / "task.json", task_group_id="cOtherGrp1")
     with pytest.raises(MetadataError, match=f"found on disk but not listed: {ids[1]}") as info:
         TaskGroup.from_directory(group_dir, strict_mode=True)
     assert info.value.field == "tasks"
     with caplog.at_level(logging.WARNING, logger="autojob"):
         group = TaskGroup.from_directory(group_dir, strict_mode=False)
     assert [t.task_metadata.task_id for t in group.tasks] == ids
+
+
+def test_an_unlisted_task_naming_its_group_loads_in_strict_mode(tmp_path: Path) -> None:
+    # what a writer killed between publishing a task and listing it leaves
+    group_dir, ids = two_task_group(tmp_path)
+    edit_json(group_dir / "task_group.json", tasks=ids[1:])
+    group = TaskGroup.from_directory(group_dir, strict_mode=True)
+    assert [t.task_metadata.task_id for t in group.tasks] == [ids[1], ids[0]]
 
 
 def test_study_listing_a_missing_task_group(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -173,10 +174,23 @@ def test_two_submits_at_once_run_each_task_once(tmp_path: Path) -> None:
         )
         for _ in range(2)
     ]
-    for proc in procs:
-        proc.wait(timeout=120)
+    outputs = [proc.communicate(timeout=120) for proc in procs]
     paths = [task_dir(study, f"t{i}") for i in range(12)]
     assert [runs(p) for p in paths] == [1] * 12
+    # each ran what it claimed; one that chose a task another took first says so
+    ran = []
+    for out, err in outputs:
+        found = re.findall(r"of (\d+) task\(s\) succeeded", out.decode())
+        if not found:  # it chose after the other had claimed everything
+            assert "nothing to submit" in out.decode() and "meanwhile" not in err.decode()
+            ran.append(0)
+            continue
+        claimed = int(found[0])
+        ran.append(claimed)
+        told = re.findall(r"(\d+) of (\d+) selected task\(s\) were claimed meanwhile", err.decode())
+        for taken, selected in told:  # what it chose = what it ran + what it left
+            assert claimed + int(taken) == int(selected) and "no task runs twice" in err.decode()
+    assert sum(ran) == 12
     assert all(read_state(p).state is State.SUCCESS for p in paths)
 
 

@@ -98,6 +98,7 @@ def submit(
     if not wait:
         pid, claimed, log = run.start_background(specs, max_parallel=parallel, allowed=allowed)
         click.echo(f"submitted {claimed} task(s) to a local runner (pid {pid}, {parallel} at once)")
+        _left_to_others(len(specs), claimed)
         click.echo(f"runner log: {log}")
         click.echo("follow with: autojob status --watch " + " ".join(str(p) for p in paths))
         return
@@ -131,13 +132,22 @@ def _submit_slurm(
             f"{sum(len(j.tasks) for j in jobs)} task(s) would go in {len(jobs)} sbatch call(s)"
         )
         return
-    total = sum(len(j.tasks) for j in jobs)
+    tasks = [path for job in jobs for _, path in job.elements()]
     ids = ", ".join(j.job_id or "?" for j in jobs)
-    click.echo(f"submitted {total} task(s) in {len(jobs)} job array(s): {ids}")
-    if wait:
-        tasks = [path for job in jobs for path, _ in job.tasks]
-        if _wait_slurm(tasks):
-            raise SystemExit(1)
+    click.echo(f"submitted {len(tasks)} task(s) in {len(jobs)} job array(s): {ids}")
+    _left_to_others(len(selected), len(tasks))
+    if wait and _wait_slurm(tasks):
+        raise SystemExit(1)
+
+
+def _left_to_others(selected: int, claimed: int) -> None:
+    """Tell that another submit claimed some of the selected tasks first."""
+    if claimed < selected:
+        click.echo(
+            f"{selected - claimed} of {selected} selected task(s) were claimed meanwhile by "
+            "another autojob submit (or changed state) and are left to it: no task runs twice",
+            err=True,
+        )
 
 
 def _wait_slurm(tasks: list[Path]) -> int:
@@ -191,6 +201,7 @@ def _run_with_progress(specs: list[RunSpec], parallel: int, allowed: frozenset[S
         runner = LocalRunner(specs, max_parallel=parallel, on_end=ended)
         claimed = runner.claim(allowed)
         progress.update(bar, total=len(claimed))
+        _left_to_others(len(specs), len(claimed))
         try:
             results = runner.run()
         except KeyboardInterrupt:

@@ -59,3 +59,31 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if os.environ.get("CI", "").lower() not in {"", "0", "false", "no"}:
         pytest.fail(f"CI needs the SLURM cluster ({problem}): {NO_SLURM}", pytrace=False)
     pytest.skip(f"{NO_SLURM} ({problem})")
+
+
+# --- figures of the reliability suite (docs/reliability.md) ---
+
+#: what each reliability test family tried and found, filled in by the tests
+FIGURES: dict[str, dict[str, int | float | str]] = {}
+
+
+@pytest.fixture
+def figures() -> dict[str, dict[str, int | float | str]]:
+    """The reliability figures of this session, by family."""
+    return FIGURES
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print the reliability figures; write them as JSON where asked to."""
+    if not FIGURES:
+        return
+    terminalreporter.section("reliability figures")
+    for family, values in sorted(FIGURES.items()):
+        shown = ", ".join(f"{k} {v}" for k, v in values.items())
+        terminalreporter.write_line(f"{family}: {shown}")
+    target = os.environ.get("AUTOJOB_RELIABILITY_FIGURES")
+    if target:
+        import json
+
+        with open(target, "w", encoding="utf-8") as stream:
+            json.dump(FIGURES, stream, indent=2, sort_keys=True)

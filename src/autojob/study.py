@@ -53,6 +53,13 @@ class Study(BaseModel):
         if isinstance(data, dict) and "tasks" in data:
             data = dict(data)
             tasks = data.pop("tasks")
+            if not isinstance(tasks, list | tuple) or not all(
+                isinstance(t, TaskBase) for t in tasks
+            ):
+                raise ValueError(
+                    "tasks must be a list of Task objects (a study file lists the ids "
+                    "of its task groups under task_groups, and has no tasks)"
+                )
             data["task_groups"] = [*data.get("task_groups", []), *group_tasks(tasks)]
         return data
 

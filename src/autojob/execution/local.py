@@ -26,6 +26,7 @@ from pathlib import Path
 from autojob import SETTINGS
 from autojob.execution.records import (
     claim_tasks,
+    new_claim,
     record,
     remove_record,
     runner_identity,
@@ -77,6 +78,7 @@ class LocalRunner:
         self.on_end = on_end
         self.grace = grace
         self.identity = runner_identity()
+        self.claim_token = new_claim()
         self._stopping = threading.Event()
         self._children: dict[Path, subprocess.Popen[bytes]] = {}
         self._lock = threading.Lock()
@@ -85,7 +87,8 @@ class LocalRunner:
 
     def claim(self, allowed: frozenset[State]) -> list[RunSpec]:
         """Mark each task whose state is still in ``allowed`` as queued by us."""
-        claimed = set(claim_tasks((s.path for s in self.specs), allowed, "local"))
+        paths = (s.path for s in self.specs)
+        claimed = set(claim_tasks(paths, allowed, "local", claim=self.claim_token))
         self.specs = [s for s in self.specs if s.path in claimed]
         return self.specs
 
@@ -146,6 +149,7 @@ class LocalRunner:
             **os.environ,
             "AUTOJOB_TASK_DIR": os.path.abspath(spec.path),
             "AUTOJOB_EXECUTOR": "local",
+            "AUTOJOB_CLAIM": self.claim_token,
         }
         with (
             open(spec.path / SETTINGS.STDOUT_FILE, "wb") as out,

@@ -13,6 +13,7 @@ import os
 import shutil
 import threading
 import time
+import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,7 +26,16 @@ from autojob.store.journal import note_changed
 if TYPE_CHECKING:
     from autojob.store.state import State
 
-__all__ = ["archive_run", "claim_tasks", "record", "remove_record", "runner_identity", "task_lock"]
+__all__ = [
+    "LOCK_FILE",
+    "archive_run",
+    "claim_tasks",
+    "new_claim",
+    "record",
+    "remove_record",
+    "runner_identity",
+    "task_lock",
+]
 
 #: the files of one run, moved to the history when the task runs again
 RUN_FILES = (
@@ -165,6 +175,11 @@ def runner_identity() -> dict[str, Any]:
     return {"host": this_host(), "pid": os.getpid()}
 
 
+def new_claim() -> str:
+    """A token naming one claim of tasks (passed to their scripts as AUTOJOB_CLAIM)."""
+    return uuid.uuid4().hex
+
+
 def claim_tasks(
     paths: Iterable[Path],
     allowed: frozenset[State],
@@ -172,6 +187,7 @@ def claim_tasks(
     *,
     extra: Mapping[Path, dict[str, Any]] | None = None,
     note: bool = True,
+    claim: str | None = None,
 ) -> list[Path]:
     """Mark as queued by this process each task whose state is in ``allowed``.
 
@@ -179,11 +195,14 @@ def claim_tasks(
     earlier run moves to its history first. ``extra``: more fields for the
     queued record of a task (where the scheduler will run it). ``note``: note
     the claims in the status journals (else the caller does, once it is done).
+    ``claim``: the token recorded with the claims (see :func:`new_claim`); a
+    task script launched for it starts only while its task's queued record
+    still holds it.
     """
     from autojob.store.state import read_state  # noqa: PLC0415
 
     claimed = []
-    base = {"executor": executor, "runner": runner_identity()}
+    base = {"executor": executor, "runner": runner_identity(), "claim": claim or new_claim()}
     for path in paths:
         with task_lock(path):
             names = set(os.listdir(path))

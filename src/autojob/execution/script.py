@@ -20,6 +20,7 @@ import jinja2
 
 from autojob import SETTINGS
 from autojob.errors import TemplateError
+from autojob.execution.records import LOCK_FILE
 from autojob.timefmt import format_slurm_time
 
 if TYPE_CHECKING:
@@ -123,7 +124,8 @@ def render_task_script(task: TaskBase) -> str:
     """Render the task script of ``task`` from its ``task_script_template``.
 
     Templates see ``task``, ``metadata`` (its task metadata), ``inputs`` (its
-    task inputs), ``scheduler_inputs``, ``sbatch_lines`` and ``settings``.
+    task inputs), ``scheduler_inputs``, ``sbatch_lines``, ``settings`` and
+    ``lock_file`` (where the task lock is taken if directories cannot be locked).
     """
     template = _template(SETTINGS.TEMPLATE_DIR, task.task_inputs.task_script_template)
     context = {
@@ -134,6 +136,7 @@ def render_task_script(task: TaskBase) -> str:
         "scheduler_inputs": task.scheduler_inputs,
         "sbatch_lines": task.scheduler_inputs.sbatch_lines(),
         "settings": SETTINGS,
+        "lock_file": LOCK_FILE,
     }
     try:
         return template.render(context)

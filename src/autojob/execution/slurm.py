@@ -167,6 +167,8 @@ class ArrayJob:
     job_id: str | None = None
     #: the elements to run (None: all); tasks another submit claimed are left out
     indices: list[int] | None = None
+    #: the claim token of its tasks (AUTOJOB_CLAIM of their scripts)
+    claim: str | None = None
 
     def array_option(self) -> str:
         """``--array=0-N[%M]`` (or the ranges of :attr:`indices`)."""
@@ -183,7 +185,16 @@ class ArrayJob:
 
     def command(self) -> list[str]:
         """The sbatch command line."""
-        return ["sbatch", "--parsable", self.array_option(), str(self.batch_dir / "array.sh")]
+        # the output path goes on the command line: a path may hold a newline,
+        # which no #SBATCH line can carry
+        output = f"--output={self.batch_dir / 'slurm-%A_%a.out'}"
+        return [
+            "sbatch",
+            "--parsable",
+            self.array_option(),
+            output,
+            str(self.batch_dir / "array.sh"),
+        ]
 
     def script(self) -> str:
         """The array's job script: each element runs one task's script."""
@@ -192,7 +203,6 @@ class ArrayJob:
             lines.append(
                 f"#SBATCH --{option}" + ("" if value is None else f"={shlex.quote(value)}")
             )
-        lines.append(f"#SBATCH --output={shlex.quote(str(self.batch_dir / 'slurm-%A_%a.out'))}")
         lines += [
             "# Written by autojob: element i runs the task named at line i of tasks.list.",
             f"autojob_list={shlex.quote(str(self.batch_dir / 'tasks.list'))}",
@@ -201,6 +211,7 @@ class ArrayJob:
             "autojob_script=${autojob_tasks[$((2 * SLURM_ARRAY_TASK_ID + 1))]}",
             'cd -P -- "$autojob_dir" || exit 1',
             'export AUTOJOB_TASK_DIR="$autojob_dir" AUTOJOB_EXECUTOR=slurm',
+            *([f"export AUTOJOB_CLAIM={shlex.quote(self.claim)}"] if self.claim else []),
             f'exec bash "./$autojob_script" > {shlex.quote(SETTINGS.STDOUT_FILE)}'
             f" 2> {shlex.quote(SETTINGS.STDERR_FILE)}",
         ]
@@ -283,7 +294,9 @@ def plan_arrays(
 
 
 def _job_name(chunk: list[tuple[Path, str]]) -> str:
-    return "autojob-" + chunk[0][0].parent.name[:40] if len(chunk) > 1 else chunk[0][0].name[:48]
+    """A job name from the tasks' directory names (printable, one line)."""
+    name = "autojob-" + chunk[0][0].parent.name[:40] if len(chunk) > 1 else chunk[0][0].name[:48]
+    return "".join(c if c.isprintable() else "_" for c in name)
 
 
 def submit_arrays(jobs: Iterable[ArrayJob]) -> list[ArrayJob]:

@@ -206,7 +206,7 @@ def slurm_arrays(
     dry_run: bool,
 ) -> list[ArrayJob]:
     """Plan (and unless ``dry_run``, claim and submit) the SLURM job arrays."""
-    from autojob.execution.records import claim_tasks  # noqa: PLC0415
+    from autojob.execution.records import claim_tasks, new_claim  # noqa: PLC0415
     from autojob.execution.slurm import cluster_limits, plan_arrays, submit_arrays  # noqa: PLC0415
 
     limit = cluster_limits()["MaxArraySize"]
@@ -227,7 +227,9 @@ def slurm_arrays(
         for index, (path, _) in enumerate(job.tasks)
     }
     # noted in the status journals once submitted (with their job ids)
-    claimed = set(claim_tasks(places, allowed, "slurm", extra=places, note=False))
+    token = new_claim()
+    claimed = set(claim_tasks(places, allowed, "slurm", extra=places, note=False, claim=token))
     for job in jobs:
         job.indices = [i for i, (path, _) in enumerate(job.tasks) if path in claimed]
+        job.claim = token
     return submit_arrays([job for job in jobs if job.indices])

@@ -32,6 +32,7 @@ from autojob.store.atomic import (
 )
 from autojob.store.journal import note_changed
 from autojob.store.names import STAGING_PREFIX, NameBook, check_name
+from autojob.store.state import process_alive, this_host
 from autojob.task_group import TaskGroup
 
 if TYPE_CHECKING:
@@ -108,14 +109,33 @@ def _staging(dest: Path) -> Iterator[Path]:
             path=dest,
             hint="create it first, or pass an existing directory",
         )
+    _remove_abandoned_stages(dest)
     try:
-        stage = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=dest))
+        prefix = f"{STAGING_PREFIX}{this_host()}-{os.getpid()}-"
+        stage = Path(tempfile.mkdtemp(prefix=prefix, dir=dest))
     except OSError as exc:
         raise AutojobError(f"cannot create a directory: {exc.strerror}", path=dest) from exc
     try:
         yield stage
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+
+
+def _remove_abandoned_stages(dest: Path) -> None:
+    """Remove staging directories left by writers on this host that died.
+
+    A writer killed before it published leaves its hidden staging directory
+    (named after its host and pid); nothing in it was ever visible.
+    """
+    try:
+        names = [n for n in os.listdir(dest) if n.startswith(STAGING_PREFIX)]
+    except OSError:
+        return
+    for name in names:
+        owner, _, rest = name[len(STAGING_PREFIX) :].rpartition("-")[0].rpartition("-")
+        if owner == this_host() and rest.isdigit() and not process_alive(int(rest)):
+            logger.info("removing %s, left by a writer that died", dest / name)
+            shutil.rmtree(dest / name, ignore_errors=True)
 
 
 def _publish(staged: Path, final: Path) -> Path:

@@ -58,10 +58,19 @@ def invalid(exc: ValidationError, path: Path, prefix: tuple[Any, ...] = ()) -> M
 
 def read_inputs_sections(task_dir: Path) -> dict[str, Any]:
     """Read ``inputs.json`` as sections; a flat file is all ``task_inputs``."""
-    data = read_json_object(Path(task_dir, SETTINGS.INPUTS_FILE))
-    if "task_inputs" in data:
-        return data
-    return {"task_inputs": data}
+    path = Path(task_dir, SETTINGS.INPUTS_FILE)
+    data = read_json_object(path)
+    if "task_inputs" not in data:
+        return {"task_inputs": data}
+    for section in ("task_inputs", "scheduler_inputs"):
+        if section in data and not isinstance(data[section], dict):
+            raise MetadataError(
+                f"must be an object of named inputs; found {type(data[section]).__name__}",
+                path=path,
+                field=section,
+                hint='write it as {"name": value, ...} (or {} for none)',
+            )
+    return data
 
 
 def _task_class_for(cls: type[T], meta: dict[str, Any], path: Path, strict: bool) -> type[T]:

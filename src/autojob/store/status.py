@@ -239,9 +239,16 @@ def _save_index(root: str, report: StatusReport, built_at: float, offset: int) -
 
 
 def _start_journal(root: str) -> bool:
-    """Create (or empty) the journal; False where the tree is not writable."""
+    """Create (or empty) the journal; False where the tree is not writable.
+
+    The old index goes first: were this process killed between emptying the
+    journal and saving the new index, the old index would read an offset into
+    a journal that no longer holds its entries.
+    """
     try:
         os.makedirs(os.path.join(root, SETTINGS.INDEX_DIR), exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(_index_path(root))
         write_atomic(Path(journal_path(root)), "")
     except (OSError, AutojobError) as exc:
         logger.info("no status index in %s: %s", root, exc)

@@ -1,0 +1,258 @@
+"""Crash safety: processes killed with SIGKILL at random points lose nothing.
+
+Each trial forks a process doing real autojob work (creating tasks, running a
+study with the local executor, rebuilding the status index), kills it with
+SIGKILL after a random delay, then checks the tree: every metadata file and
+state record parses, no task present before the kill is gone, and rerunning
+the interrupted work finishes it with nothing created or run twice.
+
+``AUTOJOB_CRASH_TRIALS`` scales the number of trials (default: 240 in all).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import random
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from autojob import SETTINGS
+from autojob.execution.local import LocalRunner
+from autojob.execution.submit import DEFAULT_ONLY, plan, select_tasks
+from autojob.next import create_task_group_tree, create_task_tree
+from autojob.store.names import STAGING_PREFIX
+from autojob.store.state import State, read_state
+from autojob.store.status import collect
+from autojob.study import Study
+from autojob.task_group import TaskGroup
+from autojob.tasks.task import Task, TaskInputs, TaskMetadata
+
+pytestmark = pytest.mark.slow
+
+SCALE = float(os.environ.get("AUTOJOB_CRASH_TRIALS", "240")) / 240
+RECORDS = ("QUEUED_FILE", "STARTED_FILE", "ENDED_FILE", "CANCEL_FILE")
+
+
+def trials(base: int) -> int:
+    return max(1, round(base * SCALE))
+
+
+def fork_and_kill(work: Callable[[], object], delay: float) -> bool:
+    """Run ``work`` in a child, SIGKILL it at ``delay`` s; True if it was killed then."""
+    pid = os.fork()
+    if pid == 0:  # the child: do the work, leave without pytest's teardown
+        code = 0
+        try:
+            work()
+        except BaseException:  # reported by the exit status
+            code = 3
+        os._exit(code)
+    deadline = time.monotonic() + delay
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() >= deadline:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            _, status = os.waitpid(pid, 0)
+            break
+        time.sleep(0.0005)
+    if os.WIFEXITED(status):
+        assert os.WEXITSTATUS(status) == 0, "the work failed by itself, not by the kill"
+        return False
+    return os.WTERMSIG(status) == signal.SIGKILL
+
+
+def full_duration(fresh_work: Callable[[int], Callable[[], object]]) -> float:
+    """How long the work takes in a child left alone (median of three), to pick kill times.
+
+    ``fresh_work(i)`` returns the work of probe ``i`` (on a tree of its own).
+    """
+    spans = []
+    for i in range(3):
+        work = fresh_work(i)
+        start = time.monotonic()
+        assert not fork_and_kill(work, 600)
+        spans.append(time.monotonic() - start)
+    return sorted(spans)[1]
+
+
+def assert_files_parse(root: Path) -> int:
+    """Every metadata file and state record under ``root`` parses; return how many."""
+    names = {
+        SETTINGS.TASK_METADATA_FILE,
+        SETTINGS.INPUTS_FILE,
+        SETTINGS.TASK_GROUP_METADATA_FILE,
+        SETTINGS.STUDY_METADATA_FILE,
+        *(getattr(SETTINGS, r) for r in RECORDS),
+    }
+    checked = 0
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if not d.startswith(STAGING_PREFIX)]  # never visible
+        for name in files:
+            if name in names:
+                path = Path(folder, name)
+                assert isinstance(json.loads(path.read_bytes()), dict), path
+                checked += 1
+    return checked
+
+
+# -- creating tasks ------------------------------------------------------------------
+
+
+def create_labels(group: Path, labels: list[str]) -> None:
+    """The interrupted command: add a task per label not yet present (rerunnable)."""
+    for label in labels:
+        if not (group / label).exists():
+            task = Task(
+                task_metadata=TaskMetadata(label=label),
+                task_inputs=TaskInputs(command=f"echo {label}"),
+            )
+            create_task_tree(task, group, name_template="{label}")
+
+
+def tasks_of(group: Path) -> dict[str, str]:
+    loaded = TaskGroup.from_directory(group, strict_mode=True)
+    labels = [t.task_metadata.label or "" for t in loaded.tasks]
+    assert len(labels) == len(set(labels)), "a task was created twice"
+    return {t.task_metadata.label or "": t.task_metadata.task_id for t in loaded.tasks}
+
+
+def test_killed_while_creating_tasks(tmp_path: Path, figures: dict[str, Any]) -> None:
+    rng = random.Random(20261121)
+    labels = [f"t{i:02d}" for i in range(12)]
+
+    def probe(i: int) -> Callable[[], object]:
+        group = TaskGroup(label=f"probe{i}")
+        made = create_task_group_tree(group, tmp_path, name_template=f"probe{i}")
+        return functools.partial(create_labels, made, labels)
+
+    span = full_duration(probe)
+    n, kills, files = trials(100), 0, 0
+    for trial in range(n):
+        group = create_task_group_tree(
+            TaskGroup(label=f"g{trial}"), tmp_path, name_template=f"g{trial}"
+        )
+        create_labels(group, labels[:2])
+        before = tasks_of(group)
+        kills += fork_and_kill(
+            functools.partial(create_labels, group, labels), rng.uniform(0, span)
+        )
+        files += assert_files_parse(group)
+        after = tasks_of(group)  # strict: listed and on-disk tasks agree
+        assert before.items() <= after.items(), "a task present before the kill is gone"
+        create_labels(group, labels)  # rerun the interrupted command
+        final = tasks_of(group)
+        assert sorted(final) == labels and after.items() <= final.items()
+        create_labels(group, ["extra"])  # the next write clears what the dead one left
+        assert not [p for p in group.iterdir() if p.name.startswith(STAGING_PREFIX)]
+    figures["crash: creating tasks"] = {
+        "trials": n,
+        "killed mid-work": kills,
+        "files checked": files,
+    }
+    assert kills >= n // 3, f"only {kills} of {n} trials were killed before the end"
+
+
+# -- running a study --------------------------------------------------------------------
+
+COUNT = "echo run >> runs.txt; "
+
+
+def make_study(root: Path, n: int) -> list[Path]:
+    root.mkdir(parents=True, exist_ok=True)
+    groups = [
+        TaskGroup(
+            label=f"t{i}",
+            tasks=[
+                Task(
+                    task_metadata=TaskMetadata(label=f"t{i}"),
+                    task_inputs=TaskInputs(command=COUNT + "true", auto_restart=False),
+                )
+            ],
+        )
+        for i in range(n)
+    ]
+    study = Study(name="s", task_groups=groups).to_directory(
+        root, study_template="{name}", task_group_template="{label}"
+    )
+    return [next(p for p in (study / f"t{i}").iterdir() if p.is_dir()) for i in range(n)]
+
+
+def run_study(paths: list[Path]) -> None:
+    """The interrupted command: what 'autojob submit --wait' does."""
+    runner = LocalRunner(plan(select_tasks(paths, DEFAULT_ONLY)), max_parallel=2, grace=1)
+    runner.claim(DEFAULT_ONLY)
+    runner.run()
+
+
+def settle(paths: list[Path], timeout: float = 20) -> None:
+    """Wait until no task script started by the dead runner is still running."""
+    deadline = time.monotonic() + timeout
+    while any(read_state(p).state is State.RUNNING for p in paths):
+        assert time.monotonic() < deadline, "a task never ended"
+        time.sleep(0.02)
+
+
+def runs(path: Path) -> int:
+    file = path / "runs.txt"
+    return len(file.read_text().splitlines()) if file.exists() else 0
+
+
+def test_killed_while_running_a_study(tmp_path: Path, figures: dict[str, Any]) -> None:
+    rng = random.Random(7)
+    span = full_duration(lambda i: functools.partial(run_study, make_study(tmp_path / f"p{i}", 6)))
+    n, kills, files = trials(100), 0, 0
+    for trial in range(n):
+        paths = make_study(tmp_path / f"s{trial}", 6)
+        kills += fork_and_kill(functools.partial(run_study, paths), rng.uniform(0, span))
+        settle(paths)
+        files += assert_files_parse(tmp_path / f"s{trial}")
+        done_before = {p for p in paths if read_state(p).state is State.SUCCESS}
+        run_study(paths)  # rerun: 'autojob submit --wait' again
+        settle(paths)  # a script the dead runner launched may have started meanwhile
+        states = [read_state(p).state for p in paths]
+        assert states == [State.SUCCESS] * len(paths), (trial, states)
+        assert [runs(p) for p in paths] == [1] * len(paths), f"trial {trial}: a task ran twice"
+        assert all(runs(p) == 1 for p in done_before)
+    figures["crash: running a study (local executor)"] = {
+        "trials": n,
+        "killed mid-work": kills,
+        "tasks": 6 * n,
+        "files checked": files,
+    }
+    assert kills >= n // 3, f"only {kills} of {n} trials were killed before the end"
+
+
+# -- the status index -------------------------------------------------------------------
+
+
+def states_seen(study: Path, **how: bool) -> dict[str, dict[str, Any]]:
+    return {k: e.as_dict() for k, e in collect(study, **how).tasks.items()}
+
+
+def test_killed_while_writing_the_status_index(tmp_path: Path, figures: dict[str, Any]) -> None:
+    rng = random.Random(11)
+    paths = make_study(tmp_path, 40)
+    study = paths[0].parent.parent
+    collect(study)  # an index and a journal from now on
+    span = full_duration(lambda _: functools.partial(collect, study, rescan=True))
+    n, kills = trials(40), 0
+    for trial in range(n):
+        kills += fork_and_kill(lambda: collect(study, rescan=True), rng.uniform(0, span))
+        index = study / SETTINGS.INDEX_DIR / "status.json"
+        if index.exists():
+            json.loads(index.read_bytes())  # never half a file
+        run_study(paths[trial % 40 : trial % 40 + 1])  # a task changes meanwhile
+        assert states_seen(study) == states_seen(study, use_index=False)
+    figures["crash: writing the status index"] = {"trials": n, "killed mid-work": kills}
+    assert kills > 0

@@ -1,0 +1,127 @@
+"""Faults on the real SLURM cluster: a crashed node, a killed controller.
+
+slurmd dies with tasks running (the node crashes: its job processes die with
+it): the tasks end as failed with the cause node_fail, and resubmit recovers
+them. slurmctld is killed with SIGKILL mid-study (no state saved) and started
+again: status answers meanwhile from the task files, and every task ends
+right, nothing lost. (sacct unavailable, and a controller stopped gracefully,
+are tested in test_slurm.py.)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from autojob import SETTINGS
+from autojob.store.state import State, read_state
+
+from .helpers import run
+from .test_slurm import make_study, submit, task_dir, wait_final
+
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
+
+ROOT = Path(__file__).parents[1]
+STATE_DIR = Path(os.environ.get("AUTOJOB_SLURM_STATE", "/run/autojob-slurm"))
+
+
+def daemon_pid(name: str) -> int:
+    return int((STATE_DIR / f"{name}.pid").read_text().split()[0])
+
+
+def slurm_up() -> None:
+    subprocess.run([str(ROOT / "scripts" / "slurm-up.sh")], check=True, capture_output=True,
+                   timeout=300)  # fmt: skip
+
+
+def processes_under(folder: Path) -> list[int]:
+    """Pids of the processes whose working directory lies under ``folder``."""
+    found = []
+    prefix = os.path.realpath(folder) + os.sep
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                cwd = os.readlink(f"/proc/{entry}/cwd")
+            except OSError:
+                continue
+            if (cwd + os.sep).startswith(prefix):
+                found.append(int(entry))
+    return found
+
+
+def wait_running(paths: list[Path], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not all(read_state(p).state is State.RUNNING for p in paths):
+        assert time.monotonic() < deadline, [read_state(p).state for p in paths]
+        time.sleep(0.3)
+
+
+def test_a_node_crash_ends_tasks_as_node_fail_and_resubmit_recovers_them(
+    tmp_path: Path, figures: dict[str, Any]
+) -> None:
+    commands = {f"n{i}": "if [ -f part1 ]; then echo again; else sleep 120; fi" for i in range(2)}
+    # no-requeue: SLURM would otherwise requeue the jobs of a failed node by itself
+    study = make_study(tmp_path, commands, time="00:05:00", **{"no-requeue": True})
+    submit(study)
+    paths = [task_dir(study, k) for k in commands]
+    wait_running(paths)
+    for path in paths:
+        (path / "part1").write_text("carried over to the next attempt\n")
+    # the node crashes: slurmd and every job process on it die at once
+    os.kill(daemon_pid("slurmd"), signal.SIGKILL)
+    subprocess.run(["pkill", "-KILL", "-x", "slurmstepd"], check=False)
+    for pid in processes_under(study):
+        os.kill(pid, signal.SIGKILL)
+    subprocess.run(
+        ["scontrol", "update", "nodename=localhost", "state=down", "reason=node crash (test)"],
+        check=True,
+    )
+    try:
+        assert set(wait_final(paths, timeout=300).values()) == {State.FAILED}
+        status = json.loads(run("status", study, "--json", "--rescan", cwd=tmp_path).stdout)
+        assert status["counts"] == {"failed": 2}
+        reasons = {t.get("reason") for t in status["tasks"]}
+        assert reasons == {"node_fail"}, status["tasks"]
+    finally:
+        slurm_up()  # slurmd again, and the node resumed
+    result = run("resubmit", study, "--only", "node_fail", "--executor", "slurm", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    newest = [max((p for p in path.parent.iterdir() if p.is_dir()), key=_created) for path in paths]
+    assert all(n not in paths for n in newest)
+    assert set(wait_final(newest).values()) == {State.SUCCESS}
+    assert all((n / SETTINGS.STDOUT_FILE).read_text() == "again\n" for n in newest)
+    figures["slurm: node crash"] = {"tasks": len(paths), "seen as node_fail": 2, "recovered": 2}
+
+
+def _created(path: Path) -> str:
+    return str(json.loads((path / SETTINGS.TASK_METADATA_FILE).read_text())["date_created"])
+
+
+def test_slurmctld_killed_mid_study_loses_nothing(tmp_path: Path, figures: dict[str, Any]) -> None:
+    commands = {f"k{i}": f"sleep 6; echo done {i}" for i in range(4)}
+    study = make_study(tmp_path, commands, time="00:05:00")
+    submit(study)
+    paths = [task_dir(study, k) for k in commands]
+    deadline = time.monotonic() + 120
+    while not any(read_state(p).state is State.RUNNING for p in paths):
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
+    os.kill(daemon_pid("slurmctld"), signal.SIGKILL)  # no state saved
+    try:
+        out = run("status", study, "--rescan", "--json", cwd=tmp_path)
+        assert out.returncode == 0, out.stderr
+        assert sum(json.loads(out.stdout)["counts"].values()) == 4
+    finally:
+        slurm_up()
+    states = wait_final(paths, timeout=400)
+    assert set(states.values()) == {State.SUCCESS}, states
+    for i, path in enumerate(paths):
+        assert (path / SETTINGS.STDOUT_FILE).read_text() == f"done {i}\n"
+    figures["slurm: slurmctld killed"] = {"tasks": len(paths), "lost": 0}

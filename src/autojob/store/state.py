@@ -188,6 +188,8 @@ def _ended(record: dict[str, Any], result: TaskState, cancel: bool) -> TaskState
     result.accounted = record.get("accounted") is True
     if result.reason in _REASONS:
         result.state = _REASONS[result.reason]
+    elif result.reason:  # a scheduler's cause (node_fail, preempted, ...): not a success
+        result.state = State.FAILED
     elif cancel and result.exit_code != 0:
         result.state, result.reason = State.CANCELLED, "cancelled"
     elif result.exit_code == 0:

@@ -105,7 +105,7 @@ def sketch(
         click.echo(render_script(plan), nl=False)
         return
     written = write_study(plan, study_dir)
-    Console(stderr=True).print(
+    Console(stderr=True, soft_wrap=True).print(
         f"wrote the study [bold]{written}[/]: {len(plan.batches)} task(s), "
         f"{plan.n_items} item(s); run it with 'autojob submit {written}'",
         highlight=False,

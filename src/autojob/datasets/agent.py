@@ -48,6 +48,10 @@ from autojob.store.atomic import dump_model, write_atomic
 __all__ = ["AgentRequest", "check_tool", "run_agent"]
 
 
+#: runs cwltool and exits with its status ('python -m cwltool' exits 0 even on failure)
+CWLTOOL_MAIN = "import sys; from cwltool.main import run; sys.exit(run(sys.argv[1:]))"
+
+
 class AgentRequest(BaseModel):
     """What the agent is asked to do (the options of ``_jobarchitect_agent``)."""
 
@@ -148,10 +152,11 @@ def _cwl_argv(tool: Path, item_file: str, output: Path, job_file: Path) -> list[
     job_file.write_text(json.dumps(job), encoding="utf-8")
     return [
         sys.executable,
-        "-m",
-        "cwltool",
+        "-c",
+        CWLTOOL_MAIN,
         "--quiet",
         "--no-container",
+        "--relax-path-checks",  # item paths may hold spaces and quotes
         "--outdir",
         os.fspath(output.parent),
         os.fspath(tool),
@@ -172,7 +177,7 @@ def _jobs(
             argv = _cwl_argv(tool, item_file, output, job_dir / f"{record.identifier}.json")
         else:
             argv = smart_tool_argv(tool, uri, record.identifier, output)
-        jobs.append(ItemJob(record.identifier, argv, output))
+        jobs.append(ItemJob(record.identifier, argv, output, quiet=request.cwl_backend))
     return jobs
 
 

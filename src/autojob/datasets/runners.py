@@ -13,6 +13,7 @@ job's :class:`Outcome` as it ends, at most ``jobs`` items at once.
 from __future__ import annotations
 
 import os
+import re
 import runpy
 import subprocess
 import sys
@@ -29,6 +30,8 @@ __all__ = ["ItemJob", "Outcome", "run_forked", "run_processes", "stderr_tail"]
 
 #: characters of a tool's standard error kept in a failure's report and record
 TAIL_CHARS = 2000
+#: colour and cursor sequences, dropped from the tail (cwltool colours its log)
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,8 @@ class ItemJob:
     identifier: str
     argv: list[str]
     output_path: Path
+    #: drop the command's standard output (cwltool prints its output object there)
+    quiet: bool = False
 
 
 @dataclass(frozen=True)
@@ -59,7 +64,8 @@ def stderr_tail(stream: IO[bytes]) -> str:
     stream.flush()
     size = stream.seek(0, os.SEEK_END)
     stream.seek(max(0, size - 4 * TAIL_CHARS))
-    return stream.read().decode("utf-8", errors="replace")[-TAIL_CHARS:]
+    text = stream.read().decode("utf-8", errors="replace")
+    return ANSI_ESCAPE.sub("", text)[-TAIL_CHARS:]
 
 
 def _now() -> datetime:
@@ -70,7 +76,13 @@ def _run_one(job: ItemJob) -> Outcome:
     started = _now()
     with tempfile.TemporaryFile() as err:
         try:
-            code = subprocess.run(job.argv, stdin=subprocess.DEVNULL, stderr=err, check=False)
+            code = subprocess.run(
+                job.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL if job.quiet else None,
+                stderr=err,
+                check=False,
+            )
             exit_code = code.returncode
             tail = stderr_tail(err)
         except OSError as exc:

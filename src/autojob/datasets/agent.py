@@ -38,6 +38,7 @@ from autojob.datasets.provenance import (
 from autojob.datasets.runners import (
     ItemJob,
     Outcome,
+    preload_dataset,
     run_forked,
     run_processes,
     smart_tool_argv,
@@ -232,8 +233,11 @@ def run_agent(
 
     with _job_dir() as job_dir:
         jobs = _jobs(request, dataset, todo, job_dir)
-        runner = run_forked if request.preload and not request.cwl_backend else run_processes
-        runner(jobs, request.jobs, settle)
+        if request.preload and not request.cwl_backend:
+            preload_dataset(dataset_uri(request.dataset), dataset)
+            run_forked(jobs, request.jobs, settle)
+        else:
+            run_processes(jobs, request.jobs, settle)
     summary = _summarise(plan, records, ran=len(todo))
     return _finish(request, dataset, summary)
 

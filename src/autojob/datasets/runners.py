@@ -26,7 +26,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
-__all__ = ["ItemJob", "Outcome", "run_forked", "run_processes", "stderr_tail"]
+import dtoolcore
+
+__all__ = [
+    "ItemJob",
+    "Outcome",
+    "preload_dataset",
+    "run_forked",
+    "run_processes",
+    "stderr_tail",
+]
 
 #: characters of a tool's standard error kept in a failure's report and record
 TAIL_CHARS = 2000
@@ -147,6 +156,27 @@ def _start(job: ItemJob) -> tuple[int, IO[bytes], datetime]:
     if pid == 0:  # pragma: no cover  (the child)
         _child(job, err.fileno())
     return pid, err, started
+
+
+def preload_dataset(uri: str, dataset: dtoolcore.DataSet) -> None:
+    """Make ``DataSet.from_uri(uri)`` return the dataset opened already, in this process.
+
+    Opening a dataset looks up dtool's storage brokers through the installed
+    packages' entry points, most of the time a smart tool spends opening it.
+    Forked children inherit the opened dataset, so the tool's own
+    ``DataSet.from_uri(uri)`` costs nothing; other URIs open as usual.
+    """
+    original = dtoolcore.DataSet.from_uri.__func__
+    if getattr(original, "_autojob_preloaded", None) is not None:
+        original = original._autojob_preloaded
+
+    def from_uri(cls: type[dtoolcore.DataSet], wanted: str) -> dtoolcore.DataSet:
+        if wanted == uri and cls is type(dataset):
+            return dataset
+        return original(cls, wanted)
+
+    from_uri._autojob_preloaded = original  # type: ignore[attr-defined]
+    dtoolcore.DataSet.from_uri = classmethod(from_uri)
 
 
 def run_forked(jobs: Sequence[ItemJob], parallel: int, on_done: OnDone) -> None:

@@ -361,6 +361,8 @@ def test_errors_before_anything_runs(
         (SKETCHJOB, [tmp_path / "no.py", ds, out], "tool not found"),
         (SKETCHJOB, [tool, tmp_path / "x", out], "dataset not found"),
         (SKETCHJOB, [tool, ds, out, "--overlay-filter", "nope"], "no overlay or annotation"),
+        (SKETCHJOB, [tool, ds, out, "--sbatch", "time=25:61:00"], "field '--sbatch time'"),
+        (SKETCHJOB, [tool, ds, out, "--sbatch", "array=0-3"], "field '--sbatch array'"),
     ]
     for command, args, message in cases:
         result = call(command, *args, cwd=tmp_path)
@@ -485,6 +487,7 @@ def test_every_script_passes_shellcheck(
     ]
     if backend != "bash":
         args += ["-i", "registry.example/hash:1.0"]
+    args += ["--sbatch", "job-name=it's $(x)", "--sbatch", "time=00:10:00"]
     sketch = call(SKETCHJOB, *args, cwd=tmp_path)
     assert sketch.returncode == 0, sketch.stderr
     script = tmp_path / "job.sh"
@@ -498,6 +501,8 @@ def test_every_script_passes_shellcheck(
         assert sketch.stdout.count("    _jobarchitect_agent \\\n") == 3
     if wrapper == "slurm-multiple":
         assert "#SBATCH --array=0-2\n" in sketch.stdout
+    if wrapper != "bash":
+        assert "#SBATCH --time=00:10:00\n" in sketch.stdout
 
 
 def test_autojob_sketch_is_sketchjob(
@@ -550,12 +555,16 @@ def test_sketch_as_a_study_runs_with_the_local_executor(tmp_path: Path, tool: Pa
     out = tmp_path / "out"
     study = tmp_path / "hash study"
     made = run(
-        "sketch", tool, dataset_path(dataset), out, "-n", "2", "--study", study, cwd=tmp_path
-    )
+        "sketch", tool, dataset_path(dataset), out, "-n", "2", "--study", study,
+        "--sbatch", "time=00:10:00", cwd=tmp_path,
+    )  # fmt: skip
     assert made.returncode == 0, made.stderr
     assert made.stdout == ""
     tasks = sorted(p.parent for p in study.rglob(SETTINGS.TASK_METADATA_FILE))
     assert len(tasks) == 2
+    inputs = json.loads((tasks[0] / SETTINGS.INPUTS_FILE).read_text())
+    assert inputs["scheduler_inputs"] == {"time": "00:10:00"}
+    assert "--record=outputs.json" in inputs["task_inputs"]["command"]
     submitted = run("submit", study, "--wait", cwd=tmp_path)
     assert submitted.returncode == 1  # the batch holding z/bad.txt failed
     status = json.loads(run("status", study, "--json", cwd=tmp_path).stdout)

@@ -57,12 +57,16 @@ def test_slurm_single_runs_every_batch_in_one_job(tmp_path: Path) -> None:
     dataset = make_dataset(tmp_path / "data 'sets'")
     out = tmp_path / "out root"
     sketch = call(
-        SKETCHJOB, tool, dataset_path(dataset), out, "-n", "3", "-s", "slurm-single", cwd=tmp_path
-    )
+        SKETCHJOB, tool, dataset_path(dataset), out, "-n", "3", "-s", "slurm-single",
+        "--sbatch", "partition=short", "--sbatch", "job-name=hash items", cwd=tmp_path,
+    )  # fmt: skip
     assert sketch.returncode == 0, sketch.stderr
     assert sketch.stdout.count("--tool_path=") == 3 and "#SBATCH --array" not in sketch.stdout
     job_id = submit(sketch.stdout, tmp_path)
     assert finished_elements(job_id, 1) == {job_id: ("COMPLETED", "0:0")}
+    fields = slurm("sacct", "-j", job_id, "-X", "--parsable2", "--noheader",
+                   "--format=Partition,JobName")  # fmt: skip
+    assert fields == "short|hash items"
     for relpath, content in ITEMS.items():
         assert (out / relpath).read_text() == sha1(content)
 

@@ -11,6 +11,18 @@ from rich.console import Console
 __all__ = ["sketch", "sketchjob_main"]
 
 
+def _name_values(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> dict[str, str]:
+    pairs = {}
+    for value in values:
+        name, sep, text = value.partition("=")
+        if not sep or not name.strip():
+            raise click.BadParameter(f"{value!r} is not NAME=VALUE", ctx=ctx, param=param)
+        pairs[name.strip()] = text
+    return pairs
+
+
 @click.command("sketch")
 @click.argument("tool", type=click.Path(path_type=Path))
 @click.argument("dataset")
@@ -55,6 +67,15 @@ __all__ = ["sketch", "sketchjob_main"]
     help="Only items whose boolean overlay (or annotation) NAME is true.",
 )
 @click.option(
+    "--sbatch",
+    "sbatch",
+    multiple=True,
+    metavar="NAME=VALUE",
+    callback=_name_values,
+    help="A SLURM option for the slurm wrappers and the study's tasks "
+    "(e.g. --sbatch time=01:00:00 --sbatch partition=short); repeat as needed.",
+)
+@click.option(
     "--study",
     "study_dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -72,6 +93,7 @@ def sketch(
     wrapper: str,
     cwl_backend: bool,
     overlay_filter: str | None,
+    sbatch: dict[str, str],
     study_dir: Path | None,
 ) -> None:
     """Split DATASET's items into batches; print a job script running TOOL on each.
@@ -98,6 +120,7 @@ def sketch(
             "wrapper": wrapper,
             "cwl_backend": cwl_backend,
             "overlay_filter": overlay_filter,
+            "sbatch": sbatch,
         }
     )
     plan = prepare_sketch(request)

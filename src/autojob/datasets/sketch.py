@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Literal
 
 import jinja2
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from autojob import SETTINGS
 from autojob.datasets.agent import check_tool
@@ -32,6 +32,7 @@ from autojob.datasets.batches import (
 )
 from autojob.errors import InputError, TemplateError
 from autojob.execution.script import Raw, script_environment
+from autojob.scheduler import SchedulerInputs
 from autojob.study import Study
 from autojob.tasks.task import Task, TaskInputs, TaskMetadata
 
@@ -67,7 +68,9 @@ class SketchRequest(BaseModel):
     wrapper: Wrapper = "bash"
     cwl_backend: bool = False
     overlay_filter: str | None = None
-    job_name: str = Field(default="sketchjob", pattern=r"^[A-Za-z0-9._-]+$")
+    sbatch: dict[str, str] = Field(
+        default_factory=dict, description="scheduler inputs: SLURM wrappers and study tasks"
+    )
 
 
 class Sketch(BaseModel):
@@ -80,6 +83,7 @@ class Sketch(BaseModel):
     dataset_dir: str | None
     output_root: str
     batches: list[list[str]]
+    scheduler_inputs: SchedulerInputs
 
     @property
     def n_items(self) -> int:
@@ -113,6 +117,25 @@ def _check_container(request: SketchRequest, paths: list[str]) -> None:
         )
 
 
+def _scheduler_inputs(options: dict[str, str]) -> SchedulerInputs:
+    if "array" in options:
+        raise InputError(
+            "the array is sketchjob's to choose",
+            field="--sbatch array",
+            hint="use --wrapper-script slurm-multiple for a job array, one element per batch",
+        )
+    try:
+        return SchedulerInputs.model_validate(options)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = ".".join(str(part) for part in first["loc"]) or "?"
+        raise InputError(
+            f"{first['msg']}",
+            field=f"--sbatch {name}",
+            hint="give sbatch options as NAME=VALUE, e.g. --sbatch time=01:00:00",
+        ) from exc
+
+
 def prepare_sketch(request: SketchRequest) -> Sketch:
     """Check a request and split its items; nothing is written.
 
@@ -120,6 +143,7 @@ def prepare_sketch(request: SketchRequest) -> Sketch:
         MissingFileError: the tool or the dataset does not exist.
         InputError: no image for a container backend, an unknown filter, no items.
     """
+    scheduler_inputs = _scheduler_inputs(request.sbatch)
     tool = check_tool(request.tool_path, cwl_backend=False)
     dataset = open_dataset(request.dataset)
     uri = dataset_uri(request.dataset)
@@ -144,6 +168,7 @@ def prepare_sketch(request: SketchRequest) -> Sketch:
         dataset_dir=local,
         output_root=root,
         batches=split_batches(identifiers, request.nchunks),
+        scheduler_inputs=scheduler_inputs,
     )
 
 
@@ -177,10 +202,12 @@ def render_agent_call(sketch: Sketch, batch: list[str], record: str | None = Non
 def render_script(sketch: Sketch) -> str:
     """The job script of the whole sketch, in the request's wrapper."""
     calls = [Raw(render_agent_call(sketch, batch)) for batch in sketch.batches]
+    inputs = sketch.scheduler_inputs
+    if inputs.job_name is None:
+        inputs = inputs.model_copy(update={"job_name": "sketchjob"})
     context: dict[str, object] = {
         "calls": calls,
-        "job_name": sketch.request.job_name,
-        "sbatch_lines": [],
+        "sbatch_lines": inputs.sbatch_lines(),
         "tool_path": sketch.tool_path,
         "dataset_name": sketch.dataset_name,
         "n_items": sketch.n_items,
@@ -204,6 +231,7 @@ def sketch_study(sketch: Sketch, name: str) -> Study:
             task_inputs=TaskInputs(
                 command=render_agent_call(sketch, batch, record=SETTINGS.OUTPUTS_FILE)
             ),
+            scheduler_inputs=sketch.scheduler_inputs.model_copy(),
         )
         for index, batch in enumerate(sketch.batches, start=1)
     ]

@@ -587,3 +587,27 @@ def test_sketch_as_a_study_runs_with_the_local_executor(tmp_path: Path, tool: Pa
     status = json.loads(run("status", study, "--json", cwd=tmp_path).stdout)
     assert status["counts"] == {"success": 2}
     assert (out / "z" / "bad.txt").read_text() == sha1("fail")
+
+
+def test_preloading_answers_only_for_its_own_dataset(tmp_path: Path) -> None:
+    first = make_dataset(tmp_path / "one", {"x.txt": "1"})
+    second = make_dataset(tmp_path / "two", {"y.txt": "2"})
+    code = (
+        "import sys, dtoolcore\n"
+        "from autojob.datasets.runners import preload_dataset\n"
+        "first = dtoolcore.DataSet.from_uri(sys.argv[1])\n"
+        "preload_dataset(sys.argv[1], first)\n"
+        "preload_dataset(sys.argv[1], first)  # twice: still one layer\n"
+        "assert dtoolcore.DataSet.from_uri(sys.argv[1]) is first\n"
+        "other = dtoolcore.DataSet.from_uri(sys.argv[2])\n"
+        "assert other is not first and other.uuid != first.uuid\n"
+        "print(other.name)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(dataset_path(first)), str(dataset_path(second))],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"{second.name}\n"

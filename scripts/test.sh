@@ -27,7 +27,7 @@ if [ "${AUTOJOB_SLURM:-1}" != 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/
     fi
 fi
 
-scripts/bootstrap.sh test
+scripts/bootstrap.sh test,cwl
 echo "== ruff"
 .venv/bin/ruff check src tests benchmarks examples
 .venv/bin/ruff format --check src tests benchmarks examples

@@ -151,6 +151,11 @@ class AutojobSettings(BaseSettings):
         description="ids are 10-character alphanumerics prefixed g/s/c/j; UUID4s when False",
     )
     DEFAULT_TASK: str = Field("task", description="task class of new tasks")
+    # datasets (sketchjob and the agent)
+    PROVENANCE_DIR: str = Field(
+        "autojob.provenance",
+        description="per-item provenance records, under an agent's output root",
+    )
 
     @field_validator("*", mode="after")
     @classmethod

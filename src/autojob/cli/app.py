@@ -9,11 +9,13 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 from autojob.__about__ import __version__
+from autojob.cli.agent import agent
 from autojob.cli.cancel import cancel
 from autojob.cli.list_cmd import list_tasks
 from autojob.cli.new import new
 from autojob.cli.resubmit import resubmit
 from autojob.cli.run_cmd import run
+from autojob.cli.sketch import sketch
 from autojob.cli.status import status
 from autojob.cli.submit import submit
 
@@ -64,3 +66,5 @@ cli.add_command(submit)
 cli.add_command(status)
 cli.add_command(cancel)
 cli.add_command(resubmit)
+cli.add_command(sketch)
+cli.add_command(agent)

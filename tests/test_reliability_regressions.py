@@ -97,3 +97,15 @@ def test_an_array_script_survives_a_newline_in_names_and_paths(tmp_path: Path) -
     assert "\n" not in _job_name([(task_dir, "run.sh")])
     assert subprocess.run(["bash", "-n", "-c", job.script()], check=False).returncode == 0
     assert any(a.startswith("--output=") and "\n" in a for a in job.command())
+
+
+@pytest.mark.parametrize("cause", ["node_fail", "preempted", "boot_fail"])
+def test_an_end_with_a_scheduler_cause_is_a_failure_even_with_exit_0(
+    tmp_path: Path, cause: str
+) -> None:
+    task_dir = _task(tmp_path)
+    (task_dir / SETTINGS.ENDED_FILE).write_text(
+        json.dumps({"time": 1.0, "exit_code": 0, "reason": cause, "job_id": "7_0"})
+    )
+    state = read_state(task_dir)
+    assert state.state is State.FAILED and state.reason == cause

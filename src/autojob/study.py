@@ -83,6 +83,18 @@ class Study(BaseModel):
 
         return load_study(cls, Path(dir_name), strict_mode=strict_mode)
 
+    @classmethod
+    def from_sweep(cls, spec: Any) -> Study:
+        """Build the study a sweep spec describes: one task group per combination.
+
+        ``spec`` is a :class:`autojob.sweep.SweepSpec` or a mapping of its keys.
+        Write it with ``to_directory`` (or :func:`autojob.next.sweep.write_sweep`,
+        which also writes the workflow files of the spec's steps).
+        """
+        from autojob.next.sweep import build_study  # noqa: PLC0415
+
+        return build_study(spec)
+
     def to_directory(
         self,
         dest: str | Path,

@@ -393,7 +393,7 @@ def to_dot(workflow: Workflow) -> str:
     lines = ["digraph workflow {", "    rankdir=TB;"]
     for sid in workflow.graph.order():
         step = workflow.steps[sid]
-        label = _text(f"{workflow.label(sid)}\\n{step.progression}")
+        label = _text(workflow.label(sid)) + "\\n" + step.progression
         lines.append(f'    "{sid}" [label="{label}"];')
     for sid in workflow.graph.order():
         lines.extend(f'    "{p}" -> "{sid}";' for p in workflow.graph.predecessors(sid))

@@ -52,12 +52,14 @@ def sweep(spec: Path, dest: Path, dry_run: bool) -> None:
     parsed = load_spec(spec)
     if dry_run:
         header, rows = table_rows(parsed)
-        table = Table(title=f"{len(rows)} combination(s) of {parsed.name}", title_justify="left")
+        table = Table()
         for column in header:
             table.add_column(str(column))
         for row in rows:
             table.add_row(*(str(v) for v in row))
-        Console().print(table)
+        console = Console()
+        console.print(f"{len(rows)} combination(s) of {parsed.name}:")
+        console.print(table)
         return
     study, path = write_sweep(parsed, dest)
     click.echo(f"created study {study.study_id} at {path} ({len(study.task_groups)} task groups)")

@@ -416,7 +416,7 @@ def workflow_progress(study_dir: Path) -> list[StepProgress]:
             StepProgress(
                 step=step_id,
                 name=workflow.label(step_id),
-                progression=step.progression,
+                progression=step.progression if workflow.graph.predecessors(step_id) else "start",
                 after=[workflow.label(p) for p in workflow.graph.predecessors(step_id)],
                 groups=len(mine),
                 done=sum(g.recorded(record) is not None for g in mine),

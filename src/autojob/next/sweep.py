@@ -32,7 +32,22 @@ YAML_SUFFIXES = (".yaml", ".yml")
 
 
 def _key_parts(text: str) -> tuple[str, ...]:
-    return tuple(part.strip().strip("\"'") for part in text.split("."))
+    """Split a TOML key on the dots outside quotes (``a."b.c"`` is two parts)."""
+    parts, current, quote = [], "", ""
+    for char in text.strip():
+        if quote:
+            if char == quote:
+                quote = ""
+            else:
+                current += char
+        elif char in "\"'":
+            quote = char
+        elif char == ".":
+            parts.append(current.strip())
+            current = ""
+        else:
+            current += char
+    return (*parts, current.strip())
 
 
 def toml_key_lines(text: str) -> dict[Loc, int]:

@@ -148,7 +148,9 @@ def test_bad_references_are_refused_naming_the_step(
 
 def test_an_independent_step_follows_one_step() -> None:
     with pytest.raises(ValidationError, match="independent step follows one step"):
-        Workflow(graph=WorkflowGraph({A: [], B: [], C: [A, B]}), steps={A: Step(), B: Step(), C: Step()})
+        Workflow(
+            graph=WorkflowGraph({A: [], B: [], C: [A, B]}), steps={A: Step(), B: Step(), C: Step()}
+        )
 
 
 def test_composers_combine_values() -> None:

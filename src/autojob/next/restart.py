@@ -73,10 +73,16 @@ def check_not_stopped(task_dir: Path, action: str) -> None:
             )
 
 
-def _delete_files(task_dir: Path, names: Sequence[str]) -> list[Path]:
+def _to_delete(task_dir: Path, names: Sequence[str]) -> list[Path]:
+    return [
+        task_dir.joinpath(relative_inside(name, task_dir, "task_inputs.files_to_delete"))
+        for name in names
+    ]
+
+
+def _delete_files(targets: Sequence[Path]) -> list[Path]:
     deleted = []
-    for name in names:
-        target = task_dir.joinpath(relative_inside(name, task_dir, "task_inputs.files_to_delete"))
+    for target in targets:
         if target.is_dir() and not target.is_symlink():
             shutil.rmtree(target)
         elif target.exists() or target.is_symlink():
@@ -110,6 +116,7 @@ def restart_task(
     meta.tags = [*meta.tags, f"restart-of:{old_id}"]
     setattr(meta, "previous_attempt", old_id)  # noqa: B010  (an extra field of task.json)
     inputs = source.task_inputs
+    doomed = _to_delete(task_dir, inputs.files_to_delete)  # refuse unsafe names first
     carried = list(dict.fromkeys([*inputs.files_to_carry_over, *inputs.files_to_copy]))
     try:
         new = create_task_tree(
@@ -121,7 +128,7 @@ def restart_task(
         )
     except OSError as exc:
         raise AutojobError(f"cannot create the new attempt: {exc}", path=task_dir) from exc
-    deleted = _delete_files(task_dir, inputs.files_to_delete)
+    deleted = _delete_files(doomed)
     for path in deleted:
         logger.info("deleted %s (files_to_delete)", path)
     return Restart(task_dir, new, meta.task_id, deleted)

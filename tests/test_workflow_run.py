@@ -158,7 +158,7 @@ def check_finished_study(study: Path) -> None:
         assert meta["workflow_step_id"] == step_id("double")
         assert f"advanced-from:{last.name}" in meta["tags"]
     assert len(set(record)) == len(record)
-    dirs = sorted(p.name for p in study.iterdir() if p.is_dir())
+    dirs = sorted(p.name for p in study.iterdir() if p.is_dir() and p.name[0] != ".")
     assert dirs == ["aggregate", *[f"double.x{x}" for x in (1, 2, 3, 4)], "x1", "x2", "x3", "x4"]
 
 

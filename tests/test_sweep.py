@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import shlex
+import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -11,6 +17,7 @@ import pytest
 from autojob import SETTINGS
 from autojob.errors import InputError
 from autojob.next.sweep import load_spec, parse_spec, toml_key_lines, write_sweep
+from autojob.store.record import read_record
 from autojob.store.workflow import load_workflow
 from autojob.study import Study
 from autojob.sweep import SweepSpec, step_id
@@ -166,3 +173,29 @@ def test_toml_key_lines_follow_tables_and_arrays_of_tables() -> None:
     lines = toml_key_lines(text)
     assert lines[("a",)] == 1 and lines[("t", "b")] == 3 and lines[("t", "c.d")] == 4
     assert lines[("s", 0, "x")] == 6 and lines[("s", 1, "x")] == 8
+
+
+def test_the_readme_sweep_section_runs(tmp_path: Path) -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    (spec,) = re.findall(r"```toml\n(.*?)```", readme, flags=re.DOTALL)
+    (commands,) = re.findall(r"```sh\n(.*?)```", readme, flags=re.DOTALL)
+    for script in (Path(__file__).parents[1] / "examples" / "workflow").glob("*.py"):
+        shutil.copy(script, tmp_path)
+    (tmp_path / "squares.toml").write_text(spec)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", commands],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "4 combination(s) of squares" in result.stdout and "flowchart" not in result.stdout
+    assert "digraph workflow" in result.stdout and "workflow of squares" in result.stdout
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "squares" / "aggregate").is_dir():
+        assert time.monotonic() < deadline, run("status", tmp_path / "squares", cwd=tmp_path).stdout
+        time.sleep(0.5)
+    assert len(read_record(tmp_path / "squares")) >= 4

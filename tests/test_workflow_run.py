@@ -171,6 +171,13 @@ def test_a_three_step_workflow_runs_to_the_end_with_no_one_watching(tmp_path: Pa
     check_finished_study(study)
     status = run("status", study, cwd=tmp_path)
     assert "workflow of squares" in status.stdout and "aggregate" in status.stdout
+    report = json.loads(run("status", study, "--json", cwd=tmp_path).stdout)
+    (rows,) = report["workflows"].values()
+    assert [(r["name"], r["groups"], r["done"]) for r in rows] == [
+        ("sweep", 4, 4),
+        ("double", 4, 4),
+        ("aggregate", 1, 1),
+    ]
     steps = {row.name: row for row in workflow_progress(study)}
     assert (steps["sweep"].done, steps["double"].groups, steps["aggregate"].done) == (4, 4, 1)
     before = sorted(str(p) for p in study.rglob(SETTINGS.TASK_METADATA_FILE))

@@ -210,7 +210,7 @@ def test_a_dependent_step_waits_and_advance_is_idempotent_under_concurrency(
     workflow_file.write_text(graph)
     first = advance(tasks[0])
     assert [p.parent.name for p in first.created] == ["double.x1"]
-    assert first.waiting == ["aggregate waits: step sweep: 1 of 4 task group(s) not done"]
+    assert first.waiting == ["aggregate waits: step sweep: x4 not done"]
     with pytest.raises(InputError, match="has not succeeded"):
         advance(tasks[3])
     workflow_file.unlink()

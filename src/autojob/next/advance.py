@@ -113,27 +113,48 @@ def _task_meta(task_dir: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def _group_dirs(study_dir: Path) -> list[str]:
+    """The task group directories of a study, sorted by name."""
+    return sorted(
+        entry.path
+        for entry in os.scandir(study_dir)
+        if not entry.name.startswith(".")
+        and entry.is_dir(follow_symlinks=False)
+        and os.path.isfile(os.path.join(entry.path, SETTINGS.TASK_GROUP_METADATA_FILE))
+    )
+
+
+def _group_info(folder: str, default_step: str | None) -> GroupInfo:
+    attempts = []
+    for task in os.scandir(folder):
+        meta = _task_meta(Path(task.path)) if task.is_dir(follow_symlinks=False) else None
+        if meta and isinstance(meta.get("task_id"), str):
+            step = meta.get("workflow_step_id") or default_step
+            attempts.append((str(meta.get("date_created", "")), meta["task_id"], task.path, step))
+    attempts.sort()
+    step = attempts[0][3] if attempts else None
+    return GroupInfo(Path(folder), step, [(t, Path(p)) for _, t, p, _ in attempts])
+
+
 def study_groups(study_dir: Path, default_step: str | None) -> list[GroupInfo]:
     """Every task group of a study with its step, sorted by directory name."""
-    groups = []
-    for entry in sorted(os.scandir(study_dir), key=lambda e: e.name):
-        if entry.name.startswith(".") or not entry.is_dir(follow_symlinks=False):
-            continue
-        if not os.path.isfile(os.path.join(entry.path, SETTINGS.TASK_GROUP_METADATA_FILE)):
-            continue
-        attempts = []
-        for task in os.scandir(entry.path):
-            meta = _task_meta(Path(task.path)) if task.is_dir(follow_symlinks=False) else None
-            if meta and isinstance(meta.get("task_id"), str):
-                step = meta.get("workflow_step_id") or default_step
-                attempts.append(
-                    (str(meta.get("date_created", "")), meta["task_id"], task.path, step)
-                )
-        attempts.sort()
-        step = attempts[0][3] if attempts else None
-        info = GroupInfo(Path(entry.path), step, [(t, Path(p)) for _, t, p, _ in attempts])
-        groups.append(info)
-    return groups
+    return [_group_info(folder, default_step) for folder in _group_dirs(study_dir)]
+
+
+def _an_undone_group(
+    study_dir: Path, steps: set[str], default_step: str | None, record: set[str]
+) -> GroupInfo | None:
+    """A task group of ``steps`` with nothing recorded, found cheaply, or None.
+
+    Groups are read newest name first and the search stops at the first undone
+    one: while a sweep runs, that is found at once, so each advance costs little
+    until the last tasks finish.
+    """
+    for folder in reversed(_group_dirs(study_dir)):
+        info = _group_info(folder, default_step)
+        if info.step in steps and info.recorded(record) is None:
+            return info
+    return None
 
 
 def _default_step(workflow: Workflow) -> str | None:
@@ -313,19 +334,22 @@ def _why_waiting(
     return None
 
 
-def _advance_step(
-    result: Advance,
-    workflow: Workflow,
-    step_id: str,
-    groups: list[GroupInfo],
-    record: set[str],
-) -> None:
+def _advance_step(result: Advance, workflow: Workflow, step_id: str, record: set[str]) -> None:
     step = workflow.steps[step_id]
     if step.progression == "independent":
         base = f"{_step_dir_name(workflow, step_id)}.{result.task_dir.parent.name}"
         own = {result.step or "": [result.task_dir]}
         _make_step(result, workflow, step_id, base, own, result.task_dir)
         return
+    ancestors = workflow.graph.ancestors(step_id)
+    undone = _an_undone_group(result.study_dir, ancestors, _default_step(workflow), record)
+    if undone is not None:
+        label = workflow.label(undone.step or "")
+        result.waiting.append(
+            f"{workflow.label(step_id)} waits: step {label}: {undone.path.name} not done"
+        )
+        return
+    groups = study_groups(result.study_dir, _default_step(workflow))
     why = _why_waiting(workflow, step_id, groups, record)
     if why is not None:
         result.waiting.append(f"{workflow.label(step_id)} waits: {why}")
@@ -391,12 +415,11 @@ def advance(task_dir: Path, *, dry_run: bool = False) -> Advance:
                 field="workflow_step_id",
                 hint=f"fix it, or add the step to {SETTINGS.WORKFLOW_FILE}",
             )
-        groups = study_groups(study, _default_step(workflow))
         for successor in workflow.graph.successors(result.step):
             if dry_run:
                 result.waiting.append(f"would advance {workflow.label(successor)}")
                 continue
-            _advance_step(result, workflow, successor, groups, record)
+            _advance_step(result, workflow, successor, record)
     return result
 
 

@@ -341,6 +341,10 @@ def _advance_step(result: Advance, workflow: Workflow, step_id: str, record: set
         own = {result.step or "": [result.task_dir]}
         _make_step(result, workflow, step_id, base, own, result.task_dir)
         return
+    made = [result.study_dir / n for n in _group_names(step, _step_dir_name(workflow, step_id))]
+    if all(path.exists() for path in made):
+        result.existing.extend(made)  # made before: no need to look at the groups
+        return
     ancestors = workflow.graph.ancestors(step_id)
     undone = _an_undone_group(result.study_dir, ancestors, _default_step(workflow), record)
     if undone is not None:

@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from autojob import SETTINGS
 from autojob.errors import InputError
@@ -199,3 +201,30 @@ def test_the_readme_sweep_section_runs(tmp_path: Path) -> None:
         assert time.monotonic() < deadline, run("status", tmp_path / "squares", cwd=tmp_path).stdout
         time.sleep(0.5)
     assert len(read_record(tmp_path / "squares")) >= 4
+
+
+NAMES = st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    parameters=st.dictionaries(
+        NAMES, st.lists(st.integers(-9, 99), min_size=1, max_size=3), min_size=1, max_size=4
+    ),
+    where=st.integers(0, 10),
+)
+def test_any_spec_sweeps_the_product_and_names_the_line_of_a_bad_key(
+    parameters: dict[str, list[int]], where: int
+) -> None:
+    lines = ['name = "p"', 'command = "true"', "[parameters]"]
+    lines += [f"{key} = {json.dumps(values)}" for key, values in parameters.items()]
+    spec = parse_spec("\n".join(lines) + "\n", Path("p.toml"))
+    expected = 1
+    for values in parameters.values():
+        expected *= len(values)
+    assert len(spec.combinations()) == expected
+    at = min(where, 2)  # a bad key among the top-level keys, before [parameters]
+    bad = [*lines[:at], "colour = 1", *lines[at:]]
+    with pytest.raises(InputError) as info:
+        parse_spec("\n".join(bad) + "\n", Path("p.toml"))
+    assert info.value.field == "colour" and f"line {at + 1}:" in info.value.message

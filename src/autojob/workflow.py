@@ -211,14 +211,13 @@ class Step(BaseModel):
     one used here; ``parameterizations`` is read as well.
     """
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid")
 
     name: str = ""
     task_class: str = "task"
     progression: Progression = "independent"
     parametrizations: list[list[VariableReference]] = Field(
-        default_factory=_one_empty_parametrization,
-        validation_alias="parametrizations",
+        default_factory=_one_empty_parametrization, min_length=1
     )
 
     @model_validator(mode="before")

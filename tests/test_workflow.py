@@ -123,7 +123,7 @@ def test_a_reference_to_a_step_that_is_not_a_predecessor_is_refused(tmp_path: Pa
 @pytest.mark.parametrize(
     ("ref", "match"),
     [
-        ({"set_path": "x", "get_path": "energy"}, "must start with 'inputs.' or 'outputs.'"),
+        ({"set_path": "x", "get_path": "energy"}, "must start with 'inputs.', 'outputs.'"),
         ({"set_path": "x", "sources": [{"path": "results.e"}]}, "must start with"),
         ({"set_path": "x", "get_path": "outputs.e", "composer": "median"}, "unknown composer"),
         ({"set_path": "x"}, "exactly one of constant"),

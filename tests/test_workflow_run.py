@@ -257,3 +257,44 @@ def test_advance_outside_a_study_is_refused(tmp_path: Path) -> None:
     result = run("advance", tmp_path, cwd=tmp_path)
     assert result.returncode == 1 and "structured tree" in result.stderr
     assert sys.executable  # the task ran with this interpreter's autojob
+
+
+def test_a_reference_implementation_parametrizations_file_drives_advance(tmp_path: Path) -> None:
+    study = squares_study(tmp_path, "00:01:00")
+    (tmp_path / "compute.py").write_text(COMPUTE.replace("x == 3", "False"))
+    sweep, double = step_id("sweep"), step_id("double")
+    (study / SETTINGS.PARAMETERIZATION_FILE).unlink()
+    (study / SETTINGS.WORKFLOW_FILE).write_text(json.dumps({sweep: [], double: [sweep]}))
+    steps = {
+        sweep: {"workflow_step_id": sweep, "task_class": "task", "parametrizations": [[]]},
+        double: {
+            "workflow_step_id": double,
+            "task_class": "task",
+            "progression": "independent",
+            "parametrizations": [
+                [
+                    {"set_path": ["task_inputs", "value"], "get_path": ["task_outputs", "value"]},
+                    {
+                        "set_path": ["task_inputs", "parent_label"],
+                        "get_path": ["task_metadata", "label"],
+                    },
+                    {
+                        "set_path": ["task_inputs", "command"],
+                        "constant": "python3 ../../../double.py",
+                    },
+                    {"set_path": ["task_metadata", "label"], "constant": "twice"},
+                ]
+            ],
+        },
+    }
+    (study / SETTINGS.LEGACY_PARAMETERIZATION_FILE).write_text(json.dumps(steps))
+    (study / SETTINGS.WORKFLOW_FILE).rename(study / "hidden.json")
+    task = attempts(study / "x2")[0]
+    _succeed(task)
+    (study / "hidden.json").rename(study / SETTINGS.WORKFLOW_FILE)
+    (new,) = advance(task).created
+    inputs = json.loads((new / SETTINGS.INPUTS_FILE).read_text())["task_inputs"]
+    assert inputs["value"] == 4 and inputs["parent_label"] == "x2"
+    assert inputs["command"] == "python3 ../../../double.py"
+    meta = json.loads((new / SETTINGS.TASK_METADATA_FILE).read_text())
+    assert meta["label"] == "twice" and meta["workflow_step_id"] == double

@@ -52,7 +52,7 @@ __all__ = [
 
 Progression = Literal["independent", "dependent"]
 #: the documents of a predecessor task a source path may start with
-DOCUMENTS = ("inputs", "outputs")
+DOCUMENTS = ("inputs", "outputs", "metadata")
 
 
 def _flatten(values: Iterable[Any]) -> list[Any]:
@@ -105,9 +105,9 @@ def _check_dotted(value: str, what: str) -> str:
 class Source(BaseModel):
     """Where a value comes from: a path in a predecessor task's inputs or outputs.
 
-    ``path`` starts with ``inputs`` (the sections of ``inputs.json``) or
-    ``outputs`` (``outputs.json``): ``outputs.energy``,
-    ``inputs.task_inputs.ecut``. ``step``: the predecessor step (needed only
+    ``path`` starts with ``inputs`` (the sections of ``inputs.json``),
+    ``outputs`` (``outputs.json``) or ``metadata`` (``task.json``):
+    ``outputs.energy``, ``inputs.task_inputs.ecut``. ``step``: the predecessor step (needed only
     when the step has several predecessors).
     """
 
@@ -122,7 +122,7 @@ class Source(BaseModel):
         _check_dotted(value, "a source")
         head, _, rest = value.partition(".")
         if head not in DOCUMENTS or not rest:
-            msg = f"{value!r} must start with 'inputs.' or 'outputs.' and name a key"
+            msg = f"{value!r} must start with 'inputs.', 'outputs.' or 'metadata.' and name a key"
             raise ValueError(msg)
         return value
 
@@ -137,15 +137,47 @@ class Source(BaseModel):
         return tuple(self.path.split("."))[1:]
 
 
+def _from_task_path(path: list[str]) -> str:
+    """A path into a dumped task (the reference implementation's form) as a source path."""
+    head, rest = (path[0], path[1:]) if path else ("", [])
+    if head == "task_outputs":
+        return ".".join(["outputs", *rest])
+    if head == "task_metadata":
+        return ".".join(["metadata", *rest])
+    return ".".join(["inputs", *path])
+
+
+def _reference_form(data: dict[str, Any]) -> dict[str, Any]:
+    """A reference written by the reference implementation (lists of keys) in this form."""
+    converted: dict[str, Any] = {"set_path": ".".join(data["set_path"])}
+    if data.get("get_path"):
+        converted["get_path"] = _from_task_path(data["get_path"])
+    elif data.get("get_paths"):
+        converted["sources"] = [{"path": _from_task_path(p)} for p in data["get_paths"]]
+    else:
+        converted["constant"] = data.get("constant")
+    if isinstance(data.get("composer"), str):
+        converted["composer"] = data["composer"]
+    return converted
+
+
 class VariableReference(BaseModel):
     """Sets ``set_path`` of a new task's inputs from a constant or from sources.
 
     Exactly one of ``constant``, ``get_path`` (one source, shorthand for
     ``sources=[{"path": get_path}]``) or ``sources`` is given; several sources
-    need a ``composer``.
+    need a ``composer``. The reference implementation's form (``set_path`` and
+    ``get_path`` as lists of keys into the dumped task, ``get_paths``) is read too.
     """
 
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lists_of_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("set_path"), list):
+            return _reference_form(data)
+        return data
 
     set_path: str
     constant: Any = None
@@ -214,6 +246,9 @@ class Step(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = ""
+    workflow_step_id: Uuid | None = Field(
+        default=None, description="the step's id (written by the reference implementation)"
+    )
     task_class: str = "task"
     progression: Progression = "independent"
     parametrizations: list[list[VariableReference]] = Field(

@@ -170,6 +170,9 @@ def _document(task_dir: Path, source: Source) -> tuple[Any, Path]:
         path = task_dir / SETTINGS.OUTPUTS_FILE
         hint = "the task's command writes its outputs there as a JSON object"
         return read_json_object(path, missing_hint=hint), path
+    if source.document == "metadata":
+        path = task_dir / SETTINGS.TASK_METADATA_FILE
+        return read_json_object(path), path
     return read_inputs_sections(task_dir), task_dir / SETTINGS.INPUTS_FILE
 
 
@@ -246,11 +249,10 @@ def _new_task(
             ref.set_path,
             _value(ref, step_id, workflow, pick, step.progression == "dependent"),
         )
-    document["task_metadata"] = {
-        "label": workflow.label(step_id),
-        "workflow_step_id": step_id,
-        "tags": tags,
-    }
+    meta = document.setdefault("task_metadata", {})
+    meta.setdefault("label", workflow.label(step_id))
+    meta["workflow_step_id"] = step_id
+    meta["tags"] = [*meta.get("tags", []), *tags]
     try:
         return get_task_class(step.task_class).model_validate(document)
     except ValidationError as exc:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, model_validator
 
 from autojob.bases.task_base import TaskBase
 from autojob.ids import Id, Timestamp, id_factory, now, set_unvalidated
 from autojob.task_group import TaskGroup
+
+if TYPE_CHECKING:
+    from autojob.sweep import SweepSpec
 
 __all__ = ["STUDY_FIELDS", "Study"]
 
@@ -84,7 +87,7 @@ class Study(BaseModel):
         return load_study(cls, Path(dir_name), strict_mode=strict_mode)
 
     @classmethod
-    def from_sweep(cls, spec: Any) -> Study:
+    def from_sweep(cls, spec: SweepSpec | Mapping[str, Any]) -> Study:
         """Build the study a sweep spec describes: one task group per combination.
 
         ``spec`` is a :class:`autojob.sweep.SweepSpec` or a mapping of its keys.

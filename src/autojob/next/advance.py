@@ -322,9 +322,8 @@ def _why_waiting(
     count: dict[str | None, int] = {}
     for group in groups:
         count[group.step] = count.get(group.step, 0) + 1
-    for ancestor in workflow.graph.order():
-        if ancestor not in workflow.graph.ancestors(step_id):
-            continue
+    ancestors = workflow.graph.ancestors(step_id)
+    for ancestor in (s for s in workflow.graph.order() if s in ancestors):
         mine = [g for g in groups if g.step == ancestor]
         label = workflow.label(ancestor)
         expected = _expected(workflow, ancestor, count)

@@ -20,7 +20,7 @@ from autojob.next.sweep import load_spec, write_sweep
 from autojob.store.record import append_record, read_record
 from autojob.store.state import State, read_state
 from autojob.study import Study
-from autojob.sweep import step_id
+from autojob.sweep import SweepSpec, step_id
 from autojob.task_group import TaskGroup
 from autojob.tasks.task import Task, TaskInputs, TaskMetadata
 
@@ -298,3 +298,50 @@ def test_a_reference_implementation_parametrizations_file_drives_advance(tmp_pat
     assert inputs["command"] == "python3 ../../../double.py"
     meta = json.loads((new / SETTINGS.TASK_METADATA_FILE).read_text())
     assert meta["label"] == "twice" and meta["workflow_step_id"] == double
+
+
+def test_a_dependent_step_after_an_independent_one_waits_for_all_its_groups(
+    tmp_path: Path,
+) -> None:
+    for script in EXAMPLE.glob("*.py"):
+        shutil.copy(script, tmp_path)
+    steps = [
+        {
+            "name": "double",
+            "after": ["sweep"],
+            "set": {"command": "python3 ../../../double.py"},
+            "references": [{"set_path": "value", "get_path": "outputs.value"}],
+        },
+        {
+            "name": "total",
+            "after": ["double"],
+            "progression": "dependent",
+            "set": {"command": "true"},
+            "references": [{"set_path": "sum", "get_path": "outputs.doubled", "composer": "sum"}],
+        },
+    ]
+    spec = SweepSpec.model_validate(
+        {"name": "chain", "command": "python3 ../../../compute.py", "label": "x{x}",
+         "parameters": {"x": [1, 2, 3]}, "steps": steps}
+    )  # fmt: skip
+    study = write_sweep(spec, tmp_path)[1]
+    workflow_file = study / SETTINGS.WORKFLOW_FILE
+    graph = workflow_file.read_text()
+
+    def run_tasks(paths: list[Path]) -> None:  # with no workflow, the scripts only record
+        workflow_file.unlink()
+        for path in paths:
+            _succeed(path)
+        workflow_file.write_text(graph)
+
+    sweep = [attempts(study / f"x{x}")[0] for x in (1, 2, 3)]
+    run_tasks(sweep)
+    (first,) = advance(sweep[0]).created
+    run_tasks([first])
+    waiting = advance(first)
+    assert waiting.waiting == ["total waits: step double: 1 of 3 task group(s) exist"]
+    doubles = [advance(task).created[0] for task in sweep[1:]]
+    run_tasks(doubles)
+    (total,) = advance(doubles[-1]).created
+    assert json.loads((total / SETTINGS.INPUTS_FILE).read_text())["task_inputs"]["sum"] == 28
+    assert advance(doubles[0]).existing == [study / "total"]

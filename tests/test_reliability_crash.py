@@ -6,7 +6,7 @@ SIGKILL after a random delay, then checks the tree: every metadata file and
 state record parses, no task present before the kill is gone, and rerunning
 the interrupted work finishes it with nothing created or run twice.
 
-``AUTOJOB_CRASH_TRIALS`` scales the number of trials (default: 240 in all).
+``AUTOJOB_CRASH_TRIALS`` scales the number of trials (default: 320 in all).
 """
 
 from __future__ import annotations
@@ -28,7 +28,9 @@ from autojob import SETTINGS
 from autojob.execution.local import LocalRunner
 from autojob.execution.submit import DEFAULT_ONLY, plan, select_tasks
 from autojob.next import create_task_group_tree, create_task_tree
+from autojob.next.restart import restart_task
 from autojob.store.names import STAGING_PREFIX
+from autojob.store.record import append_record, read_record, record_path
 from autojob.store.state import State, read_state
 from autojob.store.status import collect
 from autojob.study import Study
@@ -37,7 +39,7 @@ from autojob.tasks.task import Task, TaskInputs, TaskMetadata
 
 pytestmark = pytest.mark.slow
 
-SCALE = float(os.environ.get("AUTOJOB_CRASH_TRIALS", "240")) / 240
+SCALE = float(os.environ.get("AUTOJOB_CRASH_TRIALS", "320")) / 320
 RECORDS = ("QUEUED_FILE", "STARTED_FILE", "ENDED_FILE", "CANCEL_FILE")
 
 
@@ -73,7 +75,7 @@ def fork_and_kill(work: Callable[[], object], delay: float) -> bool:
 
 
 def full_duration(fresh_work: Callable[[int], Callable[[], object]]) -> float:
-    """How long the work takes in a child left alone (median of three), to pick kill times.
+    """How long the work takes in a child left alone (least of three), to pick kill times.
 
     ``fresh_work(i)`` returns the work of probe ``i`` (on a tree of its own).
     """
@@ -83,7 +85,7 @@ def full_duration(fresh_work: Callable[[int], Callable[[], object]]) -> float:
         start = time.monotonic()
         assert not fork_and_kill(work, 600)
         spans.append(time.monotonic() - start)
-    return sorted(spans)[1]
+    return min(spans)
 
 
 def assert_files_parse(root: Path) -> int:
@@ -160,7 +162,7 @@ def test_killed_while_creating_tasks(tmp_path: Path, figures: dict[str, Any]) ->
         "killed mid-work": kills,
         "files checked": files,
     }
-    assert kills >= n // 3, f"only {kills} of {n} trials were killed before the end"
+    assert kills >= n // 5, f"only {kills} of {n} trials were killed before the end"
 
 
 # -- running a study --------------------------------------------------------------------
@@ -230,7 +232,7 @@ def test_killed_while_running_a_study(tmp_path: Path, figures: dict[str, Any]) -
         "tasks": 6 * n,
         "files checked": files,
     }
-    assert kills >= n // 3, f"only {kills} of {n} trials were killed before the end"
+    assert kills >= n // 5, f"only {kills} of {n} trials were killed before the end"
 
 
 # -- the status index -------------------------------------------------------------------
@@ -256,3 +258,82 @@ def test_killed_while_writing_the_status_index(tmp_path: Path, figures: dict[str
         assert states_seen(study) == states_seen(study, use_index=False)
     figures["crash: writing the status index"] = {"trials": n, "killed mid-work": kills}
     assert kills > 0
+
+
+# -- record.txt and restart ------------------------------------------------------------
+
+
+def record_ids(study: Path, ids: list[str]) -> None:
+    """The interrupted command: record each id not yet in record.txt (rerunnable)."""
+    done = set(read_record(study))
+    for task_id in ids:
+        if task_id not in done:
+            append_record(study, task_id)
+
+
+def test_killed_while_appending_to_the_record(tmp_path: Path, figures: dict[str, Any]) -> None:
+    rng = random.Random(5)
+    ids = [f"j{i:09d}" for i in range(2000)]
+
+    def probe(i: int) -> Callable[[], object]:
+        (tmp_path / f"p{i}").mkdir()
+        return functools.partial(record_ids, tmp_path / f"p{i}", ids)
+
+    span = full_duration(probe)
+    n, kills = trials(40), 0
+    for trial in range(n):
+        study = tmp_path / f"s{trial}"
+        study.mkdir()
+        kills += fork_and_kill(functools.partial(record_ids, study, ids), rng.uniform(0, span))
+        raw = record_path(study).read_bytes() if record_path(study).exists() else b""
+        assert raw == b"" or raw.endswith(b"\n"), "a torn line"
+        lines = raw.decode().splitlines()
+        assert lines == ids[: len(lines)], "a lost, repeated or torn line"
+        record_ids(study, ids)  # rerun
+        assert read_record(study) == ids
+    figures["crash: appending to record.txt"] = {"trials": n, "killed mid-work": kills}
+    assert kills >= n // 5, f"only {kills} of {n} trials were killed before the end"
+
+
+def restart_once(task_dir: Path) -> None:
+    """The interrupted command: restart the task unless a restart of it exists."""
+    old = json.loads((task_dir / SETTINGS.TASK_METADATA_FILE).read_bytes())["task_id"]
+    for sibling in task_dir.parent.iterdir():
+        meta = sibling / SETTINGS.TASK_METADATA_FILE
+        if meta.is_file() and json.loads(meta.read_bytes()).get("previous_attempt") == old:
+            return
+    restart_task(task_dir, assignments=["command=echo second"])
+
+
+def test_killed_while_restarting_a_task(tmp_path: Path, figures: dict[str, Any]) -> None:
+    rng = random.Random(3)
+
+    def failed_task(root: Path) -> Path:
+        (path,) = make_study(root, 1)
+        (path / "big.dat").write_bytes(b"x" * 2_000_000)
+        inputs = json.loads((path / SETTINGS.INPUTS_FILE).read_bytes())
+        inputs["task_inputs"]["files_to_carry_over"] = ["big.dat"]
+        (path / SETTINGS.INPUTS_FILE).write_text(json.dumps(inputs))
+        return path
+
+    span = full_duration(lambda i: functools.partial(restart_once, failed_task(tmp_path / f"p{i}")))
+    n, kills, files = trials(40), 0, 0
+    for trial in range(n):
+        task_dir = failed_task(tmp_path / f"s{trial}")
+        group = task_dir.parent
+        kills += fork_and_kill(functools.partial(restart_once, task_dir), rng.uniform(0, span))
+        files += assert_files_parse(group)
+        attempts = TaskGroup.from_directory(group, strict_mode=True).tasks
+        assert len(attempts) in (1, 2) and task_dir.is_dir()
+        restart_once(task_dir)  # rerun
+        attempts = TaskGroup.from_directory(group, strict_mode=True).tasks
+        assert len(attempts) == 2, "a restart was created twice (or not at all)"
+        new = next(p for p in group.iterdir() if p.is_dir() and p != task_dir and
+                   not p.name.startswith("."))  # fmt: skip
+        assert (new / "big.dat").stat().st_size == 2_000_000  # carried over whole
+    figures["crash: restarting a task"] = {
+        "trials": n,
+        "killed mid-work": kills,
+        "files checked": files,
+    }
+    assert kills >= n // 5, f"only {kills} of {n} trials were killed before the end"

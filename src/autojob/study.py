@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, model_validator
 
 from autojob.bases.task_base import TaskBase
 from autojob.ids import Id, Timestamp, id_factory, now, set_unvalidated
 from autojob.task_group import TaskGroup
+
+if TYPE_CHECKING:
+    from autojob.sweep import SweepSpec
 
 __all__ = ["STUDY_FIELDS", "Study"]
 
@@ -89,6 +92,18 @@ class Study(BaseModel):
         from autojob.store.load import load_study  # noqa: PLC0415
 
         return load_study(cls, Path(dir_name), strict_mode=strict_mode)
+
+    @classmethod
+    def from_sweep(cls, spec: SweepSpec | Mapping[str, Any]) -> Study:
+        """Build the study a sweep spec describes: one task group per combination.
+
+        ``spec`` is a :class:`autojob.sweep.SweepSpec` or a mapping of its keys.
+        Write it with ``to_directory`` (or :func:`autojob.next.sweep.write_sweep`,
+        which also writes the workflow files of the spec's steps).
+        """
+        from autojob.next.sweep import build_study  # noqa: PLC0415
+
+        return build_study(spec)
 
     def to_directory(
         self,

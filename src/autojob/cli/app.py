@@ -9,15 +9,19 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 from autojob.__about__ import __version__
+from autojob.cli.advance import advance
 from autojob.cli.agent import agent
 from autojob.cli.cancel import cancel
 from autojob.cli.list_cmd import list_tasks
 from autojob.cli.new import new
+from autojob.cli.restart import restart
 from autojob.cli.resubmit import resubmit
 from autojob.cli.run_cmd import run
 from autojob.cli.sketch import sketch
 from autojob.cli.status import status
 from autojob.cli.submit import submit
+from autojob.cli.sweep import sweep
+from autojob.cli.workflow import workflow
 
 __all__ = ["VERBOSITY", "cli"]
 
@@ -68,3 +72,7 @@ cli.add_command(cancel)
 cli.add_command(resubmit)
 cli.add_command(sketch)
 cli.add_command(agent)
+cli.add_command(sweep)
+cli.add_command(restart)
+cli.add_command(advance)
+cli.add_command(workflow)

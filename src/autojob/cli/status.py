@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -19,6 +20,7 @@ from autojob.cli.options import ExistingDir
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
+    from autojob.next.advance import StepProgress
     from autojob.store.status import StatusReport, TaskEntry
 
 __all__ = ["status"]
@@ -130,7 +132,55 @@ def _as_json(report: StatusReport) -> dict[str, Any]:
         "task_groups": [
             {"path": g, "state": s, "attempts": n} for g, (s, n) in sorted(groups.items())
         ],
+        "workflows": {
+            study: [asdict(row) for row in rows] if isinstance(rows, list) else {"error": rows}
+            for study, rows in _workflows(report).items()
+        },
     }
+
+
+def _workflows(report: StatusReport) -> dict[str, list[StepProgress] | str]:
+    """Per study with a workflow: the progress of each step (or why it is unreadable)."""
+    from autojob.errors import AutojobError  # noqa: PLC0415
+    from autojob.next.advance import workflow_progress  # noqa: PLC0415
+    from autojob.store.workflow import has_workflow  # noqa: PLC0415
+
+    found: dict[str, list[StepProgress] | str] = {}
+    for study in sorted({s for s in report.columns["study"] if s is not None}):
+        folder = report.root / study
+        if has_workflow(folder):
+            try:
+                found[study] = workflow_progress(folder)
+            except AutojobError as exc:
+                found[study] = str(exc).splitlines()[0]
+    return found
+
+
+def _workflow_tables(report: StatusReport) -> list[RenderableType]:
+    """A table of steps and their progress per study with a workflow."""
+    tables: list[RenderableType] = []
+    for study, rows in _workflows(report).items():
+        name = report.root.name if study == "." else study
+        if isinstance(rows, str):
+            tables.append(Text(f"workflow of {name}: {rows}", style="red"))
+            continue
+        table = Table(title=f"workflow of {name}", title_justify="left")
+        for column in ("step", "progression", "after", "task groups", "done"):
+            table.add_column(
+                column, justify="right" if column in ("task groups", "done") else "left"
+            )
+        for row in rows:
+            total = row.expected if row.expected is not None else row.groups
+            style = "green" if total and row.done >= total else None
+            table.add_row(
+                row.name,
+                row.progression,
+                ", ".join(row.after) or "-",
+                str(row.groups),
+                Text(f"{row.done}/{total or '?'}", style=style or ""),
+            )
+        tables.append(table)
+    return tables
 
 
 def _render(
@@ -140,7 +190,7 @@ def _render(
 
     if by is None:
         by = "study" if any(report.columns["study"]) else "state"
-    parts: list[RenderableType] = [_table(report, by)]
+    parts: list[RenderableType] = [_table(report, by), *_workflow_tables(report)]
     # earlier attempts are history: only the newest attempt of a group needs attention
     candidates = list(report.rows_where(TROUBLE))
     trouble = [e for e in newest_attempts(report, candidates) if e.state.state.value in TROUBLE]

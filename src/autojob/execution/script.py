@@ -124,12 +124,14 @@ def render_task_script(task: TaskBase) -> str:
     """Render the task script of ``task`` from its ``task_script_template``.
 
     Templates see ``task``, ``metadata`` (its task metadata), ``inputs`` (its
-    task inputs), ``scheduler_inputs``, ``sbatch_lines``, ``settings`` and
-    ``lock_file`` (where the task lock is taken if directories cannot be locked).
+    task inputs), ``scheduler_inputs``, ``sbatch_lines``, ``settings``,
+    ``lock_file`` (where the task lock is taken if directories cannot be locked)
+    and ``autojob_bin`` (the ``autojob`` command, or None).
     """
     template = _template(SETTINGS.TEMPLATE_DIR, task.task_inputs.task_script_template)
     context = {
         "restart": _restart_context(task),
+        "autojob_bin": _autojob_bin(),
         "task": task,
         "metadata": task.task_metadata,
         "inputs": task.task_inputs,

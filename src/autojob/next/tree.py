@@ -44,6 +44,7 @@ __all__ = [
     "carry_over_files",
     "create_task_group_tree",
     "create_task_tree",
+    "relative_inside",
     "write_study",
     "write_study_group",
     "write_task_files",
@@ -196,13 +197,20 @@ def _name_study(names: NameBook, template: str | None, study: Study) -> str:
 # -- carrying files over ---------------------------------------------------
 
 
-def _relative_inside(name: str, root: Path) -> PurePosixPath:
+def relative_inside(
+    name: str, root: Path, field: str = "task_inputs.files_to_carry_over"
+) -> PurePosixPath:
+    """``name`` as a relative path that stays inside ``root``.
+
+    Raises:
+        UnsafePathError: ``name`` is empty, absolute or climbs out with ``..``.
+    """
     rel = PurePosixPath(name)
     if not name or "\0" in name or rel.is_absolute() or ".." in rel.parts:
         raise UnsafePathError(
             f"{name!r} is not a relative path inside the task directory",
             path=root,
-            field="task_inputs.files_to_carry_over",
+            field=field,
             hint="name files relative to the task directory, without '..'",
         )
     return rel
@@ -218,7 +226,7 @@ def carry_over_files(
     """
     copied = []
     for name in files or []:
-        rel = _relative_inside(name, src)
+        rel = relative_inside(name, src)
         origin, target = src.joinpath(rel), dest.joinpath(rel)
         if not origin.exists():
             logger.warning("%s: %s not found; not carried over", src, name)
@@ -244,11 +252,12 @@ def _write_task_dir(
     *,
     src: Path | None = None,
     files_to_carry_over: list[str] | None = None,
+    carry_over_limit: float | None = None,
 ) -> None:
     os.mkdir(folder)
     if src is not None:
         _copy_mode(src, Path(folder))
-        carry_over_files(src, Path(folder), files_to_carry_over)
+        carry_over_files(src, Path(folder), files_to_carry_over, size_limit=carry_over_limit)
     for path, text, mode in _task_documents(task, folder):
         _write_new(path, text, mode)
 
@@ -344,12 +353,14 @@ def create_task_tree(
     src: Path | None = None,
     files_to_carry_over: list[str] | None = None,
     name_template: str | None = None,
+    carry_over_limit: float | None = None,
 ) -> Path:
     """Create a directory for ``task`` in ``dest`` and write its files.
 
     When ``dest`` is a task group, the task takes the group's ids and is added
     to the group's ``tasks``. With ``src`` (a task directory), the files named
-    by ``files_to_carry_over`` are copied from it and its permissions reused.
+    by ``files_to_carry_over`` are copied from it (files over
+    ``carry_over_limit`` bytes stay behind) and its permissions reused.
 
     Returns:
         The new task directory.
@@ -361,7 +372,13 @@ def create_task_tree(
     name = _name_task(NameBook(dest), name_template, task)
     with _staging(dest) as stage:
         folder = os.path.join(stage, name)
-        _write_task_dir(task, folder, src=src, files_to_carry_over=files_to_carry_over)
+        _write_task_dir(
+            task,
+            folder,
+            src=src,
+            files_to_carry_over=files_to_carry_over,
+            carry_over_limit=carry_over_limit,
+        )
         final = _publish(stage / name, dest / name)
     note_changed([final])
     if group_meta.is_file():

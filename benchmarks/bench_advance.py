@@ -1,0 +1,254 @@
+"""Benchmark: advancing a workflow from N finished tasks, against plain Python and signac.
+
+A study of N sweep tasks (one per task group) is written first, untimed, with a
+workflow of two steps: the sweep, then ``double``, an independent step whose
+task takes ``value`` from the sweep task's ``outputs.json``. Every sweep task
+gets an ``outputs.json`` and an ``autojob.ended`` (exit 0), as if it had run.
+Then, timed, each contender moves on from every one of the N tasks:
+
+``ours``
+    ``autojob.next.advance.advance(task_dir)`` per task: the workflow lock,
+    the task recorded in ``record.txt``, the workflow files read and checked,
+    the value read from ``outputs.json``, a new task group with its task
+    (``task_group.json``, ``task.json``, ``inputs.json``, ``run.sh``) staged and
+    renamed into place, the study's ``task_groups`` updated under its lock.
+
+``lower`` (the lower bound)
+    Plain Python doing the same file work per task: read ``task.json`` and
+    ``outputs.json``, append the id to ``record.txt`` (``O_APPEND``, ``flock``),
+    make the task group and task directories and write the same four files
+    (``run.sh`` from one untimed rendering, filled in with ``%``), and rewrite
+    ``study.json`` with the new task group id (temporary file, rename). No
+    models, no lock files, no staging, no validation of the workflow.
+
+``signac``
+    A signac project of N jobs whose documents hold the value; per job, the
+    value is read from its document and a job for the next step is opened and
+    initialised with a state point naming the step, the parent and the value,
+    its document recording the parent. signac has no workflow files, record,
+    task groups or task scripts, so it does less work than the others.
+
+After the timed run the trees are checked (N new task groups with the right
+values, N lines in ``record.txt``; N new signac jobs). The machine may be
+shared: run it more than once and compare ratios, not seconds.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from pathlib import Path
+
+from common import (
+    add_dir,
+    add_sizes,
+    base_dir,
+    bench_root,
+    check_sizes,
+    fmt,
+    log,
+    log_not_installed,
+    measure,
+    new_parser,
+    print_header,
+    python_version,
+    ratio,
+)
+
+from autojob import SETTINGS
+from autojob.next.advance import advance
+from autojob.next.sweep import write_sweep
+from autojob.store.record import read_record
+from autojob.sweep import SweepSpec, SweepStep
+
+TARGET_RATIO = 3.0
+
+
+def make_study(n: int, dest: Path) -> Path:
+    """Write the study of N finished sweep tasks (untimed)."""
+    spec = SweepSpec(
+        name="bench",
+        command="python3 compute.py",
+        parameters={"x": list(range(n))},
+        steps=[
+            SweepStep.model_validate(
+                {
+                    "name": "double",
+                    "after": ["sweep"],
+                    "set": {"command": "python3 double.py"},
+                    "references": [{"set_path": "value", "get_path": "outputs.value"}],
+                }
+            )
+        ],
+    )
+    study = write_sweep(spec, dest)[1]
+    for i, task in enumerate(sweep_tasks(study)):
+        (task / SETTINGS.OUTPUTS_FILE).write_text(json.dumps({"value": i}))
+        (task / SETTINGS.ENDED_FILE).write_text('{"time": 0, "exit_code": 0}\n')
+    return study
+
+
+def sweep_tasks(study: Path) -> list[Path]:
+    return sorted(
+        task
+        for group in study.iterdir()
+        if group.is_dir() and group.name.startswith("x-")
+        for task in group.iterdir()
+        if task.is_dir()
+    )
+
+
+def run_ours(study: Path) -> None:
+    for task in sweep_tasks(study):
+        advance(task)
+
+
+def _write(path: str, data: bytes, mode: int = 0o644) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    os.write(fd, data)
+    os.close(fd)
+
+
+def run_lower(study: Path, script: str) -> None:
+    root = str(study)
+    record = os.path.join(root, SETTINGS.RECORD_FILE)
+    study_file = os.path.join(root, SETTINGS.STUDY_METADATA_FILE)
+    for i, task in enumerate(sweep_tasks(study)):
+        with open(task / SETTINGS.TASK_METADATA_FILE, "rb") as stream:
+            meta = json.loads(stream.read())
+        with open(task / SETTINGS.OUTPUTS_FILE, "rb") as stream:
+            value = json.loads(stream.read())["value"]
+        fd = os.open(record, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        os.write(fd, (meta["task_id"] + "\n").encode())
+        os.close(fd)
+        group_id, task_id = f"c{i:09d}", f"j{i:09d}"
+        group = os.path.join(root, "double." + task.parent.name)
+        os.mkdir(group)
+        _write(
+            os.path.join(group, SETTINGS.TASK_GROUP_METADATA_FILE),
+            json.dumps(
+                {"label": "double", "task_group_id": group_id, "tasks": [task_id]}, indent=4
+            ).encode(),
+        )
+        folder = os.path.join(group, task_id)
+        os.mkdir(folder)
+        inputs = {
+            "task_inputs": {"command": "python3 double.py", "value": value},
+            "scheduler_inputs": {},
+        }
+        _write(os.path.join(folder, SETTINGS.INPUTS_FILE), json.dumps(inputs, indent=4).encode())
+        _write(os.path.join(folder, "run.sh"), (script % task_id).encode(), 0o755)
+        new_meta = {**meta, "task_id": task_id, "task_group_id": group_id, "label": "double"}
+        _write(
+            os.path.join(folder, SETTINGS.TASK_METADATA_FILE),
+            json.dumps(new_meta, indent=4).encode(),
+        )
+        with open(study_file, "rb") as stream:
+            data = json.loads(stream.read())
+        data["task_groups"].append(group_id)
+        tmp = study_file + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as stream:
+            stream.write(json.dumps(data, indent=4))
+        os.replace(tmp, study_file)
+
+
+def signac_project(n: int, dest: Path) -> object:
+    import signac
+
+    project = signac.init_project(str(dest))
+    for i in range(n):
+        job = project.open_job({"step": "sweep", "x": i}).init()
+        job.document["value"] = i
+    return project
+
+
+def run_signac(project: object) -> None:
+    jobs = list(project.find_jobs({"step": "sweep"}))  # type: ignore[attr-defined]
+    for job in jobs:
+        value = job.document["value"]
+        child = project.open_job(  # type: ignore[attr-defined]
+            {"step": "double", "parent": job.id, "value": value}
+        ).init()
+        child.document["parent"] = job.id
+
+
+def script_format() -> str:
+    """run.sh of a new task as a %-format string (one untimed rendering)."""
+    from autojob.execution.script import render_task_script
+    from autojob.tasks.task import Task, TaskInputs, TaskMetadata
+
+    task = Task(
+        task_metadata=TaskMetadata(task_id="jSENTINEL0"),
+        task_inputs=TaskInputs(command="python3 double.py"),
+    )
+    return render_task_script(task).replace("%", "%%").replace("jSENTINEL0", "%s")
+
+
+def check_ours(study: Path, n: int) -> None:
+    groups = [p for p in study.iterdir() if p.name.startswith("double.")]
+    assert len(groups) == n, len(groups)
+    assert len(read_record(study)) == n
+    some = next(groups[0].glob("j*"))
+    assert "value" in json.loads((some / SETTINGS.INPUTS_FILE).read_text())["task_inputs"]
+
+
+Row = tuple[int, float, float, float | None]
+COLUMNS = (("N", 7), ("ours s", 8), ("lower s", 8), ("signac s", 9))
+RATIOS = (("ours/lower", 11), ("ours/signac", 12))
+
+
+def one_size(n: int, root: str, script: str) -> Row:
+    """Time the three contenders on N tasks; check what they wrote."""
+    studies = []
+    for name in ("ours", "lower"):
+        Path(root, f"{name}-{n}").mkdir()
+        studies.append(make_study(n, Path(root, f"{name}-{n}")))
+    ours_study, lower_study = studies
+    ours = measure(lambda: run_ours(ours_study)).seconds
+    check_ours(ours_study, n)
+    lower = measure(lambda: run_lower(lower_study, script)).seconds
+    check_ours(lower_study, n)
+    try:
+        project = signac_project(n, Path(root, f"signac-{n}"))
+    except ImportError:
+        log_not_installed("signac")
+        return n, ours, lower, None
+    peer = measure(lambda: run_signac(project)).seconds
+    assert len(project) == 2 * n  # type: ignore[arg-type]
+    return n, ours, lower, peer
+
+
+def print_table(rows: list[Row]) -> None:
+    """The timings and ratios, one row per N."""
+    print_header(" ".join(f"{name:>{width}}" for name, width in (*COLUMNS, *RATIOS)))
+    for n, ours, lower, peer in rows:
+        cells = [f"{n:,}", fmt(ours), fmt(lower), fmt(peer), ratio(ours, lower), ratio(ours, peer)]
+        widths = [width for _, width in (*COLUMNS, *RATIOS)]
+        print(" ".join(f"{c:>{w}}" for c, w in zip(cells, widths, strict=True)))
+
+
+def main() -> None:
+    """Run the benchmark for each N and print the table."""
+    parser = new_parser(__doc__.splitlines()[0])
+    add_sizes(parser, [300, 1000])
+    add_dir(parser)
+    args = parser.parse_args()
+    check_sizes(parser, args.sizes)
+    base = base_dir(args.dir)
+    log(f"python {python_version()}; advancing a workflow from N finished tasks")
+    script = script_format()
+    rows = []
+    with bench_root(base, "autojob-bench-advance-", keep=False) as root:
+        for n in args.sizes:
+            rows.append(one_size(n, root, script))
+            log(f"N={n:,}: ours {rows[-1][1]:.2f} s, lower {rows[-1][2]:.2f} s")
+    print_table(rows)
+    n, ours, lower, _ = rows[-1]
+    met = ours <= TARGET_RATIO * lower
+    print(f"target ours <= {TARGET_RATIO}x lower at N={n:,}: {'MET' if met else 'MISSED'}")
+
+
+if __name__ == "__main__":
+    main()

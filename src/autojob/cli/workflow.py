@@ -1,0 +1,89 @@
+"""``autojob workflow``: look at a study's workflow (draw it, check it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import click
+from rich.console import Console
+from rich.tree import Tree
+
+from autojob.cli.options import ExistingDir
+
+if TYPE_CHECKING:
+    from autojob.next.advance import StepProgress
+    from autojob.workflow import Workflow
+
+__all__ = ["workflow"]
+
+Format = Literal["tree", "mermaid", "dot"]
+
+
+@click.group("workflow")
+def workflow() -> None:
+    """Look at the workflow of a study (workflow.json and parameterizations.json)."""
+
+
+def _tree(flow: Workflow, progress: dict[str, StepProgress]) -> Tree:
+    root = Tree("workflow", guide_style="dim")
+    shown: set[str] = set()
+
+    def add(parent: Tree, sid: str) -> None:
+        row = progress.get(sid)
+        step = flow.steps[sid]
+        counts = f" {row.done}/{row.expected or row.groups} done" if row else ""
+        text = f"[bold]{flow.label(sid)}[/] [dim]{step.progression}[/]{counts}"
+        if sid in shown:
+            parent.add(f"{flow.label(sid)} [dim](see above)[/]")
+            return
+        shown.add(sid)
+        node = parent.add(text)
+        for nxt in flow.graph.successors(sid):
+            add(node, nxt)
+
+    for sid in flow.graph.roots():
+        add(root, sid)
+    return root
+
+
+@workflow.command("show")
+@click.argument("study", type=ExistingDir, default=Path())
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["tree", "mermaid", "dot"]),
+    default="tree",
+    show_default=True,
+    help="A tree in the terminal, or text for Mermaid or Graphviz (dot -Tsvg).",
+)
+def show(study: Path, fmt: Format) -> None:
+    """Draw the workflow of STUDY, with the progress of each step.
+
+    \b
+    Examples:
+      autojob workflow show screening/relax
+      autojob workflow show screening/relax --format dot | dot -Tsvg > workflow.svg
+    """
+    from autojob.next.advance import workflow_progress  # noqa: PLC0415
+    from autojob.store.workflow import load_workflow  # noqa: PLC0415
+    from autojob.workflow import to_dot, to_mermaid  # noqa: PLC0415
+
+    flow = load_workflow(study)
+    if fmt == "mermaid":
+        click.echo(to_mermaid(flow), nl=False)
+    elif fmt == "dot":
+        click.echo(to_dot(flow), nl=False)
+    else:
+        progress = {row.step: row for row in workflow_progress(study)}
+        Console().print(_tree(flow, progress))
+
+
+@workflow.command("check")
+@click.argument("study", type=ExistingDir, default=Path())
+def check(study: Path) -> None:
+    """Check the workflow files of STUDY: a DAG of known steps with valid references."""
+    from autojob.store.workflow import load_workflow  # noqa: PLC0415
+
+    flow = load_workflow(study)
+    click.echo(f"workflow of {study}: {len(flow.steps)} step(s), no cycle, references valid")

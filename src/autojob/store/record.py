@@ -1,0 +1,67 @@
+"""``record.txt``: the ids of a study's tasks that finished successfully.
+
+Each finished task appends its id as one line. Many tasks may finish at the
+same moment, on one machine or on many nodes sharing a file system, so a line
+is added with one ``write()`` on a file opened with ``O_APPEND``, while holding
+an exclusive ``flock`` on it: no line is lost, none is torn. Readers take
+whole lines only (a line being written has no newline yet).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+
+from autojob import SETTINGS
+from autojob.errors import AutojobError, InputError
+
+__all__ = ["append_record", "read_record", "record_path"]
+
+
+def record_path(study_dir: Path) -> Path:
+    """The record file of a study."""
+    return study_dir / SETTINGS.RECORD_FILE
+
+
+def append_record(study_dir: Path, task_id: str) -> Path:
+    """Append ``task_id`` as one line to the study's record file; return the file.
+
+    Raises:
+        InputError: ``task_id`` is empty or holds a line break.
+        AutojobError: the file cannot be written.
+    """
+    if not task_id or any(c in task_id for c in "\r\n\0"):
+        raise InputError(f"{task_id!r} is not a task id", field="task_id")
+    path = record_path(study_dir)
+    line = (task_id + "\n").encode("utf-8")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            written = os.write(fd, line)
+        finally:
+            os.close(fd)  # closing releases the lock
+    except OSError as exc:
+        raise AutojobError(
+            f"cannot append to the record: {exc.strerror}",
+            path=path,
+            hint="check that the study directory is writable",
+        ) from exc
+    if written != len(line):  # pragma: no cover - a full disk
+        raise AutojobError("the record line was cut short (disk full?)", path=path)
+    return path
+
+
+def read_record(study_dir: Path) -> list[str]:
+    """The task ids in the study's record, in order (empty when there is none)."""
+    try:
+        raw = record_path(study_dir).read_bytes()
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise AutojobError(
+            f"cannot read the record: {exc.strerror}", path=record_path(study_dir)
+        ) from exc
+    complete = raw[: raw.rfind(b"\n") + 1].decode("utf-8", "replace")
+    return [line.strip() for line in complete.splitlines() if line.strip()]

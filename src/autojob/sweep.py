@@ -1,0 +1,252 @@
+"""Parameter sweeps: a study specification and its combinations (pure models).
+
+A :class:`SweepSpec` names a study, the command (or task class) of its tasks,
+fixed inputs, scheduler inputs, the parameters to vary (``parameters``: every
+combination, as a product; ``zip``: lists taken side by side) and the
+templates of directory names and labels. Each combination becomes one task
+group holding one task whose inputs carry the parameter values. ``steps``
+adds workflow steps after the sweep (see :mod:`autojob.workflow`).
+
+A parameter name is a dotted path into ``inputs.json`` (a bare name means
+``task_inputs``; ``scheduler_inputs.mem`` varies memory). ``{name}`` in the
+command is replaced by the shell-quoted value; in labels and directory names,
+by the value as text.
+"""
+
+from __future__ import annotations
+
+import itertools
+import shlex
+import string
+import uuid
+from typing import Any, Self
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from autojob.workflow import (
+    Progression,
+    Source,
+    Step,
+    VariableReference,
+    Workflow,
+    WorkflowGraph,
+    split_set_path,
+)
+
+__all__ = ["STEP_NAMESPACE", "SpecKeyError", "SpecReference", "SweepSpec", "SweepStep", "step_id"]
+
+#: step ids of named steps are UUID5s in this namespace, so a spec always gives the same ids
+STEP_NAMESPACE = uuid.UUID("6f1c2f4e-8f1a-4d55-9a55-0a7b6c1d2e3f")
+
+
+def step_id(name: str) -> str:
+    """The step id (a UUID) of the step called ``name`` in a sweep spec."""
+    return str(uuid.uuid5(STEP_NAMESPACE, name))
+
+
+class SpecKeyError(ValueError):
+    """A problem in a spec at a known key (``loc``: the path of keys to it)."""
+
+    def __init__(self, message: str, *loc: str | int) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
+def _fields(template: str) -> list[str]:
+    return [name for _, name, _, _ in string.Formatter().parse(template) if name]
+
+
+class SpecSource(BaseModel):
+    """A source of a reference in a spec: a path and (optionally) a step by name."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str
+    step: str | None = None
+
+
+class SpecReference(BaseModel):
+    """A variable reference in a spec; steps are named, not given by id."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    set_path: str
+    constant: Any = None
+    get_path: str | None = None
+    sources: list[SpecSource] = Field(default_factory=list)
+    composer: str | None = None
+
+    def resolve(self) -> VariableReference:
+        """The reference with step names turned into step ids."""
+        data: dict[str, Any] = {"set_path": self.set_path, "composer": self.composer}
+        if "constant" in self.model_fields_set:
+            data["constant"] = self.constant
+        if self.get_path is not None:
+            data["get_path"] = self.get_path
+        data["sources"] = [
+            Source(path=s.path, step=step_id(s.step) if s.step else None) for s in self.sources
+        ]
+        return VariableReference.model_validate(data)
+
+
+class SweepStep(BaseModel):
+    """A workflow step after the sweep: one new task per trigger (or one in all)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    after: list[str] = Field(min_length=1)
+    progression: Progression = "independent"
+    task_class: str = "task"
+    set: dict[str, Any] = Field(default_factory=dict)
+    references: list[SpecReference] = Field(default_factory=list)
+
+    def to_step(self) -> Step:
+        """The :class:`Step` this spec entry describes."""
+        refs = [VariableReference(set_path=key, constant=value) for key, value in self.set.items()]
+        refs += [ref.resolve() for ref in self.references]
+        return Step(
+            name=self.name,
+            task_class=self.task_class,
+            progression=self.progression,
+            parametrizations=[refs],
+        )
+
+
+class SweepSpec(BaseModel):
+    """A study specification: what ``autojob sweep SPEC`` reads (TOML or YAML)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    command: str | None = None
+    task_class: str = "task"
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    scheduler: dict[str, Any] = Field(default_factory=dict)
+    parameters: dict[str, list[Any]] = Field(default_factory=dict)
+    zip: dict[str, list[Any]] = Field(default_factory=dict)
+    label: str | None = None
+    study_template: str = "{name}"
+    task_group_template: str = "{label}"
+    task_template: str | None = None
+    step: str = "sweep"
+    steps: list[SweepStep] = Field(default_factory=list)
+
+    @field_validator("parameters", "zip")
+    @classmethod
+    def _no_empty_list(cls, value: dict[str, list[Any]], info: Any) -> dict[str, list[Any]]:
+        for key, values in value.items():
+            if not values:
+                msg = "an empty list of values gives an empty sweep"
+                raise SpecKeyError(msg, info.field_name, key)
+        return value
+
+    @model_validator(mode="after")
+    def _a_sweep(self) -> Self:
+        if not self.parameters and not self.zip:
+            msg = "nothing to sweep: give [parameters] (a product) or [zip] (lists side by side)"
+            raise SpecKeyError(msg, "parameters")
+        lengths = {len(v) for v in self.zip.values()}
+        if len(lengths) > 1:
+            msg = f"the lists differ in length ({sorted(lengths)}); they are taken side by side"
+            raise SpecKeyError(msg, "zip")
+        both = set(self.parameters) & set(self.zip)
+        if both:
+            msg = "in both parameters and zip"
+            raise SpecKeyError(msg, "zip", sorted(both)[0])
+        unknown = [f for f in _fields(self.command or "") if f not in self.names()]
+        if unknown:
+            msg = f"{{{unknown[0]}}} is not a parameter ({', '.join(self.names())})"
+            raise SpecKeyError(msg, "command")
+        self._check_steps()
+        allowed = {"i", "name", *(n.replace(".", "_") for n in self.names())}
+        bad = [f for f in _fields(self.label or "") if f not in allowed]
+        if bad:
+            msg = f"{{{bad[0]}}} is not a parameter ({', '.join(sorted(allowed))})"
+            raise SpecKeyError(msg, "label")
+        return self
+
+    def _check_steps(self) -> None:
+        known = {self.step, *(s.name for s in self.steps)}
+        if len(known) != len(self.steps) + 1:
+            msg = f"two steps share a name (the sweep itself is step {self.step!r})"
+            raise SpecKeyError(msg, "steps")
+        for index, step in enumerate(self.steps):
+            for name in step.after + [src.step for r in step.references for src in r.sources]:
+                if name is not None and name not in known:
+                    msg = f"step {step.name!r} refers to unknown step {name!r}"
+                    key = "after" if name in step.after else "references"
+                    raise SpecKeyError(msg, "steps", index, key)
+        try:
+            self.workflow()
+        except ValidationError as exc:
+            names = {step_id(n): n for n in known}
+            text = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
+            for sid, name in names.items():
+                text = text.replace(sid, name)
+            raise SpecKeyError(text, "steps") from exc
+
+    def names(self) -> list[str]:
+        """The parameter names, product first."""
+        return [*self.parameters, *self.zip]
+
+    def combinations(self) -> list[dict[str, Any]]:
+        """Every combination of parameter values, in order."""
+        product = [
+            dict(zip(self.parameters, values, strict=True))
+            for values in itertools.product(*self.parameters.values())
+        ]
+        zipped = [
+            dict(zip(self.zip, values, strict=True))
+            for values in zip(*self.zip.values(), strict=True)
+        ] or [{}]
+        return [{**a, **b} for a in product for b in zipped]
+
+    def workflow(self) -> Workflow | None:
+        """The workflow the spec's steps describe (None without steps)."""
+        if not self.steps:
+            return None
+        graph: dict[str, list[str]] = {step_id(self.step): []} | {
+            step_id(s.name): [step_id(a) for a in s.after] for s in self.steps
+        }
+        steps = {step_id(self.step): Step(name=self.step, task_class=self.task_class)}
+        steps |= {step_id(s.name): s.to_step() for s in self.steps}
+        return Workflow(graph=WorkflowGraph(graph), steps=steps)
+
+    def label_of(self, values: dict[str, Any], index: int) -> str:
+        """The label of the combination ``values`` (number ``index``)."""
+        if self.label is None:
+            return "_".join(f"{k.rsplit('.', 1)[-1]}-{v}" for k, v in values.items())
+        plain = {k.replace(".", "_"): v for k, v in values.items()}
+        return self.label.format(i=index, name=self.name, **plain)
+
+    def command_of(self, values: dict[str, Any]) -> str | None:
+        """The command with ``{name}`` replaced by shell-quoted values."""
+        if self.command is None:
+            return None
+        quoted = {k: shlex.quote(str(v)) for k, v in values.items()}
+        return self.command.format_map(quoted)
+
+    def sections_of(self, values: dict[str, Any]) -> dict[str, Any]:
+        """The ``inputs.json`` sections of the task of one combination."""
+        sections: dict[str, Any] = {
+            "task_inputs": dict(self.inputs),
+            "scheduler_inputs": dict(self.scheduler),
+        }
+        command = self.command_of(values)
+        if command is not None:
+            sections["task_inputs"]["command"] = command
+        for key, value in values.items():
+            node = sections
+            *parents, last = split_set_path(key)
+            for part in parents:
+                node = node.setdefault(part, {})
+            node[last] = value
+        return sections

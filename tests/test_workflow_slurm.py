@@ -1,0 +1,34 @@
+"""The three-step workflow on the real SLURM cluster, with no one watching.
+
+Each sweep task that succeeds calls ``autojob advance --submit`` from inside its
+job, so the next steps are submitted with ``sbatch`` by the jobs themselves; the
+slow task stops itself before its time limit and restarts with more time.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from autojob import SETTINGS
+
+from .helpers import run
+from .test_workflow_run import _wait_for, attempts, check_finished_study, finished, squares_study
+
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
+
+
+def test_a_three_step_workflow_runs_to_the_end_on_slurm(tmp_path: Path) -> None:
+    study = squares_study(tmp_path, "00:01:00")
+    result = run("submit", study, "--executor", "slurm", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    _wait_for(lambda: finished(study), 420, lambda: run("status", study, cwd=tmp_path).stdout)
+    check_finished_study(study)
+    slow = attempts(study / "x3")
+    sched = json.loads((slow[-1] / SETTINGS.INPUTS_FILE).read_text())["scheduler_inputs"]
+    assert sched["time"] == "00:01:30"  # the restart asked for more time
+    (agg,) = attempts(study / "aggregate")
+    started = json.loads((agg / SETTINGS.STARTED_FILE).read_text())
+    assert started["job_id"]  # the aggregate ran as a SLURM job, submitted by a job

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from autojob import SETTINGS
 from autojob.errors import InputError
+from autojob.execution.track import refresh_from_scheduler
 from autojob.next.new import as_new_attempt, load_source
 from autojob.next.tree import create_task_tree
 from autojob.scheduler import scale_memory, scale_time
@@ -74,6 +75,8 @@ def plan_resubmission(paths: Sequence[Path], only: Sequence[str]) -> list[Attemp
     attempts: dict[str, Attempt] = {}
     for root in paths:
         report = collect(root)
+        # what the scheduler knows now: ends it saw, jobs it lost (unknown)
+        refresh_from_scheduler(report, force=True)
         for entry in newest_attempts(report):
             path = os.path.realpath(report.root / entry.path)
             wanted = _matches(entry.state.state, entry.state.reason, only)

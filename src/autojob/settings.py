@@ -151,6 +151,10 @@ class AutojobSettings(BaseSettings):
         description="ids are 10-character alphanumerics prefixed g/s/c/j; UUID4s when False",
     )
     DEFAULT_TASK: str = Field("task", description="task class of new tasks")
+    HARVEST_CACHE_FILE: str = Field(
+        "harvest-cache.jsonl",
+        description="incremental-harvest cache, kept beside an archive as .<archive>.<this>",
+    )
 
     @field_validator("*", mode="after")
     @classmethod

@@ -10,6 +10,7 @@ from rich.logging import RichHandler
 
 from autojob.__about__ import __version__
 from autojob.cli.cancel import cancel
+from autojob.cli.harvest import harvest
 from autojob.cli.list_cmd import list_tasks
 from autojob.cli.new import new
 from autojob.cli.resubmit import resubmit
@@ -64,3 +65,4 @@ cli.add_command(submit)
 cli.add_command(status)
 cli.add_command(cancel)
 cli.add_command(resubmit)
+cli.add_command(harvest)

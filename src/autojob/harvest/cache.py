@@ -1,0 +1,166 @@
+"""The incremental-harvest cache kept beside an archive.
+
+``.<archive name>.harvest-cache.jsonl`` (the suffix is
+``SETTINGS.HARVEST_CACHE_FILE``) holds a header line, then one line per task
+harvested last time whose files were settled: where it is, the stamp of its
+watched files (the directory's mtime, each watched file's mtime and size),
+what ordering its attempts needs, and its record as compact JSON. Lines are in
+the order the walk visits directories, so a harvest reads the cache alongside
+the walk (memory does not grow with the tree) and reuses a record only when
+the stamp is unchanged; everything else is read from the files.
+
+The cache is dropped whole when the root, the harvesters (names and versions),
+magic mode, the watched file names or the autojob version differ from the
+header, or when a line is unreadable. It is written to a temporary file and
+replaces the old one only when a harvest completes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from autojob import SETTINGS
+from autojob.__about__ import __version__
+from autojob.harvest.collect import Entry, Reader
+
+__all__ = ["CACHE_FORMAT", "CacheWriter", "CachedReader", "cache_header", "cache_path"]
+
+logger = logging.getLogger(__name__)
+CACHE_FORMAT = 1
+
+
+def cache_path(archive: Path) -> Path:
+    """The cache file kept beside ``archive``."""
+    return archive.with_name(f".{archive.name}.{SETTINGS.HARVEST_CACHE_FILE}")
+
+
+def cache_header(reader: Reader) -> dict[str, Any]:
+    """What must be unchanged for a cache to be used by ``reader``."""
+    return {
+        "format": CACHE_FORMAT,
+        "autojob": __version__,
+        "root": reader.root,
+        "harvesters": [h.identity for h in reader.harvesters],
+        "explicit": reader.explicit,
+        "magic": reader.magic,
+        "watched": list(reader.watched),
+    }
+
+
+def _key(rel: str) -> list[str]:
+    """Sort key of a path in walk order (component by component)."""
+    return [] if rel == "." else rel.split("/")
+
+
+class CachedReader:
+    """A :class:`~autojob.harvest.collect.Source` reusing a cache's records.
+
+    Unchanged tasks come from the cache; the rest is read by ``reader``.
+    """
+
+    def __init__(self, reader: Reader, path: Path) -> None:
+        self.reader = reader
+        self.path = path
+        self.hits = 0
+        self._stream: IO[str] | None = None
+        self._lines: Iterator[str] = iter(())
+        self._current: tuple[list[str], list[Any], str] | None = None
+        self._open(cache_header(reader))
+
+    def _open(self, header: dict[str, Any]) -> None:
+        try:
+            stream = self.path.open(encoding="utf-8", newline="\n")
+        except OSError:
+            return
+        try:
+            found = json.loads(stream.readline())
+        except ValueError:
+            found = None
+        if found != header:
+            logger.info("%s: made for another harvest; not used", self.path)
+            stream.close()
+            return
+        self._stream = stream
+        self._lines = iter(stream)
+        self._advance()
+
+    def close(self) -> None:
+        """Close the cache file."""
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
+        self._current = None
+
+    def _advance(self) -> None:
+        line = next(self._lines, None)
+        if line is None:
+            self.close()
+            return
+        meta, tab, body = line.rstrip("\n").partition("\t")
+        try:
+            fields = json.loads(meta)
+            rel = fields[0]
+        except (ValueError, IndexError, TypeError):
+            fields = None
+        if not tab or not isinstance(fields, list) or len(fields) != 5 or not body:
+            logger.warning("%s: an unreadable line; the rest of the cache is not used", self.path)
+            self.close()
+            return
+        self._current = (_key(rel), fields, body)
+
+    def cached(self, top: str, rel: str, group: str | None) -> Entry | None:
+        """The cached entry of ``top`` if its watched files are unchanged."""
+        key = _key(rel)
+        while self._current is not None and self._current[0] < key:
+            self._advance()
+        if self._current is None or self._current[0] != key:
+            return None
+        _, (_, created, queued, state, stamp), body = self._current
+        self._advance()
+        names = {part.split(":", 1)[0] for part in stamp.split("/")[1:]}
+        if self.reader.stamp(top, names) != stamp:
+            return None
+        self.hits += 1
+        return Entry(rel, group, created, queued, state, stamp, body=body)
+
+    def read(self, top: str, rel: str, names: set[str], group: str | None) -> Entry:
+        """Read a task that is new or changed."""
+        return self.reader.read(top, rel, names, group)
+
+
+class CacheWriter:
+    """Writes the next cache while a harvest runs; it replaces the old at the end."""
+
+    def __init__(self, path: Path, header: dict[str, Any]) -> None:
+        self.path = path
+        fd, self._tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        self._stream = os.fdopen(fd, "w", encoding="utf-8", newline="\n")
+        self._stream.write(json.dumps(header, separators=(",", ":")) + "\n")
+
+    def add(self, entry: Entry) -> None:
+        """Keep ``entry`` if it is settled (it has a stamp)."""
+        if entry.stamp is None:
+            return
+        meta = [entry.rel, entry.created, entry.queued, entry.state, entry.stamp]
+        self._stream.write(f"{json.dumps(meta, separators=(',', ':'))}\t{entry.text()}\n")
+
+    def commit(self) -> None:
+        """Replace the old cache with the one written."""
+        self._stream.close()
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(self._tmp, 0o666 & ~umask)
+        os.replace(self._tmp, self.path)
+
+    def abort(self) -> None:
+        """Drop what was written; the old cache stays."""
+        self._stream.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._tmp)

@@ -23,6 +23,7 @@ import logging
 import os
 import tempfile
 from collections.abc import Iterator
+from json.encoder import encode_basestring_ascii as _quote
 from pathlib import Path
 from typing import IO, Any
 
@@ -103,17 +104,17 @@ class CachedReader:
         if line is None:
             self.close()
             return
-        meta, tab, body = line.rstrip("\n").partition("\t")
+        fields = line.rstrip("\n").split("\t", 5)
         try:
-            fields = json.loads(meta)
-            rel = fields[0]
-        except (ValueError, IndexError, TypeError):
-            fields = None
-        if not tab or not isinstance(fields, list) or len(fields) != 5 or not body:
+            rel = json.loads(fields[0])
+            fields[2] = float(fields[2])  # type: ignore[call-overload]
+        except (ValueError, IndexError):
+            rel = None
+        if not isinstance(rel, str) or len(fields) != 6 or not fields[5].startswith("{"):
             logger.warning("%s: an unreadable line; the rest of the cache is not used", self.path)
             self.close()
             return
-        self._current = (_key(rel), fields, body)
+        self._current = (_key(rel), fields, fields[5])
 
     def cached(self, top: str, rel: str, group: str | None) -> Entry | None:
         """The cached entry of ``top`` if its watched files are unchanged."""
@@ -122,7 +123,7 @@ class CachedReader:
             self._advance()
         if self._current is None or self._current[0] != key:
             return None
-        _, (_, created, queued, state, stamp), body = self._current
+        _, (_, created, queued, state, stamp, _), body = self._current
         self._advance()
         names = {part.split(":", 1)[0] for part in stamp.split("/")[1:]}
         if self.reader.stamp(top, names) != stamp:
@@ -148,8 +149,9 @@ class CacheWriter:
         """Keep ``entry`` if it is settled (it has a stamp)."""
         if entry.stamp is None:
             return
-        meta = [entry.rel, entry.created, entry.queued, entry.state, entry.stamp]
-        self._stream.write(f"{json.dumps(meta, separators=(',', ':'))}\t{entry.text()}\n")
+        created = entry.created.replace("\t", " ").replace("\n", " ")
+        fields = (_quote(entry.rel), created, repr(entry.queued), entry.state, entry.stamp)
+        self._stream.write("\t".join(fields) + f"\t{entry.text()}\n")
 
     def commit(self) -> None:
         """Replace the old cache with the one written."""

@@ -18,6 +18,7 @@ import json
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring_ascii as _quote
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -35,17 +36,11 @@ from autojob.store.state import FINAL_STATES, read_state
 __all__ = ["Entry", "Reader", "Source", "attempts_of", "walk_entries"]
 
 _FINAL = frozenset(s.value for s in FINAL_STATES)
-#: files whose change makes a cached task stale, besides the harvesters' own
-_STATE_FILES = (
-    "TASK_METADATA_FILE",
-    "INPUTS_FILE",
-    "QUEUED_FILE",
-    "STARTED_FILE",
-    "ENDED_FILE",
-    "CANCEL_FILE",
-    "SCHEDULER_STATS_FILE",
-    "HISTORY_DIR",
-)
+#: files a task's stamp watches besides the directory itself (whose mtime
+#: changes whenever a file is created, removed or replaced, as autojob's
+#: atomic writes of state records and accounting do): those that may also be
+#: rewritten in place, by hand or by the task's command
+_WATCHED_FILES = ("TASK_METADATA_FILE", "INPUTS_FILE")
 #: a file changed this close (ns) before the harvest began may change again unseen
 RACY_NS = 2_000_000_000
 
@@ -77,8 +72,7 @@ class Entry:
 
     def full_text(self) -> str:
         """The whole record, ``attempts`` last, as compact JSON."""
-        body = self.text()
-        return f'{body[:-1]},"attempts":{json.dumps(self.attempts, separators=(",", ":"))}}}'
+        return f'{self.text()[:-1]},"attempts":{_attempts_text(self.attempts)}}}'
 
     def data(self) -> dict[str, Any]:
         """The whole record as a dict (shared: do not change it)."""
@@ -100,6 +94,18 @@ def attempts_of(entries: Sequence[Entry]) -> None:
             "current": number == len(order),
             "tasks": paths,
         }
+
+
+def _attempts_text(attempts: dict[str, Any]) -> str:
+    """``attempts`` as compact JSON (as json.dumps writes it, faster)."""
+    group = attempts["group"]
+    where = "null" if group is None else _quote(group)
+    tasks = ",".join(_quote(t) for t in attempts["tasks"])
+    current = "true" if attempts["current"] else "false"
+    return (
+        f'{{"group":{where},"number":{attempts["number"]},"count":{attempts["count"]},'
+        f'"current":{current},"tasks":[{tasks}]}}'
+    )
 
 
 def _number(value: Any) -> float:
@@ -131,7 +137,7 @@ class Reader:
     watched: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        names = [getattr(SETTINGS, s) for s in _STATE_FILES]
+        names = [getattr(SETTINGS, s) for s in _WATCHED_FILES]
         for harvester in self.harvesters:
             names.extend(harvester.files)
         self.watched = tuple(dict.fromkeys(names))
@@ -341,25 +347,34 @@ def _walk(top: str, rel: str, group: str | None, source: Source) -> Iterator[Ent
     if hit is not None:
         yield hit
         return
+    names, subdirs = _listing(top)
+    if SETTINGS.TASK_METADATA_FILE in names or SETTINGS.INPUTS_FILE in names:
+        yield source.read(top, rel, names, group)  # tasks do not nest
+        return
+    if SETTINGS.TASK_GROUP_METADATA_FILE in names:
+        group = rel
+    del names  # a wide directory's listing is the walk's largest memory
+    prefix = "" if rel == "." else rel + "/"
+    for name in subdirs:
+        yield from _walk(os.path.join(top, name), prefix + name, group, source)
+
+
+def _listing(top: str) -> tuple[set[str], list[str]]:
+    """The names in ``top``, and its subdirectories to walk, sorted."""
+    skip = (STAGING_PREFIX, SETTINGS.INDEX_DIR, SETTINGS.HISTORY_DIR)
+    names = set()
+    subdirs = []
     try:
         with os.scandir(top) as it:
-            entries = list(it)
+            for entry in it:
+                names.add(entry.name)
+                if not entry.name.startswith(skip) and entry.is_dir(follow_symlinks=False):
+                    subdirs.append(entry.name)
     except OSError as exc:
         raise AutojobError(
             f"cannot list the directory: {exc.strerror}",
             path=top,
             hint="check its permissions",
         ) from exc
-    names = {e.name for e in entries}
-    if SETTINGS.TASK_METADATA_FILE in names or SETTINGS.INPUTS_FILE in names:
-        yield source.read(top, rel, names, group)  # tasks do not nest
-        return
-    if SETTINGS.TASK_GROUP_METADATA_FILE in names:
-        group = rel
-    skip = (STAGING_PREFIX, SETTINGS.INDEX_DIR, SETTINGS.HISTORY_DIR)
-    prefix = "" if rel == "." else rel + "/"
-    subdirs = sorted(
-        e.name for e in entries if not e.name.startswith(skip) and e.is_dir(follow_symlinks=False)
-    )
-    for name in subdirs:
-        yield from _walk(os.path.join(top, name), prefix + name, group, source)
+    subdirs.sort()
+    return names, subdirs

@@ -268,9 +268,8 @@ class Reader:
         from autojob.harvest.typed import to_task  # noqa: PLC0415
 
         try:
-            to_task(
-                files.metadata, files.inputs, outputs, where=Path(files.path), strict=self.strict
-            )
+            # an unknown task class is a problem of the task, in either mode
+            to_task(files.metadata, files.inputs, outputs, where=Path(files.path), strict=True)
         except AutojobError as exc:
             self._problem(exc, problems)
 

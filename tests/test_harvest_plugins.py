@@ -8,6 +8,7 @@ subprocess running the ``autojob`` command.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import subprocess
@@ -178,9 +179,8 @@ def sample_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def scf_log() -> Iterator[None]:
     sys.path.insert(0, str(EXAMPLES))
     try:
-        from scf_harvest import ScfLogHarvester
-
-        register_harvester(ScfLogHarvester())
+        example = importlib.import_module("scf_harvest")
+        register_harvester(example.ScfLogHarvester())
         yield
     finally:
         _registered.pop("scf-log", None)
@@ -230,7 +230,7 @@ def test_scf_log_harvester_through_an_entry_point(sample_study: Path, tmp_path: 
 def test_scf_log_parser() -> None:
     sys.path.insert(0, str(EXAMPLES))
     try:
-        from scf_harvest import parse_scf_log
+        parse_scf_log = importlib.import_module("scf_harvest").parse_scf_log
     finally:
         sys.path.remove(str(EXAMPLES))
     assert parse_scf_log("converged in 7 steps: n = 1.5000000000\n", "") == {

@@ -342,8 +342,12 @@ def test_a_corrupt_cache_is_not_trusted(tmp_path: Path) -> None:
     expected = out.read_bytes()
     cache = cache_path(out)
     lines = cache.read_text().splitlines(keepends=True)
-    assert len(lines) == 3  # a header and the two settled tasks
-    cache.write_text(lines[0] + "garbage\n" + lines[2])
+    kinds = [line.split("\t", 1)[0] for line in lines[1:]]
+    # the root, study and three groups are listed; the two settled tasks kept
+    assert sorted(kinds) == ["D"] * 5 + ["T"] * 2
+    first_task = kinds.index("T") + 1
+    lines[first_task] = "T\tgarbage\n"
+    cache.write_text("".join(lines))
     summary = archive(sg_dir, out, strict=True)
     assert summary.cached == 0
     assert out.read_bytes() == expected
@@ -374,3 +378,23 @@ def test_recent_files_are_not_trusted_by_their_stamps(tmp_path: Path) -> None:
     assert json.loads(cache_path(out).read_text().splitlines()[0])["root"] == os.path.realpath(
         sg_dir
     )
+
+
+def test_tasks_appearing_in_listed_directories_are_found(tmp_path: Path) -> None:
+    sg_dir, dirs = finished_sweep(tmp_path / "tree")
+    notes = sg_dir / "notes" / "deeper"
+    notes.mkdir(parents=True)
+    age(sg_dir)
+    out = tmp_path / "archive.json"
+    assert archive(sg_dir, out, strict=True).tasks == 3
+    assert archive(sg_dir, out, strict=True).cached == 2
+
+    (notes / SETTINGS.INPUTS_FILE).write_text('{"command": "true"}')  # only deeper/ changed
+    shutil.rmtree(dirs[2])
+
+    summary = archive(sg_dir, out, strict=True)
+
+    assert sorted(t.path for t in load_archive(out)) == sorted(
+        [str(dirs[0].relative_to(sg_dir)), str(dirs[1].relative_to(sg_dir)), "notes/deeper"]
+    )
+    assert (summary.tasks, summary.cached) == (3, 2)

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from autojob import SETTINGS
 from autojob.errors import InputError, MetadataError, MissingFileError
-from autojob.harvest.cache import CacheWriter, cache_header, cache_path
+from autojob.harvest.cache import CachedReader, CacheWriter, cache_header, cache_path
 from autojob.harvest.collect import Entry
 from autojob.harvest.core import Condition, Harvest, HarvestSummary, harvest
 from autojob.harvest.records import ARCHIVE_ADAPTER, HarvestedTask
@@ -90,9 +90,9 @@ def archive(
 
 def _write_harvest(found: Harvest, writer: Writer, cache: Path | None) -> HarvestSummary:
     keeper = None
-    if cache is not None:
+    if cache is not None and isinstance(found.source, CachedReader):
         keeper = CacheWriter(cache, cache_header(found.reader))
-        found.listen(keeper.add)
+        found.source.writer = keeper
     try:
         for entry in found.entries():
             writer.add(entry)

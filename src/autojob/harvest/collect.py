@@ -148,6 +148,13 @@ class Reader:
         """No cache: every task is read."""
         return None
 
+    def listing(self, top: str, rel: str) -> tuple[bool, list[str]] | None:
+        """No cache: every directory is listed."""
+        return None
+
+    def note_dir(self, top: str, rel: str, is_group: bool, subdirs: list[str]) -> None:
+        """No cache: nothing to keep."""
+
     def read(self, top: str, rel: str, names: set[str], group: str | None) -> Entry:
         """Read the task in ``top`` (``rel`` below the root) into an entry."""
         problems: list[Problem] = []
@@ -292,22 +299,33 @@ class Reader:
         replaced; each watched file's mtime and size change when it is
         rewritten in place.
         """
+        settled = self.started_ns - RACY_NS
         try:
-            parts = [str(os.stat(top).st_mtime_ns)]
+            mtime = os.stat(top).st_mtime_ns
+            if mtime > settled:
+                return None
+            parts = [str(mtime)]
+            prefix = top + os.sep
             for name in self.watched:
                 if names is None or name in names:
                     try:
-                        info = os.stat(os.path.join(top, name))
+                        info = os.stat(prefix + name)
                     except FileNotFoundError:
                         continue
-                    if info.st_mtime_ns > self.started_ns - RACY_NS:
+                    if info.st_mtime_ns > settled:
                         return None
                     parts.append(f"{name}:{info.st_mtime_ns}:{info.st_size}")
         except OSError:
             return None
-        if int(parts[0]) > self.started_ns - RACY_NS:
-            return None
         return "/".join(parts)
+
+    def dir_stamp(self, top: str) -> int | None:
+        """A directory's mtime (ns); None if racy or unreadable."""
+        try:
+            mtime = os.stat(top).st_mtime_ns
+        except OSError:
+            return None
+        return None if mtime > self.started_ns - RACY_NS else mtime
 
 
 # -- the walk --------------------------------------------------------------------
@@ -318,6 +336,12 @@ class Source(Protocol):
 
     def cached(self, top: str, rel: str, group: str | None) -> Entry | None:
         """The entry of ``top`` if it is a task known unchanged, else None."""
+
+    def listing(self, top: str, rel: str) -> tuple[bool, list[str]] | None:
+        """Whether ``top`` is a task group and its subdirectories, if known unchanged."""
+
+    def note_dir(self, top: str, rel: str, is_group: bool, subdirs: list[str]) -> None:
+        """A directory that is not a task was listed."""
 
     def read(self, top: str, rel: str, names: set[str], group: str | None) -> Entry:
         """Read the task in ``top`` (whose entries are ``names``)."""
@@ -346,34 +370,52 @@ def _walk(top: str, rel: str, group: str | None, source: Source) -> Iterator[Ent
     if hit is not None:
         yield hit
         return
-    names, subdirs = _listing(top)
-    if SETTINGS.TASK_METADATA_FILE in names or SETTINGS.INPUTS_FILE in names:
-        yield source.read(top, rel, names, group)  # tasks do not nest
-        return
-    if SETTINGS.TASK_GROUP_METADATA_FILE in names:
+    known = source.listing(top, rel)
+    if known is None:
+        names, subdirs = _listing(top)
+        if SETTINGS.TASK_METADATA_FILE in names or SETTINGS.INPUTS_FILE in names:
+            yield source.read(top, rel, names, group)  # tasks do not nest
+            return
+        is_group = SETTINGS.TASK_GROUP_METADATA_FILE in names
+        del names  # a wide directory's listing is the walk's largest memory
+        source.note_dir(top, rel, is_group, subdirs)
+    else:
+        is_group, subdirs = known
+    if is_group:
         group = rel
-    del names  # a wide directory's listing is the walk's largest memory
     prefix = "" if rel == "." else rel + "/"
+    top_prefix = top + os.sep
     for name in subdirs:
-        yield from _walk(os.path.join(top, name), prefix + name, group, source)
+        yield from _walk(top_prefix + name, prefix + name, group, source)
 
 
 def _listing(top: str) -> tuple[set[str], list[str]]:
-    """The names in ``top``, and its subdirectories to walk, sorted."""
+    """The names in ``top``, and its subdirectories to walk, sorted.
+
+    For a task directory (few entries) the names are all its entries; for
+    another directory only its files: its subdirectories, possibly very many,
+    are held once, in the sorted list.
+    """
     skip = (STAGING_PREFIX, SETTINGS.INDEX_DIR, SETTINGS.HISTORY_DIR)
-    names = set()
-    subdirs = []
+    files = set()
+    dirs = []
     try:
         with os.scandir(top) as it:
             for entry in it:
-                names.add(entry.name)
-                if not entry.name.startswith(skip) and entry.is_dir(follow_symlinks=False):
-                    subdirs.append(entry.name)
+                if entry.is_dir(follow_symlinks=False):
+                    dirs.append(entry.name)
+                else:
+                    files.add(entry.name)
     except OSError as exc:
         raise AutojobError(
             f"cannot list the directory: {exc.strerror}",
             path=top,
             hint="check its permissions",
         ) from exc
+    if SETTINGS.TASK_METADATA_FILE in files or SETTINGS.INPUTS_FILE in files:
+        files.update(dirs)
+        return files, []
+    subdirs = [name for name in dirs if not name.startswith(skip)]
+    del dirs
     subdirs.sort()
-    return names, subdirs
+    return files, subdirs

@@ -398,3 +398,27 @@ def test_tasks_appearing_in_listed_directories_are_found(tmp_path: Path) -> None
         [str(dirs[0].relative_to(sg_dir)), str(dirs[1].relative_to(sg_dir)), "notes/deeper"]
     )
     assert (summary.tasks, summary.cached) == (3, 2)
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl", "csv", "parquet"])
+def test_names_that_are_not_utf8(tmp_path: Path, fmt: str) -> None:
+    if fmt == "parquet":
+        pytest.importorskip("pyarrow")
+    root = tmp_path / "tree"
+    folder = os.fsdecode(os.fsencode(str(root)) + b"/caf\xe9")
+    os.makedirs(folder)
+    Path(folder, SETTINGS.INPUTS_FILE).write_text('{"command": "true"}')
+    out = tmp_path / f"archive.{fmt}"
+
+    assert archive(root, out, strict=True).tasks == 1
+
+    if fmt in ("json", "jsonl"):
+        (task,) = load_archive(out)
+        assert task.path == os.path.basename(folder)
+        assert os.fsencode(task.path) == b"caf\xe9"
+    elif fmt == "csv":
+        assert b"\ncaf\xe9," in out.read_bytes()
+    else:
+        import pyarrow.parquet as pq
+
+        assert pq.read_table(out).to_pylist()[0]["path"] == "caf\ufffd"

@@ -9,8 +9,10 @@ CSV and Parquet are flat tables for analysis.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -151,12 +153,27 @@ def load_archive(path: str | Path, fmt: str | None = None) -> list[HarvestedTask
         raise MissingFileError("no such archive", path=source) from exc
     except OSError as exc:
         raise MetadataError(f"cannot read the archive: {exc.strerror}", path=source) from exc
+    # Python's parser, not pydantic's: names that are not UTF-8 are archived as
+    # lone surrogates (\udcxx), which only it reads back
     if kind is Format.JSON:
+        data = _parse(source, raw)
         try:
-            return ARCHIVE_ADAPTER.validate_json(raw)
+            return ARCHIVE_ADAPTER.validate_python(data)
         except ValidationError as exc:
             raise invalid(exc, source) from exc
     return [_line(source, number, line) for number, line in _lines(raw)]
+
+
+def _parse(source: Path, raw: bytes, line: int | None = None) -> Any:
+    where = "" if line is None else f"line {line}: "
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise MetadataError(
+            f"{where}not an archive: {exc}",
+            path=source,
+            hint="write it again with autojob harvest",
+        ) from exc
 
 
 def _lines(raw: bytes) -> Iterable[tuple[int, bytes]]:
@@ -167,7 +184,7 @@ def _lines(raw: bytes) -> Iterable[tuple[int, bytes]]:
 
 def _line(source: Path, number: int, line: bytes) -> HarvestedTask:
     try:
-        return HarvestedTask.model_validate_json(line)
+        return HarvestedTask.model_validate(_parse(source, line, number))
     except ValidationError as exc:
         error = invalid(exc, source)
         raise MetadataError(

@@ -241,7 +241,8 @@ class CsvWriter(_TableWriter):
 
     def _finish(self) -> None:
         names = list(self._table_columns())
-        with open(self._tmp, "w", encoding="utf-8", newline="") as out:
+        # names that are not UTF-8 (kept as surrogates) are written back as their bytes
+        with open(self._tmp, "w", encoding="utf-8", errors="surrogateescape", newline="") as out:
             writer = csv.writer(out)
             writer.writerow(names)
             for row in self._rows():
@@ -298,14 +299,23 @@ def _arrow_type(pa: Any, kinds: set[str]) -> tuple[Any, bool]:
 
 def _table(pa: Any, schema: Any, types: dict[str, tuple[Any, bool]], rows: list[Any]) -> Any:
     arrays = []
-    for name, (_, as_json) in types.items():
+    for name, (kind, as_json) in types.items():
         values = [row.get(name) for row in rows]
         if as_json:
             values = [None if v is None else _cell(v) for v in values]
+        if kind == pa.string():
+            values = [_utf8(v) for v in values]
         arrays.append(values)
     return pa.Table.from_arrays(
         [pa.array(v, type=schema.field(i).type) for i, v in enumerate(arrays)], schema=schema
     )
+
+
+def _utf8(value: str | None) -> str | None:
+    """Parquet holds UTF-8 only: a name that is not (kept as surrogates) gets U+FFFD."""
+    if value is None or value.isascii():
+        return value
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 _WRITERS: dict[Format, type[Writer]] = {

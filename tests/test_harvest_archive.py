@@ -26,7 +26,7 @@ from autojob.harvest import (
     load_archive,
     register_harvester,
 )
-from autojob.harvest.cache import cache_path
+from autojob.harvest.cache import cache_path, previous_count
 from autojob.harvest.harvesters import _registered
 from autojob.next import create_task_tree
 from autojob.tasks.task import Task, TaskInputs
@@ -123,7 +123,13 @@ def test_a_broken_archive_names_record_and_field(tmp_path: Path) -> None:
     with pytest.raises(MetadataError, match="greater than or equal to 1") as caught:
         load_archive(bad)
     assert caught.value.field == "0.attempts.number"
+    bad.write_text("[{")
+    with pytest.raises(MetadataError, match="not an archive"):
+        load_archive(bad)
     lines = tmp_path / "a.jsonl"
+    lines.write_text('{"path": "x"}\n{"path": 3')
+    with pytest.raises(MetadataError, match="line 2: not an archive"):
+        load_archive(lines)
     lines.write_text('{"path": "x"}\n{"path": 3}\n')
     with pytest.raises(MetadataError, match="line 2") as caught:
         load_archive(lines)
@@ -343,8 +349,10 @@ def test_a_corrupt_cache_is_not_trusted(tmp_path: Path) -> None:
     cache = cache_path(out)
     lines = cache.read_text().splitlines(keepends=True)
     kinds = [line.split("\t", 1)[0] for line in lines[1:]]
-    # the root, study and three groups are listed; the two settled tasks kept
-    assert sorted(kinds) == ["D"] * 5 + ["T"] * 2
+    # the root, study and three groups are listed; the two settled tasks kept;
+    # the last line counts the tasks found
+    assert sorted(kinds) == ["D"] * 5 + ["E"] + ["T"] * 2
+    assert lines[-1] == "E\t3\n"
     first_task = kinds.index("T") + 1
     lines[first_task] = "T\tgarbage\n"
     cache.write_text("".join(lines))
@@ -422,3 +430,14 @@ def test_names_that_are_not_utf8(tmp_path: Path, fmt: str) -> None:
         import pyarrow.parquet as pq
 
         assert pq.read_table(out).to_pylist()[0]["path"] == "caf\ufffd"
+
+
+def test_cache_tells_how_many_tasks_to_expect(tmp_path: Path) -> None:
+    sg_dir, dirs, out = _cached_tree(tmp_path)
+    assert previous_count(cache_path(out)) == 3
+    archive(sg_dir, out, strict=True, states=["success"])  # every task counts, kept or not
+    assert previous_count(cache_path(out)) == 3
+    shutil.rmtree(dirs[0])
+    archive(sg_dir, out, strict=True)
+    assert previous_count(cache_path(out)) == 2
+    assert previous_count(tmp_path / "none") is None

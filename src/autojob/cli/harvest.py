@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from autojob.cli.options import ExistingDir
@@ -105,11 +105,12 @@ def harvest(
     beside it makes the next harvest of PATH re-read only the tasks that changed.
     """
     from autojob.harvest import archive, default_archive, parse_condition  # noqa: PLC0415
+    from autojob.harvest.cache import cache_path, previous_count  # noqa: PLC0415
 
     where = [parse_condition(c) for c in conditions]
     target = output if output is not None else default_archive(fmt)
     console = Console(stderr=True)
-    with _progress(console) as tick:
+    with _progress(console, previous_count(cache_path(target))) as tick:
         summary = archive(
             path,
             target,
@@ -128,9 +129,9 @@ def harvest(
 class _Ticker:
     """Counts tasks read and refreshes a progress display now and then."""
 
-    def __init__(self, progress: Progress) -> None:
+    def __init__(self, progress: Progress, total: int | None) -> None:
         self.progress = progress
-        self.task = progress.add_task("harvesting", total=None, last="")
+        self.task = progress.add_task("harvesting", total=total, last="")
         self.count = 0
 
     def __call__(self, entry: Entry) -> None:
@@ -147,16 +148,22 @@ class _Ticker:
         self.progress.stop()
 
 
-def _progress(console: Console) -> _Ticker:
+def _progress(console: Console, total: int | None) -> _Ticker:
+    """A progress display: a bar when the last harvest told how many tasks to expect.
+
+    Without a cache beside the archive, a spinner and a count.
+    """
+    columns = [SpinnerColumn(), TextColumn("harvesting: {task.completed} task(s) read")]
+    if total:
+        columns[1:] = [BarColumn(), TextColumn("{task.completed}/{task.total} task(s)")]
     progress = Progress(
-        SpinnerColumn(),
-        TextColumn("harvesting: {task.completed} task(s) read"),
+        *columns,
         TimeElapsedColumn(),
         TextColumn("[dim]{task.fields[last]}", justify="left"),
         console=console,
         transient=True,
     )
-    return _Ticker(progress)
+    return _Ticker(progress, total)
 
 
 def _report(console: Console, summary: HarvestSummary, target: Path) -> None:

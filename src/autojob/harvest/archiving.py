@@ -95,6 +95,7 @@ def _write_harvest(found: Harvest, writer: Writer, cache: Path | None) -> Harves
     if cache is not None and isinstance(found.source, CachedReader):
         keeper = CacheWriter(cache, cache_header(found.reader))
         found.source.writer = keeper
+        found.listen(lambda _: keeper.count())
     try:
         for entry in found.entries():
             writer.add(entry)

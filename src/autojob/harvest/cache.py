@@ -35,7 +35,14 @@ from autojob import SETTINGS
 from autojob.__about__ import __version__
 from autojob.harvest.collect import Entry, Reader
 
-__all__ = ["CACHE_FORMAT", "CacheWriter", "CachedReader", "cache_header", "cache_path"]
+__all__ = [
+    "CACHE_FORMAT",
+    "CacheWriter",
+    "CachedReader",
+    "cache_header",
+    "cache_path",
+    "previous_count",
+]
 
 logger = logging.getLogger(__name__)
 CACHE_FORMAT = 1
@@ -57,6 +64,19 @@ def cache_header(reader: Reader) -> dict[str, Any]:
         "magic": reader.magic,
         "watched": list(reader.watched),
     }
+
+
+def previous_count(path: Path) -> int | None:
+    """How many tasks the harvest that wrote the cache ``path`` found, if known."""
+    try:
+        with path.open("rb") as stream:
+            stream.seek(0, os.SEEK_END)
+            stream.seek(max(0, stream.tell() - 64))
+            tail = stream.read().rstrip(b"\n").rsplit(b"\n", 1)[-1]
+    except OSError:
+        return None
+    kind, _, count = tail.partition(b"\t")
+    return int(count) if kind == b"E" and count.isdigit() else None
 
 
 def _key(rel: str) -> list[str]:
@@ -130,6 +150,9 @@ class CachedReader:
             self.close()
             return
         fields = line.rstrip("\n").split("\t", 6)
+        if fields[0] == "E":  # the end: how many tasks the harvest found
+            self.close()
+            return
         try:
             kind, rel = fields[0], _rel_of(fields[1])
             good = (kind == "T" and len(fields) == 7) or (kind == "D" and len(fields) == 5)
@@ -210,6 +233,11 @@ class CacheWriter:
         fd, self._tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         self._stream = os.fdopen(fd, "w", encoding="utf-8", newline="\n")
         self._stream.write(json.dumps(header, separators=(",", ":")) + "\n")
+        self.seen = 0
+
+    def count(self) -> None:
+        """Count one task the harvest found (kept or not)."""
+        self.seen += 1
 
     def add(self, entry: Entry) -> None:
         """Keep ``entry`` if it is settled (it has a stamp)."""
@@ -227,6 +255,7 @@ class CacheWriter:
 
     def commit(self) -> None:
         """Replace the old cache with the one written."""
+        self._stream.write(f"E\t{self.seen}\n")
         self._stream.close()
         umask = os.umask(0)
         os.umask(umask)

@@ -24,7 +24,7 @@ from autojob.errors import AutojobError, InputError
 from autojob.harvest.cache import CachedReader
 from autojob.harvest.collect import Entry, Reader, Source, walk_entries
 from autojob.harvest.harvesters import select_harvesters
-from autojob.harvest.records import HarvestedTask
+from autojob.harvest.records import Attempts, HarvestedTask, Problem
 
 __all__ = ["Condition", "Harvest", "HarvestSummary", "harvest", "parse_condition"]
 
@@ -62,6 +62,22 @@ class Condition:
             pass
         shown = value if isinstance(value, str) else json.dumps(value)
         return bool(shown == self.text)
+
+
+def as_model(entry: Entry) -> HarvestedTask:
+    """The entry as a model.
+
+    A record just read is built as it is (the reader made every field of the
+    right type); one from the cache, text that could have been edited, is
+    validated.
+    """
+    if entry.record is None:
+        return HarvestedTask.model_validate(entry.data())
+    data = entry.data()
+    fields = {**data}
+    fields["problems"] = [Problem.model_construct(**p) for p in data["problems"]]
+    fields["attempts"] = Attempts.model_construct(**data["attempts"])
+    return HarvestedTask.model_construct(**fields)
 
 
 def _lookup(base: Mapping[str, Any], parts: list[str]) -> tuple[bool, Any]:
@@ -154,7 +170,7 @@ class Harvest:
 
     def __iter__(self) -> Iterator[HarvestedTask]:
         for entry in self.entries():
-            yield HarvestedTask.model_validate(entry.data())
+            yield as_model(entry)
 
     def entries(self) -> Iterator[Entry]:
         """Yield the entries of the tasks that pass the filters."""

@@ -156,6 +156,10 @@ class AutojobSettings(BaseSettings):
         "autojob.provenance",
         description="per-item provenance records, under an agent's output root",
     )
+    HARVEST_CACHE_FILE: str = Field(
+        "harvest-cache.jsonl",
+        description="incremental-harvest cache, kept beside an archive as .<archive>.<this>",
+    )
 
     @field_validator("*", mode="after")
     @classmethod

@@ -12,6 +12,7 @@ from autojob.__about__ import __version__
 from autojob.cli.advance import advance
 from autojob.cli.agent import agent
 from autojob.cli.cancel import cancel
+from autojob.cli.harvest import harvest
 from autojob.cli.list_cmd import list_tasks
 from autojob.cli.new import new
 from autojob.cli.restart import restart
@@ -76,3 +77,4 @@ cli.add_command(sweep)
 cli.add_command(restart)
 cli.add_command(advance)
 cli.add_command(workflow)
+cli.add_command(harvest)

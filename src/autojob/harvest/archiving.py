@@ -1,0 +1,193 @@
+"""``archive`` and ``load_archive``: harvested tasks to a file and back.
+
+``archive(path, output)`` harvests ``path`` into ``output`` (``archive.json``
+by default) and keeps the incremental cache beside it; it also writes tasks
+already harvested. JSON and JSON Lines archives load back into the same
+:class:`~autojob.harvest.records.HarvestedTask` objects (``load_archive``);
+CSV and Parquet are flat tables for analysis.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from autojob import SETTINGS
+from autojob.errors import InputError, MetadataError, MissingFileError
+from autojob.harvest.cache import CachedReader, CacheWriter, cache_header, cache_path
+from autojob.harvest.collect import Entry
+from autojob.harvest.core import Condition, Harvest, HarvestSummary, harvest
+from autojob.harvest.records import ARCHIVE_ADAPTER, HarvestedTask
+from autojob.harvest.writers import Format, Writer, format_for, open_writer
+from autojob.store.load import invalid
+
+__all__ = ["archive", "default_archive", "load_archive"]
+
+
+def default_archive(fmt: Format | str | None = None) -> Path:
+    """``SETTINGS.ARCHIVE_FILE`` in the working directory, with ``fmt``'s suffix."""
+    path = Path(SETTINGS.ARCHIVE_FILE)
+    return path if fmt is None else path.with_suffix(f".{Format(fmt).value}")
+
+
+def archive(
+    tasks: str | Path | Harvest | Iterable[HarvestedTask],
+    output: str | Path | None = None,
+    *,
+    fmt: str | None = None,
+    strict: bool | None = None,
+    magic: bool = False,
+    harvesters: Iterable[str] | None = None,
+    where: Iterable[Condition | str] = (),
+    states: Iterable[str] = (),
+    incremental: bool = True,
+    progress: Callable[[Entry], None] | None = None,
+) -> HarvestSummary:
+    """Write tasks to an archive, atomically; return what was written.
+
+    Args:
+        tasks: a directory to harvest, a :class:`Harvest`, or harvested tasks.
+        output: the archive (default ``archive.json`` in the working directory,
+            with the suffix of ``fmt``).
+        fmt: ``json``, ``jsonl``, ``csv`` or ``parquet`` (default: by the
+            suffix of ``output``, else JSON).
+        strict: as for :func:`harvest` (when ``tasks`` is a directory).
+        magic: as for :func:`harvest`.
+        harvesters: as for :func:`harvest`.
+        where: as for :func:`harvest`.
+        states: as for :func:`harvest`.
+        incremental: when ``tasks`` is a directory, reuse the records of tasks
+            unchanged since the last archive of it (the cache beside the
+            archive) and keep the cache for the next one.
+        progress: called with every task read.
+
+    Raises:
+        AutojobError: as :func:`harvest`; or the archive cannot be written.
+            The archive is then left as it was.
+    """
+    path = Path(output) if output is not None else default_archive(fmt)
+    kind = format_for(path, fmt)
+    if isinstance(tasks, str | Path):
+        cache = cache_path(path) if incremental else None
+        tasks = harvest(
+            tasks,
+            strict=strict,
+            magic=magic,
+            harvesters=harvesters,
+            where=where,
+            states=states,
+            cache=cache,
+            on_entry=progress,
+        )
+        if cache is not None:
+            return _write_harvest(tasks, open_writer(path, kind), cache)
+    if isinstance(tasks, Harvest):
+        return _write_harvest(tasks, open_writer(path, kind), None)
+    return _write_tasks(tasks, open_writer(path, kind), path)
+
+
+def _write_harvest(found: Harvest, writer: Writer, cache: Path | None) -> HarvestSummary:
+    keeper = None
+    if cache is not None and isinstance(found.source, CachedReader):
+        keeper = CacheWriter(cache, cache_header(found.reader))
+        found.source.writer = keeper
+        found.listen(lambda _: keeper.count())
+    try:
+        for entry in found.entries():
+            writer.add(entry)
+        writer.commit()
+    except BaseException:
+        writer.abort()
+        if keeper is not None:
+            keeper.abort()
+        raise
+    finally:
+        found.close()
+    if keeper is not None:
+        keeper.commit()
+    return found.summary
+
+
+def _write_tasks(tasks: Iterable[HarvestedTask], writer: Writer, path: Path) -> HarvestSummary:
+    summary = HarvestSummary(path.parent)
+    try:
+        for task in tasks:
+            entry = _entry_of(task)
+            writer.add(entry)
+            summary.note(entry, True)
+        writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+    return summary
+
+
+def _entry_of(task: HarvestedTask) -> Entry:
+    record = task.model_dump(mode="json", exclude={"attempts"})
+    entry = Entry(task.path, task.attempts.group, "", 0.0, task.state_name, None, record)
+    entry.attempts = task.attempts.model_dump(mode="json")
+    return entry
+
+
+def load_archive(path: str | Path, fmt: str | None = None) -> list[HarvestedTask]:
+    """Load the tasks of a JSON or JSON Lines archive.
+
+    Raises:
+        MissingFileError: there is no such file.
+        MetadataError: it is not an archive (names the record and field).
+        InputError: it is CSV or Parquet, which do not load back into tasks.
+    """
+    source = Path(path)
+    kind = format_for(source, fmt)
+    if kind not in (Format.JSON, Format.JSONL):
+        raise InputError(
+            f"a {kind.value} archive is a flat table and does not load back into tasks",
+            hint="archive to json or jsonl to load the tasks again",
+        )
+    try:
+        raw = source.read_bytes()
+    except FileNotFoundError as exc:
+        raise MissingFileError("no such archive", path=source) from exc
+    except OSError as exc:
+        raise MetadataError(f"cannot read the archive: {exc.strerror}", path=source) from exc
+    # Python's parser, not pydantic's: names that are not UTF-8 are archived as
+    # lone surrogates (\udcxx), which only it reads back
+    if kind is Format.JSON:
+        data = _parse(source, raw)
+        try:
+            return ARCHIVE_ADAPTER.validate_python(data)
+        except ValidationError as exc:
+            raise invalid(exc, source) from exc
+    return [_line(source, number, line) for number, line in _lines(raw)]
+
+
+def _parse(source: Path, raw: bytes, line: int | None = None) -> Any:
+    where = "" if line is None else f"line {line}: "
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise MetadataError(
+            f"{where}not an archive: {exc}",
+            path=source,
+            hint="write it again with autojob harvest",
+        ) from exc
+
+
+def _lines(raw: bytes) -> Iterable[tuple[int, bytes]]:
+    for number, line in enumerate(raw.split(b"\n"), start=1):
+        if line.strip():
+            yield number, line
+
+
+def _line(source: Path, number: int, line: bytes) -> HarvestedTask:
+    try:
+        return HarvestedTask.model_validate(_parse(source, line, number))
+    except ValidationError as exc:
+        error = invalid(exc, source)
+        raise MetadataError(
+            f"line {number}: {error.message}", path=source, field=error.field, hint=error.hint
+        ) from exc

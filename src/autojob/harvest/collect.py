@@ -1,0 +1,421 @@
+"""Walk a tree and read every task in it: the fast path of harvesting.
+
+The walk lists each directory once with ``os.scandir`` (symbolic links are not
+followed, staging directories, indexes and run histories are skipped) and stops
+at task directories. A task's files are read as plain JSON; its metadata is
+checked against the metadata model (a few microseconds) and, in magic mode, the
+whole task against the class it names. Records stay plain dicts, serialised
+once: the JSON text written to the archive and to the cache is the same.
+
+Tasks in one task group are its attempts: they are buffered until the walk
+leaves the group, ordered by ``date_created`` (then by when they were queued)
+and given their place (:class:`~autojob.harvest.records.Attempts`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from json.encoder import encode_basestring_ascii as _quote
+from pathlib import Path
+from typing import Any, Protocol
+
+from pydantic import ValidationError
+
+from autojob import SETTINGS
+from autojob.bases.task_base import TaskMetadataBase
+from autojob.errors import AutojobError, MetadataError, MissingFileError
+from autojob.harvest.harvesters import Harvester, TaskFiles, read_json_file
+from autojob.harvest.records import Problem
+from autojob.store.load import invalid
+from autojob.store.names import STAGING_PREFIX
+from autojob.store.state import FINAL_STATES, read_state
+
+__all__ = ["Entry", "Reader", "Source", "attempts_of", "walk_entries"]
+
+_FINAL = frozenset(s.value for s in FINAL_STATES)
+#: files a task's stamp watches besides the directory itself (whose mtime
+#: changes whenever a file is created, removed or replaced, as autojob's
+#: atomic writes of state records and accounting do): those that may also be
+#: rewritten in place, by hand or by the task's command
+_WATCHED_FILES = ("TASK_METADATA_FILE", "INPUTS_FILE")
+#: a file changed this close (ns) before the harvest began may change again unseen
+RACY_NS = 2_000_000_000
+
+
+@dataclass(slots=True)
+class Entry:
+    """One harvested task, as JSON text or as a dict (converted on demand).
+
+    ``stamp`` is what the cache compares to decide that the task is unchanged
+    (None: the task is not cached); ``attempts`` is filled when its task group
+    is complete.
+    """
+
+    rel: str
+    group: str | None
+    created: str
+    queued: float
+    state: str
+    stamp: str | None
+    record: dict[str, Any] | None = None
+    body: str | None = None
+    attempts: dict[str, Any] = field(default_factory=dict)
+
+    def text(self) -> str:
+        """The record without ``attempts``, as compact JSON."""
+        if self.body is None:
+            self.body = json.dumps(self.record, separators=(",", ":"))
+        return self.body
+
+    def full_text(self) -> str:
+        """The whole record, ``attempts`` last, as compact JSON."""
+        return f'{self.text()[:-1]},"attempts":{_attempts_text(self.attempts)}}}'
+
+    def data(self) -> dict[str, Any]:
+        """The whole record as a dict (shared: do not change it)."""
+        if self.record is None:
+            self.record = json.loads(self.text())
+        self.record["attempts"] = self.attempts
+        return self.record
+
+
+def attempts_of(entries: Sequence[Entry]) -> None:
+    """Give each task of one task group its place among the group's attempts."""
+    order = sorted(entries, key=lambda e: (e.created, e.queued, e.rel))
+    paths = [e.rel for e in order]
+    for number, entry in enumerate(order, start=1):
+        entry.attempts = {
+            "group": entry.group,
+            "number": number,
+            "count": len(order),
+            "current": number == len(order),
+            "tasks": paths,
+        }
+
+
+def _attempts_text(attempts: dict[str, Any]) -> str:
+    """``attempts`` as compact JSON (as json.dumps writes it, faster)."""
+    group = attempts["group"]
+    where = "null" if group is None else _quote(group)
+    tasks = ",".join(_quote(t) for t in attempts["tasks"])
+    current = "true" if attempts["current"] else "false"
+    return (
+        f'{{"group":{where},"number":{attempts["number"]},"count":{attempts["count"]},'
+        f'"current":{current},"tasks":[{tasks}]}}'
+    )
+
+
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) else 0.0
+
+
+@dataclass
+class Reader:
+    """Reads task directories into entries.
+
+    Attributes:
+        root: the directory harvested (absolute, real path).
+        harvesters: the harvesters to run.
+        explicit: the harvesters were named, so they run on every task;
+            otherwise each runs on the task classes it declares.
+        strict: raise on the first problem instead of recording it.
+        magic: also validate each task as the class its metadata names.
+        stamps: compute cache stamps (only when a cache is kept).
+        started_ns: when the harvest began (racy stamps are not cached).
+    """
+
+    root: str
+    harvesters: Sequence[Harvester]
+    explicit: bool = False
+    strict: bool = False
+    magic: bool = False
+    stamps: bool = False
+    started_ns: int = 0
+    watched: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        names = [getattr(SETTINGS, s) for s in _WATCHED_FILES]
+        for harvester in self.harvesters:
+            names.extend(harvester.files)
+        self.watched = tuple(dict.fromkeys(names))
+
+    # -- one task -------------------------------------------------------------
+
+    def cached(self, top: str, rel: str, group: str | None) -> Entry | None:
+        """No cache: every task is read."""
+        return None
+
+    def listing(self, top: str, rel: str) -> tuple[bool, list[str]] | None:
+        """No cache: every directory is listed."""
+        return None
+
+    def note_dir(self, top: str, rel: str, is_group: bool, subdirs: list[str]) -> None:
+        """No cache: nothing to keep."""
+
+    def read(self, top: str, rel: str, names: set[str], group: str | None) -> Entry:
+        """Read the task in ``top`` (``rel`` below the root) into an entry."""
+        problems: list[Problem] = []
+        meta = self._metadata(top, names, problems)
+        inputs = self._inputs(top, names, problems, has_meta=bool(meta))
+        state = read_state(top, names).as_dict()
+        scheduler = self._optional(top, SETTINGS.SCHEDULER_STATS_FILE, names, problems)
+        files = TaskFiles(top, names, meta, inputs)
+        outputs, used = self._outputs(files, problems)
+        if self.magic and not problems:
+            self._validate_task(files, outputs, problems)
+        record = {
+            "path": rel,
+            "metadata": meta or {"label": os.path.basename(top)},
+            "inputs": inputs,
+            "outputs": outputs,
+            "state": state,
+            "scheduler": scheduler,
+            "history": self._history(top, names),
+            "harvesters": used,
+            "problems": [p.model_dump() for p in problems],
+        }
+        created = meta.get("date_created") if meta else None
+        stamp = None
+        if self.stamps and not problems and state["state"] in _FINAL:
+            stamp = self.stamp(top, names)
+        return Entry(
+            rel,
+            group,
+            created if isinstance(created, str) else "",
+            _number(state["queued_at"]),
+            state["state"],
+            stamp,
+            record,
+        )
+
+    def _problem(self, exc: AutojobError, problems: list[Problem]) -> None:
+        if self.strict:
+            raise exc
+        problems.append(
+            Problem(
+                path=None if exc.path is None else str(exc.path),
+                field=exc.field,
+                message=exc.message if not exc.hint else f"{exc.message} ({exc.hint})",
+                kind=type(exc).__name__,
+            )
+        )
+
+    def _optional(
+        self, top: str, name: str, names: set[str], problems: list[Problem]
+    ) -> dict[str, Any] | None:
+        if name not in names:
+            return None
+        try:
+            return read_json_file(os.path.join(top, name))
+        except AutojobError as exc:
+            self._problem(exc, problems)
+            return None
+
+    def _metadata(self, top: str, names: set[str], problems: list[Problem]) -> dict[str, Any]:
+        meta = self._optional(top, SETTINGS.TASK_METADATA_FILE, names, problems)
+        if not meta:
+            return {}
+        try:
+            TaskMetadataBase.model_validate(meta)
+        except ValidationError as exc:
+            self._problem(invalid(exc, Path(top, SETTINGS.TASK_METADATA_FILE)), problems)
+        return meta
+
+    def _inputs(
+        self, top: str, names: set[str], problems: list[Problem], *, has_meta: bool
+    ) -> dict[str, Any]:
+        if SETTINGS.INPUTS_FILE not in names:
+            if has_meta:
+                missing = MissingFileError(
+                    "file not found",
+                    path=os.path.join(top, SETTINGS.INPUTS_FILE),
+                    hint="restore the task's inputs, or remove the task directory",
+                )
+                self._problem(missing, problems)
+            return {}
+        data = self._optional(top, SETTINGS.INPUTS_FILE, names, problems)
+        if data is None:
+            return {}
+        return data if "task_inputs" in data else {"task_inputs": data}
+
+    def _outputs(
+        self, files: TaskFiles, problems: list[Problem]
+    ) -> tuple[dict[str, Any] | None, list[str]]:
+        task_class = files.metadata.get("task_class")
+        task_class = task_class if isinstance(task_class, str) else SETTINGS.DEFAULT_TASK
+        outputs: dict[str, Any] | None = None
+        used = []
+        for harvester in self.harvesters:
+            if not (self.explicit or harvester.applies_to(task_class)):
+                continue
+            used.append(harvester.name)
+            try:
+                found = harvester.harvest(files)
+            except AutojobError as exc:
+                self._problem(exc, problems)
+                continue
+            except Exception as exc:  # a third-party harvester's bug: name it
+                error = MetadataError(
+                    f"harvester {harvester.name!r} failed: {type(exc).__name__}: {exc}",
+                    path=files.path,
+                    hint="fix the harvester, or leave it out with --harvester",
+                )
+                self._problem(error, problems)
+                continue
+            if found is not None:
+                outputs = {**(outputs or {}), **found}
+        return outputs, used
+
+    def _validate_task(
+        self, files: TaskFiles, outputs: dict[str, Any] | None, problems: list[Problem]
+    ) -> None:
+        from autojob.harvest.typed import to_task  # noqa: PLC0415
+
+        try:
+            # an unknown task class is a problem of the task, in either mode
+            to_task(files.metadata, files.inputs, outputs, where=Path(files.path), strict=True)
+        except AutojobError as exc:
+            self._problem(exc, problems)
+
+    def _history(self, top: str, names: set[str]) -> list[dict[str, Any]]:
+        if SETTINGS.HISTORY_DIR not in names:
+            return []
+        folder = os.path.join(top, SETTINGS.HISTORY_DIR)
+        try:
+            runs = sorted((n for n in os.listdir(folder) if n.isdigit()), key=int)
+        except OSError:
+            return []
+        return [{"run": int(n), **read_state(os.path.join(folder, n)).as_dict()} for n in runs]
+
+    # -- cache stamps -------------------------------------------------------------
+
+    def stamp(self, top: str, names: set[str] | None = None) -> str | None:
+        """What identifies the task's watched files now; None if racy or gone.
+
+        The directory's mtime changes when a file is added, removed or
+        replaced; each watched file's mtime and size change when it is
+        rewritten in place.
+        """
+        settled = self.started_ns - RACY_NS
+        try:
+            mtime = os.stat(top).st_mtime_ns
+            if mtime > settled:
+                return None
+            parts = [str(mtime)]
+            prefix = top + os.sep
+            for name in self.watched:
+                if names is None or name in names:
+                    try:
+                        info = os.stat(prefix + name)
+                    except FileNotFoundError:
+                        continue
+                    if info.st_mtime_ns > settled:
+                        return None
+                    parts.append(f"{name}:{info.st_mtime_ns}:{info.st_size}")
+        except OSError:
+            return None
+        return "/".join(parts)
+
+    def dir_stamp(self, top: str) -> int | None:
+        """A directory's mtime (ns); None if racy or unreadable."""
+        try:
+            mtime = os.stat(top).st_mtime_ns
+        except OSError:
+            return None
+        return None if mtime > self.started_ns - RACY_NS else mtime
+
+
+# -- the walk --------------------------------------------------------------------
+
+
+class Source(Protocol):
+    """Where the walk gets entries: a cache of unchanged tasks, or the files."""
+
+    def cached(self, top: str, rel: str, group: str | None) -> Entry | None:
+        """The entry of ``top`` if it is a task known unchanged, else None."""
+
+    def listing(self, top: str, rel: str) -> tuple[bool, list[str]] | None:
+        """Whether ``top`` is a task group and its subdirectories, if known unchanged."""
+
+    def note_dir(self, top: str, rel: str, is_group: bool, subdirs: list[str]) -> None:
+        """A directory that is not a task was listed."""
+
+    def read(self, top: str, rel: str, names: set[str], group: str | None) -> Entry:
+        """Read the task in ``top`` (whose entries are ``names``)."""
+
+
+def walk_entries(root: str, source: Source) -> Iterator[Entry]:
+    """Yield an entry per task under ``root``, in path order, attempts set."""
+    batch: list[Entry] = []
+    for entry in _walk(root, ".", None, source):
+        if batch and entry.group != batch[0].group:
+            attempts_of(batch)
+            yield from batch
+            batch = []
+        if entry.group is None:
+            attempts_of([entry])
+            yield entry
+        else:
+            batch.append(entry)
+    if batch:
+        attempts_of(batch)
+        yield from batch
+
+
+def _walk(top: str, rel: str, group: str | None, source: Source) -> Iterator[Entry]:
+    hit = source.cached(top, rel, group)
+    if hit is not None:
+        yield hit
+        return
+    known = source.listing(top, rel)
+    if known is None:
+        names, subdirs = _listing(top)
+        if SETTINGS.TASK_METADATA_FILE in names or SETTINGS.INPUTS_FILE in names:
+            yield source.read(top, rel, names, group)  # tasks do not nest
+            return
+        is_group = SETTINGS.TASK_GROUP_METADATA_FILE in names
+        del names  # a wide directory's listing is the walk's largest memory
+        source.note_dir(top, rel, is_group, subdirs)
+    else:
+        is_group, subdirs = known
+    if is_group:
+        group = rel
+    prefix = "" if rel == "." else rel + "/"
+    top_prefix = top + os.sep
+    for name in subdirs:
+        yield from _walk(top_prefix + name, prefix + name, group, source)
+
+
+def _listing(top: str) -> tuple[set[str], list[str]]:
+    """The names in ``top``, and its subdirectories to walk, sorted.
+
+    For a task directory (few entries) the names are all its entries; for
+    another directory only its files: its subdirectories, possibly very many,
+    are held once, in the sorted list.
+    """
+    skip = (STAGING_PREFIX, SETTINGS.INDEX_DIR, SETTINGS.HISTORY_DIR)
+    files = set()
+    dirs = []
+    try:
+        with os.scandir(top) as it:
+            for entry in it:
+                if entry.is_dir(follow_symlinks=False):
+                    dirs.append(entry.name)
+                else:
+                    files.add(entry.name)
+    except OSError as exc:
+        raise AutojobError(
+            f"cannot list the directory: {exc.strerror}",
+            path=top,
+            hint="check its permissions",
+        ) from exc
+    if SETTINGS.TASK_METADATA_FILE in files or SETTINGS.INPUTS_FILE in files:
+        files.update(dirs)
+        return files, []
+    subdirs = [name for name in dirs if not name.startswith(skip)]
+    del dirs
+    subdirs.sort()
+    return files, subdirs

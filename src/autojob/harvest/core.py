@@ -1,0 +1,260 @@
+"""``harvest``: every task under a path, with what it produced.
+
+A harvest walks the tree (structured, unstructured, or written by
+python-autojob 0.0.2), reads each task's metadata, inputs, state, scheduler
+accounting and history, runs the harvesters on it, and yields the tasks in
+path order. Strict mode raises on the first broken file, naming the file and
+field; relaxed mode records each problem on its task and goes on, and the
+:class:`HarvestSummary` counts them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from autojob import SETTINGS
+from autojob.errors import AutojobError, InputError
+from autojob.harvest.cache import CachedReader
+from autojob.harvest.collect import Entry, Reader, Source, walk_entries
+from autojob.harvest.harvesters import select_harvesters
+from autojob.harvest.records import Attempts, HarvestedTask, Problem
+
+__all__ = ["Condition", "Harvest", "HarvestSummary", "harvest", "parse_condition"]
+
+#: problems kept in a summary for display (all are counted)
+KEPT_PROBLEMS = 50
+
+
+@dataclass(frozen=True)
+class Condition:
+    """``FIELD=VALUE``: a dotted field of the record and the value it must have.
+
+    The value matches a field equal to it as JSON (``true``, ``3``, ``"x"``)
+    or whose text is the same (``3`` matches ``"3"``). A field not found at the
+    top of the record is looked up in ``metadata``, then in ``outputs``, so
+    ``label=relax`` means ``metadata.label=relax``.
+    """
+
+    field: str
+    text: str
+
+    def matches(self, record: Mapping[str, Any]) -> bool:
+        """Whether ``record`` satisfies the condition."""
+        parts = self.field.split(".")
+        for base in (record, record.get("metadata"), record.get("outputs")):
+            if isinstance(base, Mapping) and parts[0] in base:
+                found, value = _lookup(base, parts)
+                return found and self._equal(value)
+        return False
+
+    def _equal(self, value: Any) -> bool:
+        try:
+            if json.loads(self.text) == value:
+                return True
+        except ValueError:
+            pass
+        shown = value if isinstance(value, str) else json.dumps(value)
+        return bool(shown == self.text)
+
+
+def as_model(entry: Entry) -> HarvestedTask:
+    """The entry as a model.
+
+    A record just read is built as it is (the reader made every field of the
+    right type); one from the cache, text that could have been edited, is
+    validated.
+    """
+    if entry.record is None:
+        return HarvestedTask.model_validate(entry.data())
+    data = entry.data()
+    fields = {**data}
+    fields["problems"] = [Problem.model_construct(**p) for p in data["problems"]]
+    fields["attempts"] = Attempts.model_construct(**data["attempts"])
+    return HarvestedTask.model_construct(**fields)
+
+
+def _lookup(base: Mapping[str, Any], parts: list[str]) -> tuple[bool, Any]:
+    value: Any = base
+    for part in parts:
+        if not isinstance(value, Mapping) or part not in value:
+            return False, None
+        value = value[part]
+    return True, value
+
+
+def parse_condition(text: str) -> Condition:
+    """Parse ``FIELD=VALUE``.
+
+    Raises:
+        InputError: there is no ``=``, or no field before it.
+    """
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise InputError(
+            f"{text!r} is not FIELD=VALUE",
+            hint="e.g. --where outputs.converged=true or --where label=relax",
+        )
+    return Condition(name.strip(), value)
+
+
+@dataclass
+class HarvestSummary:
+    """What a harvest found: counts, and the problems met (the first ones kept)."""
+
+    root: Path
+    tasks: int = 0
+    seen: int = 0
+    cached: int = 0
+    states: Counter[str] = field(default_factory=Counter)
+    problem_count: int = 0
+    problems: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def reread(self) -> int:
+        """Tasks read from their files (not from the cache)."""
+        return self.seen - self.cached
+
+    def note(self, entry: Entry, kept: bool) -> None:
+        """Count one task (``kept``: it passed the filters)."""
+        self.seen += 1
+        if kept:
+            self.tasks += 1
+            self.states[entry.state] += 1
+        if entry.record is not None:
+            found = entry.record.get("problems") or []
+            self.problem_count += len(found)
+            room = KEPT_PROBLEMS - len(self.problems)
+            self.problems.extend((entry.rel, p) for p in found[: max(room, 0)])
+
+
+class Harvest:
+    """The tasks of a harvest, as they are read; iterate once.
+
+    Iterating yields :class:`~autojob.harvest.records.HarvestedTask`;
+    :meth:`entries` yields the raw entries the archive writers use. The
+    :attr:`summary` is complete once the iteration ends.
+    """
+
+    def __init__(
+        self,
+        reader: Reader,
+        source: Source,
+        *,
+        where: Iterable[Condition] = (),
+        states: Iterable[str] = (),
+    ) -> None:
+        self.root = Path(reader.root)
+        self.reader = reader
+        self.source = source
+        self.summary = HarvestSummary(self.root)
+        self._where = list(where)
+        self._states = set(states)
+        self._listeners: list[Callable[[Entry], None]] = []
+
+    def listen(self, listener: Callable[[Entry], None]) -> None:
+        """Call ``listener`` with every task read, before filtering."""
+        self._listeners.append(listener)
+
+    def close(self) -> None:
+        """Release the cache file, if one is read."""
+        if isinstance(self.source, CachedReader):
+            self.source.close()
+
+    def __iter__(self) -> Iterator[HarvestedTask]:
+        for entry in self.entries():
+            yield as_model(entry)
+
+    def entries(self) -> Iterator[Entry]:
+        """Yield the entries of the tasks that pass the filters."""
+        started = time.perf_counter()
+        for entry in walk_entries(str(self.root), self.source):
+            for listener in self._listeners:
+                listener(entry)
+            kept = self._keep(entry)
+            self.summary.note(entry, kept)
+            if kept:
+                yield entry
+        if isinstance(self.source, CachedReader):
+            self.summary.cached = self.source.hits
+        self.summary.seconds = time.perf_counter() - started
+
+    def _keep(self, entry: Entry) -> bool:
+        if self._states and entry.state not in self._states:
+            return False
+        if not self._where:
+            return True
+        record = entry.data()
+        return all(c.matches(record) for c in self._where)
+
+
+def harvest(
+    path: str | Path,
+    *,
+    strict: bool | None = None,
+    magic: bool = False,
+    harvesters: Iterable[str] | None = None,
+    where: Iterable[Condition | str] = (),
+    states: Iterable[str] = (),
+    cache: Path | None = None,
+    on_entry: Callable[[Entry], None] | None = None,
+) -> Harvest:
+    """Harvest every task under ``path``.
+
+    Args:
+        path: a task, task group, study or study group directory, or any
+            directory holding tasks (unstructured).
+        strict: raise on the first broken file (default ``SETTINGS.STRICT_MODE``);
+            when False, record each problem on its task and go on.
+        magic: also validate each task as the task class its metadata names.
+        harvesters: the harvesters to run on every task, by name; by default
+            every installed one runs on the task classes it declares.
+        where: ``FIELD=VALUE`` conditions a task must meet to be yielded.
+        states: yield only tasks in these states.
+        cache: reuse the records of unchanged tasks from this cache file, if
+            it exists and fits (see :mod:`autojob.harvest.cache`; it is read,
+            not written, here).
+        on_entry: called with every task read, before filtering.
+
+    Raises:
+        AutojobError: ``path`` is not a directory; in strict mode, the first
+            broken file (a MetadataError naming file and field).
+        PluginError: a harvester named is not installed.
+    """
+    root = Path(path)
+    if not root.is_dir():
+        raise AutojobError(
+            "not a directory" if root.exists() else "no such directory",
+            path=root,
+            hint="give the directory of a task, task group, study or study group",
+        )
+    reader = make_reader(root, strict=strict, magic=magic, harvesters=harvesters)
+    reader.stamps = cache is not None
+    source: Source = reader if cache is None else CachedReader(reader, cache)
+    conditions = [c if isinstance(c, Condition) else parse_condition(c) for c in where]
+    found = Harvest(reader, source, where=conditions, states=states)
+    if on_entry is not None:
+        found.listen(on_entry)
+    return found
+
+
+def make_reader(
+    root: Path, *, strict: bool | None, magic: bool, harvesters: Iterable[str] | None
+) -> Reader:
+    """The reader a harvest of ``root`` uses."""
+    names = None if harvesters is None else list(harvesters)
+    return Reader(
+        os.path.realpath(root),
+        select_harvesters(names),
+        explicit=names is not None,
+        strict=SETTINGS.STRICT_MODE if strict is None else strict,
+        magic=magic,
+        started_ns=time.time_ns(),
+    )

@@ -1,0 +1,443 @@
+"""archive() and load_archive(): formats, atomic writes, round trips, the cache."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from autojob import SETTINGS
+from autojob.errors import InputError, MetadataError, MissingFileError
+from autojob.harvest import (
+    Attempts,
+    HarvestedTask,
+    Harvester,
+    Problem,
+    TaskFiles,
+    archive,
+    harvest,
+    load_archive,
+    register_harvester,
+)
+from autojob.harvest.cache import cache_path, previous_count
+from autojob.harvest.harvesters import _registered
+from autojob.next import create_task_tree
+from autojob.tasks.task import Task, TaskInputs
+from tests.test_harvest import age, by_label, finished_sweep, run_task, sweep
+
+# -- formats --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl"])
+def test_json_archives_load_back_as_harvested(tmp_path: Path, fmt: str) -> None:
+    sg_dir, _ = finished_sweep(tmp_path / "tree")
+    out = tmp_path / f"archive.{fmt}"
+
+    summary = archive(sg_dir, out, strict=True)
+
+    assert (summary.tasks, summary.reread, summary.cached) == (3, 3, 0)
+    assert summary.states == {"success": 1, "failed": 1, "idle": 1}
+    assert load_archive(out) == list(harvest(sg_dir, strict=True))
+    text = out.read_text()
+    if fmt == "json":
+        assert isinstance(json.loads(text), list)
+    else:
+        assert [json.loads(line)["path"] for line in text.splitlines()] == sorted(
+            t.path for t in load_archive(out)
+        )
+
+
+def test_default_archive_name_and_format(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sg_dir, _ = finished_sweep(tmp_path / "tree")
+    monkeypatch.chdir(tmp_path)
+    archive(sg_dir, strict=True)
+    assert len(load_archive(tmp_path / SETTINGS.ARCHIVE_FILE)) == 3
+    archive(sg_dir, fmt="csv", strict=True)
+    assert (tmp_path / "archive.csv").is_file()
+
+
+def test_csv_flattens_nested_fields_into_dotted_columns(tmp_path: Path) -> None:
+    sg_dir, _ = finished_sweep(tmp_path / "tree")
+    out = tmp_path / "archive.csv"
+    archive(sg_dir, out, strict=True)
+
+    with out.open(newline="") as stream:
+        rows = list(csv.DictReader(stream))
+
+    assert len(rows) == 3
+    columns = set(rows[0])
+    assert {"path", "metadata.label", "inputs.task_inputs.command", "state.state"} <= columns
+    assert {"outputs.energy", "outputs.converged", "attempts.current"} <= columns
+    assert "outputs" not in columns  # null where none was written: its leaves stand for it
+    ok = next(r for r in rows if r["metadata.label"] == "t0")
+    failed = next(r for r in rows if r["metadata.label"] == "t1")
+    assert (ok["outputs.energy"], ok["outputs.converged"]) == ("-1.5", "true")
+    assert ok["outputs.bands"] == "[1,2]"
+    assert ok["metadata.tags"] == '["sweep"]'
+    assert failed["outputs.energy"] == ""
+    assert failed["state.exit_code"] == "3"
+
+
+def test_parquet_has_typed_columns(tmp_path: Path) -> None:
+    pq = pytest.importorskip("pyarrow.parquet")
+    sg_dir, _ = finished_sweep(tmp_path / "tree")
+    out = tmp_path / "archive.parquet"
+    archive(sg_dir, out, strict=True)
+
+    table = pq.read_table(out)
+
+    assert table.num_rows == 3
+    types = {field.name: str(field.type) for field in table.schema}
+    assert types["outputs.energy"] == "double"
+    assert types["outputs.converged"] == "bool"
+    assert types["state.exit_code"] == "int64"
+    assert types["metadata.label"] == "string"
+    assert types["outputs.bands"] == "string"  # lists are kept as JSON text
+    rows = {r["metadata.label"]: r for r in table.to_pylist()}
+    assert rows["t0"]["outputs.energy"] == -1.5
+    assert rows["t0"]["outputs.bands"] == "[1,2]"
+    assert rows["t1"]["outputs.energy"] is None
+
+
+def test_unknown_format_and_flat_tables_do_not_load(tmp_path: Path) -> None:
+    sg_dir, _ = finished_sweep(tmp_path / "tree")
+    with pytest.raises(InputError, match="unknown archive format 'xml'"):
+        archive(sg_dir, tmp_path / "a.xml", fmt="xml")
+    archive(sg_dir, tmp_path / "a.csv", strict=True)
+    with pytest.raises(InputError, match="flat table"):
+        load_archive(tmp_path / "a.csv")
+    with pytest.raises(MissingFileError):
+        load_archive(tmp_path / "none.json")
+
+
+def test_a_broken_archive_names_record_and_field(tmp_path: Path) -> None:
+    bad = tmp_path / "a.json"
+    bad.write_text('[{"path": "x", "attempts": {"number": 0}}]')
+    with pytest.raises(MetadataError, match="greater than or equal to 1") as caught:
+        load_archive(bad)
+    assert caught.value.field == "0.attempts.number"
+    bad.write_text("[{")
+    with pytest.raises(MetadataError, match="not an archive"):
+        load_archive(bad)
+    lines = tmp_path / "a.jsonl"
+    lines.write_text('{"path": "x"}\n{"path": 3')
+    with pytest.raises(MetadataError, match="line 2: not an archive"):
+        load_archive(lines)
+    lines.write_text('{"path": "x"}\n{"path": 3}\n')
+    with pytest.raises(MetadataError, match="line 2") as caught:
+        load_archive(lines)
+    assert caught.value.field == "path"
+
+
+# -- atomic writes ---------------------------------------------------------------------
+
+
+class Interrupting(Harvester):
+    """Fails half-way through a harvest, as Ctrl-C would."""
+
+    name = "interrupting"
+    seen = 0
+
+    def harvest(self, task: TaskFiles) -> dict[str, Any] | None:
+        Interrupting.seen += 1
+        if Interrupting.seen == 2:
+            raise KeyboardInterrupt
+        return None
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl", "csv", "parquet"])
+def test_a_failed_harvest_leaves_the_old_archive(tmp_path: Path, fmt: str) -> None:
+    if fmt == "parquet":
+        pytest.importorskip("pyarrow")
+    sg_dir, dirs = finished_sweep(tmp_path / "tree")
+    out = tmp_path / f"archive.{fmt}"
+    archive(sg_dir, out, strict=True)
+    before = out.read_bytes()
+    cache_before = cache_path(out).read_bytes()
+    listing = sorted(os.listdir(tmp_path))
+
+    (dirs[2] / SETTINGS.OUTPUTS_FILE).write_text("{broken")
+    with pytest.raises(MetadataError):
+        archive(sg_dir, out, fmt=fmt, strict=True)
+    register_harvester(Interrupting())
+    try:
+        Interrupting.seen = 0
+        with pytest.raises(KeyboardInterrupt):
+            archive(sg_dir, out, fmt=fmt, strict=False, harvesters=["interrupting"])
+    finally:
+        _registered.pop("interrupting")
+
+    assert out.read_bytes() == before
+    assert cache_path(out).read_bytes() == cache_before
+    assert sorted(os.listdir(tmp_path)) == listing  # no temporary file left
+
+
+def test_a_first_failed_harvest_writes_nothing(tmp_path: Path) -> None:
+    sg_dir, dirs = finished_sweep(tmp_path / "tree")
+    (dirs[0] / SETTINGS.TASK_METADATA_FILE).write_text("")
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(MetadataError, match="empty"):
+        archive(sg_dir, out / "archive.jsonl", strict=True)
+    assert os.listdir(out) == []
+
+
+# -- round trip (property) -------------------------------------------------------------
+
+_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.text(max_size=8),
+    st.floats(allow_nan=False, allow_infinity=False),
+)
+_json = st.recursive(
+    _scalars,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+_objects = st.dictionaries(st.text(max_size=6), _json, max_size=4)
+_paths = st.text(min_size=1, max_size=12).filter(lambda p: "\x00" not in p)
+_problems = st.builds(
+    Problem,
+    path=st.none() | _paths,
+    field=st.none() | st.text(max_size=6),
+    message=st.text(max_size=20),
+    kind=st.sampled_from(["MetadataError", "MissingFileError", "PluginError"]),
+)
+_tasks = st.builds(
+    HarvestedTask,
+    path=_paths,
+    metadata=_objects,
+    inputs=_objects,
+    outputs=st.none() | _objects,
+    state=_objects,
+    scheduler=st.none() | _objects,
+    history=st.lists(_objects, max_size=2),
+    harvesters=st.lists(st.text(max_size=6), max_size=2),
+    problems=st.lists(_problems, max_size=2),
+    attempts=st.builds(
+        Attempts,
+        group=st.none() | _paths,
+        number=st.integers(min_value=1, max_value=5),
+        count=st.integers(min_value=1, max_value=5),
+        current=st.booleans(),
+        tasks=st.lists(_paths, max_size=3),
+    ),
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(tasks=st.lists(_tasks, max_size=5), fmt=st.sampled_from(["json", "jsonl"]))
+def test_archive_round_trip_is_lossless(
+    tmp_path: Path, tasks: list[HarvestedTask], fmt: str
+) -> None:
+    out = tmp_path / f"archive.{fmt}"
+    summary = archive(tasks, out)
+    assert summary.tasks == len(tasks)
+    assert load_archive(out) == tasks
+
+
+def test_values_json_cannot_hold_survive_as_python_reads_them(tmp_path: Path) -> None:
+    _, dirs = sweep(tmp_path / "tree", ["true"])
+    run_task(dirs[0])
+    (dirs[0] / SETTINGS.OUTPUTS_FILE).write_text('{"energy": NaN, "e2": Infinity}')
+    out = tmp_path / "a.json"
+    archive(dirs[0], out, strict=True)
+    (task,) = load_archive(out)
+    assert task.outputs is not None
+    assert task.outputs["energy"] != task.outputs["energy"]  # NaN
+    assert task.outputs["e2"] == float("inf")
+
+
+# -- incremental harvests -------------------------------------------------------------------
+
+
+def _cached_tree(tmp_path: Path) -> tuple[Path, list[Path], Path]:
+    sg_dir, dirs = finished_sweep(tmp_path / "tree")
+    age(sg_dir)  # files settled long ago can be trusted by their stamps
+    out = tmp_path / "archive.json"
+    first = archive(sg_dir, out, strict=True)
+    assert (first.reread, first.cached) == (3, 0)
+    return sg_dir, dirs, out
+
+
+def test_second_harvest_rereads_only_what_changed(tmp_path: Path) -> None:
+    sg_dir, dirs, out = _cached_tree(tmp_path)
+    first = out.read_bytes()
+
+    again = archive(sg_dir, out, strict=True)
+    # the idle task is not settled (it may be submitted any time): always read
+    assert (again.reread, again.cached) == (1, 2)
+    assert out.read_bytes() == first
+
+    # rewritten in place, as a task's command writes it: the directory is unchanged
+    outputs = dirs[0] / SETTINGS.OUTPUTS_FILE
+    outputs.write_text(outputs.read_text().replace("-1.5", "-2.5"))
+    changed = archive(sg_dir, out, strict=True)
+    assert (changed.reread, changed.cached) == (2, 1)
+    assert load_archive(out) == list(harvest(sg_dir, strict=True))
+    assert by_label(load_archive(out))["t0"].outputs == {
+        "energy": -2.5,
+        "converged": True,
+        "bands": [1, 2],
+    }
+
+
+def test_new_and_removed_tasks_and_new_attempts_are_seen(tmp_path: Path) -> None:
+    sg_dir, dirs, out = _cached_tree(tmp_path)
+    shutil.rmtree(dirs[1].parent)
+    restart = create_task_tree(
+        Task(task_inputs=TaskInputs(command="true")), dirs[0].parent, src=dirs[0]
+    )
+    run_task(restart)
+
+    summary = archive(sg_dir, out, strict=True)
+
+    tasks = load_archive(out)
+    assert tasks == list(harvest(sg_dir, strict=True))
+    assert summary.tasks == 3
+    group_rel = str(dirs[0].parent.relative_to(sg_dir))
+    group = sorted(
+        (t for t in tasks if t.attempts.group == group_rel), key=lambda t: t.attempts.number
+    )
+    assert [t.path for t in group] == [
+        f"{group_rel}/{dirs[0].name}",
+        f"{group_rel}/{restart.name}",
+    ]
+    assert [(t.attempts.number, t.attempts.count, t.attempts.current) for t in group] == [
+        (1, 2, False),
+        (2, 2, True),
+    ]
+    assert summary.cached == 1  # the first attempt of t0 only: its group changed, not its files
+
+
+def test_cache_is_dropped_when_the_harvest_differs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sg_dir, _, out = _cached_tree(tmp_path)
+    assert archive(sg_dir, out, strict=True).cached == 2
+    assert archive(sg_dir, out, strict=True, magic=True).cached == 0
+    assert archive(sg_dir, out, strict=True).cached == 0  # the cache was made by magic
+    assert archive(sg_dir, out, strict=True).cached == 2
+    assert archive(sg_dir, out, strict=True, harvesters=["outputs"]).cached == 0
+    assert archive(sg_dir, out, strict=True).cached == 0
+    monkeypatch.setattr("autojob.harvest.cache.__version__", "999")
+    assert archive(sg_dir, out, strict=True).cached == 0
+    assert archive(sg_dir, out, strict=True).cached == 2
+    assert archive(sg_dir, out, strict=True, incremental=False).cached == 0
+
+    moved = tmp_path / "moved"
+    sg_dir.rename(moved)
+    assert archive(moved, out, strict=True).cached == 0  # another root
+
+
+def test_a_corrupt_cache_is_not_trusted(tmp_path: Path) -> None:
+    sg_dir, _, out = _cached_tree(tmp_path)
+    expected = out.read_bytes()
+    cache = cache_path(out)
+    lines = cache.read_text().splitlines(keepends=True)
+    kinds = [line.split("\t", 1)[0] for line in lines[1:]]
+    # the root, study and three groups are listed; the two settled tasks kept;
+    # the last line counts the tasks found
+    assert sorted(kinds) == ["D"] * 5 + ["E"] + ["T"] * 2
+    assert lines[-1] == "E\t3\n"
+    first_task = kinds.index("T") + 1
+    lines[first_task] = "T\tgarbage\n"
+    cache.write_text("".join(lines))
+    summary = archive(sg_dir, out, strict=True)
+    assert summary.cached == 0
+    assert out.read_bytes() == expected
+    cache.write_text("not json\n")
+    assert archive(sg_dir, out, strict=True).cached == 0
+    assert out.read_bytes() == expected
+    assert archive(sg_dir, out, strict=True).cached == 2
+
+
+def test_problems_are_never_cached(tmp_path: Path) -> None:
+    sg_dir, dirs, out = _cached_tree(tmp_path)
+    (dirs[0] / SETTINGS.SCHEDULER_STATS_FILE).write_text("{")
+    age(sg_dir)
+    first = archive(sg_dir, out, strict=False)
+    assert first.problem_count == 1
+    again = archive(sg_dir, out, strict=False)
+    assert again.problem_count == 1 and again.cached == 1
+    with pytest.raises(MetadataError):
+        archive(sg_dir, out, strict=True)
+
+
+def test_recent_files_are_not_trusted_by_their_stamps(tmp_path: Path) -> None:
+    sg_dir, _ = finished_sweep(tmp_path / "tree")
+    out = tmp_path / "archive.json"
+    archive(sg_dir, out, strict=True)
+    # written within the last seconds: a change in the same clock tick could hide
+    assert archive(sg_dir, out, strict=True).cached == 0
+    assert json.loads(cache_path(out).read_text().splitlines()[0])["root"] == os.path.realpath(
+        sg_dir
+    )
+
+
+def test_tasks_appearing_in_listed_directories_are_found(tmp_path: Path) -> None:
+    sg_dir, dirs = finished_sweep(tmp_path / "tree")
+    notes = sg_dir / "notes" / "deeper"
+    notes.mkdir(parents=True)
+    age(sg_dir)
+    out = tmp_path / "archive.json"
+    assert archive(sg_dir, out, strict=True).tasks == 3
+    assert archive(sg_dir, out, strict=True).cached == 2
+
+    (notes / SETTINGS.INPUTS_FILE).write_text('{"command": "true"}')  # only deeper/ changed
+    shutil.rmtree(dirs[2])
+
+    summary = archive(sg_dir, out, strict=True)
+
+    assert sorted(t.path for t in load_archive(out)) == sorted(
+        [str(dirs[0].relative_to(sg_dir)), str(dirs[1].relative_to(sg_dir)), "notes/deeper"]
+    )
+    assert (summary.tasks, summary.cached) == (3, 2)
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl", "csv", "parquet"])
+def test_names_that_are_not_utf8(tmp_path: Path, fmt: str) -> None:
+    if fmt == "parquet":
+        pytest.importorskip("pyarrow")
+    root = tmp_path / "tree"
+    folder = os.fsdecode(os.fsencode(str(root)) + b"/caf\xe9")
+    os.makedirs(folder)
+    Path(folder, SETTINGS.INPUTS_FILE).write_text('{"command": "true"}')
+    out = tmp_path / f"archive.{fmt}"
+
+    assert archive(root, out, strict=True).tasks == 1
+
+    if fmt in ("json", "jsonl"):
+        (task,) = load_archive(out)
+        assert task.path == os.path.basename(folder)
+        assert os.fsencode(task.path) == b"caf\xe9"
+    elif fmt == "csv":
+        assert b"\ncaf\xe9," in out.read_bytes()
+    else:
+        import pyarrow.parquet as pq
+
+        assert pq.read_table(out).to_pylist()[0]["path"] == "caf\ufffd"
+
+
+def test_cache_tells_how_many_tasks_to_expect(tmp_path: Path) -> None:
+    sg_dir, dirs, out = _cached_tree(tmp_path)
+    assert previous_count(cache_path(out)) == 3
+    archive(sg_dir, out, strict=True, states=["success"])  # every task counts, kept or not
+    assert previous_count(cache_path(out)) == 3
+    shutil.rmtree(dirs[0])
+    archive(sg_dir, out, strict=True)
+    assert previous_count(cache_path(out)) == 2
+    assert previous_count(tmp_path / "none") is None

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from autojob import SETTINGS
 from autojob.datasets.batches import open_dataset, select_identifiers, split_batches
 from autojob.errors import InputError, MissingFileError
+from autojob.harvest import load_archive
 from tests.helpers import run
 
 BIN = Path(sys.executable).parent
@@ -587,6 +588,19 @@ def test_sketch_as_a_study_runs_with_the_local_executor(tmp_path: Path, tool: Pa
     status = json.loads(run("status", study, "--json", cwd=tmp_path).stdout)
     assert status["counts"] == {"success": 2}
     assert (out / "z" / "bad.txt").read_text() == sha1("fail")
+    # harvest collects the provenance of every item, with the earlier failed run
+    archive = tmp_path / "archive.json"
+    harvested = run("harvest", study, "--output", archive, cwd=tmp_path)
+    assert harvested.returncode == 0, harvested.stderr
+    records = load_archive(archive)
+    assert sorted(r.state_name for r in records) == ["success", "success"]
+    items = [item for r in records for item in (r.outputs or {})["items"]]
+    assert {item["identifier"] for item in items} == set(dataset.identifiers)
+    for item in items:
+        assert item["dataset_uuid"] == dataset.uuid and item["exit_code"] == 0
+        assert item["item_hash"] and item["tool_sha256"] and item["dataset_uri"]
+        assert item["started"] <= item["ended"]
+    assert sum(len(r.history) for r in records) == 1  # the failed run, kept
 
 
 def test_preloading_answers_only_for_its_own_dataset(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ SIGKILL after a random delay, then checks the tree: every metadata file and
 state record parses, no task present before the kill is gone, and rerunning
 the interrupted work finishes it with nothing created or run twice.
 
-``AUTOJOB_CRASH_TRIALS`` scales the number of trials (default: 320 in all).
+``AUTOJOB_CRASH_TRIALS`` scales the number of trials (default: 360 in all).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from autojob.tasks.task import Task, TaskInputs, TaskMetadata
 
 pytestmark = pytest.mark.slow
 
-SCALE = float(os.environ.get("AUTOJOB_CRASH_TRIALS", "320")) / 320
+SCALE = float(os.environ.get("AUTOJOB_CRASH_TRIALS", "360")) / 360
 RECORDS = ("QUEUED_FILE", "STARTED_FILE", "ENDED_FILE", "CANCEL_FILE")
 
 
@@ -336,4 +336,50 @@ def test_killed_while_restarting_a_task(tmp_path: Path, figures: dict[str, Any])
         "killed mid-work": kills,
         "files checked": files,
     }
+    assert kills >= n // 5, f"only {kills} of {n} trials were killed before the end"
+
+
+# -- harvesting -------------------------------------------------------------------------
+
+
+def finished_study(root: Path, n: int) -> list[Path]:
+    """A study of n successful tasks, each with an outputs.json."""
+    paths = make_study(root, n)
+    for i, path in enumerate(paths):
+        (path / SETTINGS.OUTPUTS_FILE).write_text(json.dumps({"energy": -i, "run": 1}))
+        (path / SETTINGS.ENDED_FILE).write_text(json.dumps({"time": 1.0, "exit_code": 0}))
+    return paths
+
+
+def test_killed_while_harvesting(tmp_path: Path, figures: dict[str, Any]) -> None:
+    from autojob.harvest import archive
+
+    rng = random.Random(9)
+    paths = finished_study(tmp_path / "tree", 300)
+    study = paths[0].parent.parent
+    target = tmp_path / "archive.json"
+
+    def energies(path: Path) -> list[Any]:
+        return sorted((r["outputs"] or {}).get("energy") for r in json.loads(path.read_bytes()))
+
+    def probe(i: int) -> Callable[[], object]:
+        return functools.partial(archive, study, tmp_path / f"probe{i}.json", incremental=False)
+
+    span = full_duration(probe)
+    archive(study, target)
+    n, kills = trials(40), 0
+    for trial in range(n):
+        before = target.read_bytes()
+        changed = paths[trial % len(paths)]  # a task's outputs change, as a rerun would
+        (changed / SETTINGS.OUTPUTS_FILE).write_text(json.dumps({"energy": 1000 + trial}))
+        work = functools.partial(archive, study, target, incremental=rng.random() < 0.5)
+        kills += fork_and_kill(work, rng.uniform(0, span))
+        after = target.read_bytes()
+        assert isinstance(json.loads(after), list)  # the old archive or the new: never half
+        assert after == before or 1000 + trial in energies(target)
+        archive(study, target)  # rerun (incremental: the cache must not hide the change)
+        archive(study, tmp_path / "full.json", incremental=False)
+        assert energies(target) == energies(tmp_path / "full.json")
+        assert len(json.loads(target.read_bytes())) == len(paths)
+    figures["crash: harvesting"] = {"trials": n, "killed mid-work": kills, "tasks": len(paths)}
     assert kills >= n // 5, f"only {kills} of {n} trials were killed before the end"

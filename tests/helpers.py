@@ -38,3 +38,35 @@ def snapshot(root: Path) -> dict[str, bytes | None]:
 def tree_listing(root: Path) -> list[str]:
     """Every path under ``root`` (hidden ones too), relative and sorted."""
     return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+def study_of_commands(
+    root: Path, commands: dict[str, str], *, auto_restart: bool = False
+) -> tuple[Path, list[Path]]:
+    """A study of one-task groups named by label; return it and its task directories.
+
+    The tasks do not restart themselves unless asked to (auto restart has tests
+    of its own).
+    """
+    from autojob.study import Study
+    from autojob.task_group import TaskGroup
+    from autojob.tasks.task import Task, TaskInputs, TaskMetadata
+
+    root.mkdir(parents=True, exist_ok=True)
+    groups = [
+        TaskGroup(
+            label=label,
+            tasks=[
+                Task(
+                    task_metadata=TaskMetadata(label=label),
+                    task_inputs=TaskInputs(command=command, auto_restart=auto_restart),
+                )
+            ],
+        )
+        for label, command in commands.items()
+    ]
+    study = Study(name="s", task_groups=groups).to_directory(
+        root, study_template="{name}", task_group_template="{label}"
+    )
+    tasks = [next(p for p in (study / label).iterdir() if p.is_dir()) for label in commands]
+    return study, tasks

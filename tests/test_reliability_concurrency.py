@@ -27,7 +27,8 @@ from autojob.store.state import State, read_state
 from autojob.store.status import collect
 from autojob.study import Study
 from autojob.task_group import TaskGroup
-from autojob.tasks.task import Task, TaskInputs, TaskMetadata
+
+from .helpers import study_of_commands
 
 pytestmark = pytest.mark.slow
 
@@ -38,21 +39,7 @@ def test_64_task_scripts_ending_at_once(tmp_path: Path, figures: dict[str, Any])
     go = tmp_path / "go"
     # every command waits for the same file, so all 64 end within a few ms
     command = f"while [ ! -e {go} ]; do sleep 0.005; done"
-    groups = [
-        TaskGroup(
-            label=f"t{i}",
-            tasks=[
-                Task(
-                    task_metadata=TaskMetadata(label=f"t{i}"),
-                    task_inputs=TaskInputs(command=command, auto_restart=False),
-                )
-            ],
-        )
-        for i in range(PROCESSES)
-    ]
-    study = Study(name="s", task_groups=groups).to_directory(
-        tmp_path, study_template="{name}", task_group_template="{label}"
-    )
+    study, _ = study_of_commands(tmp_path, {f"t{i}": command for i in range(PROCESSES)})
     collect(study)  # an index, so every ending task appends to the journal
     runner = LocalRunner(plan(select_tasks([study])), max_parallel=PROCESSES)
     runner.claim(DEFAULT_ONLY)

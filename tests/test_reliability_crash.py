@@ -33,9 +33,10 @@ from autojob.store.names import STAGING_PREFIX
 from autojob.store.record import append_record, read_record, record_path
 from autojob.store.state import State, read_state
 from autojob.store.status import collect
-from autojob.study import Study
 from autojob.task_group import TaskGroup
 from autojob.tasks.task import Task, TaskInputs, TaskMetadata
+
+from .helpers import study_of_commands
 
 pytestmark = pytest.mark.slow
 
@@ -171,23 +172,7 @@ COUNT = "echo run >> runs.txt; "
 
 
 def make_study(root: Path, n: int) -> list[Path]:
-    root.mkdir(parents=True, exist_ok=True)
-    groups = [
-        TaskGroup(
-            label=f"t{i}",
-            tasks=[
-                Task(
-                    task_metadata=TaskMetadata(label=f"t{i}"),
-                    task_inputs=TaskInputs(command=COUNT + "true", auto_restart=False),
-                )
-            ],
-        )
-        for i in range(n)
-    ]
-    study = Study(name="s", task_groups=groups).to_directory(
-        root, study_template="{name}", task_group_template="{label}"
-    )
-    return [next(p for p in (study / f"t{i}").iterdir() if p.is_dir()) for i in range(n)]
+    return study_of_commands(root, {f"t{i}": COUNT + "true" for i in range(n)})[1]
 
 
 def run_study(paths: list[Path]) -> None:

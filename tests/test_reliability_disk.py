@@ -14,11 +14,7 @@ from typing import Any
 
 import pytest
 
-from autojob.study import Study
-from autojob.task_group import TaskGroup
-from autojob.tasks.task import Task, TaskInputs, TaskMetadata
-
-from .helpers import run, snapshot
+from .helpers import run, snapshot, study_of_commands
 
 pytestmark = pytest.mark.slow
 
@@ -45,21 +41,7 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 
 
 def make_study(root: Path) -> Path:
-    groups = [
-        TaskGroup(
-            label=f"t{i}",
-            tasks=[
-                Task(
-                    task_metadata=TaskMetadata(label=f"t{i}"),
-                    task_inputs=TaskInputs(command="echo done > result.txt", auto_restart=False),
-                )
-            ],
-        )
-        for i in range(3)
-    ]
-    return Study(name="s", task_groups=groups).to_directory(
-        root, study_template="{name}", task_group_template="{label}"
-    )
+    return study_of_commands(root, {f"t{i}": "echo done > result.txt" for i in range(3)})[0]
 
 
 def fill(disk: Path) -> None:

@@ -6,13 +6,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from autojob import SETTINGS
 from autojob.bases.task_base import TaskBase
 from autojob.errors import AutojobError, MetadataError
 from autojob.plugins import get_task_class
-from autojob.store.load import invalid
+from autojob.store.load import validate_task_document
 
 __all__ = ["to_task"]
 
@@ -43,13 +41,6 @@ def to_task(
         cls = get_task_class(SETTINGS.DEFAULT_TASK)
     document = {**inputs, "task_metadata": dict(metadata), "task_outputs": outputs}
     try:
-        return cls.model_validate(document)
-    except ValidationError as exc:
-        head = exc.errors()[0]["loc"][0]
-        if head == "task_metadata":
-            raise invalid(exc, meta_path, ("task_metadata",)) from exc
-        if head == "task_outputs":
-            raise invalid(exc, where / SETTINGS.OUTPUTS_FILE, ("task_outputs",)) from exc
-        raise invalid(exc, where / SETTINGS.INPUTS_FILE) from exc
+        return validate_task_document(cls, document, where)
     except ValueError as exc:  # a validator that raised outside pydantic's wrapping
         raise MetadataError(str(exc), path=where) from exc

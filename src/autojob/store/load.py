@@ -29,6 +29,7 @@ __all__ = [
     "load_task",
     "load_task_group",
     "read_inputs_sections",
+    "validate_task_document",
 ]
 
 logger = logging.getLogger(__name__)
@@ -115,15 +116,24 @@ def load_task(cls: type[T], src: Path, *, strict_mode: bool | None, magic: bool)
         "task_metadata": meta,
         "task_outputs": outputs,
     }
+    return validate_task_document(cls, document, Path(src))
+
+
+def validate_task_document(cls: type[T], document: dict[str, Any], task_dir: Path) -> T:
+    """Validate a task's sections (its files' contents) as ``cls``.
+
+    Raises:
+        MetadataError: naming the file of the section at fault and its field.
+    """
     try:
         return cls.model_validate(document)
     except ValidationError as exc:
         head = exc.errors()[0]["loc"][0]
         if head == "task_metadata":
-            raise invalid(exc, meta_path, ("task_metadata",)) from exc
+            raise invalid(exc, task_dir / SETTINGS.TASK_METADATA_FILE, ("task_metadata",)) from exc
         if head == "task_outputs":
-            raise invalid(exc, outputs_path, ("task_outputs",)) from exc
-        raise invalid(exc, Path(src, SETTINGS.INPUTS_FILE)) from exc
+            raise invalid(exc, task_dir / SETTINGS.OUTPUTS_FILE, ("task_outputs",)) from exc
+        raise invalid(exc, task_dir / SETTINGS.INPUTS_FILE) from exc
 
 
 def _script_directives(src: Path, sections: dict[str, Any]) -> dict[str, Any]:

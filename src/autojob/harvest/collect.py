@@ -33,7 +33,7 @@ from autojob.store.load import invalid
 from autojob.store.names import STAGING_PREFIX
 from autojob.store.state import FINAL_STATES, read_state
 
-__all__ = ["Entry", "Reader", "Source", "attempts_of", "walk_entries"]
+__all__ = ["DirNote", "Entry", "Reader", "Source", "attempts_of", "settle", "walk_entries"]
 
 _FINAL = frozenset(s.value for s in FINAL_STATES)
 #: files a task's stamp watches besides the directory itself (whose mtime
@@ -51,7 +51,10 @@ class Entry:
 
     ``stamp`` is what the cache compares to decide that the task is unchanged
     (None: the task is not cached); ``attempts`` is filled when its task group
-    is complete.
+    is complete. A task taken from the cache brings its whole record as the
+    archive last held it (``full``), its cache ``line`` and the ``batch`` it
+    was settled in (group, number of tasks, first task): while its task group
+    holds the same tasks, both are written again as they are.
     """
 
     rel: str
@@ -63,23 +66,76 @@ class Entry:
     record: dict[str, Any] | None = None
     body: str | None = None
     attempts: dict[str, Any] = field(default_factory=dict)
+    full: str | None = None
+    line: str | None = None
+    batch: tuple[str | None, int, str] | None = None
+    first: str = ""
 
     def text(self) -> str:
         """The record without ``attempts``, as compact JSON."""
         if self.body is None:
-            self.body = json.dumps(self.record, separators=(",", ":"))
+            if self.record is None and self.full is not None:
+                self.body = self.full[: self.full.rfind(_ATTEMPTS)] + "}"
+            else:
+                self.body = json.dumps(self.record, separators=(",", ":"))
         return self.body
 
     def full_text(self) -> str:
         """The whole record, ``attempts`` last, as compact JSON."""
-        return f'{self.text()[:-1]},"attempts":{_attempts_text(self.attempts)}}}'
+        if self.full is None:
+            self.full = f'{self.text()[:-1]},"attempts":{_attempts_text(self.attempts)}}}'
+        return self.full
 
     def data(self) -> dict[str, Any]:
         """The whole record as a dict (shared: do not change it)."""
         if self.record is None:
-            self.record = json.loads(self.text())
+            self.record = json.loads(self.full_text())
+            self.attempts = self.record["attempts"]
         self.record["attempts"] = self.attempts
         return self.record
+
+    def forget(self) -> None:
+        """Drop what the cache said of the task's place among its attempts."""
+        if self.full is not None:
+            self.text()
+            self.full = None
+        self.line = None
+
+
+@dataclass(slots=True)
+class DirNote:
+    """A directory that is not a task, as the walk passed it: kept in the cache.
+
+    ``stamp`` is its mtime; ``line`` its cache line when it came from the cache.
+    """
+
+    rel: str
+    stamp: int
+    is_group: bool
+    subdirs: list[str]
+    line: str | None = None
+
+
+#: how the attempts of a record begin in its compact JSON (it is the last field)
+_ATTEMPTS = ',"attempts":{"group":'
+
+
+def settle(entries: Sequence[Entry]) -> None:
+    """Give each task of a batch (one task group's) its place among the attempts.
+
+    When every task came from the cache settled in this very batch (same
+    group, as many tasks, the same first one), their places are unchanged:
+    the records the cache holds stand as they are.
+    """
+    first = entries[0]
+    batch = (first.group, len(entries), first.rel)
+    for entry in entries:
+        entry.first = first.rel
+    if all(entry.batch == batch for entry in entries):
+        return
+    for entry in entries:
+        entry.forget()
+    attempts_of(entries)
 
 
 def attempts_of(entries: Sequence[Entry]) -> None:
@@ -144,16 +200,16 @@ class Reader:
 
     # -- one task -------------------------------------------------------------
 
-    def cached(self, top: str, rel: str, group: str | None) -> Entry | None:
-        """No cache: every task is read."""
+    def lookup(self, top: str, rel: str, group: str | None) -> Entry | DirNote | None:
+        """No cache: every task is read, every directory listed."""
         return None
 
-    def listing(self, top: str, rel: str) -> tuple[bool, list[str]] | None:
-        """No cache: every directory is listed."""
-        return None
-
-    def note_dir(self, top: str, rel: str, is_group: bool, subdirs: list[str]) -> None:
-        """No cache: nothing to keep."""
+    def note_dir(self, top: str, rel: str, is_group: bool, subdirs: list[str]) -> DirNote | None:
+        """A directory just listed, to keep in the cache (if stamps are kept and it is settled)."""
+        if not self.stamps:
+            return None
+        stamp = self.dir_stamp(top)
+        return None if stamp is None else DirNote(rel, stamp, is_group, subdirs)
 
     def read(self, top: str, rel: str, names: set[str], group: str | None) -> Entry:
         """Read the task in ``top`` (``rel`` below the root) into an entry."""
@@ -295,9 +351,9 @@ class Reader:
     def stamp(self, top: str, names: set[str] | None = None) -> str | None:
         """What identifies the task's watched files now; None if racy or gone.
 
-        The directory's mtime changes when a file is added, removed or
-        replaced; each watched file's mtime and size change when it is
-        rewritten in place.
+        The directory's mtime (it changes when a file is added, removed or
+        replaced), then for each watched file in turn its mtime and size (they
+        change when it is rewritten in place), or ``-`` where there is none.
         """
         settled = self.started_ns - RACY_NS
         try:
@@ -307,17 +363,43 @@ class Reader:
             parts = [str(mtime)]
             prefix = top + os.sep
             for name in self.watched:
-                if names is None or name in names:
-                    try:
-                        info = os.stat(prefix + name)
-                    except FileNotFoundError:
-                        continue
-                    if info.st_mtime_ns > settled:
-                        return None
-                    parts.append(f"{name}:{info.st_mtime_ns}:{info.st_size}")
+                if names is not None and name not in names:
+                    parts.append("-")
+                    continue
+                try:
+                    info = os.stat(prefix + name)
+                except FileNotFoundError:
+                    parts.append("-")
+                    continue
+                if info.st_mtime_ns > settled:
+                    return None
+                parts.append(f"{info.st_mtime_ns}:{info.st_size}")
         except OSError:
             return None
         return "/".join(parts)
+
+    def unchanged(self, top: str, stamp: str) -> bool:
+        """Whether the task's watched files are as ``stamp`` (a settled one) says.
+
+        A stamp is only kept when settled, so an equal one is settled too; a
+        watched file absent then (``-``) would have changed the directory.
+        """
+        parts = stamp.split("/")
+        if len(parts) != len(self.watched) + 1:
+            return False
+        stat = os.stat
+        try:
+            if str(stat(top).st_mtime_ns) != parts[0]:
+                return False
+            prefix = top + os.sep
+            for name, part in zip(self.watched, parts[1:], strict=True):
+                if part != "-":
+                    info = stat(prefix + name)
+                    if f"{info.st_mtime_ns}:{info.st_size}" != part:
+                        return False
+        except OSError:
+            return False
+        return True
 
     def dir_stamp(self, top: str) -> int | None:
         """A directory's mtime (ns); None if racy or unreadable."""
@@ -334,43 +416,52 @@ class Reader:
 class Source(Protocol):
     """Where the walk gets entries: a cache of unchanged tasks, or the files."""
 
-    def cached(self, top: str, rel: str, group: str | None) -> Entry | None:
-        """The entry of ``top`` if it is a task known unchanged, else None."""
+    def lookup(self, top: str, rel: str, group: str | None) -> Entry | DirNote | None:
+        """The entry of a task, or the listing of a directory, known unchanged."""
 
-    def listing(self, top: str, rel: str) -> tuple[bool, list[str]] | None:
-        """Whether ``top`` is a task group and its subdirectories, if known unchanged."""
-
-    def note_dir(self, top: str, rel: str, is_group: bool, subdirs: list[str]) -> None:
-        """A directory that is not a task was listed."""
+    def note_dir(self, top: str, rel: str, is_group: bool, subdirs: list[str]) -> DirNote | None:
+        """A directory that is not a task was listed: what to keep of it, if anything."""
 
     def read(self, top: str, rel: str, names: set[str], group: str | None) -> Entry:
         """Read the task in ``top`` (whose entries are ``names``)."""
 
 
-def walk_entries(root: str, source: Source) -> Iterator[Entry]:
-    """Yield an entry per task under ``root``, in path order, attempts set."""
+def walk_entries(root: str, source: Source) -> Iterator[Entry | DirNote]:
+    """Yield an entry per task under ``root``, in path order, attempts set.
+
+    The directories passed (when the source keeps them) are yielded too, in
+    their place: after the tasks that precede them in path order.
+    """
     batch: list[Entry] = []
-    for entry in _walk(root, ".", None, source):
-        if batch and entry.group != batch[0].group:
-            attempts_of(batch)
-            yield from batch
+    held: list[Entry | DirNote] = []  # the batch, and the directories passed meanwhile
+    for item in _walk(root, ".", None, source):
+        if isinstance(item, DirNote):
+            if batch:
+                held.append(item)
+            else:
+                yield item
+            continue
+        if batch and item.group != batch[0].group:
+            settle(batch)
+            yield from held
             batch = []
-        if entry.group is None:
-            attempts_of([entry])
-            yield entry
+            held = []
+        if item.group is None:
+            settle([item])
+            yield item
         else:
-            batch.append(entry)
+            batch.append(item)
+            held.append(item)
     if batch:
-        attempts_of(batch)
-        yield from batch
+        settle(batch)
+        yield from held
 
 
-def _walk(top: str, rel: str, group: str | None, source: Source) -> Iterator[Entry]:
-    hit = source.cached(top, rel, group)
-    if hit is not None:
-        yield hit
+def _walk(top: str, rel: str, group: str | None, source: Source) -> Iterator[Entry | DirNote]:
+    known = source.lookup(top, rel, group)
+    if isinstance(known, Entry):
+        yield known
         return
-    known = source.listing(top, rel)
     if known is None:
         names, subdirs = _listing(top)
         if SETTINGS.TASK_METADATA_FILE in names or SETTINGS.INPUTS_FILE in names:
@@ -378,9 +469,12 @@ def _walk(top: str, rel: str, group: str | None, source: Source) -> Iterator[Ent
             return
         is_group = SETTINGS.TASK_GROUP_METADATA_FILE in names
         del names  # a wide directory's listing is the walk's largest memory
-        source.note_dir(top, rel, is_group, subdirs)
+        note = source.note_dir(top, rel, is_group, subdirs)
+        if note is not None:
+            yield note
     else:
-        is_group, subdirs = known
+        is_group, subdirs = known.is_group, known.subdirs
+        yield known
     if is_group:
         group = rel
     prefix = "" if rel == "." else rel + "/"

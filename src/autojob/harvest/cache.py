@@ -152,7 +152,8 @@ class CachedReader:
         try:
             kind, rel, rest = fields
             good = kind in ("T", "D") and line.endswith("\n")
-            rel = _rel_of(rel)
+            if rel.startswith('"'):
+                rel = _rel_of(rel)
         except ValueError:
             good = False
         if not good:
@@ -195,11 +196,18 @@ class CachedReader:
         if not full.startswith("{") or not self.reader.unchanged(top, stamp):
             return None
         try:
-            batch = (None if not batch_group else _rel_of(batch_group), int(count), _rel_of(first))
-            entry = Entry(rel, group, _rel_of(created), float(queued), state, stamp)
+            batch = (
+                None if not batch_group else _rel_of(batch_group),
+                int(count),
+                rel if first == rel else _rel_of(first),
+            )
+            created = _rel_of(created) if created.startswith('"') else created
+            entry = Entry(
+                rel, group, created, float(queued), state, stamp, None, None, {}, full, line
+            )
         except ValueError:
             return None
-        entry.full, entry.line, entry.batch = full, line, batch
+        entry.batch = batch
         self.hits += 1
         return entry
 

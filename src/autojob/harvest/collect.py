@@ -434,7 +434,9 @@ def walk_entries(root: str, source: Source) -> Iterator[Entry | DirNote]:
     """
     batch: list[Entry] = []
     held: list[Entry | DirNote] = []  # the batch, and the directories passed meanwhile
-    for item in _walk(root, ".", None, source):
+    known = source.lookup(root, ".", None)
+    walk = iter((known,)) if isinstance(known, Entry) else _walk(root, ".", None, source, known)
+    for item in walk:
         if isinstance(item, DirNote):
             if batch:
                 held.append(item)
@@ -457,11 +459,10 @@ def walk_entries(root: str, source: Source) -> Iterator[Entry | DirNote]:
         yield from held
 
 
-def _walk(top: str, rel: str, group: str | None, source: Source) -> Iterator[Entry | DirNote]:
-    known = source.lookup(top, rel, group)
-    if isinstance(known, Entry):
-        yield known
-        return
+def _walk(
+    top: str, rel: str, group: str | None, source: Source, known: DirNote | None
+) -> Iterator[Entry | DirNote]:
+    """Walk ``top``, not a task known unchanged; ``known``: its listing, if unchanged."""
     if known is None:
         names, subdirs = _listing(top)
         if SETTINGS.TASK_METADATA_FILE in names or SETTINGS.INPUTS_FILE in names:
@@ -479,8 +480,14 @@ def _walk(top: str, rel: str, group: str | None, source: Source) -> Iterator[Ent
         group = rel
     prefix = "" if rel == "." else rel + "/"
     top_prefix = top + os.sep
+    lookup = source.lookup
     for name in subdirs:
-        yield from _walk(top_prefix + name, prefix + name, group, source)
+        child_top, child_rel = top_prefix + name, prefix + name
+        found = lookup(child_top, child_rel, group)
+        if isinstance(found, Entry):  # the common case, without a generator per task
+            yield found
+        else:
+            yield from _walk(child_top, child_rel, group, source, found)
 
 
 def _listing(top: str) -> tuple[set[str], list[str]]:

@@ -136,8 +136,7 @@ class JsonWriter(_TextWriter):
 
     def add(self, entry: Entry) -> None:
         """Write one record."""
-        self._stream.write(",\n" if self.count else "[\n")
-        self._stream.write(entry.full_text())
+        self._stream.write((",\n" if self.count else "[\n") + entry.full_text())
         self.count += 1
 
     def _finish(self) -> None:
@@ -150,8 +149,7 @@ class JsonLinesWriter(_TextWriter):
 
     def add(self, entry: Entry) -> None:
         """Write one record."""
-        self._stream.write(entry.full_text())
-        self._stream.write("\n")
+        self._stream.write(entry.full_text() + "\n")
         self.count += 1
 
     def _finish(self) -> None:

@@ -3,20 +3,24 @@
 ``.<archive name>.harvest-cache.jsonl`` (the suffix is
 ``SETTINGS.HARVEST_CACHE_FILE``) holds a header line, then one tab-separated
 line per task harvested last time whose files were settled: where it is, the
-stamp of its
-watched files (the directory's mtime, each watched file's mtime and size),
-what ordering its attempts needs, and its record as compact JSON. Lines are in
-the order the walk visits directories, so a harvest reads the cache alongside
-the walk (memory does not grow with the tree) and reuses a record only when
-the stamp is unchanged; everything else is read from the files. It also keeps
-the listing of every directory that is not a task, with its mtime: while the
-mtime is unchanged, no entry was added, removed or renamed in it, so the walk
-does not list it again.
+batch of attempts it was settled in (its task group, the number of tasks, the
+first one), what ordering its attempts needs, the stamp of its watched files
+(the directory's mtime, each watched file's mtime and size) and its whole
+record, attempts included, exactly as the JSON and JSON Lines archives hold
+it. Lines are in the order the walk visits directories, so a harvest reads the
+cache alongside the walk (memory does not grow with the tree) and reuses a
+record only when the stamp is unchanged; everything else is read from the
+files. While every task of a task group comes from the cache, settled in the
+same batch, their records and lines are copied as they are; otherwise their
+attempts are worked out again. The cache also keeps the listing of every
+directory that is not a task, with its mtime: while the mtime is unchanged, no
+entry was added, removed or renamed in it, so the walk does not list it again.
 
 The cache is dropped whole when the root, the harvesters (names and versions),
-magic mode, the watched file names or the autojob version differ from the
-header, or when a line is unreadable. It is written to a temporary file and
-replaces the old one only when a harvest completes.
+magic mode, the watched file names, the cache format or the autojob version
+differ from the header, and the rest of it when a line is unreadable. It is
+written to a temporary file and replaces the old one only when a harvest
+completes.
 """
 
 from __future__ import annotations

@@ -131,7 +131,7 @@ def settle(entries: Sequence[Entry]) -> None:
     batch = (first.group, len(entries), first.rel)
     for entry in entries:
         entry.first = first.rel
-    if all(entry.batch == batch for entry in entries):
+    if first.batch == batch and all(entry.batch == batch for entry in entries):
         return
     for entry in entries:
         entry.forget()

@@ -178,6 +178,7 @@ class Harvest:
         """Yield the entries of the tasks that pass the filters."""
         started = time.perf_counter()
         keeper = self.keeper
+        filtering = bool(self._states or self._where)
         for entry in walk_entries(str(self.root), self.source):
             if isinstance(entry, DirNote):
                 if keeper is not None:
@@ -187,7 +188,7 @@ class Harvest:
                 keeper.add(entry)
             for listener in self._listeners:
                 listener(entry)
-            kept = self._keep(entry)
+            kept = not filtering or self._keep(entry)
             self.summary.note(entry, kept)
             if kept:
                 yield entry

@@ -38,6 +38,7 @@ from typing import IO, Any
 from autojob import SETTINGS
 from autojob.__about__ import __version__
 from autojob.harvest.collect import DirNote, Entry, Reader
+from autojob.harvest.writers import Batched
 
 __all__ = [
     "CACHE_FORMAT",
@@ -261,7 +262,7 @@ class CacheWriter:
     def __init__(self, path: Path, header: dict[str, Any]) -> None:
         self.path = path
         fd, self._tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        self._stream = os.fdopen(fd, "w", encoding="utf-8", newline="\n")
+        self._stream = Batched(os.fdopen(fd, "w", encoding="utf-8", newline="\n"))
         self._stream.write(json.dumps(header, separators=(",", ":")) + "\n")
         self.seen = 0
 
@@ -311,6 +312,6 @@ class CacheWriter:
 
     def abort(self) -> None:
         """Drop what was written; the old cache stays."""
-        self._stream.close()
+        self._stream.drop()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self._tmp)

@@ -385,14 +385,16 @@ class Reader:
         watched file absent then (``-``) would have changed the directory.
         """
         parts = stamp.split("/")
-        if len(parts) != len(self.watched) + 1:
+        watched = self.watched
+        if len(parts) != len(watched) + 1:
             return False
         stat = os.stat
         try:
             if str(stat(top).st_mtime_ns) != parts[0]:
                 return False
             prefix = top + os.sep
-            for name, part in zip(self.watched, parts[1:], strict=True):
+            for number, name in enumerate(watched, 1):
+                part = parts[number]
                 if part != "-":
                     info = stat(prefix + name)
                     if f"{info.st_mtime_ns}:{info.st_size}" != part:

@@ -441,3 +441,34 @@ def test_cache_tells_how_many_tasks_to_expect(tmp_path: Path) -> None:
     archive(sg_dir, out, strict=True)
     assert previous_count(cache_path(out)) == 2
     assert previous_count(tmp_path / "none") is None
+
+
+def test_attempts_kept_by_the_cache_follow_their_task_group(tmp_path: Path) -> None:
+    sg_dir, dirs, out = _cached_tree(tmp_path)
+    restart = create_task_tree(
+        Task(task_inputs=TaskInputs(command="true")), dirs[0].parent, src=dirs[0]
+    )
+    run_task(restart)
+    age(sg_dir)
+    archive(sg_dir, out, strict=True)
+    assert archive(sg_dir, out, strict=True).cached == 3  # the two attempts and t1
+    full = tmp_path / "full.json"
+
+    # the second attempt removed: the first, unchanged, is current again
+    shutil.rmtree(restart)
+    assert archive(sg_dir, out, strict=True).cached == 2
+    archive(sg_dir, full, strict=True, incremental=False)
+    assert out.read_bytes() == full.read_bytes()
+    first = by_label(load_archive(out))["t0"]
+    assert (first.attempts.count, first.attempts.current) == (1, True)
+
+    # metadata rewritten in place: its mtime and size change, its directory's do not
+    metadata = dirs[1] / SETTINGS.TASK_METADATA_FILE
+    text = metadata.read_text()
+    with metadata.open("r+") as stream:
+        stream.write(text.replace('"t1"', '"t9"'))
+    again = archive(sg_dir, out, strict=True)
+    assert (again.reread, again.cached) == (2, 1)
+    archive(sg_dir, full, strict=True, incremental=False)
+    assert out.read_bytes() == full.read_bytes()
+    assert "t9" in by_label(load_archive(out))

@@ -94,8 +94,7 @@ def _write_harvest(found: Harvest, writer: Writer, cache: Path | None) -> Harves
     keeper = None
     if cache is not None and isinstance(found.source, CachedReader):
         keeper = CacheWriter(cache, cache_header(found.reader))
-        found.source.writer = keeper
-        found.listen(lambda _: keeper.count())
+        found.keeper = keeper
     try:
         for entry in found.entries():
             writer.add(entry)

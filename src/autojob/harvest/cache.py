@@ -3,20 +3,24 @@
 ``.<archive name>.harvest-cache.jsonl`` (the suffix is
 ``SETTINGS.HARVEST_CACHE_FILE``) holds a header line, then one tab-separated
 line per task harvested last time whose files were settled: where it is, the
-stamp of its
-watched files (the directory's mtime, each watched file's mtime and size),
-what ordering its attempts needs, and its record as compact JSON. Lines are in
-the order the walk visits directories, so a harvest reads the cache alongside
-the walk (memory does not grow with the tree) and reuses a record only when
-the stamp is unchanged; everything else is read from the files. It also keeps
-the listing of every directory that is not a task, with its mtime: while the
-mtime is unchanged, no entry was added, removed or renamed in it, so the walk
-does not list it again.
+batch of attempts it was settled in (its task group, the number of tasks, the
+first one), what ordering its attempts needs, the stamp of its watched files
+(the directory's mtime, each watched file's mtime and size) and its whole
+record, attempts included, exactly as the JSON and JSON Lines archives hold
+it. Lines are in the order the walk visits directories, so a harvest reads the
+cache alongside the walk (memory does not grow with the tree) and reuses a
+record only when the stamp is unchanged; everything else is read from the
+files. While every task of a task group comes from the cache, settled in the
+same batch, their records and lines are copied as they are; otherwise their
+attempts are worked out again. The cache also keeps the listing of every
+directory that is not a task, with its mtime: while the mtime is unchanged, no
+entry was added, removed or renamed in it, so the walk does not list it again.
 
 The cache is dropped whole when the root, the harvesters (names and versions),
-magic mode, the watched file names or the autojob version differ from the
-header, or when a line is unreadable. It is written to a temporary file and
-replaces the old one only when a harvest completes.
+magic mode, the watched file names, the cache format or the autojob version
+differ from the header, and the rest of it when a line is unreadable. It is
+written to a temporary file and replaces the old one only when a harvest
+completes.
 """
 
 from __future__ import annotations
@@ -33,7 +37,8 @@ from typing import IO, Any
 
 from autojob import SETTINGS
 from autojob.__about__ import __version__
-from autojob.harvest.collect import Entry, Reader
+from autojob.harvest.collect import DirNote, Entry, Reader
+from autojob.harvest.writers import Batched
 
 __all__ = [
     "CACHE_FORMAT",
@@ -45,7 +50,7 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 
 def cache_path(archive: Path) -> Path:
@@ -98,22 +103,21 @@ def _rel_of(text: str) -> str:
     return value
 
 
-#: a cache line: its kind (T task, D directory), its key, and its fields
-Line = tuple[str, list[str], list[str]]
+#: the line the cache is at: kind (T task, D directory), path, its other fields, the line
+Line = tuple[str, str, str, str]
 
 
 class CachedReader:
     """A :class:`~autojob.harvest.collect.Source` reusing a cache's records.
 
     Unchanged tasks come from the cache, and unchanged directories are not
-    listed again; the rest is read by ``reader``. With ``writer``, every task
-    and directory the walk passes is written to the next cache, in walk order.
+    listed again; the rest is read by ``reader``. The harvest writes what the
+    walk passes to the next cache (:class:`CacheWriter`), in walk order.
     """
 
-    def __init__(self, reader: Reader, path: Path, writer: CacheWriter | None = None) -> None:
+    def __init__(self, reader: Reader, path: Path) -> None:
         self.reader = reader
         self.path = path
-        self.writer = writer
         self.hits = 0
         self._stream: IO[str] | None = None
         self._lines: Iterator[str] = iter(())
@@ -146,83 +150,110 @@ class CachedReader:
 
     def _advance(self) -> None:
         line = next(self._lines, None)
-        if line is None:
+        if line is None or line.startswith("E\t"):  # the end: the number of tasks found
             self.close()
             return
-        fields = line.rstrip("\n").split("\t", 6)
-        if fields[0] == "E":  # the end: how many tasks the harvest found
-            self.close()
-            return
+        fields = line[:-1].split("\t", 2)
         try:
-            kind, rel = fields[0], _rel_of(fields[1])
-            good = (kind == "T" and len(fields) == 7) or (kind == "D" and len(fields) == 5)
-        except (ValueError, IndexError):
+            kind, rel, rest = fields
+            good = kind in ("T", "D") and line.endswith("\n")
+            if rel.startswith('"'):
+                rel = _rel_of(rel)
+        except ValueError:
             good = False
         if not good:
-            logger.warning("%s: an unreadable line; the rest of the cache is not used", self.path)
-            self.close()
+            self._unreadable()
             return
-        self._current = (kind, _key(rel), fields)
+        self._current = (kind, rel, rest, line)
 
-    def _find(self, rel: str, kind: str) -> list[str] | None:
-        """The fields of the line of ``rel`` if it is of ``kind``, moving past it."""
-        key = _key(rel)
-        while self._current is not None and self._current[1] < key:
-            self._advance()
+    def _unreadable(self) -> None:
+        logger.warning("%s: an unreadable line; the rest of the cache is not used", self.path)
+        self.close()
+
+    def _find(self, rel: str) -> Line | None:
+        """The line of ``rel``, moving past it (or None, where there is none)."""
         current = self._current
-        if current is None or current[1] != key or current[0] != kind:
-            return None
-        self._advance()
-        return current[2]
+        while current is not None and current[1] != rel:
+            if _key(current[1]) > _key(rel):
+                return None
+            self._advance()
+            current = self._current
+        if current is not None:
+            self._advance()
+        return current
 
-    def cached(self, top: str, rel: str, group: str | None) -> Entry | None:
-        """The cached entry of ``top`` if its watched files are unchanged."""
-        fields = self._find(rel, "T")
-        if fields is None:
+    def lookup(self, top: str, rel: str, group: str | None) -> Entry | DirNote | None:
+        """The cached task or directory listing of ``top``, if unchanged."""
+        found = self._find(rel)
+        if found is None:
             return None
-        _, _, created, queued, state, stamp, body = fields
-        names = {part.split(":", 1)[0] for part in stamp.split("/")[1:]}
-        if self.reader.stamp(top, names) != stamp or not body.startswith("{"):
+        kind, _, rest, line = found
+        if kind == "T":
+            return self._task(top, rel, group, rest, line)
+        return self._dir(top, rel, rest, line)
+
+    def _task(self, top: str, rel: str, group: str | None, rest: str, line: str) -> Entry | None:
+        fields = rest.split("\t", 7)
+        if len(fields) != 8:
+            self._unreadable()
+            return None
+        batch_group, count, first, created, queued, state, stamp, full = fields
+        if not full.startswith("{") or not self.reader.unchanged(top, stamp):
             return None
         try:
-            entry = Entry(rel, group, created, float(queued), state, stamp, body=body)
+            batch = (
+                None if not batch_group else _rel_of(batch_group),
+                int(count),
+                rel if first == rel else _rel_of(first),
+            )
+            created = _rel_of(created) if created.startswith('"') else created
+            entry = Entry(
+                rel, group, created, float(queued), state, stamp, None, None, {}, full, line
+            )
         except ValueError:
             return None
+        entry.batch = batch
         self.hits += 1
-        if self.writer is not None:
-            self.writer.add(entry)
         return entry
 
-    def listing(self, top: str, rel: str) -> tuple[bool, list[str]] | None:
-        """A directory's kind and subdirectories, if its mtime is unchanged."""
-        fields = self._find(rel, "D")
-        if fields is None or str(self.reader.dir_stamp(top)) != fields[2]:
+    def _dir(self, top: str, rel: str, rest: str, line: str) -> DirNote | None:
+        fields = rest.split("\t", 2)
+        if len(fields) != 3:
+            self._unreadable()
             return None
+        stamp, kind, listed = fields
         try:
-            subdirs = json.loads(fields[4])
-        except ValueError:
+            if str(os.stat(top).st_mtime_ns) != stamp:
+                return None
+        except OSError:
             return None
-        if not isinstance(subdirs, list):
+        subdirs = _names_of(listed)
+        if subdirs is None:
             return None
-        is_group = fields[3] == "g"
-        if self.writer is not None:
-            self.writer.add_dir(rel, int(fields[2]), is_group, subdirs)
-        return is_group, subdirs
+        return DirNote(rel, int(stamp), kind == "g", subdirs, line)
 
-    def note_dir(self, top: str, rel: str, is_group: bool, subdirs: list[str]) -> None:
-        """Keep a directory's listing for the next harvest (if settled)."""
-        if self.writer is None:
-            return
-        stamp = self.reader.dir_stamp(top)
-        if stamp is not None:
-            self.writer.add_dir(rel, stamp, is_group, subdirs)
+    def note_dir(self, top: str, rel: str, is_group: bool, subdirs: list[str]) -> DirNote | None:
+        """A directory just listed, to keep for the next harvest (if settled)."""
+        return self.reader.note_dir(top, rel, is_group, subdirs)
 
     def read(self, top: str, rel: str, names: set[str], group: str | None) -> Entry:
         """Read a task that is new or changed."""
-        entry = self.reader.read(top, rel, names, group)
-        if self.writer is not None:
-            self.writer.add(entry)
-        return entry
+        return self.reader.read(top, rel, names, group)
+
+
+def _names_of(listed: str) -> list[str] | None:
+    """A directory's subdirectories as the cache lists them (JSON), or None."""
+    if listed == "[]":
+        return []
+    if listed.startswith('["') and listed.endswith('"]') and "\\" not in listed:
+        return listed[2:-2].split('","')  # no escapes: no quote inside a name
+    try:
+        names = json.loads(listed)
+    except ValueError:
+        return None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        return None
+    return names
 
 
 class CacheWriter:
@@ -231,27 +262,44 @@ class CacheWriter:
     def __init__(self, path: Path, header: dict[str, Any]) -> None:
         self.path = path
         fd, self._tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        self._stream = os.fdopen(fd, "w", encoding="utf-8", newline="\n")
+        self._stream = Batched(os.fdopen(fd, "w", encoding="utf-8", newline="\n"))
         self._stream.write(json.dumps(header, separators=(",", ":")) + "\n")
         self.seen = 0
 
-    def count(self) -> None:
-        """Count one task the harvest found (kept or not)."""
-        self.seen += 1
-
     def add(self, entry: Entry) -> None:
-        """Keep ``entry`` if it is settled (it has a stamp)."""
+        """Count a task the harvest found; keep it if it is settled (it has a stamp).
+
+        A task whose cache line still holds is written as it was.
+        """
+        self.seen += 1
         if entry.stamp is None:
             return
-        created = entry.created.replace("\t", " ").replace("\n", " ")
-        fields = ("T", _rel_text(entry.rel), created, repr(entry.queued), entry.state, entry.stamp)
-        self._stream.write("\t".join(fields) + f"\t{entry.text()}\n")
+        if entry.line is not None:
+            self._stream.write(entry.line)
+            return
+        group = "" if entry.group is None else _rel_text(entry.group)
+        fields = (
+            "T",
+            _rel_text(entry.rel),
+            group,
+            str(entry.attempts["count"]),
+            _rel_text(entry.first),
+            _rel_text(entry.created),
+            repr(entry.queued),
+            entry.state,
+            entry.stamp,
+            entry.full_text(),
+        )
+        self._stream.write("\t".join(fields) + "\n")
 
-    def add_dir(self, rel: str, stamp: int, is_group: bool, subdirs: list[str]) -> None:
+    def add_dir(self, note: DirNote) -> None:
         """Keep the listing of a directory that is not a task."""
-        kind = "g" if is_group else "-"
-        listed = json.dumps(subdirs, separators=(",", ":"))
-        self._stream.write(f"D\t{_rel_text(rel)}\t{stamp}\t{kind}\t{listed}\n")
+        if note.line is not None:
+            self._stream.write(note.line)
+            return
+        kind = "g" if note.is_group else "-"
+        listed = json.dumps(note.subdirs, separators=(",", ":"))
+        self._stream.write(f"D\t{_rel_text(note.rel)}\t{note.stamp}\t{kind}\t{listed}\n")
 
     def commit(self) -> None:
         """Replace the old cache with the one written."""
@@ -264,6 +312,6 @@ class CacheWriter:
 
     def abort(self) -> None:
         """Drop what was written; the old cache stays."""
-        self._stream.close()
+        self._stream.drop()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self._tmp)

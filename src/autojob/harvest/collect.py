@@ -14,11 +14,9 @@ and given their place (:class:`~autojob.harvest.records.Attempts`).
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from json.encoder import encode_basestring_ascii as _quote
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -27,13 +25,14 @@ from pydantic import ValidationError
 from autojob import SETTINGS
 from autojob.bases.task_base import TaskMetadataBase
 from autojob.errors import AutojobError, MetadataError, MissingFileError
+from autojob.harvest.entries import DirNote, Entry, attempts_of, settle
 from autojob.harvest.harvesters import Harvester, TaskFiles, read_json_file
 from autojob.harvest.records import Problem
 from autojob.store.load import invalid
 from autojob.store.names import STAGING_PREFIX
 from autojob.store.state import FINAL_STATES, read_state
 
-__all__ = ["Entry", "Reader", "Source", "attempts_of", "walk_entries"]
+__all__ = ["DirNote", "Entry", "Reader", "Source", "attempts_of", "settle", "walk_entries"]
 
 _FINAL = frozenset(s.value for s in FINAL_STATES)
 #: files a task's stamp watches besides the directory itself (whose mtime
@@ -43,69 +42,6 @@ _FINAL = frozenset(s.value for s in FINAL_STATES)
 _WATCHED_FILES = ("TASK_METADATA_FILE", "INPUTS_FILE")
 #: a file changed this close (ns) before the harvest began may change again unseen
 RACY_NS = 2_000_000_000
-
-
-@dataclass(slots=True)
-class Entry:
-    """One harvested task, as JSON text or as a dict (converted on demand).
-
-    ``stamp`` is what the cache compares to decide that the task is unchanged
-    (None: the task is not cached); ``attempts`` is filled when its task group
-    is complete.
-    """
-
-    rel: str
-    group: str | None
-    created: str
-    queued: float
-    state: str
-    stamp: str | None
-    record: dict[str, Any] | None = None
-    body: str | None = None
-    attempts: dict[str, Any] = field(default_factory=dict)
-
-    def text(self) -> str:
-        """The record without ``attempts``, as compact JSON."""
-        if self.body is None:
-            self.body = json.dumps(self.record, separators=(",", ":"))
-        return self.body
-
-    def full_text(self) -> str:
-        """The whole record, ``attempts`` last, as compact JSON."""
-        return f'{self.text()[:-1]},"attempts":{_attempts_text(self.attempts)}}}'
-
-    def data(self) -> dict[str, Any]:
-        """The whole record as a dict (shared: do not change it)."""
-        if self.record is None:
-            self.record = json.loads(self.text())
-        self.record["attempts"] = self.attempts
-        return self.record
-
-
-def attempts_of(entries: Sequence[Entry]) -> None:
-    """Give each task of one task group its place among the group's attempts."""
-    order = sorted(entries, key=lambda e: (e.created, e.queued, e.rel))
-    paths = [e.rel for e in order]
-    for number, entry in enumerate(order, start=1):
-        entry.attempts = {
-            "group": entry.group,
-            "number": number,
-            "count": len(order),
-            "current": number == len(order),
-            "tasks": paths,
-        }
-
-
-def _attempts_text(attempts: dict[str, Any]) -> str:
-    """``attempts`` as compact JSON (as json.dumps writes it, faster)."""
-    group = attempts["group"]
-    where = "null" if group is None else _quote(group)
-    tasks = ",".join(_quote(t) for t in attempts["tasks"])
-    current = "true" if attempts["current"] else "false"
-    return (
-        f'{{"group":{where},"number":{attempts["number"]},"count":{attempts["count"]},'
-        f'"current":{current},"tasks":[{tasks}]}}'
-    )
 
 
 def _number(value: Any) -> float:
@@ -144,16 +80,16 @@ class Reader:
 
     # -- one task -------------------------------------------------------------
 
-    def cached(self, top: str, rel: str, group: str | None) -> Entry | None:
-        """No cache: every task is read."""
+    def lookup(self, top: str, rel: str, group: str | None) -> Entry | DirNote | None:
+        """No cache: every task is read, every directory listed."""
         return None
 
-    def listing(self, top: str, rel: str) -> tuple[bool, list[str]] | None:
-        """No cache: every directory is listed."""
-        return None
-
-    def note_dir(self, top: str, rel: str, is_group: bool, subdirs: list[str]) -> None:
-        """No cache: nothing to keep."""
+    def note_dir(self, top: str, rel: str, is_group: bool, subdirs: list[str]) -> DirNote | None:
+        """A directory just listed, to keep in the cache (if stamps are kept and it is settled)."""
+        if not self.stamps:
+            return None
+        stamp = self.dir_stamp(top)
+        return None if stamp is None else DirNote(rel, stamp, is_group, subdirs)
 
     def read(self, top: str, rel: str, names: set[str], group: str | None) -> Entry:
         """Read the task in ``top`` (``rel`` below the root) into an entry."""
@@ -295,9 +231,9 @@ class Reader:
     def stamp(self, top: str, names: set[str] | None = None) -> str | None:
         """What identifies the task's watched files now; None if racy or gone.
 
-        The directory's mtime changes when a file is added, removed or
-        replaced; each watched file's mtime and size change when it is
-        rewritten in place.
+        The directory's mtime (it changes when a file is added, removed or
+        replaced), then for each watched file in turn its mtime and size (they
+        change when it is rewritten in place), or ``-`` where there is none.
         """
         settled = self.started_ns - RACY_NS
         try:
@@ -307,17 +243,45 @@ class Reader:
             parts = [str(mtime)]
             prefix = top + os.sep
             for name in self.watched:
-                if names is None or name in names:
-                    try:
-                        info = os.stat(prefix + name)
-                    except FileNotFoundError:
-                        continue
-                    if info.st_mtime_ns > settled:
-                        return None
-                    parts.append(f"{name}:{info.st_mtime_ns}:{info.st_size}")
+                if names is not None and name not in names:
+                    parts.append("-")
+                    continue
+                try:
+                    info = os.stat(prefix + name)
+                except FileNotFoundError:
+                    parts.append("-")
+                    continue
+                if info.st_mtime_ns > settled:
+                    return None
+                parts.append(f"{info.st_mtime_ns}:{info.st_size}")
         except OSError:
             return None
         return "/".join(parts)
+
+    def unchanged(self, top: str, stamp: str) -> bool:
+        """Whether the task's watched files are as ``stamp`` (a settled one) says.
+
+        A stamp is only kept when settled, so an equal one is settled too; a
+        watched file absent then (``-``) would have changed the directory.
+        """
+        parts = stamp.split("/")
+        watched = self.watched
+        if len(parts) != len(watched) + 1:
+            return False
+        stat = os.stat
+        try:
+            if str(stat(top).st_mtime_ns) != parts[0]:
+                return False
+            prefix = top + os.sep
+            for number, name in enumerate(watched, 1):
+                part = parts[number]
+                if part != "-":
+                    info = stat(prefix + name)
+                    if f"{info.st_mtime_ns}:{info.st_size}" != part:
+                        return False
+        except OSError:
+            return False
+        return True
 
     def dir_stamp(self, top: str) -> int | None:
         """A directory's mtime (ns); None if racy or unreadable."""
@@ -334,43 +298,53 @@ class Reader:
 class Source(Protocol):
     """Where the walk gets entries: a cache of unchanged tasks, or the files."""
 
-    def cached(self, top: str, rel: str, group: str | None) -> Entry | None:
-        """The entry of ``top`` if it is a task known unchanged, else None."""
+    def lookup(self, top: str, rel: str, group: str | None) -> Entry | DirNote | None:
+        """The entry of a task, or the listing of a directory, known unchanged."""
 
-    def listing(self, top: str, rel: str) -> tuple[bool, list[str]] | None:
-        """Whether ``top`` is a task group and its subdirectories, if known unchanged."""
-
-    def note_dir(self, top: str, rel: str, is_group: bool, subdirs: list[str]) -> None:
-        """A directory that is not a task was listed."""
+    def note_dir(self, top: str, rel: str, is_group: bool, subdirs: list[str]) -> DirNote | None:
+        """A directory that is not a task was listed: what to keep of it, if anything."""
 
     def read(self, top: str, rel: str, names: set[str], group: str | None) -> Entry:
         """Read the task in ``top`` (whose entries are ``names``)."""
 
 
-def walk_entries(root: str, source: Source) -> Iterator[Entry]:
-    """Yield an entry per task under ``root``, in path order, attempts set."""
+def walk_entries(root: str, source: Source) -> Iterator[Entry | DirNote]:
+    """Yield an entry per task under ``root``, in path order, attempts set.
+
+    The directories passed (when the source keeps them) are yielded too, in
+    their place: after the tasks that precede them in path order.
+    """
     batch: list[Entry] = []
-    for entry in _walk(root, ".", None, source):
-        if batch and entry.group != batch[0].group:
-            attempts_of(batch)
-            yield from batch
+    held: list[Entry | DirNote] = []  # the batch, and the directories passed meanwhile
+    known = source.lookup(root, ".", None)
+    walk = iter((known,)) if isinstance(known, Entry) else _walk(root, ".", None, source, known)
+    for item in walk:
+        if isinstance(item, DirNote):
+            if batch:
+                held.append(item)
+            else:
+                yield item
+            continue
+        if batch and item.group != batch[0].group:
+            settle(batch)
+            yield from held
             batch = []
-        if entry.group is None:
-            attempts_of([entry])
-            yield entry
+            held = []
+        if item.group is None:
+            settle([item])
+            yield item
         else:
-            batch.append(entry)
+            batch.append(item)
+            held.append(item)
     if batch:
-        attempts_of(batch)
-        yield from batch
+        settle(batch)
+        yield from held
 
 
-def _walk(top: str, rel: str, group: str | None, source: Source) -> Iterator[Entry]:
-    hit = source.cached(top, rel, group)
-    if hit is not None:
-        yield hit
-        return
-    known = source.listing(top, rel)
+def _walk(
+    top: str, rel: str, group: str | None, source: Source, known: DirNote | None
+) -> Iterator[Entry | DirNote]:
+    """Walk ``top``, not a task known unchanged; ``known``: its listing, if unchanged."""
     if known is None:
         names, subdirs = _listing(top)
         if SETTINGS.TASK_METADATA_FILE in names or SETTINGS.INPUTS_FILE in names:
@@ -378,15 +352,24 @@ def _walk(top: str, rel: str, group: str | None, source: Source) -> Iterator[Ent
             return
         is_group = SETTINGS.TASK_GROUP_METADATA_FILE in names
         del names  # a wide directory's listing is the walk's largest memory
-        source.note_dir(top, rel, is_group, subdirs)
+        note = source.note_dir(top, rel, is_group, subdirs)
+        if note is not None:
+            yield note
     else:
-        is_group, subdirs = known
+        is_group, subdirs = known.is_group, known.subdirs
+        yield known
     if is_group:
         group = rel
     prefix = "" if rel == "." else rel + "/"
     top_prefix = top + os.sep
+    lookup = source.lookup
     for name in subdirs:
-        yield from _walk(top_prefix + name, prefix + name, group, source)
+        child_top, child_rel = top_prefix + name, prefix + name
+        found = lookup(child_top, child_rel, group)
+        if isinstance(found, Entry):  # the common case, without a generator per task
+            yield found
+        else:
+            yield from _walk(child_top, child_rel, group, source, found)
 
 
 def _listing(top: str) -> tuple[set[str], list[str]]:

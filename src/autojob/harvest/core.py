@@ -21,8 +21,8 @@ from typing import Any
 
 from autojob import SETTINGS
 from autojob.errors import AutojobError, InputError
-from autojob.harvest.cache import CachedReader
-from autojob.harvest.collect import Entry, Reader, Source, walk_entries
+from autojob.harvest.cache import CachedReader, CacheWriter
+from autojob.harvest.collect import DirNote, Entry, Reader, Source, walk_entries
 from autojob.harvest.harvesters import select_harvesters
 from autojob.harvest.records import Attempts, HarvestedTask, Problem
 
@@ -158,6 +158,8 @@ class Harvest:
         self._where = list(where)
         self._states = set(states)
         self._listeners: list[Callable[[Entry], None]] = []
+        #: where the next cache is written, if one is kept
+        self.keeper: CacheWriter | None = None
 
     def listen(self, listener: Callable[[Entry], None]) -> None:
         """Call ``listener`` with every task read, before filtering."""
@@ -175,10 +177,18 @@ class Harvest:
     def entries(self) -> Iterator[Entry]:
         """Yield the entries of the tasks that pass the filters."""
         started = time.perf_counter()
+        keeper = self.keeper
+        filtering = bool(self._states or self._where)
         for entry in walk_entries(str(self.root), self.source):
+            if isinstance(entry, DirNote):
+                if keeper is not None:
+                    keeper.add_dir(entry)
+                continue
+            if keeper is not None:
+                keeper.add(entry)
             for listener in self._listeners:
                 listener(entry)
-            kept = self._keep(entry)
+            kept = not filtering or self._keep(entry)
             self.summary.note(entry, kept)
             if kept:
                 yield entry

@@ -28,10 +28,12 @@ from typing import IO, Any
 from autojob.errors import AutojobError, InputError
 from autojob.harvest.collect import Entry
 
-__all__ = ["Format", "Writer", "flatten", "format_for", "open_writer"]
+__all__ = ["Batched", "Format", "Writer", "flatten", "format_for", "open_writer"]
 
 #: rows per Parquet record batch (bounds the memory the table needs)
 PARQUET_BATCH = 5000
+#: pieces of text gathered before one write (a write per record costs more than the record)
+WRITE_BATCH = 256
 
 
 class Format(StrEnum):
@@ -71,6 +73,38 @@ def flatten(record: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any
             yield from flatten(value, name + ".")
         else:
             yield name, value
+
+
+class Batched:
+    """A text stream written in batches of pieces: ``write``, then ``close``."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+        self._pieces: list[str] = []
+
+    def write(self, text: str) -> None:
+        """Write ``text`` (now, or with the next batch)."""
+        pieces = self._pieces
+        pieces.append(text)
+        if len(pieces) >= WRITE_BATCH:
+            self._stream.write("".join(pieces))
+            pieces.clear()
+
+    def close(self) -> None:
+        """Write what is gathered and close the stream (idempotent)."""
+        if self._stream.closed:
+            return
+        try:
+            if self._pieces:
+                self._stream.write("".join(self._pieces))
+                self._pieces.clear()
+        finally:
+            self._stream.close()
+
+    def drop(self) -> None:
+        """Close the stream without writing what is gathered (the file is dropped)."""
+        self._pieces.clear()
+        self._stream.close()
 
 
 class Writer(ABC):
@@ -125,10 +159,10 @@ class Writer(ABC):
 class _TextWriter(Writer):
     def __init__(self, path: Path) -> None:
         super().__init__(path)
-        self._stream: IO[str] = open(self._tmp, "w", encoding="utf-8", newline="\n")  # noqa: SIM115
+        self._stream = Batched(open(self._tmp, "w", encoding="utf-8", newline="\n"))  # noqa: SIM115
 
     def _close(self) -> None:
-        self._stream.close()
+        self._stream.drop()
 
 
 class JsonWriter(_TextWriter):
@@ -136,8 +170,7 @@ class JsonWriter(_TextWriter):
 
     def add(self, entry: Entry) -> None:
         """Write one record."""
-        self._stream.write(",\n" if self.count else "[\n")
-        self._stream.write(entry.full_text())
+        self._stream.write((",\n" if self.count else "[\n") + entry.full_text())
         self.count += 1
 
     def _finish(self) -> None:
@@ -150,8 +183,7 @@ class JsonLinesWriter(_TextWriter):
 
     def add(self, entry: Entry) -> None:
         """Write one record."""
-        self._stream.write(entry.full_text())
-        self._stream.write("\n")
+        self._stream.write(entry.full_text() + "\n")
         self.count += 1
 
     def _finish(self) -> None:
@@ -167,7 +199,7 @@ class _TableWriter(_TextWriter):
         fd, self._spool_name = tempfile.mkstemp(
             prefix=f".{path.name}.", suffix=".spool", dir=path.parent
         )
-        self._stream = os.fdopen(fd, "w", encoding="utf-8", newline="\n")
+        self._stream = Batched(os.fdopen(fd, "w", encoding="utf-8", newline="\n"))
         self.columns: dict[str, set[str]] = {}
 
     def add(self, entry: Entry) -> None:
@@ -179,8 +211,7 @@ class _TableWriter(_TextWriter):
                 kinds = columns[name] = set()
             if value is not None:
                 kinds.add(_kind(value))
-        self._stream.write(entry.full_text())
-        self._stream.write("\n")
+        self._stream.write(entry.full_text() + "\n")
         self.count += 1
 
     def _table_columns(self) -> dict[str, set[str]]:
@@ -203,7 +234,7 @@ class _TableWriter(_TextWriter):
                 yield dict(flatten(json.loads(line)))
 
     def _close(self) -> None:
-        self._stream.close()
+        self._stream.drop()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self._spool_name)
 

@@ -361,3 +361,17 @@ def test_an_unanswered_sbatch_is_found_in_the_queue(tmp_path: Path) -> None:
         assert _queued_from(tmp_path / "never-submitted") is None
     finally:
         subprocess.run(["scancel", str(job.job_id)], check=False)
+
+
+def test_poll_leaves_out_older_jobs_that_had_the_same_id(tmp_path: Path) -> None:
+    from autojob.execution.slurm import CLOCK_SLACK, poll
+
+    study = make_study(tmp_path, {"t": "true"}, time="00:01:00")
+    (job,) = submit(study)
+    wait_final([task_dir(study, "t")])
+    element = f"{job.job_id}_0"
+    found, source = poll([element], since=time.time() - 60)
+    assert source == "sacct" and found[element].slurm_state == "COMPLETED"
+    # a job submitted before the window is another job that had this id
+    later, _ = poll([element], since=time.time() + CLOCK_SLACK + 3600)
+    assert element not in later

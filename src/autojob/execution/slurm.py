@@ -44,6 +44,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+#: seconds by which this machine's clock and the controller's may differ
+CLOCK_SLACK = 300.0
 #: seconds a scheduler command may take to answer
 COMMAND_TIMEOUT = 120.0
 #: seconds to wait for sacct to know a job that ended before giving up on it
@@ -448,15 +450,18 @@ def _squeue(job_ids: Sequence[str]) -> dict[str, JobInfo]:
     return _parse_squeue(out)
 
 
-def poll(job_ids: Sequence[str]) -> tuple[dict[str, JobInfo], str]:
+def poll(job_ids: Sequence[str], since: float | None = None) -> tuple[dict[str, JobInfo], str]:
     """Ask the scheduler about ``job_ids`` in one call; return what it says, and how.
 
     ``sacct`` is asked first; where accounting is unavailable, ``squeue`` (which
-    knows only pending and running jobs).
+    knows only pending and running jobs). ``since``: the jobs were submitted
+    after this time (epoch seconds), so an older job that had the same id (a
+    controller that lost its state hands ids out again) is not taken for them.
     """
     if not job_ids:
         return {}, "none"
     arrays = sorted({j.split("_")[0] for j in job_ids})
+    window = [] if since is None else [f"--starttime={_sacct_time(since)}"]
     try:
         out = run_scheduler_command(
             [
@@ -464,6 +469,7 @@ def poll(job_ids: Sequence[str]) -> tuple[dict[str, JobInfo], str]:
                 "--parsable2",
                 "--noheader",
                 f"--format={_SACCT_FIELDS}",
+                *window,
                 "-j",
                 ",".join(arrays),
             ],
@@ -473,6 +479,11 @@ def poll(job_ids: Sequence[str]) -> tuple[dict[str, JobInfo], str]:
     except SchedulerError as exc:
         logger.warning("%s; falling back to squeue (running and pending jobs only)", exc.message)
     return _squeue(job_ids), "squeue"
+
+
+def _sacct_time(epoch: float) -> str:
+    """An sacct time (local, to the second) a little before ``epoch``."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(epoch - CLOCK_SLACK))
 
 
 def _accounting(path: Path, info: JobInfo) -> None:
@@ -506,7 +517,10 @@ def reconcile(tasks: Sequence[tuple[Path, TaskState]]) -> dict[Path, TaskState]:
     }
     if not live:
         return {}
-    infos, source = poll(sorted(live))
+    times = [s.queued_at or s.started_at for _, s in tasks if s.job_id in live]
+    known = [t for t in times if t is not None]
+    since = min(known) if known and len(known) == len(times) else None
+    infos, source = poll(sorted(live), since=since)
     missing = [j for j in live if j not in infos]
     if missing and source == "sacct":  # not (yet) in accounting: ask the queue
         infos.update(_squeue(missing))

@@ -98,7 +98,7 @@ def build_tree(n: int, dest: str) -> tuple[str, list[str]]:
     )
     root = os.path.realpath(StudyGroup(studies=[study]).to_directory(dest))
     del study
-    dirs = task_dirs(root)
+    dirs = common.task_dirs(root, SETTINGS.TASK_METADATA_FILE)
     if len(dirs) != n:
         msg = f"the tree in {root} has {len(dirs)} tasks, not {n}"
         raise AssertionError(msg)
@@ -120,17 +120,6 @@ def _write(folder: str, name: str, data: dict[str, Any]) -> None:
     with open(tmp, "w", encoding="utf-8") as stream:
         json.dump(data, stream)
     os.replace(tmp, os.path.join(folder, name))
-
-
-def task_dirs(root: str) -> list[str]:
-    """Every directory holding task.json, sorted."""
-    found = []
-    for top, dirs, files in os.walk(root):
-        if SETTINGS.TASK_METADATA_FILE in files:
-            found.append(top)
-            dirs.clear()
-        dirs.sort()
-    return sorted(found)
 
 
 # -- contenders --------------------------------------------------------------------

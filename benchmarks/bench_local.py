@@ -80,17 +80,6 @@ def build_tree(n: int, dest: str) -> str:
     return os.path.realpath(StudyGroup(studies=[study]).to_directory(dest))
 
 
-def task_dirs(root: str) -> list[str]:
-    """The directories below ``root`` holding task.json, sorted."""
-    found = []
-    for here, subdirs, names in os.walk(root):
-        subdirs[:] = [d for d in subdirs if not d.startswith(".")]
-        if SETTINGS.TASK_METADATA_FILE in names:
-            found.append(here)
-            subdirs[:] = []
-    return sorted(found)
-
-
 # -- the contenders -----------------------------------------------------------------
 #
 # Each takes (root, folders, parallel) and returns its timings in seconds;
@@ -190,7 +179,7 @@ def measure_once(contender: Contender, n: int, parallel: int, base: str) -> dict
     """Build a fresh tree, run all its tasks, check that each ended with exit 0."""
     dest = tempfile.mkdtemp(prefix=f"{contender.name}-{n}-", dir=base)
     root = build_tree(n, dest)
-    folders = task_dirs(root)
+    folders = common.task_dirs(root, SETTINGS.TASK_METADATA_FILE)
     if len(folders) != n:
         msg = f"{contender.name}: the tree has {len(folders)} tasks, not {n}"
         raise AssertionError(msg)
@@ -251,7 +240,7 @@ def profile_ours(n: int, parallel: int, base: str, limit: int) -> str:
     runner.claim(DEFAULT_ONLY)
     main.disable()
     runner.run()
-    check_ended("profile", task_dirs(root))
+    check_ended("profile", common.task_dirs(root, SETTINGS.TASK_METADATA_FILE))
     out = io.StringIO()
     for title, profiles in (
         ("select_tasks + plan + claim (main thread)", [main]),

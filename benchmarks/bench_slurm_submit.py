@@ -54,6 +54,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import common
+
 from autojob import SETTINGS
 from autojob.execution.slurm import ArrayJob
 from autojob.execution.submit import DEFAULT_ONLY, Selected, select_tasks, slurm_arrays
@@ -251,17 +253,6 @@ def build_tree(n: int, groups: int, partition: str, dest: str) -> str:
     return os.path.realpath(Study(name="bench-slurm", tasks=tasks).to_directory(dest))
 
 
-def task_dirs(root: str) -> list[str]:
-    """The directories below ``root`` holding task.json, sorted."""
-    found = []
-    for here, subdirs, names in os.walk(root):
-        subdirs[:] = [d for d in subdirs if not d.startswith(".")]
-        if SETTINGS.TASK_METADATA_FILE in names:
-            found.append(here)
-            subdirs[:] = []
-    return sorted(found)
-
-
 def fresh() -> None:
     gc.collect()
     os.sync()
@@ -415,7 +406,7 @@ def run_naive(n: int, groups: int, cluster: Cluster, base: str, cap: int) -> Res
     root = build_tree(
         k, groups, cluster.partition, tempfile.mkdtemp(prefix=f"naive-{n}-", dir=base)
     )
-    folders = task_dirs(root)
+    folders = common.task_dirs(root, SETTINGS.TASK_METADATA_FILE)
     if len(folders) != k:
         msg = f"naive: the tree has {len(folders)} tasks, not {k}"
         raise AssertionError(msg)

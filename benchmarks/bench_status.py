@@ -144,17 +144,6 @@ def states_for(n: int, seed: int) -> list[str]:
     return states
 
 
-def task_dirs(root: str) -> list[str]:
-    """Relative paths of the directories below ``root`` holding task.json."""
-    found = []
-    for here, subdirs, names in os.walk(root):
-        subdirs[:] = [d for d in subdirs if not d.startswith(".")]
-        if TASK_FILE in names:
-            found.append(os.path.relpath(here, root))
-            subdirs[:] = []
-    return sorted(found)
-
-
 @dataclass
 class Tree:
     """A tree of tasks and the state each of them must be reported in."""
@@ -182,7 +171,7 @@ def build_tree(n: int, dest: str, seed: int) -> Tree:
     )
     root = os.path.realpath(StudyGroup(studies=[study]).to_directory(dest))
     del study
-    paths = task_dirs(root)
+    paths = [os.path.relpath(p, root) for p in common.task_dirs(root, TASK_FILE)]
     if len(paths) != n:
         msg = f"the tree in {root} has {len(paths)} tasks, not {n}"
         raise AssertionError(msg)

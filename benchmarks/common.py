@@ -122,6 +122,21 @@ def size_for_target(wanted: int, sizes: Collection[int]) -> int:
     return wanted if wanted in sizes else max(sizes)
 
 
+def task_dirs(root: str, marker: str) -> list[str]:
+    """The directories below ``root`` holding the file ``marker`` (task.json), sorted.
+
+    Hidden directories (autojob's index, staging) are not entered, and a task
+    directory's own subdirectories are not searched.
+    """
+    found = []
+    for here, subdirs, names in os.walk(root):
+        subdirs[:] = [d for d in subdirs if not d.startswith(".")]
+        if marker in names:
+            found.append(here)
+            subdirs[:] = []
+    return sorted(found)
+
+
 def python_version() -> str:
     """This Python's version, e.g. ``3.11.7``."""
     return sys.version.split()[0]

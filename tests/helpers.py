@@ -27,6 +27,19 @@ def run(
     )
 
 
+def run_bash(script: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run a bash snippet (``-euo pipefail``) with the installed commands first on PATH."""
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    return subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=cwd,
+        env={**os.environ, "PATH": path},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
 def snapshot(root: Path) -> dict[str, bytes | None]:
     """Every entry under ``root`` (hidden ones too): file bytes, None for dirs."""
     return {

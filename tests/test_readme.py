@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from .helpers import run_bash
+
 README = Path(__file__).parents[1] / "README.md"
 
 
@@ -33,15 +35,7 @@ def test_python_tour_runs(tmp_path: Path) -> None:
 
 def test_command_line_tour_runs(tmp_path: Path) -> None:
     tour = blocks("bash")[1]
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    result = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", tour],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = run_bash(tour, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "Cu-fcc" in result.stdout
     (task_dir,) = (tmp_path / "screening" / "relax" / "Cu-fcc").glob("j*")

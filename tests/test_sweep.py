@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -24,7 +21,7 @@ from autojob.store.workflow import load_workflow
 from autojob.study import Study
 from autojob.sweep import SweepSpec, step_id
 
-from .helpers import run
+from .helpers import run, run_bash
 
 SPEC = """\
 name = "screen"
@@ -184,15 +181,7 @@ def test_the_readme_sweep_section_runs(tmp_path: Path) -> None:
     for script in (Path(__file__).parents[1] / "examples" / "workflow").glob("*.py"):
         shutil.copy(script, tmp_path)
     (tmp_path / "squares.toml").write_text(spec)
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    result = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", commands],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = run_bash(commands, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "4 combination(s) of squares" in result.stdout and "flowchart" not in result.stdout
     assert "digraph workflow" in result.stdout and "workflow of squares" in result.stdout

@@ -6,6 +6,7 @@ import csv
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ from autojob.harvest.cache import cache_path, previous_count
 from autojob.harvest.harvesters import _registered
 from autojob.next import create_task_tree
 from autojob.tasks.task import Task, TaskInputs
-from tests.test_harvest import age, by_label, finished_sweep, run_task, sweep
+from tests.test_harvest import WRITE_OUTPUTS, age, by_label, finished_sweep, run_task, sweep
 
 # -- formats --------------------------------------------------------------------------
 
@@ -282,9 +283,11 @@ def test_second_harvest_rereads_only_what_changed(tmp_path: Path) -> None:
     assert (again.reread, again.cached) == (1, 2)
     assert out.read_bytes() == first
 
-    # rewritten in place, as a task's command writes it: the directory is unchanged
+    # written anew and moved into place, as autojob and most programs write files
     outputs = dirs[0] / SETTINGS.OUTPUTS_FILE
-    outputs.write_text(outputs.read_text().replace("-1.5", "-2.5"))
+    fresh = outputs.with_name("outputs.new")
+    fresh.write_text(outputs.read_text().replace("-1.5", "-2.5"))
+    fresh.replace(outputs)
     changed = archive(sg_dir, out, strict=True)
     assert (changed.reread, changed.cached) == (2, 1)
     assert load_archive(out) == list(harvest(sg_dir, strict=True))
@@ -293,6 +296,69 @@ def test_second_harvest_rereads_only_what_changed(tmp_path: Path) -> None:
         "converged": True,
         "bands": [1, 2],
     }
+
+
+def _verified(out: Path) -> float:
+    header = json.loads(cache_path(out).read_text().splitlines()[0])
+    return float(header["verified"])
+
+
+def _set_verified(out: Path, when: float) -> None:
+    cache = cache_path(out)
+    lines = cache.read_text().splitlines(keepends=True)
+    header = json.loads(lines[0])
+    header["verified"] = when
+    lines[0] = json.dumps(header, separators=(",", ":")) + "\n"
+    cache.write_text("".join(lines))
+
+
+def test_files_rewritten_in_place_are_seen_when_every_file_is_checked(tmp_path: Path) -> None:
+    sg_dir, dirs, out = _cached_tree(tmp_path)
+    checked_at = _verified(out)
+    # rewritten in place (open for writing, truncated): the directory is unchanged
+    outputs = dirs[0] / SETTINGS.OUTPUTS_FILE
+    outputs.write_text(outputs.read_text().replace("-1.5", "-2.5"))
+
+    # within HARVEST_VERIFY_AGE of the last check of every file, directories are checked
+    quick = archive(sg_dir, out, strict=True)
+    assert (quick.reread, quick.cached) == (1, 2)
+    assert by_label(load_archive(out))["t0"].outputs["energy"] == -1.5  # type: ignore[index]
+    assert _verified(out) == checked_at  # this harvest did not check every file
+
+    verified = archive(sg_dir, out, strict=True, verify=True)
+    assert (verified.reread, verified.cached) == (2, 1)
+    assert by_label(load_archive(out))["t0"].outputs["energy"] == -2.5  # type: ignore[index]
+    assert _verified(out) > checked_at
+
+
+def test_every_file_is_checked_once_the_last_check_is_old(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sg_dir, dirs, out = _cached_tree(tmp_path)
+    outputs = dirs[0] / SETTINGS.OUTPUTS_FILE
+    outputs.write_text(outputs.read_text().replace("-1.5", "-2.5"))
+    age(dirs[0], 60.0)  # settled: the cache may keep it again
+
+    _set_verified(out, time.time() - SETTINGS.HARVEST_VERIFY_AGE - 1)
+    old = archive(sg_dir, out, strict=True)
+    assert (old.reread, old.cached) == (2, 1)
+    assert by_label(load_archive(out))["t0"].outputs["energy"] == -2.5  # type: ignore[index]
+    assert _verified(out) > time.time() - 60
+    assert archive(sg_dir, out, strict=True).cached == 2
+
+    outputs.write_text(outputs.read_text().replace("-2.5", "-3.5"))
+    age(dirs[0], 30.0)
+    monkeypatch.setattr(SETTINGS, "HARVEST_VERIFY_AGE", 0.0)  # always check every file
+    assert archive(sg_dir, out, strict=True).cached == 1
+    assert by_label(load_archive(out))["t0"].outputs["energy"] == -3.5  # type: ignore[index]
+
+    # a cache that does not say when every file was checked: they are checked now
+    outputs.write_text(outputs.read_text().replace("-3.5", "-4.5"))
+    age(dirs[0], 20.0)
+    _set_verified(out, "never")  # type: ignore[arg-type]
+    monkeypatch.setattr(SETTINGS, "HARVEST_VERIFY_AGE", 3600.0)
+    assert archive(sg_dir, out, strict=True).cached == 1
+    assert by_label(load_archive(out))["t0"].outputs["energy"] == -4.5  # type: ignore[index]
 
 
 def test_new_and_removed_tasks_and_new_attempts_are_seen(tmp_path: Path) -> None:
@@ -467,8 +533,59 @@ def test_attempts_kept_by_the_cache_follow_their_task_group(tmp_path: Path) -> N
     text = metadata.read_text()
     with metadata.open("r+") as stream:
         stream.write(text.replace('"t1"', '"t9"'))
-    again = archive(sg_dir, out, strict=True)
+    again = archive(sg_dir, out, strict=True, verify=True)
     assert (again.reread, again.cached) == (2, 1)
     archive(sg_dir, full, strict=True, incremental=False)
     assert out.read_bytes() == full.read_bytes()
     assert "t9" in by_label(load_archive(out))
+
+
+def _replace_outputs(task: Path, energy: float) -> None:
+    fresh = task / "outputs.new"
+    fresh.write_text(json.dumps({"energy": energy}))
+    fresh.replace(task / SETTINGS.OUTPUTS_FILE)
+
+
+@pytest.mark.parametrize("run_tasks", [1, 2, 3, 512])
+def test_runs_of_cached_tasks_give_what_a_full_harvest_gives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_tasks: int
+) -> None:
+    """Unchanged task groups pass in runs (of at most RUN_TASKS tasks); what breaks a
+    run (a changed attempt after an unchanged one, a task added to a group, a task
+    outside groups) is read as usual, and the archive is the one a full harvest writes."""
+    monkeypatch.setattr("autojob.harvest.cache.RUN_TASKS", run_tasks)
+    sg_dir, dirs = sweep(tmp_path / "tree", [WRITE_OUTPUTS.format(e=-i) for i in range(6)])
+    restarts = {}
+    for i in (1, 3):
+        restarts[i] = create_task_tree(
+            Task(task_inputs=TaskInputs(command=WRITE_OUTPUTS.format(e=-10 - i))),
+            dirs[i].parent,
+            src=dirs[i],
+        )
+    for task in [*dirs, *restarts.values()]:
+        run_task(task)
+    loose = [sg_dir / "loose" / name for name in ("x1", "x2")]
+    for task in loose:  # tasks outside any task group
+        shutil.copytree(dirs[0], task)
+    age(sg_dir)
+    out, full = tmp_path / "archive.json", tmp_path / "full.json"
+    assert archive(sg_dir, out, strict=True).cached == 0
+    assert archive(sg_dir, out, strict=True).cached == 10
+
+    later = sorted([dirs[1], restarts[1]])[1]  # the attempt met second in its group
+    _replace_outputs(later, 7.0)
+    _replace_outputs(loose[1], 8.0)
+    added = dirs[3].parent / "zz-added"
+    shutil.copytree(dirs[3], added)  # a third attempt of group 3, copied in
+    summary = archive(sg_dir, out, strict=True)
+
+    archive(sg_dir, full, strict=True, incremental=False)
+    assert out.read_bytes() == full.read_bytes()
+    assert (summary.tasks, summary.reread, summary.cached) == (11, 3, 8)
+    energies = {t.path: (t.outputs or {}).get("energy") for t in load_archive(out)}
+    assert energies[str(later.relative_to(sg_dir))] == 7.0
+    assert energies[str(loose[1].relative_to(sg_dir))] == 8.0
+    group3 = [
+        t for t in load_archive(out) if t.attempts.group == str(dirs[3].parent.relative_to(sg_dir))
+    ]
+    assert sorted(t.attempts.count for t in group3) == [3, 3, 3]

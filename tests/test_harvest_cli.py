@@ -34,11 +34,21 @@ def test_second_run_reads_only_what_changed(tmp_path: Path) -> None:
     age(sg_dir)
     assert run("harvest", sg_dir, cwd=tmp_path).returncode == 0
     assert cache_path(tmp_path / SETTINGS.ARCHIVE_FILE).is_file()
-    (dirs[0] / SETTINGS.OUTPUTS_FILE).write_text('{"energy": 9.0}')
+    (dirs[0] / SETTINGS.OUTPUTS_FILE).write_text('{"energy": 9.0}')  # in place
+    (dirs[1] / "new.log").write_text("seen: its directory changed")
+    age(dirs[1], 60.0)
 
     again = run("harvest", sg_dir, cwd=tmp_path)
-
-    assert "2 read from disk, 1 unchanged since the last harvest" in again.stdout
+    assert again.returncode == 0, again.stderr
+    assert (
+        "2 read from disk, 1 unchanged since the last harvest "
+        "(by their directories; --verify checks every file)"
+    ) in again.stdout
+    verified = run("harvest", sg_dir, "--verify", cwd=tmp_path)
+    assert (
+        "2 read from disk, 1 unchanged since the last harvest (every file checked)"
+        in verified.stdout
+    )
     assert by_label(load_archive(tmp_path / SETTINGS.ARCHIVE_FILE))["t0"].outputs == {"energy": 9.0}
     full = run("harvest", sg_dir, "--full", cwd=tmp_path)
     assert "3 read from disk, 0 unchanged" in full.stdout

@@ -356,8 +356,12 @@ def test_killed_while_harvesting(tmp_path: Path, figures: dict[str, Any]) -> Non
     for trial in range(n):
         before = target.read_bytes()
         changed = paths[trial % len(paths)]  # a task's outputs change, as a rerun would
-        (changed / SETTINGS.OUTPUTS_FILE).write_text(json.dumps({"energy": 1000 + trial}))
-        work = functools.partial(archive, study, target, incremental=rng.random() < 0.5)
+        fresh = changed / "outputs.new"  # written anew and moved into place
+        fresh.write_text(json.dumps({"energy": 1000 + trial}))
+        fresh.replace(changed / SETTINGS.OUTPUTS_FILE)
+        work = functools.partial(
+            archive, study, target, incremental=rng.random() < 0.5, verify=rng.random() < 0.5
+        )
         kills += fork_and_kill(work, rng.uniform(0, span))
         after = target.read_bytes()
         assert isinstance(json.loads(after), list)  # the old archive or the new: never half

@@ -156,6 +156,12 @@ class AutojobSettings(BaseSettings):
         "autojob.provenance",
         description="per-item provenance records, under an agent's output root",
     )
+    HARVEST_VERIFY_AGE: float = Field(
+        3600.0,
+        ge=0,
+        description="seconds after which a harvest checks every watched file of the tasks "
+        "it takes from its cache, not only their directories (0: always)",
+    )
     HARVEST_CACHE_FILE: str = Field(
         "harvest-cache.jsonl",
         description="incremental-harvest cache, kept beside an archive as .<archive>.<this>",

@@ -14,7 +14,6 @@ from autojob.cli.options import ExistingDir
 
 if TYPE_CHECKING:
     from autojob.harvest import HarvestSummary
-    from autojob.harvest.collect import Entry
 
 __all__ = ["harvest"]
 
@@ -86,6 +85,13 @@ REFRESH_EVERY = 250
 @click.option(
     "--full", is_flag=True, help="Read every task again, ignoring the cache of the last harvest."
 )
+@click.option(
+    "--verify",
+    is_flag=True,
+    help="Check every watched file of the tasks the cache holds (files rewritten in place), "
+    "not only their directories; done anyway when the last such check is "
+    "HARVEST_VERIFY_AGE old.",
+)
 def harvest(
     path: Path,
     output: Path | None,
@@ -96,6 +102,7 @@ def harvest(
     harvesters: tuple[str, ...],
     magic: bool,
     full: bool,
+    verify: bool,
 ) -> None:
     """Archive the metadata, inputs, outputs and state of every task under PATH.
 
@@ -121,6 +128,7 @@ def harvest(
             where=where,
             states=states,
             incremental=not full,
+            verify=verify,
             progress=tick,
         )
     _report(Console(), summary, target)
@@ -134,10 +142,11 @@ class _Ticker:
         self.task = progress.add_task("harvesting", total=total, last="")
         self.count = 0
 
-    def __call__(self, entry: Entry) -> None:
-        self.count += 1
-        if self.count % REFRESH_EVERY == 0:
-            self.progress.update(self.task, completed=self.count, last=entry.rel)
+    def __call__(self, tasks: int, last: str) -> None:
+        before = self.count
+        self.count += tasks
+        if self.count // REFRESH_EVERY != before // REFRESH_EVERY:
+            self.progress.update(self.task, completed=self.count, last=last)
 
     def __enter__(self) -> _Ticker:
         self.progress.start()
@@ -166,13 +175,21 @@ def _progress(console: Console, total: int | None) -> _Ticker:
     return _Ticker(progress, total)
 
 
+def _checked(summary: HarvestSummary) -> str:
+    if summary.checked == "directories":
+        return " (by their directories; --verify checks every file)"
+    if summary.checked == "files":
+        return " (every file checked)"
+    return ""
+
+
 def _report(console: Console, summary: HarvestSummary, target: Path) -> None:
     states = ", ".join(f"{n} {s}" for s, n in sorted(summary.states.items()))
     console.print(
         f"{summary.tasks} task(s) archived to {target}"
         + (f" ({states})" if states else "")
         + f"; {summary.reread} read from disk, {summary.cached} unchanged since the last "
-        f"harvest, in {summary.seconds:.2f} s"
+        f"harvest{_checked(summary)}, in {summary.seconds:.2f} s"
     )
     if summary.seen > summary.tasks:
         console.print(f"{summary.seen - summary.tasks} task(s) left out by --where/--state")

@@ -18,8 +18,8 @@ from pydantic import ValidationError
 
 from autojob import SETTINGS
 from autojob.errors import InputError, MetadataError, MissingFileError
-from autojob.harvest.cache import CachedReader, CacheWriter, cache_header, cache_path
-from autojob.harvest.collect import Entry
+from autojob.harvest.cache import CachedReader, CacheWriter, cache_path
+from autojob.harvest.collect import Entry, Run
 from autojob.harvest.core import Condition, Harvest, HarvestSummary, harvest
 from autojob.harvest.records import ARCHIVE_ADAPTER, HarvestedTask
 from autojob.harvest.writers import Format, Writer, format_for, open_writer
@@ -45,7 +45,8 @@ def archive(
     where: Iterable[Condition | str] = (),
     states: Iterable[str] = (),
     incremental: bool = True,
-    progress: Callable[[Entry], None] | None = None,
+    verify: bool = False,
+    progress: Callable[[int, str], None] | None = None,
 ) -> HarvestSummary:
     """Write tasks to an archive, atomically; return what was written.
 
@@ -63,7 +64,10 @@ def archive(
         incremental: when ``tasks`` is a directory, reuse the records of tasks
             unchanged since the last archive of it (the cache beside the
             archive) and keep the cache for the next one.
-        progress: called with every task read.
+        verify: check every watched file of the cached tasks, not only their
+            directories (see :func:`harvest`).
+        progress: called as tasks are read, with how many were read since the
+            last call and the path of the last one.
 
     Raises:
         AutojobError: as :func:`harvest`; or the archive cannot be written.
@@ -81,8 +85,10 @@ def archive(
             where=where,
             states=states,
             cache=cache,
-            on_entry=progress,
+            verify=verify,
         )
+        if progress is not None:
+            tasks.on_progress(progress)
         if cache is not None:
             return _write_harvest(tasks, open_writer(path, kind), cache)
     if isinstance(tasks, Harvest):
@@ -93,11 +99,14 @@ def archive(
 def _write_harvest(found: Harvest, writer: Writer, cache: Path | None) -> HarvestSummary:
     keeper = None
     if cache is not None and isinstance(found.source, CachedReader):
-        keeper = CacheWriter(cache, cache_header(found.reader))
+        keeper = CacheWriter(cache, found.source.header())
         found.keeper = keeper
     try:
-        for entry in found.entries():
-            writer.add(entry)
+        for item in found.items():
+            if isinstance(item, Run):
+                writer.add_run(item)
+            else:
+                writer.add(item)
         writer.commit()
     except BaseException:
         writer.abort()

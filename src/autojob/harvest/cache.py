@@ -30,14 +30,17 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Iterator
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
 from json.encoder import encode_basestring_ascii as _quote
 from pathlib import Path
 from typing import IO, Any
 
 from autojob import SETTINGS
 from autojob.__about__ import __version__
-from autojob.harvest.collect import DirNote, Entry, Reader
+from autojob.harvest.collect import DirNote, Entry, Reader, Run
+from autojob.harvest.entries import entry_of_line, rel_of
 from autojob.harvest.writers import Batched
 
 __all__ = [
@@ -50,7 +53,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
+#: tasks in one run at most (a run's lines are held until it is written)
+RUN_TASKS = 512
 
 
 def cache_path(archive: Path) -> Path:
@@ -69,6 +74,18 @@ def cache_header(reader: Reader) -> dict[str, Any]:
         "magic": reader.magic,
         "watched": list(reader.watched),
     }
+
+
+def check_files_now(verified: float | None, *, verify: bool) -> bool:
+    """Whether a harvest checks every watched file of cached tasks, not only their directories.
+
+    It does when asked (``verify``), when the cache does not say when the last
+    such check was (``verified``), and when that is more than
+    ``SETTINGS.HARVEST_VERIFY_AGE`` seconds ago.
+    """
+    if verify or verified is None:
+        return True
+    return time.time() - verified >= SETTINGS.HARVEST_VERIFY_AGE
 
 
 def previous_count(path: Path) -> int | None:
@@ -96,13 +113,6 @@ def _rel_text(rel: str) -> str:
     return _quote(rel)
 
 
-def _rel_of(text: str) -> str:
-    value = json.loads(text) if text.startswith('"') else text
-    if not isinstance(value, str):
-        raise ValueError(text)
-    return value
-
-
 #: the line the cache is at: kind (T task, D directory), path, its other fields, the line
 Line = tuple[str, str, str, str]
 
@@ -115,41 +125,69 @@ class CachedReader:
     walk passes to the next cache (:class:`CacheWriter`), in walk order.
     """
 
-    def __init__(self, reader: Reader, path: Path) -> None:
+    def __init__(self, reader: Reader, path: Path, *, verify: bool = False) -> None:
         self.reader = reader
         self.path = path
         self.hits = 0
+        #: a cache made for this harvest was found
+        self.used = False
+        #: every watched file of a cached task is checked, not only its directory
+        self.check_files = True
+        #: when every cached task's files were last checked, for the next cache
+        self.verified = reader.started_ns / 1e9
         self._stream: IO[str] | None = None
         self._lines: Iterator[str] = iter(())
         self._current: Line | None = None
-        self._open(cache_header(reader))
+        self._pending: deque[str] = deque()  # lines looked at ahead, then put back
+        self._open(cache_header(reader), verify=verify)
+        self._same: Callable[[str, str], bool] = (
+            reader.unchanged if self.check_files else reader.same_directory
+        )
 
-    def _open(self, header: dict[str, Any]) -> None:
+    def _open(self, header: dict[str, Any], *, verify: bool) -> None:
         try:
             stream = self.path.open(encoding="utf-8", newline="\n")
         except OSError:
             return
         try:
             found = json.loads(stream.readline())
-        except ValueError:
+            verified = found.pop("verified")
+            verified = float(verified) if isinstance(verified, int | float) else None
+        except (ValueError, AttributeError, KeyError):
             found = None
         if found != header:
             logger.info("%s: made for another harvest; not used", self.path)
             stream.close()
             return
+        self.used = True
+        self.check_files = check_files_now(verified, verify=verify)
+        if not self.check_files and verified is not None:
+            self.verified = verified
         self._stream = stream
         self._lines = iter(stream)
         self._advance()
+
+    def header(self) -> dict[str, Any]:
+        """The header of the next cache."""
+        return {**cache_header(self.reader), "verified": self.verified}
 
     def close(self) -> None:
         """Close the cache file."""
         if self._stream is not None:
             self._stream.close()
             self._stream = None
+        self._lines = iter(())
         self._current = None
 
     def _advance(self) -> None:
-        line = next(self._lines, None)
+        self._set(self._next_line())
+
+    def _next_line(self) -> str | None:
+        """The next line, unparsed (None at the end of the file)."""
+        return self._pending.popleft() if self._pending else next(self._lines, None)
+
+    def _set(self, line: str | None) -> None:
+        """Make ``line`` the current one."""
         if line is None or line.startswith("E\t"):  # the end: the number of tasks found
             self.close()
             return
@@ -158,7 +196,7 @@ class CachedReader:
             kind, rel, rest = fields
             good = kind in ("T", "D") and line.endswith("\n")
             if rel.startswith('"'):
-                rel = _rel_of(rel)
+                rel = rel_of(rel)
         except ValueError:
             good = False
         if not good:
@@ -197,24 +235,132 @@ class CachedReader:
         if len(fields) != 8:
             self._unreadable()
             return None
-        batch_group, count, first, created, queued, state, stamp, full = fields
-        if not full.startswith("{") or not self.reader.unchanged(top, stamp):
+        if not fields[7].startswith("{") or not self._same(top, fields[6]):
             return None
-        try:
-            batch = (
-                None if not batch_group else _rel_of(batch_group),
-                int(count),
-                rel if first == rel else _rel_of(first),
-            )
-            created = _rel_of(created) if created.startswith('"') else created
-            entry = Entry(
-                rel, group, created, float(queued), state, stamp, None, None, {}, full, line
-            )
-        except ValueError:
-            return None
-        entry.batch = batch
-        self.hits += 1
+        entry = entry_of_line(rel, group, fields, line)
+        if entry is not None:
+            self.hits += 1
         return entry
+
+    def bulk(
+        self, top_prefix: str, prefix: str, subdirs: list[str], start: int
+    ) -> tuple[Run | None, int]:
+        """Unchanged tasks and task groups among ``subdirs`` from ``start`` on, in one run.
+
+        A task outside groups belongs to the run when its line is next and its
+        directory unchanged; a task group when its line and every task's are
+        next, all unchanged, its tasks settled as that very batch. Whatever
+        does not fit ends the run: the walk reads it as usual. Lines are
+        taken as they are read, split once.
+        """
+        current = self._current
+        if current is None or current[1] != prefix + subdirs[start]:
+            return None, start
+        run = Run()
+        line: str | None = current[3]
+        index, count = start, len(subdirs)
+        while line is not None and index < count and len(run.fulls) < RUN_TASKS:
+            name = subdirs[index]
+            kind = line[0]
+            if kind == "T":
+                parts = line.split("\t", 9)
+                if not self._task_line(parts, top_prefix + name, prefix + name, None, "1", ""):
+                    break
+                run.lines.append(line)
+                run.fulls.append(parts[9][:-1])
+                run.states.append(parts[7])
+                line = self._next_line()
+            elif kind == "D":
+                taken, line = self._group(top_prefix + name, prefix + name, line, run)
+                if not taken:
+                    break
+            else:
+                break
+            index += 1
+        self._set(line)
+        if not run.fulls:
+            return None, start
+        self.hits += len(run.fulls)
+        return run, index
+
+    def _task_line(
+        self, parts: list[str], top: str, rel: str, group: str | None, size: str, first: str
+    ) -> bool:
+        """Whether ``parts`` (a line split) are the line of the task ``rel``, unchanged.
+
+        The task must have been settled in ``group`` (None: outside groups), in
+        a batch of ``size`` tasks whose first was ``first`` (empty: itself).
+        """
+        if not _fits(parts, rel, group, size, first or rel):
+            return False
+        if self.check_files:
+            return self.reader.unchanged(top, parts[8])
+        try:  # Reader.same_directory, inline: this runs for every cached task
+            return parts[8].startswith(f"{os.stat(top).st_mtime_ns}/")
+        except OSError:
+            return False
+
+    def _group(self, top: str, rel: str, line: str, run: Run) -> tuple[bool, str | None]:
+        """Add the task group in ``top`` to ``run`` if it and its tasks are unchanged.
+
+        ``rel`` is its path, ``line`` its line. Returns whether it was added,
+        and the next line; lines read ahead for a group that does not fit are
+        put back.
+        """
+        parts = line.split("\t", 4)
+        if len(parts) != 5 or (parts[1] != rel and parts[1] != _rel_text(rel)):
+            return False, line
+        listed = parts[4]
+        if listed.startswith('["') and listed.endswith('"]\n') and '"' not in listed[2:-3]:
+            return self._group_of_one(top, rel, line, parts, listed[2:-3], run)
+        names = _group_listing(top, parts[2], parts[3], listed[:-1])
+        if names is None:
+            return False, line
+        seen = [line]
+        splits = []
+        size = str(len(names))
+        first = f"{rel}/{names[0]}" if names else ""
+        for name in names:
+            task = self._next_line()
+            if task is None:
+                break
+            seen.append(task)
+            split = task.split("\t", 9)
+            child_top, child = f"{top}{os.sep}{name}", f"{rel}/{name}"
+            if not self._task_line(split, child_top, child, rel, size, first):
+                break
+            splits.append(split)
+        else:
+            run.lines += seen
+            run.fulls += [split[9][:-1] for split in splits]
+            run.states += [split[7] for split in splits]
+            return True, self._next_line()
+        self._pending.extendleft(reversed(seen[1:]))
+        return False, line
+
+    def _group_of_one(
+        self, top: str, rel: str, line: str, parts: list[str], name: str, run: Run
+    ) -> tuple[bool, str | None]:
+        """:meth:`_group` for a task group of one task, ``name`` (the most common)."""
+        if parts[3] != "g" or "\\" in name:
+            return False, line
+        try:
+            if str(os.stat(top).st_mtime_ns) != parts[2]:
+                return False, line
+        except OSError:
+            return False, line
+        task = self._next_line()
+        if task is None:
+            return False, line
+        split = task.split("\t", 9)
+        child = f"{rel}/{name}"
+        if not self._task_line(split, f"{top}{os.sep}{name}", child, rel, "1", child):
+            self._pending.appendleft(task)
+            return False, line
+        run.lines += (line, task)
+        run.fulls.append(split[9][:-1])
+        run.states.append(split[7])
+        return True, self._next_line()
 
     def _dir(self, top: str, rel: str, rest: str, line: str) -> DirNote | None:
         fields = rest.split("\t", 2)
@@ -239,6 +385,40 @@ class CachedReader:
     def read(self, top: str, rel: str, names: set[str], group: str | None) -> Entry:
         """Read a task that is new or changed."""
         return self.reader.read(top, rel, names, group)
+
+
+def _fits(parts: list[str], rel: str, group: str | None, size: str, first: str) -> bool:
+    """Whether ``parts`` (a cache line, split) are a whole line of task ``rel``.
+
+    Its task must have been settled in ``group`` (None: outside groups), in a
+    batch of ``size`` tasks whose first was ``first``.
+    """
+    return (
+        len(parts) == 10
+        and parts[0] == "T"
+        and parts[9].startswith("{")
+        and parts[9].endswith("\n")
+        and (parts[1] == rel or parts[1] == _rel_text(rel))
+        and parts[3] == size
+        and (parts[4] == first or parts[4] == _rel_text(first))
+        and (not parts[2] if group is None else parts[2] in (group, _rel_text(group)))
+    )
+
+
+def _group_listing(top: str, stamp: str, kind: str, listed: str) -> list[str] | None:
+    """The subdirectories of the task group in ``top``, as its cache line lists them.
+
+    None when the line (its ``stamp``, ``kind`` and ``listed`` fields) is not
+    a task group's, or the directory changed.
+    """
+    if kind != "g":
+        return None
+    try:
+        if str(os.stat(top).st_mtime_ns) != stamp:
+            return None
+    except OSError:
+        return None
+    return _names_of(listed)
 
 
 def _names_of(listed: str) -> list[str] | None:
@@ -291,6 +471,11 @@ class CacheWriter:
             entry.full_text(),
         )
         self._stream.write("\t".join(fields) + "\n")
+
+    def add_run(self, run: Run) -> None:
+        """Count a run's tasks and write its lines as they were."""
+        self.seen += len(run.fulls)
+        self._stream.write("".join(run.lines))
 
     def add_dir(self, note: DirNote) -> None:
         """Keep the listing of a directory that is not a task."""

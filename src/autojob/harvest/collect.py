@@ -25,14 +25,14 @@ from pydantic import ValidationError
 from autojob import SETTINGS
 from autojob.bases.task_base import TaskMetadataBase
 from autojob.errors import AutojobError, MetadataError, MissingFileError
-from autojob.harvest.entries import DirNote, Entry, attempts_of, settle
+from autojob.harvest.entries import DirNote, Entry, Run, attempts_of, settle
 from autojob.harvest.harvesters import Harvester, TaskFiles, read_json_file
 from autojob.harvest.records import Problem
 from autojob.store.load import invalid
 from autojob.store.names import STAGING_PREFIX
 from autojob.store.state import FINAL_STATES, read_state
 
-__all__ = ["DirNote", "Entry", "Reader", "Source", "attempts_of", "settle", "walk_entries"]
+__all__ = ["DirNote", "Entry", "Reader", "Run", "Source", "attempts_of", "settle", "walk_entries"]
 
 _FINAL = frozenset(s.value for s in FINAL_STATES)
 #: files a task's stamp watches besides the directory itself (whose mtime
@@ -83,6 +83,12 @@ class Reader:
     def lookup(self, top: str, rel: str, group: str | None) -> Entry | DirNote | None:
         """No cache: every task is read, every directory listed."""
         return None
+
+    def bulk(
+        self, top_prefix: str, prefix: str, subdirs: list[str], start: int
+    ) -> tuple[Run | None, int]:
+        """No cache: no run of unchanged tasks."""
+        return None, start
 
     def note_dir(self, top: str, rel: str, is_group: bool, subdirs: list[str]) -> DirNote | None:
         """A directory just listed, to keep in the cache (if stamps are kept and it is settled)."""
@@ -258,6 +264,20 @@ class Reader:
             return None
         return "/".join(parts)
 
+    @staticmethod
+    def same_directory(top: str, stamp: str) -> bool:
+        """Whether the task directory's mtime is the one ``stamp`` begins with.
+
+        It changes whenever a file in it is created, removed or replaced (as
+        every write of autojob's, and every atomic write, does), not when a
+        file is rewritten in place: :meth:`unchanged` sees that too.
+        """
+        try:
+            mtime = os.stat(top).st_mtime_ns
+        except OSError:
+            return False
+        return stamp.startswith(f"{mtime}/")
+
     def unchanged(self, top: str, stamp: str) -> bool:
         """Whether the task's watched files are as ``stamp`` (a settled one) says.
 
@@ -304,21 +324,41 @@ class Source(Protocol):
     def note_dir(self, top: str, rel: str, is_group: bool, subdirs: list[str]) -> DirNote | None:
         """A directory that is not a task was listed: what to keep of it, if anything."""
 
+    def bulk(
+        self, top_prefix: str, prefix: str, subdirs: list[str], start: int
+    ) -> tuple[Run | None, int]:
+        """Unchanged tasks and task groups among ``subdirs`` from ``start`` on, in one run.
+
+        ``top_prefix`` and ``prefix`` are the directory's path and path below
+        the root, each with a trailing separator (``prefix`` empty at the
+        root). Returns the run (None if the child at ``start`` does not begin
+        one) and the index of the first child it does not hold.
+        """
+
     def read(self, top: str, rel: str, names: set[str], group: str | None) -> Entry:
         """Read the task in ``top`` (whose entries are ``names``)."""
 
 
-def walk_entries(root: str, source: Source) -> Iterator[Entry | DirNote]:
+def walk_entries(root: str, source: Source) -> Iterator[Entry | DirNote | Run]:
     """Yield an entry per task under ``root``, in path order, attempts set.
 
     The directories passed (when the source keeps them) are yielded too, in
-    their place: after the tasks that precede them in path order.
+    their place: after the tasks that precede them in path order; and runs
+    of tasks the source holds unchanged, which are settled already.
     """
     batch: list[Entry] = []
     held: list[Entry | DirNote] = []  # the batch, and the directories passed meanwhile
     known = source.lookup(root, ".", None)
     walk = iter((known,)) if isinstance(known, Entry) else _walk(root, ".", None, source, known)
     for item in walk:
+        if isinstance(item, Run):  # whole task groups: the batch before it is complete
+            if batch:
+                settle(batch)
+                yield from held
+                batch = []
+                held = []
+            yield item
+            continue
         if isinstance(item, DirNote):
             if batch:
                 held.append(item)
@@ -343,7 +383,7 @@ def walk_entries(root: str, source: Source) -> Iterator[Entry | DirNote]:
 
 def _walk(
     top: str, rel: str, group: str | None, source: Source, known: DirNote | None
-) -> Iterator[Entry | DirNote]:
+) -> Iterator[Entry | DirNote | Run]:
     """Walk ``top``, not a task known unchanged; ``known``: its listing, if unchanged."""
     if known is None:
         names, subdirs = _listing(top)
@@ -363,7 +403,17 @@ def _walk(
     prefix = "" if rel == "." else rel + "/"
     top_prefix = top + os.sep
     lookup = source.lookup
-    for name in subdirs:
+    bulk = source.bulk if group is None else None  # attempts of a group are settled together
+    index, count = 0, len(subdirs)
+    while index < count:
+        if bulk is not None:
+            run, index = bulk(top_prefix, prefix, subdirs, index)
+            if run is not None:
+                yield run
+                if index == count:
+                    break
+        name = subdirs[index]
+        index += 1
         child_top, child_rel = top_prefix + name, prefix + name
         found = lookup(child_top, child_rel, group)
         if isinstance(found, Entry):  # the common case, without a generator per task

@@ -22,7 +22,8 @@ from typing import Any
 from autojob import SETTINGS
 from autojob.errors import AutojobError, InputError
 from autojob.harvest.cache import CachedReader, CacheWriter
-from autojob.harvest.collect import DirNote, Entry, Reader, Source, walk_entries
+from autojob.harvest.collect import DirNote, Entry, Reader, Run, Source, walk_entries
+from autojob.harvest.entries import run_entries
 from autojob.harvest.harvesters import select_harvesters
 from autojob.harvest.records import Attempts, HarvestedTask, Problem
 
@@ -116,11 +117,20 @@ class HarvestSummary:
     problem_count: int = 0
     problems: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     seconds: float = 0.0
+    #: how cached tasks were checked: ``"files"`` (every watched file),
+    #: ``"directories"`` (their directories' mtimes), or None (no cache used)
+    checked: str | None = None
 
     @property
     def reread(self) -> int:
         """Tasks read from their files (not from the cache)."""
         return self.seen - self.cached
+
+    def note_run(self, run: Run) -> None:
+        """Count the tasks of a run (all kept; the cache holds no task with problems)."""
+        self.seen += len(run.fulls)
+        self.tasks += len(run.fulls)
+        self.states.update(run.states)
 
     def note(self, entry: Entry, kept: bool) -> None:
         """Count one task (``kept``: it passed the filters)."""
@@ -158,12 +168,17 @@ class Harvest:
         self._where = list(where)
         self._states = set(states)
         self._listeners: list[Callable[[Entry], None]] = []
+        self._progress: list[Callable[[int, str], None]] = []
         #: where the next cache is written, if one is kept
         self.keeper: CacheWriter | None = None
 
     def listen(self, listener: Callable[[Entry], None]) -> None:
         """Call ``listener`` with every task read, before filtering."""
         self._listeners.append(listener)
+
+    def on_progress(self, callback: Callable[[int, str], None]) -> None:
+        """Call ``callback(tasks, path)`` as tasks are read: how many, and the last one's path."""
+        self._progress.append(callback)
 
     def close(self) -> None:
         """Release the cache file, if one is read."""
@@ -176,25 +191,64 @@ class Harvest:
 
     def entries(self) -> Iterator[Entry]:
         """Yield the entries of the tasks that pass the filters."""
+        for item in self.items():
+            if isinstance(item, Run):
+                yield from run_entries(item)
+            else:
+                yield item
+
+    def items(self) -> Iterator[Entry | Run]:
+        """Yield the entries of the tasks that pass the filters, and runs of cached tasks.
+
+        A run (tasks the cache holds unchanged, whole task groups) is yielded
+        as it is when all of it passes the filters and nobody listens to
+        single tasks; otherwise its tasks are yielded one by one.
+        """
         started = time.perf_counter()
         keeper = self.keeper
-        filtering = bool(self._states or self._where)
-        for entry in walk_entries(str(self.root), self.source):
-            if isinstance(entry, DirNote):
+        for item in walk_entries(str(self.root), self.source):
+            if isinstance(item, DirNote):
                 if keeper is not None:
-                    keeper.add_dir(entry)
+                    keeper.add_dir(item)
+                continue
+            if isinstance(item, Run):
+                if keeper is not None:
+                    keeper.add_run(item)
+                for callback in self._progress:
+                    callback(len(item.fulls), item.last)
+                if self._whole(item):
+                    self.summary.note_run(item)
+                    yield item
+                else:
+                    yield from self._pass(run_entries(item))
                 continue
             if keeper is not None:
-                keeper.add(entry)
+                keeper.add(item)
+            for callback in self._progress:
+                callback(1, item.rel)
+            yield from self._pass((item,))
+        if isinstance(self.source, CachedReader):
+            self.summary.cached = self.source.hits
+            if self.source.used:
+                self.summary.checked = "files" if self.source.check_files else "directories"
+        self.summary.seconds = time.perf_counter() - started
+
+    def _whole(self, run: Run) -> bool:
+        """Whether ``run`` passes as it is: no single-task listener, every task kept."""
+        if self._listeners or self._where:
+            return False
+        return not self._states or all(state in self._states for state in run.states)
+
+    def _pass(self, entries: Iterable[Entry]) -> Iterator[Entry]:
+        """Tell the listeners, count, and yield the entries kept."""
+        filtering = bool(self._states or self._where)
+        for entry in entries:
             for listener in self._listeners:
                 listener(entry)
             kept = not filtering or self._keep(entry)
             self.summary.note(entry, kept)
             if kept:
                 yield entry
-        if isinstance(self.source, CachedReader):
-            self.summary.cached = self.source.hits
-        self.summary.seconds = time.perf_counter() - started
 
     def _keep(self, entry: Entry) -> bool:
         if self._states and entry.state not in self._states:
@@ -214,6 +268,7 @@ def harvest(
     where: Iterable[Condition | str] = (),
     states: Iterable[str] = (),
     cache: Path | None = None,
+    verify: bool = False,
     on_entry: Callable[[Entry], None] | None = None,
 ) -> Harvest:
     """Harvest every task under ``path``.
@@ -231,6 +286,9 @@ def harvest(
         cache: reuse the records of unchanged tasks from this cache file, if
             it exists and fits (see :mod:`autojob.harvest.cache`; it is read,
             not written, here).
+        verify: check every watched file of each cached task (files
+            rewritten in place), not only its directory; a harvest also does
+            when the last such check is ``SETTINGS.HARVEST_VERIFY_AGE`` old.
         on_entry: called with every task read, before filtering.
 
     Raises:
@@ -247,7 +305,7 @@ def harvest(
         )
     reader = make_reader(root, strict=strict, magic=magic, harvesters=harvesters)
     reader.stamps = cache is not None
-    source: Source = reader if cache is None else CachedReader(reader, cache)
+    source: Source = reader if cache is None else CachedReader(reader, cache, verify=verify)
     conditions = [c if isinstance(c, Condition) else parse_condition(c) for c in where]
     found = Harvest(reader, source, where=conditions, states=states)
     if on_entry is not None:

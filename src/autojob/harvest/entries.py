@@ -2,20 +2,29 @@
 
 An :class:`Entry` holds one task's record, as a dict just read or as the JSON
 text the cache kept; a :class:`DirNote` a directory the walk passed (kept in
-the cache). The tasks of one task group are settled together: each gets its
-place among the group's attempts, unless the cache already holds them, settled
-in the very same batch.
+the cache); a :class:`Run` many tasks the cache holds unchanged. The tasks of
+one task group are settled together: each gets its place among the group's
+attempts, unless the cache already holds them, settled in the very same batch.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring_ascii as _quote
 from typing import Any
 
-__all__ = ["DirNote", "Entry", "attempts_of", "settle"]
+__all__ = [
+    "DirNote",
+    "Entry",
+    "Run",
+    "attempts_of",
+    "entry_of_line",
+    "rel_of",
+    "run_entries",
+    "settle",
+]
 
 
 @dataclass(slots=True)
@@ -89,6 +98,31 @@ class DirNote:
     line: str | None = None
 
 
+@dataclass(slots=True)
+class Run:
+    """Consecutive tasks the cache holds unchanged, passed on in one piece.
+
+    A run holds whole task groups (each directory's line, then its tasks') and
+    tasks outside groups, as the walk would meet them; its records need no
+    settling. ``lines`` are the cache lines, in walk order; ``fulls`` and
+    ``states`` the record and state of each task (:func:`run_entries` makes
+    an :class:`Entry` of each, where one is needed).
+    """
+
+    lines: list[str] = field(default_factory=list)
+    fulls: list[str] = field(default_factory=list)
+    states: list[str] = field(default_factory=list)
+
+    @property
+    def last(self) -> str:
+        """The path of the run's last task."""
+        for line in reversed(self.lines):
+            kind, rel, _ = line.split("\t", 2)
+            if kind == "T":
+                return rel_of(rel) if rel.startswith('"') else rel
+        return ""
+
+
 #: how the attempts of a record begin in its compact JSON (it is the last field)
 _ATTEMPTS = ',"attempts":{"group":'
 
@@ -135,3 +169,49 @@ def _attempts_text(attempts: dict[str, Any]) -> str:
         f'{{"group":{where},"number":{attempts["number"]},"count":{attempts["count"]},'
         f'"current":{current},"tasks":[{tasks}]}}'
     )
+
+
+def rel_of(text: str) -> str:
+    """A path as the cache writes it (see ``cache._rel_text``), read back."""
+    value = json.loads(text) if text.startswith('"') else text
+    if not isinstance(value, str):
+        raise ValueError(text)
+    return value
+
+
+def entry_of_line(rel: str, group: str | None, fields: list[str], line: str) -> Entry | None:
+    """The entry of a task's cache line (``fields``: the line after its path), or None."""
+    batch_group, count, first, created, queued, state, stamp, full = fields
+    try:
+        batch = (
+            None if not batch_group else rel_of(batch_group),
+            int(count),
+            rel if first == rel else rel_of(first),
+        )
+        created = rel_of(created) if created.startswith('"') else created
+        entry = Entry(rel, group, created, float(queued), state, stamp, None, None, {}, full, line)
+    except ValueError:
+        return None
+    entry.batch = batch
+    return entry
+
+
+def run_entries(run: Run) -> Iterator[Entry]:
+    """The entries of a run's tasks, settled as the cache holds them.
+
+    A run took only lines whose place among their attempts is right; when to
+    order attempts (date created, when queued) is not needed again, so a line
+    whose fields for it do not parse still makes an entry.
+    """
+    for line in run.lines:
+        kind, rel, rest = line[:-1].split("\t", 2)
+        if kind != "T":
+            continue
+        rel = rel_of(rel) if rel.startswith('"') else rel
+        fields = rest.split("\t", 7)
+        group = rel_of(fields[0]) if fields[0] else None
+        entry = entry_of_line(rel, group, fields, line)
+        if entry is None:
+            state, stamp, full = fields[5:]
+            entry = Entry(rel, group, "", 0.0, state, stamp, None, None, {}, full, line)
+        yield entry

@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from autojob.errors import AutojobError, InputError
-from autojob.harvest.collect import Entry
+from autojob.harvest.collect import Entry, Run
+from autojob.harvest.entries import run_entries
 
 __all__ = ["Batched", "Format", "Writer", "flatten", "format_for", "open_writer"]
 
@@ -34,6 +35,8 @@ __all__ = ["Batched", "Format", "Writer", "flatten", "format_for", "open_writer"
 PARQUET_BATCH = 5000
 #: pieces of text gathered before one write (a write per record costs more than the record)
 WRITE_BATCH = 256
+#: characters gathered at most before one write (runs of cached records are long pieces)
+WRITE_CHARS = 1 << 20
 
 
 class Format(StrEnum):
@@ -81,14 +84,24 @@ class Batched:
     def __init__(self, stream: IO[str]) -> None:
         self._stream = stream
         self._pieces: list[str] = []
+        self._size = 0
 
     def write(self, text: str) -> None:
         """Write ``text`` (now, or with the next batch)."""
         pieces = self._pieces
+        if len(text) >= WRITE_CHARS >> 2:  # long enough to be written as it is
+            if pieces:
+                self._stream.write("".join(pieces))
+                pieces.clear()
+                self._size = 0
+            self._stream.write(text)
+            return
         pieces.append(text)
-        if len(pieces) >= WRITE_BATCH:
+        self._size += len(text)
+        if len(pieces) >= WRITE_BATCH or self._size >= WRITE_CHARS:
             self._stream.write("".join(pieces))
             pieces.clear()
+            self._size = 0
 
     def close(self) -> None:
         """Write what is gathered and close the stream (idempotent)."""
@@ -128,6 +141,11 @@ class Writer(ABC):
     @abstractmethod
     def add(self, entry: Entry) -> None:
         """Write one task."""
+
+    def add_run(self, run: Run) -> None:
+        """Write the tasks of a run (records the cache kept, settled)."""
+        for entry in run_entries(run):
+            self.add(entry)
 
     @abstractmethod
     def _finish(self) -> None:
@@ -173,6 +191,11 @@ class JsonWriter(_TextWriter):
         self._stream.write((",\n" if self.count else "[\n") + entry.full_text())
         self.count += 1
 
+    def add_run(self, run: Run) -> None:
+        """Write the records of a run as they are."""
+        self._stream.write((",\n" if self.count else "[\n") + ",\n".join(run.fulls))
+        self.count += len(run.fulls)
+
     def _finish(self) -> None:
         self._stream.write("\n]\n" if self.count else "[]\n")
         self._stream.close()
@@ -185,6 +208,11 @@ class JsonLinesWriter(_TextWriter):
         """Write one record."""
         self._stream.write(entry.full_text() + "\n")
         self.count += 1
+
+    def add_run(self, run: Run) -> None:
+        """Write the records of a run as they are."""
+        self._stream.write("\n".join(run.fulls) + "\n")
+        self.count += len(run.fulls)
 
     def _finish(self) -> None:
         self._stream.close()

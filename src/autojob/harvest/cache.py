@@ -401,7 +401,7 @@ def _fits(parts: list[str], rel: str, group: str | None, size: str, first: str) 
         and (parts[1] == rel or parts[1] == _rel_text(rel))
         and parts[3] == size
         and (parts[4] == first or parts[4] == _rel_text(first))
-        and (not parts[2] if group is None else parts[2] in (group, _rel_text(group)))
+        and (not parts[2] if group is None else (parts[2] == group or parts[2] == _rel_text(group)))
     )
 
 

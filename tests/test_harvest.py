@@ -208,6 +208,7 @@ BROKEN = {
     "corrupt metadata": (SETTINGS.TASK_METADATA_FILE, b'{"label": "x",', MetadataError, None),
     "truncated inputs": (SETTINGS.INPUTS_FILE, b'{"task_inputs": {"comm', MetadataError, None),
     "binary outputs": (SETTINGS.OUTPUTS_FILE, b"\xff\xfe\x00garbage", MetadataError, None),
+    "outputs not UTF-8": (SETTINGS.OUTPUTS_FILE, b'{"name": "caf\xe9"}', MetadataError, None),
     "outputs not an object": (SETTINGS.OUTPUTS_FILE, b"[1, 2, 3]", MetadataError, None),
     "empty accounting": (SETTINGS.SCHEDULER_STATS_FILE, b"", MetadataError, None),
     "bad task id": (SETTINGS.TASK_METADATA_FILE, b'{"task_id": 5}', MetadataError, "task_id"),
@@ -244,6 +245,18 @@ def test_relaxed_harvest_records_each_problem(tmp_path: Path, case: str) -> None
     assert found.summary.problem_count == 1
     assert found.summary.problems[0][0] == bad.path
     assert found.summary.tasks == found.summary.seen == 3
+
+
+def test_json_files_in_other_unicode_encodings_are_read(tmp_path: Path) -> None:
+    sg_dir, dirs = finished_sweep(tmp_path)
+    outputs = {"name": "café", "energy": -1.0}
+    text = json.dumps(outputs, ensure_ascii=False)
+    (dirs[0] / SETTINGS.OUTPUTS_FILE).write_bytes(b"\xef\xbb\xbf" + text.encode())  # BOM
+    (dirs[1] / SETTINGS.OUTPUTS_FILE).write_bytes(text.encode("utf-16"))
+
+    tasks = by_label(list(harvest(sg_dir, strict=True)))
+
+    assert tasks["t0"].outputs == tasks["t1"].outputs == outputs
 
 
 @pytest.mark.parametrize("case", BROKEN)

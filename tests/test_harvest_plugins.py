@@ -132,8 +132,9 @@ def test_installed_harvesters_run_on_their_task_classes(plugin_site: Path, tmp_p
 def test_broken_entry_points_are_named(plugin_site: Path) -> None:
     with pytest.raises(PluginError, match=r"'broken' \(result_harvest:NOT_A_HARVESTER\)"):
         get_harvester("broken")
-    with pytest.raises(PluginError, match=r"'missing'.*failed to load"):
+    with pytest.raises(PluginError, match=r"'missing'.*failed to load") as missing:
         get_harvester("missing")
+    assert "--harvester" in (missing.value.hint or "")
     with pytest.raises(PluginError, match="is not a Harvester"):
         register_harvester(object())  # type: ignore[arg-type]
 

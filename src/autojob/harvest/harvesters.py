@@ -103,6 +103,9 @@ class Harvester(ABC):
         return f"{self.name}=={self.version}"
 
 
+_decode = json.JSONDecoder().decode
+
+
 def read_json_file(path: str, *, required: bool = False) -> dict[str, Any] | None:
     """Read a JSON object from ``path``; None when it is missing and not required.
 
@@ -119,7 +122,8 @@ def read_json_file(path: str, *, required: bool = False) -> dict[str, Any] | Non
     except OSError as exc:
         raise MetadataError(f"cannot read the file: {exc.strerror}", path=path) from exc
     try:
-        data = json.loads(raw)
+        # an object in UTF-8 (as JSON files are) skips json.loads' guess of the encoding
+        data = _decode(raw.decode()) if raw[:1] == b"{" else json.loads(raw)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
         read_json_object(Path(path))  # raises the detailed message
         raise MetadataError(f"not valid JSON: {exc}", path=path) from exc
@@ -207,7 +211,9 @@ def _loaded(name: str) -> Harvester:
         harvester = obj() if isinstance(obj, type) and issubclass(obj, Harvester) else obj
     except Exception as exc:  # any failure of third-party code while importing
         raise PluginError(
-            f"harvester {name!r} ({entry_point.value}) failed to load: {exc}"
+            f"harvester {name!r} ({entry_point.value}) failed to load: {exc}",
+            hint="fix or uninstall the package that provides it, or name the harvesters "
+            "to run (--harvester NAME)",
         ) from exc
     if not isinstance(harvester, Harvester):
         raise PluginError(

@@ -9,12 +9,21 @@ first one), what ordering its attempts needs, the stamp of its watched files
 record, attempts included, exactly as the JSON and JSON Lines archives hold
 it. Lines are in the order the walk visits directories, so a harvest reads the
 cache alongside the walk (memory does not grow with the tree) and reuses a
-record only when the stamp is unchanged; everything else is read from the
-files. While every task of a task group comes from the cache, settled in the
-same batch, their records and lines are copied as they are; otherwise their
-attempts are worked out again. The cache also keeps the listing of every
-directory that is not a task, with its mtime: while the mtime is unchanged, no
-entry was added, removed or renamed in it, so the walk does not list it again.
+record only when the stamp still holds; everything else is read from the
+files. The cache also keeps the listing of every directory that is not a task,
+with its mtime: while the mtime is unchanged, no entry was added, removed or
+renamed in it, so the walk does not list it again.
+
+How much of a stamp is checked: the task directory's mtime, which every
+creation, removal or replacement of a file in it changes; and, when asked
+(``verify``), when the header does not say, or once the last such check is
+``SETTINGS.HARVEST_VERIFY_AGE`` old (the header's ``verified``), every watched
+file's mtime and size too, which a file rewritten in place changes.
+
+Task groups (and tasks outside groups) whose lines all hold, settled in the
+same batch, pass as a :class:`~autojob.harvest.entries.Run`: their lines and
+records are copied as they are, each line split once, without an entry per
+task. Otherwise their attempts are worked out again.
 
 The cache is dropped whole when the root, the harvesters (names and versions),
 magic mode, the watched file names, the cache format or the autojob version

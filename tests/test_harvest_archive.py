@@ -589,3 +589,20 @@ def test_runs_of_cached_tasks_give_what_a_full_harvest_gives(
         t for t in load_archive(out) if t.attempts.group == str(dirs[3].parent.relative_to(sg_dir))
     ]
     assert sorted(t.attempts.count for t in group3) == [3, 3, 3]
+
+
+def test_runs_of_cached_tasks_with_names_the_cache_quotes(tmp_path: Path) -> None:
+    """Paths that are not plain printable ASCII are JSON-quoted in the cache; runs
+    still take their groups, and the archive is the one a full harvest writes."""
+    sg_dir, dirs = finished_sweep(tmp_path / "tree")
+    for name in ("grüppe é", "tab\there", 'quote"d'):
+        shutil.copytree(dirs[0].parent, sg_dir / name)  # a task group, under an odd name
+    age(sg_dir)
+    out, full = tmp_path / "archive.json", tmp_path / "full.json"
+    archive(sg_dir, out, strict=True)
+    again = archive(sg_dir, out, strict=True)
+    assert (again.tasks, again.cached) == (6, 5)  # the idle task is always read
+    archive(sg_dir, full, strict=True, incremental=False)
+    assert out.read_bytes() == full.read_bytes()
+    cache = cache_path(out).read_text()
+    assert '"grüppe é' not in cache and '"tab\\there' in cache

@@ -27,6 +27,7 @@ from autojob.harvest import (
     load_archive,
     register_harvester,
 )
+from autojob.harvest import cache as cache_module
 from autojob.harvest.cache import cache_path, previous_count
 from autojob.harvest.harvesters import _registered
 from autojob.next import create_task_tree
@@ -606,3 +607,90 @@ def test_runs_of_cached_tasks_with_names_the_cache_quotes(tmp_path: Path) -> Non
     assert out.read_bytes() == full.read_bytes()
     cache = cache_path(out).read_text()
     assert '"grüppe é' not in cache and '"tab\\there' in cache
+
+
+_CHANGES = st.lists(
+    st.tuples(
+        st.sampled_from(["replace", "add-attempt", "remove-task", "remove-group", "add-group"]),
+        st.integers(min_value=0, max_value=50),
+    ),
+    max_size=6,
+)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    sizes=st.lists(st.integers(min_value=1, max_value=3), min_size=1, max_size=6),
+    loose=st.integers(min_value=0, max_value=2),
+    changes=_CHANGES,
+    run_tasks=st.sampled_from([1, 2, 3, 512]),
+)
+def test_incremental_harvests_equal_full_ones_whatever_changed(
+    tmp_path_factory: pytest.TempPathFactory,
+    sizes: list[int],
+    loose: int,
+    changes: list[tuple[str, int]],
+    run_tasks: int,
+) -> None:
+    """Task groups of 1-3 attempts and tasks outside groups, harvested, changed in
+    any of five ways, harvested again (before and after the changes settle): every
+    incremental archive is byte for byte the full one."""
+    template = _template(tmp_path_factory)
+    root = tmp_path_factory.mktemp("tree")
+    groups = []
+    for g, size in enumerate(sizes):
+        group = root / f"g{g:02d}"
+        shutil.copytree(template.parent, group)
+        for a in range(1, size):
+            shutil.copytree(template, group / f"zattempt{a}")
+        groups.append(group)
+    for i in range(loose):
+        shutil.copytree(template, root / "loose" / f"t{i}")
+    age(root)
+    out, full = root.parent / f"{root.name}.json", root.parent / f"{root.name}-full.json"
+
+    def check() -> int:
+        cached = archive(root, out, strict=True).cached
+        archive(root, full, strict=True, incremental=False)
+        assert out.read_bytes() == full.read_bytes()
+        return cached
+
+    original = cache_module.RUN_TASKS
+    cache_module.RUN_TASKS = run_tasks
+    try:
+        check()
+        assert check() == sum(sizes) + loose  # every task from the cache
+        for kind, pick in changes:
+            tasks = sorted(p.parent for p in root.rglob(SETTINGS.TASK_METADATA_FILE))
+            present = [g for g in groups if g.exists()]
+            if kind == "replace" and tasks:
+                _replace_outputs(tasks[pick % len(tasks)], float(pick))
+            elif kind == "add-attempt" and present:
+                group = present[pick % len(present)]
+                shutil.copytree(template, group / f"added{pick}", dirs_exist_ok=True)
+            elif kind == "remove-task" and tasks:
+                shutil.rmtree(tasks[pick % len(tasks)])
+            elif kind == "remove-group" and present:
+                shutil.rmtree(present[pick % len(present)])
+            elif kind == "add-group":
+                shutil.copytree(template.parent, root / f"new{pick}", dirs_exist_ok=True)
+        check()  # the changes are recent: read, not cached
+        age(root)
+        check()  # settled: cached
+        tasks = list(root.rglob(SETTINGS.TASK_METADATA_FILE))
+        assert check() == len(tasks)
+    finally:
+        cache_module.RUN_TASKS = original
+
+
+_TEMPLATES: dict[str, Path] = {}
+
+
+def _template(factory: pytest.TempPathFactory) -> Path:
+    """A finished task in its task group, made once per test session."""
+    if "task" not in _TEMPLATES:
+        _, dirs = finished_sweep(factory.mktemp("template"))
+        _TEMPLATES["task"] = dirs[0]
+    return _TEMPLATES["task"]

@@ -300,14 +300,7 @@ class CachedReader:
         The task must have been settled in ``group`` (None: outside groups), in
         a batch of ``size`` tasks whose first was ``first`` (empty: itself).
         """
-        if not _fits(parts, rel, group, size, first or rel):
-            return False
-        if self.check_files:
-            return self.reader.unchanged(top, parts[8])
-        try:  # Reader.same_directory, inline: this runs for every cached task
-            return parts[8].startswith(f"{os.stat(top).st_mtime_ns}/")
-        except OSError:
-            return False
+        return _fits(parts, rel, group, size, first or rel) and self._same(top, parts[8])
 
     def _group(self, top: str, rel: str, line: str, run: Run) -> tuple[bool, str | None]:
         """Add the task group in ``top`` to ``run`` if it and its tasks are unchanged.
@@ -351,12 +344,7 @@ class CachedReader:
         self, top: str, rel: str, line: str, parts: list[str], name: str, run: Run
     ) -> tuple[bool, str | None]:
         """:meth:`_group` for a task group of one task, ``name`` (the most common)."""
-        if parts[3] != "g" or "\\" in name:
-            return False, line
-        try:
-            if str(os.stat(top).st_mtime_ns) != parts[2]:
-                return False, line
-        except OSError:
+        if parts[3] != "g" or "\\" in name or not _mtime_is(top, parts[2]):
             return False, line
         task = self._next_line()
         if task is None:
@@ -377,10 +365,7 @@ class CachedReader:
             self._unreadable()
             return None
         stamp, kind, listed = fields
-        try:
-            if str(os.stat(top).st_mtime_ns) != stamp:
-                return None
-        except OSError:
+        if not _mtime_is(top, stamp):
             return None
         subdirs = _names_of(listed)
         if subdirs is None:
@@ -420,14 +405,17 @@ def _group_listing(top: str, stamp: str, kind: str, listed: str) -> list[str] | 
     None when the line (its ``stamp``, ``kind`` and ``listed`` fields) is not
     a task group's, or the directory changed.
     """
-    if kind != "g":
-        return None
-    try:
-        if str(os.stat(top).st_mtime_ns) != stamp:
-            return None
-    except OSError:
+    if kind != "g" or not _mtime_is(top, stamp):
         return None
     return _names_of(listed)
+
+
+def _mtime_is(top: str, stamp: str) -> bool:
+    """Whether the directory ``top``'s mtime (ns) is ``stamp``, as the cache wrote it."""
+    try:
+        return str(os.stat(top).st_mtime_ns) == stamp
+    except OSError:
+        return False
 
 
 def _names_of(listed: str) -> list[str] | None:

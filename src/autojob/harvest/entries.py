@@ -119,7 +119,7 @@ class Run:
         for line in reversed(self.lines):
             kind, rel, _ = line.split("\t", 2)
             if kind == "T":
-                return rel_of(rel) if rel.startswith('"') else rel
+                return rel_of(rel)
         return ""
 
 
@@ -207,7 +207,7 @@ def run_entries(run: Run) -> Iterator[Entry]:
         kind, rel, rest = line[:-1].split("\t", 2)
         if kind != "T":
             continue
-        rel = rel_of(rel) if rel.startswith('"') else rel
+        rel = rel_of(rel)
         fields = rest.split("\t", 7)
         group = rel_of(fields[0]) if fields[0] else None
         entry = entry_of_line(rel, group, fields, line)

@@ -520,15 +520,15 @@ def test_freeze_output_makes_a_dataset_naming_input_and_tool(
     tmp_path: Path, tool: Path, dataset: dtoolcore.DataSet
 ) -> None:
     out = tmp_path / "out"
-    result = call(
+    freeze = (
         AGENT,
         f"--tool_path={tool}",
         f"--input_dataset_path={dataset_path(dataset)}",
         f"--output_root={out}",
         "--freeze-output",
         "hashes",
-        cwd=tmp_path,
     )
+    result = call(*freeze, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     frozen = dtoolcore.DataSet.from_uri(str(tmp_path / "hashes"))
     relpaths = {frozen.item_properties(i)["relpath"] for i in frozen.identifiers}
@@ -536,15 +536,7 @@ def test_freeze_output_makes_a_dataset_naming_input_and_tool(
     assert {f"{SETTINGS.PROVENANCE_DIR}/{i}.json" for i in dataset.identifiers} <= relpaths
     readme = frozen.get_readme_content()
     assert dataset.uuid in readme and dataset.name in readme and str(tool) in readme
-    again = call(
-        AGENT,
-        f"--tool_path={tool}",
-        f"--input_dataset_path={dataset_path(dataset)}",
-        f"--output_root={out}",
-        "--freeze-output",
-        "hashes",
-        cwd=tmp_path,
-    )
+    again = call(*freeze, cwd=tmp_path)  # the same again: the dataset exists
     assert again.returncode == 1 and "exists already" in again.stderr
 
 

@@ -7,10 +7,24 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
-from autojob import SETTINGS
+# the helper modules assert too: pytest explains their failed asserts as it does
+# those of the test modules (registered before they are first imported)
+pytest.register_assert_rewrite(
+    "tests.helpers",
+    "tests.datasets_helpers",
+    "tests.harvest_helpers",
+    "tests.interop_helpers",
+    "tests.slurm_helpers",
+    "tests.workflow_helpers",
+)
+
+from autojob import SETTINGS  # noqa: E402
+from tests.interop_helpers import install_reference, write_reference_trees  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -25,6 +39,23 @@ def _isolated_config(
     for key, value in saved.items():
         if getattr(SETTINGS, key) != value:
             setattr(SETTINGS, key, value)
+
+
+# --- the reference implementation, for the tests marked interop ---
+
+
+@pytest.fixture(scope="session")
+def reference_python(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Path:
+    """A Python interpreter whose ``autojob`` is python-autojob 0.0.2."""
+    return install_reference(tmp_path_factory, pytestconfig)
+
+
+@pytest.fixture(scope="module")
+def reference_trees(
+    reference_python: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    """Trees written by python-autojob, and its summary of what it wrote."""
+    return write_reference_trees(reference_python, tmp_path_factory)
 
 
 # --- tests marked slurm run on the cluster that scripts/slurm-up.sh starts ---

@@ -55,14 +55,15 @@ def read(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def make_study(cwd: Path, name: str = "st") -> Path:
+def new_study(cwd: Path, name: str = "st") -> Path:
+    """A study made as users make one: ``autojob new --type study``."""
     ok("new", "--type", "study", "--name-template", name, cwd=cwd)
     return cwd / name
 
 
 def make_task_group(cwd: Path, *extra: str) -> tuple[Path, Path]:
     """A study holding a task group (named tg); return (group dir, its task dir)."""
-    study = make_study(cwd)
+    study = new_study(cwd)
     result = ok(
         "new", "--type", "task_group", "--dest", study, "--name-template", "tg", *extra, cwd=cwd
     )
@@ -182,7 +183,7 @@ def test_new_study_inside_a_study_group(tmp_path: Path) -> None:
 
 
 def test_new_task_group_inside_a_study(tmp_path: Path) -> None:
-    study = make_study(tmp_path)
+    study = new_study(tmp_path)
     study_id = read(study / "study.json")["study_id"]
     result = ok("new", "--type", "task_group", "--dest", study, "--label", "relax-1", cwd=tmp_path)
     [(k1, group_id, group_dir), (k2, task_id, task_dir)] = created(result, tmp_path)

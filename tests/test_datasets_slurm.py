@@ -10,7 +10,7 @@ import pytest
 
 from autojob import SETTINGS
 from autojob.datasets.batches import split_batches
-from tests.test_datasets import (
+from tests.datasets_helpers import (
     ITEMS,
     SKETCHJOB,
     SMART_TOOL,
@@ -20,7 +20,8 @@ from tests.test_datasets import (
     make_dataset,
     sha1,
 )
-from tests.test_slurm_cluster import ACTIVE, slurm
+from tests.helpers import wait_until
+from tests.slurm_helpers import ACTIVE, slurm
 
 pytestmark = pytest.mark.slurm
 
@@ -31,8 +32,10 @@ SINCE = "--starttime=" + time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(time.
 
 def finished_elements(job_id: str, count: int, timeout: float = 180) -> dict[str, tuple[str, str]]:
     """``{job id: (state, exit code)}`` of a job's ``count`` elements once all ended."""
-    deadline = time.monotonic() + timeout
-    while True:
+    rows: dict[str, tuple[str, str]] = {}
+
+    def finished() -> dict[str, tuple[str, str]] | None:
+        nonlocal rows
         lines = slurm(
             "sacct", "-j", job_id, "-X", "--parsable2", "--noheader", SINCE,
             "--format=JobID,State,ExitCode",
@@ -40,11 +43,11 @@ def finished_elements(job_id: str, count: int, timeout: float = 180) -> dict[str
         rows = {fields[0]: (fields[1], fields[2]) for fields in (line.split("|") for line in lines)}
         done = {key: value for key, value in rows.items() if value[0] not in ACTIVE}
         # an array is listed as one pending line (JOBID_[0-1]) until its elements start
-        if len(done) == count and len(rows) == count:
-            return done
-        if time.monotonic() > deadline:
-            pytest.fail(f"job {job_id} not finished after {timeout}s: {rows}")
-        time.sleep(0.5)
+        return done if len(done) == count and len(rows) == count else None
+
+    return wait_until(
+        finished, timeout, f"job {job_id} to finish", details=lambda: rows, interval=0.5
+    )
 
 
 def submit(script_text: str, where: Path) -> str:
@@ -69,14 +72,15 @@ def test_slurm_single_runs_every_batch_in_one_job(tmp_path: Path) -> None:
     job_id = submit(sketch.stdout, tmp_path)
     assert finished_elements(job_id, 1) == {job_id: ("COMPLETED", "0:0")}
     # accounting fills a job's record in as its messages arrive: ask until whole
-    deadline = time.monotonic() + 60
-    while True:
+    fields = ""
+
+    def whole() -> bool:
+        nonlocal fields
         fields = slurm("sacct", "-j", job_id, "-X", "--parsable2", "--noheader", SINCE,
                        "--format=Partition,JobName")  # fmt: skip
-        if fields == "short|hash items" or time.monotonic() > deadline:
-            break
-        time.sleep(1)
-    assert fields == "short|hash items"
+        return fields == "short|hash items"
+
+    wait_until(whole, 60, "the job's partition and name", details=lambda: fields, interval=1)
     for relpath, content in ITEMS.items():
         assert (out / relpath).read_text() == sha1(content)
 

@@ -21,36 +21,7 @@ from autojob.study import Study
 from autojob.task_group import TaskGroup
 from autojob.tasks.task import Task, TaskInputs, TaskMetadata
 
-from .helpers import run, snapshot
-
-# each task counts its runs in runs.txt, so a task run twice is seen
-COUNT = "echo run >> runs.txt; "
-
-
-def make_study(root: Path, commands: dict[str, str], time: str | None = None) -> Path:
-    groups = []
-    for label, command in commands.items():
-        sched = {"time": time} if time else {}
-        task = Task(
-            task_metadata=TaskMetadata(label=label),
-            # these tasks do not restart themselves: auto restart has tests of its own
-            task_inputs=TaskInputs(command=COUNT + command, auto_restart=False),
-            scheduler_inputs=sched,
-        )
-        groups.append(TaskGroup(label=label, tasks=[task]))
-    return Study(name="s", task_groups=groups).to_directory(
-        root, study_template="{name}", task_group_template="{label}"
-    )
-
-
-def task_dir(study: Path, label: str) -> Path:
-    (path,) = [p for p in (study / label).iterdir() if p.is_dir()]
-    return path
-
-
-def runs(path: Path) -> int:
-    file = path / "runs.txt"
-    return len(file.read_text().splitlines()) if file.exists() else 0
+from .helpers import alive, run, runs, snapshot, study_of_commands, task_dir, wait_until
 
 
 def run_all(
@@ -62,9 +33,10 @@ def run_all(
 
 
 def test_states_follow_the_files_the_script_writes(tmp_path: Path) -> None:
-    study = make_study(
+    study, _ = study_of_commands(
         tmp_path,
         {"ok": "echo fine", "bad": "echo oops >&2; exit 3", "slow": "sleep 30"},
+        count_runs=True,
         time="00:00:01",
     )
     assert {read_state(task_dir(study, k)).state for k in ("ok", "bad", "slow")} == {State.IDLE}
@@ -85,7 +57,9 @@ def test_states_follow_the_files_the_script_writes(tmp_path: Path) -> None:
 
 
 def test_resubmitting_failed_tasks_keeps_their_history(tmp_path: Path) -> None:
-    study = make_study(tmp_path, {"flaky": "test -f ok || { touch ok; exit 1; }"})
+    study, _ = study_of_commands(
+        tmp_path, {"flaky": "test -f ok || { touch ok; exit 1; }"}, count_runs=True
+    )
     flaky = task_dir(study, "flaky")
     assert run_all(study) == {flaky: State.FAILED}
     assert run_all(study, frozenset({State.FAILED})) == {flaky: State.SUCCESS}
@@ -95,7 +69,7 @@ def test_resubmitting_failed_tasks_keeps_their_history(tmp_path: Path) -> None:
 
 
 def test_a_started_task_whose_process_died_is_unknown_and_rerun(tmp_path: Path) -> None:
-    study = make_study(tmp_path, {"crashed": "echo again"})
+    study, _ = study_of_commands(tmp_path, {"crashed": "echo again"}, count_runs=True)
     crashed = task_dir(study, "crashed")
     dead = subprocess.Popen(["true"])
     dead.wait()
@@ -107,14 +81,18 @@ def test_a_started_task_whose_process_died_is_unknown_and_rerun(tmp_path: Path) 
 
 
 def test_cancel_stops_running_and_queued_tasks(tmp_path: Path) -> None:
-    study = make_study(tmp_path, {"a": "sleep 60", "b": "sleep 60", "c": "sleep 60"})
+    study, _ = study_of_commands(
+        tmp_path, {"a": "sleep 60", "b": "sleep 60", "c": "sleep 60"}, count_runs=True
+    )
     result = run("submit", study, "-j", "2", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "submitted 3 task(s)" in result.stdout
-    deadline = time.monotonic() + 20
-    while sum(read_state(task_dir(study, k)).state is State.RUNNING for k in "abc") < 2:
-        assert time.monotonic() < deadline, "tasks did not start"
-        time.sleep(0.1)
+    runner = int(result.stdout.split("pid ")[1].split(",")[0])
+    wait_until(
+        lambda: sum(read_state(task_dir(study, k)).state is State.RUNNING for k in "abc") >= 2,
+        20,
+        "two tasks to start",
+    )
     states = {k: read_state(task_dir(study, k)).state for k in "abc"}
     assert sorted(states.values()) == [State.QUEUED, State.RUNNING, State.RUNNING]
     pids = [read_state(task_dir(study, k)).pid or 0 for k in "abc" if states[k] is State.RUNNING]
@@ -126,23 +104,30 @@ def test_cancel_stops_running_and_queued_tasks(tmp_path: Path) -> None:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
     queued = next(k for k in "abc" if states[k] is State.QUEUED)
-    time.sleep(1)
+    wait_until(lambda: not alive(runner), 20, f"the runner (pid {runner}) to end")
     assert runs(task_dir(study, queued)) == 0
     assert "nothing to cancel" in run("cancel", study, cwd=tmp_path).stdout
 
 
 def test_runner_killed_midway_loses_nothing_and_reruns_nothing(tmp_path: Path) -> None:
     commands = {f"t{i}": f"sleep {0.4 + 0.1 * (i % 3)}" for i in range(8)}
-    study = make_study(tmp_path, commands)
+    study, _ = study_of_commands(tmp_path, commands, count_runs=True)
     result = run("submit", study, "-j", "2", cwd=tmp_path)
     pid = int(result.stdout.split("pid ")[1].split(",")[0])
     paths = [task_dir(study, k) for k in commands]
-    deadline = time.monotonic() + 20
-    while sum(read_state(p).state is State.SUCCESS for p in paths) < 2:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_until(
+        lambda: sum(read_state(p).state is State.SUCCESS for p in paths) >= 2,
+        20,
+        "two tasks to succeed",
+        interval=0.05,
+    )
     os.kill(pid, signal.SIGKILL)  # the runner dies; its running tasks live on
-    time.sleep(1.5)
+    wait_until(
+        lambda: not {State.QUEUED, State.RUNNING} & {read_state(p).state for p in paths},
+        20,
+        "the tasks the dead runner started to end and its claims to lapse",
+        details=lambda: [read_state(p).state for p in paths],
+    )
     states = [read_state(p).state for p in paths]
     assert State.QUEUED not in states and State.RUNNING not in states
     assert states.count(State.SUCCESS) >= 2 and State.IDLE in states
@@ -158,7 +143,9 @@ def test_runner_killed_midway_loses_nothing_and_reruns_nothing(tmp_path: Path) -
 
 
 def test_two_submits_at_once_run_each_task_once(tmp_path: Path) -> None:
-    study = make_study(tmp_path, {f"t{i}": "sleep 0.2" for i in range(12)})
+    study, _ = study_of_commands(
+        tmp_path, {f"t{i}": "sleep 0.2" for i in range(12)}, count_runs=True
+    )
     procs = [
         subprocess.Popen(
             [
@@ -195,7 +182,7 @@ def test_two_submits_at_once_run_each_task_once(tmp_path: Path) -> None:
 
 
 def test_submit_wait_exit_status_and_dry_run(tmp_path: Path) -> None:
-    study = make_study(tmp_path, {"ok": "true", "bad": "false"})
+    study, _ = study_of_commands(tmp_path, {"ok": "true", "bad": "false"}, count_runs=True)
     before = snapshot(tmp_path)
     dry = run("submit", study, "--dry-run", cwd=tmp_path)
     assert dry.returncode == 0 and "2 task(s) would run" in dry.stdout
@@ -220,7 +207,9 @@ def test_loose_task_directories_run(tmp_path: Path) -> None:
 
 
 def test_status_table_json_and_attempt_history(tmp_path: Path) -> None:
-    study = make_study(tmp_path, {"ok": "true", "bad": "echo broken >&2; exit 2"})
+    study, _ = study_of_commands(
+        tmp_path, {"ok": "true", "bad": "echo broken >&2; exit 2"}, count_runs=True
+    )
     run_all(study)
     table = run("status", study, cwd=tmp_path).stdout
     assert "broken" in table and "need attention" in table
@@ -242,7 +231,7 @@ def test_status_table_json_and_attempt_history(tmp_path: Path) -> None:
 def test_status_index_sees_what_changed(tmp_path: Path) -> None:
     from autojob.store.status import collect
 
-    study = make_study(tmp_path, {f"t{i}": "true" for i in range(5)})
+    study, _ = study_of_commands(tmp_path, {f"t{i}": "true" for i in range(5)}, count_runs=True)
     cold = collect(study)
     assert cold.source == "scan" and len(cold.tasks) == 5
     assert (study / ".autojob" / "status.json").is_file()
@@ -264,7 +253,7 @@ def test_status_index_sees_what_changed(tmp_path: Path) -> None:
 
 
 def test_status_watch_refreshes_until_interrupted(tmp_path: Path) -> None:
-    study = make_study(tmp_path, {"w": "sleep 1"})
+    study, _ = study_of_commands(tmp_path, {"w": "sleep 1"}, count_runs=True)
     watcher = subprocess.Popen(
         [
             str(Path(sys.executable).parent / "autojob"),
@@ -290,7 +279,9 @@ def test_status_watch_refreshes_until_interrupted(tmp_path: Path) -> None:
 
 
 def test_resubmit_restarts_a_timeout_with_more_time(tmp_path: Path) -> None:
-    study = make_study(tmp_path, {"slow": "sleep 2", "ok": "true"}, time="0:01")
+    study, _ = study_of_commands(
+        tmp_path, {"slow": "sleep 2", "ok": "true"}, count_runs=True, time="0:01"
+    )
     run_all(study)
     slow = task_dir(study, "slow")
     assert read_state(slow).state is State.TIMEOUT
@@ -309,10 +300,12 @@ def test_resubmit_restarts_a_timeout_with_more_time(tmp_path: Path) -> None:
     assert (new / "checkpoint").read_text() == "kept"
     group = json.loads((study / "slow" / "task_group.json").read_text())
     assert group["tasks"][-1] == json.loads((new / "task.json").read_text())["task_id"]
-    deadline = time.monotonic() + 30
-    while read_state(new).state is not State.SUCCESS:
-        assert time.monotonic() < deadline, read_state(new)
-        time.sleep(0.2)
+    wait_until(
+        lambda: read_state(new).state is State.SUCCESS,
+        30,
+        "the restarted attempt to succeed",
+        details=lambda: read_state(new),
+    )
     status = json.loads(run("status", study, "--json", cwd=tmp_path).stdout)
     assert {g["path"]: g["state"] for g in status["task_groups"]} == {
         "slow": "success",
@@ -324,33 +317,30 @@ def test_resubmit_restarts_a_timeout_with_more_time(tmp_path: Path) -> None:
     assert "nothing to restart" in run("resubmit", study, "--only", "timeout", cwd=tmp_path).stdout
 
 
-def _wait_for(condition: object, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.2)
-
-
 def test_auto_restart_recovers_a_timeout_with_no_one_watching(tmp_path: Path) -> None:
     command = "if [ -f part1 ]; then echo finished > result; else touch part1; sleep 60; fi"
-    task = Task(
-        task_metadata=TaskMetadata(label="long"),
-        task_inputs=TaskInputs(command=command, files_to_carry_over=["part1"]),
-        scheduler_inputs={"time": "0:04"},
+    study, (first,) = study_of_commands(
+        tmp_path, {"long": command}, auto_restart=True, files_to_carry_over=["part1"], time="0:04"
     )
-    study = Study(name="s", task_groups=[TaskGroup(label="long", tasks=[task])]).to_directory(
-        tmp_path, study_template="{name}", task_group_template="{label}"
-    )
-    first = task_dir(study, "long")
     assert "--time-limit 00:00:04 --buffer 0.5" in (first / "run.sh").read_text()
     assert run("submit", study, cwd=tmp_path).returncode == 0
 
     def attempts() -> list[Path]:
         return sorted(p for p in (study / "long").iterdir() if p.is_dir())
 
-    _wait_for(lambda: len(attempts()) == 2 and any((p / "result").exists() for p in attempts()))
+    wait_until(
+        lambda: len(attempts()) == 2 and any((p / "result").exists() for p in attempts()),
+        60,
+        "a second attempt to write its result",
+        interval=0.2,
+    )
     (second,) = [p for p in attempts() if p != first]
-    _wait_for(lambda: read_state(second).state is State.SUCCESS)
+    wait_until(
+        lambda: read_state(second).state is State.SUCCESS,
+        60,
+        "the second attempt to succeed",
+        interval=0.2,
+    )
     assert read_state(first).state is State.TIMEOUT and read_state(first).exit_code == 124
     assert (
         json.loads((second / "inputs.json").read_text())["scheduler_inputs"]["time"] == "00:00:06"
@@ -373,8 +363,20 @@ def test_auto_restart_stops_at_the_budget(tmp_path: Path) -> None:
     def states() -> list[State]:
         return [read_state(p).state for p in sorted(group.iterdir()) if p.is_dir()]
 
-    _wait_for(lambda: states() == [State.TIMEOUT, State.TIMEOUT])
-    time.sleep(3)  # a third attempt would have appeared by now
+    wait_until(
+        lambda: states() == [State.TIMEOUT, State.TIMEOUT],
+        60,
+        "two attempts to time out",
+        details=states,
+        interval=0.2,
+    )
+
+    def told() -> str:
+        outs = [p / "autojob.out" for p in sorted(group.iterdir()) if p.is_dir()]
+        return "".join(out.read_text() for out in outs if out.exists())
+
+    # the second attempt's script decides last: once it has said so, no third comes
+    wait_until(lambda: "not restarting" in told(), 30, "the decision not to restart")
     assert states() == [State.TIMEOUT, State.TIMEOUT]
     attempts = [p for p in sorted(group.iterdir()) if p.is_dir()]
     assert {

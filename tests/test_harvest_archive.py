@@ -32,7 +32,7 @@ from autojob.harvest.cache import cache_path, previous_count
 from autojob.harvest.harvesters import _registered
 from autojob.next import create_task_tree
 from autojob.tasks.task import Task, TaskInputs
-from tests.test_harvest import WRITE_OUTPUTS, age, by_label, finished_sweep, run_task, sweep
+from tests.harvest_helpers import WRITE_OUTPUTS, age, by_label, finished_sweep, run_task, sweep
 
 # -- formats --------------------------------------------------------------------------
 

@@ -12,8 +12,8 @@ import pytest
 from autojob import SETTINGS
 from autojob.harvest import load_archive
 from autojob.harvest.cache import cache_path
+from tests.harvest_helpers import age, by_label, finished_sweep
 from tests.helpers import run
-from tests.test_harvest import age, by_label, finished_sweep
 
 
 def test_harvest_writes_archive_json_by_default(tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
 """Trees written by python-autojob 0.0.2 harvest like ours.
 
 The reference implementation is installed in a throwaway virtualenv by the
-fixtures of :mod:`tests.test_interop` (never a dependency of ours); it writes
+shared fixtures of tests/conftest.py (never a dependency of ours); it writes
 two study groups there, which are harvested here in strict mode.
 """
 
@@ -13,10 +13,8 @@ from typing import Any
 import pytest
 
 from autojob.harvest import archive, harvest, load_archive
-from tests.test_interop import reference_python, reference_trees
 
 pytestmark = pytest.mark.interop
-__all__ = ["reference_python", "reference_trees"]  # the fixtures used here
 
 
 @pytest.mark.parametrize("tree", ["plain", "templated"])

@@ -31,8 +31,8 @@ from autojob.harvest import (
     register_harvester,
 )
 from autojob.harvest.harvesters import _registered
+from tests.harvest_helpers import by_label, finished_sweep
 from tests.helpers import run
-from tests.test_harvest import by_label, finished_sweep
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

@@ -36,7 +36,7 @@ from autojob.store.status import collect
 from autojob.task_group import TaskGroup
 from autojob.tasks.task import Task, TaskInputs, TaskMetadata
 
-from .helpers import study_of_commands
+from .helpers import runs, study_of_commands, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -168,12 +168,6 @@ def test_killed_while_creating_tasks(tmp_path: Path, figures: dict[str, Any]) ->
 
 # -- running a study --------------------------------------------------------------------
 
-COUNT = "echo run >> runs.txt; "
-
-
-def make_study(root: Path, n: int) -> list[Path]:
-    return study_of_commands(root, {f"t{i}": COUNT + "true" for i in range(n)})[1]
-
 
 def run_study(paths: list[Path]) -> None:
     """The interrupted command: what 'autojob submit --wait' does."""
@@ -184,23 +178,26 @@ def run_study(paths: list[Path]) -> None:
 
 def settle(paths: list[Path], timeout: float = 20) -> None:
     """Wait until no task script started by the dead runner is still running."""
-    deadline = time.monotonic() + timeout
-    while any(read_state(p).state is State.RUNNING for p in paths):
-        assert time.monotonic() < deadline, "a task never ended"
-        time.sleep(0.02)
-
-
-def runs(path: Path) -> int:
-    file = path / "runs.txt"
-    return len(file.read_text().splitlines()) if file.exists() else 0
+    wait_until(
+        lambda: not any(read_state(p).state is State.RUNNING for p in paths),
+        timeout,
+        "every task to end",
+        details=lambda: [read_state(p).state for p in paths],
+        interval=0.02,
+    )
 
 
 def test_killed_while_running_a_study(tmp_path: Path, figures: dict[str, Any]) -> None:
     rng = random.Random(7)
-    span = full_duration(lambda i: functools.partial(run_study, make_study(tmp_path / f"p{i}", 6)))
+    commands = {f"t{i}": "true" for i in range(6)}
+    span = full_duration(
+        lambda i: functools.partial(
+            run_study, study_of_commands(tmp_path / f"p{i}", commands, count_runs=True)[1]
+        )
+    )
     n, kills, files = trials(100), 0, 0
     for trial in range(n):
-        paths = make_study(tmp_path / f"s{trial}", 6)
+        _, paths = study_of_commands(tmp_path / f"s{trial}", commands, count_runs=True)
         kills += fork_and_kill(functools.partial(run_study, paths), rng.uniform(0, span))
         settle(paths)
         files += assert_files_parse(tmp_path / f"s{trial}")
@@ -229,8 +226,9 @@ def states_seen(study: Path, **how: bool) -> dict[str, dict[str, Any]]:
 
 def test_killed_while_writing_the_status_index(tmp_path: Path, figures: dict[str, Any]) -> None:
     rng = random.Random(11)
-    paths = make_study(tmp_path, 40)
-    study = paths[0].parent.parent
+    study, paths = study_of_commands(
+        tmp_path, {f"t{i}": "true" for i in range(40)}, count_runs=True
+    )
     collect(study)  # an index and a journal from now on
     span = full_duration(lambda _: functools.partial(collect, study, rescan=True))
     n, kills = trials(40), 0
@@ -294,7 +292,7 @@ def test_killed_while_restarting_a_task(tmp_path: Path, figures: dict[str, Any])
     rng = random.Random(3)
 
     def failed_task(root: Path) -> Path:
-        (path,) = make_study(root, 1)
+        _, (path,) = study_of_commands(root, {"t0": "true"}, count_runs=True)
         (path / "big.dat").write_bytes(b"x" * 2_000_000)
         inputs = json.loads((path / SETTINGS.INPUTS_FILE).read_bytes())
         inputs["task_inputs"]["files_to_carry_over"] = ["big.dat"]
@@ -329,7 +327,7 @@ def test_killed_while_restarting_a_task(tmp_path: Path, figures: dict[str, Any])
 
 def finished_study(root: Path, n: int) -> list[Path]:
     """A study of n successful tasks, each with an outputs.json."""
-    paths = make_study(root, n)
+    _, paths = study_of_commands(root, {f"t{i}": "true" for i in range(n)}, count_runs=True)
     for i, path in enumerate(paths):
         (path / SETTINGS.OUTPUTS_FILE).write_text(json.dumps({"energy": -i, "run": 1}))
         (path / SETTINGS.ENDED_FILE).write_text(json.dumps({"time": 1.0, "exit_code": 0}))

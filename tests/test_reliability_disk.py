@@ -40,8 +40,8 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
-def make_study(root: Path) -> Path:
-    return study_of_commands(root, {f"t{i}": "echo done > result.txt" for i in range(3)})[0]
+#: three tasks that write a file
+WRITERS = {f"t{i}": "echo done > result.txt" for i in range(3)}
 
 
 def fill(disk: Path) -> None:
@@ -71,7 +71,7 @@ def without(snap: dict[str, bytes | None], *names: str) -> dict[str, bytes | Non
 def test_a_full_disk_fails_clearly_and_keeps_the_files(
     small_disk: Path, figures: dict[str, Any]
 ) -> None:
-    study = make_study(small_disk)
+    study, _ = study_of_commands(small_disk, WRITERS)
     assert run("status", study, cwd=small_disk).returncode == 0  # an index exists
     fill(small_disk)
     before = without(snapshot(small_disk), "filler")
@@ -97,7 +97,7 @@ def test_a_full_disk_fails_clearly_and_keeps_the_files(
 def test_a_read_only_tree_fails_clearly_and_keeps_the_files(
     small_disk: Path, figures: dict[str, Any]
 ) -> None:
-    study = make_study(small_disk)
+    study, _ = study_of_commands(small_disk, WRITERS)
     subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
     before = snapshot(small_disk)
     cases = {

@@ -21,10 +21,10 @@ from typing import Any
 import pytest
 
 from autojob import SETTINGS
-from autojob.store.state import State, read_state
+from autojob.store.state import State, TaskState, read_state
 
-from .helpers import run
-from .test_slurm import make_study, submit, task_dir, wait_final
+from .helpers import run, study_of_commands, task_dir, wait_until
+from .slurm_helpers import submit, wait_final
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -57,10 +57,13 @@ def processes_under(folder: Path) -> list[int]:
 
 
 def wait_running(paths: list[Path], timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not all(read_state(p).state is State.RUNNING for p in paths):
-        assert time.monotonic() < deadline, [read_state(p).state for p in paths]
-        time.sleep(0.3)
+    wait_until(
+        lambda: all(read_state(p).state is State.RUNNING for p in paths),
+        timeout,
+        "every task to start",
+        details=lambda: [read_state(p).state for p in paths],
+        interval=0.3,
+    )
 
 
 def test_a_node_crash_ends_tasks_as_node_fail_and_resubmit_recovers_them(
@@ -68,7 +71,13 @@ def test_a_node_crash_ends_tasks_as_node_fail_and_resubmit_recovers_them(
 ) -> None:
     commands = {f"n{i}": "if [ -f part1 ]; then echo again; else sleep 120; fi" for i in range(2)}
     # no-requeue: SLURM would otherwise requeue the jobs of a failed node by itself
-    study = make_study(tmp_path, commands, time="00:05:00", **{"no-requeue": True})
+    study, _ = study_of_commands(
+        tmp_path,
+        commands,
+        files_to_carry_over=["part1"],
+        time="00:05:00",
+        **{"no-requeue": True},
+    )
     submit(study)
     paths = [task_dir(study, k) for k in commands]
     wait_running(paths)
@@ -106,14 +115,16 @@ def _created(path: Path) -> str:
 
 def test_slurmctld_killed_mid_study_loses_nothing(tmp_path: Path, figures: dict[str, Any]) -> None:
     commands = {f"k{i}": f"sleep 6; echo done {i}" for i in range(4)}
-    study = make_study(tmp_path, commands, time="00:05:00")
+    study, _ = study_of_commands(tmp_path, commands, files_to_carry_over=["part1"], time="00:05:00")
     submit(study)
     submitted = time.time()
     paths = [task_dir(study, k) for k in commands]
-    deadline = time.monotonic() + 120
-    while not any(read_state(p).state is State.RUNNING for p in paths):
-        assert time.monotonic() < deadline
-        time.sleep(0.3)
+    wait_until(
+        lambda: any(read_state(p).state is State.RUNNING for p in paths),
+        120,
+        "a task to start",
+        interval=0.3,
+    )
     # killed abruptly (no shutdown), once its periodic state save holds the
     # study's jobs: a controller that lost them would hand their ids to new
     # jobs while their processes still run, and drain the node (SLURM's own
@@ -157,25 +168,33 @@ def wait_state_saved(after: float, timeout: float = 60) -> None:
         if line.startswith("StateSaveLocation")
     )
     job_state = Path(location, "job_state")
-    deadline = time.monotonic() + timeout
-    while not (job_state.exists() and job_state.stat().st_mtime > after + 0.5):
-        assert time.monotonic() < deadline, f"{job_state} not saved since the submit"
-        time.sleep(0.2)
+    wait_until(
+        lambda: job_state.exists() and job_state.stat().st_mtime > after + 0.5,
+        timeout,
+        f"{job_state} to be saved since the submit",
+        interval=0.2,
+    )
 
 
 def wait_settled(paths: list[Path], timeout: float = 400) -> dict[Path, State]:
     """Wait until no task is queued or running in the scheduler's view."""
     from autojob.execution.slurm import reconcile
 
-    deadline = time.monotonic() + timeout
-    while True:
-        states = {p: read_state(p) for p in paths}
-        states.update(reconcile(list(states.items())))
-        live = [p for p, s in states.items() if s.state in (State.QUEUED, State.RUNNING)]
-        if not live:
-            return {p: s.state for p, s in states.items()}
-        assert time.monotonic() < deadline, {p.name: s.state for p, s in states.items()}
-        time.sleep(2)
+    seen: dict[Path, TaskState] = {}
+
+    def settled() -> dict[Path, State] | None:
+        seen.update({p: read_state(p) for p in paths})
+        seen.update(reconcile(list(seen.items())))
+        live = [p for p, s in seen.items() if s.state in (State.QUEUED, State.RUNNING)]
+        return None if live else {p: s.state for p, s in seen.items()}
+
+    return wait_until(
+        settled,
+        timeout,
+        "no task to be queued or running",
+        details=lambda: {p.name: s.state for p, s in seen.items()},
+        interval=2,
+    )
 
 
 def _newest(path: Path) -> Path:

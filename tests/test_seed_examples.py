@@ -31,54 +31,14 @@ from autojob.study_group import StudyGroup
 from autojob.task_group import TaskGroup
 from autojob.tasks.task import Task, TaskInputs, TaskMetadata
 
+from .helpers import DESIGN_FIELDS
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_SEED = REPO.parent / "shared" / "seeds" / "000_321189c4557fb9f1.txt"
 VENDORED_SEED = Path(__file__).resolve().parent / "data" / "seed_000.txt"
 
 #: The headings the seed puts above its code blocks, in order.
 HEADINGS = ["study_group.json", "study.json", "task_group.json", "task.json", "inputs.json"]
-
-#: The fields DESIGN.md ("Files on disk") says each file holds.
-DESIGN_FIELDS = {
-    "study_group.json": {"date_created", "study_group_id", "name", "notes", "studies"},
-    "study.json": {
-        "date_created",
-        "study_id",
-        "study_group_id",
-        "name",
-        "notes",
-        "task_groups",
-    },
-    "task_group.json": {
-        "label",
-        "study_group_id",
-        "study_id",
-        "task_group_id",
-        "date_created",
-        "tasks",
-    },
-    "task.json": {
-        "label",
-        "tags",
-        "uri",
-        "study_group_id",
-        "study_id",
-        "workflow_step_id",
-        "task_id",
-        "task_group_id",
-        "date_created",
-        "last_updated",
-        "task_class",
-    },
-    "inputs.json": {
-        "files_to_copy",
-        "files_to_delete",
-        "files_to_carry_over",
-        "auto_restart",
-        "task_script",
-        "task_script_template",
-    },
-}
 
 ID_PREFIX = {
     "study_group_id": "g",

@@ -11,73 +11,24 @@ import pytest
 
 from autojob import SETTINGS
 from autojob.errors import SchedulerError
-from autojob.execution.slurm import ArrayJob, reconcile
 from autojob.execution.submit import DEFAULT_ONLY, select_tasks, slurm_arrays
-from autojob.store.state import FINAL_STATES, State, read_state
-from autojob.study import Study
+from autojob.store.state import State, read_state
 from autojob.task_group import TaskGroup
 from autojob.tasks.task import Task, TaskInputs, TaskMetadata
 
-from .helpers import run
+from .helpers import run, study_of_commands, task_dir, wait_until
+from .slurm_helpers import submit, wait_final
 
 pytestmark = pytest.mark.slurm
 
 
-def make_study(
-    root: Path, commands: dict[str, str], *, auto_restart: bool = False, **sched: object
-) -> Path:
-    """A study of one-task groups; they restart themselves only if asked to."""
-    root.mkdir(parents=True, exist_ok=True)
-    groups = [
-        TaskGroup(
-            label=label,
-            tasks=[
-                Task(
-                    task_metadata=TaskMetadata(label=label),
-                    task_inputs=TaskInputs(
-                        command=cmd, auto_restart=auto_restart, files_to_carry_over=["part1"]
-                    ),
-                    scheduler_inputs=sched,
-                )
-            ],
-        )
-        for label, cmd in commands.items()
-    ]
-    return Study(name="s", task_groups=groups).to_directory(
-        root, study_template="{name}", task_group_template="{label}"
-    )
-
-
-def task_dir(study: Path, label: str) -> Path:
-    (path,) = [p for p in (study / label).iterdir() if p.is_dir()]
-    return path
-
-
-def submit(study: Path, max_parallel: int | None = None) -> list[ArrayJob]:
-    selected = select_tasks([study], DEFAULT_ONLY)
-    batch_root = study / ".autojob" / "slurm"
-    return slurm_arrays(
-        selected,
-        allowed=DEFAULT_ONLY,
-        max_parallel=max_parallel,
-        batch_root=batch_root,
-        dry_run=False,
-    )
-
-
-def wait_final(paths: list[Path], timeout: float = 240) -> dict[Path, State]:
-    deadline = time.monotonic() + timeout
-    while True:
-        states = {p: read_state(p) for p in paths}
-        states.update(reconcile(list(states.items())))
-        if all(s.state in FINAL_STATES and s.accounted for s in states.values()):
-            return {p: s.state for p, s in states.items()}
-        assert time.monotonic() < deadline, {p.name: s.state for p, s in states.items()}
-        time.sleep(1)
-
-
 def test_an_array_of_tasks_all_succeed_in_one_sbatch_call(tmp_path: Path) -> None:
-    study = make_study(tmp_path, {f"t{i}": f"echo task {i}" for i in range(5)}, time="00:02:00")
+    study, _ = study_of_commands(
+        tmp_path,
+        {f"t{i}": f"echo task {i}" for i in range(5)},
+        files_to_carry_over=["part1"],
+        time="00:02:00",
+    )
     jobs = submit(study, max_parallel=2)
     assert len(jobs) == 1 and len(jobs[0].tasks) == 5
     assert "--array=0-4%2" in jobs[0].command()
@@ -94,7 +45,9 @@ def test_an_array_of_tasks_all_succeed_in_one_sbatch_call(tmp_path: Path) -> Non
 
 
 def test_resources_split_arrays_and_failures_are_recorded(tmp_path: Path) -> None:
-    study = make_study(tmp_path, {"ok": "true"}, time="00:02:00")
+    study, _ = study_of_commands(
+        tmp_path, {"ok": "true"}, files_to_carry_over=["part1"], time="00:02:00"
+    )
     other = Task(
         task_metadata=TaskMetadata(label="bad"),
         task_inputs=TaskInputs(command="echo no >&2; exit 3"),
@@ -114,7 +67,9 @@ def test_resources_split_arrays_and_failures_are_recorded(tmp_path: Path) -> Non
 
 
 def test_time_limit_ends_as_timeout(tmp_path: Path) -> None:
-    study = make_study(tmp_path, {"slow": "sleep 600"}, time="1")
+    study, _ = study_of_commands(
+        tmp_path, {"slow": "sleep 600"}, files_to_carry_over=["part1"], time="1"
+    )
     submit(study)
     path = task_dir(study, "slow")
     assert wait_final([path], timeout=300) == {path: State.TIMEOUT}
@@ -123,13 +78,20 @@ def test_time_limit_ends_as_timeout(tmp_path: Path) -> None:
 
 
 def test_cancel_a_running_array(tmp_path: Path) -> None:
-    study = make_study(tmp_path, {f"c{i}": "sleep 300" for i in range(3)}, time="00:10:00")
+    study, _ = study_of_commands(
+        tmp_path,
+        {f"c{i}": "sleep 300" for i in range(3)},
+        files_to_carry_over=["part1"],
+        time="00:10:00",
+    )
     submit(study)
     paths = [task_dir(study, f"c{i}") for i in range(3)]
-    deadline = time.monotonic() + 60
-    while not any(read_state(p).state is State.RUNNING for p in paths):
-        assert time.monotonic() < deadline
-        time.sleep(0.5)
+    wait_until(
+        lambda: any(read_state(p).state is State.RUNNING for p in paths),
+        60,
+        "a task to start",
+        interval=0.5,
+    )
     result = run("cancel", study, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("cancelled ") == 3
@@ -142,12 +104,18 @@ def test_cancel_a_running_array(tmp_path: Path) -> None:
 
 
 def test_dependency_afterok_orders_two_tasks(tmp_path: Path) -> None:
-    first = make_study(tmp_path / "a", {"first": "sleep 3; date +%s.%N > stamp"}, time="00:02:00")
+    first, _ = study_of_commands(
+        tmp_path / "a",
+        {"first": "sleep 3; date +%s.%N > stamp"},
+        files_to_carry_over=["part1"],
+        time="00:02:00",
+    )
     (jobs,) = [submit(first)]
     job_id = jobs[0].job_id
-    second = make_study(
+    second, _ = study_of_commands(
         tmp_path / "b",
         {"second": "date +%s.%N > stamp"},
+        files_to_carry_over=["part1"],
         time="00:02:00",
         dependency=f"afterok:{job_id}",
     )
@@ -158,7 +126,9 @@ def test_dependency_afterok_orders_two_tasks(tmp_path: Path) -> None:
 
 
 def test_an_unknown_partition_names_the_partitions(tmp_path: Path) -> None:
-    study = make_study(tmp_path, {"x": "true"}, partition="nosuchpartition")
+    study, _ = study_of_commands(
+        tmp_path, {"x": "true"}, files_to_carry_over=["part1"], partition="nosuchpartition"
+    )
     with pytest.raises(SchedulerError) as info:
         submit(study)
     err = info.value
@@ -169,7 +139,12 @@ def test_an_unknown_partition_names_the_partitions(tmp_path: Path) -> None:
 
 
 def test_cli_dry_run_prints_scripts_and_commands(tmp_path: Path) -> None:
-    study = make_study(tmp_path, {f"d{i}": "true" for i in range(3)}, time="00:01:00")
+    study, _ = study_of_commands(
+        tmp_path,
+        {f"d{i}": "true" for i in range(3)},
+        files_to_carry_over=["part1"],
+        time="00:01:00",
+    )
     result = run("submit", study, "--executor", "slurm", "--dry-run", "-j", "2", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "sbatch --parsable --array=0-2%2" in result.stdout
@@ -180,15 +155,20 @@ def test_cli_dry_run_prints_scripts_and_commands(tmp_path: Path) -> None:
 
 def test_slurmctld_restarted_mid_study_loses_nothing(tmp_path: Path) -> None:
     root = Path(__file__).parents[1]
-    study = make_study(
-        tmp_path, {f"r{i}": f"sleep 4; echo done {i}" for i in range(4)}, time="00:05:00"
+    study, _ = study_of_commands(
+        tmp_path,
+        {f"r{i}": f"sleep 4; echo done {i}" for i in range(4)},
+        files_to_carry_over=["part1"],
+        time="00:05:00",
     )
     submit(study)
     paths = [task_dir(study, f"r{i}") for i in range(4)]
-    deadline = time.monotonic() + 60
-    while not any(read_state(p).state is State.RUNNING for p in paths):
-        assert time.monotonic() < deadline
-        time.sleep(0.3)
+    wait_until(
+        lambda: any(read_state(p).state is State.RUNNING for p in paths),
+        60,
+        "a task to start",
+        interval=0.3,
+    )
     # the controller stops (saving its state) mid-study, then comes back
     subprocess.run([str(root / "scripts" / "slurm-down.sh"), "slurmctld"], check=True, timeout=60)
     try:
@@ -211,17 +191,22 @@ def test_slurmctld_restarted_mid_study_loses_nothing(tmp_path: Path) -> None:
 
 def test_auto_restart_recovers_a_timeout_on_the_cluster(tmp_path: Path) -> None:
     command = "if [ -f part1 ]; then echo finished > result; else touch part1; sleep 600; fi"
-    study = make_study(tmp_path, {"long": command}, auto_restart=True, time="1")
+    study, _ = study_of_commands(
+        tmp_path, {"long": command}, auto_restart=True, files_to_carry_over=["part1"], time="1"
+    )
     submit(study)
     group = study / "long"
 
     def attempts() -> list[Path]:
         return sorted(p for p in group.iterdir() if p.is_dir())
 
-    deadline = time.monotonic() + 240
-    while not any((p / "result").exists() for p in attempts()):
-        assert time.monotonic() < deadline, [read_state(p) for p in attempts()]
-        time.sleep(1)
+    wait_until(
+        lambda: any((p / "result").exists() for p in attempts()),
+        240,
+        "an attempt to write its result",
+        details=lambda: [read_state(p) for p in attempts()],
+        interval=1,
+    )
     first = next(p for p in attempts() if not (p / "result").exists())
     second = next(p for p in attempts() if (p / "result").exists())
     assert wait_final([first, second]) == {first: State.TIMEOUT, second: State.SUCCESS}
@@ -240,7 +225,9 @@ def test_out_of_memory_is_told_apart(tmp_path: Path) -> None:
     if "cgroup" not in _task_plugin():
         pytest.skip("this cluster's TaskPlugin does not enforce memory (needs task/cgroup)")
     grab = "python3 -c 'x = bytearray(600 * 1024 * 1024); import time; time.sleep(5)'"
-    study = make_study(tmp_path, {"hungry": grab}, time="00:02:00", mem="100M")
+    study, _ = study_of_commands(
+        tmp_path, {"hungry": grab}, files_to_carry_over=["part1"], time="00:02:00", mem="100M"
+    )
     submit(study)
     path = task_dir(study, "hungry")
     assert wait_final([path]) == {path: State.OOM}
@@ -253,15 +240,19 @@ def test_out_of_memory_is_told_apart(tmp_path: Path) -> None:
 
 def test_without_sacct_status_degrades_to_squeue(tmp_path: Path) -> None:
     root = Path(__file__).parents[1]
-    study = make_study(tmp_path, {"w": "sleep 20"}, time="00:02:00")
+    study, _ = study_of_commands(
+        tmp_path, {"w": "sleep 20"}, files_to_carry_over=["part1"], time="00:02:00"
+    )
     submit(study)
     path = task_dir(study, "w")
     subprocess.run([str(root / "scripts" / "slurm-down.sh"), "slurmdbd"], check=True, timeout=60)
     try:
-        deadline = time.monotonic() + 60
-        while read_state(path).state is not State.RUNNING:
-            assert time.monotonic() < deadline
-            time.sleep(0.5)
+        wait_until(
+            lambda: read_state(path).state is State.RUNNING,
+            60,
+            "the task to start",
+            interval=0.5,
+        )
         result = run("status", study, "--json", "--rescan", cwd=tmp_path)
         assert result.returncode == 0, result.stderr
         data = json.loads(result.stdout)
@@ -277,7 +268,9 @@ def test_without_sacct_status_degrades_to_squeue(tmp_path: Path) -> None:
 def test_two_plans_never_share_a_batch_directory(tmp_path: Path) -> None:
     from autojob.execution.slurm import plan_arrays
 
-    study = make_study(tmp_path / "s", {"a": "true", "b": "true"})
+    study, _ = study_of_commands(
+        tmp_path / "s", {"a": "true", "b": "true"}, files_to_carry_over=["part1"]
+    )
     a, b = task_dir(study, "a"), task_dir(study, "b")
     first = plan_arrays([(a, "run.sh")], batch_root=tmp_path / "batch", max_array_size=1001)
     second = plan_arrays([(b, "run.sh")], batch_root=tmp_path / "batch", max_array_size=1001)
@@ -286,7 +279,9 @@ def test_two_plans_never_share_a_batch_directory(tmp_path: Path) -> None:
 
 
 def test_a_refused_array_withdraws_the_claims_of_the_rest(tmp_path: Path) -> None:
-    study = make_study(tmp_path, {"good": "true"}, time="00:01:00")
+    study, _ = study_of_commands(
+        tmp_path, {"good": "true"}, files_to_carry_over=["part1"], time="00:01:00"
+    )
     from autojob.next import create_task_group_tree
 
     for label in ("bad1", "bad2"):
@@ -304,8 +299,13 @@ def test_a_refused_array_withdraws_the_claims_of_the_rest(tmp_path: Path) -> Non
 
 
 def held_study(root: Path, n: int) -> tuple[Path, list[Path]]:
-    study = make_study(root, {f"t{i}": "true" for i in range(n)}, time="00:01:00", hold=True)
-    return study, [task_dir(study, f"t{i}") for i in range(n)]
+    return study_of_commands(
+        root,
+        {f"t{i}": "true" for i in range(n)},
+        files_to_carry_over=["part1"],
+        time="00:01:00",
+        hold=True,
+    )
 
 
 def test_a_claim_is_one_record_and_the_job_id_is_written_once_per_array(tmp_path: Path) -> None:
@@ -366,7 +366,9 @@ def test_an_unanswered_sbatch_is_found_in_the_queue(tmp_path: Path) -> None:
 def test_poll_leaves_out_older_jobs_that_had_the_same_id(tmp_path: Path) -> None:
     from autojob.execution.slurm import CLOCK_SLACK, poll
 
-    study = make_study(tmp_path, {"t": "true"}, time="00:01:00")
+    study, _ = study_of_commands(
+        tmp_path, {"t": "true"}, files_to_carry_over=["part1"], time="00:01:00"
+    )
     (job,) = submit(study)
     wait_final([task_dir(study, "t")])
     element = f"{job.job_id}_0"

@@ -6,25 +6,14 @@ tests when ``sinfo`` does not answer (and fails them when ``CI`` is set).
 
 from __future__ import annotations
 
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import wait_until
+from tests.slurm_helpers import ACTIVE, slurm
+
 pytestmark = pytest.mark.slurm
-
-#: states of a job that has not finished yet ("" while sacct has no record)
-ACTIVE = {"", "PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "REQUEUED", "RESIZING"}
-
-
-def slurm(*args: str, cwd: Path | None = None) -> str:
-    """Run a SLURM command; its stdout, stripped."""
-    result = subprocess.run(
-        list(args), cwd=cwd, capture_output=True, text=True, timeout=60, check=False
-    )
-    assert result.returncode == 0, f"{' '.join(args)}: {result.stderr}"
-    return result.stdout.strip()
 
 
 def accounting(job_id: str, timeout: float = 60) -> list[str]:
@@ -34,18 +23,24 @@ def accounting(job_id: str, timeout: float = 60) -> list[str]:
     it COMPLETED with an empty Partition (slurmdbd got the end before the start
     record), so this waits until every field is filled in.
     """
-    deadline = time.monotonic() + timeout
-    while True:
+    fields = [""]
+
+    def finished() -> list[str] | None:
+        nonlocal fields
         line = slurm(
             "sacct", "-j", job_id, "-X", "--parsable2", "--noheader",
             "--format=State,ExitCode,Elapsed,NodeList,Partition",
         )  # fmt: skip
         fields = line.split("|") if line else [""]
-        if fields[0] not in ACTIVE and all(fields):
-            return fields
-        if time.monotonic() > deadline:
-            pytest.fail(f"job {job_id} still {fields[0] or 'unknown to sacct'} after {timeout}s")
-        time.sleep(0.5)
+        return fields if fields[0] not in ACTIVE and all(fields) else None
+
+    return wait_until(
+        finished,
+        timeout,
+        f"job {job_id} to finish, every field accounted",
+        details=lambda: f"still {fields[0] or 'unknown to sacct'}",
+        interval=0.5,
+    )
 
 
 def test_a_job_runs_and_sacct_records_it(tmp_path: Path) -> None:

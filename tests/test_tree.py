@@ -14,8 +14,7 @@ from autojob.study_group import StudyGroup
 from autojob.task_group import TaskGroup
 from autojob.tasks.task import Task, TaskInputs, TaskMetadata
 
-from .helpers import tree_listing
-from .test_seed_examples import DESIGN_FIELDS
+from .helpers import DESIGN_FIELDS, tree_listing
 
 
 def labelled(label: str) -> Task:

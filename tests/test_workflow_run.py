@@ -7,8 +7,6 @@ import multiprocessing
 import shutil
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,7 +14,7 @@ import pytest
 from autojob import SETTINGS
 from autojob.errors import InputError, MetadataError
 from autojob.next.advance import advance, workflow_progress
-from autojob.next.sweep import load_spec, write_sweep
+from autojob.next.sweep import write_sweep
 from autojob.store.record import append_record, read_record
 from autojob.store.state import State, read_state
 from autojob.study import Study
@@ -24,23 +22,18 @@ from autojob.sweep import SweepSpec, step_id
 from autojob.task_group import TaskGroup
 from autojob.tasks.task import Task, TaskInputs, TaskMetadata
 
-from .helpers import AUTOJOB, run
+from .helpers import AUTOJOB, run, wait_until
+from .workflow_helpers import (
+    COMPUTE,
+    EXAMPLE,
+    attempts,
+    check_finished_study,
+    finished,
+    squares_study,
+)
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "workflow"
 PROCESSES = 64
 LINES_EACH = 25
-
-# the sweep task with x = 3 runs past its time limit once (a long first attempt),
-# then finishes in the attempt restarted with the file it carried over
-COMPUTE = """\
-import json, time
-from pathlib import Path
-x = json.loads(Path("inputs.json").read_text())["task_inputs"]["x"]
-if x == 3 and not Path("part1").exists():
-    Path("part1").touch()
-    time.sleep(120)
-Path("outputs.json").write_text(json.dumps({"value": x * x}))
-"""
 
 
 def _append_many(study: str, worker: int) -> None:
@@ -101,73 +94,18 @@ def test_task_scripts_finishing_together_record_every_task(tmp_path: Path) -> No
     assert len(lines) == PROCESSES and set(lines) == ids
 
 
-def _wait_for(condition: Callable[[], bool], timeout: float, what: Callable[[], object]) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, what()
-        time.sleep(0.5)
-
-
-def squares_study(tmp_path: Path, time_limit: str) -> Path:
-    """The example sweep (x = 1..4, then double and aggregate) with a slow x = 3."""
-    for script in EXAMPLE.glob("*.py"):
-        shutil.copy(script, tmp_path)
-    (tmp_path / "compute.py").write_text(COMPUTE)
-    text = (EXAMPLE / "squares.toml").read_text().replace('"00:01:00"', f'"{time_limit}"')
-    (tmp_path / "squares.toml").write_text(text)
-    spec = load_spec(tmp_path / "squares.toml")
-    return write_sweep(spec, tmp_path)[1]
-
-
-def attempts(group: Path) -> list[Path]:
-    """The attempts of a task group, oldest first."""
-
-    def created(path: Path) -> str:
-        return str(json.loads((path / SETTINGS.TASK_METADATA_FILE).read_text())["date_created"])
-
-    return sorted((p for p in group.iterdir() if p.is_dir()), key=created)
-
-
-def finished(study: Path) -> bool:
-    """The aggregate and every double task have succeeded."""
-    last = ["aggregate", *(f"double.x{x}" for x in (1, 2, 3, 4))]
-    return all(
-        (study / name).is_dir()
-        and all(read_state(p).state is State.SUCCESS for p in attempts(study / name))
-        for name in last
-    )
-
-
-def check_finished_study(study: Path) -> None:
-    """Every step ran; the timed-out attempt was restarted; record and outputs agree."""
-    (agg,) = attempts(study / "aggregate")
-    assert json.loads((agg / SETTINGS.OUTPUTS_FILE).read_text()) == {"total": 30, "count": 4}
-    slow = attempts(study / "x3")
-    assert [read_state(p).state for p in slow][:1] == [State.TIMEOUT]
-    assert read_state(slow[-1]).state is State.SUCCESS
-    record = read_record(study)
-    assert slow[0].name not in record and slow[-1].name in record
-    for x in (1, 2, 3, 4):
-        (double,) = attempts(study / f"double.x{x}")
-        state = read_state(double)
-        assert state.state is State.SUCCESS, (double, state)
-        assert json.loads((double / SETTINGS.OUTPUTS_FILE).read_text()) == {"doubled": 2 * x * x}
-        last = attempts(study / f"x{x}")[-1]
-        assert last.name in record
-        meta = json.loads((double / SETTINGS.TASK_METADATA_FILE).read_text())
-        assert meta["workflow_step_id"] == step_id("double")
-        assert f"advanced-from:{last.name}" in meta["tags"]
-    assert len(set(record)) == len(record)
-    dirs = sorted(p.name for p in study.iterdir() if p.is_dir() and p.name[0] != ".")
-    assert dirs == ["aggregate", *[f"double.x{x}" for x in (1, 2, 3, 4)], "x1", "x2", "x3", "x4"]
-
-
 @pytest.mark.slow
 def test_a_three_step_workflow_runs_to_the_end_with_no_one_watching(tmp_path: Path) -> None:
     study = squares_study(tmp_path, "0:10")
     result = run("submit", study, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    _wait_for(lambda: finished(study), 240, lambda: run("status", study, cwd=tmp_path).stdout)
+    wait_until(
+        lambda: finished(study),
+        240,
+        "the workflow to finish",
+        details=lambda: run("status", study, cwd=tmp_path).stdout,
+        interval=0.5,
+    )
     check_finished_study(study)
     status = run("status", study, cwd=tmp_path)
     assert "workflow of squares" in status.stdout and "aggregate" in status.stdout

@@ -14,8 +14,8 @@ import pytest
 
 from autojob import SETTINGS
 
-from .helpers import run
-from .test_workflow_run import _wait_for, attempts, check_finished_study, finished, squares_study
+from .helpers import run, wait_until
+from .workflow_helpers import attempts, check_finished_study, finished, squares_study
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -24,7 +24,13 @@ def test_a_three_step_workflow_runs_to_the_end_on_slurm(tmp_path: Path) -> None:
     study = squares_study(tmp_path, "00:01:00")
     result = run("submit", study, "--executor", "slurm", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    _wait_for(lambda: finished(study), 420, lambda: run("status", study, cwd=tmp_path).stdout)
+    wait_until(
+        lambda: finished(study),
+        420,
+        "the workflow to finish",
+        details=lambda: run("status", study, cwd=tmp_path).stdout,
+        interval=0.5,
+    )
     check_finished_study(study)
     slow = attempts(study / "x3")
     sched = json.loads((slow[-1] / SETTINGS.INPUTS_FILE).read_text())["scheduler_inputs"]

@@ -228,9 +228,17 @@ def test_the_task_script_in_the_current_directory_is_the_default_source(tmp_path
 
 def test_the_limit_of_a_time_source_is_what_the_script_allows(tmp_path: Path) -> None:
     job = tmp_path / "job.sh"
-    job.write_text("#!/bin/bash\n#SBATCH --time=10\n")
+    job.write_text("#!/bin/bash\n#SBATCH --time=10\n")  # 10 minutes: 600 s
     result = run("run", "-t", job, "sh", "-c", "exit 0", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
+    # a buffer of 600 s leaves nothing of a limit of 600 s or less
+    refused = run("run", "-t", job, "-b", "600", "touch", "ran", cwd=tmp_path)
+    assert refused.returncode == 1 and "leaves no time" in refused.stderr, refused.stderr
+    assert not (tmp_path / "ran").exists()
+    # a buffer of 598 s leaves 2 s of a limit of 600 s: the command is stopped then
+    result, took = timed("run", "-t", job, "-b", "598", "sleep", "60", cwd=tmp_path)
+    assert result.returncode == 124, result.stderr
+    assert took < 20
 
 
 def test_without_any_source_there_is_no_limit(tmp_path: Path) -> None:

@@ -270,7 +270,13 @@ def test_status_watch_refreshes_until_interrupted(tmp_path: Path) -> None:
         text=True,
     )
     assert run("submit", study, "--wait", cwd=tmp_path).returncode == 0
-    time.sleep(1.0)
+    index = study / ".autojob" / "status.json"
+
+    def seen_by_the_watcher() -> bool:  # only the watcher collects: its index says what it saw
+        return index.is_file() and json.loads(index.read_text())["columns"]["state"] == ["success"]
+
+    wait_until(seen_by_the_watcher, 20, "the watcher to see the task succeed")
+    time.sleep(0.4)  # two intervals: the frame of that refresh is drawn right after it
     watcher.send_signal(signal.SIGINT)
     out, err = watcher.communicate(timeout=20)
     assert watcher.returncode == 0, err

@@ -13,7 +13,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ from autojob.store.status import collect
 from autojob.study import Study
 from autojob.task_group import TaskGroup
 
-from .helpers import study_of_commands
+from .helpers import study_of_commands, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -48,10 +47,12 @@ def test_64_task_scripts_ending_at_once(tmp_path: Path, figures: dict[str, Any])
     results: dict[Path, Any] = {}
     thread = threading.Thread(target=lambda: results.update(runner.run()))
     thread.start()
-    deadline = time.monotonic() + 60
-    while sum(read_state(p).state is State.RUNNING for p in paths) < PROCESSES:
-        assert time.monotonic() < deadline, "the scripts did not all start"
-        time.sleep(0.05)
+    wait_until(
+        lambda: sum(read_state(p).state is State.RUNNING for p in paths) == PROCESSES,
+        60,
+        "every script to start",
+        interval=0.05,
+    )
     journal = Path(journal_path(study))
     before = journal.stat().st_size
     go.touch()
@@ -81,6 +82,7 @@ from autojob.next import create_task_tree, create_task_group_tree
 from autojob.task_group import TaskGroup
 from autojob.tasks.task import Task, TaskMetadata
 study, group, go, i = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4]
+go.with_name("ready-" + i).touch()
 while not go.exists():
     time.sleep(0.002)
 create_task_tree(Task(task_metadata=TaskMetadata(label="p" + i)), group)
@@ -102,8 +104,15 @@ def test_64_processes_adding_to_one_group_and_one_study(
         )
         for i in range(PROCESSES)
     ]
-    time.sleep(1.0)  # let them all reach the barrier
-    go.touch()
+    try:
+        wait_until(
+            lambda: all((tmp_path / f"ready-{i}").exists() for i in range(PROCESSES)),
+            120,
+            "every process to reach the barrier",
+            details=lambda: f"processes that failed: {[p.poll() for p in procs if p.poll()]}",
+        )
+    finally:
+        go.touch()  # (on a failure too: none is left waiting)
     errors = [p.communicate(timeout=300)[1] for p in procs]
     assert all(p.returncode == 0 for p in procs), errors
     listed_tasks = json.loads((group / SETTINGS.TASK_GROUP_METADATA_FILE).read_bytes())["tasks"]

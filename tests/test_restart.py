@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ from autojob.study import Study
 from autojob.task_group import TaskGroup
 from autojob.tasks.task import Task, TaskInputs, TaskMetadata
 
-from .helpers import run
+from .helpers import run, wait_until
 
 
 def one_task(tmp_path: Path, **inputs: object) -> Path:
@@ -95,10 +94,13 @@ def test_restart_submit_runs_the_new_attempt(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "submitted 1 task(s)" in result.stdout
     (new,) = [p for p in old.parent.iterdir() if p.is_dir() and p != old]
-    deadline = time.monotonic() + 60
-    while read_state(new).state is not State.SUCCESS:
-        assert time.monotonic() < deadline, read_state(new)
-        time.sleep(0.2)
+    wait_until(
+        lambda: read_state(new).state is State.SUCCESS,
+        60,
+        "the new attempt to succeed",
+        details=lambda: read_state(new),
+        interval=0.2,
+    )
     assert (new / "result").read_text() == "done\n"
     assert read_state(old).state is State.IDLE
 

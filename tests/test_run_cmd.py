@@ -19,7 +19,7 @@ import pytest
 from autojob.errors import InputError
 from autojob.execution.timelimit import run_seconds, run_with_time_limit
 
-from .helpers import AUTOJOB, run
+from .helpers import AUTOJOB, alive, run, wait_until
 
 FORMS = "'days-hours:minutes:seconds'"
 
@@ -31,28 +31,7 @@ def timed(*args: str | Path, cwd: Path) -> tuple[subprocess.CompletedProcess[str
 
 
 def wait_for(path: Path, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert time.monotonic() < deadline, f"{path} never appeared"
-        time.sleep(0.02)
-
-
-def alive(pid: int) -> bool:
-    """Whether ``pid`` runs (a zombie nobody has reaped yet does not count)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-
-
-def eventually_dead(pid: int, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while alive(pid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
+    wait_until(path.exists, timeout, f"{path} to appear", interval=0.02)
 
 
 def no_traceback(result: subprocess.CompletedProcess[str]) -> None:
@@ -267,7 +246,8 @@ def test_what_the_command_started_is_stopped_with_it(tmp_path: Path) -> None:
     script = "sleep 60 & echo $! > pid; wait"
     result = run("run", "--time-limit", "0:02", "-b", "0.5", "sh", "-c", script, cwd=tmp_path)
     assert result.returncode == 124, result.stderr
-    assert eventually_dead(int((tmp_path / "pid").read_text()))
+    pid = int((tmp_path / "pid").read_text())
+    wait_until(lambda: not alive(pid), 10, f"what the command started (pid {pid}) to end")
 
 
 # -- autojob run: signals -------------------------------------------------------

@@ -6,7 +6,6 @@ import json
 import re
 import shlex
 import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,7 @@ from autojob.store.workflow import load_workflow
 from autojob.study import Study
 from autojob.sweep import SweepSpec, step_id
 
-from .helpers import run, run_bash
+from .helpers import run, run_bash, wait_until
 
 SPEC = """\
 name = "screen"
@@ -185,10 +184,13 @@ def test_the_readme_sweep_section_runs(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "4 combination(s) of squares" in result.stdout and "flowchart" not in result.stdout
     assert "digraph workflow" in result.stdout and "workflow of squares" in result.stdout
-    deadline = time.monotonic() + 120
-    while not (tmp_path / "squares" / "aggregate").is_dir():
-        assert time.monotonic() < deadline, run("status", tmp_path / "squares", cwd=tmp_path).stdout
-        time.sleep(0.5)
+    wait_until(
+        (tmp_path / "squares" / "aggregate").is_dir,
+        120,
+        "the workflow to reach its aggregate step",
+        details=lambda: run("status", tmp_path / "squares", cwd=tmp_path).stdout,
+        interval=0.5,
+    )
     assert len(read_record(tmp_path / "squares")) >= 4
 
 

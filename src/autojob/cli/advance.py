@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from autojob.cli.options import ExistingDir
+from autojob.cli.options import ExistingDir, executor_option
 
 __all__ = ["advance"]
 
@@ -14,11 +14,7 @@ __all__ = ["advance"]
 @click.command("advance")
 @click.argument("task_dir", type=ExistingDir)
 @click.option("--submit", "do_submit", is_flag=True, help="Submit the tasks created.")
-@click.option(
-    "--executor",
-    default=None,
-    help="Where --submit runs them (default: SETTINGS.DEFAULT_EXECUTOR).",
-)
+@executor_option("Where --submit runs them")
 @click.option("--dry-run", is_flag=True, help="Say which steps follow; change nothing.")
 def advance(task_dir: Path, do_submit: bool, executor: str | None, dry_run: bool) -> None:
     """Record the succeeded task in TASK_DIR and create the next steps' tasks.

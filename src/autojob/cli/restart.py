@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from autojob.cli.options import ExistingDir
+from autojob.cli.options import ExistingDir, executor_option
 
 __all__ = ["restart", "submit_new_tasks"]
 
@@ -16,29 +16,17 @@ def submit_new_tasks(
     tasks: Sequence[Path], executor: str | None, root: Path, max_parallel: int | None = None
 ) -> str:
     """Submit new (idle) tasks with an executor; return what was done, in words."""
-    from autojob import SETTINGS  # noqa: PLC0415
-    from autojob.execution import submit as run  # noqa: PLC0415
+    from autojob.execution.submit import submit_tasks  # noqa: PLC0415
     from autojob.store.state import State  # noqa: PLC0415
 
-    name = run.check_executor(executor or SETTINGS.DEFAULT_EXECUTOR)
-    idle = frozenset({State.IDLE})
-    selected = run.select_tasks(list(tasks), idle)
-    if not selected:
-        return "nothing to submit"
-    if name == "slurm":
-        jobs = run.slurm_arrays(
-            selected,
-            allowed=idle,
-            max_parallel=max_parallel,
-            batch_root=run.slurm_batch_root(root),
-            dry_run=False,
-        )
-        ids = ", ".join(j.job_id or "?" for j in jobs)
-        return f"submitted {len(selected)} task(s) to SLURM: {ids}"
-    pid, claimed, log = run.start_background(
-        run.plan(selected), max_parallel=max_parallel, allowed=idle
+    done = submit_tasks(
+        list(tasks),
+        executor=executor,
+        allowed=frozenset({State.IDLE}),
+        max_parallel=max_parallel,
+        root=root,
     )
-    return f"submitted {claimed} task(s) to a local runner (pid {pid}); log: {log}"
+    return "; ".join([done.message, *done.details])
 
 
 @click.command("restart")
@@ -65,11 +53,7 @@ def submit_new_tasks(
     help="Leave behind carried-over files larger than this (500K, 20M, 1G).",
 )
 @click.option("--submit", "do_submit", is_flag=True, help="Submit the new attempt at once.")
-@click.option(
-    "--executor",
-    default=None,
-    help="Where --submit runs it (default: SETTINGS.DEFAULT_EXECUTOR).",
-)
+@executor_option("Where --submit runs it")
 def restart(
     task_dir: Path,
     assignments: tuple[str, ...],

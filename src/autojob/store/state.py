@@ -222,15 +222,30 @@ def read_state(task_dir: str | Path, names: Collection[str] | None = None) -> Ta
     if SETTINGS.ENDED_FILE in names:
         record = _read_record(os.path.join(folder, SETTINGS.ENDED_FILE))
         if record is not None:
-            return _ended(record, result, cancel)
+            return _executor(record, _ended(record, result, cancel), folder, names)
     if SETTINGS.STARTED_FILE in names:
         record = _read_record(os.path.join(folder, SETTINGS.STARTED_FILE)) or {}
-        return _started(record, result, cancel)
+        return _executor(record, _started(record, result, cancel), folder, names)
     if SETTINGS.QUEUED_FILE in names:
         record = _read_record(os.path.join(folder, SETTINGS.QUEUED_FILE)) or {}
         return _queued(record, result, cancel)
     if cancel:
         result.state = State.CANCELLED
+    return result
+
+
+def _executor(
+    record: dict[str, Any], result: TaskState, folder: str, names: Collection[str]
+) -> TaskState:
+    """Fill in the executor a start or end record names (else its claim's, for a job)."""
+    executor = record.get("executor")
+    if isinstance(executor, str) and executor:
+        result.executor = executor
+    elif result.job_id and SETTINGS.QUEUED_FILE in names:
+        # written by a task script that did not record its executor: the claim tells
+        claim = _read_record(os.path.join(folder, SETTINGS.QUEUED_FILE)) or {}
+        executor = claim.get("executor")
+        result.executor = executor if isinstance(executor, str) and executor else None
     return result
 
 
@@ -283,19 +298,28 @@ def _queued(record: dict[str, Any], result: TaskState, cancel: bool) -> TaskStat
     return result
 
 
-#: the file in a SLURM batch directory holding the job id sbatch gave its array
+#: the file in a batch directory holding the job id the scheduler gave its array
 SUBMITTED_FILE = "submitted.json"
+#: how an array element's job id is made from the array's, unless the batch says
+ELEMENT_FORMAT = "{job_id}_{index}"
 #: job ids of batch directories read so far (never changes once written)
-_ARRAY_IDS: dict[str, str] = {}
+_ARRAY_IDS: dict[str, tuple[str, str]] = {}
 
 
-def write_submitted(batch_dir: str | Path, job_id: str) -> None:
-    """Record the job id of the array submitted from ``batch_dir``."""
+def write_submitted(batch_dir: str | Path, job_id: str, element: str = ELEMENT_FORMAT) -> None:
+    """Record the job id of the array submitted from ``batch_dir``.
+
+    ``element``: how the scheduler names the array's elements, a format of
+    ``job_id`` and ``index`` (SLURM's ``12_3`` by default; Grid Engine's
+    ``{job_id}.{index}``, with indices from 1, would be ``{job_id}.{index1}``).
+    """
     from autojob.store.atomic import write_atomic  # noqa: PLC0415
 
-    text = json.dumps({"job_id": job_id, "time": time.time()}) + "\n"
-    write_atomic(Path(batch_dir, SUBMITTED_FILE), text)
-    _ARRAY_IDS[os.fspath(batch_dir)] = job_id
+    data: dict[str, Any] = {"job_id": job_id, "time": time.time()}
+    if element != ELEMENT_FORMAT:
+        data["element"] = element
+    write_atomic(Path(batch_dir, SUBMITTED_FILE), json.dumps(data) + "\n")
+    _ARRAY_IDS[os.fspath(batch_dir)] = (job_id, element)
 
 
 def _array_element(record: dict[str, Any]) -> str | None:
@@ -307,11 +331,14 @@ def _array_element(record: dict[str, Any]) -> str | None:
     batch, index = record.get("batch"), record.get("array_index")
     if not isinstance(batch, str) or not isinstance(index, int):
         return None
-    job_id = _ARRAY_IDS.get(batch)
-    if job_id is None:
-        data = _read_record(os.path.join(batch, SUBMITTED_FILE))
-        found = data.get("job_id") if data else None
-        if not isinstance(found, str) or not found:
+    known = _ARRAY_IDS.get(batch)
+    if known is None:
+        data = _read_record(os.path.join(batch, SUBMITTED_FILE)) or {}
+        found, element = data.get("job_id"), data.get("element", ELEMENT_FORMAT)
+        if not isinstance(found, str) or not found or not isinstance(element, str):
             return None
-        job_id = _ARRAY_IDS[batch] = found
-    return f"{job_id}_{index}"
+        known = _ARRAY_IDS[batch] = (found, element)
+    job_id, element = known
+    if element == ELEMENT_FORMAT:
+        return f"{job_id}_{index}"
+    return element.format(job_id=job_id, index=index, index1=index + 1)

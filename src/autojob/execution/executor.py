@@ -53,6 +53,7 @@ __all__ = [
     "get_executor",
     "refresh_executors",
     "register_executor",
+    "unregister_executor",
 ]
 
 EXECUTOR_GROUP = "autojob.executor"
@@ -195,6 +196,12 @@ def register_executor(executor: type[Executor]) -> None:
         raise PluginError(f"{executor!r} is not a subclass of Executor")
     _registered[executor.name] = executor
     _instances.pop(executor.name, None)
+
+
+def unregister_executor(name: str) -> None:
+    """Forget an executor registered with :func:`register_executor`."""
+    _registered.pop(name, None)
+    _instances.pop(name, None)
 
 
 def available_executors() -> list[str]:

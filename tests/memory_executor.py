@@ -127,10 +127,11 @@ class MemoryExecutor(Executor):
             changed[path] = read_state(path)
         return changed
 
-    def cancel(self, tasks: Sequence[tuple[Path, TaskState]], *, grace: float) -> None:
+    def cancel(self, tasks: Sequence[tuple[Path, TaskState]], *, grace: float) -> list[Path]:
         """Pending jobs never run; the queue forgets nothing."""
         ids = tuple(s.job_id or "" for _, s in tasks)
         self.calls.append(("cancel", ids))
         for job_id in ids:
             if job_id in self.jobs and self.jobs[job_id].state == "PENDING":
                 self.jobs[job_id].state = "CANCELLED"
+        return []

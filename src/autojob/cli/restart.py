@@ -53,6 +53,12 @@ def submit_new_tasks(
     help="Leave behind carried-over files larger than this (500K, 20M, 1G).",
 )
 @click.option("--submit", "do_submit", is_flag=True, help="Submit the new attempt at once.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Restart a task even while it is queued or running: its files may be "
+    "half-written, and nothing is deleted from it (files_to_delete stay).",
+)
 @executor_option("Where --submit runs it")
 def restart(
     task_dir: Path,
@@ -61,6 +67,7 @@ def restart(
     label: str | None,
     carry_over_limit: str | None,
     do_submit: bool,
+    force: bool,
     executor: str | None,
 ) -> None:
     """Create a new attempt of the task in TASK_DIR, in the same task group.
@@ -89,6 +96,7 @@ def restart(
         scheduler=list(scheduler),
         size_limit=limit,
         label=label,
+        force=force,
     )
     click.echo(f"created task {made.task_id} at {made.new} (a new attempt of {made.old.name})")
     for path in made.deleted:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,6 +15,7 @@ from autojob.store.state import State, read_state
 __all__ = ["GRACE_SECONDS", "cancel_tasks"]
 
 GRACE_SECONDS = 10.0
+logger = logging.getLogger(__name__)
 
 
 def cancel_tasks(
@@ -23,9 +25,10 @@ def cancel_tasks(
 
     Every target is marked first (under its lock, so no runner launches it
     afterwards); then each executor recorded with the targets stops its own
-    (one batched call per executor: a scheduler's cancel command, or the
-    process groups of tasks running here), and each target gets an end
-    recorded as cancelled.
+    (one batched call per executor: a scheduler's cancel command, or every
+    process of the runs here), and each target gets an end recorded as
+    cancelled once nothing of its run is left. A task of which a process
+    survives SIGKILL is logged and left running (and not returned).
     """
     targets: list[tuple[Path, State]] = []
     for path in task_dirs:
@@ -36,8 +39,12 @@ def cancel_tasks(
             record(path, "CANCEL_FILE", {"by": f"autojob cancel (pid {os.getpid()})"})
         targets.append((path, before))
     now = [(path, read_state(path)) for path, _ in targets]
+    left: set[Path] = set()
     for executor, tasks in by_executor(now).values():
-        executor.cancel(tasks, grace=grace)
+        left.update(executor.cancel(tasks, grace=grace))
+    for path in sorted(left):
+        logger.error("%s: processes of its run are still alive after SIGKILL", path)
+    targets = [(path, before) for path, before in targets if path not in left]
     for path, _ in targets:
         with task_lock(path):
             if not (path / SETTINGS.ENDED_FILE).exists():

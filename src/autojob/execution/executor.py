@@ -167,11 +167,12 @@ class Executor(ABC):
         return {}
 
     @abstractmethod
-    def cancel(self, tasks: Sequence[tuple[Path, TaskState]], *, grace: float) -> None:
+    def cancel(self, tasks: Sequence[tuple[Path, TaskState]], *, grace: float) -> list[Path]:
         """Stop ``tasks`` (already marked cancelled under their locks).
 
         Queued tasks must never start afterwards; running ones get TERM, then
-        KILL once ``grace`` seconds have passed.
+        KILL once ``grace`` seconds have passed. Returns the tasks of which
+        something still runs (their end is then not recorded as cancelled).
         """
 
 

@@ -20,7 +20,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 from autojob import SETTINGS
 from autojob.errors import AutojobError
 from autojob.execution.executor import EndListener, Executor, Plan, Preview, Submission
+from autojob.execution.processes import stop_runs
 from autojob.execution.records import (
     claim_tasks,
     new_claim,
@@ -38,7 +39,7 @@ from autojob.execution.records import (
     task_lock,
 )
 from autojob.execution.submit import RunSpec
-from autojob.store.state import FINAL_STATES, State, TaskState, process_alive, read_state, this_host
+from autojob.store.state import FINAL_STATES, State, TaskState, read_state
 
 if TYPE_CHECKING:
     from autojob.execution.submit import Selected
@@ -117,21 +118,41 @@ class LocalRunner:
     # -- running -----------------------------------------------------------
 
     def run(self) -> dict[Path, TaskState]:
-        """Run every claimed task; return the final state of each."""
+        """Run every claimed task; return the final state of each.
+
+        An exception in this thread (Ctrl-C: KeyboardInterrupt) stops the
+        runner first (:meth:`stop`), so it returns within the grace period
+        rather than when the running tasks end by themselves.
+        """
         results: dict[Path, TaskState] = {}
-        with ThreadPoolExecutor(max_workers=self.max_parallel) as pool:
-            for spec, state in zip(self.specs, pool.map(self._run_one, self.specs), strict=True):
-                results[spec.path] = state
+        pool = ThreadPoolExecutor(max_workers=self.max_parallel)
+        try:
+            futures = [pool.submit(self._run_one, spec) for spec in self.specs]
+            for spec, future in zip(self.specs, futures, strict=True):
+                results[spec.path] = future.result()
+        except BaseException:
+            self.stop()
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
         return results
 
     def stop(self) -> None:
-        """Launch nothing more; stop running tasks and release queued ones."""
+        """Launch nothing more; stop running tasks (cancelled) and release queued ones.
+
+        Every process of each running task gets SIGTERM, then SIGKILL after the
+        grace period; returns once nothing of them is left.
+        """
         self._stopping.set()
         with self._lock:
             children = list(self._children.items())
-        for path, child in children:
+        for path, _ in children:
             record(path, "CANCEL_FILE", {"by": "runner stopped"})
-            _signal_group(child.pid, signal.SIGTERM)
+        stop_runs(
+            [(path, read_state(path)) for path, _ in children],
+            grace=self.grace,
+            known={path: [-child.pid] for path, child in children},
+        )
 
     def _run_one(self, spec: RunSpec) -> TaskState:
         child = self._launch(spec)
@@ -182,9 +203,13 @@ class LocalRunner:
             code = child.wait(timeout=spec.time_limit)
         except subprocess.TimeoutExpired:
             reason = "timeout"
-            code = self._terminate(child)
+            code = self._terminate(spec, child)
         with self._lock:
             self._children.pop(spec.path, None)
+        if reason is None and not (spec.path / SETTINGS.ENDED_FILE).exists():
+            # the script died before recording its end: what it started goes too,
+            # so the end recorded below is the end of everything of this run
+            stop_runs([(spec.path, read_state(spec.path))], grace=self.grace)
         with task_lock(spec.path):
             names = set(os.listdir(spec.path))
             if reason is None and SETTINGS.CANCEL_FILE in names:
@@ -196,13 +221,16 @@ class LocalRunner:
                 record(spec.path, "ENDED_FILE", {"exit_code": exit_code, "reason": reason})
             return read_state(spec.path)
 
-    def _terminate(self, child: subprocess.Popen[bytes]) -> int:
+    def _terminate(self, spec: RunSpec, child: subprocess.Popen[bytes]) -> int:
+        """Stop a task past its time limit: its script's group and its command's session."""
         _signal_group(child.pid, signal.SIGTERM)
         try:
-            return child.wait(timeout=self.grace)
+            code = child.wait(timeout=self.grace)
         except subprocess.TimeoutExpired:
             _signal_group(child.pid, signal.SIGKILL)
-            return child.wait()
+            code = child.wait()
+        stop_runs([(spec.path, read_state(spec.path))], grace=self.grace)  # what is left
+        return code
 
 
 def _signal_group(pid: int, sig: int) -> None:
@@ -210,18 +238,25 @@ def _signal_group(pid: int, sig: int) -> None:
         os.killpg(pid, sig)
 
 
-def _stop_group(pid: int, started: float | None, grace: float) -> None:
-    """TERM the task's process group, then KILL it if it outlives ``grace``."""
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except (ProcessLookupError, PermissionError):
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """Take SIGTERM as Ctrl-C (KeyboardInterrupt) while running tasks in this process.
+
+    So ``submit --wait`` stops its tasks on either, and returns within the
+    grace period. In the main thread only (where Python runs handlers).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
         return
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        if not process_alive(pid, started):
-            return
-        time.sleep(0.05)
-    _signal_group(pid, signal.SIGKILL)
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    saved = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, saved)
 
 
 class LocalExecutor(Executor):
@@ -281,7 +316,8 @@ class LocalExecutor(Executor):
         self._runner = runner
         on_claimed(len(runner.claim(allowed)))
         try:
-            return runner.run()
+            with _terminate_as_interrupt():
+                return runner.run()
         finally:
             self._runner = None
 
@@ -290,11 +326,13 @@ class LocalExecutor(Executor):
         if self._runner is not None:
             self._runner.stop()
 
-    def cancel(self, tasks: Sequence[tuple[Path, TaskState]], *, grace: float) -> None:
-        """Stop the process group of each running task (queued ones never launch)."""
-        for _, state in tasks:
-            if state.state is State.RUNNING and state.pid and state.host in (None, this_host()):
-                _stop_group(state.pid, state.started_at, grace)
+    def cancel(self, tasks: Sequence[tuple[Path, TaskState]], *, grace: float) -> list[Path]:
+        """Stop every process of each running task here (queued ones never launch).
+
+        The task script's group and the command's own session get SIGTERM, then
+        SIGKILL after ``grace``; returns the tasks of which something is left.
+        """
+        return stop_runs([(p, s) for p, s in tasks if s.state is State.RUNNING], grace=grace)
 
 
 # -- the background runner process ----------------------------------------

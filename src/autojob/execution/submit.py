@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from autojob import SETTINGS
-from autojob.errors import AutojobError
+from autojob.errors import AutojobError, InputError
 from autojob.store.discovery import TaskDir, discover_tasks, ensure_task_metadata
 from autojob.store.load import read_inputs_sections
 from autojob.store.state import State, TaskState, read_state
@@ -26,6 +26,7 @@ __all__ = [
     "DEFAULT_ONLY",
     "RunSpec",
     "Selected",
+    "check_only",
     "find_tasks",
     "plan",
     "plan_submission",
@@ -160,6 +161,7 @@ def plan_submission(
     """
     from autojob.execution.executor import get_executor  # noqa: PLC0415
 
+    check_only(allowed)
     chosen = get_executor(executor or SETTINGS.DEFAULT_EXECUTOR)
     selected = select_tasks(paths, allowed, dry_run=dry_run)
     where = root if root is not None else (paths[0] if paths else Path())
@@ -183,6 +185,23 @@ def submit_tasks(
     if not planned.selected:
         return Submission(0, nothing_to_submit(allowed))
     return chosen.submit(planned, allowed=allowed)
+
+
+def check_only(allowed: Iterable[State]) -> None:
+    """Refuse to submit tasks that are queued or running: they would run twice.
+
+    Raises:
+        InputError: ``allowed`` holds queued or running.
+    """
+    live = sorted(set(allowed) & {State.QUEUED, State.RUNNING})
+    if live:
+        raise InputError(
+            f"--only {live[0]}: a task that is queued or running is never submitted again "
+            "(it would run twice)",
+            field="--only",
+            hint="cancel it first ('autojob cancel PATH') and submit it with --only cancelled, "
+            "or wait for it to end; 'autojob status' tells when a run is lost (unknown)",
+        )
 
 
 def nothing_to_submit(allowed: Iterable[State]) -> str:

@@ -135,7 +135,8 @@ class SlurmExecutor(Executor):
         """One sacct query (squeue without accounting); ends and accounting written."""
         return reconcile(tasks)
 
-    def cancel(self, tasks: Sequence[tuple[Path, TaskState]], *, grace: float) -> None:
-        """One scancel for every job, checked with squeue."""
+    def cancel(self, tasks: Sequence[tuple[Path, TaskState]], *, grace: float) -> list[Path]:
+        """One scancel for every job, checked with squeue (it raises if any is left)."""
         jobs = [state.job_id for _, state in tasks if state.job_id]
         scancel(jobs)
+        return []

@@ -57,8 +57,8 @@ from pathlib import Path
 import common
 
 from autojob import SETTINGS
-from autojob.execution.slurm import ArrayJob
-from autojob.execution.submit import DEFAULT_ONLY, Selected, select_tasks, slurm_arrays
+from autojob.execution.slurm import ArrayJob, slurm_arrays
+from autojob.execution.submit import DEFAULT_ONLY, Selected, select_tasks
 from autojob.store.state import State, read_state
 from autojob.study import Study
 from autojob.tasks.task import Task, TaskInputs

@@ -5,8 +5,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from autojob.execution.slurm import ArrayJob, reconcile
-from autojob.execution.submit import DEFAULT_ONLY, select_tasks, slurm_arrays
+from autojob.execution.slurm import ArrayJob, reconcile, slurm_arrays
+from autojob.execution.submit import DEFAULT_ONLY, select_tasks
 from autojob.store.state import FINAL_STATES, State, TaskState, read_state
 
 from .helpers import wait_until

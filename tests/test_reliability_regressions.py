@@ -92,7 +92,7 @@ def test_an_array_script_survives_a_newline_in_names_and_paths(tmp_path: Path) -
     root.mkdir()
     task_dir = _task(root, "pwd > where.txt")
     job = ArrayJob([("job-name", "x")], [(task_dir, "run.sh")], root / "batch\nx")
-    from autojob.execution.slurm import _job_name
+    from autojob.execution.slurm.arrays import _job_name
 
     assert "\n" not in _job_name([(task_dir, "run.sh")])
     assert subprocess.run(["bash", "-n", "-c", job.script()], check=False).returncode == 0

@@ -11,7 +11,8 @@ import pytest
 
 from autojob import SETTINGS
 from autojob.errors import SchedulerError
-from autojob.execution.submit import DEFAULT_ONLY, select_tasks, slurm_arrays
+from autojob.execution.slurm import slurm_arrays
+from autojob.execution.submit import DEFAULT_ONLY, select_tasks
 from autojob.store.state import State, read_state
 from autojob.task_group import TaskGroup
 from autojob.tasks.task import Task, TaskInputs, TaskMetadata
@@ -352,7 +353,7 @@ def test_tasks_claimed_meanwhile_are_left_out_of_the_array(tmp_path: Path) -> No
 
 
 def test_an_unanswered_sbatch_is_found_in_the_queue(tmp_path: Path) -> None:
-    from autojob.execution.slurm import _queued_from
+    from autojob.execution.slurm.arrays import _queued_from
 
     study, _ = held_study(tmp_path, 2)
     (job,) = submit(study)

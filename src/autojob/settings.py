@@ -120,6 +120,10 @@ class AutojobSettings(BaseSettings):
     CANCEL_FILE: str = Field("autojob.cancel", description="a request to cancel the task")
     STDOUT_FILE: str = Field("autojob.out", description="standard output of the task")
     STDERR_FILE: str = Field("autojob.err", description="standard error of the task")
+    COMMAND_FILE: str = Field(
+        "autojob.command",
+        description="the session a task's command runs in, while it runs (autojob run)",
+    )
     HISTORY_DIR: str = Field(
         "autojob.history", description="state files of earlier runs of the task"
     )

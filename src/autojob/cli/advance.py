@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from autojob.cli.options import ExistingDir
+from autojob.cli.options import ExistingDir, executor_option
 
 __all__ = ["advance"]
 
@@ -14,11 +14,7 @@ __all__ = ["advance"]
 @click.command("advance")
 @click.argument("task_dir", type=ExistingDir)
 @click.option("--submit", "do_submit", is_flag=True, help="Submit the tasks created.")
-@click.option(
-    "--executor",
-    default=None,
-    help="Where --submit runs them (default: SETTINGS.DEFAULT_EXECUTOR).",
-)
+@executor_option("Where --submit runs them")
 @click.option("--dry-run", is_flag=True, help="Say which steps follow; change nothing.")
 def advance(task_dir: Path, do_submit: bool, executor: str | None, dry_run: bool) -> None:
     """Record the succeeded task in TASK_DIR and create the next steps' tasks.
@@ -30,9 +26,13 @@ def advance(task_dir: Path, do_submit: bool, executor: str | None, dry_run: bool
     Running advance again creates nothing twice. Task scripts call it when
     their command succeeds. A task (or study) holding autojob.stop is refused.
     """
+    from autojob import SETTINGS  # noqa: PLC0415
     from autojob.cli.restart import submit_new_tasks  # noqa: PLC0415
+    from autojob.execution.executor import get_executor  # noqa: PLC0415
     from autojob.next.advance import advance as move_on  # noqa: PLC0415
 
+    if do_submit:  # refused before anything is created
+        executor = get_executor(executor or SETTINGS.DEFAULT_EXECUTOR).name
     result = move_on(task_dir, dry_run=dry_run)
     if result.recorded:
         click.echo(f"recorded {result.task_dir.name} in {result.study_dir.name}")

@@ -56,6 +56,12 @@ Kind = Literal["task", "task_group", "study", "study_group"]
     "Values are parsed as JSON where they parse. Repeatable.",
 )
 @click.option("--label", default=None, help="Label of the task (name of a study or study group).")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="With --from: clone a task even while it is queued or running (its files "
+    "may be half-written).",
+)
 def new(
     kind: Kind,
     dest: Path | None,
@@ -63,6 +69,7 @@ def new(
     name_template: str | None,
     assignments: tuple[str, ...],
     label: str | None,
+    force: bool,
 ) -> None:
     """Create a new task, task group, study or study group directory.
 
@@ -91,6 +98,7 @@ def new(
             assignments=list(assignments),
             name_template=name_template,
             src=src,
+            force=force,
         )
         _say("task group", group.task_group_id, path)
         task = group.tasks[0]
@@ -102,6 +110,7 @@ def new(
             label=label,
             assignments=list(assignments),
             name_template=name_template,
+            force=force,
         )
         _say("task", task.task_metadata.task_id, path)
     else:

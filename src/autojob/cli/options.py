@@ -2,13 +2,44 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
-__all__ = ["DirPath", "ExistingDir"]
+__all__ = ["DirPath", "ExistingDir", "executor_option"]
 
 #: a directory that must exist
 ExistingDir = click.Path(exists=True, file_okay=False, dir_okay=True, path_type=Path)
 #: a directory that may not exist yet
 DirPath = click.Path(file_okay=False, dir_okay=True, path_type=Path)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class _ExecutorOption(click.Option):
+    """``--executor``, whose help lists the executors installed (read when shown)."""
+
+    def __init__(self, *args: Any, lead: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lead = lead
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        """List the executors only when help is shown (no entry points read otherwise)."""
+        from autojob.execution.executor import available_executors, get_executor  # noqa: PLC0415
+
+        names = []
+        for name in available_executors():
+            try:
+                summary = get_executor(name).summary
+            except Exception:  # a broken plugin is still listed
+                summary = "cannot be loaded"
+            names.append(f"{name} ({summary})" if summary else name)
+        self.help = f"{self.lead}: {', '.join(names)}. Default: SETTINGS.DEFAULT_EXECUTOR."
+        return super().get_help_record(ctx)
+
+
+def executor_option(lead: str = "Where tasks run") -> Callable[[F], F]:
+    """The ``--executor NAME`` option; ``lead`` starts its help text."""
+    return click.option("--executor", default=None, metavar="NAME", cls=_ExecutorOption, lead=lead)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from autojob.cli.options import ExistingDir
+from autojob.cli.options import ExistingDir, executor_option
 
 __all__ = ["restart", "submit_new_tasks"]
 
@@ -16,29 +16,17 @@ def submit_new_tasks(
     tasks: Sequence[Path], executor: str | None, root: Path, max_parallel: int | None = None
 ) -> str:
     """Submit new (idle) tasks with an executor; return what was done, in words."""
-    from autojob import SETTINGS  # noqa: PLC0415
-    from autojob.execution import submit as run  # noqa: PLC0415
+    from autojob.execution.submit import submit_tasks  # noqa: PLC0415
     from autojob.store.state import State  # noqa: PLC0415
 
-    name = run.check_executor(executor or SETTINGS.DEFAULT_EXECUTOR)
-    idle = frozenset({State.IDLE})
-    selected = run.select_tasks(list(tasks), idle)
-    if not selected:
-        return "nothing to submit"
-    if name == "slurm":
-        jobs = run.slurm_arrays(
-            selected,
-            allowed=idle,
-            max_parallel=max_parallel,
-            batch_root=run.slurm_batch_root(root),
-            dry_run=False,
-        )
-        ids = ", ".join(j.job_id or "?" for j in jobs)
-        return f"submitted {len(selected)} task(s) to SLURM: {ids}"
-    pid, claimed, log = run.start_background(
-        run.plan(selected), max_parallel=max_parallel, allowed=idle
+    done = submit_tasks(
+        list(tasks),
+        executor=executor,
+        allowed=frozenset({State.IDLE}),
+        max_parallel=max_parallel,
+        root=root,
     )
-    return f"submitted {claimed} task(s) to a local runner (pid {pid}); log: {log}"
+    return "; ".join([done.message, *done.details])
 
 
 @click.command("restart")
@@ -66,10 +54,12 @@ def submit_new_tasks(
 )
 @click.option("--submit", "do_submit", is_flag=True, help="Submit the new attempt at once.")
 @click.option(
-    "--executor",
-    default=None,
-    help="Where --submit runs it (default: SETTINGS.DEFAULT_EXECUTOR).",
+    "--force",
+    is_flag=True,
+    help="Restart a task even while it is queued or running: its files may be "
+    "half-written, and nothing is deleted from it (files_to_delete stay).",
 )
+@executor_option("Where --submit runs it")
 def restart(
     task_dir: Path,
     assignments: tuple[str, ...],
@@ -77,6 +67,7 @@ def restart(
     label: str | None,
     carry_over_limit: str | None,
     do_submit: bool,
+    force: bool,
     executor: str | None,
 ) -> None:
     """Create a new attempt of the task in TASK_DIR, in the same task group.
@@ -92,8 +83,12 @@ def restart(
       autojob restart study/Cu/j123456789 --scheduler time=04:00:00 --submit
       autojob restart study/Cu/j123456789 --set ecut=500 --carry-over-limit 100M
     """
+    from autojob import SETTINGS  # noqa: PLC0415
+    from autojob.execution.executor import get_executor  # noqa: PLC0415
     from autojob.next.restart import parse_size, restart_task  # noqa: PLC0415
 
+    if do_submit:  # refused before anything is created
+        executor = get_executor(executor or SETTINGS.DEFAULT_EXECUTOR).name
     limit = parse_size(carry_over_limit) if carry_over_limit is not None else None
     made = restart_task(
         task_dir,
@@ -101,6 +96,7 @@ def restart(
         scheduler=list(scheduler),
         size_limit=limit,
         label=label,
+        force=force,
     )
     click.echo(f"created task {made.task_id} at {made.new} (a new attempt of {made.old.name})")
     for path in made.deleted:

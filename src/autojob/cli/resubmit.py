@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from autojob.cli.options import ExistingDir
+from autojob.cli.options import ExistingDir, executor_option
 
 __all__ = ["resubmit"]
 
@@ -39,11 +39,7 @@ DEFAULT_CAUSES = ("timeout", "oom", "failed", "node_fail", "preempted")
     metavar="KEY=VALUE",
     help="Change an input of the new attempts (as in 'autojob new').",
 )
-@click.option(
-    "--executor",
-    default=None,
-    help="Where the new attempts run (default: SETTINGS.DEFAULT_EXECUTOR).",
-)
+@executor_option("Where the new attempts run")
 @click.option(
     "-j", "--max-parallel", type=click.IntRange(min=1), default=None, help="Tasks run at once."
 )
@@ -75,12 +71,13 @@ def resubmit(
     A task directory holding an autojob.stop file is never restarted.
     """
     from autojob import SETTINGS  # noqa: PLC0415
-    from autojob.execution import submit as run  # noqa: PLC0415
+    from autojob.execution.executor import get_executor  # noqa: PLC0415
+    from autojob.execution.submit import submit_tasks  # noqa: PLC0415
     from autojob.next.resubmit import plan_resubmission, within_budget  # noqa: PLC0415
     from autojob.next.resubmit import resubmit as make_attempts  # noqa: PLC0415
     from autojob.store.state import State  # noqa: PLC0415
 
-    executor = run.check_executor(executor or SETTINGS.DEFAULT_EXECUTOR)
+    executor = get_executor(executor or SETTINGS.DEFAULT_EXECUTOR).name
     attempts = plan_resubmission(list(paths), list(only or DEFAULT_CAUSES))
     if auto:
         allowed = []
@@ -113,17 +110,13 @@ def resubmit(
         click.echo(f"created task {path.name} at {path}")
     if no_submit:
         return
-    idle = frozenset({State.IDLE})
-    selected = run.select_tasks(new, idle)
-    if executor == "slurm":
-        batch_root = run.slurm_batch_root(paths[0])
-        jobs = run.slurm_arrays(
-            selected, allowed=idle, max_parallel=max_parallel, batch_root=batch_root, dry_run=False
-        )
-        ids = ", ".join(j.job_id or "?" for j in jobs)
-        click.echo(f"submitted {len(new)} task(s) in {len(jobs)} job array(s): {ids}")
-    else:
-        pid, claimed, log = run.start_background(
-            run.plan(selected), max_parallel=max_parallel, allowed=idle
-        )
-        click.echo(f"submitted {claimed} task(s) to a local runner (pid {pid}); log: {log}")
+    done = submit_tasks(
+        new,
+        executor=executor,
+        allowed=frozenset({State.IDLE}),
+        max_parallel=max_parallel,
+        root=paths[0],
+    )
+    click.echo(done.message)
+    for line in done.details:
+        click.echo(line)

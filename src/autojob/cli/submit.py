@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import shlex
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from autojob.cli.options import ExistingDir
+from autojob.cli.options import ExistingDir, executor_option
 
 if TYPE_CHECKING:
-    from autojob.execution.local import RunSpec
-    from autojob.execution.submit import Selected
+    from autojob.execution.executor import Executor, Plan, Preview
     from autojob.store.state import State, TaskState
 
 __all__ = ["submit"]
@@ -35,12 +34,7 @@ STATES = [
 
 @click.command("submit")
 @click.argument("paths", nargs=-1, type=ExistingDir)
-@click.option(
-    "--executor",
-    default=None,
-    help="Where tasks run: 'local' (this machine's cores) or 'slurm' (job arrays). "
-    "Default: SETTINGS.DEFAULT_EXECUTOR.",
-)
+@executor_option()
 @click.option(
     "-j",
     "--max-parallel",
@@ -77,67 +71,51 @@ def submit(
     finished are never run again unless named with --only (their earlier run
     moves to autojob.history/).
     """
-    from autojob import SETTINGS  # noqa: PLC0415
-    from autojob.execution import submit as run  # noqa: PLC0415
+    from autojob.execution.submit import (  # noqa: PLC0415
+        DEFAULT_ONLY,
+        nothing_to_submit,
+        plan_submission,
+    )
     from autojob.store.state import State  # noqa: PLC0415
 
-    executor = run.check_executor(executor or SETTINGS.DEFAULT_EXECUTOR)
-    allowed = frozenset(State(s) for s in only) if only else run.DEFAULT_ONLY
-    selected = run.select_tasks(list(paths) or [Path()], allowed, dry_run=dry_run)
-    if executor == "slurm":
-        _submit_slurm(run, selected, allowed, max_parallel, list(paths) or [Path()], dry_run, wait)
-        return
-    parallel = max_parallel or run.default_parallelism()
-    if dry_run:
-        _print_plan(selected, executor, parallel)
-        return
-    if not selected:
-        click.echo("nothing to submit: no task under the paths is " + " or ".join(sorted(allowed)))
-        return
-    specs = run.plan(selected)
-    if not wait:
-        pid, claimed, log = run.start_background(specs, max_parallel=parallel, allowed=allowed)
-        click.echo(f"submitted {claimed} task(s) to a local runner (pid {pid}, {parallel} at once)")
-        _left_to_others(len(specs), claimed)
-        click.echo(f"runner log: {log}")
-        click.echo("follow with: autojob status --watch " + " ".join(str(p) for p in paths))
-        return
-    bad = _run_with_progress(specs, parallel, allowed)
-    if bad:
-        raise SystemExit(1)
-
-
-def _submit_slurm(
-    run: Any,
-    selected: list[Selected],
-    allowed: frozenset[State],
-    max_parallel: int | None,
-    paths: list[Path],
-    dry_run: bool,
-    wait: bool,
-) -> None:
-
-    if not selected:
-        click.echo("nothing to submit: no task under the paths is " + " or ".join(sorted(allowed)))
-        return
-    batch_root = run.slurm_batch_root(paths[0])
-    jobs = run.slurm_arrays(
-        selected, allowed=allowed, max_parallel=max_parallel, batch_root=batch_root, dry_run=dry_run
+    allowed = frozenset(State(s) for s in only) if only else DEFAULT_ONLY
+    roots = list(paths) or [Path()]
+    chosen, plan = plan_submission(
+        roots, executor=executor, allowed=allowed, max_parallel=max_parallel, dry_run=dry_run
     )
-    if dry_run:
-        for job in jobs:
-            click.echo(f"# {len(job.tasks)} task(s): {shlex.join(job.command())}")
-            click.echo(job.script())
-        click.echo(
-            f"{sum(len(j.tasks) for j in jobs)} task(s) would go in {len(jobs)} sbatch call(s)"
-        )
+    if dry_run and (plan.preview.columns or plan.selected):
+        _print_preview(plan.preview)
         return
-    tasks = [path for job in jobs for _, path in job.elements()]
-    ids = ", ".join(j.job_id or "?" for j in jobs)
-    click.echo(f"submitted {len(tasks)} task(s) in {len(jobs)} job array(s): {ids}")
-    _left_to_others(len(selected), len(tasks))
-    if wait and _wait_slurm(tasks):
-        raise SystemExit(1)
+    if not plan.selected:
+        click.echo(nothing_to_submit(allowed))
+        return
+    if wait:
+        if _wait(chosen, plan, allowed):
+            raise SystemExit(1)
+        return
+    done = chosen.submit(plan, allowed=allowed)
+    click.echo(done.message)
+    _left_to_others(len(plan.selected), done.count)
+    for line in done.details:
+        click.echo(line)
+    if not chosen.asks_scheduler:
+        click.echo("follow with: autojob status --watch " + " ".join(str(p) for p in paths))
+
+
+def _print_preview(preview: Preview) -> None:
+    """Print a plan as a dry run shows it: a table, or each script and command."""
+    if preview.columns:
+        table = Table(title=preview.title, title_justify="left")
+        for column in preview.columns:
+            table.add_column(column, overflow="fold")
+        for row in preview.rows:
+            table.add_row(*row)
+        Console().print(table)
+    for comment, text in preview.blocks:
+        click.echo(comment)
+        click.echo(text)
+    if preview.summary:
+        click.echo(preview.summary)
 
 
 def _left_to_others(selected: int, claimed: int) -> None:
@@ -150,33 +128,8 @@ def _left_to_others(selected: int, claimed: int) -> None:
         )
 
 
-def _wait_slurm(tasks: list[Path]) -> int:
-    """Poll until every task has ended; return how many did not succeed."""
-    import time  # noqa: PLC0415
-
-    from autojob import SETTINGS  # noqa: PLC0415
-    from autojob.execution.slurm import reconcile  # noqa: PLC0415
-    from autojob.store.state import FINAL_STATES, State, read_state  # noqa: PLC0415
-
-    console = Console(stderr=True)
-    columns = (TextColumn("[bold]waiting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console) as progress:
-        bar = progress.add_task("", total=len(tasks))
-        while True:
-            states = {p: read_state(p) for p in tasks}
-            states.update(reconcile(list(states.items())))
-            done = [s for s in states.values() if s.state in FINAL_STATES and s.accounted]
-            progress.update(bar, completed=len(done))
-            if len(done) == len(tasks):
-                break
-            time.sleep(max(1.0, SETTINGS.SLURM_POLL_INTERVAL))
-    good = sum(1 for s in states.values() if s.state is State.SUCCESS)
-    click.echo(f"{good} of {len(tasks)} task(s) succeeded")
-    return len(tasks) - good
-
-
-def _run_with_progress(specs: list[RunSpec], parallel: int, allowed: frozenset[State]) -> int:
-    from autojob.execution.local import LocalRunner  # noqa: PLC0415
+def _wait(chosen: Executor, plan: Plan, allowed: frozenset[State]) -> int:
+    """Run (or submit and follow) the plan with a progress bar; return how many failed."""
     from autojob.store.state import State  # noqa: PLC0415
 
     console = Console(stderr=True)
@@ -189,7 +142,11 @@ def _run_with_progress(specs: list[RunSpec], parallel: int, allowed: frozenset[S
         TextColumn("{task.description}"),
     )
     with Progress(*columns, console=console, transient=False) as progress:
-        bar = progress.add_task("", total=len(specs))
+        bar = progress.add_task("", total=len(plan.selected))
+
+        def claimed(count: int) -> None:
+            progress.update(bar, total=count)
+            _left_to_others(len(plan.selected), count)
 
         def ended(_path: Path, state: TaskState) -> None:
             name = state.state.value
@@ -198,28 +155,38 @@ def _run_with_progress(specs: list[RunSpec], parallel: int, allowed: frozenset[S
                 bar, advance=1, description=", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
             )
 
-        runner = LocalRunner(specs, max_parallel=parallel, on_end=ended)
-        claimed = runner.claim(allowed)
-        progress.update(bar, total=len(claimed))
-        _left_to_others(len(specs), len(claimed))
         try:
-            results = runner.run()
+            results = chosen.run_here(plan, allowed=allowed, on_claimed=claimed, on_end=ended)
         except KeyboardInterrupt:
-            runner.stop()
+            chosen.stop_here()
             raise
+        if results is None:
+            done = chosen.submit(plan, allowed=allowed)
+            progress.console.print(done.message)
+            claimed(done.count)
+            results = _follow(chosen, done.tasks, ended)
     good = sum(1 for s in results.values() if s.state is State.SUCCESS)
     click.echo(f"{good} of {len(results)} task(s) succeeded")
     return len(results) - good
 
 
-def _print_plan(selected: list[Selected], executor: str, parallel: int) -> None:
-    table = Table(
-        title=f"{len(selected)} task(s) would run with the {executor} executor, {parallel} at once",
-        title_justify="left",
-    )
-    for column in ("task directory", "state", "time limit", "command"):
-        table.add_column(column, overflow="fold")
-    for item in selected:
-        limit = "" if item.spec.time_limit is None else f"{item.spec.time_limit:g} s"
-        table.add_row(str(item.spec.path), item.state.state.value, limit, item.command or "")
-    Console().print(table)
+def _follow(
+    chosen: Executor, tasks: list[Path], ended: Callable[[Path, TaskState], None]
+) -> dict[Path, TaskState]:
+    """Ask the scheduler until every task has ended (and is accounted, where it accounts)."""
+    import time  # noqa: PLC0415
+
+    from autojob import SETTINGS  # noqa: PLC0415
+    from autojob.store.state import FINAL_STATES, read_state  # noqa: PLC0415
+
+    done: dict[Path, TaskState] = {}
+    while len(done) < len(tasks):
+        states = {p: read_state(p) for p in tasks if p not in done}
+        states.update(chosen.reconcile(list(states.items())))
+        for path, state in states.items():
+            if state.state in FINAL_STATES and (state.accounted or not chosen.accounts):
+                done[path] = state
+                ended(path, state)
+        if len(done) < len(tasks):
+            time.sleep(max(1.0, SETTINGS.SLURM_POLL_INTERVAL))
+    return done

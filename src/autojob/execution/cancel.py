@@ -1,37 +1,21 @@
-"""Cancel queued and running tasks."""
+"""Cancel queued and running tasks, each through the executor that runs it."""
 
 from __future__ import annotations
 
+import logging
 import os
-import signal
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from autojob import SETTINGS
+from autojob.execution.executor import by_executor
 from autojob.execution.records import record, task_lock
-from autojob.store.state import State, process_alive, read_state, this_host
+from autojob.store.state import State, read_state
 
-__all__ = ["cancel_tasks"]
+__all__ = ["GRACE_SECONDS", "cancel_tasks"]
 
 GRACE_SECONDS = 10.0
-
-
-def _stop_group(pid: int, started: float | None, grace: float) -> None:
-    """TERM the task's process group, then KILL it if it outlives ``grace``."""
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except (ProcessLookupError, PermissionError):
-        return
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        if not process_alive(pid, started):
-            return
-        time.sleep(0.05)
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        return
+logger = logging.getLogger(__name__)
 
 
 def cancel_tasks(
@@ -40,9 +24,11 @@ def cancel_tasks(
     """Cancel each queued or running task; return those cancelled, with their state before.
 
     Every target is marked first (under its lock, so no runner launches it
-    afterwards); then SLURM jobs are cancelled with one scancel call (and the
-    result checked), running local tasks have their process groups stopped, and
-    each target gets an end recorded as cancelled.
+    afterwards); then each executor recorded with the targets stops its own
+    (one batched call per executor: a scheduler's cancel command, or every
+    process of the runs here), and each target gets an end recorded as
+    cancelled once nothing of its run is left. A task of which a process
+    survives SIGKILL is logged and left running (and not returned).
     """
     targets: list[tuple[Path, State]] = []
     for path in task_dirs:
@@ -52,17 +38,13 @@ def cancel_tasks(
                 continue
             record(path, "CANCEL_FILE", {"by": f"autojob cancel (pid {os.getpid()})"})
         targets.append((path, before))
-    jobs = []
-    for path, _ in targets:
-        now = read_state(path)
-        if now.job_id:
-            jobs.append(now.job_id)
-        elif now.state is State.RUNNING and now.pid and now.host in (None, this_host()):
-            _stop_group(now.pid, now.started_at, grace)
-    if jobs:
-        from autojob.execution.slurm import scancel  # noqa: PLC0415
-
-        scancel(jobs)
+    now = [(path, read_state(path)) for path, _ in targets]
+    left: set[Path] = set()
+    for executor, tasks in by_executor(now).values():
+        left.update(executor.cancel(tasks, grace=grace))
+    for path in sorted(left):
+        logger.error("%s: processes of its run are still alive after SIGKILL", path)
+    targets = [(path, before) for path, before in targets if path not in left]
     for path, _ in targets:
         with task_lock(path):
             if not (path / SETTINGS.ENDED_FILE).exists():

@@ -17,13 +17,19 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from autojob import SETTINGS
+from autojob.errors import AutojobError
+from autojob.execution.executor import EndListener, Executor, Plan, Preview, Submission
+from autojob.execution.processes import stop_runs
 from autojob.execution.records import (
     claim_tasks,
     new_claim,
@@ -32,12 +38,27 @@ from autojob.execution.records import (
     runner_identity,
     task_lock,
 )
+from autojob.execution.submit import RunSpec
 from autojob.store.state import FINAL_STATES, State, TaskState, read_state
 
-__all__ = ["LocalRunner", "RunSpec", "default_parallelism", "main", "write_job_file"]
+if TYPE_CHECKING:
+    from autojob.execution.submit import Selected
+
+__all__ = [
+    "LocalExecutor",
+    "LocalRunner",
+    "RunSpec",
+    "default_parallelism",
+    "main",
+    "runner_log_dir",
+    "start_background",
+    "write_job_file",
+]
 
 logger = logging.getLogger(__name__)
 GRACE_SECONDS = 10.0
+#: the name of this executor, recorded with every task it runs
+NAME = "local"
 
 
 def default_parallelism() -> int:
@@ -48,15 +69,6 @@ def default_parallelism() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         return os.cpu_count() or 1
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    """One task to run: its directory, script and time limit (seconds)."""
-
-    path: Path
-    script: str
-    time_limit: float | None = None
 
 
 Listener = Callable[[Path, TaskState], None]
@@ -88,7 +100,7 @@ class LocalRunner:
     def claim(self, allowed: frozenset[State]) -> list[RunSpec]:
         """Mark each task whose state is still in ``allowed`` as queued by us."""
         paths = (s.path for s in self.specs)
-        claimed = set(claim_tasks(paths, allowed, "local", claim=self.claim_token))
+        claimed = set(claim_tasks(paths, allowed, NAME, claim=self.claim_token))
         self.specs = [s for s in self.specs if s.path in claimed]
         return self.specs
 
@@ -106,21 +118,41 @@ class LocalRunner:
     # -- running -----------------------------------------------------------
 
     def run(self) -> dict[Path, TaskState]:
-        """Run every claimed task; return the final state of each."""
+        """Run every claimed task; return the final state of each.
+
+        An exception in this thread (Ctrl-C: KeyboardInterrupt) stops the
+        runner first (:meth:`stop`), so it returns within the grace period
+        rather than when the running tasks end by themselves.
+        """
         results: dict[Path, TaskState] = {}
-        with ThreadPoolExecutor(max_workers=self.max_parallel) as pool:
-            for spec, state in zip(self.specs, pool.map(self._run_one, self.specs), strict=True):
-                results[spec.path] = state
+        pool = ThreadPoolExecutor(max_workers=self.max_parallel)
+        try:
+            futures = [pool.submit(self._run_one, spec) for spec in self.specs]
+            for spec, future in zip(self.specs, futures, strict=True):
+                results[spec.path] = future.result()
+        except BaseException:
+            self.stop()
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
         return results
 
     def stop(self) -> None:
-        """Launch nothing more; stop running tasks and release queued ones."""
+        """Launch nothing more; stop running tasks (cancelled) and release queued ones.
+
+        Every process of each running task gets SIGTERM, then SIGKILL after the
+        grace period; returns once nothing of them is left.
+        """
         self._stopping.set()
         with self._lock:
             children = list(self._children.items())
-        for path, child in children:
+        for path, _ in children:
             record(path, "CANCEL_FILE", {"by": "runner stopped"})
-            _signal_group(child.pid, signal.SIGTERM)
+        stop_runs(
+            [(path, read_state(path)) for path, _ in children],
+            grace=self.grace,
+            known={path: [-child.pid] for path, child in children},
+        )
 
     def _run_one(self, spec: RunSpec) -> TaskState:
         child = self._launch(spec)
@@ -148,7 +180,7 @@ class LocalRunner:
         env = {
             **os.environ,
             "AUTOJOB_TASK_DIR": os.path.abspath(spec.path),
-            "AUTOJOB_EXECUTOR": "local",
+            "AUTOJOB_EXECUTOR": NAME,
             "AUTOJOB_CLAIM": self.claim_token,
         }
         with (
@@ -171,9 +203,13 @@ class LocalRunner:
             code = child.wait(timeout=spec.time_limit)
         except subprocess.TimeoutExpired:
             reason = "timeout"
-            code = self._terminate(child)
+            code = self._terminate(spec, child)
         with self._lock:
             self._children.pop(spec.path, None)
+        if reason is None and not (spec.path / SETTINGS.ENDED_FILE).exists():
+            # the script died before recording its end: what it started goes too,
+            # so the end recorded below is the end of everything of this run
+            stop_runs([(spec.path, read_state(spec.path))], grace=self.grace)
         with task_lock(spec.path):
             names = set(os.listdir(spec.path))
             if reason is None and SETTINGS.CANCEL_FILE in names:
@@ -185,13 +221,16 @@ class LocalRunner:
                 record(spec.path, "ENDED_FILE", {"exit_code": exit_code, "reason": reason})
             return read_state(spec.path)
 
-    def _terminate(self, child: subprocess.Popen[bytes]) -> int:
+    def _terminate(self, spec: RunSpec, child: subprocess.Popen[bytes]) -> int:
+        """Stop a task past its time limit: its script's group and its command's session."""
         _signal_group(child.pid, signal.SIGTERM)
         try:
-            return child.wait(timeout=self.grace)
+            code = child.wait(timeout=self.grace)
         except subprocess.TimeoutExpired:
             _signal_group(child.pid, signal.SIGKILL)
-            return child.wait()
+            code = child.wait()
+        stop_runs([(spec.path, read_state(spec.path))], grace=self.grace)  # what is left
+        return code
 
 
 def _signal_group(pid: int, sig: int) -> None:
@@ -199,7 +238,147 @@ def _signal_group(pid: int, sig: int) -> None:
         os.killpg(pid, sig)
 
 
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """Take SIGTERM as Ctrl-C (KeyboardInterrupt) while running tasks in this process.
+
+    So ``submit --wait`` stops its tasks on either, and returns within the
+    grace period. In the main thread only (where Python runs handlers).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    saved = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, saved)
+
+
+class LocalExecutor(Executor):
+    """Runs tasks on this machine's cores: a runner process outside the terminal.
+
+    ``submit`` starts a detached runner (:func:`start_background`) that claims
+    the tasks and runs up to ``max_parallel`` at once; ``run_here`` runs them in
+    this process instead (``submit --wait``). The task files are the whole
+    truth, so there is no scheduler to ask.
+    """
+
+    name = NAME
+    summary = "this machine's cores"
+    asks_scheduler = False
+
+    def __init__(self) -> None:
+        self._runner: LocalRunner | None = None
+
+    def plan(self, selected: Sequence[Selected], *, max_parallel: int | None, root: Path) -> Plan:
+        """One runner for every task, ``max_parallel`` (default: the cores) at once."""
+        parallel = max_parallel or default_parallelism()
+        rows: list[tuple[str, ...]] = [
+            (
+                str(s.spec.path),
+                s.state.state.value,
+                "" if s.spec.time_limit is None else f"{s.spec.time_limit:g} s",
+                s.command or "",
+            )
+            for s in selected
+        ]
+        preview = Preview(
+            title=f"{len(selected)} task(s) would run with the {NAME} executor, {parallel} at once",
+            columns=("task directory", "state", "time limit", "command"),
+            rows=rows,
+        )
+        return Plan(NAME, list(selected), parallel, preview=preview)
+
+    def submit(self, plan: Plan, *, allowed: frozenset[State]) -> Submission:
+        """Start a background runner that claims and runs the plan's tasks."""
+        specs = [s.spec for s in plan.selected]
+        pid, claimed, log = start_background(specs, max_parallel=plan.max_parallel, allowed=allowed)
+        return Submission(
+            count=claimed,
+            message=f"submitted {claimed} task(s) to a local runner "
+            f"(pid {pid}, {plan.max_parallel} at once)",
+            details=[f"runner log: {log}"],
+        )
+
+    def run_here(
+        self, plan: Plan, *, allowed: frozenset[State], on_claimed: Callable[[int], None],
+        on_end: EndListener,
+    ) -> dict[Path, TaskState]:  # fmt: skip
+        """Claim and run the plan's tasks in this process."""
+        runner = LocalRunner(
+            [s.spec for s in plan.selected], max_parallel=plan.max_parallel, on_end=on_end
+        )
+        self._runner = runner
+        on_claimed(len(runner.claim(allowed)))
+        try:
+            with _terminate_as_interrupt():
+                return runner.run()
+        finally:
+            self._runner = None
+
+    def stop_here(self) -> None:
+        """Stop the runner of :meth:`run_here`."""
+        if self._runner is not None:
+            self._runner.stop()
+
+    def cancel(self, tasks: Sequence[tuple[Path, TaskState]], *, grace: float) -> list[Path]:
+        """Stop every process of each running task here (queued ones never launch).
+
+        The task script's group and the command's own session get SIGTERM, then
+        SIGKILL after ``grace``; returns the tasks of which something is left.
+        """
+        return stop_runs([(p, s) for p, s in tasks if s.state is State.RUNNING], grace=grace)
+
+
 # -- the background runner process ----------------------------------------
+
+
+def runner_log_dir() -> Path:
+    """Where background runners write their logs."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    path = Path(base, "autojob", "runners")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def start_background(
+    specs: Sequence[RunSpec], *, max_parallel: int | None, allowed: frozenset[State]
+) -> tuple[int, int, Path]:
+    """Start a detached runner for ``specs``; return its pid, tasks claimed, log.
+
+    The runner survives the terminal closing (own session, no terminal I/O).
+    """
+    logs = runner_log_dir()
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    fd, job_name = tempfile.mkstemp(prefix=f"job-{stamp}-", suffix=".json", dir=logs)
+    os.close(fd)
+    write_job_file(Path(job_name), specs, max_parallel or default_parallelism(), allowed)
+    log_path = Path(job_name).with_suffix(".log")
+    read_end, write_end = os.pipe()
+    with open(log_path, "ab") as log:
+        child = subprocess.Popen(
+            [sys.executable, "-m", __name__, job_name, str(write_end)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            pass_fds=(write_end,),
+            start_new_session=True,
+        )
+    os.close(write_end)
+    with os.fdopen(read_end) as ready:
+        answer = ready.read().strip()
+    if not answer.isdigit():
+        raise AutojobError(
+            f"the background runner (pid {child.pid}) failed to start",
+            path=log_path,
+            hint="read its log for the reason",
+        )
+    return child.pid, int(answer), log_path
 
 
 def write_job_file(

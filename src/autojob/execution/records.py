@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import shutil
 import threading
@@ -37,9 +38,12 @@ __all__ = [
     "task_lock",
 ]
 
+logger = logging.getLogger(__name__)
+
 #: the files of one run, moved to the history when the task runs again
 RUN_FILES = (
     "QUEUED_FILE",
+    "COMMAND_FILE",
     "STARTED_FILE",
     "ENDED_FILE",
     "CANCEL_FILE",
@@ -170,9 +174,10 @@ def archive_run(task_dir: Path, names: set[str] | None = None) -> Path | None:
 
 def runner_identity() -> dict[str, Any]:
     """Who claims tasks: this host and process (a dead claimer frees them)."""
-    from autojob.store.state import this_host  # noqa: PLC0415
+    from autojob.store.state import process_start_ticks, this_host  # noqa: PLC0415
 
-    return {"host": this_host(), "pid": os.getpid()}
+    pid = os.getpid()
+    return {"host": this_host(), "pid": pid, "start_ticks": process_start_ticks(pid)}
 
 
 def new_claim() -> str:
@@ -199,14 +204,18 @@ def claim_tasks(
     task script launched for it starts only while its task's queued record
     still holds it.
     """
-    from autojob.store.state import read_state  # noqa: PLC0415
+    from autojob.store.state import State, command_alive, read_state  # noqa: PLC0415
 
     claimed = []
     base = {"executor": executor, "runner": runner_identity(), "claim": claim or new_claim()}
     for path in paths:
         with task_lock(path):
             names = set(os.listdir(path))
-            if read_state(path, names).state not in allowed:
+            state = read_state(path, names).state
+            if state not in allowed or state in (State.QUEUED, State.RUNNING):
+                continue  # a live run is never claimed again, whatever was asked
+            if SETTINGS.COMMAND_FILE in names and command_alive(path) is not None:
+                logger.warning("%s: a command of its earlier run still runs; not claimed", path)
                 continue
             archive_run(path, names)
             more = extra.get(path) if extra else None

@@ -1,12 +1,13 @@
-"""Choose the tasks to run under some paths and hand them to an executor."""
+"""Choose the tasks to run under some paths and hand them to an executor.
+
+This is the one submission path: ``submit``, ``restart --submit``,
+``resubmit`` and ``advance --submit`` all select tasks with
+:func:`select_tasks` and submit them with :func:`submit_tasks` (or, for a dry
+run or ``--wait``, :func:`plan_submission` and the executor's own methods).
+"""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import tempfile
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,31 +15,38 @@ from typing import TYPE_CHECKING, Any
 
 from autojob import SETTINGS
 from autojob.errors import AutojobError, InputError
-from autojob.execution.local import RunSpec, default_parallelism, write_job_file
 from autojob.store.discovery import TaskDir, discover_tasks, ensure_task_metadata
 from autojob.store.load import read_inputs_sections
 from autojob.store.state import State, TaskState, read_state
 
 if TYPE_CHECKING:
-    from autojob.execution.slurm import ArrayJob
+    from autojob.execution.executor import Executor, Plan, Submission
 
 __all__ = [
     "DEFAULT_ONLY",
+    "RunSpec",
     "Selected",
-    "default_parallelism",
+    "check_only",
     "find_tasks",
     "plan",
-    "runner_log_dir",
+    "plan_submission",
     "select_tasks",
-    "slurm_arrays",
-    "slurm_batch_root",
-    "start_background",
+    "submit_tasks",
 ]
 
 #: seconds past its time limit a self-restarting task may take to start its restart
 RESTART_SLACK = 15.0
 #: what submit runs by default: tasks never run, and tasks whose run was lost
 DEFAULT_ONLY = frozenset({State.IDLE, State.UNKNOWN})
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One task to run: its directory, script and time limit (seconds)."""
+
+    path: Path
+    script: str
+    time_limit: float | None = None
 
 
 @dataclass
@@ -135,101 +143,67 @@ def plan(selected: Sequence[Selected]) -> list[RunSpec]:
     return [s.spec for s in selected]
 
 
-def runner_log_dir() -> Path:
-    """Where background runners write their logs."""
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    path = Path(base, "autojob", "runners")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def start_background(
-    specs: Sequence[RunSpec], *, max_parallel: int | None, allowed: frozenset[State]
-) -> tuple[int, int, Path]:
-    """Start a detached runner for ``specs``; return its pid, tasks claimed, log.
-
-    The runner survives the terminal closing (own session, no terminal I/O).
-    """
-    logs = runner_log_dir()
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    fd, job_name = tempfile.mkstemp(prefix=f"job-{stamp}-", suffix=".json", dir=logs)
-    os.close(fd)
-    write_job_file(Path(job_name), specs, max_parallel or default_parallelism(), allowed)
-    log_path = Path(job_name).with_suffix(".log")
-    read_end, write_end = os.pipe()
-    with open(log_path, "ab") as log:
-        child = subprocess.Popen(
-            [sys.executable, "-m", "autojob.execution.local", job_name, str(write_end)],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-            pass_fds=(write_end,),
-            start_new_session=True,
-        )
-    os.close(write_end)
-    with os.fdopen(read_end) as ready:
-        answer = ready.read().strip()
-    if not answer.isdigit():
-        raise AutojobError(
-            f"the background runner (pid {child.pid}) failed to start",
-            path=log_path,
-            hint="read its log for the reason",
-        )
-    return child.pid, int(answer), log_path
-
-
-EXECUTORS = ("local", "slurm")
-
-
-def check_executor(name: str) -> str:
-    """Refuse executors that do not exist."""
-    if name not in EXECUTORS:
-        raise InputError(
-            f"unknown executor {name!r}",
-            field="--executor",
-            hint="use 'local' (this machine's cores) or 'slurm'",
-        )
-    return name
-
-
-def slurm_batch_root(path: Path) -> Path:
-    """Where the job-array scripts of a submit under ``path`` are written."""
-    return path.resolve() / SETTINGS.INDEX_DIR / "slurm"
-
-
-def slurm_arrays(
-    selected: Sequence[Selected],
+def plan_submission(
+    paths: Sequence[Path],
     *,
-    allowed: frozenset[State],
-    max_parallel: int | None,
-    batch_root: Path,
-    dry_run: bool,
-) -> list[ArrayJob]:
-    """Plan (and unless ``dry_run``, claim and submit) the SLURM job arrays."""
-    from autojob.execution.records import claim_tasks, new_claim  # noqa: PLC0415
-    from autojob.execution.slurm import cluster_limits, plan_arrays, submit_arrays  # noqa: PLC0415
+    executor: str | None = None,
+    allowed: frozenset[State] = DEFAULT_ONLY,
+    max_parallel: int | None = None,
+    dry_run: bool = False,
+    root: Path | None = None,
+) -> tuple[Executor, Plan]:
+    """The executor and its plan for the tasks under ``paths`` in ``allowed`` states.
 
-    limit = cluster_limits()["MaxArraySize"]
-    jobs = plan_arrays(
-        [(s.spec.path, s.spec.script) for s in selected],
-        batch_root=batch_root,
-        max_array_size=limit,
-        max_parallel=max_parallel,
-        scheduler_inputs={s.spec.path: s.scheduler or {} for s in selected},
+    ``executor``: its name (default: ``SETTINGS.DEFAULT_EXECUTOR``). ``root``:
+    where the executor keeps its job scripts (default: the first path).
+    Nothing is claimed or submitted; unless ``dry_run``, loose task directories
+    get their metadata and script written.
+    """
+    from autojob.execution.executor import get_executor  # noqa: PLC0415
+
+    check_only(allowed)
+    chosen = get_executor(executor or SETTINGS.DEFAULT_EXECUTOR)
+    selected = select_tasks(paths, allowed, dry_run=dry_run)
+    where = root if root is not None else (paths[0] if paths else Path())
+    return chosen, chosen.plan(selected, max_parallel=max_parallel, root=where)
+
+
+def submit_tasks(
+    paths: Sequence[Path],
+    *,
+    executor: str | None = None,
+    allowed: frozenset[State] = DEFAULT_ONLY,
+    max_parallel: int | None = None,
+    root: Path | None = None,
+) -> Submission:
+    """Submit the tasks under ``paths`` whose state is in ``allowed``; say what was done."""
+    from autojob.execution.executor import Submission  # noqa: PLC0415
+
+    chosen, planned = plan_submission(
+        paths, executor=executor, allowed=allowed, max_parallel=max_parallel, root=root
     )
-    if dry_run:
-        return jobs
-    # each claim names the array element that will run the task, so one record
-    # per task suffices: the job id is written once per array, after sbatch
-    places = {
-        path: {"batch": str(job.batch_dir), "array_index": index}
-        for job in jobs
-        for index, (path, _) in enumerate(job.tasks)
-    }
-    # noted in the status journals once submitted (with their job ids)
-    token = new_claim()
-    claimed = set(claim_tasks(places, allowed, "slurm", extra=places, note=False, claim=token))
-    for job in jobs:
-        job.indices = [i for i, (path, _) in enumerate(job.tasks) if path in claimed]
-        job.claim = token
-    return submit_arrays([job for job in jobs if job.indices])
+    if not planned.selected:
+        return Submission(0, nothing_to_submit(allowed))
+    return chosen.submit(planned, allowed=allowed)
+
+
+def check_only(allowed: Iterable[State]) -> None:
+    """Refuse to submit tasks that are queued or running: they would run twice.
+
+    Raises:
+        InputError: ``allowed`` holds queued or running.
+    """
+    live = sorted(set(allowed) & {State.QUEUED, State.RUNNING})
+    if live:
+        raise InputError(
+            f"--only {live[0]}: a task that is queued or running is never submitted again "
+            "(it would run twice)",
+            field="--only",
+            hint="cancel it first ('autojob cancel PATH') and submit it with --only cancelled, "
+            "or wait for it to end; 'autojob status' tells when a run is lost (unknown)",
+        )
+
+
+def nothing_to_submit(allowed: Iterable[State]) -> str:
+    """What to say when no task under the paths may be submitted."""
+    return "nothing to submit: no task under the paths is " + " or ".join(sorted(allowed))

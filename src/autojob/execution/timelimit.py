@@ -28,10 +28,13 @@ import signal
 import subprocess
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
 
 from autojob.errors import InputError
+from autojob.execution.records import record, remove_record
+from autojob.store.state import group_alive, process_start_ticks, this_host
 
 __all__ = [
     "FORWARDED_SIGNALS",
@@ -144,6 +147,7 @@ def run_with_time_limit(
         except OSError as exc:
             return _launch_failed(argv[0], exc)
         forwarder.attach(child.pid)
+        in_task = _note_command(child.pid)
         if seconds is None:
             logger.info("running %s without a time limit", shlex.join(argv))
         else:
@@ -155,6 +159,27 @@ def run_with_time_limit(
             raise
         finally:
             forwarder.detach()
+            if in_task and not group_alive(child.pid):
+                remove_record(Path.cwd(), "COMMAND_FILE")
+
+
+def _note_command(pid: int) -> bool:
+    """In a task directory, record the session the command runs in; True if done.
+
+    Cancel and the time limits of runners then stop the command's whole
+    session too, and no command runs a task again while any of it is left
+    (see :func:`autojob.store.state.command_alive`). Task scripts export
+    ``AUTOJOB_TASK_ID`` and run in their task's directory.
+    """
+    if not os.environ.get("AUTOJOB_TASK_ID"):
+        return False
+    data = {"pgid": pid, "start_ticks": process_start_ticks(pid), "host": this_host()}
+    try:
+        record(Path.cwd(), "COMMAND_FILE", data)
+    except OSError as exc:
+        logger.warning("cannot record the command's session: %s", exc)
+        return False
+    return True
 
 
 def _wait(child: subprocess.Popen[bytes], seconds: float | None, grace: float) -> int:

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from autojob import SETTINGS
 from autojob.errors import SchedulerError
-from autojob.store.state import State
+from autojob.execution.executor import Executor, by_executor
+from autojob.store.state import State, TaskState
 from autojob.store.status import StatusReport
 
 __all__ = ["refresh_from_scheduler"]
@@ -38,29 +39,42 @@ def _due(root: Path, force: bool) -> bool:
 
 
 def refresh_from_scheduler(report: StatusReport, *, force: bool = False) -> str | None:
-    """Update the report's scheduler tasks; return a note when the scheduler failed.
+    """Update the report's scheduler tasks; return a note when a scheduler failed.
 
-    Tasks finished on the scheduler get their end and accounting written (so the
-    next status sees them from the files alone).
+    Each task is asked of the executor recorded with it (one batched query per
+    executor). Tasks finished on a scheduler get their end and accounting
+    written (so the next status sees them from the files alone).
     """
-    from autojob.execution.slurm import reconcile  # noqa: PLC0415
-
     col = report.columns
-    rows = [
-        r
-        for r, job in enumerate(col["job_id"])
-        if job and (col["state"][r] in LIVE or not col["accounted"][r])
-    ]
-    candidates = [(report.root / col["path"][r], report.state_of(r)) for r in rows]
-    if not candidates or not _due(report.root, force):
+    candidates: list[tuple[Path, TaskState]] = []
+    for r, job in enumerate(col["job_id"]):
+        if job and (col["state"][r] in LIVE or not col["accounted"][r]):
+            candidates.append((report.root / col["path"][r], report.state_of(r)))
+    groups = {
+        name: (executor, [t for t in tasks if _worth_asking(executor, t[1])])
+        for name, (executor, tasks) in by_executor(candidates).items()
+        if executor.asks_scheduler
+    }
+    groups = {name: group for name, group in groups.items() if group[1]}
+    if not groups or not _due(report.root, force):
         return None
-    try:
-        changed = reconcile(candidates)
-    except SchedulerError as exc:
-        logger.warning("%s", exc)
-        return f"scheduler not reachable, showing what the task files say: {exc.message}"
-    for path, state in changed.items():
-        rel = os.path.relpath(path, report.root)
-        if rel in report.rows:
-            report.set_state(rel, state)
+    notes = []
+    for executor, tasks in groups.values():
+        try:
+            changed = executor.reconcile(tasks)
+        except SchedulerError as exc:
+            logger.warning("%s", exc)
+            notes.append(exc.message)
+            continue
+        for path, state in changed.items():
+            rel = os.path.relpath(path, report.root)
+            if rel in report.rows:
+                report.set_state(rel, state)
+    if notes:
+        return "scheduler not reachable, showing what the task files say: " + "; ".join(notes)
     return None
+
+
+def _worth_asking(executor: Executor, state: TaskState) -> bool:
+    """Queued and running tasks; ended ones too while their accounting is missing."""
+    return state.state.value in LIVE or (executor.accounts and not state.accounted)

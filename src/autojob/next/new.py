@@ -5,6 +5,7 @@ These back ``autojob new``; each returns the new model and its directory.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from autojob import SETTINGS
@@ -15,11 +16,21 @@ from autojob.next.edit import apply_assignments
 from autojob.next.tree import create_task_group_tree, create_task_tree
 from autojob.plugins import get_task_class
 from autojob.store.discovery import Kind, ensure_task_metadata, kind_of
+from autojob.store.state import State, read_state
 from autojob.study import Study
 from autojob.study_group import StudyGroup
 from autojob.task_group import TaskGroup
 
-__all__ = ["clone_task", "new_study", "new_study_group", "new_task", "new_task_group"]
+__all__ = [
+    "check_not_live",
+    "clone_task",
+    "new_study",
+    "new_study_group",
+    "new_task",
+    "new_task_group",
+]
+
+logger = logging.getLogger(__name__)
 
 
 def _fresh_task(label: str | None, assignments: list[str]) -> TaskBase:
@@ -37,6 +48,31 @@ def _refuse_task_in(dest: Path) -> None:
             field="--dest",
             hint="use --type task_group to add a task group with its first task",
         )
+
+
+def check_not_live(src: Path, action: str, *, force: bool = False) -> bool:
+    """Refuse ``action`` of a task that is queued or running, unless ``force``.
+
+    Returns whether it is (with ``force``): then its files may be half-written
+    and nothing may be deleted from it.
+
+    Raises:
+        InputError: the task is queued or running and ``force`` is not given.
+    """
+    state = read_state(src)
+    if state.state not in (State.QUEUED, State.RUNNING):
+        return False
+    if not force:
+        raise InputError(
+            f"not {action}: the task is {state.state.value}",
+            path=src,
+            hint="wait for it to end, cancel it ('autojob cancel PATH'), or give --force to "
+            "copy it as it is now (its files may be half-written; nothing is deleted from it)",
+        )
+    logger.warning(
+        "%s: %s while %s (--force): nothing is deleted from it", src, action, state.state.value
+    )
+    return True
 
 
 def load_source(src: Path) -> TaskBase:
@@ -92,12 +128,15 @@ def clone_task(
     label: str | None = None,
     assignments: list[str] | None = None,
     name_template: str | None = None,
+    force: bool = False,
 ) -> tuple[TaskBase, Path]:
     """Clone the task in ``src``: inputs, scheduler inputs, carried-over files.
 
     The clone goes beside ``src`` unless ``dest`` is given; in a structured
-    tree it joins the source's task group.
+    tree it joins the source's task group. A queued or running ``src`` is
+    refused unless ``force`` (see :func:`check_not_live`).
     """
+    check_not_live(src, "cloned", force=force)
     source = load_source(src)
     task = as_new_attempt(source, label, assignments or [])
     target = dest if dest is not None else src.parent
@@ -119,6 +158,7 @@ def new_task_group(
     assignments: list[str] | None = None,
     name_template: str | None = None,
     src: Path | None = None,
+    force: bool = False,
 ) -> tuple[TaskGroup, Path]:
     """Create a task group holding its first task inside the study ``study_dir``.
 
@@ -132,6 +172,7 @@ def new_task_group(
             hint="create one with 'autojob new --type study' and pass its directory",
         )
     if src is not None:
+        check_not_live(src, "cloned", force=force)
         task = as_new_attempt(load_source(src), label, assignments or [])
         task.task_metadata.task_group_id = new_id("c")
     else:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from autojob import SETTINGS
 from autojob.errors import AutojobError, InputError
-from autojob.next.new import as_new_attempt, load_source
+from autojob.next.new import as_new_attempt, check_not_live, load_source
 from autojob.next.tree import create_task_tree, relative_inside
 
 __all__ = ["Restart", "check_not_stopped", "parse_size", "restart_task"]
@@ -100,14 +100,20 @@ def restart_task(
     scheduler: Sequence[str] = (),
     size_limit: int | None = None,
     label: str | None = None,
+    force: bool = False,
 ) -> Restart:
     """Create a new attempt of the task in ``task_dir`` in its task group.
 
+    A queued or running task is refused unless ``force``; then nothing is
+    deleted from it (its ``files_to_delete`` stay).
+
     Raises:
-        InputError: the task is stopped, or a change is malformed or invalid.
+        InputError: the task is stopped, queued or running, or a change is
+            malformed or invalid.
         MetadataError: the task's files are broken.
     """
     check_not_stopped(task_dir, "restarted")
+    live = check_not_live(task_dir, "restarted", force=force)
     source = load_source(task_dir)
     changes = [*assignments, *(f"scheduler_inputs.{s}" for s in scheduler)]
     task = as_new_attempt(source, label, changes)
@@ -128,7 +134,7 @@ def restart_task(
         )
     except OSError as exc:
         raise AutojobError(f"cannot create the new attempt: {exc}", path=task_dir) from exc
-    deleted = _delete_files(doomed)
+    deleted = [] if live else _delete_files(doomed)
     for path in deleted:
         logger.info("deleted %s (files_to_delete)", path)
     return Restart(task_dir, new, meta.task_id, deleted)

@@ -32,7 +32,12 @@ __all__ = [
     "STATE_FIELDS",
     "State",
     "TaskState",
+    "command_alive",
+    "group_alive",
     "process_alive",
+    "process_group",
+    "process_start_ticks",
+    "read_record",
     "read_state",
     "this_host",
     "write_submitted",
@@ -119,6 +124,11 @@ def _read_record(path: str) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else {}
 
 
+def read_record(path: str | Path) -> dict[str, Any] | None:
+    """A small JSON record of a task: None when missing, {} when unreadable."""
+    return _read_record(os.fspath(path))
+
+
 def _boot_time() -> float | None:
     try:
         with open("/proc/stat", "rb") as stream:
@@ -134,24 +144,48 @@ _BOOT = _boot_time()
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
-def _process_start(pid: int) -> float | None:
-    """Return when ``pid`` started (epoch seconds), where /proc tells."""
-    if _BOOT is None:
-        return None
+def _stat_fields(pid: int) -> list[bytes] | None:
+    """The fields of ``/proc/PID/stat`` from the third (state) on, or None."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as stream:
             raw = stream.read()
     except OSError:
         return None
-    fields = raw[raw.rfind(b")") + 2 :].split()
-    return _BOOT + int(fields[19]) / _TICKS
+    return raw[raw.rfind(b")") + 2 :].split()
 
 
-def process_alive(pid: int | None, started_before: float | None = None) -> bool:
+def process_start_ticks(pid: int) -> int | None:
+    """When ``pid`` started, in clock ticks since boot (``/proc/PID/stat`` field 22).
+
+    The kernel's own count: no clock step changes it, and with the pid it
+    names one process for as long as the machine runs.
+    """
+    fields = _stat_fields(pid)
+    return int(fields[19]) if fields is not None and len(fields) > 19 else None
+
+
+def process_group(pid: int) -> int | None:
+    """The process group of ``pid`` (``/proc/PID/stat`` field 5), or None."""
+    fields = _stat_fields(pid)
+    return int(fields[2]) if fields is not None and len(fields) > 2 else None
+
+
+def _process_start(pid: int) -> float | None:
+    """Return when ``pid`` started (epoch seconds), where /proc tells."""
+    ticks = process_start_ticks(pid) if _BOOT is not None else None
+    return None if ticks is None or _BOOT is None else _BOOT + ticks / _TICKS
+
+
+def process_alive(
+    pid: int | None, started_before: float | None = None, *, start_ticks: int | None = None
+) -> bool:
     """Tell whether ``pid`` runs on this machine (and is not a reused pid).
 
-    ``started_before``: the process must have started no later than this
-    (plus a little slack), else the pid now belongs to another process.
+    ``start_ticks``: the process's start in clock ticks, as recorded when it
+    ran; the pid must have started at exactly that tick, else it now belongs
+    to another process. Without it, ``started_before``: the process must have
+    started no later than this wall-clock time (plus a little slack), which a
+    clock step can fool; records written by older task scripts have no ticks.
     """
     if not pid or pid <= 0:
         return False
@@ -161,11 +195,60 @@ def process_alive(pid: int | None, started_before: float | None = None) -> bool:
         return False
     except PermissionError:
         pass  # exists, owned by someone else
-    if started_before is not None:
+    if start_ticks is not None:
+        ticks = process_start_ticks(pid)
+        if ticks is not None and ticks != start_ticks:
+            return False
+    elif started_before is not None:
         began = _process_start(pid)
         if began is not None and began > started_before + 2.0:
             return False
     return _not_zombie(pid)
+
+
+def group_alive(pgid: int | None) -> bool:
+    """Whether any process of process group ``pgid`` is left (zombies aside)."""
+    if not pgid or pgid <= 0:
+        return False
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    leader = _stat_fields(pgid)
+    if leader is not None and process_group(pgid) == pgid and leader[0] != b"Z":
+        return True
+    # the leader is gone or a zombie: look for a member that is not
+    return any(
+        fields is not None and fields[0] != b"Z" and int(fields[2]) == pgid
+        for fields in (_stat_fields(int(n)) for n in _pids())
+    )
+
+
+def _pids() -> list[str]:
+    try:
+        return [name for name in os.listdir("/proc") if name.isdigit()]
+    except OSError:
+        return []
+
+
+def command_alive(task_dir: str | Path) -> int | None:
+    """The process group of a task's command still running here, or None.
+
+    ``autojob run`` records the session it starts the command in
+    (``SETTINGS.COMMAND_FILE``) and removes the record once the command has
+    ended; a record left behind means it was killed, so the group is checked.
+    """
+    record = _read_record(os.path.join(task_dir, SETTINGS.COMMAND_FILE))
+    if not record:
+        return None
+    pgid, ticks, host = record.get("pgid"), record.get("start_ticks"), record.get("host")
+    if not isinstance(pgid, int) or host not in (None, this_host()):
+        return None
+    if process_alive(pgid) and isinstance(ticks, int) and process_start_ticks(pgid) != ticks:
+        return None  # the id now belongs to another process
+    return pgid if group_alive(pgid) else None
 
 
 def _not_zombie(pid: int) -> bool:
@@ -222,10 +305,10 @@ def read_state(task_dir: str | Path, names: Collection[str] | None = None) -> Ta
     if SETTINGS.ENDED_FILE in names:
         record = _read_record(os.path.join(folder, SETTINGS.ENDED_FILE))
         if record is not None:
-            return _ended(record, result, cancel)
+            return _executor(record, _ended(record, result, cancel), folder, names)
     if SETTINGS.STARTED_FILE in names:
         record = _read_record(os.path.join(folder, SETTINGS.STARTED_FILE)) or {}
-        return _started(record, result, cancel)
+        return _executor(record, _started(record, result, cancel, folder), folder, names)
     if SETTINGS.QUEUED_FILE in names:
         record = _read_record(os.path.join(folder, SETTINGS.QUEUED_FILE)) or {}
         return _queued(record, result, cancel)
@@ -234,7 +317,22 @@ def read_state(task_dir: str | Path, names: Collection[str] | None = None) -> Ta
     return result
 
 
-def _started(record: dict[str, Any], result: TaskState, cancel: bool) -> TaskState:
+def _executor(
+    record: dict[str, Any], result: TaskState, folder: str, names: Collection[str]
+) -> TaskState:
+    """Fill in the executor a start or end record names (else its claim's, for a job)."""
+    executor = record.get("executor")
+    if isinstance(executor, str) and executor:
+        result.executor = executor
+    elif result.job_id and SETTINGS.QUEUED_FILE in names:
+        # written by a task script that did not record its executor: the claim tells
+        claim = _read_record(os.path.join(folder, SETTINGS.QUEUED_FILE)) or {}
+        executor = claim.get("executor")
+        result.executor = executor if isinstance(executor, str) and executor else None
+    return result
+
+
+def _started(record: dict[str, Any], result: TaskState, cancel: bool, folder: str) -> TaskState:
     result.started_at = _number(record.get("time"))
     host = record.get("host")
     result.host = host if isinstance(host, str) else None
@@ -249,8 +347,13 @@ def _started(record: dict[str, Any], result: TaskState, cancel: bool) -> TaskSta
         result.state = State.RUNNING
         result.detail = f"runs on {result.host}; cannot be checked from here"
         return result
-    if process_alive(result.pid, result.started_at):
+    ticks = record.get("start_ticks")
+    ticks = ticks if isinstance(ticks, int) and not isinstance(ticks, bool) else None
+    if process_alive(result.pid, result.started_at, start_ticks=ticks):
         result.state = State.RUNNING
+    elif (group := command_alive(folder)) is not None:
+        result.state = State.RUNNING
+        result.detail = f"its task script is gone, but its command runs on (group {group})"
     elif cancel:
         result.state, result.reason = State.CANCELLED, "cancelled"
     else:
@@ -273,9 +376,14 @@ def _queued(record: dict[str, Any], result: TaskState, cancel: bool) -> TaskStat
         return result
     runner = record.get("runner")
     runner = runner if isinstance(runner, dict) else {}
-    pid = runner.get("pid")
+    pid, ticks = runner.get("pid"), runner.get("start_ticks")
     same_host = runner.get("host") in (None, this_host())
-    if not same_host or process_alive(pid if isinstance(pid, int) else None, result.queued_at):
+    alive = process_alive(
+        pid if isinstance(pid, int) else None,
+        result.queued_at,
+        start_ticks=ticks if isinstance(ticks, int) else None,
+    )
+    if not same_host or alive:
         result.state = State.QUEUED
     else:
         result.state = State.IDLE
@@ -283,19 +391,28 @@ def _queued(record: dict[str, Any], result: TaskState, cancel: bool) -> TaskStat
     return result
 
 
-#: the file in a SLURM batch directory holding the job id sbatch gave its array
+#: the file in a batch directory holding the job id the scheduler gave its array
 SUBMITTED_FILE = "submitted.json"
+#: how an array element's job id is made from the array's, unless the batch says
+ELEMENT_FORMAT = "{job_id}_{index}"
 #: job ids of batch directories read so far (never changes once written)
-_ARRAY_IDS: dict[str, str] = {}
+_ARRAY_IDS: dict[str, tuple[str, str]] = {}
 
 
-def write_submitted(batch_dir: str | Path, job_id: str) -> None:
-    """Record the job id of the array submitted from ``batch_dir``."""
+def write_submitted(batch_dir: str | Path, job_id: str, element: str = ELEMENT_FORMAT) -> None:
+    """Record the job id of the array submitted from ``batch_dir``.
+
+    ``element``: how the scheduler names the array's elements, a format of
+    ``job_id`` and ``index`` (SLURM's ``12_3`` by default; Grid Engine's
+    ``{job_id}.{index}``, with indices from 1, would be ``{job_id}.{index1}``).
+    """
     from autojob.store.atomic import write_atomic  # noqa: PLC0415
 
-    text = json.dumps({"job_id": job_id, "time": time.time()}) + "\n"
-    write_atomic(Path(batch_dir, SUBMITTED_FILE), text)
-    _ARRAY_IDS[os.fspath(batch_dir)] = job_id
+    data: dict[str, Any] = {"job_id": job_id, "time": time.time()}
+    if element != ELEMENT_FORMAT:
+        data["element"] = element
+    write_atomic(Path(batch_dir, SUBMITTED_FILE), json.dumps(data) + "\n")
+    _ARRAY_IDS[os.fspath(batch_dir)] = (job_id, element)
 
 
 def _array_element(record: dict[str, Any]) -> str | None:
@@ -307,11 +424,14 @@ def _array_element(record: dict[str, Any]) -> str | None:
     batch, index = record.get("batch"), record.get("array_index")
     if not isinstance(batch, str) or not isinstance(index, int):
         return None
-    job_id = _ARRAY_IDS.get(batch)
-    if job_id is None:
-        data = _read_record(os.path.join(batch, SUBMITTED_FILE))
-        found = data.get("job_id") if data else None
-        if not isinstance(found, str) or not found:
+    known = _ARRAY_IDS.get(batch)
+    if known is None:
+        data = _read_record(os.path.join(batch, SUBMITTED_FILE)) or {}
+        found, element = data.get("job_id"), data.get("element", ELEMENT_FORMAT)
+        if not isinstance(found, str) or not found or not isinstance(element, str):
             return None
-        job_id = _ARRAY_IDS[batch] = found
-    return f"{job_id}_{index}"
+        known = _ARRAY_IDS[batch] = (found, element)
+    job_id, element = known
+    if element == ELEMENT_FORMAT:
+        return f"{job_id}_{index}"
+    return element.format(job_id=job_id, index=index, index1=index + 1)

@@ -45,10 +45,12 @@ def one_task(root: Path, command: str, *, limit: str | None = "00:05:00") -> Pat
     With a time limit the command runs under ``autojob run`` in a session of
     its own, as a task of a real study would.
     """
-    times = {"time": limit} if limit else {}
-    _, (task,) = study_of_commands(
-        root, {"t": command}, auto_restart=True, count_runs=True, **times
-    )
+    if limit is None:
+        _, (task,) = study_of_commands(root, {"t": command}, auto_restart=True, count_runs=True)
+    else:
+        _, (task,) = study_of_commands(
+            root, {"t": command}, auto_restart=True, count_runs=True, time=limit
+        )
     return task
 
 

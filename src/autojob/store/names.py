@@ -17,11 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from autojob.errors import TemplateError, TreeError, UnsafePathError
+from autojob.settings import STAGING_PREFIX
 
 __all__ = ["STAGING_PREFIX", "NameBook", "check_name", "render_template"]
-
-#: directories being built carry this prefix until they are complete
-STAGING_PREFIX = ".autojob-staging-"
 _MAX_NAME_BYTES = 255
 _SCALARS = (str, int, float, bool)
 

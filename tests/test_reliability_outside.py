@@ -9,6 +9,7 @@ against duplicates made).
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,8 @@ from typing import Any
 import pytest
 
 from autojob import SETTINGS
-from autojob.errors import ConfigError
-from autojob.settings import load_settings
+from autojob.errors import ConfigError, UnsafePathError
+from autojob.settings import STAGING_PREFIX, load_settings
 from autojob.tasks.task import Task, TaskInputs
 
 from .helpers import run, snapshot
@@ -101,6 +102,102 @@ def test_the_legacy_spelling_may_be_the_parameterization_file(
 ) -> None:
     monkeypatch.setenv("AUTOJOB_PARAMETERIZATION_FILE", "parametrizations.json")
     assert load_settings().PARAMETERIZATION_FILE == "parametrizations.json"
+
+
+# -- reserved names as labels ------------------------------------------------------
+
+
+RESERVED_LABELS = [
+    ".autojob",
+    ".autojob-old",
+    "autojob.history",
+    "autojob.history-2",
+    ".autojob-staging-x",
+    "task.json",
+    "inputs.json",
+    "task_group.json",
+    "study.json",
+    "autojob.ended",
+    ".study.json.lock",
+]
+
+
+@pytest.fixture
+def study(tmp_path: Path) -> Path:
+    result = run("new", "--type", "study", "--name-template", "s", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    return tmp_path / "s"
+
+
+@pytest.mark.parametrize("label", RESERVED_LABELS)
+def test_a_reserved_name_from_a_label_is_refused_before_anything_is_written(
+    study: Path, label: str
+) -> None:
+    before = snapshot(study.parent)
+    for kind, dest in (("task_group", study), ("study", study.parent), ("task", study.parent)):
+        result = run(
+            *("new", "--type", kind, "--dest", dest, "--label", label),
+            *("--name-template", "{label}"),
+            cwd=study.parent,
+        )
+        assert result.returncode == 1, result.stdout
+        assert "a name autojob reserves" in result.stderr
+        assert "field 'label'" in result.stderr and "hint: choose another label" in result.stderr
+        assert "Traceback" not in result.stderr
+        assert snapshot(study.parent) == before
+        _count("settings and names", "refused")
+
+
+def test_a_reserved_group_name_cannot_hide_tasks_from_status(study: Path) -> None:
+    ok = run(*("new", "--type", "task_group", "--dest", study, "--label", "g"), cwd=study.parent)
+    assert ok.returncode == 0, ok.stderr
+    refused = run(
+        *("new", "--type", "task_group", "--dest", study, "--label", ".autojob"),
+        *("--name-template", "{label}"),
+        cwd=study.parent,
+    )
+    assert refused.returncode == 1
+    status = run("status", "--json", study, cwd=study.parent)
+    assert status.returncode == 0, status.stderr
+    assert len(json.loads(status.stdout)["tasks"]) == 1
+    study_file = json.loads((study / SETTINGS.STUDY_METADATA_FILE).read_text())
+    assert len(study_file["task_groups"]) == 1
+
+
+def test_reserved_names_from_python_templates_are_refused(tmp_path: Path) -> None:
+    from autojob.study import Study
+    from autojob.study_group import StudyGroup
+
+    for name in ("autojob.history", "record.txt"):
+        group = StudyGroup(name=name, studies=[Study(name="s", tasks=[Task()])])
+        with pytest.raises(UnsafePathError, match="a name autojob reserves") as info:
+            group.to_directory(tmp_path, study_group_template="{name}")
+        assert info.value.field == "name"
+        with pytest.raises(UnsafePathError, match="a name autojob reserves"):
+            StudyGroup(name="sg", studies=[Study(name=name, tasks=[Task()])]).to_directory(
+                tmp_path, study_group_template="sg", study_template="{name}"
+            )
+        _count("settings and names", "refused", 2)
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_destination_inside_a_reserved_directory_is_refused(study: Path) -> None:
+    index = study / SETTINGS.INDEX_DIR
+    index.mkdir()
+    result = run("new", "--type", "task", "--dest", index, cwd=study.parent)
+    assert result.returncode == 1
+    assert "field '--dest'" in result.stderr and "skip" in result.stderr
+    assert os.listdir(index) == []
+    _count("settings and names", "refused")
+
+
+def test_a_task_script_named_like_autojobs_files_is_refused(tmp_path: Path) -> None:
+    result = run("new", "--type", "task", "--set", "task_script=inputs.json", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "task_inputs.task_script 'inputs.json' is a name autojob reserves" in result.stderr
+    assert STAGING_PREFIX not in result.stderr
+    assert os.listdir(tmp_path) == []
+    _count("settings and names", "refused")
 
 
 # -- figures ---------------------------------------------------------------------

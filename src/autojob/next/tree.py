@@ -31,7 +31,7 @@ from autojob.store.atomic import (
     write_atomic,
 )
 from autojob.store.journal import note_changed
-from autojob.store.names import STAGING_PREFIX, NameBook, check_name
+from autojob.store.names import STAGING_PREFIX, NameBook, check_dest, check_task_file
 from autojob.store.state import process_alive, this_host
 from autojob.task_group import TaskGroup
 
@@ -60,7 +60,7 @@ FILE_MODE = 0o666
 
 def _task_documents(task: TaskBase, folder: str) -> list[tuple[str, str, int]]:
     """Serialise a task's files, all before any is written."""
-    script = check_name(
+    script = check_task_file(
         task.task_inputs.task_script, Path(folder), source="task_inputs.task_script"
     )
     inputs = os.path.join(folder, SETTINGS.INPUTS_FILE)
@@ -110,6 +110,7 @@ def _staging(dest: Path) -> Iterator[Path]:
             path=dest,
             hint="create it first, or pass an existing directory",
         )
+    check_dest(dest)
     _remove_abandoned_stages(dest)
     try:
         prefix = f"{STAGING_PREFIX}{this_host()}-{os.getpid()}-"

@@ -19,6 +19,7 @@ import pytest
 from autojob import SETTINGS
 from autojob.errors import ConfigError, UnsafePathError
 from autojob.settings import STAGING_PREFIX, load_settings
+from autojob.store.state import State
 from autojob.tasks.task import Task, TaskInputs
 
 from .helpers import run, snapshot
@@ -102,6 +103,169 @@ def test_the_legacy_spelling_may_be_the_parameterization_file(
 ) -> None:
     monkeypatch.setenv("AUTOJOB_PARAMETERIZATION_FILE", "parametrizations.json")
     assert load_settings().PARAMETERIZATION_FILE == "parametrizations.json"
+
+
+# -- files_to_delete, files_to_carry_over, files_to_copy: never outside ----------
+
+
+@pytest.fixture
+def outside(tmp_path: Path) -> Path:
+    """A directory outside every task, as a scratch file system would be."""
+    folder = tmp_path / "scratch-fs" / "run42"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "precious").write_text("keep me")
+    (folder / "sub" / "data").write_bytes(b"x" * 3000)
+    return folder
+
+
+def _attempt(tmp_path: Path, **inputs: Any) -> Path:
+    from autojob.study import Study
+    from autojob.task_group import TaskGroup
+
+    task = Task(task_inputs=TaskInputs(command="true", auto_restart=False, **inputs))
+    study = Study(name="s", task_groups=[TaskGroup(label="g", tasks=[task])]).to_directory(
+        tmp_path, study_template="{name}", task_group_template="{label}"
+    )
+    return study / "g" / task.task_metadata.task_id
+
+
+def _unchanged(outside: Path, before: dict[str, bytes | None], entries: int) -> None:
+    """The outside directory is as it was; count the entries tried and escapes."""
+    escaped = int(snapshot(outside) != before)
+    _count("paths", "entries tried", entries)
+    _count("paths", "paths escaped", escaped)
+    assert escaped == 0
+
+
+def _new_attempt(old: Path) -> Path:
+    (new,) = [p for p in old.parent.iterdir() if p.is_dir() and p != old]
+    return new
+
+
+@pytest.mark.parametrize("entry", ["scratch/precious", "scratch/sub", "scratch/sub/data"])
+def test_restart_never_deletes_through_a_link_out_of_the_task(
+    tmp_path: Path, outside: Path, entry: str
+) -> None:
+    old = _attempt(tmp_path, files_to_delete=[entry, "local.txt"])
+    (old / "scratch").symlink_to(outside)
+    (old / "local.txt").write_text("temporary")
+    before = snapshot(outside)
+    result = run("restart", old, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    _unchanged(outside, before, 1)
+    assert f"{entry!r} not deleted" in result.stderr
+    assert "'scratch' is a link to" in result.stderr and "outside the task" in result.stderr
+    assert not (old / "local.txt").exists()  # the rest is deleted as asked
+    assert (old / "scratch").is_symlink()
+
+
+def test_a_link_named_by_files_to_delete_is_removed_not_its_target(
+    tmp_path: Path, outside: Path
+) -> None:
+    from autojob.next.restart import restart_task
+
+    old = _attempt(tmp_path, files_to_delete=["scratch", "."])
+    (old / "scratch").symlink_to(outside)
+    before = snapshot(outside)
+    made = restart_task(old)
+    _unchanged(outside, before, 2)
+    assert not os.path.lexists(old / "scratch")
+    assert made.deleted == [old / "scratch"]
+    assert len(made.refused) == 1 and "the task directory itself" in made.refused[0]
+    assert (old / SETTINGS.TASK_METADATA_FILE).is_file()
+
+
+def test_restart_never_carries_a_directory_from_outside(tmp_path: Path, outside: Path) -> None:
+    old = _attempt(tmp_path, files_to_carry_over=["scratch", "scratch/precious", "out.txt"])
+    (old / "scratch").symlink_to(outside)
+    (old / "out.txt").write_text("result")
+    before = snapshot(outside)
+    result = run("restart", old, "--carry-over-limit", "1K", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    _unchanged(outside, before, 2)
+    new = _new_attempt(old)
+    assert not os.path.lexists(new / "scratch")
+    assert (new / "out.txt").read_text() == "result"
+    assert "scratch not carried over" in result.stderr and "outside the task" in result.stderr
+
+
+def test_links_inside_the_task_are_carried_as_links_and_links_out_stay_behind(
+    tmp_path: Path, outside: Path
+) -> None:
+    from autojob.next.restart import restart_task
+
+    old = _attempt(tmp_path, files_to_carry_over=["calc", "latest"])
+    (old / "calc").mkdir()
+    (old / "calc" / "CHGCAR").write_text("density")
+    (old / "calc" / "scratch").symlink_to(outside)  # inside a carried directory
+    (old / "calc" / "prev").symlink_to("CHGCAR")
+    (old / "latest").symlink_to("calc/CHGCAR")
+    before = snapshot(outside)
+    new = restart_task(old).new
+    _unchanged(outside, before, 2)
+    assert (new / "calc" / "CHGCAR").read_text() == "density"
+    assert os.readlink(new / "calc" / "prev") == "CHGCAR"
+    assert os.readlink(new / "latest") == "calc/CHGCAR"
+    assert not os.path.lexists(new / "calc" / "scratch")
+
+
+def test_the_carry_over_limit_applies_to_directories_by_their_size(tmp_path: Path) -> None:
+    old = _attempt(tmp_path, files_to_carry_over=["big", "small"])
+    (old / "big").mkdir()
+    for k in range(4):
+        (old / "big" / f"part{k}").write_bytes(b"x" * 400)  # 1,600 bytes in all
+    (old / "small").mkdir()
+    (old / "small" / "a").write_bytes(b"x" * 400)
+    result = run("restart", old, "--carry-over-limit", "1K", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    new = _new_attempt(old)
+    assert not (new / "big").exists() and (new / "small" / "a").is_file()
+    assert "big not carried over: over the size limit" in result.stderr
+
+
+def test_overlapping_entries_are_carried_once(tmp_path: Path) -> None:
+    old = _attempt(
+        tmp_path,
+        files_to_carry_over=["scratch/big", "scratch", "./scratch/", "inputs.json"],
+        files_to_copy=["scratch/sub/x"],
+    )
+    (old / "scratch" / "sub").mkdir(parents=True)
+    (old / "scratch" / "big").write_text("b")
+    (old / "scratch" / "sub" / "x").write_text("x")
+    result = run("restart", old, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "File exists" not in result.stderr and STAGING_PREFIX not in result.stderr
+    new = _new_attempt(old)
+    assert (new / "scratch" / "big").read_text() == "b"
+    assert (new / "scratch" / "sub" / "x").read_text() == "x"
+    assert "inputs.json not carried over: it is one of autojob's own files" in result.stderr
+
+
+def test_clone_resubmit_and_next_steps_never_copy_from_outside(
+    tmp_path: Path, outside: Path
+) -> None:
+    from autojob.next import create_task_tree
+    from autojob.next.new import clone_task
+    from autojob.next.resubmit import Attempt, resubmit
+
+    old = _attempt(tmp_path, files_to_carry_over=["scratch", "scratch/sub/data"])
+    (old / "scratch").symlink_to(outside)
+    before = snapshot(outside)
+    _, clone = clone_task(old)
+    assert not os.path.lexists(clone / "scratch")
+    cli = run("new", "--from", old, cwd=tmp_path)
+    assert cli.returncode == 0, cli.stderr
+    (again,) = resubmit([Attempt(old, State.FAILED, None)])
+    assert again.new is not None and not os.path.lexists(again.new / "scratch")
+    step = Task(task_inputs=TaskInputs(command="true", files_to_copy=["scratch/precious"]))
+    after_step = create_task_tree(
+        step, tmp_path, src=old, files_to_carry_over=step.task_inputs.files_to_copy
+    )
+    assert not os.path.lexists(after_step / "scratch")
+    _unchanged(outside, before, 4)
+    for task_dir in old.parent.iterdir():
+        if task_dir != old and task_dir.is_dir():
+            assert not os.path.lexists(task_dir / "scratch")
 
 
 # -- reserved names as labels ------------------------------------------------------

@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import json
 import os
+import random
+import signal
+import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +26,7 @@ from autojob.settings import STAGING_PREFIX, load_settings
 from autojob.store.state import State
 from autojob.tasks.task import Task, TaskInputs
 
-from .helpers import run, snapshot
+from .helpers import AUTOJOB, run, snapshot
 
 #: what the tests below tried and found, by family (reported last)
 COUNTS: dict[str, dict[str, int]] = {}
@@ -362,6 +366,155 @@ def test_a_task_script_named_like_autojobs_files_is_refused(tmp_path: Path) -> N
     assert STAGING_PREFIX not in result.stderr
     assert os.listdir(tmp_path) == []
     _count("settings and names", "refused")
+
+
+# -- SIGTERM and the temporary files of killed writers ---------------------------
+
+TEMP_SUFFIXES = (".tmp", ".spool")
+SIGTERM_TRIALS = int(os.environ.get("AUTOJOB_SIGTERM_TRIALS", "4"))
+
+
+@pytest.fixture(scope="module")
+def wide_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A study of 3,000 one-task groups: a harvest of it takes a few tenths of a second."""
+    from autojob.study import Study
+    from autojob.task_group import TaskGroup
+
+    root = tmp_path_factory.mktemp("wide")
+    groups = [
+        TaskGroup(label=f"g{i}", tasks=[Task(task_inputs=TaskInputs(command="true"))])
+        for i in range(3000)
+    ]
+    study = Study(name="s", task_groups=groups)
+    return study.to_directory(root, study_template="{name}", task_group_template="{label}")
+
+
+def _temporaries(folder: Path) -> list[str]:
+    return sorted(n for n in os.listdir(folder) if n.endswith(TEMP_SUFFIXES))
+
+
+def _terminate_when_writing(command: list[str], cwd: Path, watch: Path, delay: float) -> Any:
+    """Start ``autojob COMMAND``; once a temporary file appears in ``watch``, SIGTERM it."""
+    process = subprocess.Popen(
+        [str(AUTOJOB), *command], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not _temporaries(watch) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.001)
+    time.sleep(delay)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    return process.returncode, err
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl", "csv"])
+def test_sigterm_to_harvest_leaves_no_temporary_file(
+    tmp_path: Path, wide_study: Path, fmt: str
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    target = out / f"archive.{fmt}"
+    rng = random.Random(fmt)
+    for trial in range(SIGTERM_TRIALS):
+        before = target.read_bytes() if target.exists() else None
+        command = ["harvest", str(wide_study), "-o", str(target)]
+        if trial % 2:
+            command.append("--full")
+        code, err = _terminate_when_writing(command, tmp_path, out, rng.uniform(0, 0.1))
+        assert "Traceback" not in err
+        left = _temporaries(out)
+        _count("temporary files", "harvests sent SIGTERM")
+        _count("temporary files", "temporary files left", len(left))
+        assert left == []
+        if code == 0:
+            continue  # the harvest had finished
+        assert code == 143 and "terminated" in err
+        _count("temporary files", "stopped mid-work")
+        after = target.read_bytes() if target.exists() else None
+        assert after == before  # the archive is the old one, whole
+
+
+def test_sigterm_to_a_sweep_leaves_no_staging_directory(tmp_path: Path) -> None:
+    spec = tmp_path / "big.toml"
+    xs, ys = ", ".join(map(str, range(60))), ", ".join(map(str, range(50)))
+    spec.write_text(
+        f'name = "big"\ncommand = "true"\nlabel = "x{{x}}-y{{y}}"\n'
+        f"[parameters]\nx = [{xs}]\ny = [{ys}]\n"
+    )
+    code, err = _terminate_when_writing_tree(["sweep", str(spec)], tmp_path)
+    assert "Traceback" not in err
+    left = [n for n in os.listdir(tmp_path) if n.startswith(STAGING_PREFIX)]
+    _count("temporary files", "sweeps sent SIGTERM")
+    _count("temporary files", "temporary files left", len(left))
+    assert left == []
+    assert code in (0, 143)
+    if code == 143:
+        assert not (tmp_path / "big").exists()  # nothing half made
+        _count("temporary files", "stopped mid-work")
+
+
+def _terminate_when_writing_tree(command: list[str], cwd: Path) -> Any:
+    process = subprocess.Popen(
+        [str(AUTOJOB), *command], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while process.poll() is None and time.monotonic() < deadline:
+        if any(n.startswith(STAGING_PREFIX) for n in os.listdir(cwd)):
+            time.sleep(0.05)
+            break
+        time.sleep(0.001)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    return process.returncode, err
+
+
+def test_a_harvest_removes_what_killed_harvests_left_and_nothing_else(
+    tmp_path: Path, wide_study: Path
+) -> None:
+    from autojob.store.state import this_host
+
+    out = tmp_path / "out"
+    out.mkdir()
+    gone = _dead_pid()
+    alive = subprocess.Popen(["sleep", "60"])  # a concurrent harvest, still writing
+    host = this_host()
+    old = time.time() - 3 * 24 * 3600
+    cache = ".archive.csv.harvest-cache.jsonl"
+    files = {
+        f".archive.csv.{host}+{gone}.abcd1234.tmp": False,
+        f".archive.csv.{host}+{gone}.abcd1234.spool": False,
+        f".{cache}.{host}+{gone}.zz99zz99.tmp": False,
+        f".archive.csv.{host}+{alive.pid}.abcd1234.spool": True,
+        ".archive.csv.oldstyle.tmp": False,  # an earlier version's, three days old
+        ".archive.csv.newstyl.tmp": True,  # not ours: not the pattern
+        ".archive.csv.newstyle.tmp": True,  # an earlier version's, fresh: maybe alive
+        f".archive.csv.othernode+{gone}.abcd1234.tmp": True,  # another host's, fresh
+        ".archive.csv.othernode+1.oldoldol.tmp": False,  # another host's, three days old
+        "notes.tmp": True,
+    }
+    try:
+        for name in files:
+            (out / name).write_text("partial")
+        for name in (".archive.csv.oldstyle.tmp", ".archive.csv.othernode+1.oldoldol.tmp"):
+            os.utime(out / name, (old, old))
+        result = run("harvest", wide_study, "-o", out / "archive.csv", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+    finally:
+        alive.kill()
+        alive.wait()
+    kept = {name for name, keep in files.items() if keep}
+    assert set(_temporaries(out)) == kept
+    _count("temporary files", "leftovers planted", len(files) - len(kept))
+    _count("temporary files", "leftovers removed", len(files) - len(kept))
+    _count("temporary files", "live writers' files kept", len(kept))
+
+
+def _dead_pid() -> int:
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
 
 
 # -- figures ---------------------------------------------------------------------

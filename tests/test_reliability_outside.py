@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import time
@@ -515,6 +516,135 @@ def _dead_pid() -> int:
     process = subprocess.Popen(["true"])
     process.wait()
     return process.pid
+
+
+# -- task directories copied or moved by hand ---------------------------------------
+
+
+def _copied_and_moved(tmp_path: Path) -> tuple[Path, dict[str, Path]]:
+    """A study with copies and a move; the paths involved, by what was done."""
+    from autojob.study import Study
+    from autojob.task_group import TaskGroup
+
+    def tasks(label: str, n: int) -> list[Task]:
+        return [Task(task_inputs=TaskInputs(command="true", auto_restart=False)) for _ in range(n)]
+
+    groups = [
+        TaskGroup(label=label, tasks=tasks(label, n))
+        for label, n in (("a", 2), ("b", 2), ("c", 1), ("d", 1))
+    ]
+    study = Study(name="s", task_groups=groups).to_directory(
+        tmp_path, study_template="{name}", task_group_template="{label}"
+    )
+    for task_dir in study.glob("*/j*"):  # finished: a harvest caches finished tasks
+        ended = {"time": 1.0, "exit_code": 0}
+        (task_dir / SETTINGS.ENDED_FILE).write_text(json.dumps(ended))
+    a1, a2 = sorted((study / "a").glob("j*"))
+    b1 = sorted((study / "b").glob("j*"))[0]
+    done = {
+        "copy in its group": study / "a" / "copy",
+        "copy into another group": study / "c" / "copy",
+        "copy of a whole group": study / "d-copy",
+        "moved": study / "b" / a2.name,
+    }
+    shutil.copytree(a1, done["copy in its group"], symlinks=True)
+    shutil.copytree(b1, done["copy into another group"], symlinks=True)
+    shutil.copytree(study / "d", done["copy of a whole group"], symlinks=True)
+    shutil.move(a2, done["moved"])
+    return study, done
+
+
+def _age(root: Path, seconds: float = 60.0) -> None:
+    """Date every file and directory under ``root`` back, as a settled tree is."""
+    then = time.time() - seconds
+    for folder, dirs, files in os.walk(root):
+        for name in [*dirs, *files]:
+            os.utime(os.path.join(folder, name), (then, then), follow_symlinks=False)
+    os.utime(root, (then, then))
+
+
+def _kinds(problems: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, str]]:
+    return sorted((rel, p["kind"]) for rel, p in problems)
+
+
+def test_copies_and_moves_are_harvest_problems_naming_both_paths(tmp_path: Path) -> None:
+    from autojob.harvest import archive
+
+    study, done = _copied_and_moved(tmp_path)
+    _age(study)
+    out = tmp_path / "archive.json"
+    for run_number in (1, 2):  # the second harvest takes the tasks from its cache
+        summary = archive(study, out)
+        kinds = _kinds(summary.problems)
+        duplicates = [rel for rel, kind in kinds if kind == "DuplicateIdError"]
+        moved = [rel for rel, kind in kinds if kind == "MovedTaskError"]
+        assert len(duplicates) == 3, kinds
+        assert sorted(moved) == ["b/" + done["moved"].name, "c/copy"]
+        for rel, problem in summary.problems:
+            if problem["kind"] == "DuplicateIdError":
+                other = problem["message"].split("is also the id of ")[1].split(" ")[0]
+                assert other != rel and (study / other).is_dir()
+                assert "--repair" in problem["message"]
+        if run_number == 2:
+            assert summary.cached > 0
+    _count("duplicates", "copies made", 3)
+    _count("duplicates", "found by harvest", len(duplicates))
+    _count("duplicates", "moves made", 1)
+    _count("duplicates", "tasks in another group found by harvest", len(moved))
+    result = run("harvest", study, "-o", out, cwd=tmp_path)
+    assert "5 problem(s)" in result.stdout and "DuplicateIdError" not in result.stderr
+
+
+def test_copies_and_moves_among_attempts_are_status_problems(tmp_path: Path) -> None:
+    from autojob.store.status import collect
+
+    study, done = _copied_and_moved(tmp_path)
+    report = collect(study, rescan=True)
+    found = sorted(report.problems)
+    duplicates = [(p, t) for p, t in found if "is also the id of" in t]
+    moved = sorted(p for p, t in found if "moved here?" in t)
+    # the copies among attempts (a task group of one task reads no ids)
+    assert len(duplicates) == 2
+    assert {p for p, _ in duplicates} <= {"a/copy", "c/copy"} | {
+        str(t.relative_to(study)) for t in study.glob("[ab]/j*")
+    }
+    assert moved == sorted(["b/" + done["moved"].name, "c/copy"])
+    warm = collect(study)
+    assert warm.source == "index" and sorted(warm.problems) == found
+    shown = run("status", study, cwd=tmp_path)
+    assert "problem(s) with task ids" in shown.stdout and "--repair" in shown.stdout
+    as_json = json.loads(run("status", "--json", study, cwd=tmp_path).stdout)
+    assert len(as_json["problems"]) == len(found)
+    _count("duplicates", "found by status (copies among attempts)", len(duplicates))
+
+
+def test_list_repair_gives_copies_new_ids_and_relinks_moved_tasks(tmp_path: Path) -> None:
+    from autojob.harvest import archive
+    from autojob.store.status import collect
+
+    study, done = _copied_and_moved(tmp_path)
+    collect(study)  # an index exists: the repair must reach it through the journal
+    result = run("list", study, "--repair", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("new task id") == 3
+    assert result.stderr.count("relinked") == 2
+    ids = []
+    for meta_file in study.glob("*/*/" + SETTINGS.TASK_METADATA_FILE):
+        meta = json.loads(meta_file.read_text())
+        group = json.loads(
+            (meta_file.parent.parent / SETTINGS.TASK_GROUP_METADATA_FILE).read_text()
+        )
+        assert meta["task_group_id"] == group["task_group_id"]
+        assert meta["task_id"] in group["tasks"]
+        ids.append(meta["task_id"])
+    assert len(ids) == len(set(ids)) == 9
+    moved_meta = json.loads((done["moved"] / SETTINGS.TASK_METADATA_FILE).read_text())
+    left = json.loads((study / "a" / SETTINGS.TASK_GROUP_METADATA_FILE).read_text())
+    assert moved_meta["task_id"] not in left["tasks"]
+    assert archive(study, tmp_path / "archive.json").problems == []
+    assert collect(study).problems == []
+    assert run("list", study, "--repair", cwd=tmp_path).stderr.count("repaired") == 0
+    _count("duplicates", "repaired", 3)
 
 
 # -- figures ---------------------------------------------------------------------

@@ -431,7 +431,7 @@ def test_sigterm_to_harvest_leaves_no_temporary_file(
         if code == 0:
             continue  # the harvest had finished
         assert code == 143 and "terminated" in err
-        _count("temporary files", "stopped mid-work")
+        _count("temporary files", "harvests stopped mid-work")
         after = target.read_bytes() if target.exists() else None
         assert after == before  # the archive is the old one, whole
 
@@ -452,7 +452,7 @@ def test_sigterm_to_a_sweep_leaves_no_staging_directory(tmp_path: Path) -> None:
     assert code in (0, 143)
     if code == 143:
         assert not (tmp_path / "big").exists()  # nothing half made
-        _count("temporary files", "stopped mid-work")
+        _count("temporary files", "sweeps stopped mid-work")
 
 
 def _terminate_when_writing_tree(command: list[str], cwd: Path) -> Any:
@@ -589,8 +589,8 @@ def test_copies_and_moves_are_harvest_problems_naming_both_paths(tmp_path: Path)
             assert summary.cached > 0
     _count("duplicates", "copies made", 3)
     _count("duplicates", "found by harvest", len(duplicates))
-    _count("duplicates", "moves made", 1)
-    _count("duplicates", "tasks in another group found by harvest", len(moved))
+    _count("duplicates", "tasks put in another group (1 moved, 1 copied)", 2)
+    _count("duplicates", "of those found by harvest", len(moved))
     result = run("harvest", study, "-o", out, cwd=tmp_path)
     assert "5 problem(s)" in result.stdout and "DuplicateIdError" not in result.stderr
 

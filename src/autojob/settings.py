@@ -14,7 +14,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -22,7 +22,18 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-__all__ = ["AutojobSettings", "config_file_path", "load_settings"]
+__all__ = [
+    "STAGING_PREFIX",
+    "AutojobSettings",
+    "NameCollisionError",
+    "config_file_path",
+    "load_settings",
+]
+
+#: directories being built carry this prefix until they are complete
+STAGING_PREFIX = ".autojob-staging-"
+#: settings that may name the same file: the legacy spelling is read as well
+_MAY_SHARE = frozenset({"PARAMETERIZATION_FILE", "LEGACY_PARAMETERIZATION_FILE"})
 
 
 def config_file_path() -> Path:
@@ -62,6 +73,43 @@ def _read_config_file(path: Path) -> dict[str, Any]:
             hint="put every setting under [autojob], or drop the table header",
         )
     return table
+
+
+class NameCollisionError(ValueError):
+    """Two file-name settings name the same file, or one takes a reserved name."""
+
+    def __init__(self, message: str, fields: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.fields = fields
+
+
+def _is_name_field(name: str) -> bool:
+    return name.endswith(("_FILE", "_DIR")) and name != "TEMPLATE_DIR"
+
+
+def _check_distinct(names: dict[str, Any]) -> None:
+    """Refuse two file-name settings naming one file, or a name with a reserved prefix.
+
+    ``names`` maps setting names to values (other fields are ignored).
+
+    Raises:
+        NameCollisionError: naming the settings at fault.
+    """
+    seen: dict[str, str] = {}
+    for field, value in names.items():
+        if not (_is_name_field(field) and isinstance(value, str)):
+            continue
+        if value.startswith(STAGING_PREFIX):
+            msg = (
+                f"{field} {value!r} begins with {STAGING_PREFIX!r}, which autojob reserves "
+                "for directories being built"
+            )
+            raise NameCollisionError(msg, (field,))
+        other = seen.get(value)
+        if other is not None and {other, field} != _MAY_SHARE:
+            msg = f"{other} and {field} are both {value!r}: each must name its own file"
+            raise NameCollisionError(msg, (other, field))
+        seen[value] = field
 
 
 class _TomlSource(InitSettingsSource):
@@ -182,6 +230,29 @@ class AutojobSettings(BaseSettings):
                 raise ValueError(msg)
         return value
 
+    @field_validator("*", mode="after")
+    @classmethod
+    def _assigned_name_is_distinct(cls, value: Any, info: Any) -> Any:
+        # on assignment ``info.data`` holds every other field: refuse before the
+        # value is set (a model validator would leave it set)
+        name = info.field_name or ""
+        if _is_name_field(name):
+            _check_distinct({**{k: v for k, v in info.data.items() if k != name}, name: value})
+        return value
+
+    @model_validator(mode="after")
+    def _file_names_are_distinct(self) -> AutojobSettings:
+        _check_distinct(self.file_names())
+        return self
+
+    def file_names(self) -> dict[str, str]:
+        """Every setting that names a file or directory autojob writes, with its value."""
+        return {
+            name: value
+            for name, value in self.__dict__.items()
+            if _is_name_field(name) and isinstance(value, str)
+        }
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -195,6 +266,19 @@ class AutojobSettings(BaseSettings):
         return (init_settings, env_settings, _TomlSource(settings_cls))
 
 
+def _source_of(field: str, overrides: dict[str, Any]) -> tuple[str, Path | None]:
+    """Where the value of ``field`` came from, and the configuration file if there."""
+    env_name = f"AUTOJOB_{field.upper()}"
+    if field.upper() in {key.upper() for key in overrides}:
+        return "the value given", None
+    if any(key.upper() == env_name and value for key, value in os.environ.items()):
+        return f"the environment variable {env_name}", None
+    path = config_file_path()
+    if field in _read_config_file(path) or field.lower() in _read_config_file(path):
+        return "the configuration file", path
+    return "the default", None
+
+
 def load_settings(**overrides: Any) -> AutojobSettings:
     """Build the settings, turning validation errors into a ConfigError."""
     from pydantic import ValidationError  # noqa: PLC0415
@@ -205,19 +289,34 @@ def load_settings(**overrides: Any) -> AutojobSettings:
         return AutojobSettings(**overrides)
     except ValidationError as exc:
         first = exc.errors()[0]
+        error = first.get("ctx", {}).get("error")
+        if isinstance(error, NameCollisionError):
+            raise _collision_error(error, overrides) from exc
         field = ".".join(str(p) for p in first["loc"])
-        env_name = f"AUTOJOB_{field.upper()}"
-        path = None
-        if field.upper() in {key.upper() for key in overrides}:
-            source = "the value given"
-        elif any(key.upper() == env_name and value for key, value in os.environ.items()):
-            source = f"the environment variable {env_name}"
-        else:
-            path = config_file_path()
-            source = "the configuration file"
+        source, path = _source_of(field, overrides)
+        if source == "the default":
+            source, path = "the configuration file", config_file_path()
         raise ConfigError(
             f"invalid setting from {source}: {first['msg']}",
             path=path,
             field=field,
             hint=f"fix {field} in {source}",
         ) from exc
+
+
+def _collision_error(error: NameCollisionError, overrides: dict[str, Any]) -> Exception:
+    from autojob.errors import ConfigError  # noqa: PLC0415
+
+    sources = [(field, *_source_of(field, overrides)) for field in error.fields]
+    where = "; ".join(f"{field} from {source}" for field, source, _ in sources)
+    # the fix goes to a setting the user gave (a default cannot be changed there)
+    given = [s for s in sources if s[1] != "the default"] or sources
+    field, source, path = given[-1]
+    return ConfigError(
+        f"settings collide: {error} ({where})",
+        path=path,
+        field=field,
+        hint=f"give {field} another name in {source}"
+        if source != "the default"
+        else f"set {field} to another name",
+    )

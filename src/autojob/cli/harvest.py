@@ -196,7 +196,8 @@ def _report(console: Console, summary: HarvestSummary, target: Path) -> None:
     if not summary.problem_count:
         return
     table = Table(
-        title=f"{summary.problem_count} problem(s), recorded on their tasks in the archive",
+        title=f"{summary.problem_count} problem(s), recorded on their tasks in the archive "
+        "(shared task ids: here only)",
         title_justify="left",
         title_style="yellow",
     )

@@ -17,15 +17,33 @@ __all__ = ["list_tasks"]
 @click.command("list")
 @click.argument("path", type=ExistingDir, default=Path())
 @click.option("--json", "as_json", is_flag=True, help="Print JSON Lines, one task a line.")
-def list_tasks(path: Path, as_json: bool) -> None:
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="First repair the ids of task directories copied or moved by hand: a copy "
+    "gets a new task id, a moved task is relinked to the task group it sits in.",
+)
+def list_tasks(path: Path, as_json: bool, repair: bool) -> None:
     """List the tasks under PATH (default: the current directory).
 
     Directories holding inputs.json but no task.json are tasks too: they get
     their task.json now (an existing one is never overwritten). Broken tasks are
     listed with the reason, and the exit status is then 1.
+
+    With --repair, tasks sharing a task id (cp -r TASK copy) and tasks naming
+    another task group than the one they sit in (mv TASK other_group/), which
+    harvest and status report, are repaired first: the task in the group its
+    metadata names (else the oldest) keeps the id, each copy gets a new one and
+    joins its group's task list; a moved task takes the ids of the group it
+    sits in. Each change is printed.
     """
     from autojob.next.listing import list_tree  # noqa: PLC0415
 
+    if repair:
+        from autojob.next.repair import repair_ids  # noqa: PLC0415
+
+        for line in repair_ids(path).lines:
+            click.echo(f"repaired {line}", err=True)
     listing = list_tree(path)
     if as_json:
         for row in listing.rows:

@@ -2,17 +2,55 @@
 
 Errors autojob raises (:mod:`autojob.errors`) are printed as one clear message
 and exit with status 1 (2 for bad configuration); the traceback is shown only
-with ``-v``.
+with ``-v``. SIGTERM (what ``kill``, a scheduler's time limit and ``timeout``
+send) takes the path Ctrl-C takes: the command stops where it is, removes its
+temporary files and staging directories, and exits with status 143; a second
+SIGTERM meanwhile ends it at once.
 """
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
 import traceback
+from collections.abc import Iterator
+from types import FrameType
 
 import click
 
-__all__ = ["main"]
+__all__ = ["Terminated", "main"]
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the command is so that it cleans up as after Ctrl-C."""
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends at once
+    raise Terminated
+
+
+@contextlib.contextmanager
+def _sigterm_cleans_up() -> Iterator[None]:
+    """Turn SIGTERM into :class:`Terminated` while the command runs, then restore it."""
+    try:
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _terminated(exc: BaseException) -> bool:
+    while exc is not None:
+        if isinstance(exc, Terminated):
+            return True
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return False
 
 
 def _verbose() -> bool:
@@ -34,10 +72,14 @@ def main(argv: list[str] | None = None) -> None:
     try:
         from autojob.cli.app import cli  # noqa: PLC0415
 
-        cli.main(args=args, prog_name="autojob", standalone_mode=False)
+        with _sigterm_cleans_up():
+            cli.main(args=args, prog_name="autojob", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except (click.exceptions.Abort, KeyboardInterrupt) as exc:
+        if _terminated(exc):
+            click.echo("terminated", err=True)
+            sys.exit(143)
         click.echo("aborted", err=True)
         sys.exit(130)
     except click.ClickException as exc:

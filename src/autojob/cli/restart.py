@@ -50,7 +50,8 @@ def submit_new_tasks(
     "--carry-over-limit",
     default=None,
     metavar="SIZE",
-    help="Leave behind carried-over files larger than this (500K, 20M, 1G).",
+    help="Leave behind carried-over files larger than this (500K, 20M, 1G); a "
+    "directory counts by its total size.",
 )
 @click.option("--submit", "do_submit", is_flag=True, help="Submit the new attempt at once.")
 @click.option(
@@ -75,8 +76,10 @@ def restart(
     The new attempt copies the inputs (with the changes given), carries over the
     files named by files_to_carry_over and files_to_copy, and is linked to the
     old attempt (tag restart-of:ID, field previous_attempt); the files named by
-    files_to_delete are then removed from the old directory. A task directory
-    holding autojob.stop is never restarted.
+    files_to_delete are then removed from the old directory. No entry is ever
+    followed through a symbolic link out of the task directory: such entries
+    are left behind (carried over) or kept (deleted), with a warning. A task
+    directory holding autojob.stop is never restarted.
 
     \b
     Examples:

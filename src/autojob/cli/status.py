@@ -80,7 +80,9 @@ def status(
 
     Attempts in a task group are its history: the newest attempt decides the
     group's state. The first call walks the tree and keeps an index under
-    PATH/.autojob/; later calls re-read only what changed.
+    PATH/.autojob/; later calls re-read only what changed. Attempts that share
+    a task id (a copied task directory) or name another task group (moved by
+    hand) are listed as problems; 'autojob list PATH --repair' fixes them.
     """
     if as_json:
         report, note = _collect(path, rescan)
@@ -136,6 +138,7 @@ def _as_json(report: StatusReport) -> dict[str, Any]:
             study: [asdict(row) for row in rows] if isinstance(rows, list) else {"error": rows}
             for study, rows in _workflows(report).items()
         },
+        "problems": [{"path": path, "problem": text} for path, text in report.problems],
     }
 
 
@@ -196,6 +199,8 @@ def _render(
     trouble = [e for e in newest_attempts(report, candidates) if e.state.state.value in TROUBLE]
     if trouble and show_failed:
         parts.append(_trouble(report.root, trouble[:show_failed], len(trouble)))
+    if report.problems:
+        parts.append(_problems(report))
     parts.append(
         Text(
             f"{len(report)} task(s); {report.reread} read from disk ({report.source})", style="dim"
@@ -204,6 +209,17 @@ def _render(
     if note:
         parts.append(Text(note, style="yellow"))
     return Group(*parts)
+
+
+def _problems(report: StatusReport, shown: int = 10) -> Text:
+    """Tasks sharing an id or sitting in another group than they name, and the fix."""
+    found = report.problems
+    lines = [f"{len(found)} problem(s) with task ids:"]
+    lines += [f"  {path}: {text}" for path, text in found[:shown]]
+    if len(found) > shown:
+        lines.append(f"  ... and {len(found) - shown} more")
+    lines.append(f"  fix: autojob list {report.root} --repair")
+    return Text("\n".join(lines), style="red")
 
 
 def _table(report: StatusReport, by: By) -> Table:

@@ -98,10 +98,10 @@ def archive(
 
 def _write_harvest(found: Harvest, writer: Writer, cache: Path | None) -> HarvestSummary:
     keeper = None
-    if cache is not None and isinstance(found.source, CachedReader):
-        keeper = CacheWriter(cache, found.source.header())
-        found.keeper = keeper
     try:
+        if cache is not None and isinstance(found.source, CachedReader):
+            keeper = CacheWriter(cache, found.source.header())
+            found.keeper = keeper
         for item in found.items():
             if isinstance(item, Run):
                 writer.add_run(item)
@@ -116,7 +116,11 @@ def _write_harvest(found: Harvest, writer: Writer, cache: Path | None) -> Harves
     finally:
         found.close()
     if keeper is not None:
-        keeper.commit()
+        try:
+            keeper.commit()
+        except BaseException:
+            keeper.abort()
+            raise
     return found.summary
 
 

@@ -38,7 +38,6 @@ import contextlib
 import json
 import logging
 import os
-import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -51,6 +50,7 @@ from autojob.__about__ import __version__
 from autojob.harvest.collect import DirNote, Entry, Reader, Run
 from autojob.harvest.entries import entry_of_line, rel_of
 from autojob.harvest.writers import Batched
+from autojob.store.tempfiles import make_temp, remove_leftovers
 
 __all__ = [
     "CACHE_FORMAT",
@@ -438,7 +438,8 @@ class CacheWriter:
 
     def __init__(self, path: Path, header: dict[str, Any]) -> None:
         self.path = path
-        fd, self._tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        remove_leftovers(path)
+        fd, self._tmp = make_temp(path)
         self._stream = Batched(os.fdopen(fd, "w", encoding="utf-8", newline="\n"))
         self._stream.write(json.dumps(header, separators=(",", ":")) + "\n")
         self.seen = 0

@@ -71,6 +71,8 @@ class Reader:
     stamps: bool = False
     started_ns: int = 0
     watched: tuple[str, ...] = ()
+    #: the last task group read (its path and id), for the tasks that follow
+    group_id: tuple[str, str | None] | None = None
 
     def __post_init__(self) -> None:
         names = [getattr(SETTINGS, s) for s in _WATCHED_FILES]
@@ -101,6 +103,8 @@ class Reader:
         """Read the task in ``top`` (``rel`` below the root) into an entry."""
         problems: list[Problem] = []
         meta = self._metadata(top, names, problems)
+        if group is not None and meta:
+            self._check_group(top, group, meta, problems)
         inputs = self._inputs(top, names, problems, has_meta=bool(meta))
         state = read_state(top, names).as_dict()
         scheduler = self._optional(top, SETTINGS.SCHEDULER_STATS_FILE, names, problems)
@@ -165,6 +169,35 @@ class Reader:
         except ValidationError as exc:
             self._problem(invalid(exc, Path(top, SETTINGS.TASK_METADATA_FILE)), problems)
         return meta
+
+    def _check_group(
+        self, top: str, group: str, meta: dict[str, Any], problems: list[Problem]
+    ) -> None:
+        """A problem when the task names another task group than the one it sits in.
+
+        The group's file is read once for the tasks of a group read in a row.
+        """
+        if self.group_id is None or self.group_id[0] != group:
+            path = os.path.join(self.root, group, SETTINGS.TASK_GROUP_METADATA_FILE)
+            try:
+                found = (read_json_file(path) or {}).get("task_group_id")
+            except AutojobError:
+                found = None  # a broken group file is the group's problem
+            self.group_id = (group, found if isinstance(found, str) else None)
+        named = meta.get("task_group_id")
+        actual = self.group_id[1]
+        if actual is None or not isinstance(named, str) or named == actual:
+            return
+        problems.append(
+            Problem(
+                path=os.path.join(top, SETTINGS.TASK_METADATA_FILE),
+                field="task_group_id",
+                message=f"names task group {named}, but the task sits in {group} "
+                f"(task group {actual}): moved here from another task group? "
+                f"('autojob list {self.root} --repair' relinks it to where it is)",
+                kind="MovedTaskError",
+            )
+        )
 
     def _inputs(
         self, top: str, names: set[str], problems: list[Problem], *, has_meta: bool

@@ -25,6 +25,7 @@ from autojob.harvest.cache import CachedReader, CacheWriter
 from autojob.harvest.collect import DirNote, Entry, Reader, Run, Source, walk_entries
 from autojob.harvest.entries import run_entries
 from autojob.harvest.harvesters import select_harvesters
+from autojob.harvest.identity import IdCheck
 from autojob.harvest.records import Attempts, HarvestedTask, Problem
 
 __all__ = ["Condition", "Harvest", "HarvestSummary", "harvest", "parse_condition"]
@@ -132,6 +133,12 @@ class HarvestSummary:
         self.tasks += len(run.fulls)
         self.states.update(run.states)
 
+    def add_problems(self, found: list[tuple[str, dict[str, Any]]]) -> None:
+        """Count (and keep the first of) problems found across tasks (shared ids)."""
+        self.problem_count += len(found)
+        room = KEPT_PROBLEMS - len(self.problems)
+        self.problems.extend(found[: max(room, 0)])
+
     def note(self, entry: Entry, kept: bool) -> None:
         """Count one task (``kept``: it passed the filters)."""
         self.seen += 1
@@ -206,12 +213,14 @@ class Harvest:
         """
         started = time.perf_counter()
         keeper = self.keeper
+        ids = IdCheck(str(self.root))
         for item in walk_entries(str(self.root), self.source):
             if isinstance(item, DirNote):
                 if keeper is not None:
                     keeper.add_dir(item)
                 continue
             if isinstance(item, Run):
+                ids.run(item)
                 if keeper is not None:
                     keeper.add_run(item)
                 for callback in self._progress:
@@ -222,11 +231,13 @@ class Harvest:
                 else:
                     yield from self._pass(run_entries(item))
                 continue
+            ids.entry(item)
             if keeper is not None:
                 keeper.add(item)
             for callback in self._progress:
                 callback(1, item.rel)
             yield from self._pass((item,))
+        self.summary.add_problems(ids.problems())
         if isinstance(self.source, CachedReader):
             self.summary.cached = self.source.hits
             if self.source.used:

@@ -2,7 +2,10 @@
 
 Every writer writes into a temporary file beside the archive and moves it into
 place (``os.replace``) only when the harvest completed, so a failed harvest
-leaves the previous archive, or none, never half of one. None holds all
+leaves the previous archive, or none, never half of one. A harvest stopped by
+an error, Ctrl-C or SIGTERM removes its temporary files; the next harvest into
+the same archive removes those of harvests killed outright (see
+:mod:`autojob.store.tempfiles`). None holds all
 records: JSON and JSON Lines write each record as it comes; CSV and Parquet
 need every column before the first row, so they spool the records to a
 temporary JSON Lines file while collecting the columns (and, for Parquet,
@@ -18,7 +21,6 @@ import contextlib
 import csv
 import json
 import os
-import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from enum import StrEnum
@@ -28,6 +30,7 @@ from typing import IO, Any
 from autojob.errors import AutojobError, InputError
 from autojob.harvest.collect import Entry, Run
 from autojob.harvest.entries import run_entries
+from autojob.store.tempfiles import make_temp, remove_leftovers
 
 __all__ = ["Batched", "Format", "Writer", "flatten", "format_for", "open_writer"]
 
@@ -127,9 +130,8 @@ class Writer(ABC):
         self.path = path
         self.count = 0
         try:
-            fd, self._tmp = tempfile.mkstemp(
-                prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
-            )
+            remove_leftovers(path)
+            fd, self._tmp = make_temp(path)
         except OSError as exc:
             raise AutojobError(
                 f"cannot write the archive: {exc.strerror}",
@@ -224,9 +226,12 @@ class _TableWriter(_TextWriter):
     def __init__(self, path: Path) -> None:
         super().__init__(path)
         self._stream.close()
-        fd, self._spool_name = tempfile.mkstemp(
-            prefix=f".{path.name}.", suffix=".spool", dir=path.parent
-        )
+        self._spool_name = ""
+        try:
+            fd, self._spool_name = make_temp(path, ".spool")
+        except BaseException:
+            self.abort()
+            raise
         self._stream = Batched(os.fdopen(fd, "w", encoding="utf-8", newline="\n"))
         self.columns: dict[str, set[str]] = {}
 

@@ -7,22 +7,24 @@ carries over the files named by ``files_to_carry_over`` and ``files_to_copy``
 a ``restart-of:<task id>`` tag (the budget of automatic restarts counts these)
 and the ``previous_attempt`` field of its metadata. Once the new attempt
 exists, the files named by the old attempt's ``files_to_delete`` are removed
-from the old directory. A task directory holding ``autojob.stop`` is never
+from the old directory, never anything outside it: an entry through a
+symbolic link leading out of the task is refused (and reported), a link is
+removed, never its target. A task directory holding ``autojob.stop`` is never
 restarted.
 """
 
 from __future__ import annotations
 
 import logging
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from autojob import SETTINGS
 from autojob.errors import AutojobError, InputError
 from autojob.next.new import as_new_attempt, check_not_live, load_source
 from autojob.next.tree import create_task_tree, relative_inside
+from autojob.store.paths import delete_inside
 
 __all__ = ["Restart", "check_not_stopped", "parse_size", "restart_task"]
 
@@ -32,12 +34,16 @@ UNITS = {"": 1, "B": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 
 @dataclass
 class Restart:
-    """A restarted task: the old directory, the new one and the files moved."""
+    """A restarted task: the old directory, the new one and the files moved.
+
+    ``refused``: the entries of ``files_to_delete`` not deleted, each with why.
+    """
 
     old: Path
     new: Path
     task_id: str
     deleted: list[Path] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
 
 
 def parse_size(text: str) -> int:
@@ -73,24 +79,28 @@ def check_not_stopped(task_dir: Path, action: str) -> None:
             )
 
 
-def _to_delete(task_dir: Path, names: Sequence[str]) -> list[Path]:
-    return [
-        task_dir.joinpath(relative_inside(name, task_dir, "task_inputs.files_to_delete"))
-        for name in names
-    ]
+def _to_delete(task_dir: Path, names: Sequence[str]) -> list[PurePosixPath]:
+    return [relative_inside(name, task_dir, "task_inputs.files_to_delete") for name in names]
 
 
-def _delete_files(targets: Sequence[Path]) -> list[Path]:
+def _delete_files(task_dir: Path, targets: Sequence[PurePosixPath]) -> tuple[list[Path], list[str]]:
+    """Delete ``targets`` inside ``task_dir``; return those deleted and the refusals."""
     deleted = []
-    for target in targets:
-        if target.is_dir() and not target.is_symlink():
-            shutil.rmtree(target)
-        elif target.exists() or target.is_symlink():
-            target.unlink()
+    refused = []
+    own = {SETTINGS.TASK_METADATA_FILE, SETTINGS.INPUTS_FILE}
+    for rel in targets:
+        why = None
+        if rel.parts and rel.parts[0] in own and len(rel.parts) == 1:
+            why = "it is one of the task's own files; the old attempt would no longer be a task"
         else:
-            continue
-        deleted.append(target)
-    return deleted
+            done, why = delete_inside(task_dir, rel)
+            if done:
+                deleted.append(task_dir / rel)
+        if why is not None:
+            message = f"{task_dir}: files_to_delete entry {str(rel)!r} not deleted: {why}"
+            logger.warning("%s", message)
+            refused.append(message)
+    return deleted, refused
 
 
 def restart_task(
@@ -134,7 +144,7 @@ def restart_task(
         )
     except OSError as exc:
         raise AutojobError(f"cannot create the new attempt: {exc}", path=task_dir) from exc
-    deleted = [] if live else _delete_files(doomed)
+    deleted, refused = ([], []) if live else _delete_files(task_dir, doomed)
     for path in deleted:
         logger.info("deleted %s (files_to_delete)", path)
-    return Restart(task_dir, new, meta.task_id, deleted)
+    return Restart(task_dir, new, meta.task_id, deleted, refused)

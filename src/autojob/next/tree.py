@@ -15,13 +15,13 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
 from autojob import SETTINGS
-from autojob.errors import AutojobError, TreeError, UnsafePathError
+from autojob.errors import AutojobError, TreeError
 from autojob.execution.script import render_task_script
 from autojob.store.atomic import (
     dump_json,
@@ -31,7 +31,8 @@ from autojob.store.atomic import (
     write_atomic,
 )
 from autojob.store.journal import note_changed
-from autojob.store.names import STAGING_PREFIX, NameBook, check_name
+from autojob.store.names import STAGING_PREFIX, NameBook, check_dest, check_task_file
+from autojob.store.paths import carry_over, relative_inside
 from autojob.store.state import process_alive, this_host
 from autojob.task_group import TaskGroup
 
@@ -60,7 +61,7 @@ FILE_MODE = 0o666
 
 def _task_documents(task: TaskBase, folder: str) -> list[tuple[str, str, int]]:
     """Serialise a task's files, all before any is written."""
-    script = check_name(
+    script = check_task_file(
         task.task_inputs.task_script, Path(folder), source="task_inputs.task_script"
     )
     inputs = os.path.join(folder, SETTINGS.INPUTS_FILE)
@@ -110,6 +111,7 @@ def _staging(dest: Path) -> Iterator[Path]:
             path=dest,
             hint="create it first, or pass an existing directory",
         )
+    check_dest(dest)
     _remove_abandoned_stages(dest)
     try:
         prefix = f"{STAGING_PREFIX}{this_host()}-{os.getpid()}-"
@@ -197,50 +199,43 @@ def _name_study(names: NameBook, template: str | None, study: Study) -> str:
 # -- carrying files over ---------------------------------------------------
 
 
-def relative_inside(
-    name: str, root: Path, field: str = "task_inputs.files_to_carry_over"
-) -> PurePosixPath:
-    """``name`` as a relative path that stays inside ``root``.
-
-    Raises:
-        UnsafePathError: ``name`` is empty, absolute or climbs out with ``..``.
-    """
-    rel = PurePosixPath(name)
-    if not name or "\0" in name or rel.is_absolute() or ".." in rel.parts:
-        raise UnsafePathError(
-            f"{name!r} is not a relative path inside the task directory",
-            path=root,
-            field=field,
-            hint="name files relative to the task directory, without '..'",
-        )
-    return rel
-
-
 def carry_over_files(
-    src: Path, dest: Path, files: list[str] | None, *, size_limit: float | None = None
+    src: Path,
+    dest: Path,
+    files: list[str] | None,
+    *,
+    size_limit: float | None = None,
+    script: str | None = None,
 ) -> list[Path]:
     """Copy ``files`` (relative names; directories too) from ``src`` into ``dest``.
 
-    Missing files are skipped with a warning; files larger than
-    ``size_limit`` bytes are skipped too. Returns the copies made.
+    Never outside ``src``: see :func:`autojob.store.paths.carry_over`. Missing
+    files, files (and directories, by their total size) larger than
+    ``size_limit`` bytes, links leading out of ``src`` and autojob's own files
+    of the task (``script``: the new task's script) are left behind with a
+    warning; an entry inside a directory carried already is not copied twice.
+    Returns the copies made.
     """
-    copied = []
-    for name in files or []:
-        rel = relative_inside(name, src)
-        origin, target = src.joinpath(rel), dest.joinpath(rel)
-        if not origin.exists():
-            logger.warning("%s: %s not found; not carried over", src, name)
-            continue
-        if size_limit is not None and origin.is_file() and origin.stat().st_size > size_limit:
-            logger.warning("%s: %s is over the size limit; not carried over", src, name)
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if origin.is_dir():
-            shutil.copytree(origin, target, symlinks=True)
-        else:
-            shutil.copy2(origin, target, follow_symlinks=False)
-        copied.append(target)
-    return copied
+    reserved = _own_files() | ({script} if script else set())
+    return carry_over(src, dest, files or [], size_limit=size_limit, reserved=reserved).copied
+
+
+def _own_files() -> frozenset[str]:
+    """The names of a task's files that a new task gets anew, never carried over."""
+    names = {
+        SETTINGS.TASK_METADATA_FILE,
+        SETTINGS.INPUTS_FILE,
+        SETTINGS.QUEUED_FILE,
+        SETTINGS.STARTED_FILE,
+        SETTINGS.ENDED_FILE,
+        SETTINGS.CANCEL_FILE,
+        SETTINGS.STDOUT_FILE,
+        SETTINGS.STDERR_FILE,
+        SETTINGS.SCHEDULER_STATS_FILE,
+        SETTINGS.HISTORY_DIR,
+        SETTINGS.DEFAULT_TASK_SCRIPT_FILE,
+    }
+    return frozenset(names)
 
 
 # -- writing trees ---------------------------------------------------------
@@ -257,7 +252,13 @@ def _write_task_dir(
     os.mkdir(folder)
     if src is not None:
         _copy_mode(src, Path(folder))
-        carry_over_files(src, Path(folder), files_to_carry_over, size_limit=carry_over_limit)
+        carry_over_files(
+            src,
+            Path(folder),
+            files_to_carry_over,
+            size_limit=carry_over_limit,
+            script=task.task_inputs.task_script,
+        )
     for path, text, mode in _task_documents(task, folder):
         _write_new(path, text, mode)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from filelock import FileLock
 from pydantic import BaseModel
 
 from autojob.errors import AutojobError, MetadataError, MissingFileError
+from autojob.store.tempfiles import make_temp
 
 __all__ = [
     "dump_json",
@@ -61,7 +61,7 @@ def write_atomic(path: Path, text: str, *, mode: int = 0o666) -> Path:
     The file keeps the permission bits of the file it replaces; a new file gets
     ``mode`` less the umask, as ``open`` would give it.
     """
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp_name = make_temp(path)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as stream:
             stream.write(text)

@@ -4,7 +4,11 @@ A template is a ``str.format`` pattern over simple fields (``"{label}-{i}"``).
 ``{i}`` becomes the smallest positive integer giving a free name; without it a
 name already taken is refused. A name that is empty, ``.``/``..``, holds ``/`` or
 a NUL, or is longer than the file system allows is refused: a directory made
-from a template can never leave its destination.
+from a template can never leave its destination. Nor can a directory take a
+name autojob reserves (any file name of ``SETTINGS``, a name beginning with the
+index or history directory's name, which walks skip, or the staging prefix):
+it would be invisible to list, submit, status and harvest, or mistaken for
+one of autojob's own files.
 """
 
 from __future__ import annotations
@@ -17,11 +21,17 @@ from pathlib import Path
 from typing import Any
 
 from autojob.errors import TemplateError, TreeError, UnsafePathError
+from autojob.settings import STAGING_PREFIX
 
-__all__ = ["STAGING_PREFIX", "NameBook", "check_name", "render_template"]
-
-#: directories being built carry this prefix until they are complete
-STAGING_PREFIX = ".autojob-staging-"
+__all__ = [
+    "STAGING_PREFIX",
+    "NameBook",
+    "check_dest",
+    "check_name",
+    "check_task_file",
+    "render_template",
+    "reserved_reason",
+]
 _MAX_NAME_BYTES = 255
 _SCALARS = (str, int, float, bool)
 
@@ -48,6 +58,101 @@ def check_name(name: str, dest: Path, *, source: str = "name") -> str:
             hint="use a template whose fields give one plain name, e.g. '{label}-{i}'",
         )
     return name
+
+
+#: settings naming directories that every walk skips (with any name they begin)
+_SKIPPED_DIRS = ("INDEX_DIR", "HISTORY_DIR")
+#: settings naming a task's script: a task may name its own script so
+_SCRIPT_FILES = ("DEFAULT_TASK_SCRIPT_FILE", "DEFAULT_CALCULATION_SCRIPT_FILE")
+
+
+def _described(field: str, value: str) -> str:
+    from autojob.settings import AutojobSettings  # noqa: PLC0415
+
+    return f"{field} ({value!r}: {AutojobSettings.model_fields[field].description})"
+
+
+def reserved_reason(name: str, *, allowed: tuple[str, ...] = ()) -> str | None:
+    """Why ``name`` cannot name a directory autojob makes, or None if it can.
+
+    ``allowed``: settings whose names may be taken (a task's own script).
+    """
+    from autojob import SETTINGS  # noqa: PLC0415
+
+    if name.startswith(STAGING_PREFIX):
+        return f"it begins with {STAGING_PREFIX!r}, reserved for directories being built"
+    files = SETTINGS.file_names()
+    for field in _SKIPPED_DIRS:
+        value = files[field]
+        if name == value:
+            return f"it is {_described(field, value)}"
+        if name.startswith(value):
+            return f"it begins with {_described(field, value)}, and walks skip such directories"
+    for field, value in files.items():
+        if field in allowed:
+            continue
+        if name == value:
+            return f"it is {_described(field, value)}"
+        if name == f".{value}.lock":
+            return f"it is the lock file of {_described(field, value)}"
+    return None
+
+
+def _refuse_reserved(name: str, dest: Path, *, field: str | None, source: str) -> None:
+    reason = reserved_reason(name)
+    if reason is not None:
+        raise UnsafePathError(
+            f"{source} {name!r}, a name autojob reserves: {reason}",
+            path=dest,
+            field=field,
+            hint="choose another label, or a name template giving another name "
+            "(e.g. '{label}-run')",
+        )
+
+
+def _outside_staging(path: Path) -> Path:
+    """``path`` as it will be once published (without a staging directory)."""
+    return Path(*(part for part in path.parts if not part.startswith(STAGING_PREFIX)))
+
+
+def check_task_file(name: str, dest: Path, *, source: str) -> str:
+    """Return ``name`` if a task may write a file of its own by that name.
+
+    Raises:
+        UnsafePathError: the name is not one plain name, or is one of autojob's
+            files (a task script named ``inputs.json`` would replace its inputs).
+    """
+    shown = _outside_staging(dest)
+    check_name(name, shown, source=source)
+    reason = reserved_reason(name, allowed=_SCRIPT_FILES)
+    if reason is not None:
+        raise UnsafePathError(
+            f"{source} {name!r} is a name autojob reserves: {reason}",
+            path=shown,
+            field=source,
+            hint="give the task's file another name",
+        )
+    return name
+
+
+def check_dest(dest: Path) -> None:
+    """Refuse to write into a directory that every walk skips (index, history, staging).
+
+    Raises:
+        UnsafePathError: ``dest`` or one of the directories above it is one.
+    """
+    from autojob import SETTINGS  # noqa: PLC0415
+
+    skipped = (STAGING_PREFIX, *(getattr(SETTINGS, f) for f in _SKIPPED_DIRS))
+    for part in Path(os.path.abspath(dest)).parts:
+        if part.startswith(skipped):
+            raise UnsafePathError(
+                f"is inside {part!r}, a directory that list, submit, status and harvest "
+                f"skip ({reserved_reason(part)})",
+                path=dest,
+                field="--dest",
+                hint="give a destination outside autojob's own directories",
+            )
 
 
 @functools.lru_cache(maxsize=256)
@@ -117,6 +222,7 @@ class NameBook:
 
     def claim_plain(self, name: str) -> str:
         """Mark ``name`` (an id, say) taken; refuse it if it already is."""
+        _refuse_reserved(name, self.directory, field=None, source="the name")
         if name in self.taken:
             raise TreeError(
                 f"directory {name!r} already exists",
@@ -134,6 +240,8 @@ class NameBook:
             TreeError: the name is taken and the template has no ``{i}``.
             UnsafePathError: the name would leave the directory.
         """
+        source = f"template {template!r} gives"
+        fields = ", ".join(f for f in template_fields(template) if f != "i") or None
         if "i" in template_fields(template):
             i = 1
             name = render_template(template, context, i)
@@ -145,6 +253,7 @@ class NameBook:
                 name = numbered
         else:
             name = render_template(template, context)
+            _refuse_reserved(name, self.directory, field=fields, source=source)
             if name in self.taken:
                 raise TreeError(
                     f"directory {name!r} already exists",
@@ -152,6 +261,7 @@ class NameBook:
                     hint="add {i} to the name template to number directories, "
                     "or choose another template",
                 )
-        check_name(name, self.directory, source=f"template {template!r} gives")
+        _refuse_reserved(name, self.directory, field=fields, source=source)
+        check_name(name, self.directory, source=source)
         self.taken.add(name)
         return name

@@ -8,6 +8,11 @@ be checked), and save the columns again: the cost follows what changed, not the
 size of the tree. The index is rebuilt when missing, unreadable, older than
 ``SETTINGS.INDEX_MAX_AGE`` seconds, or when asked (``rescan=True``): hand edits
 that bypass autojob are seen then.
+
+The ids read with ``date_created`` (of tasks sharing a task group, to order
+attempts) tell two problems at no further cost: two tasks holding one
+``task_id`` (a copied task directory) and a task naming another task group than
+the one it sits in (moved by hand); ``StatusReport.problems`` lists them.
 """
 
 from __future__ import annotations
@@ -30,14 +35,24 @@ from autojob.store.journal import journal_path, read_journal
 from autojob.store.names import STAGING_PREFIX
 from autojob.store.state import STATE_FIELDS, State, TaskState, read_state
 
-__all__ = ["INDEX_VERSION", "StatusReport", "TaskEntry", "collect", "newest_attempts"]
+__all__ = [
+    "INDEX_VERSION",
+    "StatusReport",
+    "TaskEntry",
+    "collect",
+    "id_problems",
+    "newest_attempts",
+]
 
 logger = logging.getLogger(__name__)
-INDEX_VERSION = 2
+INDEX_VERSION = 3
 LIVE = (State.QUEUED.value, State.RUNNING.value)
 #: columns of the index: where the task is, then its state's fields
 PLACE = ("path", "group", "study", "created")
-COLUMNS = PLACE + STATE_FIELDS
+#: ids read with ``created`` (tasks sharing a group only), to find copies and moves
+IDS = ("task_id", "task_group_id")
+COLUMNS = PLACE + IDS + STATE_FIELDS
+_KEPT = ("created", *IDS)  # read from task.json once, kept when the state is read again
 
 
 @dataclass
@@ -68,24 +83,34 @@ class StatusReport:
         self.columns: dict[str, list[Any]] = {name: [] for name in COLUMNS}
         self.rows: dict[str, int] = {}
         self._tasks: dict[str, TaskEntry] | None = None
+        #: (task path, what is wrong): shared task ids, tasks in another group than named
+        self.problems: list[tuple[str, str]] = []
 
     def __len__(self) -> int:
         return len(self.rows)
 
     def put(self, rel: str, state: TaskState, group: str | None, study: str | None) -> None:
         """Add or replace the row of the task at ``rel``."""
-        values = (rel, group, study, None, *state.row())
+        values = (rel, group, study, None, None, None, *state.row())
         row = self.rows.get(rel)
         if row is None:
             self.rows[rel] = len(self.columns["path"])
             for name, value in zip(COLUMNS, values, strict=True):
                 self.columns[name].append(value)
         else:
-            created = self.columns["created"][row]
+            kept = [self.columns[name][row] for name in _KEPT]
             for name, value in zip(COLUMNS, values, strict=True):
                 self.columns[name][row] = value
-            self.columns["created"][row] = created
+            for name, value in zip(_KEPT, kept, strict=True):
+                self.columns[name][row] = value
         self._tasks = None
+
+    def forget_metadata(self, rel: str) -> None:
+        """Read the task's ``date_created`` and ids again when next needed (task.json changed)."""
+        row = self.rows.get(rel)
+        if row is not None:
+            for name in _KEPT:
+                self.columns[name][row] = None
 
     def set_state(self, rel: str, state: TaskState) -> None:
         """Replace the state of one task."""
@@ -189,17 +214,21 @@ def _order_attempts(root: str, report: StatusReport, groups: set[str] | None = N
         return
     for row, group in enumerate(col["group"]):
         if group in shared and col["created"][row] is None:
-            col["created"][row] = _date_created(os.path.join(root, col["path"][row]))
+            found = _date_created(os.path.join(root, col["path"][row]))
+            col["created"][row], col["task_id"][row], col["task_group_id"][row] = found
     report._tasks = None
 
 
-def _date_created(folder: str) -> str:
+def _date_created(folder: str) -> tuple[str, str | None, str | None]:
+    """``date_created``, ``task_id`` and ``task_group_id`` of a task (one read)."""
     try:
         with open(os.path.join(folder, SETTINGS.TASK_METADATA_FILE), "rb") as stream:
-            value = json.loads(stream.read()).get("date_created")
+            data = json.loads(stream.read())
+        values = [data.get(key) for key in ("date_created", "task_id", "task_group_id")]
     except (OSError, ValueError, AttributeError):
-        return ""
-    return value if isinstance(value, str) else ""
+        return "", None, None
+    created, task_id, group_id = (v if isinstance(v, str) else None for v in values)
+    return created or "", task_id, group_id
 
 
 # -- the index -----------------------------------------------------------
@@ -282,6 +311,8 @@ def _refresh(root: str, index: dict[str, Any]) -> StatusReport:
     report.rows = {p: i for i, p in enumerate(report.columns["path"])}
     changed, offset = read_journal(journal_path(root), int(index.get("journal_offset", 0)))
     todo = {os.path.relpath(p, root) for p in changed if _inside(p, root)}
+    for rel in todo:
+        report.forget_metadata(os.path.normpath(rel))  # its task.json may have changed too
     todo.update(report.columns["path"][i] for i in report.rows_where(LIVE))
     touched: set[str] = set()
     for rel in sorted(todo):
@@ -332,6 +363,12 @@ def collect(root: Path, *, rescan: bool = False, use_index: bool = True) -> Stat
             hint="give the directory of a task, task group, study or study group",
         )
     top = os.path.realpath(root)
+    report = _collect(top, rescan=rescan, use_index=use_index)
+    report.problems = id_problems(top, report)
+    return report
+
+
+def _collect(top: str, *, rescan: bool, use_index: bool) -> StatusReport:
     if not use_index:
         return _scan(top)
     index = None if rescan else _load_index(top)
@@ -339,6 +376,47 @@ def collect(root: Path, *, rescan: bool = False, use_index: bool = True) -> Stat
         with contextlib.suppress(KeyError, TypeError, ValueError):
             return _refresh(top, index)
     return _full_scan(top)
+
+
+def id_problems(root: str, report: StatusReport) -> list[tuple[str, str]]:
+    """Tasks sharing a ``task_id``, and tasks naming another task group than theirs.
+
+    Only the ids status reads anyway (tasks sharing a group) are compared; a
+    group whose tasks disagree has its own file read to tell which moved in.
+    """
+    col = report.columns
+    first: dict[str, str] = {}
+    named: dict[str, set[str]] = {}
+    problems = []
+    for path, group, task_id, group_id in zip(
+        col["path"], col["group"], col["task_id"], col["task_group_id"], strict=True
+    ):
+        if task_id is None:
+            continue
+        other = first.setdefault(task_id, path)
+        if other != path:
+            problems.append((path, f"task id {task_id} is also the id of {other} (a copy?)"))
+        if group is not None and group_id is not None:
+            named.setdefault(group, set()).add(group_id)
+    for group in sorted(g for g, ids in named.items() if len(ids) > 1):
+        problems.extend(_moved_into(root, group, report))
+    return problems
+
+
+def _moved_into(root: str, group: str, report: StatusReport) -> list[tuple[str, str]]:
+    try:
+        with open(os.path.join(root, group, SETTINGS.TASK_GROUP_METADATA_FILE), "rb") as stream:
+            actual = json.loads(stream.read()).get("task_group_id")
+    except (OSError, ValueError, AttributeError):
+        return []
+    col = report.columns
+    return [
+        (path, f"names task group {named}, but sits in {group} ({actual}): moved here?")
+        for path, in_group, named in zip(
+            col["path"], col["group"], col["task_group_id"], strict=True
+        )
+        if in_group == group and named is not None and named != actual
+    ]
 
 
 def newest_attempts(report: StatusReport, rows: list[int] | None = None) -> list[TaskEntry]:

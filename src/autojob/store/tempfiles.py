@@ -1,0 +1,87 @@
+"""Temporary files beside the files they become, and the leftovers of killed writers.
+
+Every file autojob writes atomically is first written to a hidden temporary
+file in the same directory, named after the target, this host and this
+process (``.archive.csv.node7+4242.k3j9x0aa.tmp``). A writer that is stopped
+by an exception, Ctrl-C or SIGTERM removes its own; one killed outright
+(SIGKILL, a node crash) cannot. :func:`remove_leftovers` removes those: the
+temporary files of a target whose writer was a process of this host that is
+gone, and, for other hosts (whose processes cannot be checked) and for names
+without a writer (written by earlier versions), those untouched for
+:data:`LEFTOVER_AGE` seconds. The temporary file of a writer still running is
+never removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import tempfile
+import time
+from pathlib import Path
+
+from autojob.store.state import process_alive, this_host
+
+__all__ = ["LEFTOVER_AGE", "SUFFIXES", "make_temp", "remove_leftovers", "temp_prefix"]
+
+logger = logging.getLogger(__name__)
+#: seconds after which a temporary file nobody can vouch for is a leftover
+LEFTOVER_AGE = 24 * 3600.0
+#: the suffixes of autojob's temporary files
+SUFFIXES = (".tmp", ".spool")
+#: what ``tempfile`` adds between prefix and suffix
+_RANDOM = r"[a-z0-9_]{8}"
+
+
+def temp_prefix(path: Path) -> str:
+    """The prefix of this process's temporary files for ``path``."""
+    return f".{path.name}.{this_host()}+{os.getpid()}."
+
+
+def make_temp(path: Path, suffix: str = ".tmp") -> tuple[int, str]:
+    """Create a temporary file for ``path`` beside it; return its fd and name."""
+    return tempfile.mkstemp(prefix=temp_prefix(path), suffix=suffix, dir=path.parent)
+
+
+def _pattern(name: str) -> re.Pattern[str]:
+    suffixes = "|".join(re.escape(s) for s in SUFFIXES)
+    return re.compile(
+        rf"\.{re.escape(name)}\.(?:(?P<host>[^+/]+)\+(?P<pid>\d+)\.)?{_RANDOM}(?:{suffixes})"
+    )
+
+
+def _is_leftover(match: re.Match[str], mtime: float, now: float) -> bool:
+    host, pid = match.group("host"), match.group("pid")
+    if host is not None and host == this_host():
+        number = int(pid)
+        return number != os.getpid() and not process_alive(number, started_before=mtime)
+    return now - mtime > LEFTOVER_AGE
+
+
+def remove_leftovers(path: Path) -> list[Path]:
+    """Remove the temporary files for ``path`` that killed writers left; return them."""
+    pattern = _pattern(path.name)
+    folder = path.parent
+    try:
+        names = [n for n in os.listdir(folder) if n.startswith(f".{path.name}.")]
+    except OSError:
+        return []
+    removed = []
+    now = time.time()
+    for name in names:
+        match = pattern.fullmatch(name)
+        if match is None:
+            continue
+        leftover = folder / name
+        try:
+            mtime = os.lstat(leftover).st_mtime
+        except OSError:
+            continue
+        if _is_leftover(match, mtime, now):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(leftover)
+                removed.append(leftover)
+                logger.info("removed %s, left by a writer that was killed", leftover)
+    return removed

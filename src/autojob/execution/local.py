@@ -20,7 +20,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
@@ -238,27 +238,6 @@ def _signal_group(pid: int, sig: int) -> None:
         os.killpg(pid, sig)
 
 
-@contextlib.contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """Take SIGTERM as Ctrl-C (KeyboardInterrupt) while running tasks in this process.
-
-    So ``submit --wait`` stops its tasks on either, and returns within the
-    grace period. In the main thread only (where Python runs handlers).
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(_signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt
-
-    saved = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, saved)
-
-
 class LocalExecutor(Executor):
     """Runs tasks on this machine's cores: a runner process outside the terminal.
 
@@ -316,8 +295,7 @@ class LocalExecutor(Executor):
         self._runner = runner
         on_claimed(len(runner.claim(allowed)))
         try:
-            with _terminate_as_interrupt():
-                return runner.run()
+            return runner.run()  # stopped by Ctrl-C, and SIGTERM in the command line
         finally:
             self._runner = None
 

@@ -90,15 +90,19 @@ def archive(
         if progress is not None:
             tasks.on_progress(progress)
         if cache is not None:
-            return _write_harvest(tasks, open_writer(path, kind), cache)
+            return _write_harvest(tasks, path, kind, cache)
     if isinstance(tasks, Harvest):
-        return _write_harvest(tasks, open_writer(path, kind), None)
-    return _write_tasks(tasks, open_writer(path, kind), path)
+        return _write_harvest(tasks, path, kind, None)
+    return _write_tasks(tasks, path, kind)
 
 
-def _write_harvest(found: Harvest, writer: Writer, cache: Path | None) -> HarvestSummary:
+def _write_harvest(found: Harvest, path: Path, kind: Format, cache: Path | None) -> HarvestSummary:
+    # the writer is made inside the try: an interrupt (Ctrl-C, SIGTERM) anywhere
+    # after its temporary file exists removes it
+    writer: Writer | None = None
     keeper = None
     try:
+        writer = open_writer(path, kind)
         if cache is not None and isinstance(found.source, CachedReader):
             keeper = CacheWriter(cache, found.source.header())
             found.keeper = keeper
@@ -109,7 +113,8 @@ def _write_harvest(found: Harvest, writer: Writer, cache: Path | None) -> Harves
                 writer.add(item)
         writer.commit()
     except BaseException:
-        writer.abort()
+        if writer is not None:
+            writer.abort()
         if keeper is not None:
             keeper.abort()
         raise
@@ -124,16 +129,19 @@ def _write_harvest(found: Harvest, writer: Writer, cache: Path | None) -> Harves
     return found.summary
 
 
-def _write_tasks(tasks: Iterable[HarvestedTask], writer: Writer, path: Path) -> HarvestSummary:
+def _write_tasks(tasks: Iterable[HarvestedTask], path: Path, kind: Format) -> HarvestSummary:
     summary = HarvestSummary(path.parent)
+    writer: Writer | None = None
     try:
+        writer = open_writer(path, kind)
         for task in tasks:
             entry = _entry_of(task)
             writer.add(entry)
             summary.note(entry, True)
         writer.commit()
     except BaseException:
-        writer.abort()
+        if writer is not None:
+            writer.abort()
         raise
     return summary
 

@@ -50,7 +50,7 @@ from autojob.__about__ import __version__
 from autojob.harvest.collect import DirNote, Entry, Reader, Run
 from autojob.harvest.entries import entry_of_line, rel_of
 from autojob.harvest.writers import Batched
-from autojob.store.tempfiles import make_temp, remove_leftovers
+from autojob.store.tempfiles import discard, make_temp, remove_leftovers
 
 __all__ = [
     "CACHE_FORMAT",
@@ -440,8 +440,14 @@ class CacheWriter:
         self.path = path
         remove_leftovers(path)
         fd, self._tmp = make_temp(path)
-        self._stream = Batched(os.fdopen(fd, "w", encoding="utf-8", newline="\n"))
-        self._stream.write(json.dumps(header, separators=(",", ":")) + "\n")
+        try:
+            self._stream = Batched(os.fdopen(fd, "w", encoding="utf-8", newline="\n"))
+            self._stream.write(json.dumps(header, separators=(",", ":")) + "\n")
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+            discard(self._tmp)
+            raise
         self.seen = 0
 
     def add(self, entry: Entry) -> None:

@@ -30,7 +30,7 @@ from typing import IO, Any
 from autojob.errors import AutojobError, InputError
 from autojob.harvest.collect import Entry, Run
 from autojob.harvest.entries import run_entries
-from autojob.store.tempfiles import make_temp, remove_leftovers
+from autojob.store.tempfiles import discard, make_temp, remove_leftovers
 
 __all__ = ["Batched", "Format", "Writer", "flatten", "format_for", "open_writer"]
 
@@ -138,7 +138,11 @@ class Writer(ABC):
                 path=path,
                 hint="check that its directory exists and is writable",
             ) from exc
-        os.close(fd)
+        try:
+            os.close(fd)
+        except BaseException:
+            discard(self._tmp)
+            raise
 
     @abstractmethod
     def add(self, entry: Entry) -> None:
@@ -179,7 +183,11 @@ class Writer(ABC):
 class _TextWriter(Writer):
     def __init__(self, path: Path) -> None:
         super().__init__(path)
-        self._stream = Batched(open(self._tmp, "w", encoding="utf-8", newline="\n"))  # noqa: SIM115
+        try:
+            self._stream = Batched(open(self._tmp, "w", encoding="utf-8", newline="\n"))  # noqa: SIM115
+        except BaseException:
+            discard(self._tmp)
+            raise
 
     def _close(self) -> None:
         self._stream.drop()

@@ -24,7 +24,14 @@ from pathlib import Path
 
 from autojob.store.state import process_alive, this_host
 
-__all__ = ["LEFTOVER_AGE", "SUFFIXES", "make_temp", "remove_leftovers", "temp_prefix"]
+__all__ = [
+    "LEFTOVER_AGE",
+    "SUFFIXES",
+    "discard",
+    "make_temp",
+    "remove_leftovers",
+    "temp_prefix",
+]
 
 logger = logging.getLogger(__name__)
 #: seconds after which a temporary file nobody can vouch for is a leftover
@@ -41,8 +48,33 @@ def temp_prefix(path: Path) -> str:
 
 
 def make_temp(path: Path, suffix: str = ".tmp") -> tuple[int, str]:
-    """Create a temporary file for ``path`` beside it; return its fd and name."""
-    return tempfile.mkstemp(prefix=temp_prefix(path), suffix=suffix, dir=path.parent)
+    """Create a temporary file for ``path`` beside it; return its fd and name.
+
+    Interrupted (Ctrl-C, SIGTERM) after the file was made but before its name
+    is returned, it removes the file: this process's files for ``path`` with
+    that suffix (a process writes one such file for a target at a time).
+    """
+    prefix = temp_prefix(path)
+    try:
+        return tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
+    except BaseException:
+        for name in _own(path.parent, prefix, suffix):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path.parent / name)
+        raise
+
+
+def discard(name: str | Path) -> None:
+    """Remove a temporary file, if it is still there."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(name)
+
+
+def _own(folder: Path, prefix: str, suffix: str) -> list[str]:
+    try:
+        return [n for n in os.listdir(folder) if n.startswith(prefix) and n.endswith(suffix)]
+    except OSError:
+        return []
 
 
 def _pattern(name: str) -> re.Pattern[str]:

@@ -22,9 +22,11 @@ from pathlib import Path, PurePosixPath
 
 from autojob import SETTINGS
 from autojob.errors import AutojobError, InputError
+from autojob.execution.records import task_lock
 from autojob.next.new import as_new_attempt, check_not_live, load_source
 from autojob.next.tree import create_task_tree, relative_inside
 from autojob.store.paths import delete_inside
+from autojob.store.state import State, read_state
 
 __all__ = ["Restart", "check_not_stopped", "parse_size", "restart_task"]
 
@@ -115,7 +117,8 @@ def restart_task(
     """Create a new attempt of the task in ``task_dir`` in its task group.
 
     A queued or running task is refused unless ``force``; then nothing is
-    deleted from it (its ``files_to_delete`` stay).
+    deleted from it (its ``files_to_delete`` stay), nor from a task submitted
+    again while the new attempt was being made.
 
     Raises:
         InputError: the task is stopped, queued or running, or a change is
@@ -144,7 +147,14 @@ def restart_task(
         )
     except OSError as exc:
         raise AutojobError(f"cannot create the new attempt: {exc}", path=task_dir) from exc
-    deleted, refused = ([], []) if live else _delete_files(task_dir, doomed)
+    # under the task's lock, as the task may have been submitted again since it was
+    # checked: a claim or a start waits until the files are gone, and a task queued
+    # or running by now keeps them
+    with task_lock(task_dir):
+        if not live and read_state(task_dir).state in (State.QUEUED, State.RUNNING):
+            logger.warning("%s: submitted again meanwhile: nothing is deleted from it", task_dir)
+            live = True
+        deleted, refused = ([], []) if live else _delete_files(task_dir, doomed)
     for path in deleted:
         logger.info("deleted %s (files_to_delete)", path)
     return Restart(task_dir, new, meta.task_id, deleted, refused)

@@ -144,8 +144,8 @@ def run_sh_format() -> str:
     )
     text = render_task_script(task).replace("%", "%%")
     quoted = shlex.quote(sentinel_command)
-    if text.count(sentinel_id) != 1 or text.count(quoted) != 1:
-        msg = "cannot derive run.sh from the template: the sentinel is not found once"
+    if not text.count(sentinel_id) or text.count(quoted) != 1:
+        msg = "cannot derive run.sh from the template: a sentinel is missing or repeated"
         raise RuntimeError(msg)
     return text.replace(sentinel_id, "%(task_id)s").replace(quoted, "%(command)s")
 

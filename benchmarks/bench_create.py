@@ -135,7 +135,7 @@ def run_sh_format() -> str:
     so the lower bound's script stays byte for byte what autojob writes even as
     the template changes. The timed loop only fills it in with ``%``.
     """
-    from autojob.execution.script import render_task_script
+    from autojob.store.render import render_task_script
 
     sentinel_id, sentinel_command = "jSENTINEL0", "SENTINEL --command 0"
     task = Task(

@@ -240,7 +240,7 @@ def test_status_table_json_and_attempt_history(tmp_path: Path) -> None:
 
 
 def test_status_index_sees_what_changed(tmp_path: Path) -> None:
-    from autojob.store.status import collect
+    from autojob.store.status_index import collect
 
     study = make_study(tmp_path, {f"t{i}": "true" for i in range(5)})
     cold = collect(study)

@@ -13,7 +13,6 @@ import pytest
 
 from autojob import SETTINGS
 from autojob.errors import MetadataError, MissingFileError, PluginError
-from autojob.execution.records import archive_run
 from autojob.harvest import (
     HarvestedTask,
     Harvester,
@@ -23,6 +22,7 @@ from autojob.harvest import (
 )
 from autojob.harvest.harvesters import _registered
 from autojob.next import create_task_tree
+from autojob.store.run_files import archive_run
 from autojob.study import Study
 from autojob.study_group import StudyGroup
 from autojob.tasks.task import Task, TaskInputs, TaskMetadata

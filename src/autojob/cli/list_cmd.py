@@ -24,7 +24,7 @@ def list_tasks(path: Path, as_json: bool) -> None:
     their task.json now (an existing one is never overwritten). Broken tasks are
     listed with the reason, and the exit status is then 1.
     """
-    from autojob.next.listing import list_tree  # noqa: PLC0415
+    from autojob.create.listing import list_tree  # noqa: PLC0415
 
     listing = list_tree(path)
     if as_json:

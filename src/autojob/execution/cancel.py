@@ -9,8 +9,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from autojob import SETTINGS
-from autojob.execution.records import record, task_lock
+from autojob.store.run_files import record
 from autojob.store.state import State, process_alive, read_state, this_host
+from autojob.store.task_lock import task_lock
 
 __all__ = ["cancel_tasks"]
 

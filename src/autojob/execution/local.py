@@ -24,15 +24,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from autojob import SETTINGS
-from autojob.execution.records import (
-    claim_tasks,
-    new_claim,
-    record,
-    remove_record,
-    runner_identity,
-    task_lock,
-)
+from autojob.execution.claims import claim_tasks, new_claim, runner_identity
+from autojob.store.run_files import record, remove_record
 from autojob.store.state import FINAL_STATES, State, TaskState, read_state
+from autojob.store.task_lock import task_lock
 
 __all__ = ["LocalRunner", "RunSpec", "default_parallelism", "main", "write_job_file"]
 

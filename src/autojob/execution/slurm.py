@@ -25,11 +25,12 @@ from typing import Any
 
 from autojob import SETTINGS
 from autojob.errors import InputError, SchedulerError
-from autojob.execution.records import record, remove_record, task_lock
 from autojob.scheduler import SchedulerInputs
 from autojob.store.atomic import write_atomic
 from autojob.store.journal import note_changed, real_paths
+from autojob.store.run_files import record, remove_record
 from autojob.store.state import State, TaskState, read_state, write_submitted
+from autojob.store.task_lock import task_lock
 
 __all__ = [
     "ArrayJob",

@@ -97,7 +97,7 @@ def _selected(task: TaskDir, state: TaskState, dry_run: bool) -> Selected:
     script = inputs.get("task_script") or SETTINGS.DEFAULT_TASK_SCRIPT_FILE
     present = script in task.names or (path / script).is_file()
     if not present and not dry_run:
-        from autojob.next.tree import write_task_files  # noqa: PLC0415
+        from autojob.store.write import write_task_files  # noqa: PLC0415
         from autojob.tasks.task import Task  # noqa: PLC0415
 
         write_task_files(Task.from_directory(path, magic_mode=True, strict_mode=False), path)
@@ -206,7 +206,7 @@ def slurm_arrays(
     dry_run: bool,
 ) -> list[ArrayJob]:
     """Plan (and unless ``dry_run``, claim and submit) the SLURM job arrays."""
-    from autojob.execution.records import claim_tasks, new_claim  # noqa: PLC0415
+    from autojob.execution.claims import claim_tasks, new_claim  # noqa: PLC0415
     from autojob.execution.slurm import cluster_limits, plan_arrays, submit_arrays  # noqa: PLC0415
 
     limit = cluster_limits()["MaxArraySize"]

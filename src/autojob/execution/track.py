@@ -11,7 +11,7 @@ from pathlib import Path
 from autojob import SETTINGS
 from autojob.errors import SchedulerError
 from autojob.store.state import State
-from autojob.store.status import StatusReport
+from autojob.store.status_index import StatusReport
 
 __all__ = ["refresh_from_scheduler"]
 

@@ -9,7 +9,7 @@ once: the JSON text written to the archive and to the cache is the same.
 
 Tasks in one task group are its attempts: they are buffered until the walk
 leaves the group, ordered by ``date_created`` (then by when they were queued)
-and given their place (:class:`~autojob.harvest.records.Attempts`).
+and given their place (:class:`~autojob.harvest.models.Attempts`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from autojob.bases.task_base import TaskMetadataBase
 from autojob.errors import AutojobError, MetadataError, MissingFileError
 from autojob.harvest.entries import DirNote, Entry, Run, attempts_of, settle
 from autojob.harvest.harvesters import Harvester, TaskFiles, read_json_file
-from autojob.harvest.records import Problem
+from autojob.harvest.models import Problem
 from autojob.store.load import invalid
 from autojob.store.names import STAGING_PREFIX
 from autojob.store.state import FINAL_STATES, read_state

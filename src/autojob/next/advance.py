@@ -31,13 +31,13 @@ from autojob import SETTINGS
 from autojob.bases.task_base import TaskBase
 from autojob.errors import InputError, MetadataError
 from autojob.next.restart import check_not_stopped
-from autojob.next.tree import create_task_group_tree, create_task_tree
 from autojob.plugins import get_task_class
 from autojob.store.atomic import locked, read_json_object
+from autojob.store.completed_tasks import append_record, read_record
 from autojob.store.load import read_inputs_sections
-from autojob.store.record import append_record, read_record
 from autojob.store.state import State, read_state
 from autojob.store.workflow import has_workflow, load_workflow
+from autojob.store.write import create_task_group_tree, create_task_tree
 from autojob.task_group import TaskGroup
 from autojob.workflow import Source, Step, VariableReference, Workflow, compose, split_set_path
 

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autojob import SETTINGS
+from autojob.create.new import as_new_attempt, load_source
 from autojob.errors import AutojobError, InputError
-from autojob.next.new import as_new_attempt, load_source
-from autojob.next.tree import create_task_tree, relative_inside
+from autojob.store.write import create_task_tree, relative_inside
 
 __all__ = ["Restart", "check_not_stopped", "parse_size", "restart_task"]
 

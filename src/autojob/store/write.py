@@ -22,7 +22,6 @@ from pydantic import BaseModel
 
 from autojob import SETTINGS
 from autojob.errors import AutojobError, TreeError, UnsafePathError
-from autojob.execution.script import render_task_script
 from autojob.store.atomic import (
     dump_json,
     dump_model,
@@ -32,6 +31,7 @@ from autojob.store.atomic import (
 )
 from autojob.store.journal import note_changed
 from autojob.store.names import STAGING_PREFIX, NameBook, check_name
+from autojob.store.render import render_task_script
 from autojob.store.state import process_alive, this_host
 from autojob.task_group import TaskGroup
 

@@ -25,7 +25,7 @@ from autojob.harvest.cache import CachedReader, CacheWriter
 from autojob.harvest.collect import DirNote, Entry, Reader, Run, Source, walk_entries
 from autojob.harvest.entries import run_entries
 from autojob.harvest.harvesters import select_harvesters
-from autojob.harvest.records import Attempts, HarvestedTask, Problem
+from autojob.harvest.models import Attempts, HarvestedTask, Problem
 
 __all__ = ["Condition", "Harvest", "HarvestSummary", "harvest", "parse_condition"]
 
@@ -148,7 +148,7 @@ class HarvestSummary:
 class Harvest:
     """The tasks of a harvest, as they are read; iterate once.
 
-    Iterating yields :class:`~autojob.harvest.records.HarvestedTask`;
+    Iterating yields :class:`~autojob.harvest.models.HarvestedTask`;
     :meth:`entries` yields the raw entries the archive writers use. The
     :attr:`summary` is complete once the iteration ends.
     """

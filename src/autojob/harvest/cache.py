@@ -34,11 +34,9 @@ completes.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -51,6 +49,7 @@ from autojob.__about__ import __version__
 from autojob.harvest.collect import DirNote, Entry, Reader, Run
 from autojob.harvest.entries import entry_of_line, rel_of
 from autojob.harvest.writers import Batched
+from autojob.store.atomic import AtomicFile
 
 __all__ = [
     "CACHE_FORMAT",
@@ -438,8 +437,8 @@ class CacheWriter:
 
     def __init__(self, path: Path, header: dict[str, Any]) -> None:
         self.path = path
-        fd, self._tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        self._stream = Batched(os.fdopen(fd, "w", encoding="utf-8", newline="\n"))
+        self._file = AtomicFile(path, keep_mode=False)
+        self._stream = Batched(self._file.open_text())
         self._stream.write(json.dumps(header, separators=(",", ":")) + "\n")
         self.seen = 0
 
@@ -487,13 +486,9 @@ class CacheWriter:
         """Replace the old cache with the one written."""
         self._stream.write(f"E\t{self.seen}\n")
         self._stream.close()
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(self._tmp, 0o666 & ~umask)
-        os.replace(self._tmp, self.path)
+        self._file.commit()
 
     def abort(self) -> None:
         """Drop what was written; the old cache stays."""
         self._stream.drop()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self._tmp)
+        self._file.abort()

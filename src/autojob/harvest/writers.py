@@ -1,8 +1,9 @@
 """Archive writers: JSON, JSON Lines, CSV and Parquet, streamed and atomic.
 
 Every writer writes into a temporary file beside the archive and moves it into
-place (``os.replace``) only when the harvest completed, so a failed harvest
-leaves the previous archive, or none, never half of one. None holds all
+place (:class:`~autojob.store.atomic.AtomicFile`) only when the harvest
+completed, so a failed harvest leaves the previous archive, or none, never half
+of one. None holds all
 records: JSON and JSON Lines write each record as it comes; CSV and Parquet
 need every column before the first row, so they spool the records to a
 temporary JSON Lines file while collecting the columns (and, for Parquet,
@@ -28,6 +29,7 @@ from typing import IO, Any
 from autojob.errors import AutojobError, InputError
 from autojob.harvest.collect import Entry, Run
 from autojob.harvest.entries import run_entries
+from autojob.store.atomic import AtomicFile
 
 __all__ = ["Batched", "Format", "Writer", "flatten", "format_for", "open_writer"]
 
@@ -127,16 +129,15 @@ class Writer(ABC):
         self.path = path
         self.count = 0
         try:
-            fd, self._tmp = tempfile.mkstemp(
-                prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
-            )
+            self._file = AtomicFile(path, keep_mode=False)
         except OSError as exc:
             raise AutojobError(
                 f"cannot write the archive: {exc.strerror}",
                 path=path,
                 hint="check that its directory exists and is writable",
             ) from exc
-        os.close(fd)
+        self._file.close()  # the writers open it by name
+        self._tmp = self._file.tmp
 
     @abstractmethod
     def add(self, entry: Entry) -> None:
@@ -155,10 +156,7 @@ class Writer(ABC):
         """Complete the archive and move it into place."""
         try:
             self._finish()
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(self._tmp, 0o666 & ~umask)
-            os.replace(self._tmp, self.path)
+            self._file.commit()
         except OSError as exc:
             self.abort()
             raise AutojobError(f"cannot write the archive: {exc}", path=self.path) from exc
@@ -166,8 +164,7 @@ class Writer(ABC):
     def abort(self) -> None:
         """Drop what was written."""
         self._close()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self._tmp)
+        self._file.abort()
 
     @abstractmethod
     def _close(self) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from autojob import SETTINGS
 from autojob.errors import AutojobError, MetadataError
-from autojob.store.atomic import dump_json, read_json_object, register_child
+from autojob.store.atomic import AtomicFile, dump_json, read_json_object, register_child
 from autojob.store.names import STAGING_PREFIX
 
 __all__ = [
@@ -140,13 +140,13 @@ def ensure_task_metadata(task_dir: Path, *, task_class: str | None = None) -> bo
 
 def _create_exclusive(target: Path, text: str) -> bool:
     """Write a new file atomically; False if it appeared meanwhile."""
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
+    created = AtomicFile(target)
     try:
-        os.link(tmp, target)  # fails if target exists: never overwrites
-    except FileExistsError:
+        created.write(text.encode("utf-8"))
+    except BaseException:
+        created.abort()
+        raise
+    if not created.commit_new():
         return False
-    finally:
-        tmp.unlink()
     logger.info("%s: created task metadata", target)
     return True

@@ -8,21 +8,17 @@ numbered directory of its history.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
-import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from autojob import SETTINGS
 from autojob.errors import AutojobError
+from autojob.store.atomic import replace_atomically
 from autojob.store.journal import note_changed
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = ["RUN_FILES", "archive_run", "record", "remove_record"]
 
@@ -45,22 +41,13 @@ def record(task_dir: Path, file_setting: str, data: dict[str, Any], *, note: boo
     """
     data = {"time": time.time(), **data}
     name = getattr(SETTINGS, file_setting)
-    folder = os.fspath(task_dir)
-    tmp = os.path.join(folder, f".{name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    text = (json.dumps(data) + "\n").encode()
+    target = os.path.join(task_dir, name)
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
-        try:
-            os.write(fd, text)
-        finally:
-            os.close(fd)
-        os.replace(tmp, os.path.join(folder, name))
+        replace_atomically(target, (json.dumps(data) + "\n").encode(), keep_mode=False)
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
         raise AutojobError(
             f"cannot record the task's state: {exc.strerror or exc}",
-            path=os.path.join(folder, name),
+            path=target,
             hint="check that the task directory is writable and the disk not full",
         ) from exc
     if note:

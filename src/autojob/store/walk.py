@@ -1,0 +1,145 @@
+"""What a task directory is, and how a tree of them is walked.
+
+One definition serves discovery (``submit``, ``list``, ``cancel``), status and
+harvesting:
+
+- A directory is a **task** when it holds the task metadata file or the task
+  inputs file (``task.json``, ``inputs.json``: files, not directories). Tasks
+  do not nest: a task's subdirectories are its own files, never walked.
+- A walk lists each directory once (``os.scandir``), follows no symbolic link
+  (it cannot loop or leave the tree) and skips, by the start of their names,
+  staging directories (trees being written), status indexes and run histories.
+- A directory that cannot be listed is reported by one error,
+  :func:`list_directory`'s :class:`~autojob.errors.AutojobError` naming it. A
+  walk over the tasks it can reach (:func:`walk_task_dirs`: status, discovery)
+  logs that error as a warning and goes on without the directory; a harvest,
+  whose archive must not silently lack tasks, stops with it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from autojob import SETTINGS
+from autojob.errors import AutojobError
+from autojob.store.names import STAGING_PREFIX
+
+__all__ = ["FoundTask", "is_task_dir", "list_directory", "skipped_prefixes", "walk_task_dirs"]
+
+logger = logging.getLogger(__name__)
+
+
+def is_task_dir(files: Collection[str]) -> bool:
+    """Whether a directory holding the files ``files`` is a task."""
+    return SETTINGS.TASK_METADATA_FILE in files or SETTINGS.INPUTS_FILE in files
+
+
+def skipped_prefixes() -> tuple[str, ...]:
+    """How the names of the directories a walk skips begin."""
+    return (STAGING_PREFIX, SETTINGS.INDEX_DIR, SETTINGS.HISTORY_DIR)
+
+
+def list_directory(top: str) -> tuple[set[str], list[str]]:
+    """The names in ``top``, and its subdirectories to walk, sorted.
+
+    For a task directory the names are all its entries and there is nothing
+    to walk; for another directory the names are its files only: its
+    subdirectories, possibly very many, are held once, in the sorted list.
+
+    Raises:
+        AutojobError: the directory cannot be listed.
+    """
+    files = set()
+    dirs = []
+    try:
+        with os.scandir(top) as it:
+            for entry in it:
+                if entry.is_dir(follow_symlinks=False):
+                    dirs.append(entry.name)
+                else:
+                    files.add(entry.name)
+    except OSError as exc:
+        raise AutojobError(
+            f"cannot list the directory: {exc.strerror}",
+            path=top,
+            hint="check its permissions",
+        ) from exc
+    if is_task_dir(files):
+        files.update(dirs)
+        return files, []
+    skip = skipped_prefixes()
+    subdirs = [name for name in dirs if not name.startswith(skip)]
+    del dirs
+    subdirs.sort()
+    return files, subdirs
+
+
+class FoundTask(NamedTuple):
+    """A task directory found by a walk."""
+
+    top: str  # its path
+    rel: str  # its path below the root of the walk
+    names: set[str]  # its entries
+    group: str | None  # the path below the root of its task group, if any
+    study: str | None  # the path below the root of its study, if any
+
+
+@dataclass(slots=True)
+class _Frame:
+    """A directory being walked: its subdirectories, and the next one to visit."""
+
+    top: str  # with a trailing separator
+    rel: str  # with a trailing separator, empty at the root
+    group: str | None
+    study: str | None
+    subdirs: list[str]
+    index: int = 0
+
+
+def _visit(
+    top: str, rel: str, group: str | None, study: str | None, stack: list[_Frame]
+) -> FoundTask | None:
+    """The task in ``top``; for another directory, push its subdirectories."""
+    try:
+        files, subdirs = list_directory(top)
+    except AutojobError as exc:
+        logger.warning("%s; skipped", exc)
+        return None
+    if not subdirs:
+        return FoundTask(top, rel, files, group, study) if is_task_dir(files) else None
+    if SETTINGS.STUDY_METADATA_FILE in files:
+        study = rel
+    if SETTINGS.TASK_GROUP_METADATA_FILE in files:
+        group = rel
+    prefix = "" if rel == "." else rel + os.sep
+    stack.append(_Frame(top + os.sep, prefix, group, study, subdirs))
+    return None
+
+
+def walk_task_dirs(
+    top: str, rel: str = ".", group: str | None = None, study: str | None = None
+) -> Iterator[FoundTask]:
+    """Yield every task directory under ``top`` (``top`` included), in path order.
+
+    ``rel`` is the path of ``top`` below the root of the walk (``"."`` at the
+    root); ``group`` and ``study`` are those above ``top``, if any. A
+    directory that cannot be listed is logged as a warning and skipped.
+    """
+    stack: list[_Frame] = []
+    found = _visit(top, rel, group, study, stack)
+    if found is not None:
+        yield found
+    while stack:
+        frame = stack[-1]
+        if frame.index == len(frame.subdirs):
+            stack.pop()
+            continue
+        name = frame.subdirs[frame.index]
+        frame.index += 1
+        found = _visit(frame.top + name, frame.rel + name, frame.group, frame.study, stack)
+        if found is not None:
+            yield found

@@ -86,7 +86,7 @@ class AtomicFile:
         folder, name = os.path.split(self.path)
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
         for _ in range(100):  # as tempfile.mkstemp: a taken name is tried again
-            tmp = os.path.join(folder, f".{name}.{os.urandom(6).hex()}.tmp")
+            tmp = os.path.join(folder, f".{name}.{os.urandom(4).hex()}.tmp")
             try:
                 self.fd = os.open(tmp, flags, mode)
             except FileExistsError:
@@ -111,7 +111,7 @@ class AtomicFile:
             view = view[os.write(self.fd, view) :]
 
     def open_text(self) -> IO[str]:
-        """A text stream (UTF-8, ``\n``) on the temporary file; closing it is the caller's."""
+        """A UTF-8 text stream on the temporary file (newlines untranslated); caller closes it."""
         fd, self.fd = self.fd, -1
         return os.fdopen(fd, "w", encoding="utf-8", newline="\n")
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Collection, Iterator
-from dataclasses import dataclass
 from typing import NamedTuple
 
 from autojob import SETTINGS
@@ -68,10 +67,10 @@ def list_directory(top: str) -> tuple[set[str], list[str]]:
             path=top,
             hint="check its permissions",
         ) from exc
-    if is_task_dir(files):
+    if SETTINGS.TASK_METADATA_FILE in files or SETTINGS.INPUTS_FILE in files:  # is_task_dir
         files.update(dirs)
         return files, []
-    skip = skipped_prefixes()
+    skip = (STAGING_PREFIX, SETTINGS.INDEX_DIR, SETTINGS.HISTORY_DIR)  # skipped_prefixes()
     subdirs = [name for name in dirs if not name.startswith(skip)]
     del dirs
     subdirs.sort()
@@ -88,38 +87,6 @@ class FoundTask(NamedTuple):
     study: str | None  # the path below the root of its study, if any
 
 
-@dataclass(slots=True)
-class _Frame:
-    """A directory being walked: its subdirectories, and the next one to visit."""
-
-    top: str  # with a trailing separator
-    rel: str  # with a trailing separator, empty at the root
-    group: str | None
-    study: str | None
-    subdirs: list[str]
-    index: int = 0
-
-
-def _visit(
-    top: str, rel: str, group: str | None, study: str | None, stack: list[_Frame]
-) -> FoundTask | None:
-    """The task in ``top``; for another directory, push its subdirectories."""
-    try:
-        files, subdirs = list_directory(top)
-    except AutojobError as exc:
-        logger.warning("%s; skipped", exc)
-        return None
-    if not subdirs:
-        return FoundTask(top, rel, files, group, study) if is_task_dir(files) else None
-    if SETTINGS.STUDY_METADATA_FILE in files:
-        study = rel
-    if SETTINGS.TASK_GROUP_METADATA_FILE in files:
-        group = rel
-    prefix = "" if rel == "." else rel + os.sep
-    stack.append(_Frame(top + os.sep, prefix, group, study, subdirs))
-    return None
-
-
 def walk_task_dirs(
     top: str, rel: str = ".", group: str | None = None, study: str | None = None
 ) -> Iterator[FoundTask]:
@@ -129,17 +96,33 @@ def walk_task_dirs(
     root); ``group`` and ``study`` are those above ``top``, if any. A
     directory that cannot be listed is logged as a warning and skipped.
     """
-    stack: list[_Frame] = []
-    found = _visit(top, rel, group, study, stack)
-    if found is not None:
-        yield found
-    while stack:
-        frame = stack[-1]
-        if frame.index == len(frame.subdirs):
-            stack.pop()
-            continue
-        name = frame.subdirs[frame.index]
-        frame.index += 1
-        found = _visit(frame.top + name, frame.rel + name, frame.group, frame.study, stack)
-        if found is not None:
-            yield found
+    meta, inputs = SETTINGS.TASK_METADATA_FILE, SETTINGS.INPUTS_FILE
+    study_file, group_file = SETTINGS.STUDY_METADATA_FILE, SETTINGS.TASK_GROUP_METADATA_FILE
+    sep = os.sep
+    # the directory being walked: its subdirectories still to visit, its path
+    # and path below the root (with a trailing separator), its group and study;
+    # the stack holds the directories around it
+    names: Iterator[str] = iter(())
+    top_prefix = rel_prefix = ""
+    stack: list[tuple[Iterator[str], str, str, str | None, str | None]] = []
+    while True:
+        try:
+            files, subdirs = list_directory(top)
+        except AutojobError as exc:
+            logger.warning("%s; skipped", exc)
+        else:
+            if meta in files or inputs in files:  # is_task_dir
+                yield FoundTask(top, rel, files, group, study)
+            elif subdirs:
+                stack.append((names, top_prefix, rel_prefix, group, study))
+                study = rel if study_file in files else study
+                group = rel if group_file in files else group
+                names, top_prefix = iter(subdirs), top + sep
+                rel_prefix = "" if rel == "." else rel + sep
+        name = next(names, None)
+        while name is None:  # this directory is done: back to the one around it
+            if not stack:
+                return
+            names, top_prefix, rel_prefix, group, study = stack.pop()
+            name = next(names, None)
+        top, rel = top_prefix + name, rel_prefix + name

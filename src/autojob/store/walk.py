@@ -70,7 +70,7 @@ def list_directory(top: str) -> tuple[set[str], list[str]]:
     if SETTINGS.TASK_METADATA_FILE in files or SETTINGS.INPUTS_FILE in files:  # is_task_dir
         files.update(dirs)
         return files, []
-    skip = (STAGING_PREFIX, SETTINGS.INDEX_DIR, SETTINGS.HISTORY_DIR)  # skipped_prefixes()
+    skip = skipped_prefixes()
     subdirs = [name for name in dirs if not name.startswith(skip)]
     del dirs
     subdirs.sort()

@@ -47,7 +47,7 @@ def tree(tmp_path: Path) -> Path:
 
 
 def test_the_walk_finds_tasks_in_path_order_with_their_group_and_study(tree: Path) -> None:
-    found = [(t.rel, t.group, t.study) for t in walk_task_dirs(str(tree))]
+    found = [(rel, group, study) for _, rel, _, group, study in walk_task_dirs(str(tree))]
     assert found == [
         ("loose", None, None),
         ("study/group/a", "study/group", "study"),
@@ -56,7 +56,7 @@ def test_the_walk_finds_tasks_in_path_order_with_their_group_and_study(tree: Pat
 
 
 def test_discovery_status_and_harvest_find_the_same_tasks(tree: Path) -> None:
-    walked = {t.rel for t in walk_task_dirs(str(tree))}
+    walked = {rel for _, rel, _, _, _ in walk_task_dirs(str(tree))}
     assert {str(t.path.relative_to(tree)) for t in discover_tasks(tree)} == walked
     assert set(collect(tree, use_index=False).rows) == walked
     assert {t.path for t in harvest(tree, strict=False)} == walked

@@ -79,8 +79,8 @@ def discover_tasks(root: Path) -> Iterator[TaskDir]:
             hint="give the directory of a task, task group, study or study group",
         )
     meta = SETTINGS.TASK_METADATA_FILE
-    for found in walk_task_dirs(os.fspath(root)):
-        yield TaskDir(Path(found.top), meta in found.names, frozenset(found.names))
+    for top, _, names, _, _ in walk_task_dirs(os.fspath(root)):
+        yield TaskDir(Path(top), meta in names, frozenset(names))
 
 
 def ensure_task_metadata(task_dir: Path, *, task_class: str | None = None) -> bool:

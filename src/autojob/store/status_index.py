@@ -142,10 +142,12 @@ class StatusReport:
 
 
 def _walk(top: str, rel: str, group: str | None, study: str | None, out: StatusReport) -> None:
-    """Add every task under ``top`` (at ``rel`` below the root) to ``out``."""
+    """Add every task under ``top`` (at ``rel`` below the root) to ``out``, in any order."""
     put = out.put
-    for task in walk_task_dirs(top, rel, group, study):
-        put(task.rel, read_state(task.top, task.names), task.group, task.study)
+    for folder, path, names, task_group, task_study in walk_task_dirs(
+        top, rel, group, study, ordered=False
+    ):
+        put(path, read_state(folder, names), task_group, task_study)
 
 
 def _context(root: str, folder: str) -> tuple[str | None, str | None]:

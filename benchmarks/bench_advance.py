@@ -57,9 +57,9 @@ from common import (
 )
 
 from autojob import SETTINGS
+from autojob.create.sweep import write_sweep
 from autojob.next.advance import advance
-from autojob.next.sweep import write_sweep
-from autojob.store.record import read_record
+from autojob.store.completed_tasks import read_record
 from autojob.sweep import SweepSpec, SweepStep
 
 TARGET_RATIO = 3.0
@@ -176,7 +176,7 @@ def run_signac(project: object) -> None:
 
 def script_format() -> str:
     """run.sh of a new task as a %-format string (one untimed rendering)."""
-    from autojob.execution.script import render_task_script
+    from autojob.store.render import render_task_script
     from autojob.tasks.task import Task, TaskInputs, TaskMetadata
 
     task = Task(

@@ -135,7 +135,7 @@ def run_sh_format() -> str:
     so the lower bound's script stays byte for byte what autojob writes even as
     the template changes. The timed loop only fills it in with ``%``.
     """
-    from autojob.execution.script import render_task_script
+    from autojob.store.render import render_task_script
 
     sentinel_id, sentinel_command = "jSENTINEL0", "SENTINEL --command 0"
     task = Task(
@@ -144,8 +144,8 @@ def run_sh_format() -> str:
     )
     text = render_task_script(task).replace("%", "%%")
     quoted = shlex.quote(sentinel_command)
-    if text.count(sentinel_id) != 1 or text.count(quoted) != 1:
-        msg = "cannot derive run.sh from the template: the sentinel is not found once"
+    if not text.count(sentinel_id) or text.count(quoted) != 1:
+        msg = "cannot derive run.sh from the template: a sentinel is missing or repeated"
         raise RuntimeError(msg)
     return text.replace(sentinel_id, "%(task_id)s").replace(quoted, "%(command)s")
 

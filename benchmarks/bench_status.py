@@ -15,7 +15,7 @@ time kept), after ``gc.collect()`` and ``os.sync()``:
     whose pid it checks with ``os.kill(pid, 0)``). It writes nothing.
 
 ``cold``
-    ``autojob.store.status.collect(root, rescan=True)``: the same walk, the
+    ``autojob.store.status_index.collect(root, rescan=True)``: the same walk, the
     state derived from the same files, and the index and journal written.
 
 ``warm``
@@ -69,7 +69,7 @@ import common
 from autojob import SETTINGS
 from autojob.store.journal import note_changed
 from autojob.store.state import this_host
-from autojob.store.status import StatusReport, collect
+from autojob.store.status_index import StatusReport, collect
 from autojob.study import Study
 from autojob.study_group import StudyGroup
 from autojob.tasks.task import Task, TaskInputs, TaskMetadata

@@ -20,10 +20,12 @@ from pathlib import Path
 from typing import ClassVar
 
 from autojob import SETTINGS
+from autojob.execution.claims import claim_tasks, new_claim
 from autojob.execution.executor import Executor, Plan, Preview, Submission
-from autojob.execution.records import claim_tasks, new_claim, record, task_lock
 from autojob.execution.submit import Selected
+from autojob.store.run_files import record
 from autojob.store.state import State, TaskState, read_state
+from autojob.store.task_lock import task_lock
 
 NAME = "memory"
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from autojob.create.listing import list_tree
 from autojob.errors import AutojobError
 from autojob.next import create_task_tree
-from autojob.next.listing import list_tree
 from autojob.store.discovery import Kind, discover_tasks, ensure_task_metadata, kind_of
 from autojob.study import Study
 from autojob.task_group import TaskGroup

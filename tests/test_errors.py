@@ -587,7 +587,7 @@ def test_cli_clone_from_a_plain_directory_names_it(tmp_path: Path) -> None:
 
 
 def test_input_error_type_for_a_plain_directory(tmp_path: Path) -> None:
-    from autojob.next.new import clone_task
+    from autojob.create.new import clone_task
 
     with pytest.raises(InputError) as info:
         clone_task(tmp_path)

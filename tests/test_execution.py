@@ -229,7 +229,7 @@ def test_status_table_json_and_attempt_history(tmp_path: Path) -> None:
 
 
 def test_status_index_sees_what_changed(tmp_path: Path) -> None:
-    from autojob.store.status import collect
+    from autojob.store.status_index import collect
 
     study, _ = study_of_commands(tmp_path, {f"t{i}": "true" for i in range(5)}, count_runs=True)
     cold = collect(study)

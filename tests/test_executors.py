@@ -18,6 +18,7 @@ from click.testing import CliRunner, Result
 
 from autojob import SETTINGS
 from autojob.cli.app import cli
+from autojob.create.sweep import load_spec, write_sweep
 from autojob.errors import InputError, PluginError
 from autojob.execution.executor import (
     Executor,
@@ -29,9 +30,8 @@ from autojob.execution.executor import (
     unregister_executor,
 )
 from autojob.execution.local import LocalExecutor
-from autojob.execution.records import record
 from autojob.execution.slurm import SlurmExecutor
-from autojob.next.sweep import load_spec, write_sweep
+from autojob.store.run_files import record
 from autojob.store.state import State, TaskState, read_state
 
 from .helpers import run, study_of_commands

@@ -10,7 +10,6 @@ import pytest
 
 from autojob import SETTINGS
 from autojob.errors import MetadataError, MissingFileError, PluginError
-from autojob.execution.records import archive_run
 from autojob.harvest import (
     Harvester,
     TaskFiles,
@@ -19,6 +18,7 @@ from autojob.harvest import (
 )
 from autojob.harvest.harvesters import _registered
 from autojob.next import create_task_tree
+from autojob.store.run_files import archive_run
 from autojob.tasks.task import Task, TaskInputs, TaskMetadata
 from tests.harvest_helpers import WRITE_OUTPUTS, by_label, finished_sweep, run_task, sweep
 from tests.helpers import snapshot

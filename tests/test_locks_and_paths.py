@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 
 from autojob.errors import AutojobError
-from autojob.execution.records import LOCK_FILE, task_lock
 from autojob.store.journal import real_paths
+from autojob.store.task_lock import LOCK_FILE, task_lock
 
 HOLD = """
 import sys, time
 from pathlib import Path
-from autojob.execution.records import task_lock
+from autojob.store.task_lock import task_lock
 with task_lock(Path(sys.argv[1])):
     print("held", flush=True)
     time.sleep(30)

@@ -23,7 +23,7 @@ from autojob.execution.local import LocalRunner
 from autojob.execution.submit import DEFAULT_ONLY, plan, select_tasks
 from autojob.store.journal import journal_path
 from autojob.store.state import State, read_state
-from autojob.store.status import collect
+from autojob.store.status_index import collect
 from autojob.study import Study
 from autojob.task_group import TaskGroup
 

@@ -29,10 +29,10 @@ from autojob.execution.local import LocalRunner
 from autojob.execution.submit import DEFAULT_ONLY, plan, select_tasks
 from autojob.next import create_task_group_tree, create_task_tree
 from autojob.next.restart import restart_task
+from autojob.store.completed_tasks import append_record, read_record, record_path
 from autojob.store.names import STAGING_PREFIX
-from autojob.store.record import append_record, read_record, record_path
 from autojob.store.state import State, read_state
-from autojob.store.status import collect
+from autojob.store.status_index import collect
 from autojob.task_group import TaskGroup
 from autojob.tasks.task import Task, TaskInputs, TaskMetadata
 

@@ -27,7 +27,7 @@ from autojob.execution.local import LocalRunner
 from autojob.execution.slurm import plan_arrays
 from autojob.execution.submit import DEFAULT_ONLY, plan, select_tasks
 from autojob.next import create_task_group_tree
-from autojob.store.status import collect
+from autojob.store.status_index import collect
 from autojob.study import Study
 from autojob.task_group import TaskGroup
 from autojob.tasks.task import Task, TaskInputs, TaskMetadata

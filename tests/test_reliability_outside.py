@@ -249,8 +249,8 @@ def test_overlapping_entries_are_carried_once(tmp_path: Path) -> None:
 def test_clone_resubmit_and_next_steps_never_copy_from_outside(
     tmp_path: Path, outside: Path
 ) -> None:
+    from autojob.create.new import clone_task
     from autojob.next import create_task_tree
-    from autojob.next.new import clone_task
     from autojob.next.resubmit import Attempt, resubmit
 
     old = _attempt(tmp_path, files_to_carry_over=["scratch", "scratch/sub/data"])
@@ -597,7 +597,7 @@ def test_copies_and_moves_are_harvest_problems_naming_both_paths(tmp_path: Path)
 
 
 def test_copies_and_moves_among_attempts_are_status_problems(tmp_path: Path) -> None:
-    from autojob.store.status import collect
+    from autojob.store.status_index import collect
 
     study, done = _copied_and_moved(tmp_path)
     report = collect(study, rescan=True)
@@ -621,7 +621,7 @@ def test_copies_and_moves_among_attempts_are_status_problems(tmp_path: Path) -> 
 
 def test_list_repair_gives_copies_new_ids_and_relinks_moved_tasks(tmp_path: Path) -> None:
     from autojob.harvest import archive
-    from autojob.store.status import collect
+    from autojob.store.status_index import collect
 
     study, done = _copied_and_moved(tmp_path)
     collect(study)  # an index exists: the repair must reach it through the journal

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from autojob import SETTINGS
-from autojob.execution.records import claim_tasks
+from autojob.execution.claims import claim_tasks
 from autojob.store.state import State, read_state
 
 from .helpers import AUTOJOB, alive, run, runs, study_of_commands, wait_until

@@ -11,12 +11,12 @@ import pytest
 
 from autojob import SETTINGS
 from autojob.errors import MetadataError
-from autojob.execution.records import claim_tasks, new_claim
+from autojob.execution.claims import claim_tasks, new_claim
 from autojob.execution.slurm import ArrayJob
 from autojob.execution.submit import DEFAULT_ONLY, select_tasks
 from autojob.next import create_task_tree
 from autojob.store.state import State, read_state
-from autojob.store.status import _start_journal, collect
+from autojob.store.status_index import _start_journal, collect
 from autojob.study import Study
 from autojob.tasks.task import Task, TaskInputs
 

@@ -326,7 +326,7 @@ def test_a_claim_is_one_record_and_the_job_id_is_written_once_per_array(tmp_path
 
 
 def test_tasks_claimed_meanwhile_are_left_out_of_the_array(tmp_path: Path) -> None:
-    from autojob.execution.records import claim_tasks
+    from autojob.execution.claims import claim_tasks
 
     study, paths = held_study(tmp_path, 5)
     selected = select_tasks([study], DEFAULT_ONLY)

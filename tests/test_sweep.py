@@ -13,9 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from autojob import SETTINGS
+from autojob.create.sweep import load_spec, parse_spec, toml_key_lines, write_sweep
 from autojob.errors import InputError
-from autojob.next.sweep import load_spec, parse_spec, toml_key_lines, write_sweep
-from autojob.store.record import read_record
+from autojob.store.completed_tasks import read_record
 from autojob.store.workflow import load_workflow
 from autojob.study import Study
 from autojob.sweep import SweepSpec, step_id

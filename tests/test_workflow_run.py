@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from autojob import SETTINGS
+from autojob.create.sweep import write_sweep
 from autojob.errors import InputError, MetadataError
 from autojob.next.advance import advance, workflow_progress
-from autojob.next.sweep import write_sweep
-from autojob.store.record import append_record, read_record
+from autojob.store.completed_tasks import append_record, read_record
 from autojob.store.state import State, read_state
 from autojob.study import Study
 from autojob.sweep import SweepSpec, step_id

@@ -8,8 +8,8 @@ import shutil
 from pathlib import Path
 
 from autojob import SETTINGS
-from autojob.next.sweep import load_spec, write_sweep
-from autojob.store.record import read_record
+from autojob.create.sweep import load_spec, write_sweep
+from autojob.store.completed_tasks import read_record
 from autojob.store.state import State, read_state
 from autojob.sweep import step_id
 

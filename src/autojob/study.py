@@ -98,10 +98,10 @@ class Study(BaseModel):
         """Build the study a sweep spec describes: one task group per combination.
 
         ``spec`` is a :class:`autojob.sweep.SweepSpec` or a mapping of its keys.
-        Write it with ``to_directory`` (or :func:`autojob.next.sweep.write_sweep`,
+        Write it with ``to_directory`` (or :func:`autojob.create.sweep.write_sweep`,
         which also writes the workflow files of the spec's steps).
         """
-        from autojob.next.sweep import build_study  # noqa: PLC0415
+        from autojob.sweep import build_study  # noqa: PLC0415
 
         return build_study(spec)
 
@@ -119,7 +119,7 @@ class Study(BaseModel):
         ``"{label}-{i}"`` or ``"{task_id}"`` take fields of the metadata. The
         tree appears at once when complete: a failure leaves nothing behind.
         """
-        from autojob.next.tree import write_study  # noqa: PLC0415
+        from autojob.store.write import write_study  # noqa: PLC0415
 
         return write_study(
             self,

@@ -60,7 +60,7 @@ class StudyGroup(BaseModel):
 
         Nothing is left behind when writing fails.
         """
-        from autojob.next.tree import write_study_group  # noqa: PLC0415
+        from autojob.store.write import write_study_group  # noqa: PLC0415
 
         return write_study_group(
             self,

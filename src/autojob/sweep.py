@@ -19,6 +19,7 @@ import itertools
 import shlex
 import string
 import uuid
+from collections.abc import Mapping
 from typing import Any, Self
 
 from pydantic import (
@@ -30,6 +31,10 @@ from pydantic import (
     model_validator,
 )
 
+from autojob.errors import InputError
+from autojob.plugins import get_task_class
+from autojob.study import Study
+from autojob.task_group import TaskGroup
 from autojob.workflow import (
     Progression,
     Source,
@@ -40,7 +45,15 @@ from autojob.workflow import (
     split_set_path,
 )
 
-__all__ = ["STEP_NAMESPACE", "SpecKeyError", "SpecReference", "SweepSpec", "SweepStep", "step_id"]
+__all__ = [
+    "STEP_NAMESPACE",
+    "SpecKeyError",
+    "SpecReference",
+    "SweepSpec",
+    "SweepStep",
+    "build_study",
+    "step_id",
+]
 
 #: step ids of named steps are UUID5s in this namespace, so a spec always gives the same ids
 STEP_NAMESPACE = uuid.UUID("6f1c2f4e-8f1a-4d55-9a55-0a7b6c1d2e3f")
@@ -250,3 +263,27 @@ class SweepSpec(BaseModel):
                 node = node.setdefault(part, {})
             node[last] = value
         return sections
+
+
+def build_study(spec: SweepSpec | Mapping[str, Any]) -> Study:
+    """The study of a spec: one task group per combination (no I/O)."""
+    if not isinstance(spec, SweepSpec):
+        spec = SweepSpec.model_validate(spec)
+    task_class = get_task_class(spec.task_class)
+    workflow_step = step_id(spec.step) if spec.steps else None
+    groups = []
+    for index, values in enumerate(spec.combinations()):
+        label = spec.label_of(values, index)
+        document = spec.sections_of(values)
+        document["task_metadata"] = {"label": label, "workflow_step_id": workflow_step}
+        try:
+            task = task_class.model_validate(document)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            raise InputError(
+                f"combination {index} ({label}): {error['msg']}",
+                field=".".join(str(p) for p in error["loc"]),
+                hint="fix the fixed inputs or the values of the parameter at fault",
+            ) from exc
+        groups.append(TaskGroup(label=label, tasks=[task]))
+    return Study(name=spec.name, task_groups=groups)

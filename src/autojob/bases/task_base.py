@@ -187,6 +187,6 @@ class TaskBase(BaseModel):
         Returns:
             The files written.
         """
-        from autojob.next.tree import write_task_files  # noqa: PLC0415
+        from autojob.store.write import write_task_files  # noqa: PLC0415
 
         return write_task_files(self, Path(dest))

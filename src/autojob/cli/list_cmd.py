@@ -37,7 +37,7 @@ def list_tasks(path: Path, as_json: bool, repair: bool) -> None:
     joins its group's task list; a moved task takes the ids of the group it
     sits in. Each change is printed.
     """
-    from autojob.next.listing import list_tree  # noqa: PLC0415
+    from autojob.create.listing import list_tree  # noqa: PLC0415
 
     if repair:
         from autojob.next.repair import repair_ids  # noqa: PLC0415

@@ -80,7 +80,7 @@ def new(
       autojob new --type task_group --dest screening/relax --set command='python calc.py'
       autojob new --from screening/relax/c123456789/j123456789 --set scheduler_inputs.time=02:00:00
     """
-    from autojob.next import new as create  # noqa: PLC0415  (keeps --help fast)
+    from autojob.create import new as create  # noqa: PLC0415  (keeps --help fast)
 
     if kind in ("study", "study_group") and (src or assignments):
         raise InputError(f"--from and --set apply to tasks, not to a {kind}")

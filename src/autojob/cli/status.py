@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from rich.console import RenderableType
 
     from autojob.next.advance import StepProgress
-    from autojob.store.status import StatusReport, TaskEntry
+    from autojob.store.status_index import StatusReport, TaskEntry
 
 __all__ = ["status"]
 
@@ -105,7 +105,7 @@ def status(
 def _collect(path: Path, rescan: bool) -> tuple[StatusReport, str | None]:
     """The report from the files, brought up to date with the scheduler."""
     from autojob.execution.track import refresh_from_scheduler  # noqa: PLC0415
-    from autojob.store.status import collect  # noqa: PLC0415
+    from autojob.store.status_index import collect  # noqa: PLC0415
 
     report = collect(path, rescan=rescan)
     return report, refresh_from_scheduler(report, force=rescan)
@@ -113,7 +113,7 @@ def _collect(path: Path, rescan: bool) -> tuple[StatusReport, str | None]:
 
 def group_states(report: StatusReport) -> dict[str, tuple[str, int]]:
     """Per task group: the newest attempt's state and the number of attempts."""
-    from autojob.store.status import newest_attempts  # noqa: PLC0415
+    from autojob.store.status_index import newest_attempts  # noqa: PLC0415
 
     sizes = Counter(g for g in report.columns["group"] if g is not None)
     return {
@@ -189,7 +189,7 @@ def _workflow_tables(report: StatusReport) -> list[RenderableType]:
 def _render(
     report: StatusReport, note: str | None, by: By | None, show_failed: int
 ) -> RenderableType:
-    from autojob.store.status import newest_attempts  # noqa: PLC0415
+    from autojob.store.status_index import newest_attempts  # noqa: PLC0415
 
     if by is None:
         by = "study" if any(report.columns["study"]) else "state"

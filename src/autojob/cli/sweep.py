@@ -47,7 +47,7 @@ def sweep(spec: Path, dest: Path, dry_run: bool) -> None:
       ecut = [300, 400, 500]
       kpts = [4, 8]
     """
-    from autojob.next.sweep import load_spec, table_rows, write_sweep  # noqa: PLC0415
+    from autojob.create.sweep import load_spec, table_rows, write_sweep  # noqa: PLC0415
 
     parsed = load_spec(spec)
     if dry_run:

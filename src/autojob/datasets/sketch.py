@@ -17,7 +17,6 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
-import jinja2
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from autojob import SETTINGS
@@ -30,9 +29,9 @@ from autojob.datasets.batches import (
     select_identifiers,
     split_batches,
 )
-from autojob.errors import InputError, TemplateError
-from autojob.execution.script import Raw, script_environment
+from autojob.errors import InputError
 from autojob.scheduler import SchedulerInputs
+from autojob.store.render import Raw, render_sketch_template
 from autojob.study import Study
 from autojob.tasks.task import Task, TaskInputs, TaskMetadata
 
@@ -172,14 +171,6 @@ def prepare_sketch(request: SketchRequest) -> Sketch:
     )
 
 
-def _render(name: str, context: dict[str, object]) -> str:
-    env = script_environment(None)
-    try:
-        return env.get_template(f"jobarchitect/{name}.sh.j2").render(context)
-    except jinja2.TemplateError as exc:
-        raise TemplateError(f"cannot render {name}: {exc}", path=name) from exc
-
-
 def render_agent_call(sketch: Sketch, batch: list[str], record: str | None = None) -> str:
     """The command running the agent on one batch, through the sketch's backend."""
     request = sketch.request
@@ -196,7 +187,7 @@ def render_agent_call(sketch: Sketch, batch: list[str], record: str | None = Non
         "image": request.image_name,
         "identifiers": batch,
     }
-    return _render(request.backend, context).rstrip("\n")
+    return render_sketch_template(request.backend, context).rstrip("\n")
 
 
 def render_script(sketch: Sketch) -> str:
@@ -213,7 +204,7 @@ def render_script(sketch: Sketch) -> str:
         "n_items": sketch.n_items,
         "output_root": sketch.output_root,
     }
-    return _render(f"wrapper-{sketch.request.wrapper}", context)
+    return render_sketch_template(f"wrapper-{sketch.request.wrapper}", context)
 
 
 def sketch_study(sketch: Sketch, name: str) -> Study:

@@ -1,1 +1,1 @@
-"""Executors and the rendering of task scripts."""
+"""Executors: run task scripts locally or on a scheduler, claim, track and cancel them."""

@@ -9,8 +9,9 @@ from pathlib import Path
 
 from autojob import SETTINGS
 from autojob.execution.executor import by_executor
-from autojob.execution.records import record, task_lock
+from autojob.store.run_files import record
 from autojob.store.state import State, read_state
+from autojob.store.task_lock import task_lock
 
 __all__ = ["GRACE_SECONDS", "cancel_tasks"]
 

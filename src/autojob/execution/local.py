@@ -28,18 +28,13 @@ from typing import TYPE_CHECKING
 
 from autojob import SETTINGS
 from autojob.errors import AutojobError
+from autojob.execution.claims import claim_tasks, new_claim, runner_identity
 from autojob.execution.executor import EndListener, Executor, Plan, Preview, Submission
 from autojob.execution.processes import stop_runs
-from autojob.execution.records import (
-    claim_tasks,
-    new_claim,
-    record,
-    remove_record,
-    runner_identity,
-    task_lock,
-)
 from autojob.execution.submit import RunSpec
+from autojob.store.run_files import record, remove_record
 from autojob.store.state import FINAL_STATES, State, TaskState, read_state
+from autojob.store.task_lock import task_lock
 
 if TYPE_CHECKING:
     from autojob.execution.submit import Selected

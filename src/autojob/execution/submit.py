@@ -105,7 +105,7 @@ def _selected(task: TaskDir, state: TaskState, dry_run: bool) -> Selected:
     script = inputs.get("task_script") or SETTINGS.DEFAULT_TASK_SCRIPT_FILE
     present = script in task.names or (path / script).is_file()
     if not present and not dry_run:
-        from autojob.next.tree import write_task_files  # noqa: PLC0415
+        from autojob.store.write import write_task_files  # noqa: PLC0415
         from autojob.tasks.task import Task  # noqa: PLC0415
 
         write_task_files(Task.from_directory(path, magic_mode=True, strict_mode=False), path)

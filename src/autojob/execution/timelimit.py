@@ -33,7 +33,7 @@ from types import FrameType, TracebackType
 from typing import Any
 
 from autojob.errors import InputError
-from autojob.execution.records import record, remove_record
+from autojob.store.run_files import record, remove_record
 from autojob.store.state import group_alive, process_start_ticks, this_host
 
 __all__ = [

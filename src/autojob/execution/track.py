@@ -12,7 +12,7 @@ from autojob import SETTINGS
 from autojob.errors import SchedulerError
 from autojob.execution.executor import Executor, by_executor
 from autojob.store.state import State, TaskState
-from autojob.store.status import StatusReport
+from autojob.store.status_index import StatusReport
 
 __all__ = ["refresh_from_scheduler"]
 

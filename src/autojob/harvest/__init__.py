@@ -18,7 +18,6 @@ the ``autojob.harvest`` entry-point group; the default one reads each task's
 from __future__ import annotations
 
 from autojob.harvest.archiving import archive, default_archive, load_archive
-from autojob.harvest.core import Condition, Harvest, HarvestSummary, harvest, parse_condition
 from autojob.harvest.harvesters import (
     HARVEST_GROUP,
     Harvester,
@@ -30,7 +29,8 @@ from autojob.harvest.harvesters import (
     refresh_harvesters,
     register_harvester,
 )
-from autojob.harvest.records import Attempts, HarvestedTask, Problem
+from autojob.harvest.harvesting import Condition, Harvest, HarvestSummary, harvest, parse_condition
+from autojob.harvest.models import Attempts, HarvestedTask, Problem
 from autojob.harvest.writers import Format
 
 __all__ = [

@@ -3,7 +3,7 @@
 ``archive(path, output)`` harvests ``path`` into ``output`` (``archive.json``
 by default) and keeps the incremental cache beside it; it also writes tasks
 already harvested. JSON and JSON Lines archives load back into the same
-:class:`~autojob.harvest.records.HarvestedTask` objects (``load_archive``);
+:class:`~autojob.harvest.models.HarvestedTask` objects (``load_archive``);
 CSV and Parquet are flat tables for analysis.
 """
 
@@ -20,8 +20,8 @@ from autojob import SETTINGS
 from autojob.errors import InputError, MetadataError, MissingFileError
 from autojob.harvest.cache import CachedReader, CacheWriter, cache_path
 from autojob.harvest.collect import Entry, Run
-from autojob.harvest.core import Condition, Harvest, HarvestSummary, harvest
-from autojob.harvest.records import ARCHIVE_ADAPTER, HarvestedTask
+from autojob.harvest.harvesting import Condition, Harvest, HarvestSummary, harvest
+from autojob.harvest.models import ARCHIVE_ADAPTER, HarvestedTask
 from autojob.harvest.writers import Format, Writer, format_for, open_writer
 from autojob.store.load import invalid
 

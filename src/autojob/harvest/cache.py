@@ -34,7 +34,6 @@ completes.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -50,7 +49,8 @@ from autojob.__about__ import __version__
 from autojob.harvest.collect import DirNote, Entry, Reader, Run
 from autojob.harvest.entries import entry_of_line, rel_of
 from autojob.harvest.writers import Batched
-from autojob.store.tempfiles import discard, make_temp, remove_leftovers
+from autojob.store.atomic import AtomicFile
+from autojob.store.tempfiles import remove_leftovers
 
 __all__ = [
     "CACHE_FORMAT",
@@ -439,14 +439,12 @@ class CacheWriter:
     def __init__(self, path: Path, header: dict[str, Any]) -> None:
         self.path = path
         remove_leftovers(path)
-        fd, self._tmp = make_temp(path)
+        self._file = AtomicFile(path, keep_mode=False)
         try:
-            self._stream = Batched(os.fdopen(fd, "w", encoding="utf-8", newline="\n"))
+            self._stream = Batched(self._file.open_text())
             self._stream.write(json.dumps(header, separators=(",", ":")) + "\n")
         except BaseException:
-            with contextlib.suppress(OSError):
-                os.close(fd)
-            discard(self._tmp)
+            self._file.abort()
             raise
         self.seen = 0
 
@@ -494,13 +492,9 @@ class CacheWriter:
         """Replace the old cache with the one written."""
         self._stream.write(f"E\t{self.seen}\n")
         self._stream.close()
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(self._tmp, 0o666 & ~umask)
-        os.replace(self._tmp, self.path)
+        self._file.commit()
 
     def abort(self) -> None:
         """Drop what was written; the old cache stays."""
         self._stream.drop()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self._tmp)
+        self._file.abort()

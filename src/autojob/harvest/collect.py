@@ -1,15 +1,17 @@
 """Walk a tree and read every task in it: the fast path of harvesting.
 
-The walk lists each directory once with ``os.scandir`` (symbolic links are not
-followed, staging directories, indexes and run histories are skipped) and stops
-at task directories. A task's files are read as plain JSON; its metadata is
-checked against the metadata model (a few microseconds) and, in magic mode, the
-whole task against the class it names. Records stay plain dicts, serialised
+The walk lists each directory once and stops at task directories, as
+:mod:`autojob.store.walk` defines them (which directories are skipped, what a
+task is; an unreadable directory stops the harvest with an error naming it);
+its own traversal lets the cache replace unchanged directories and tasks. A
+task's files are read as plain JSON; its metadata is checked against the
+metadata model (a few microseconds) and, in magic mode, the whole task against
+the class it names. Records stay plain dicts, serialised
 once: the JSON text written to the archive and to the cache is the same.
 
 Tasks in one task group are its attempts: they are buffered until the walk
 leaves the group, ordered by ``date_created`` (then by when they were queued)
-and given their place (:class:`~autojob.harvest.records.Attempts`).
+and given their place (:class:`~autojob.harvest.models.Attempts`).
 """
 
 from __future__ import annotations
@@ -27,10 +29,10 @@ from autojob.bases.task_base import TaskMetadataBase
 from autojob.errors import AutojobError, MetadataError, MissingFileError
 from autojob.harvest.entries import DirNote, Entry, Run, attempts_of, settle
 from autojob.harvest.harvesters import Harvester, TaskFiles, read_json_file
-from autojob.harvest.records import Problem
+from autojob.harvest.models import Problem
 from autojob.store.load import invalid
-from autojob.store.names import STAGING_PREFIX
 from autojob.store.state import FINAL_STATES, read_state
+from autojob.store.walk import is_task_dir, list_directory
 
 __all__ = ["DirNote", "Entry", "Reader", "Run", "Source", "attempts_of", "settle", "walk_entries"]
 
@@ -419,8 +421,8 @@ def _walk(
 ) -> Iterator[Entry | DirNote | Run]:
     """Walk ``top``, not a task known unchanged; ``known``: its listing, if unchanged."""
     if known is None:
-        names, subdirs = _listing(top)
-        if SETTINGS.TASK_METADATA_FILE in names or SETTINGS.INPUTS_FILE in names:
+        names, subdirs = list_directory(top)
+        if is_task_dir(names):
             yield source.read(top, rel, names, group)  # tasks do not nest
             return
         is_group = SETTINGS.TASK_GROUP_METADATA_FILE in names
@@ -453,35 +455,3 @@ def _walk(
             yield found
         else:
             yield from _walk(child_top, child_rel, group, source, found)
-
-
-def _listing(top: str) -> tuple[set[str], list[str]]:
-    """The names in ``top``, and its subdirectories to walk, sorted.
-
-    For a task directory (few entries) the names are all its entries; for
-    another directory only its files: its subdirectories, possibly very many,
-    are held once, in the sorted list.
-    """
-    skip = (STAGING_PREFIX, SETTINGS.INDEX_DIR, SETTINGS.HISTORY_DIR)
-    files = set()
-    dirs = []
-    try:
-        with os.scandir(top) as it:
-            for entry in it:
-                if entry.is_dir(follow_symlinks=False):
-                    dirs.append(entry.name)
-                else:
-                    files.add(entry.name)
-    except OSError as exc:
-        raise AutojobError(
-            f"cannot list the directory: {exc.strerror}",
-            path=top,
-            hint="check its permissions",
-        ) from exc
-    if SETTINGS.TASK_METADATA_FILE in files or SETTINGS.INPUTS_FILE in files:
-        files.update(dirs)
-        return files, []
-    subdirs = [name for name in dirs if not name.startswith(skip)]
-    del dirs
-    subdirs.sort()
-    return files, subdirs

@@ -11,13 +11,13 @@ until it is found), only when there is a pair; that walk also confirms the pair.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from typing import Any
 
 from autojob import SETTINGS
 from autojob.errors import AutojobError
 from autojob.harvest.entries import Entry, Run, rel_of
 from autojob.harvest.harvesters import read_json_file
+from autojob.store.walk import walk_task_dirs
 
 __all__ = ["IdCheck", "id_in_text"]
 
@@ -98,26 +98,10 @@ def _problem(root: str, task_id: str, rel: str, other: str) -> dict[str, Any]:
     }
 
 
-def _task_dirs(top: str, rel: str) -> Iterator[tuple[str, str]]:
-    """Every task directory under ``top``, in the order a harvest walks them."""
-    from autojob.harvest.collect import _listing  # noqa: PLC0415
-
-    try:
-        names, subdirs = _listing(top)
-    except OSError:
-        return
-    if SETTINGS.TASK_METADATA_FILE in names or SETTINGS.INPUTS_FILE in names:
-        yield top, rel
-        return
-    prefix = "" if rel == "." else rel + "/"
-    for name in subdirs:
-        yield from _task_dirs(os.path.join(top, name), prefix + name)
-
-
 def _first_paths(root: str, wanted: set[str]) -> dict[str, str]:
     """The path of the first task (in walk order) holding each id of ``wanted``."""
     first: dict[str, str] = {}
-    for top, rel in _task_dirs(root, "."):
+    for top, rel, *_ in walk_task_dirs(root):  # in the order a harvest walks them
         try:
             meta = read_json_file(os.path.join(top, SETTINGS.TASK_METADATA_FILE)) or {}
         except AutojobError:  # an unreadable task holds no id

@@ -1,11 +1,11 @@
 """Archive writers: JSON, JSON Lines, CSV and Parquet, streamed and atomic.
 
 Every writer writes into a temporary file beside the archive and moves it into
-place (``os.replace``) only when the harvest completed, so a failed harvest
-leaves the previous archive, or none, never half of one. A harvest stopped by
-an error, Ctrl-C or SIGTERM removes its temporary files; the next harvest into
-the same archive removes those of harvests killed outright (see
-:mod:`autojob.store.tempfiles`). None holds all
+place (:class:`~autojob.store.atomic.AtomicFile`) only when the harvest
+completed, so a failed harvest leaves the previous archive, or none, never half
+of one. A harvest stopped by an error, Ctrl-C or SIGTERM removes its temporary
+files; the next harvest into the same archive removes those of harvests killed
+outright (see :mod:`autojob.store.tempfiles`). None holds all
 records: JSON and JSON Lines write each record as it comes; CSV and Parquet
 need every column before the first row, so they spool the records to a
 temporary JSON Lines file while collecting the columns (and, for Parquet,
@@ -17,7 +17,6 @@ CSV and Parquet flatten nested objects into dotted columns
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
 import os
@@ -30,6 +29,7 @@ from typing import IO, Any
 from autojob.errors import AutojobError, InputError
 from autojob.harvest.collect import Entry, Run
 from autojob.harvest.entries import run_entries
+from autojob.store.atomic import AtomicFile
 from autojob.store.tempfiles import discard, make_temp, remove_leftovers
 
 __all__ = ["Batched", "Format", "Writer", "flatten", "format_for", "open_writer"]
@@ -131,17 +131,18 @@ class Writer(ABC):
         self.count = 0
         try:
             remove_leftovers(path)
-            fd, self._tmp = make_temp(path)
+            self._file = AtomicFile(path, keep_mode=False)
         except OSError as exc:
             raise AutojobError(
                 f"cannot write the archive: {exc.strerror}",
                 path=path,
                 hint="check that its directory exists and is writable",
             ) from exc
+        self._tmp = self._file.tmp
         try:
-            os.close(fd)
+            self._file.close()  # the writers open it by name
         except BaseException:
-            discard(self._tmp)
+            self._file.abort()
             raise
 
     @abstractmethod
@@ -161,10 +162,7 @@ class Writer(ABC):
         """Complete the archive and move it into place."""
         try:
             self._finish()
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(self._tmp, 0o666 & ~umask)
-            os.replace(self._tmp, self.path)
+            self._file.commit()
         except OSError as exc:
             self.abort()
             raise AutojobError(f"cannot write the archive: {exc}", path=self.path) from exc
@@ -172,8 +170,7 @@ class Writer(ABC):
     def abort(self) -> None:
         """Drop what was written."""
         self._close()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self._tmp)
+        self._file.abort()
 
     @abstractmethod
     def _close(self) -> None:
@@ -186,7 +183,7 @@ class _TextWriter(Writer):
         try:
             self._stream = Batched(open(self._tmp, "w", encoding="utf-8", newline="\n"))  # noqa: SIM115
         except BaseException:
-            discard(self._tmp)
+            self._file.abort()
             raise
 
     def _close(self) -> None:
@@ -276,8 +273,8 @@ class _TableWriter(_TextWriter):
 
     def _close(self) -> None:
         self._stream.drop()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self._spool_name)
+        if self._spool_name:
+            discard(self._spool_name)
 
     def commit(self) -> None:
         """Write the table from the spool, then move it into place."""

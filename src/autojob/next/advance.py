@@ -31,13 +31,14 @@ from autojob import SETTINGS
 from autojob.bases.task_base import TaskBase
 from autojob.errors import InputError, MetadataError
 from autojob.next.restart import check_not_stopped
-from autojob.next.tree import create_task_group_tree, create_task_tree
 from autojob.plugins import get_task_class
 from autojob.store.atomic import locked, read_json_object
+from autojob.store.completed_tasks import append_record, read_record
 from autojob.store.load import read_inputs_sections
-from autojob.store.record import append_record, read_record
 from autojob.store.state import State, read_state
+from autojob.store.walk import list_directory
 from autojob.store.workflow import has_workflow, load_workflow
+from autojob.store.write import create_task_group_tree, create_task_tree
 from autojob.task_group import TaskGroup
 from autojob.workflow import Source, Step, VariableReference, Workflow, compose, split_set_path
 
@@ -114,23 +115,22 @@ def _task_meta(task_dir: Path) -> dict[str, Any] | None:
 
 
 def _group_dirs(study_dir: Path) -> list[str]:
-    """The task group directories of a study, sorted by name."""
-    return sorted(
-        entry.path
-        for entry in os.scandir(study_dir)
-        if not entry.name.startswith(".")
-        and entry.is_dir(follow_symlinks=False)
-        and os.path.isfile(os.path.join(entry.path, SETTINGS.TASK_GROUP_METADATA_FILE))
-    )
+    """The task group directories of a study, sorted by name (as a walk lists them)."""
+    _, subdirs = list_directory(os.fspath(study_dir))
+    group_file = SETTINGS.TASK_GROUP_METADATA_FILE
+    folders = (os.path.join(study_dir, name) for name in subdirs)
+    return [f for f in folders if os.path.isfile(os.path.join(f, group_file))]
 
 
 def _group_info(folder: str, default_step: str | None) -> GroupInfo:
+    """A task group's attempts: its tasks whose metadata is readable and has an id."""
     attempts = []
-    for task in os.scandir(folder):
-        meta = _task_meta(Path(task.path)) if task.is_dir(follow_symlinks=False) else None
+    for name in list_directory(folder)[1]:
+        path = os.path.join(folder, name)
+        meta = _task_meta(Path(path))
         if meta and isinstance(meta.get("task_id"), str):
             step = meta.get("workflow_step_id") or default_step
-            attempts.append((str(meta.get("date_created", "")), meta["task_id"], task.path, step))
+            attempts.append((str(meta.get("date_created", "")), meta["task_id"], path, step))
     attempts.sort()
     step = attempts[0][3] if attempts else None
     return GroupInfo(Path(folder), step, [(t, Path(p)) for _, t, p, _ in attempts])

@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from autojob import SETTINGS
+from autojob.create.new import as_new_attempt, check_not_live, load_source
 from autojob.errors import AutojobError, InputError
-from autojob.execution.records import task_lock
-from autojob.next.new import as_new_attempt, check_not_live, load_source
-from autojob.next.tree import create_task_tree, relative_inside
 from autojob.store.paths import delete_inside
 from autojob.store.state import State, read_state
+from autojob.store.task_lock import task_lock
+from autojob.store.write import create_task_tree, relative_inside
 
 __all__ = ["Restart", "check_not_stopped", "parse_size", "restart_task"]
 

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from autojob import SETTINGS
+from autojob.create.new import as_new_attempt, load_source
 from autojob.errors import InputError
 from autojob.execution.track import refresh_from_scheduler
-from autojob.next.new import as_new_attempt, load_source
-from autojob.next.tree import create_task_tree
 from autojob.scheduler import scale_memory, scale_time
 from autojob.store.state import State
-from autojob.store.status import collect, newest_attempts
+from autojob.store.status_index import collect, newest_attempts
+from autojob.store.write import create_task_tree
 from autojob.timefmt import parse_slurm_time
 
 __all__ = ["CAUSES", "Attempt", "plan_resubmission", "resubmit", "within_budget"]

@@ -1,8 +1,11 @@
 """Atomic file writes and careful JSON reads.
 
-A write goes to a temporary file in the same directory, is flushed, and replaces
-the target with ``os.replace``: a reader sees the old file or the new one, never
-half of either. Read-modify-write of shared files happens under a lock file.
+A write goes to a temporary file in the same directory and replaces the target
+with ``os.replace``: a reader sees the old file or the new one, never half of
+either. :class:`AtomicFile` is the one way autojob does this, for small
+documents (:func:`write_atomic`, :func:`replace_atomically`) and for files
+streamed over a whole harvest (archives, the harvest cache) alike.
+Read-modify-write of shared files happens under a lock file.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import json
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, Self
 
 import pydantic_core
 from filelock import FileLock
@@ -22,11 +25,13 @@ from autojob.errors import AutojobError, MetadataError, MissingFileError
 from autojob.store.tempfiles import make_temp
 
 __all__ = [
+    "AtomicFile",
     "dump_json",
     "dump_model",
     "locked",
     "read_json_object",
     "register_child",
+    "replace_atomically",
     "update_json_object",
     "write_atomic",
 ]
@@ -55,40 +60,116 @@ def dump_model(model: BaseModel, path: str | Path | None = None) -> str:
     return text + "\n"
 
 
+class AtomicFile:
+    """A new version of ``path``, written beside it and put in its place at once.
+
+    A temporary file is created in the target's directory (so the move is an
+    atomic rename), named after the target, this host and this process
+    (:func:`~autojob.store.tempfiles.make_temp`), with ``mode`` less the
+    umask. Write to it (:meth:`write`, or the stream of :meth:`open_text`),
+    or reopen it by name (:attr:`tmp`); :meth:`commit` moves it into place
+    with ``os.replace``, :meth:`commit_new` only where no file is, and
+    :meth:`abort` removes it. Used as a context manager, it commits when the
+    block ends and aborts when the block raises; a failed commit removes the
+    temporary file too. Nothing is fsynced: a reader sees the old file or the
+    new one, never half of either.
+
+    ``keep_mode``: a replaced file's permission bits pass to its new version.
+
+    Raises:
+        OSError: the temporary file cannot be created (the directory is
+            missing, not writable or full).
+    """
+
+    def __init__(self, path: str | Path, *, mode: int = 0o666, keep_mode: bool = True) -> None:
+        self.path = os.fspath(path)
+        self.keep_mode = keep_mode
+        self.fd, self.tmp = make_temp(Path(self.path), mode=mode)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if kind is None:
+            self.commit()
+        else:
+            self.abort()
+
+    def write(self, data: bytes) -> None:
+        """Write ``data`` to the temporary file."""
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.fd, view) :]
+
+    def open_text(self) -> IO[str]:
+        """A UTF-8 text stream on the temporary file (newlines untranslated); caller closes it."""
+        fd, self.fd = self.fd, -1
+        return os.fdopen(fd, "w", encoding="utf-8", newline="\n")
+
+    def close(self) -> None:
+        """Close the temporary file's descriptor, if this object still holds it."""
+        if self.fd >= 0:
+            fd, self.fd = self.fd, -1
+            os.close(fd)
+
+    def commit(self) -> None:
+        """Move the temporary file into place, replacing any file there."""
+        try:
+            self.close()
+            if self.keep_mode:
+                with contextlib.suppress(FileNotFoundError):
+                    os.chmod(self.tmp, os.stat(self.path).st_mode & 0o7777)
+            os.replace(self.tmp, self.path)
+        except BaseException:
+            self.abort()
+            raise
+
+    def commit_new(self) -> bool:
+        """Put the temporary file in place only if no file is there; False if one is."""
+        try:
+            self.close()
+            os.link(self.tmp, self.path)  # fails if the target exists: never overwrites
+        except FileExistsError:
+            return False
+        finally:
+            self.abort()
+        return True
+
+    def abort(self) -> None:
+        """Remove the temporary file (the target stays as it was)."""
+        self.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.tmp)
+
+
+def replace_atomically(
+    path: str | Path, data: bytes, *, mode: int = 0o666, keep_mode: bool = True
+) -> None:
+    """Write ``data`` to ``path`` atomically (see :class:`AtomicFile`).
+
+    Raises:
+        OSError: the file cannot be written; nothing is left behind.
+    """
+    with AtomicFile(path, mode=mode, keep_mode=keep_mode) as file:
+        file.write(data)
+
+
 def write_atomic(path: Path, text: str, *, mode: int = 0o666) -> Path:
     """Write ``text`` to ``path`` atomically.
 
     The file keeps the permission bits of the file it replaces; a new file gets
     ``mode`` less the umask, as ``open`` would give it.
     """
-    fd, tmp_name = make_temp(path)
+    data = text.encode("utf-8")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-        _copy_mode_or_default(path, tmp_name, mode)
-        os.replace(tmp_name, path)
-    except BaseException as exc:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        if isinstance(exc, OSError):
-            raise AutojobError(
-                f"cannot write the file: {exc.strerror or exc}",
-                path=path,
-                hint="check that the directory exists, is writable and has space",
-            ) from exc
-        raise
+        replace_atomically(path, data, mode=mode)
+    except OSError as exc:
+        raise AutojobError(
+            f"cannot write the file: {exc.strerror or exc}",
+            path=path,
+            hint="check that the directory exists, is writable and has space",
+        ) from exc
     return path
-
-
-def _copy_mode_or_default(target: Path, tmp_name: str, mode: int) -> None:
-    """Give the temporary file the target's mode, or ``mode`` less the umask."""
-    try:
-        os.chmod(tmp_name, os.stat(target).st_mode & 0o7777)
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp_name, mode & ~umask)
 
 
 def read_json_object(path: Path, *, missing_hint: str | None = None) -> dict[str, Any]:

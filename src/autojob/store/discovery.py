@@ -1,10 +1,9 @@
 """Find tasks in any tree, structured or not.
 
-A directory is a task when it holds the task metadata file or the task inputs
-file. A task directory that has inputs but no metadata (a hand-made or copied
-directory, the unstructured mode) gets its ``task.json`` created, never by
-overwriting one that exists. Symbolic links to directories are not followed, so
-discovery cannot loop or leave the tree.
+What a task directory is, and which directories are walked, is
+:mod:`autojob.store.walk`'s. A task directory that has inputs but no metadata (a
+hand-made or copied directory, the unstructured mode) gets its ``task.json``
+created, never by overwriting one that exists.
 """
 
 from __future__ import annotations
@@ -18,8 +17,8 @@ from pathlib import Path
 
 from autojob import SETTINGS
 from autojob.errors import AutojobError, MetadataError
-from autojob.store.atomic import dump_json, read_json_object, register_child
-from autojob.store.names import STAGING_PREFIX
+from autojob.store.atomic import AtomicFile, dump_json, read_json_object, register_child
+from autojob.store.walk import walk_task_dirs
 
 __all__ = [
     "Kind",
@@ -79,30 +78,9 @@ def discover_tasks(root: Path) -> Iterator[TaskDir]:
             path=root,
             hint="give the directory of a task, task group, study or study group",
         )
-    yield from _walk(root)
-
-
-def _walk(directory: Path) -> Iterator[TaskDir]:
-    names = set()
-    subdirs = []
-    try:
-        with os.scandir(directory) as entries:
-            for entry in entries:
-                names.add(entry.name)
-                if entry.name.startswith(STAGING_PREFIX):
-                    continue
-                if entry.is_dir(follow_symlinks=False):
-                    subdirs.append(entry.name)
-    except PermissionError:
-        logger.warning("%s: permission denied; skipped", directory)
-        return
-    has_meta = SETTINGS.TASK_METADATA_FILE in names
-    if has_meta or SETTINGS.INPUTS_FILE in names:
-        yield TaskDir(directory, has_meta, frozenset(names))
-        return  # tasks do not nest: a task's own subdirectories are its files
-    skip = (SETTINGS.INDEX_DIR, SETTINGS.HISTORY_DIR)
-    for name in sorted(n for n in subdirs if not n.startswith(skip)):
-        yield from _walk(directory / name)
+    meta = SETTINGS.TASK_METADATA_FILE
+    for top, _, names, _, _ in walk_task_dirs(os.fspath(root)):
+        yield TaskDir(Path(top), meta in names, frozenset(names))
 
 
 def ensure_task_metadata(task_dir: Path, *, task_class: str | None = None) -> bool:
@@ -140,13 +118,13 @@ def ensure_task_metadata(task_dir: Path, *, task_class: str | None = None) -> bo
 
 def _create_exclusive(target: Path, text: str) -> bool:
     """Write a new file atomically; False if it appeared meanwhile."""
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
+    created = AtomicFile(target)
     try:
-        os.link(tmp, target)  # fails if target exists: never overwrites
-    except FileExistsError:
+        created.write(text.encode("utf-8"))
+    except BaseException:
+        created.abort()
+        raise
+    if not created.commit_new():
         return False
-    finally:
-        tmp.unlink()
     logger.info("%s: created task metadata", target)
     return True

@@ -15,10 +15,10 @@ never removed.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import re
-import tempfile
 import time
 from pathlib import Path
 
@@ -47,20 +47,35 @@ def temp_prefix(path: Path) -> str:
     return f".{path.name}.{this_host()}+{os.getpid()}."
 
 
-def make_temp(path: Path, suffix: str = ".tmp") -> tuple[int, str]:
+def make_temp(path: Path, suffix: str = ".tmp", *, mode: int = 0o600) -> tuple[int, str]:
     """Create a temporary file for ``path`` beside it; return its fd and name.
 
+    The file gets ``mode`` less the umask (as ``open`` gives a new file). Its
+    name is :func:`temp_prefix`, 8 random characters and ``suffix``.
     Interrupted (Ctrl-C, SIGTERM) after the file was made but before its name
     is returned, it removes the file: this process's files for ``path`` with
     that suffix (a process writes one such file for a target at a time).
+
+    Raises:
+        OSError: the file cannot be created (the directory is missing, not
+            writable or full).
     """
     prefix = temp_prefix(path)
+    folder = os.path.dirname(os.fspath(path))
+    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
     try:
-        return tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
-    except BaseException:
-        for name in _own(path.parent, prefix, suffix):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path.parent / name)
+        for _ in range(100):  # as tempfile.mkstemp: a taken name is tried again
+            name = os.path.join(folder, prefix + os.urandom(4).hex() + suffix)
+            try:
+                return os.open(name, flags, mode), name
+            except FileExistsError:
+                continue
+        raise FileExistsError(errno.EEXIST, "no temporary file name is free", folder)
+    except BaseException as exc:
+        if not isinstance(exc, OSError):
+            for own in _own(Path(folder or "."), prefix, suffix):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(folder, own))
         raise
 
 

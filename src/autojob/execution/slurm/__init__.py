@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from autojob import SETTINGS
+from autojob.execution.claims import claim_tasks, new_claim
 from autojob.execution.executor import Executor, Plan, Preview, Submission
-from autojob.execution.records import claim_tasks, new_claim
 from autojob.execution.slurm.accounting import CLOCK_SLACK, JobInfo, poll, reconcile, scancel
 from autojob.execution.slurm.arrays import NAME, ArrayJob, plan_arrays, submit_arrays
 from autojob.execution.slurm.commands import cluster_limits, slurm_command

@@ -19,10 +19,11 @@ from typing import Any
 
 from autojob import SETTINGS
 from autojob.errors import SchedulerError
-from autojob.execution.records import record, task_lock
 from autojob.execution.slurm.commands import slurm_command
 from autojob.store.atomic import write_atomic
+from autojob.store.run_files import record
 from autojob.store.state import State, TaskState, read_state
+from autojob.store.task_lock import task_lock
 
 __all__ = ["CLOCK_SLACK", "JobInfo", "poll", "reconcile", "scancel"]
 

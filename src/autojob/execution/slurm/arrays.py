@@ -22,11 +22,11 @@ from typing import Any
 
 from autojob import SETTINGS
 from autojob.errors import InputError, SchedulerError
-from autojob.execution.records import remove_record
 from autojob.execution.slurm.commands import slurm_command
 from autojob.scheduler import SchedulerInputs
 from autojob.store.atomic import write_atomic
 from autojob.store.journal import note_changed, real_paths
+from autojob.store.run_files import remove_record
 from autojob.store.state import write_submitted
 
 __all__ = ["ArrayJob", "plan_arrays", "submit_arrays"]

@@ -26,7 +26,7 @@ from autojob.harvest.collect import DirNote, Entry, Reader, Run, Source, walk_en
 from autojob.harvest.entries import run_entries
 from autojob.harvest.harvesters import select_harvesters
 from autojob.harvest.identity import IdCheck
-from autojob.harvest.records import Attempts, HarvestedTask, Problem
+from autojob.harvest.models import Attempts, HarvestedTask, Problem
 
 __all__ = ["Condition", "Harvest", "HarvestSummary", "harvest", "parse_condition"]
 
@@ -155,7 +155,7 @@ class HarvestSummary:
 class Harvest:
     """The tasks of a harvest, as they are read; iterate once.
 
-    Iterating yields :class:`~autojob.harvest.records.HarvestedTask`;
+    Iterating yields :class:`~autojob.harvest.models.HarvestedTask`;
     :meth:`entries` yields the raw entries the archive writers use. The
     :attr:`summary` is complete once the iteration ends.
     """

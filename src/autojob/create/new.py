@@ -10,13 +10,13 @@ from pathlib import Path
 
 from autojob import SETTINGS
 from autojob.bases.task_base import TaskBase
+from autojob.create.assignments import apply_assignments
 from autojob.errors import InputError
 from autojob.ids import new_id, now
-from autojob.next.edit import apply_assignments
-from autojob.next.tree import create_task_group_tree, create_task_tree
 from autojob.plugins import get_task_class
 from autojob.store.discovery import Kind, ensure_task_metadata, kind_of
 from autojob.store.state import State, read_state
+from autojob.store.write import create_task_group_tree, create_task_tree
 from autojob.study import Study
 from autojob.study_group import StudyGroup
 from autojob.task_group import TaskGroup

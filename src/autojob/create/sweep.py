@@ -1,5 +1,7 @@
 """Read sweep specifications (TOML or YAML) and write the studies they describe.
 
+The study of a spec is built by :func:`autojob.sweep.build_study` (no I/O).
+
 Errors in a spec name the key and the line: YAML through the node marks of
 PyYAML's composer, TOML through a scan of its table headers and keys
 (``tomllib`` keeps no positions).
@@ -16,11 +18,9 @@ import yaml
 from pydantic import ValidationError
 
 from autojob.errors import InputError
-from autojob.plugins import get_task_class
 from autojob.store.workflow import save_workflow
 from autojob.study import Study
-from autojob.sweep import SpecKeyError, SweepSpec, step_id
-from autojob.task_group import TaskGroup
+from autojob.sweep import SpecKeyError, SweepSpec, build_study
 
 __all__ = ["build_study", "load_spec", "parse_spec", "table_rows", "toml_key_lines", "write_sweep"]
 
@@ -158,30 +158,6 @@ def load_spec(path: Path) -> SweepSpec:
 
 
 # -- building --------------------------------------------------------------
-
-
-def build_study(spec: SweepSpec | Mapping[str, Any]) -> Study:
-    """The study of a spec: one task group per combination (no I/O)."""
-    if not isinstance(spec, SweepSpec):
-        spec = SweepSpec.model_validate(spec)
-    task_class = get_task_class(spec.task_class)
-    workflow_step = step_id(spec.step) if spec.steps else None
-    groups = []
-    for index, values in enumerate(spec.combinations()):
-        label = spec.label_of(values, index)
-        document = spec.sections_of(values)
-        document["task_metadata"] = {"label": label, "workflow_step_id": workflow_step}
-        try:
-            task = task_class.model_validate(document)
-        except ValidationError as exc:
-            error = exc.errors()[0]
-            raise InputError(
-                f"combination {index} ({label}): {error['msg']}",
-                field=".".join(str(p) for p in error["loc"]),
-                hint="fix the fixed inputs or the values of the parameter at fault",
-            ) from exc
-        groups.append(TaskGroup(label=label, tasks=[task]))
-    return Study(name=spec.name, task_groups=groups)
 
 
 def write_sweep(spec: SweepSpec, dest: Path) -> tuple[Study, Path]:

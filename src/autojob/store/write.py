@@ -22,7 +22,6 @@ from pydantic import BaseModel
 
 from autojob import SETTINGS
 from autojob.errors import AutojobError, TreeError
-from autojob.execution.script import render_task_script
 from autojob.store.atomic import (
     dump_json,
     dump_model,
@@ -33,6 +32,7 @@ from autojob.store.atomic import (
 from autojob.store.journal import note_changed
 from autojob.store.names import STAGING_PREFIX, NameBook, check_dest, check_task_file
 from autojob.store.paths import carry_over, relative_inside
+from autojob.store.render import render_task_script
 from autojob.store.state import process_alive, this_host
 from autojob.task_group import TaskGroup
 

@@ -1,7 +1,8 @@
-"""Render task scripts from Jinja2 templates.
+"""Render task scripts and the job scripts of dataset sketches from Jinja2 templates.
 
-Templates are looked up first in ``SETTINGS.TEMPLATE_DIR`` (when set), then in
-the package. Every ``{{ value }}`` a template prints is shell-quoted
+Task script templates are looked up first in ``SETTINGS.TEMPLATE_DIR`` (when
+set), then in the package; a sketch's templates (``templates/jobarchitect/``)
+in the package only. Every ``{{ value }}`` a template prints is shell-quoted
 (``shlex.quote``) unless passed through the ``raw`` filter, so no label, path or
 parameter can change what a script does.
 """
@@ -20,13 +21,13 @@ import jinja2
 
 from autojob import SETTINGS
 from autojob.errors import TemplateError
-from autojob.execution.records import LOCK_FILE
+from autojob.store.task_lock import LOCK_FILE
 from autojob.timefmt import format_slurm_time
 
 if TYPE_CHECKING:
     from autojob.bases.task_base import TaskBase
 
-__all__ = ["Raw", "render_task_script", "script_environment"]
+__all__ = ["Raw", "render_sketch_template", "render_task_script", "script_environment"]
 
 
 class Raw(str):
@@ -147,3 +148,16 @@ def render_task_script(task: TaskBase) -> str:
             f"template {template.name!r} uses an undefined value: {exc.message}",
             path=template.filename,
         ) from exc
+
+
+def render_sketch_template(name: str, context: dict[str, object]) -> str:
+    """Render the package template ``jobarchitect/<name>.sh.j2`` of a dataset sketch.
+
+    Raises:
+        TemplateError: the template is missing, or fails to render.
+    """
+    env = script_environment(None)
+    try:
+        return env.get_template(f"jobarchitect/{name}.sh.j2").render(context)
+    except jinja2.TemplateError as exc:
+        raise TemplateError(f"cannot render {name}: {exc}", path=name) from exc

@@ -32,8 +32,8 @@ from autojob import SETTINGS
 from autojob.errors import AutojobError
 from autojob.store.atomic import write_atomic
 from autojob.store.journal import journal_path, read_journal
-from autojob.store.names import STAGING_PREFIX
 from autojob.store.state import STATE_FIELDS, State, TaskState, read_state
+from autojob.store.walk import is_task_dir, list_directory, walk_task_dirs
 
 __all__ = [
     "INDEX_VERSION",
@@ -167,27 +167,12 @@ class StatusReport:
 
 
 def _walk(top: str, rel: str, group: str | None, study: str | None, out: StatusReport) -> None:
-    """Add every task under ``top`` (at ``rel`` below the root); no symlinks followed."""
-    try:
-        with os.scandir(top) as it:
-            entries = list(it)
-    except OSError as exc:
-        logger.warning("%s: cannot be read (%s); skipped", top, exc.strerror)
-        return
-    names = {e.name for e in entries}
-    if SETTINGS.STUDY_METADATA_FILE in names:
-        study = rel
-    if SETTINGS.TASK_GROUP_METADATA_FILE in names:
-        group = rel
-    elif SETTINGS.TASK_METADATA_FILE in names or SETTINGS.INPUTS_FILE in names:
-        out.put(rel, read_state(top, names), group, study)
-        return  # tasks do not nest
-    skip = (STAGING_PREFIX, SETTINGS.INDEX_DIR, SETTINGS.HISTORY_DIR)
-    prefix = "" if rel == "." else rel + os.sep
-    for entry in entries:
-        if entry.name.startswith(skip) or not entry.is_dir(follow_symlinks=False):
-            continue
-        _walk(entry.path, prefix + entry.name, group, study, out)
+    """Add every task under ``top`` (at ``rel`` below the root) to ``out``, in any order."""
+    put = out.put
+    for folder, path, names, task_group, task_study in walk_task_dirs(
+        top, rel, group, study, ordered=False
+    ):
+        put(path, read_state(folder, names), task_group, task_study)
 
 
 def _context(root: str, folder: str) -> tuple[str | None, str | None]:
@@ -339,8 +324,12 @@ def _reread(root: str, rel: str, report: StatusReport) -> set[str]:
         inside = rel + os.sep
         report.drop([p for p in report.rows if p == rel or p.startswith(inside)])
         return set()
-    names = set(os.listdir(folder))
-    if SETTINGS.TASK_METADATA_FILE in names or SETTINGS.INPUTS_FILE in names:
+    try:
+        names, _ = list_directory(folder)
+    except AutojobError as exc:
+        logger.warning("%s; skipped", exc)
+        return set()
+    if is_task_dir(names):
         group, study = _context(root, folder)
         report.put(rel, read_state(folder, names), group, study)
         return {group} if group else set()

@@ -56,6 +56,18 @@ def memory(monkeypatch: pytest.MonkeyPatch) -> Iterator[MemoryExecutor]:
     unregister_executor("memory")
 
 
+def succeeded_sweep_task(root: Path) -> tuple[Path, Path]:
+    """The example workflow's study, and its task x = 1 recorded as succeeded."""
+    for script in EXAMPLE.glob("*.py"):
+        (root / script.name).write_bytes(script.read_bytes())
+    (root / "squares.toml").write_text((EXAMPLE / "squares.toml").read_text())
+    squares = write_sweep(load_spec(root / "squares.toml"), root)[1]
+    (x1,) = [p for p in (squares / "x1").iterdir() if p.is_dir()]
+    (x1 / SETTINGS.OUTPUTS_FILE).write_text(json.dumps({"value": 1}))
+    record(x1, "ENDED_FILE", {"exit_code": 0})
+    return squares, x1
+
+
 def invoke(*args: str | Path) -> Result:
     """Run the command line in this process (where the memory executor is registered)."""
     return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
@@ -203,13 +215,7 @@ def test_resubmit_restart_and_advance_submit_through_one_path(
     assert "queued 1 task(s) in memory" in result.output
 
     # advance --submit: the next step's task goes to the same executor
-    for script in EXAMPLE.glob("*.py"):
-        (tmp_path / script.name).write_bytes(script.read_bytes())
-    (tmp_path / "squares.toml").write_text((EXAMPLE / "squares.toml").read_text())
-    squares = write_sweep(load_spec(tmp_path / "squares.toml"), tmp_path)[1]
-    (x1,) = [p for p in (squares / "x1").iterdir() if p.is_dir()]
-    (x1 / SETTINGS.OUTPUTS_FILE).write_text(json.dumps({"value": 1}))
-    record(x1, "ENDED_FILE", {"exit_code": 0})
+    squares, x1 = succeeded_sweep_task(tmp_path)
     result = invoke("advance", x1, "--submit", "--executor", "memory")
     assert result.exit_code == 0, result.output
     (double,) = [p for p in (squares / "double.x1").iterdir() if p.is_dir()]
@@ -218,13 +224,7 @@ def test_resubmit_restart_and_advance_submit_through_one_path(
 
 
 def test_advance_refuses_an_unknown_executor_before_creating_anything(tmp_path: Path) -> None:
-    for script in EXAMPLE.glob("*.py"):
-        (tmp_path / script.name).write_bytes(script.read_bytes())
-    (tmp_path / "squares.toml").write_text((EXAMPLE / "squares.toml").read_text())
-    squares = write_sweep(load_spec(tmp_path / "squares.toml"), tmp_path)[1]
-    (x1,) = [p for p in (squares / "x1").iterdir() if p.is_dir()]
-    (x1 / SETTINGS.OUTPUTS_FILE).write_text(json.dumps({"value": 1}))
-    record(x1, "ENDED_FILE", {"exit_code": 0})
+    squares, x1 = succeeded_sweep_task(tmp_path)
     result = run("advance", x1, "--submit", "--executor", "slrum", cwd=tmp_path)
     assert result.returncode == 1 and "unknown executor 'slrum'" in result.stderr
     assert not (squares / "double.x1").exists()

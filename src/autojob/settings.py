@@ -83,6 +83,10 @@ class NameCollisionError(ValueError):
         self.fields = fields
 
 
+#: the name fields of each settings class (they never change)
+_NAME_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
 def _is_name_field(name: str) -> bool:
     return name.endswith(("_FILE", "_DIR")) and name != "TEMPLATE_DIR"
 
@@ -244,6 +248,14 @@ class AutojobSettings(BaseSettings):
     def _file_names_are_distinct(self) -> AutojobSettings:
         _check_distinct(self.file_names())
         return self
+
+    @classmethod
+    def name_fields(cls) -> tuple[str, ...]:
+        """The settings that name a file or directory autojob writes."""
+        fields = _NAME_FIELDS.get(cls)
+        if fields is None:
+            fields = _NAME_FIELDS[cls] = tuple(n for n in cls.model_fields if _is_name_field(n))
+        return fields
 
     def file_names(self) -> dict[str, str]:
         """Every setting that names a file or directory autojob writes, with its value."""

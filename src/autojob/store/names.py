@@ -14,6 +14,7 @@ one of autojob's own files.
 from __future__ import annotations
 
 import functools
+import operator
 import os
 import string
 from collections.abc import Mapping
@@ -72,29 +73,48 @@ def _described(field: str, value: str) -> str:
     return f"{field} ({value!r}: {AutojobSettings.model_fields[field].description})"
 
 
+#: the reserved names for the file-name settings last seen: the settings' values,
+#: the skipped directories (field, value), and each reserved name's reasons
+_Table = tuple[tuple[object, ...], tuple[tuple[str, str], ...], dict[str, list[tuple[str, str]]]]
+_table: list[_Table] = []
+
+
+def _reserved_table() -> _Table:
+    """The reserved names of the current settings (made again when a setting changes)."""
+    from autojob import SETTINGS  # noqa: PLC0415
+
+    key = operator.itemgetter(*SETTINGS.name_fields())(SETTINGS.__dict__)
+    if _table and _table[0][0] == key:
+        return _table[0]
+    files = SETTINGS.file_names()
+    skipped = tuple((field, files[field]) for field in _SKIPPED_DIRS)
+    exact: dict[str, list[tuple[str, str]]] = {}
+    for field, value in files.items():
+        exact.setdefault(value, []).append((field, f"it is {_described(field, value)}"))
+        lock = f".{value}.lock"
+        exact.setdefault(lock, []).append(
+            (field, f"it is the lock file of {_described(field, value)}")
+        )
+    _table[:] = [(key, skipped, exact)]
+    return _table[0]
+
+
 def reserved_reason(name: str, *, allowed: tuple[str, ...] = ()) -> str | None:
     """Why ``name`` cannot name a directory autojob makes, or None if it can.
 
     ``allowed``: settings whose names may be taken (a task's own script).
     """
-    from autojob import SETTINGS  # noqa: PLC0415
-
     if name.startswith(STAGING_PREFIX):
         return f"it begins with {STAGING_PREFIX!r}, reserved for directories being built"
-    files = SETTINGS.file_names()
-    for field in _SKIPPED_DIRS:
-        value = files[field]
+    _, skipped, exact = _reserved_table()
+    for field, value in skipped:
         if name == value:
             return f"it is {_described(field, value)}"
         if name.startswith(value):
             return f"it begins with {_described(field, value)}, and walks skip such directories"
-    for field, value in files.items():
-        if field in allowed:
-            continue
-        if name == value:
-            return f"it is {_described(field, value)}"
-        if name == f".{value}.lock":
-            return f"it is the lock file of {_described(field, value)}"
+    for field, reason in exact.get(name, ()):
+        if field not in allowed:
+            return reason
     return None
 
 

@@ -77,6 +77,8 @@ def _described(field: str, value: str) -> str:
 #: the skipped directories (field, value), and each reserved name's reasons
 _Table = tuple[tuple[object, ...], tuple[tuple[str, str], ...], dict[str, list[tuple[str, str]]]]
 _table: list[_Table] = []
+#: task file names accepted, with the table they were accepted under
+_accepted: dict[str, _Table] = {}
 
 
 def _reserved_table() -> _Table:
@@ -135,14 +137,20 @@ def _outside_staging(path: Path) -> Path:
     return Path(*(part for part in path.parts if not part.startswith(STAGING_PREFIX)))
 
 
-def check_task_file(name: str, dest: Path, *, source: str) -> str:
+def check_task_file(name: str, dest: str | Path, *, source: str) -> str:
     """Return ``name`` if a task may write a file of its own by that name.
+
+    A name accepted once is accepted again at once while the settings stay as
+    they are (every task of a study names the same script).
 
     Raises:
         UnsafePathError: the name is not one plain name, or is one of autojob's
             files (a task script named ``inputs.json`` would replace its inputs).
     """
-    shown = _outside_staging(dest)
+    table = _reserved_table()
+    if _accepted.get(name) is table:
+        return name
+    shown = _outside_staging(Path(dest))
     check_name(name, shown, source=source)
     reason = reserved_reason(name, allowed=_SCRIPT_FILES)
     if reason is not None:
@@ -152,6 +160,7 @@ def check_task_file(name: str, dest: Path, *, source: str) -> str:
             field=source,
             hint="give the task's file another name",
         )
+    _accepted[name] = table
     return name
 
 

@@ -61,9 +61,7 @@ FILE_MODE = 0o666
 
 def _task_documents(task: TaskBase, folder: str) -> list[tuple[str, str, int]]:
     """Serialise a task's files, all before any is written."""
-    script = check_task_file(
-        task.task_inputs.task_script, Path(folder), source="task_inputs.task_script"
-    )
+    script = check_task_file(task.task_inputs.task_script, folder, source="task_inputs.task_script")
     inputs = os.path.join(folder, SETTINGS.INPUTS_FILE)
     meta = os.path.join(folder, SETTINGS.TASK_METADATA_FILE)
     return [

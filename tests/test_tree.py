@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from pathlib import Path
 
@@ -200,3 +201,25 @@ def test_file_modes_follow_the_umask(tmp_path: Path) -> None:
         os.umask(old)
     assert stat.S_IMODE((task_dir / "run.sh").stat().st_mode) == 0o750
     assert stat.S_IMODE((task_dir / "task.json").stat().st_mode) == 0o640
+
+
+def test_loading_leaves_the_garbage_collector_as_it_found_it(tmp_path: Path) -> None:
+    study = Study(tasks=[Task(task_inputs=TaskInputs(command=f"echo {i}")) for i in range(3)])
+    root = StudyGroup(studies=[study]).to_directory(tmp_path)
+    frozen = gc.get_freeze_count()
+    assert gc.isenabled()
+    assert len(StudyGroup.from_directory(root).studies[0].tasks) == 3
+    assert gc.isenabled() and gc.get_freeze_count() == frozen
+    gc.disable()
+    try:
+        assert len(Study.from_directory(root / study.study_id).tasks) == 3
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    gc.freeze()  # objects someone else keeps frozen stay frozen
+    try:
+        held = gc.get_freeze_count()
+        StudyGroup.from_directory(root)
+        assert gc.get_freeze_count() >= held and gc.isenabled()
+    finally:
+        gc.unfreeze()

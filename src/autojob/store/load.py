@@ -325,17 +325,25 @@ def _load_parent(
     *,
     metadata_file: str,
     key: str,
-    children: list[tuple[str, Any, Any, str]],
+    children: list[tuple[str, Any, tuple[Any, ...], str]],
     id_field: str,
     strict: bool,
     raw: bytes | None = None,
+    linked_by: tuple[str, ...] = (),
 ) -> M:
     """Load a parent whose metadata lists its children's ids under ``key``.
 
     ``children`` holds, per child directory, the child's id, the loaded child,
-    the id of the parent it names (its ``id_field``) and the child's metadata
-    file (for messages); each child must name this parent. ``raw`` is the content of the parent's
-    metadata file if already read; it is parsed after the children loaded.
+    the ids it holds of its parents (``id_field`` first, then the rest of
+    ``linked_by``) and the child's metadata file (for messages); each child
+    must name this parent. ``raw`` is the content of the parent's metadata
+    file if already read; it is parsed after the children loaded.
+
+    A parent links its children when built (sets its ids on them, and they on
+    theirs). ``linked_by`` names the parent's fields that linking sets on its
+    children: where every child holds them already, as in any tree autojob
+    wrote, the parent is built without linking, which would only walk the
+    whole subtree again (each level of the tree once more).
     """
     path = f"{src}/{metadata_file}"
     data = read_json_object(path) if raw is None else parse_json_object(raw, path)
@@ -343,7 +351,8 @@ def _load_parent(
     loaded: dict[str, Any] = {}
     owned: set[str] = set()
     parent_id = data.get(id_field)
-    for child_id, child, named, child_file in children:
+    for child_id, child, held, child_file in children:
+        named = held[0]
         if named != parent_id:
             _check_parent_ids({id_field: named}, data, (id_field,), child_file)
         loaded[child_id] = child
@@ -351,9 +360,18 @@ def _load_parent(
             owned.add(child_id)
     data[key] = _match_children(listed, loaded, path, key, strict, owned)
     try:
-        return cls.model_validate(data)
+        parent = cls.model_validate(data, context=_LINKED if linked_by else None)
     except ValidationError as exc:
         raise invalid(exc, Path(path)) from exc
+    if linked_by:
+        ids = tuple(getattr(parent, field) for field in linked_by)
+        if any(held != ids for _, _, held, _ in children):
+            parent.link()  # type: ignore[attr-defined]
+    return parent
+
+
+#: the validation context telling a study or study group not to link its children
+_LINKED = {"linked": True}
 
 
 def load_task_group(cls: type[M], src: str | Path, *, strict_mode: bool | None) -> M:
@@ -370,7 +388,7 @@ def _load_task_group(cls: type[M], src: str, raw: bytes | None, strict: bool) ->
     for task_dir, task_raw in _children_with(src, name):
         task = _load_task(Task, task_dir, task_raw, strict, True)
         meta = task.task_metadata
-        children.append((meta.task_id, task, meta.task_group_id, f"{src}/{meta.task_id}/{name}"))
+        children.append((meta.task_id, task, (meta.task_group_id,), f"{src}/{meta.task_id}/{name}"))
     return _load_parent(
         cls,
         src,
@@ -396,7 +414,8 @@ def _load_study(cls: type[M], src: str, raw: bytes | None, strict: bool) -> M:
     children = []
     for group_dir, group_raw in _children_with(src, name):
         group = _load_task_group(TaskGroup, group_dir, group_raw, strict)
-        children.append((group.task_group_id, group, group.study_id, f"{group_dir}/{name}"))
+        held = (group.study_id, group.study_group_id)
+        children.append((group.task_group_id, group, held, f"{group_dir}/{name}"))
     return _load_parent(
         cls,
         src,
@@ -406,6 +425,7 @@ def _load_study(cls: type[M], src: str, raw: bytes | None, strict: bool) -> M:
         id_field="study_id",
         strict=strict,
         raw=raw,
+        linked_by=("study_id", "study_group_id"),
     )
 
 
@@ -420,7 +440,7 @@ def load_study_group(cls: type[M], src: str | Path, *, strict_mode: bool | None)
         children = []
         for study_dir, study_raw in _children_with(top, name):
             study = _load_study(Study, study_dir, study_raw, strict)
-            children.append((study.study_id, study, study.study_group_id, f"{study_dir}/{name}"))
+            children.append((study.study_id, study, (study.study_group_id,), f"{study_dir}/{name}"))
         return _load_parent(
             cls,
             top,
@@ -429,4 +449,5 @@ def load_study_group(cls: type[M], src: str | Path, *, strict_mode: bool | None)
             children=children,
             id_field="study_group_id",
             strict=strict,
+            linked_by=("study_group_id",),
         )

@@ -12,15 +12,17 @@ import logging
 import os
 import re
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 from click.testing import CliRunner
 
 import autojob
-from autojob.cli.app import cli
+from autojob.cli.app import COMMANDS, cli
 
 from .helpers import run, snapshot
 
@@ -88,6 +90,48 @@ def test_version(tmp_path: Path, flag: str) -> None:
     result = ok(flag, cwd=tmp_path)
     assert result.stdout.strip() == f"autojob, version {autojob.__version__}"
     assert list(tmp_path.iterdir()) == []
+
+
+IMPORTED_BY = """
+import sys
+from autojob.cli.main import main
+try:
+    main(sys.argv[1:])
+except SystemExit:
+    pass
+heavy = ("pydantic", "pydantic_settings", "rich", "jinja2", "autojob.settings", "autojob.store")
+print(" ".join(sorted(m for m in heavy if m in sys.modules)), file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("args", [["--version"], ["status", "--help"], ["new", "--help"]])
+def test_starting_imports_only_what_the_command_needs(tmp_path: Path, args: list[str]) -> None:
+    # no timing here (benchmarks/bench_startup.py times it): the imports that
+    # made start-up slow stay out of --version and a command's help
+    done = subprocess.run(
+        [sys.executable, "-c", IMPORTED_BY, *args],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert done.stderr.strip().splitlines()[-1:] in ([], [""]), done.stderr
+    bare = subprocess.run(
+        [sys.executable, "-c", "import sys, autojob; print(sorted(sys.modules))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "pydantic" not in bare.stdout and "autojob.settings" not in bare.stdout
+
+
+def test_commands_load_when_looked_up() -> None:
+    assert sorted(cli.commands) == sorted(COMMANDS)
+    for name in cli.commands:
+        command = cli.commands[name]
+        assert command.name == name
+        assert cli.get_command(click.Context(cli), name) is command
+    assert cli.get_command(click.Context(cli), "nosuch") is None
 
 
 @pytest.mark.parametrize("flag", ["--help", "-h"])

@@ -74,6 +74,12 @@ main(sys.argv[5:])
 #: modules the racing commands import once they run, loaded before the barrier
 WARM = ",".join(
     [
+        # the command group imports a command's module when the command runs
+        "autojob.cli.submit",
+        "autojob.cli.cancel",
+        "autojob.cli.restart",
+        "autojob.cli.advance",
+        "autojob.cli.harvest",
         "autojob.execution.submit",
         "autojob.execution.local",
         "autojob.execution.cancel",

@@ -170,6 +170,21 @@ def test_sbatch_lines_of_old_scripts_are_read_back(tmp_path: Path) -> None:
     assert sched.model_extra == {"exclusive": True}
 
 
+def test_the_scheduler_inputs_section_is_authoritative(tmp_path: Path) -> None:
+    # autojob renders the script's #SBATCH lines from the section, so with the
+    # section present (even empty) the script is not read for more
+    task_dir = create_task_tree(Task(task_inputs=TaskInputs(command="true")), tmp_path)
+    script = task_dir / "run.sh"
+    script.write_text("#!/bin/bash\n#SBATCH --time=5\n" + script.read_text())
+    assert json.loads((task_dir / "inputs.json").read_text())["scheduler_inputs"] == {}
+    assert Task.from_directory(task_dir).scheduler_inputs.time is None
+    # without the section (python-autojob 0.0.2, flat inputs), the lines are read
+    data = json.loads((task_dir / "inputs.json").read_text())
+    del data["scheduler_inputs"]
+    (task_dir / "inputs.json").write_text(json.dumps(data))
+    assert Task.from_directory(task_dir).scheduler_inputs.time == "5"
+
+
 def test_user_template_directory_overrides_the_package(tmp_path: Path) -> None:
     templates = tmp_path / "templates"
     templates.mkdir()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from pathlib import Path
 
@@ -200,3 +201,56 @@ def test_file_modes_follow_the_umask(tmp_path: Path) -> None:
         os.umask(old)
     assert stat.S_IMODE((task_dir / "run.sh").stat().st_mode) == 0o750
     assert stat.S_IMODE((task_dir / "task.json").stat().st_mode) == 0o640
+
+
+def test_loading_leaves_the_garbage_collector_as_it_found_it(tmp_path: Path) -> None:
+    study = Study(tasks=[Task(task_inputs=TaskInputs(command=f"echo {i}")) for i in range(3)])
+    root = StudyGroup(studies=[study]).to_directory(tmp_path)
+    frozen = gc.get_freeze_count()
+    assert gc.isenabled()
+    assert len(StudyGroup.from_directory(root).studies[0].tasks) == 3
+    assert gc.isenabled() and gc.get_freeze_count() == frozen
+    gc.disable()
+    try:
+        assert len(Study.from_directory(root / study.study_id).tasks) == 3
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    gc.freeze()  # objects someone else keeps frozen stay frozen
+    try:
+        held = gc.get_freeze_count()
+        StudyGroup.from_directory(root)
+        assert gc.get_freeze_count() >= held and gc.isenabled()
+    finally:
+        gc.unfreeze()
+
+
+def test_loading_gives_every_child_its_parents_ids(tmp_path: Path) -> None:
+    # a group naming another study group, and a task another study: the
+    # parents' ids win, however deep the mismatch
+    study = Study(tasks=[Task(task_inputs=TaskInputs(command=f"echo {i}")) for i in range(3)])
+    root = StudyGroup(studies=[study]).to_directory(tmp_path)
+    first, second = study.task_groups[0], study.task_groups[1]
+    group_file = root / study.study_id / first.task_group_id / "task_group.json"
+    data = json.loads(group_file.read_text())
+    data["study_group_id"] = "gOtherGrp1"
+    group_file.write_text(json.dumps(data))
+    task_id = second.tasks[0].task_metadata.task_id
+    task_file = root / study.study_id / second.task_group_id / task_id / "task.json"
+    data = json.loads(task_file.read_text())
+    data["study_id"] = "sOtherStd1"
+    task_file.write_text(json.dumps(data))
+    for loaded in (
+        StudyGroup.from_directory(root).studies[0],
+        Study.from_directory(task_file.parents[2]),
+    ):
+        assert loaded.study_group_id == study.study_group_id
+        for group in loaded.task_groups:
+            assert (group.study_id, group.study_group_id) == (study.study_id, study.study_group_id)
+            for task in group.tasks:
+                meta = task.task_metadata
+                assert (meta.study_id, meta.study_group_id, meta.task_group_id) == (
+                    study.study_id,
+                    study.study_group_id,
+                    group.task_group_id,
+                )

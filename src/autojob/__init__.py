@@ -3,6 +3,9 @@
 ``SETTINGS`` names every file autojob reads and writes; see
 :mod:`autojob.settings` for how to change them. It is built on first use, so a
 broken configuration is reported as a :class:`~autojob.errors.ConfigError`.
+Importing the package imports nothing else (``autojob --version`` stays quick):
+``SETTINGS`` and ``AutojobSettings`` import :mod:`autojob.settings`, and with it
+pydantic, when first asked for.
 """
 
 from __future__ import annotations
@@ -10,9 +13,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from autojob.__about__ import __version__
-from autojob.settings import AutojobSettings
 
 if TYPE_CHECKING:
+    from autojob.settings import AutojobSettings
+
     SETTINGS: AutojobSettings
 
 __all__ = ["SETTINGS", "AutojobSettings", "__version__"]
@@ -25,5 +29,9 @@ def __getattr__(name: str) -> Any:
         settings = load_settings()
         globals()["SETTINGS"] = settings
         return settings
+    if name == "AutojobSettings":
+        from autojob.settings import AutojobSettings  # noqa: PLC0415
+
+        return AutojobSettings
     msg = f"module 'autojob' has no attribute {name!r}"
     raise AttributeError(msg)

@@ -30,6 +30,8 @@ __all__ = [
 
 TASK_GROUP = "autojob.task"
 _registered: dict[str, type[TaskBase]] = {}
+#: classes loaded from entry points, so that loading N tasks imports once
+_loaded: dict[str, type[TaskBase]] = {}
 
 
 @functools.cache
@@ -40,6 +42,7 @@ def _task_entry_points() -> dict[str, EntryPoint]:
 def refresh_plugins() -> None:
     """Forget cached entry points, e.g. after installing a package."""
     _task_entry_points.cache_clear()
+    _loaded.clear()
 
 
 def register_task_class(name: str, task_class: type[TaskBase]) -> None:
@@ -62,10 +65,12 @@ def get_task_class(name: str) -> type[TaskBase]:
     Raises:
         PluginError: no such class is installed, or it cannot be imported.
     """
-    from autojob.bases.task_base import TaskBase  # noqa: PLC0415
-
     if name in _registered:
         return _registered[name]
+    if name in _loaded:
+        return _loaded[name]
+    from autojob.bases.task_base import TaskBase  # noqa: PLC0415
+
     entry_point = _task_entry_points().get(name)
     if entry_point is None:
         raise PluginError(
@@ -82,4 +87,5 @@ def get_task_class(name: str) -> type[TaskBase]:
         ) from exc
     if not (isinstance(loaded, type) and issubclass(loaded, TaskBase)):
         raise PluginError(f"entry point {name!r} ({entry_point.value}) is not a TaskBase subclass")
+    _loaded[name] = loaded
     return loaded

@@ -67,8 +67,14 @@ class Study(BaseModel):
         return data
 
     def model_post_init(self, context: Any, /) -> None:
-        """Link the children once the model is built (not on re-validation)."""
-        self.link()
+        """Link the children once the model is built (not on re-validation).
+
+        Not when validated with the context ``{"linked": True}``: the loader
+        passes it where it has checked that every child already holds this
+        parent's ids, so that linking would change nothing.
+        """
+        if not (isinstance(context, dict) and context.get("linked") is True):
+            self.link()
 
     @field_serializer("task_groups", when_used="always")
     def _task_group_ids(self, groups: list[TaskGroup]) -> list[str]:

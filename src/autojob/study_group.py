@@ -31,8 +31,14 @@ class StudyGroup(BaseModel):
         return [study.study_id for study in studies]
 
     def model_post_init(self, context: Any, /) -> None:
-        """Link the children once the model is built (not on re-validation)."""
-        self.link()
+        """Link the children once the model is built (not on re-validation).
+
+        Not when validated with the context ``{"linked": True}``: the loader
+        passes it where it has checked that every child already holds this
+        parent's ids, so that linking would change nothing.
+        """
+        if not (isinstance(context, dict) and context.get("linked") is True):
+            self.link()
 
     def link(self) -> None:
         """Set the group's id on its studies, their task groups and tasks."""

@@ -55,11 +55,19 @@ class TaskGroup(BaseModel):
 
     def link(self) -> None:
         """Set the group's ids on every task of the group."""
+        group_id, study_id, study_group_id = self.task_group_id, self.study_id, self.study_group_id
         for task in self.tasks:
             meta = task.task_metadata
-            set_unvalidated(meta, "task_group_id", self.task_group_id)
-            set_unvalidated(meta, "study_id", self.study_id)
-            set_unvalidated(meta, "study_group_id", self.study_group_id)
+            held = meta.__dict__
+            if (
+                held.get("task_group_id") == group_id
+                and held.get("study_id") == study_id
+                and held.get("study_group_id") == study_group_id
+            ):
+                continue  # linked already (each parent links again when built)
+            set_unvalidated(meta, "task_group_id", group_id)
+            set_unvalidated(meta, "study_id", study_id)
+            set_unvalidated(meta, "study_group_id", study_group_id)
 
     @classmethod
     def from_directory(cls, src: str | Path, *, strict_mode: bool | None = None) -> Self:

@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
+from collections.abc import Iterator, MutableMapping
+from typing import Any
 
 import click
-from rich.console import Console
-from rich.logging import RichHandler
 
 from autojob.__about__ import __version__
-from autojob.cli.advance import advance
-from autojob.cli.agent import agent
-from autojob.cli.cancel import cancel
-from autojob.cli.harvest import harvest
-from autojob.cli.list_cmd import list_tasks
-from autojob.cli.new import new
-from autojob.cli.restart import restart
-from autojob.cli.resubmit import resubmit
-from autojob.cli.run_cmd import run
-from autojob.cli.sketch import sketch
-from autojob.cli.status import status
-from autojob.cli.submit import submit
-from autojob.cli.sweep import sweep
-from autojob.cli.workflow import workflow
 
 __all__ = ["VERBOSITY", "cli"]
 
@@ -32,20 +19,108 @@ VERBOSITY: list[int] = [0]
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
+#: each command's name, and the module and attribute holding it: a command's
+#: module, and what it imports, is loaded only when the command runs or its
+#: help is shown, so a command (and --version) pays for its own imports alone
+COMMANDS: dict[str, tuple[str, str]] = {
+    "new": ("autojob.cli.new", "new"),
+    "list": ("autojob.cli.list_cmd", "list_tasks"),
+    "run": ("autojob.cli.run_cmd", "run"),
+    "submit": ("autojob.cli.submit", "submit"),
+    "status": ("autojob.cli.status", "status"),
+    "cancel": ("autojob.cli.cancel", "cancel"),
+    "resubmit": ("autojob.cli.resubmit", "resubmit"),
+    "sketch": ("autojob.cli.sketch", "sketch"),
+    "agent": ("autojob.cli.agent", "agent"),
+    "sweep": ("autojob.cli.sweep", "sweep"),
+    "restart": ("autojob.cli.restart", "restart"),
+    "advance": ("autojob.cli.advance", "advance"),
+    "workflow": ("autojob.cli.workflow", "workflow"),
+    "harvest": ("autojob.cli.harvest", "harvest"),
+}
+
+
+class _Commands(MutableMapping[str, click.Command]):
+    """A group's commands by name, each imported from its module when first looked up."""
+
+    def __init__(self, where: dict[str, tuple[str, str]]) -> None:
+        self._where = dict(where)
+        self._loaded: dict[str, click.Command] = {}
+
+    def __getitem__(self, name: str) -> click.Command:
+        if name not in self._loaded:
+            module, attribute = self._where[name]  # KeyError: no such command
+            command = getattr(importlib.import_module(module), attribute)
+            if not isinstance(command, click.Command):
+                msg = f"{module}.{attribute} is not a click command"
+                raise TypeError(msg)
+            self._loaded[name] = command
+        return self._loaded[name]
+
+    def __setitem__(self, name: str, command: click.Command) -> None:
+        self._loaded[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        if name not in self._loaded and name not in self._where:
+            raise KeyError(name)
+        self._loaded.pop(name, None)
+        self._where.pop(name, None)
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._where
+        yield from (name for name in self._loaded if name not in self._where)
+
+    def __len__(self) -> int:
+        return len(self._where.keys() | self._loaded.keys())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._where or name in self._loaded
+
+
+class _LazyGroup(click.Group):
+    """A click group whose commands are imported when first looked up (:data:`COMMANDS`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.commands = _Commands(COMMANDS)
+
+
+class _RichOnFirstRecord(logging.Handler):
+    """Logs through rich's handler, made (and rich imported) at the first record.
+
+    Most commands log nothing, and importing rich takes longer than starting
+    Python: a command that logs nothing does not pay for it.
+    """
+
+    def __init__(self, show_path: bool) -> None:
+        super().__init__()
+        self.show_path = show_path
+        self.rich: logging.Handler | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.rich is None:
+            from rich.console import Console  # noqa: PLC0415
+            from rich.logging import RichHandler  # noqa: PLC0415
+
+            self.rich = RichHandler(
+                console=Console(stderr=True),
+                show_time=False,
+                show_path=self.show_path,
+                markup=False,
+            )
+        self.rich.emit(record)
+
 
 def _configure_logging(verbose: int, quiet: int) -> None:
     level = logging.WARNING - 10 * verbose + 10 * quiet
     level = max(logging.DEBUG, min(logging.CRITICAL, level))
-    handler = RichHandler(
-        console=Console(stderr=True), show_time=False, show_path=verbose > 1, markup=False
-    )
     root = logging.getLogger("autojob")
-    root.handlers[:] = [handler]
+    root.handlers[:] = [_RichOnFirstRecord(show_path=verbose > 1)]
     root.setLevel(level)
     root.propagate = False
 
 
-@click.group(context_settings=CONTEXT)
+@click.group(cls=_LazyGroup, context_settings=CONTEXT)
 @click.version_option(__version__, "-V", "--version", prog_name="autojob")
 @click.option(
     "-v",
@@ -62,19 +137,3 @@ def cli(verbose: int, quiet: int) -> None:
     """
     VERBOSITY[0] = verbose
     _configure_logging(verbose, quiet)
-
-
-cli.add_command(new)
-cli.add_command(list_tasks)
-cli.add_command(run)
-cli.add_command(submit)
-cli.add_command(status)
-cli.add_command(cancel)
-cli.add_command(resubmit)
-cli.add_command(sketch)
-cli.add_command(agent)
-cli.add_command(sweep)
-cli.add_command(restart)
-cli.add_command(advance)
-cli.add_command(workflow)
-cli.add_command(harvest)

@@ -10,15 +10,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import click
-from rich.console import Console, Group
-from rich.live import Live
-from rich.table import Table
-from rich.text import Text
 
 from autojob.cli.options import ExistingDir
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
+    from rich.table import Table
+    from rich.text import Text
 
     from autojob.next.advance import StepProgress
     from autojob.store.status_index import StatusReport, TaskEntry
@@ -88,6 +86,9 @@ def status(
         report, note = _collect(path, rescan)
         click.echo(json.dumps({**_as_json(report), "note": note}, indent=2))
         return
+    from rich.console import Console  # noqa: PLC0415  (rich only when a table is shown)
+    from rich.live import Live  # noqa: PLC0415
+
     console = Console()
     if not watch:
         console.print(_render(*_collect(path, rescan), by, show_failed))
@@ -161,6 +162,9 @@ def _workflows(report: StatusReport) -> dict[str, list[StepProgress] | str]:
 
 def _workflow_tables(report: StatusReport) -> list[RenderableType]:
     """A table of steps and their progress per study with a workflow."""
+    from rich.table import Table  # noqa: PLC0415
+    from rich.text import Text  # noqa: PLC0415
+
     tables: list[RenderableType] = []
     for study, rows in _workflows(report).items():
         name = report.root.name if study == "." else study
@@ -189,6 +193,9 @@ def _workflow_tables(report: StatusReport) -> list[RenderableType]:
 def _render(
     report: StatusReport, note: str | None, by: By | None, show_failed: int
 ) -> RenderableType:
+    from rich.console import Group  # noqa: PLC0415
+    from rich.text import Text  # noqa: PLC0415
+
     from autojob.store.status_index import newest_attempts  # noqa: PLC0415
 
     if by is None:
@@ -213,6 +220,8 @@ def _render(
 
 def _problems(report: StatusReport, shown: int = 10) -> Text:
     """Tasks sharing an id or sitting in another group than they name, and the fix."""
+    from rich.text import Text  # noqa: PLC0415
+
     found = report.problems
     lines = [f"{len(found)} problem(s) with task ids:"]
     lines += [f"  {path}: {text}" for path, text in found[:shown]]
@@ -223,6 +232,9 @@ def _problems(report: StatusReport, shown: int = 10) -> Text:
 
 
 def _table(report: StatusReport, by: By) -> Table:
+    from rich.table import Table  # noqa: PLC0415
+    from rich.text import Text  # noqa: PLC0415
+
     table = Table(title=f"status of {report.root}", title_justify="left")
     if by == "state":
         table.add_column("state")
@@ -267,6 +279,9 @@ def _tail(path: Path, lines: int = 3) -> str:
 
 
 def _trouble(root: Path, entries: list[TaskEntry], total: int) -> Table:
+    from rich.table import Table  # noqa: PLC0415
+    from rich.text import Text  # noqa: PLC0415
+
     from autojob import SETTINGS  # noqa: PLC0415
 
     table = Table(

@@ -11,6 +11,7 @@ Read-modify-write of shared files happens under a lock file.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -29,7 +30,10 @@ __all__ = [
     "dump_json",
     "dump_model",
     "locked",
+    "parse_json_object",
+    "read_bytes_if_file",
     "read_json_object",
+    "read_json_object_if_file",
     "register_child",
     "replace_atomically",
     "update_json_object",
@@ -172,7 +176,7 @@ def write_atomic(path: Path, text: str, *, mode: int = 0o666) -> Path:
     return path
 
 
-def read_json_object(path: Path, *, missing_hint: str | None = None) -> dict[str, Any]:
+def read_json_object(path: str | Path, *, missing_hint: str | None = None) -> dict[str, Any]:
     """Read a JSON file that must hold an object.
 
     ``missing_hint`` tells the user what to do when the file does not exist.
@@ -183,11 +187,54 @@ def read_json_object(path: Path, *, missing_hint: str | None = None) -> dict[str
             something other than an object.
     """
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as stream:
+            raw = stream.read()
     except FileNotFoundError as exc:
         raise MissingFileError("file not found", path=path, hint=missing_hint) from exc
     except OSError as exc:
         raise MetadataError(f"cannot read the file: {exc.strerror}", path=path) from exc
+    return parse_json_object(raw, path)
+
+
+#: what ``open`` raises where ``os.path.isfile`` is false: no file there
+_NO_FILE = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.ELOOP})
+
+
+def read_bytes_if_file(path: str | Path) -> bytes | None:
+    """The bytes of the file ``path``, or None where there is no file.
+
+    One ``open`` instead of a ``stat`` and an ``open``: None when the path does
+    not exist or is a directory (where ``os.path.isfile`` is false).
+
+    Raises:
+        MetadataError: the file exists but cannot be read.
+    """
+    try:
+        with open(path, "rb") as stream:
+            return stream.read()
+    except OSError as exc:
+        if exc.errno in _NO_FILE:
+            return None
+        raise MetadataError(f"cannot read the file: {exc.strerror}", path=path) from exc
+
+
+def read_json_object_if_file(path: str | Path) -> dict[str, Any] | None:
+    """Read a JSON file holding an object, or return None where there is no file.
+
+    Raises:
+        MetadataError: the file exists but cannot be read, or does not hold
+            a JSON object.
+    """
+    raw = read_bytes_if_file(path)
+    return None if raw is None else parse_json_object(raw, path)
+
+
+def parse_json_object(raw: bytes, path: str | Path) -> dict[str, Any]:
+    """Parse the bytes of the JSON file ``path``, which must hold an object.
+
+    Raises:
+        MetadataError: the bytes are not UTF-8, not JSON, or not an object.
+    """
     fix = "repair the file by hand or restore it from a backup"
     try:
         text = raw.decode("utf-8")
@@ -195,11 +242,11 @@ def read_json_object(path: Path, *, missing_hint: str | None = None) -> dict[str
         raise MetadataError(
             f"not UTF-8 text (bad byte at offset {exc.start})", path=path, hint=fix
         ) from exc
-    if not text.strip():
-        raise MetadataError("the file is empty", path=path, hint=fix)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
+        if not text.strip():
+            raise MetadataError("the file is empty", path=path, hint=fix) from None
         raise MetadataError(
             f"not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})",
             path=path,

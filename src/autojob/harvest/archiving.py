@@ -24,6 +24,7 @@ from autojob.harvest.harvesting import Condition, Harvest, HarvestSummary, harve
 from autojob.harvest.models import ARCHIVE_ADAPTER, HarvestedTask
 from autojob.harvest.writers import Format, Writer, format_for, open_writer
 from autojob.store.load import invalid
+from autojob.store.tempfiles import discard_own
 
 __all__ = ["archive", "default_archive", "load_archive"]
 
@@ -115,8 +116,13 @@ def _write_harvest(found: Harvest, path: Path, kind: Format, cache: Path | None)
     except BaseException:
         if writer is not None:
             writer.abort()
+        else:  # interrupted while the writer was being made: its files are this process's
+            discard_own(path)
+            discard_own(path, ".spool")
         if keeper is not None:
             keeper.abort()
+        elif cache is not None:
+            discard_own(cache)
         raise
     finally:
         found.close()
@@ -142,6 +148,9 @@ def _write_tasks(tasks: Iterable[HarvestedTask], path: Path, kind: Format) -> Ha
     except BaseException:
         if writer is not None:
             writer.abort()
+        else:
+            discard_own(path)
+            discard_own(path, ".spool")
         raise
     return summary
 

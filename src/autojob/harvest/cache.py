@@ -50,7 +50,7 @@ from autojob.harvest.collect import DirNote, Entry, Reader, Run
 from autojob.harvest.entries import entry_of_line, rel_of
 from autojob.harvest.writers import Batched
 from autojob.store.atomic import AtomicFile
-from autojob.store.tempfiles import remove_leftovers
+from autojob.store.tempfiles import discard_own, remove_leftovers
 
 __all__ = [
     "CACHE_FORMAT",
@@ -439,7 +439,11 @@ class CacheWriter:
     def __init__(self, path: Path, header: dict[str, Any]) -> None:
         self.path = path
         remove_leftovers(path)
-        self._file = AtomicFile(path, keep_mode=False)
+        try:
+            self._file = AtomicFile(path, keep_mode=False)
+        except BaseException:
+            discard_own(path)
+            raise
         try:
             self._stream = Batched(self._file.open_text())
             self._stream.write(json.dumps(header, separators=(",", ":")) + "\n")

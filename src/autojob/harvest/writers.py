@@ -30,7 +30,7 @@ from autojob.errors import AutojobError, InputError
 from autojob.harvest.collect import Entry, Run
 from autojob.harvest.entries import run_entries
 from autojob.store.atomic import AtomicFile
-from autojob.store.tempfiles import discard, make_temp, remove_leftovers
+from autojob.store.tempfiles import discard, discard_own, make_temp, remove_leftovers
 
 __all__ = ["Batched", "Format", "Writer", "flatten", "format_for", "open_writer"]
 
@@ -138,6 +138,9 @@ class Writer(ABC):
                 path=path,
                 hint="check that its directory exists and is writable",
             ) from exc
+        except BaseException:  # interrupted before the file was ours to abort
+            discard_own(path)
+            raise
         self._tmp = self._file.tmp
         try:
             self._file.close()  # the writers open it by name
@@ -235,6 +238,7 @@ class _TableWriter(_TextWriter):
         try:
             fd, self._spool_name = make_temp(path, ".spool")
         except BaseException:
+            discard_own(path, ".spool")
             self.abort()
             raise
         self._stream = Batched(os.fdopen(fd, "w", encoding="utf-8", newline="\n"))

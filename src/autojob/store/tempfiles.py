@@ -28,6 +28,7 @@ __all__ = [
     "LEFTOVER_AGE",
     "SUFFIXES",
     "discard",
+    "discard_own",
     "make_temp",
     "remove_leftovers",
     "temp_prefix",
@@ -73,10 +74,22 @@ def make_temp(path: Path, suffix: str = ".tmp", *, mode: int = 0o600) -> tuple[i
         raise FileExistsError(errno.EEXIST, "no temporary file name is free", folder)
     except BaseException as exc:
         if not isinstance(exc, OSError):
-            for own in _own(Path(folder or "."), prefix, suffix):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(os.path.join(folder, own))
+            discard_own(path, suffix)
         raise
+
+
+def discard_own(path: str | Path, suffix: str = ".tmp") -> None:
+    """Remove this process's temporary files for ``path`` (those with ``suffix``).
+
+    For a writer interrupted (Ctrl-C, SIGTERM) between making its temporary
+    file and holding its name: a process writes one such file for a target at
+    a time, so its own are the ones to remove.
+    """
+    target = Path(path)
+    folder = target.parent
+    for own in _own(folder, temp_prefix(target), suffix):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(folder / own)
 
 
 def discard(name: str | Path) -> None:

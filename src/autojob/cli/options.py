@@ -27,15 +27,9 @@ class _ExecutorOption(click.Option):
 
     def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
         """List the executors only when help is shown (no entry points read otherwise)."""
-        from autojob.execution.executor import available_executors, get_executor  # noqa: PLC0415
+        from autojob.execution.executor import described_executors  # noqa: PLC0415
 
-        names = []
-        for name in available_executors():
-            try:
-                summary = get_executor(name).summary
-            except Exception:  # a broken plugin is still listed
-                summary = "cannot be loaded"
-            names.append(f"{name} ({summary})" if summary else name)
+        names = described_executors()
         self.help = f"{self.lead}: {', '.join(names)}. Default: SETTINGS.DEFAULT_EXECUTOR."
         return super().get_help_record(ctx)
 

@@ -49,6 +49,7 @@ __all__ = [
     "Preview",
     "Submission",
     "available_executors",
+    "described_executors",
     "executor_for",
     "get_executor",
     "refresh_executors",
@@ -224,18 +225,26 @@ def get_executor(name: str, *, field_name: str = "--executor") -> Executor:
     if cls is None:
         entry_point = _entry_points().get(name)
         if entry_point is None:
-            choices = [
-                f"'{n}' ({_load(n).summary})" if _load(n).summary else f"'{n}'"
-                for n in available_executors()
-            ]
             raise InputError(
                 f"unknown executor {name!r}",
                 field=field_name,
-                hint="use " + " or ".join(choices),
+                hint="use " + " or ".join(described_executors()),
             )
         cls = _load(name)
     instance = _instances[name] = cls()
     return instance
+
+
+def described_executors() -> list[str]:
+    """Each installed executor as ``name (summary)``; one that cannot be loaded says so."""
+    described = []
+    for name in available_executors():
+        try:
+            summary = _load(name).summary
+        except PluginError:
+            summary = "cannot be loaded"
+        described.append(f"{name} ({summary})" if summary else name)
+    return described
 
 
 def _load(name: str) -> type[Executor]:
@@ -254,7 +263,9 @@ def _load(name: str) -> type[Executor]:
     return loaded
 
 
-def executor_for(state: TaskState) -> Executor | None:
+def executor_for(
+    state: TaskState, *, first_scheduler: Callable[[], Executor | None] | None = None
+) -> Executor | None:
     """The executor that runs the task whose files say ``state``, or None.
 
     The executor recorded with the task decides. A task with a job id but no
@@ -269,6 +280,11 @@ def executor_for(state: TaskState) -> Executor | None:
             return None
     if not state.job_id:
         return get_executor(DEFAULT)
+    return (first_scheduler or _first_scheduler)()
+
+
+def _first_scheduler() -> Executor | None:
+    """The first scheduler executor whose commands are on this machine."""
     for name in available_executors():
         try:
             executor = get_executor(name)
@@ -284,8 +300,9 @@ def by_executor(
 ) -> dict[str, tuple[Executor, list[tuple[Path, TaskState]]]]:
     """Group tasks by the executor that runs them (tasks with none are left out)."""
     groups: dict[str, tuple[Executor, list[tuple[Path, TaskState]]]] = {}
+    first = functools.cache(_first_scheduler)  # asked once, not once per task
     for path, state in tasks:
-        executor = executor_for(state)
+        executor = executor_for(state, first_scheduler=first)
         if executor is not None:
             groups.setdefault(executor.name, (executor, []))[1].append((path, state))
     return groups

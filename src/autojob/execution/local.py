@@ -10,7 +10,6 @@ launches happen under each task's lock, so two runners never run one task.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -30,7 +29,7 @@ from autojob import SETTINGS
 from autojob.errors import AutojobError
 from autojob.execution.claims import claim_tasks, new_claim, runner_identity
 from autojob.execution.executor import EndListener, Executor, Plan, Preview, Submission
-from autojob.execution.processes import stop_runs
+from autojob.execution.processes import send_signal, stop_runs
 from autojob.execution.submit import RunSpec
 from autojob.store.run_files import record, remove_record
 from autojob.store.state import FINAL_STATES, State, TaskState, read_state
@@ -218,19 +217,14 @@ class LocalRunner:
 
     def _terminate(self, spec: RunSpec, child: subprocess.Popen[bytes]) -> int:
         """Stop a task past its time limit: its script's group and its command's session."""
-        _signal_group(child.pid, signal.SIGTERM)
+        send_signal(-child.pid, signal.SIGTERM)
         try:
             code = child.wait(timeout=self.grace)
         except subprocess.TimeoutExpired:
-            _signal_group(child.pid, signal.SIGKILL)
+            send_signal(-child.pid, signal.SIGKILL)
             code = child.wait()
         stop_runs([(spec.path, read_state(spec.path))], grace=self.grace)  # what is left
         return code
-
-
-def _signal_group(pid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, sig)
 
 
 class LocalExecutor(Executor):

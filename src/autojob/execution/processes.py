@@ -28,7 +28,7 @@ from autojob.store.state import (
     this_host,
 )
 
-__all__ = ["KILL_PATIENCE", "run_groups", "stop_runs"]
+__all__ = ["KILL_PATIENCE", "run_groups", "send_signal", "stop_runs"]
 
 #: seconds to wait for processes to vanish after SIGKILL
 KILL_PATIENCE = 10.0
@@ -62,7 +62,8 @@ def _ticks(path: Path) -> int | None:
     return ticks if isinstance(ticks, int) and not isinstance(ticks, bool) else None
 
 
-def _signal(target: int, signum: int) -> None:
+def send_signal(target: int, signum: int) -> None:
+    """Signal a process group (a negative id) or a lone process, if it is still there."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         if target < 0:
             os.killpg(-target, signum)
@@ -100,7 +101,7 @@ def stop_runs(
             targets[path] = groups
             for group in groups:
                 if signum == signal.SIGKILL or group not in signalled[path]:
-                    _signal(group, signum)
+                    send_signal(group, signum)
                     signalled[path].add(group)
             if groups:
                 left.append(path)

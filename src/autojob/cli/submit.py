@@ -54,7 +54,8 @@ STATES = [
     multiple=True,
     type=click.Choice(STATES),
     help="Submit tasks in these states (repeatable). Default: idle, and unknown "
-    "(started, but whose process died without recording an end).",
+    "(started, but whose process died without recording an end). queued and running "
+    "are refused: a live run is never run twice.",
 )
 def submit(
     paths: tuple[Path, ...],

@@ -684,9 +684,12 @@ def test_list_json_lines_parse(tmp_path: Path) -> None:
 
 
 def test_list_empty_directory(tmp_path: Path) -> None:
-    result = ok("list", "--json", cwd=tmp_path)
-    assert result.stdout == ""
-    assert "0 task(s)" in ok("list", cwd=tmp_path).stdout
+    for args in (["list", "--json"], ["list"]):
+        result = run(*args, cwd=tmp_path)
+        assert result.returncode == 1
+        assert result.stdout == ""
+        assert "no tasks under . (a task is a directory holding inputs.json)" in result.stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_list_missing_directory_is_a_usage_error(tmp_path: Path) -> None:

@@ -45,6 +45,10 @@ def list_tasks(path: Path, as_json: bool, repair: bool) -> None:
         for line in repair_ids(path).lines:
             click.echo(f"repaired {line}", err=True)
     listing = list_tree(path)
+    if not listing.rows:
+        from autojob.store.walk import no_tasks_error  # noqa: PLC0415
+
+        raise no_tasks_error([path])
     if as_json:
         for row in listing.rows:
             click.echo(json.dumps(row.as_dict(), ensure_ascii=False))
@@ -53,7 +57,10 @@ def list_tasks(path: Path, as_json: bool, repair: bool) -> None:
     for created in listing.created:
         click.echo(f"created {created}", err=True)
     if listing.broken:
-        click.echo(f"{listing.broken} broken task(s); see the error column", err=True)
+        click.echo(f"{listing.broken} broken task(s):", err=True)
+        for row in listing.rows:
+            if row.error:
+                click.echo(f"  {row.rel_path}: {row.error}", err=True)
         raise SystemExit(1)
 
 

@@ -78,7 +78,8 @@ def status(
 
     Attempts in a task group are its history: the newest attempt decides the
     group's state. The first call walks the tree and keeps an index under
-    PATH/.autojob/; later calls re-read only what changed. Attempts that share
+    PATH/.autojob/ (none when PATH is a task directory: its own files are
+    read); later calls re-read only what changed. Attempts that share
     a task id (a copied task directory) or name another task group (moved by
     hand) are listed as problems; 'autojob list PATH --repair' fixes them.
     """
@@ -107,8 +108,11 @@ def _collect(path: Path, rescan: bool) -> tuple[StatusReport, str | None]:
     """The report from the files, brought up to date with the scheduler."""
     from autojob.execution.track import refresh_from_scheduler  # noqa: PLC0415
     from autojob.store.status_index import collect  # noqa: PLC0415
+    from autojob.store.walk import no_tasks_error  # noqa: PLC0415
 
     report = collect(path, rescan=rescan)
+    if not len(report):
+        raise no_tasks_error([path])
     return report, refresh_from_scheduler(report, force=rescan)
 
 

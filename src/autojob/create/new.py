@@ -75,14 +75,15 @@ def check_not_live(src: Path, action: str, *, force: bool = False) -> bool:
     return True
 
 
-def load_source(src: Path) -> TaskBase:
+def load_source(src: Path, option: str | None = None) -> TaskBase:
+    """The task in ``src``; ``option`` names the option that gave it, for errors."""
     if kind_of(src) is not Kind.TASK:
         raise InputError(
-            "is not a task directory (it has neither "
-            f"{SETTINGS.TASK_METADATA_FILE} nor {SETTINGS.INPUTS_FILE})",
+            "is not a task directory (a task is a directory holding "
+            f"{SETTINGS.INPUTS_FILE}; this one has neither it nor {SETTINGS.TASK_METADATA_FILE})",
             path=src,
-            field="--from",
-            hint="give the directory of the task to clone",
+            field=option,
+            hint="give the directory of a task ('autojob list PATH' lists them)",
         )
     ensure_task_metadata(src)
     from autojob.tasks.task import Task  # noqa: PLC0415
@@ -137,7 +138,7 @@ def clone_task(
     refused unless ``force`` (see :func:`check_not_live`).
     """
     check_not_live(src, "cloned", force=force)
-    source = load_source(src)
+    source = load_source(src, "--from")
     task = as_new_attempt(source, label, assignments or [])
     target = dest if dest is not None else src.parent
     _refuse_task_in(target)
@@ -173,7 +174,7 @@ def new_task_group(
         )
     if src is not None:
         check_not_live(src, "cloned", force=force)
-        task = as_new_attempt(load_source(src), label, assignments or [])
+        task = as_new_attempt(load_source(src, "--from"), label, assignments or [])
         task.task_metadata.task_group_id = new_id("c")
     else:
         task = _fresh_task(label, assignments or [])

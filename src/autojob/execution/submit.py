@@ -18,6 +18,7 @@ from autojob.errors import AutojobError, InputError
 from autojob.store.discovery import TaskDir, discover_tasks, ensure_task_metadata
 from autojob.store.load import read_inputs_sections
 from autojob.store.state import State, TaskState, read_state
+from autojob.store.walk import no_tasks_error
 
 if TYPE_CHECKING:
     from autojob.execution.executor import Executor, Plan, Submission
@@ -66,16 +67,22 @@ def find_tasks(paths: Iterable[Path], *, dry_run: bool = False) -> list[TaskDir]
     Each root is resolved once; discovery follows no symbolic link below it,
     so the paths found are canonical. Task directories without metadata get
     it, unless ``dry_run``.
+
+    Raises:
+        InputError: no task lies under ``paths``.
     """
+    roots = list(paths)
     seen: set[Path] = set()
     found = []
-    for root in paths:
+    for root in roots:
         for task in discover_tasks(root.resolve()):
             if task.path not in seen:
                 seen.add(task.path)
                 if not task.has_metadata and not dry_run:
                     ensure_task_metadata(task.path)
                 found.append(task)
+    if roots and not found:
+        raise no_tasks_error(roots)
     return found
 
 

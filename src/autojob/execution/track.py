@@ -13,6 +13,7 @@ from autojob.errors import SchedulerError
 from autojob.execution.executor import Executor, by_executor
 from autojob.store.state import State, TaskState
 from autojob.store.status_index import StatusReport
+from autojob.store.walk import is_task_path
 
 __all__ = ["refresh_from_scheduler"]
 
@@ -22,6 +23,8 @@ LIVE = (State.QUEUED.value, State.RUNNING.value)
 
 def _due(root: Path, force: bool) -> bool:
     """True if the last scheduler query for ``root`` is older than the interval."""
+    if is_task_path(root):  # one task, which holds no index: asked every time
+        return True
     stamp = root / SETTINGS.INDEX_DIR / "scheduler-poll.json"
     now = time.time()
     try:

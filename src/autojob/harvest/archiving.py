@@ -25,6 +25,7 @@ from autojob.harvest.models import ARCHIVE_ADAPTER, HarvestedTask
 from autojob.harvest.writers import Format, Writer, format_for, open_writer
 from autojob.store.load import invalid
 from autojob.store.tempfiles import discard_own
+from autojob.store.walk import no_tasks_error
 
 __all__ = ["archive", "default_archive", "load_archive"]
 
@@ -73,9 +74,11 @@ def archive(
     Raises:
         AutojobError: as :func:`harvest`; or the archive cannot be written.
             The archive is then left as it was.
+        InputError: the directory harvested holds no task; nothing is written.
     """
     path = Path(output) if output is not None else default_archive(fmt)
     kind = format_for(path, fmt)
+    given = tasks if isinstance(tasks, str | Path) else None
     if isinstance(tasks, str | Path):
         cache = cache_path(path) if incremental else None
         tasks = harvest(
@@ -91,13 +94,15 @@ def archive(
         if progress is not None:
             tasks.on_progress(progress)
         if cache is not None:
-            return _write_harvest(tasks, path, kind, cache)
+            return _write_harvest(tasks, path, kind, cache, given)
     if isinstance(tasks, Harvest):
-        return _write_harvest(tasks, path, kind, None)
+        return _write_harvest(tasks, path, kind, None, given)
     return _write_tasks(tasks, path, kind)
 
 
-def _write_harvest(found: Harvest, path: Path, kind: Format, cache: Path | None) -> HarvestSummary:
+def _write_harvest(
+    found: Harvest, path: Path, kind: Format, cache: Path | None, given: str | Path | None
+) -> HarvestSummary:
     # the writer is made inside the try: an interrupt (Ctrl-C, SIGTERM) anywhere
     # after its temporary file exists removes it
     writer: Writer | None = None
@@ -112,6 +117,8 @@ def _write_harvest(found: Harvest, path: Path, kind: Format, cache: Path | None)
                 writer.add_run(item)
             else:
                 writer.add(item)
+        if not found.summary.seen:
+            raise no_tasks_error([given if given is not None else found.root])  # no archive, no cache of nothing
         writer.commit()
     except BaseException:
         if writer is not None:

@@ -36,7 +36,7 @@ from autojob.store.atomic import locked, read_json_object
 from autojob.store.completed_tasks import append_record, read_record
 from autojob.store.load import read_inputs_sections
 from autojob.store.state import State, read_state
-from autojob.store.walk import list_directory
+from autojob.store.walk import is_task_path, list_directory
 from autojob.store.workflow import has_workflow, load_workflow
 from autojob.store.write import create_task_group_tree, create_task_tree
 from autojob.task_group import TaskGroup
@@ -395,6 +395,12 @@ def advance(task_dir: Path, *, dry_run: bool = False) -> Advance:
         MetadataError: the workflow files or a source task's files are broken.
     """
     task_dir = Path(os.path.realpath(task_dir))
+    if not is_task_path(task_dir):
+        raise InputError(
+            f"is not a task directory (a task is a directory holding {SETTINGS.INPUTS_FILE})",
+            path=task_dir,
+            hint="give the directory of a task that succeeded",
+        )
     check_not_stopped(task_dir, "advanced")
     study = _study_of(task_dir)
     _check_success(task_dir)

@@ -20,6 +20,7 @@ from autojob.scheduler import scale_memory, scale_time
 from autojob.store.state import State
 from autojob.store.status_index import collect, newest_attempts
 from autojob.store.write import create_task_tree
+from autojob.store.walk import no_tasks_error
 from autojob.timefmt import parse_slurm_time
 
 __all__ = ["CAUSES", "Attempt", "plan_resubmission", "resubmit", "within_budget"]
@@ -64,7 +65,11 @@ def _matches(state: State, reason: str | None, only: Iterable[str]) -> bool:
 
 
 def plan_resubmission(paths: Sequence[Path], only: Sequence[str]) -> list[Attempt]:
-    """The newest attempts under ``paths`` that ended in one of ``only``."""
+    """The newest attempts under ``paths`` that ended in one of ``only``.
+
+    Raises:
+        InputError: a cause is unknown, or no task lies under ``paths``.
+    """
     unknown = sorted(set(only) - set(CAUSES))
     if unknown:
         raise InputError(
@@ -73,8 +78,10 @@ def plan_resubmission(paths: Sequence[Path], only: Sequence[str]) -> list[Attemp
             hint=f"use some of {', '.join(CAUSES)}",
         )
     attempts: dict[str, Attempt] = {}
+    seen = 0
     for root in paths:
         report = collect(root)
+        seen += len(report)
         # what the scheduler knows now: ends it saw, jobs it lost (unknown)
         refresh_from_scheduler(report, force=True)
         for entry in newest_attempts(report):
@@ -83,6 +90,8 @@ def plan_resubmission(paths: Sequence[Path], only: Sequence[str]) -> list[Attemp
             stopped = (Path(path) / SETTINGS.STOP_FILE).exists()
             if wanted and not stopped and path not in attempts:
                 attempts[path] = Attempt(Path(path), entry.state.state, entry.state.reason)
+    if not seen:
+        raise no_tasks_error(paths)
     return list(attempts.values())
 
 

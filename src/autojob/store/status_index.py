@@ -7,7 +7,8 @@ named in the journal since (and those queued or running, whose processes must
 be checked), and save the columns again: the cost follows what changed, not the
 size of the tree. The index is rebuilt when missing, unreadable, older than
 ``SETTINGS.INDEX_MAX_AGE`` seconds, or when asked (``rescan=True``): hand edits
-that bypass autojob are seen then.
+that bypass autojob are seen then. No index is written under a directory
+holding no task, nor inside a task directory (a task's own files are read).
 
 The ids read with ``date_created`` (of tasks sharing a task group, to order
 attempts) tell two problems at no further cost: two tasks holding one
@@ -33,7 +34,13 @@ from autojob.errors import AutojobError
 from autojob.store.atomic import write_atomic
 from autojob.store.journal import journal_path, read_journal
 from autojob.store.state import STATE_FIELDS, State, TaskState, read_state
-from autojob.store.walk import is_task_dir, list_directory, walk_task_dirs
+from autojob.store.walk import (
+    has_tasks,
+    is_task_dir,
+    is_task_path,
+    list_directory,
+    walk_task_dirs,
+)
 
 __all__ = [
     "INDEX_VERSION",
@@ -282,6 +289,8 @@ def _scan(root: str) -> StatusReport:
 
 
 def _full_scan(root: str) -> StatusReport:
+    if not has_tasks(root):  # no index is written where there is nothing
+        return StatusReport(Path(root))
     indexed = _start_journal(root)
     built_at = time.time()
     report = _scan(root)
@@ -352,7 +361,8 @@ def collect(root: Path, *, rescan: bool = False, use_index: bool = True) -> Stat
             hint="give the directory of a task, task group, study or study group",
         )
     top = os.path.realpath(root)
-    report = _collect(top, rescan=rescan, use_index=use_index)
+    # a task never holds an index: its own files are read
+    report = _collect(top, rescan=rescan, use_index=use_index and not is_task_path(top))
     report.problems = id_problems(top, report)
     return report
 

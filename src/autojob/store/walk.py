@@ -14,19 +14,35 @@ harvesting:
   walk over the tasks it can reach (:func:`walk_task_dirs`: status, discovery)
   logs that error as a warning and goes on without the directory; a harvest,
   whose archive must not silently lack tasks, stops with it.
+- A tree's own files (status index, journal, a scheduler's job scripts) live in
+  ``.autojob/`` at the directory a command was given (:func:`tree_dir`),
+  never inside a task directory: given a task, such a file goes beside it.
+- A command given directories holding no task at all says so with one error,
+  :func:`no_tasks_error`, and writes nothing there.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterable, Iterator
+from pathlib import Path
 
 from autojob import SETTINGS
-from autojob.errors import AutojobError
+from autojob.errors import AutojobError, InputError
 from autojob.store.names import STAGING_PREFIX
 
-__all__ = ["FoundTask", "is_task_dir", "list_directory", "skipped_prefixes", "walk_task_dirs"]
+__all__ = [
+    "FoundTask",
+    "has_tasks",
+    "is_task_dir",
+    "is_task_path",
+    "list_directory",
+    "no_tasks_error",
+    "skipped_prefixes",
+    "tree_dir",
+    "walk_task_dirs",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +50,43 @@ logger = logging.getLogger(__name__)
 def is_task_dir(files: Collection[str]) -> bool:
     """Whether a directory holding the files ``files`` is a task."""
     return SETTINGS.TASK_METADATA_FILE in files or SETTINGS.INPUTS_FILE in files
+
+
+def is_task_path(path: str | Path) -> bool:
+    """Whether the directory ``path`` is a task (holds its metadata or inputs file)."""
+    return any(
+        os.path.isfile(os.path.join(path, name))
+        for name in (SETTINGS.TASK_METADATA_FILE, SETTINGS.INPUTS_FILE)
+    )
+
+
+def tree_dir(root: str | Path) -> Path:
+    """The ``.autojob/`` directory of the tree at ``root``; never inside a task.
+
+    The directory a command was given keeps the tree's status index, journal and
+    a scheduler's job scripts; a task directory never holds one: given a task,
+    job scripts go in the directory around it, and its status is read from its
+    own files with no index.
+    """
+    top = Path(root)
+    if is_task_path(top):
+        top = Path(os.path.realpath(top)).parent
+    return top / SETTINGS.INDEX_DIR
+
+
+def has_tasks(root: str | Path) -> bool:
+    """Whether any task directory lies under ``root`` (``root`` included)."""
+    return next(walk_task_dirs(os.fspath(root)), None) is not None
+
+
+def no_tasks_error(paths: Iterable[str | Path]) -> InputError:
+    """The error of a command given directories that hold no task."""
+    where = ", ".join(str(p) for p in paths) or "."
+    return InputError(
+        f"no tasks under {where} (a task is a directory holding {SETTINGS.INPUTS_FILE})",
+        hint="give the directory of a task, task group, study or study group, "
+        "or create tasks with 'autojob new' or 'autojob sweep'",
+    )
 
 
 def skipped_prefixes() -> tuple[str, ...]:

@@ -22,6 +22,7 @@ from autojob.execution.slurm.accounting import CLOCK_SLACK, JobInfo, poll, recon
 from autojob.execution.slurm.arrays import NAME, ArrayJob, plan_arrays, submit_arrays
 from autojob.execution.slurm.commands import cluster_limits, slurm_command
 from autojob.store.state import State, TaskState
+from autojob.store.walk import tree_dir
 
 if TYPE_CHECKING:
     from autojob.execution.submit import Selected
@@ -44,8 +45,11 @@ __all__ = [
 
 
 def batch_root(path: Path) -> Path:
-    """Where the job-array scripts of a submit under ``path`` are written."""
-    return path.resolve() / SETTINGS.INDEX_DIR / NAME
+    """Where the job-array scripts of a submit under ``path`` are written.
+
+    In the tree's ``.autojob/`` (beside ``path`` when it is a task directory).
+    """
+    return tree_dir(path.resolve()) / NAME
 
 
 def slurm_arrays(

@@ -81,8 +81,8 @@ def _loose_task(root: Path, command: str = "echo hi") -> Path:
 def test_status_of_a_task_keeps_no_index_inside_it(tmp_path: Path) -> None:
     task = _loose_task(tmp_path)
     assert run("submit", task, "--wait", cwd=tmp_path).returncode == 0
-    for args in (["status", task], ["status", task, "--json"], ["status", task, "--rescan"]):
-        result = run(*args, cwd=tmp_path)
+    for extra in ([], ["--json"], ["--rescan"]):
+        result = run("status", task, *extra, cwd=tmp_path)
         assert result.returncode == 0, result.stderr
         assert "success" in result.stdout
     assert not (task / SETTINGS.INDEX_DIR).exists()

@@ -149,8 +149,12 @@ def test_cli_with_renamed_files(tmp_path: Path) -> None:
     assert row["command"] == "true"
     # without the variables the default names are looked for: no task there
     plain = run("list", "--json", cwd=tmp_path)
-    assert plain.returncode == 0
+    assert plain.returncode == 1
     assert plain.stdout == ""
+    assert "no tasks under . (a task is a directory holding inputs.json)" in plain.stderr
+    (tmp_path / "empty").mkdir()
+    renamed = run("list", "--json", "empty", cwd=tmp_path, env=env)
+    assert "no tasks under empty (a task is a directory holding params.json)" in renamed.stderr
 
 
 # -- the TOML configuration file -----------------------------------------------

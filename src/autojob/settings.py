@@ -28,6 +28,7 @@ __all__ = [
     "NameCollisionError",
     "config_file_path",
     "load_settings",
+    "setting_source",
 ]
 
 #: directories being built carry this prefix until they are complete
@@ -289,6 +290,14 @@ def _source_of(field: str, overrides: dict[str, Any]) -> tuple[str, Path | None]
     if field in _read_config_file(path) or field.lower() in _read_config_file(path):
         return "the configuration file", path
     return "the default", None
+
+
+def setting_source(field: str) -> tuple[str, Path | None]:
+    """Where the value of the setting ``field`` came from, in words, and its file if any.
+
+    E.g. ``("the environment variable AUTOJOB_DEFAULT_EXECUTOR", None)``.
+    """
+    return _source_of(field, {})
 
 
 def load_settings(**overrides: Any) -> AutojobSettings:

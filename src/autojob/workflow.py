@@ -401,6 +401,15 @@ class Workflow(BaseModel):
         """The name of a step, or its id."""
         return self.steps[step_id].name or step_id
 
+    def progression_of(self, step_id: str) -> str:
+        """How a step makes its tasks, as every view shows it.
+
+        ``start`` for a step without predecessors (its tasks are made by hand
+        or by a sweep, whatever its ``progression`` field says), else its
+        ``progression``.
+        """
+        return self.steps[step_id].progression if self.graph.predecessors(step_id) else "start"
+
 
 def _node(step_id: str) -> str:
     return "s" + step_id.replace("-", "")[:12]
@@ -414,8 +423,7 @@ def to_mermaid(workflow: Workflow) -> str:
     """The workflow as a Mermaid flowchart."""
     lines = ["flowchart TD"]
     for sid in workflow.graph.order():
-        step = workflow.steps[sid]
-        label = f"{workflow.label(sid)} ({step.progression})".replace('"', "#quot;")
+        label = f"{workflow.label(sid)} ({workflow.progression_of(sid)})".replace('"', "#quot;")
         lines.append(f'    {_node(sid)}["{label}"]')
     for sid in workflow.graph.order():
         lines.extend(f"    {_node(p)} --> {_node(sid)}" for p in workflow.graph.predecessors(sid))
@@ -426,8 +434,7 @@ def to_dot(workflow: Workflow) -> str:
     """The workflow as a Graphviz DOT digraph."""
     lines = ["digraph workflow {", "    rankdir=TB;"]
     for sid in workflow.graph.order():
-        step = workflow.steps[sid]
-        label = _text(workflow.label(sid)) + "\\n" + step.progression
+        label = _text(workflow.label(sid)) + "\\n" + workflow.progression_of(sid)
         lines.append(f'    "{sid}" [label="{label}"];')
     for sid in workflow.graph.order():
         lines.extend(f'    "{p}" -> "{sid}";' for p in workflow.graph.predecessors(sid))

@@ -26,13 +26,12 @@ def advance(task_dir: Path, do_submit: bool, executor: str | None, dry_run: bool
     Running advance again creates nothing twice. Task scripts call it when
     their command succeeds. A task (or study) holding autojob.stop is refused.
     """
-    from autojob import SETTINGS  # noqa: PLC0415
     from autojob.cli.restart import submit_new_tasks  # noqa: PLC0415
-    from autojob.execution.executor import get_executor  # noqa: PLC0415
+    from autojob.execution.executor import chosen_executor  # noqa: PLC0415
     from autojob.next.advance import advance as move_on  # noqa: PLC0415
 
     if do_submit:  # refused before anything is created
-        executor = get_executor(executor or SETTINGS.DEFAULT_EXECUTOR).name
+        executor = chosen_executor(executor).name
     result = move_on(task_dir, dry_run=dry_run)
     if result.recorded:
         click.echo(f"recorded {result.task_dir.name} in {result.study_dir.name}")

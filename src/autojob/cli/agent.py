@@ -143,4 +143,4 @@ def agent_main() -> None:
     """The ``_jobarchitect_agent`` command: ``autojob agent`` under its own name."""
     from autojob.cli.main import main  # noqa: PLC0415
 
-    main(["agent", *sys.argv[1:]])
+    main(sys.argv[1:], command="agent", prog_name="_jobarchitect_agent")

@@ -11,7 +11,7 @@ import click
 
 from autojob.__about__ import __version__
 
-__all__ = ["VERBOSITY", "cli"]
+__all__ = ["VERBOSITY", "add_verbosity_options", "cli", "start_logging"]
 
 #: the -v count of the running command, read by the entry point to decide
 #: whether an error is shown with its traceback
@@ -54,6 +54,7 @@ class _Commands(MutableMapping[str, click.Command]):
             if not isinstance(command, click.Command):
                 msg = f"{module}.{attribute} is not a click command"
                 raise TypeError(msg)
+            add_verbosity_options(command)
             self._loaded[name] = command
         return self._loaded[name]
 
@@ -111,6 +112,53 @@ class _RichOnFirstRecord(logging.Handler):
         self.rich.emit(record)
 
 
+#: -v and -q counted so far, before the command name and after it
+_COUNTS = {"verbose": 0, "quiet": 0}
+VERBOSE_HELP = "More output: -v info and tracebacks of errors, -vv debug."
+QUIET_HELP = "Less logging: -q logs errors only."
+
+
+def _count_more(ctx: click.Context, param: click.Parameter, value: int) -> None:
+    """-v or -q given after a command's name: add to those given before it."""
+    if value and param.name in _COUNTS:
+        _COUNTS[param.name] += value
+        start_logging(**_COUNTS)
+
+
+def add_verbosity_options(command: click.Command) -> None:
+    """Give ``command`` (and a group's subcommands) the options -v and -q.
+
+    They may come after the command's name as well as before it
+    (``autojob sweep x.toml -v``); both places add up.
+    """
+    if isinstance(command, click.Group):
+        for name in command.list_commands(click.Context(command)):
+            sub = command.get_command(click.Context(command), name)
+            if sub is not None:
+                add_verbosity_options(sub)
+    if any(p.name == "verbose" for p in command.params):
+        return
+    command.params += [
+        click.Option(
+            ["-v", "--verbose"],
+            count=True,
+            expose_value=False,
+            callback=_count_more,
+            help=VERBOSE_HELP,
+        ),
+        click.Option(
+            ["-q", "--quiet"], count=True, expose_value=False, callback=_count_more, help=QUIET_HELP
+        ),
+    ]
+
+
+def start_logging(verbose: int = 0, quiet: int = 0) -> None:
+    """Set up logging (and the traceback of errors) for ``verbose`` -v and ``quiet`` -q."""
+    _COUNTS.update(verbose=verbose, quiet=quiet)
+    VERBOSITY[0] = verbose
+    _configure_logging(verbose, quiet)
+
+
 def _configure_logging(verbose: int, quiet: int) -> None:
     level = logging.WARNING - 10 * verbose + 10 * quiet
     level = max(logging.DEBUG, min(logging.CRITICAL, level))
@@ -122,18 +170,13 @@ def _configure_logging(verbose: int, quiet: int) -> None:
 
 @click.group(cls=_LazyGroup, context_settings=CONTEXT)
 @click.version_option(__version__, "-V", "--version", prog_name="autojob")
-@click.option(
-    "-v",
-    "--verbose",
-    count=True,
-    help="More output: -v info and tracebacks of errors, -vv debug.",
-)
-@click.option("-q", "--quiet", count=True, help="Less logging: -q logs errors only.")
+@click.option("-v", "--verbose", count=True, help=VERBOSE_HELP)
+@click.option("-q", "--quiet", count=True, help=QUIET_HELP)
 def cli(verbose: int, quiet: int) -> None:
     """Create, run, harvest and advance jobs whose state lives in plain files.
 
     Every task is a directory with task.json (who it is), inputs.json (what it
-    needs) and run.sh (what it runs). Start with 'autojob new --help'.
+    needs) and run.sh (what it runs). Start with 'autojob new --help'. -v and
+    -q may also follow the command's name.
     """
-    VERBOSITY[0] = verbose
-    _configure_logging(verbose, quiet)
+    start_logging(verbose, quiet)

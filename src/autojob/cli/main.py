@@ -64,16 +64,30 @@ def _report(exc: BaseException) -> None:
     click.secho(f"error: {exc}", fg="red", err=True)
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Run the ``autojob`` command line."""
+def _run(args: list[str], command: str | None, prog_name: str) -> None:
+    from autojob.cli.app import cli, start_logging  # noqa: PLC0415
+
+    if command is None:
+        cli.main(args=args, prog_name=prog_name, standalone_mode=False)
+        return
+    start_logging()
+    cli.commands[command].main(args=args, prog_name=prog_name, standalone_mode=False)
+
+
+def main(
+    argv: list[str] | None = None, *, command: str | None = None, prog_name: str = "autojob"
+) -> None:
+    """Run the ``autojob`` command line.
+
+    ``command``: run only this command of ``autojob``, under the name
+    ``prog_name`` (``sketchjob`` is ``autojob sketch``).
+    """
     from autojob.errors import AutojobError, ConfigError  # noqa: PLC0415
 
     args = sys.argv[1:] if argv is None else argv
     try:
-        from autojob.cli.app import cli  # noqa: PLC0415
-
         with _sigterm_cleans_up():
-            cli.main(args=args, prog_name="autojob", standalone_mode=False)
+            _run(args, command, prog_name)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except (click.exceptions.Abort, KeyboardInterrupt) as exc:

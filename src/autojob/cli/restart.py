@@ -86,12 +86,11 @@ def restart(
       autojob restart study/Cu/j123456789 --scheduler time=04:00:00 --submit
       autojob restart study/Cu/j123456789 --set ecut=500 --carry-over-limit 100M
     """
-    from autojob import SETTINGS  # noqa: PLC0415
-    from autojob.execution.executor import get_executor  # noqa: PLC0415
+    from autojob.execution.executor import chosen_executor  # noqa: PLC0415
     from autojob.next.restart import parse_size, restart_task  # noqa: PLC0415
 
     if do_submit:  # refused before anything is created
-        executor = get_executor(executor or SETTINGS.DEFAULT_EXECUTOR).name
+        executor = chosen_executor(executor).name
     limit = parse_size(carry_over_limit) if carry_over_limit is not None else None
     made = restart_task(
         task_dir,

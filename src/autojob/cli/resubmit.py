@@ -70,14 +70,13 @@ def resubmit(
 
     A task directory holding an autojob.stop file is never restarted.
     """
-    from autojob import SETTINGS  # noqa: PLC0415
-    from autojob.execution.executor import get_executor  # noqa: PLC0415
+    from autojob.execution.executor import chosen_executor  # noqa: PLC0415
     from autojob.execution.submit import submit_tasks  # noqa: PLC0415
     from autojob.next.resubmit import plan_resubmission, within_budget  # noqa: PLC0415
     from autojob.next.resubmit import resubmit as make_attempts  # noqa: PLC0415
     from autojob.store.state import State  # noqa: PLC0415
 
-    executor = get_executor(executor or SETTINGS.DEFAULT_EXECUTOR).name
+    executor = chosen_executor(executor).name
     attempts = plan_resubmission(list(paths), list(only or DEFAULT_CAUSES))
     if auto:
         allowed = []

@@ -139,4 +139,4 @@ def sketchjob_main() -> None:
     """The ``sketchjob`` command: ``autojob sketch`` under its own name."""
     from autojob.cli.main import main  # noqa: PLC0415
 
-    main(["sketch", *sys.argv[1:]])
+    main(sys.argv[1:], command="sketch", prog_name="sketchjob")

@@ -31,9 +31,8 @@ def _tree(flow: Workflow, progress: dict[str, StepProgress]) -> Tree:
 
     def add(parent: Tree, sid: str) -> None:
         row = progress.get(sid)
-        step = flow.steps[sid]
         counts = f" {row.done}/{row.expected or row.groups} done" if row else ""
-        text = f"[bold]{flow.label(sid)}[/] [dim]{step.progression}[/]{counts}"
+        text = f"[bold]{flow.label(sid)}[/] [dim]{flow.progression_of(sid)}[/]{counts}"
         if sid in shown:
             parent.add(f"{flow.label(sid)} [dim](see above)[/]")
             return

@@ -238,6 +238,14 @@ def write_study(sketch: Sketch, study_dir: Path) -> Path:
             path=parent,
             hint="create it first",
         )
+    if os.path.lexists(study_dir):
+        raise InputError(
+            "already exists; a sketch is written as a new study",
+            path=study_dir,
+            field="--study",
+            hint="give --study a directory that does not exist yet (the existing one is "
+            "left as it is)",
+        )
     study = sketch_study(sketch, study_dir.name)
     return study.to_directory(
         parent,

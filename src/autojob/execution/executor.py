@@ -36,7 +36,7 @@ from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from autojob.errors import InputError, PluginError
+from autojob.errors import ConfigError, InputError, PluginError
 from autojob.store.state import State, TaskState
 
 if TYPE_CHECKING:
@@ -49,6 +49,7 @@ __all__ = [
     "Preview",
     "Submission",
     "available_executors",
+    "chosen_executor",
     "described_executors",
     "executor_for",
     "get_executor",
@@ -233,6 +234,32 @@ def get_executor(name: str, *, field_name: str = "--executor") -> Executor:
         cls = _load(name)
     instance = _instances[name] = cls()
     return instance
+
+
+def chosen_executor(name: str | None) -> Executor:
+    """The executor ``name`` (given with ``--executor``), else ``SETTINGS.DEFAULT_EXECUTOR``.
+
+    Raises:
+        InputError: no executor is called ``name``.
+        ConfigError: no executor has the name of the setting; the error says
+            where the setting came from (environment variable, configuration file).
+        PluginError: the executor is installed but cannot be imported.
+    """
+    from autojob import SETTINGS  # noqa: PLC0415  (settings are read when first used)
+    from autojob.settings import setting_source  # noqa: PLC0415
+
+    if name is not None:
+        return get_executor(name)
+    default = SETTINGS.DEFAULT_EXECUTOR
+    try:
+        return get_executor(default, field_name="DEFAULT_EXECUTOR")
+    except InputError as exc:
+        source, path = setting_source("DEFAULT_EXECUTOR")
+        raise ConfigError(
+            f"unknown executor {default!r} in the setting DEFAULT_EXECUTOR, from {source}",
+            path=path,
+            hint=f"change it there or give --executor; {exc.hint}",
+        ) from exc
 
 
 def described_executors() -> list[str]:

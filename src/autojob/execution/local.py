@@ -10,6 +10,7 @@ launches happen under each task's lock, so two runners never run one task.
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 import os
@@ -227,6 +228,26 @@ class LocalRunner:
         return code
 
 
+def _shown_limit(selected: Selected) -> str:
+    """The task's time limit as its inputs give it, and the margin added, said plainly."""
+    from autojob.timefmt import format_slurm_time, parse_slurm_time  # noqa: PLC0415
+
+    limit = selected.spec.time_limit
+    if limit is None:
+        return ""
+    given = (selected.scheduler or {}).get("time")
+    asked = parse_slurm_time(str(given)) if given not in (None, "") else None
+    if asked is None:
+        return format_slurm_time(datetime.timedelta(seconds=limit))
+    shown = str(given)
+    if format_slurm_time(asked) != shown:  # 90 is minutes: say so
+        shown += f" ({format_slurm_time(asked)})"
+    extra = limit - asked.total_seconds()
+    if extra > 0:
+        shown += f", +{extra:g} s for the task to start its automatic restart"
+    return shown
+
+
 class LocalExecutor(Executor):
     """Runs tasks on this machine's cores: a runner process outside the terminal.
 
@@ -250,7 +271,7 @@ class LocalExecutor(Executor):
             (
                 str(s.spec.path),
                 s.state.state.value,
-                "" if s.spec.time_limit is None else f"{s.spec.time_limit:g} s",
+                _shown_limit(s),
                 s.command or "",
             )
             for s in selected

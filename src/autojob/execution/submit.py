@@ -166,10 +166,10 @@ def plan_submission(
     Nothing is claimed or submitted; unless ``dry_run``, loose task directories
     get their metadata and script written.
     """
-    from autojob.execution.executor import get_executor  # noqa: PLC0415
+    from autojob.execution.executor import chosen_executor  # noqa: PLC0415
 
     check_only(allowed)
-    chosen = get_executor(executor or SETTINGS.DEFAULT_EXECUTOR)
+    chosen = chosen_executor(executor)
     selected = select_tasks(paths, allowed, dry_run=dry_run)
     where = root if root is not None else (paths[0] if paths else Path())
     return chosen, chosen.plan(selected, max_parallel=max_parallel, root=where)

@@ -112,13 +112,9 @@ def _write_harvest(
         if cache is not None and isinstance(found.source, CachedReader):
             keeper = CacheWriter(cache, found.source.header())
             found.keeper = keeper
-        for item in found.items():
-            if isinstance(item, Run):
-                writer.add_run(item)
-            else:
-                writer.add(item)
-        if not found.summary.seen:
-            raise no_tasks_error([given if given is not None else found.root])  # no archive, no cache of nothing
+        _write_items(found, writer)
+        if not found.summary.seen:  # no archive, and no cache, of nothing
+            raise no_tasks_error([given if given is not None else found.root])
         writer.commit()
     except BaseException:
         if writer is not None:
@@ -140,6 +136,14 @@ def _write_harvest(
             keeper.abort()
             raise
     return found.summary
+
+
+def _write_items(found: Harvest, writer: Writer) -> None:
+    for item in found.items():
+        if isinstance(item, Run):
+            writer.add_run(item)
+        else:
+            writer.add(item)
 
 
 def _write_tasks(tasks: Iterable[HarvestedTask], path: Path, kind: Format) -> HarvestSummary:

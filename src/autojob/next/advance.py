@@ -445,12 +445,11 @@ def workflow_progress(study_dir: Path) -> list[StepProgress]:
     rows = []
     for step_id in workflow.graph.order():
         mine = [g for g in groups if g.step == step_id]
-        step = workflow.steps[step_id]
         rows.append(
             StepProgress(
                 step=step_id,
                 name=workflow.label(step_id),
-                progression=step.progression if workflow.graph.predecessors(step_id) else "start",
+                progression=workflow.progression_of(step_id),
                 after=[workflow.label(p) for p in workflow.graph.predecessors(step_id)],
                 groups=len(mine),
                 done=sum(g.recorded(record) is not None for g in mine),

@@ -19,8 +19,8 @@ from autojob.execution.track import refresh_from_scheduler
 from autojob.scheduler import scale_memory, scale_time
 from autojob.store.state import State
 from autojob.store.status_index import collect, newest_attempts
-from autojob.store.write import create_task_tree
 from autojob.store.walk import no_tasks_error
+from autojob.store.write import create_task_tree
 from autojob.timefmt import parse_slurm_time
 
 __all__ = ["CAUSES", "Attempt", "plan_resubmission", "resubmit", "within_budget"]

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from autojob import SETTINGS
 from autojob.errors import MetadataError
 from autojob.store.atomic import dump_json, read_json_object, write_atomic
-from autojob.workflow import Step, Workflow, WorkflowGraph
+from autojob.workflow import Step, Workflow, WorkflowGraph, find_cycle
 
 __all__ = ["has_workflow", "load_workflow", "parameterization_path", "save_workflow"]
 
@@ -57,6 +57,14 @@ def load_workflow(study_dir: Path) -> Workflow:
     try:
         graph = WorkflowGraph.model_validate(raw_graph)
     except ValidationError as exc:
+        cycle = _named_cycle(raw_graph, raw_steps)
+        if cycle:
+            raise MetadataError(
+                f"the steps form a cycle: {cycle}",
+                path=graph_path,
+                hint="each step must follow only steps before it: remove one of these "
+                "steps from the list of the step it follows",
+            ) from exc
         raise _invalid(exc, graph_path) from exc
     steps: dict[str, Step] = {}
     for key, value in raw_steps.items():
@@ -68,6 +76,25 @@ def load_workflow(study_dir: Path) -> Workflow:
         return Workflow(graph=graph, steps=steps)
     except ValidationError as exc:
         raise _invalid(exc, steps_path) from exc
+
+
+def _named_cycle(raw_graph: dict[str, Any], raw_steps: dict[str, Any]) -> str | None:
+    """A cycle of the graph, each step by its name and id; None if there is none."""
+    graph = {
+        str(step): [str(p) for p in before]
+        for step, before in raw_graph.items()
+        if isinstance(before, list)
+    }
+    cycle = find_cycle(graph)
+    if not cycle:
+        return None
+
+    def named(step: str) -> str:
+        entry = raw_steps.get(step)
+        name = entry.get("name") if isinstance(entry, dict) else None
+        return f"{name} ({step})" if isinstance(name, str) and name else step
+
+    return " <- ".join(named(step) for step in cycle)
 
 
 def _dump_steps(workflow: Workflow) -> dict[str, Any]:

@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from autojob import SETTINGS
 from autojob.execution.claims import claim_tasks, new_claim
 from autojob.execution.executor import Executor, Plan, Preview, Submission
 from autojob.execution.slurm.accounting import CLOCK_SLACK, JobInfo, poll, reconcile, scancel

@@ -1,4 +1,7 @@
-"""The README's tour runs as written (so it never goes stale)."""
+"""The README's Python tour and sample study run as written (so they never go stale).
+
+Its shell examples run in tests/test_examples.py, with every other example.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +12,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .helpers import run_bash
-
 README = Path(__file__).parents[1] / "README.md"
 
 
@@ -19,7 +20,8 @@ def blocks(language: str) -> list[str]:
 
 
 def test_readme_starts_with_the_two_commands() -> None:
-    first = blocks("bash")[0].splitlines()
+    marker, *first = blocks("bash")[0].splitlines()
+    assert marker.startswith("# needs:")  # not run by test_examples: it runs the suite
     assert [line.split()[0] for line in first] == ["scripts/demo.sh", "scripts/test.sh"]
     root = README.parent
     for line in first:
@@ -31,16 +33,6 @@ def test_python_tour_runs(tmp_path: Path) -> None:
     (code,) = blocks("python")
     subprocess.run([sys.executable, "-c", code], cwd=tmp_path, check=True)
     assert (tmp_path / "screening" / "relax" / "ecut-400" / "task_group.json").is_file()
-
-
-def test_command_line_tour_runs(tmp_path: Path) -> None:
-    tour = blocks("bash")[1]
-    result = run_bash(tour, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert "Cu-fcc" in result.stdout
-    (task_dir,) = (tmp_path / "screening" / "relax" / "Cu-fcc").glob("j*")
-    assert "#SBATCH --time=01:00:00" in (task_dir / "run.sh").read_text()
-    assert "python calc.py --ecut 400" in (task_dir / "inputs.json").read_text()
 
 
 def test_sample_study_runs_with_failures_on_purpose(tmp_path: Path) -> None:

@@ -21,7 +21,14 @@ __all__ = ["cancel"]
     help="Seconds a running task has to stop after SIGTERM before SIGKILL.",
 )
 def cancel(paths: tuple[Path, ...], grace: float) -> None:
-    """Cancel the queued and running tasks under PATHS; mark them cancelled."""
+    """Cancel the queued and running tasks under PATHS; mark them cancelled.
+
+    \b
+    Examples:
+      autojob new --label slow --set command='sleep 60'
+      autojob submit
+      autojob cancel . --grace 5
+    """
     from autojob.execution.cancel import cancel_tasks  # noqa: PLC0415
     from autojob.execution.submit import iter_task_dirs  # noqa: PLC0415
 

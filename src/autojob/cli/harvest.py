@@ -110,6 +110,14 @@ def harvest(
     streams; CSV flattens nested fields into dotted columns; Parquet needs
     pyarrow. The archive is replaced only when the harvest completes. A cache
     beside it makes the next harvest of PATH re-read only the tasks that changed.
+
+    \b
+    Examples:
+      autojob new --label hello --set command='echo hello'
+      autojob submit --wait
+      autojob harvest
+      autojob harvest . -o results.csv --state success
+      autojob harvest . -f jsonl --where label=hello
     """
     from autojob.harvest import archive, default_archive, parse_condition  # noqa: PLC0415
     from autojob.harvest.cache import cache_path, previous_count  # noqa: PLC0415

@@ -36,6 +36,12 @@ def list_tasks(path: Path, as_json: bool, repair: bool) -> None:
     metadata names (else the oldest) keeps the id, each copy gets a new one and
     joins its group's task list; a moved task takes the ids of the group it
     sits in. Each change is printed.
+
+    \b
+    Examples:
+      autojob new --label hello --set command='echo hello'
+      autojob list
+      autojob list . --json
     """
     from autojob.create.listing import list_tree  # noqa: PLC0415
 

@@ -77,8 +77,8 @@ def new(
     Examples:
       autojob new --type study_group --label screening
       autojob new --type study --dest screening --label relax
-      autojob new --type task_group --dest screening/relax --set command='python calc.py'
-      autojob new --from screening/relax/c123456789/j123456789 --set scheduler_inputs.time=02:00:00
+      autojob new --type task_group --dest screening/relax --label Cu --set command='python calc.py'
+      autojob new --from screening/relax/Cu/*/ --set scheduler_inputs.time=02:00:00
     """
     from autojob.create import new as create  # noqa: PLC0415  (keeps --help fast)
 

@@ -83,8 +83,9 @@ def restart(
 
     \b
     Examples:
-      autojob restart study/Cu/j123456789 --scheduler time=04:00:00 --submit
-      autojob restart study/Cu/j123456789 --set ecut=500 --carry-over-limit 100M
+      autojob new --label Cu --name-template '{label}' --set command='echo relaxing'
+      autojob restart Cu --scheduler time=04:00:00 --submit
+      autojob restart Cu --set command='echo again' --carry-over-limit 100M
     """
     from autojob.execution.executor import chosen_executor  # noqa: PLC0415
     from autojob.next.restart import parse_size, restart_task  # noqa: PLC0415

@@ -69,6 +69,13 @@ def resubmit(
     files and scaled resources, submitted on its own.
 
     A task directory holding an autojob.stop file is never restarted.
+
+    \b
+    Examples:
+      autojob new --label hello --set command='echo hello'
+      autojob submit --wait
+      autojob resubmit . --only timeout --time-factor 2
+      autojob resubmit . --only oom --mem-factor 1.5 --dry-run
     """
     from autojob.execution.executor import chosen_executor  # noqa: PLC0415
     from autojob.execution.submit import submit_tasks  # noqa: PLC0415

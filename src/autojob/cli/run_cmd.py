@@ -78,9 +78,14 @@ def run(
     A single quoted COMMAND with spaces is split like a shell would.
 
     \b
+    Example job script (job.sh):
+      #!/bin/bash
+      #SBATCH --time=00:10:00
+
+    \b
     Examples:
-      autojob run -t run.sh -- python calc.py --steps 100
-      autojob run --time-limit 1:00:00 --buffer 300 'python calc.py'
+      autojob run --time-limit 1:00:00 --buffer 300 'python3 -c "print(42)"'
+      autojob run -t job.sh -- sleep 1
     """
     from autojob.execution.timelimit import run_with_time_limit  # noqa: PLC0415
 

@@ -82,6 +82,15 @@ def status(
     read); later calls re-read only what changed. Attempts that share
     a task id (a copied task directory) or name another task group (moved by
     hand) are listed as problems; 'autojob list PATH --repair' fixes them.
+
+    \b
+    Examples:
+      autojob new --label hello --set command='echo hello'
+      autojob submit --wait
+      autojob status
+      autojob status . --by task_group --failed 20
+      autojob status --json
+      autojob status --watch --interval 1
     """
     if as_json:
         report, note = _collect(path, rescan)

@@ -71,6 +71,13 @@ def submit(
     terminal; follow them with 'autojob status PATH --watch'. Tasks already
     finished are never run again unless named with --only (their earlier run
     moves to autojob.history/).
+
+    \b
+    Examples:
+      autojob new --label hello --set command='echo hello'
+      autojob submit --dry-run
+      autojob submit --wait -j 2
+      autojob submit . --only success
     """
     from autojob.execution.submit import (  # noqa: PLC0415
         DEFAULT_ONLY,

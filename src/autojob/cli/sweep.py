@@ -38,7 +38,7 @@ def sweep(spec: Path, dest: Path, dry_run: bool) -> None:
     references). A parameter name is a dotted path into inputs.json.
 
     \b
-    Example spec:
+    Example spec (ecut.toml):
       name = "ecut"
       command = "python calc.py --ecut {ecut} --kpts {kpts}"
       [scheduler]
@@ -46,6 +46,11 @@ def sweep(spec: Path, dest: Path, dry_run: bool) -> None:
       [parameters]
       ecut = [300, 400, 500]
       kpts = [4, 8]
+
+    \b
+    Examples:
+      autojob sweep ecut.toml --dry-run
+      autojob sweep ecut.toml
     """
     from autojob.create.sweep import load_spec, table_rows, write_sweep  # noqa: PLC0415
 

@@ -60,9 +60,24 @@ def show(study: Path, fmt: Format) -> None:
     """Draw the workflow of STUDY, with the progress of each step.
 
     \b
+    Example spec (chain.toml):
+      name = "chain"
+      command = "echo {x}"
+      [parameters]
+      x = [1, 2]
+      [[steps]]
+      name = "total"
+      after = ["sweep"]
+      progression = "dependent"
+      set = { command = "echo done" }
+
+    \b
     Examples:
-      autojob workflow show screening/relax
-      autojob workflow show screening/relax --format dot | dot -Tsvg > workflow.svg
+      autojob sweep chain.toml
+      autojob workflow show chain
+      autojob workflow show chain --format mermaid
+      autojob workflow check chain
+      autojob workflow show chain --format dot | dot -Tsvg > workflow.svg   # needs: graphviz
     """
     from autojob.next.advance import workflow_progress  # noqa: PLC0415
     from autojob.store.workflow import load_workflow  # noqa: PLC0415

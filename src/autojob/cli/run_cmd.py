@@ -78,14 +78,14 @@ def run(
     A single quoted COMMAND with spaces is split like a shell would.
 
     \b
-    Example job script (job.sh):
+    Example job script (run.sh):
       #!/bin/bash
       #SBATCH --time=00:10:00
 
     \b
     Examples:
       autojob run --time-limit 1:00:00 --buffer 300 'python3 -c "print(42)"'
-      autojob run -t job.sh -- sleep 1
+      autojob run -t run.sh -- sleep 1
     """
     from autojob.execution.timelimit import run_with_time_limit  # noqa: PLC0415
 

@@ -37,9 +37,9 @@ class ArrayBatch(Protocol):
 
 def _read_inputs(path: Path, raw: Any) -> Any:
     if raw is None:
-        from autojob.store.load import read_inputs_sections  # noqa: PLC0415
+        from autojob.store.load import scheduler_inputs_of  # noqa: PLC0415
 
-        raw = read_inputs_sections(path).get("scheduler_inputs") or {}
+        raw = scheduler_inputs_of(path)
     return raw
 
 
@@ -53,7 +53,9 @@ def group_by_resources(
     """Tasks grouped by ``resources`` of their scheduler inputs, in chunks of ``max_size``.
 
     ``scheduler_inputs``: each task's ``scheduler_inputs`` section when the
-    caller has read it already (else it is read from ``inputs.json``). Each
+    caller has read it already (else, or where it is None, it is read from
+    ``inputs.json``, or from the task script's directive lines where
+    ``inputs.json`` has no such section). Each
     distinct input is validated (and ``resources`` asked) once, so a sweep of
     many tasks with equal resources costs one validation.
 

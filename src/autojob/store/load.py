@@ -44,6 +44,7 @@ __all__ = [
     "load_task",
     "load_task_group",
     "read_inputs_sections",
+    "scheduler_inputs_of",
     "validate_task_document",
 ]
 
@@ -190,6 +191,15 @@ def validate_task_document(cls: type[T], document: dict[str, Any], task_dir: str
         if head == "task_outputs":
             raise invalid(exc, Path(task_dir, SETTINGS.OUTPUTS_FILE), ("task_outputs",)) from exc
         raise invalid(exc, Path(task_dir, SETTINGS.INPUTS_FILE)) from exc
+
+
+def scheduler_inputs_of(path: Path) -> dict[str, Any]:
+    """A task's scheduler inputs: its ``inputs.json`` section, else its script's lines."""
+    sections = read_inputs_sections(path)
+    found = sections.get("scheduler_inputs")
+    if found is None:
+        return _script_directives(os.fspath(path), sections)
+    return found if isinstance(found, dict) else {}
 
 
 def _script_directives(src: str, sections: dict[str, Any]) -> dict[str, Any]:

@@ -58,7 +58,7 @@ def _plan(selected: Sequence[Selected], max_parallel: int | None, root: Path) ->
         batch_root=root,
         max_array_size=cluster_limits()["max_aj_tasks"],
         max_parallel=max_parallel,
-        scheduler_inputs={s.spec.path: s.scheduler or {} for s in selected},
+        scheduler_inputs={s.spec.path: s.scheduler for s in selected},
     )
 
 

@@ -264,7 +264,7 @@ def reconcile(tasks: Sequence[tuple[Path, TaskState]]) -> dict[Path, TaskState]:
     for job_id, path in live.items():
         info = infos.get(job_id)
         if info is None:
-            if _gone(job_id, states[path], now):
+            if _gone(path, job_id, states[path], now):
                 changed[path] = _account_gone(path, job_id, states[path])
             continue
         _MISSING.pop(job_id, None)
@@ -278,12 +278,14 @@ def reconcile(tasks: Sequence[tuple[Path, TaskState]]) -> dict[Path, TaskState]:
     return changed
 
 
-def _gone(job_id: str, state: TaskState, now: float) -> bool:
+def _gone(path: Path, job_id: str, state: TaskState, now: float) -> bool:
     """Whether a job known to neither qstat nor qacct is to be taken as gone.
 
     qacct learns of a job a few seconds after it ends: a job ended just now may
     be known to neither yet, so it is taken as gone once missing for a while.
     """
+    if state.state is State.CANCELLED and not (path / SETTINGS.STARTED_FILE).exists():
+        return True  # deleted while pending: qacct never has such a job
     if state.state not in (State.QUEUED, State.RUNNING):
         return now - (state.ended_at or 0.0) >= ACCOUNTING_PATIENCE
     first = _MISSING.setdefault(job_id, now)

@@ -16,6 +16,9 @@ scheduler input    qsub option
 ``mail_user``      ``-M``
 ``mail_type``      ``-m`` (BEGIN ``b``, END ``e``, FAIL and REQUEUE ``a``,
                    ALL ``bea``, NONE ``n``)
+``dependency``     ``-hold_jid JOB[,JOB...]`` for ``afterany:JOB[:JOB...]``
+                   (Grid Engine releases a held job whatever the exit of the
+                   jobs it waits for, so ``afterok`` and others are refused)
 =================  ==========================================================
 
 Anything else (``ntasks_per_node``, more than one node, free-form SLURM
@@ -81,15 +84,36 @@ def qsub_options(inputs: SchedulerInputs) -> Options:
         options.append(("-A", inputs.account))
     if inputs.mail_user:
         options.append(("-M", inputs.mail_user))
+    hold = _hold(inputs)
+    if hold:
+        options.append(("-hold_jid", hold))
     if inputs.mail_type:
         letters = "".join(dict.fromkeys("".join(_MAIL[t] for t in inputs.mail_type)))
         options.append(("-m", "n" if "n" in letters else letters))
     return tuple(options)
 
 
+def _hold(inputs: SchedulerInputs) -> str | None:
+    """The job ids of ``dependency=afterany:ID[:ID...]``, comma-separated."""
+    value = (inputs.model_extra or {}).get("dependency")
+    if value is None:
+        return None
+    kind, _, ids = str(value).partition(":")
+    jobs = [j.split(".")[0].split("_")[0] for j in ids.split(":")]
+    if kind != "afterany" or not all(j.isdigit() for j in jobs):
+        raise InputError(
+            f"scheduler_inputs.dependency {value!r}: Grid Engine can wait for jobs to end "
+            "(-hold_jid), whatever their exit status, and nothing else",
+            field="scheduler_inputs.dependency",
+            hint="write it as 'afterany:JOB_ID[:JOB_ID...]'",
+        )
+    return ",".join(dict.fromkeys(jobs))
+
+
 def _check_supported(inputs: SchedulerInputs) -> None:
     for key in inputs.model_extra or {}:
-        raise _refuse(key, "is a SLURM directive")
+        if key != "dependency":
+            raise _refuse(key, "is a SLURM directive")
     if inputs.ntasks_per_node is not None:
         raise _refuse("ntasks_per_node", "spreads tasks over nodes")
     if inputs.nodes is not None and str(inputs.nodes).strip() not in {"1", "1-1"}:

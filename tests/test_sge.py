@@ -182,3 +182,22 @@ def test_a_dependency_grid_engine_cannot_express_is_refused(tmp_path: Path) -> N
     assert result.returncode != 0
     assert "scheduler_inputs.dependency" in result.stderr and "afterany" in result.stderr
     assert read_state(task).state is State.IDLE
+
+
+HOG = """python3 -c '
+import time
+hog = []
+for _ in range(300):
+    hog.append(bytearray(10**7))
+    time.sleep(0.02)
+'"""
+
+
+def test_a_task_over_its_memory_limit_ends_as_oom(tmp_path: Path) -> None:
+    study, (hog, calm) = study_of_commands(
+        tmp_path, {"hog": HOG, "calm": "exit 1"}, time="00:01:00", mem="150M"
+    )
+    submit(study)
+    assert wait_final([hog, calm]) == {hog: State.OOM, calm: State.FAILED}
+    assert read_state(hog).reason == "oom"
+    assert stats(hog)["limits"] == {"h_rt": "60", "h_vmem": "150M"}

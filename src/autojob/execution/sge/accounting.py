@@ -6,8 +6,10 @@ the accounting of each finished element (``job_stats.json``: job and task id,
 exit status, ``failed`` code, wallclock, maxvmem, host) are written in its task
 directory, with the cause Grid Engine tells:
 
-- ``failed`` 0: the script's exit status decides (an exit status with a memory
-  limit near its maxvmem is ``oom``);
+- ``failed`` 0: the script's exit status decides; a non-zero one under a
+  memory limit is ``oom`` when maxvmem came near the limit or the task's
+  standard error ends with an allocation failure (Grid Engine enforces
+  ``h_vmem`` as an address-space limit: allocations fail, the job is not killed);
 - ``failed`` 37 (qmaster enforced a limit): ``timeout`` when the wallclock
   reached ``h_rt``, else ``oom`` when the job had a memory limit;
 - ``failed`` 100 with the job killed (exit status 137 or 143): ``cancelled``
@@ -65,6 +67,9 @@ class SgeJob:
     host: str | None = None
     limits: dict[str, str] | None = None
     source: str = "qacct"
+    #: the task's standard error ends with an allocation failure (under a memory
+    #: limit, Grid Engine makes allocations fail rather than kill the job)
+    out_of_memory: bool = False
 
     @property
     def state(self) -> tuple[State, str | None]:
@@ -85,10 +90,17 @@ def _finished_state(job: SgeJob) -> tuple[State, str | None]:
         return State.FAILED, "node_fail"
     if job.exit_status == 0:
         return State.SUCCESS, None
+    return (State.OOM, "oom") if _over_memory(job, limits) else (State.FAILED, None)
+
+
+def _over_memory(job: SgeJob, limits: dict[str, str]) -> bool:
+    """Whether a job that failed under a memory limit failed for want of memory."""
     limit = _memory_limit(limits)
-    if limit is not None and job.maxvmem and memory_mb(_mb_text(job.maxvmem)) >= 0.9 * limit:
-        return State.OOM, "oom"
-    return State.FAILED, None
+    if limit is None:
+        return False
+    if job.out_of_memory:
+        return True
+    return bool(job.maxvmem) and memory_mb(_mb_text(job.maxvmem or "0")) >= 0.9 * limit
 
 
 def _limit_cause(job: SgeJob, limits: dict[str, str]) -> tuple[State, str]:
@@ -223,6 +235,23 @@ def poll(job_ids: Sequence[str], since: float | None = None) -> dict[str, SgeJob
 # --- reconcile ------------------------------------------------------------------
 
 
+#: what programs print when an allocation fails
+_ALLOCATION_FAILED = re.compile(
+    rb"MemoryError|Cannot allocate memory|std::bad_alloc|[Oo]ut of memory|memory exhausted"
+)
+
+
+def _allocation_failed(path: Path) -> bool:
+    """Whether the last lines of the task's standard error tell of a failed allocation."""
+    try:
+        with (path / SETTINGS.STDERR_FILE).open("rb") as stream:
+            stream.seek(max(0, stream.seek(0, 2) - 4096))
+            tail = stream.read()
+    except OSError:
+        return False
+    return _ALLOCATION_FAILED.search(tail) is not None
+
+
 def _accounting(path: Path, job: SgeJob) -> None:
     array, _, task = job.job_id.partition(".")
     data = {
@@ -268,9 +297,10 @@ def reconcile(tasks: Sequence[tuple[Path, TaskState]]) -> dict[Path, TaskState]:
                 changed[path] = _account_gone(path, job_id, states[path])
             continue
         _MISSING.pop(job_id, None)
-        state, cause = info.state
-        if state in (State.QUEUED, State.RUNNING):
-            continue
+        if info.source == "qstat":
+            continue  # queued or running
+        info.out_of_memory = _allocation_failed(path)
+        _state, cause = info.state
         with task_lock(path):
             _accounting(path, info)
             _record_end(path, info, cause)

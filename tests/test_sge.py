@@ -80,6 +80,18 @@ def test_the_time_limit_ends_a_task_as_timeout(tmp_path: Path) -> None:
     assert read_state(slow).reason == "timeout"
     assert stats(slow)["failed"] == 37
     assert stats(slow)["limits"] == {"h_rt": "3"}
+    # a new attempt with twice the time
+    result = run(
+        "resubmit", study, "--only", "timeout", "--time-factor", "2", "--executor", "sge",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    (again,) = [p for p in slow.parent.iterdir() if p.is_dir() and p != slow]
+    state = read_state(again)
+    assert state.executor == "sge" and state.job_id
+    assert state.state in (State.QUEUED, State.RUNNING)
+    assert wait_final([again], timeout=120) == {again: State.TIMEOUT}
+    assert stats(again)["limits"] == {"h_rt": "6"}
 
 
 def test_cancel_stops_running_and_queued_tasks_with_one_qdel(tmp_path: Path) -> None:
@@ -201,3 +213,30 @@ def test_a_task_over_its_memory_limit_ends_as_oom(tmp_path: Path) -> None:
     assert wait_final([hog, calm]) == {hog: State.OOM, calm: State.FAILED}
     assert read_state(hog).reason == "oom"
     assert stats(hog)["limits"] == {"h_rt": "60", "h_vmem": "150M"}
+
+
+def test_auto_restart_resubmits_from_inside_the_job_with_more_time(tmp_path: Path) -> None:
+    command = "if [ -f part1 ]; then echo finished > result; else touch part1; sleep 600; fi"
+    study, _ = study_of_commands(
+        tmp_path, {"long": command}, auto_restart=True, files_to_carry_over=["part1"], time="0:20"
+    )
+    submit(study)
+    group = study / "long"
+
+    def attempts() -> list[Path]:
+        return sorted(p for p in group.iterdir() if p.is_dir())
+
+    wait_until(
+        lambda: any((p / "result").exists() for p in attempts()),
+        120,
+        "an attempt to write its result",
+        details=lambda: [read_state(p) for p in attempts()],
+        interval=0.5,
+    )
+    first = next(p for p in attempts() if not (p / "result").exists())
+    second = next(p for p in attempts() if (p / "result").exists())
+    assert wait_final([first, second]) == {first: State.TIMEOUT, second: State.SUCCESS}
+    assert read_state(first).exit_code == 124  # stopped by itself, before h_rt
+    assert read_state(second).executor == "sge" and read_state(second).job_id
+    sched = json.loads((second / SETTINGS.INPUTS_FILE).read_text())["scheduler_inputs"]
+    assert sched["time"] == "00:00:30"

@@ -4,7 +4,9 @@
 # execd runs, nothing else. Jobs go first, by process group (killing a job's
 # shepherd alone would orphan the job), then their shepherds, sge_execd and
 # sge_qmaster.
-# Usage: scripts/sge-down.sh
+# Usage: scripts/sge-down.sh [DAEMON...]   (default: both, sge_execd first;
+# sge_qmaster alone leaves the jobs running under sge_execd, which reports them
+# once sge_qmaster is back)
 set -euo pipefail
 
 state="${AUTOJOB_SGE_STATE:-/run/autojob-sge}"
@@ -95,5 +97,18 @@ stop() {
     rm -f "$state/$name.pid"
 }
 
-stop sge_execd
-stop sge_qmaster
+if [ "$#" -eq 0 ]; then
+    set -- sge_execd sge_qmaster
+fi
+for name in "$@"; do
+    case "$name" in
+        sge_execd | sge_qmaster) ;;
+        *)
+            echo "sge-down: unknown daemon '$name' (known: sge_execd sge_qmaster)" >&2
+            exit 2
+            ;;
+    esac
+done
+for name in "$@"; do
+    stop "$name"
+done

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -240,3 +241,27 @@ def test_auto_restart_resubmits_from_inside_the_job_with_more_time(tmp_path: Pat
     assert read_state(second).executor == "sge" and read_state(second).job_id
     sched = json.loads((second / SETTINGS.INPUTS_FILE).read_text())["scheduler_inputs"]
     assert sched["time"] == "00:00:30"
+
+
+def test_qmaster_restarted_mid_study_loses_nothing(tmp_path: Path) -> None:
+    scripts = Path(__file__).parents[1] / "scripts"
+    study, paths = study_of_commands(
+        tmp_path, {f"r{i}": f"sleep 4; echo done {i}" for i in range(4)}, time="00:05:00"
+    )
+    submit(study)
+    wait_until(
+        lambda: any(read_state(p).state is State.RUNNING for p in paths), 60, "a task to start"
+    )
+    # qmaster stops mid-study (its jobs run on under execd), then comes back
+    subprocess.run([str(scripts / "sge-down.sh"), "sge_qmaster"], check=True, timeout=60)
+    try:
+        out = run("status", study, "--rescan", "--json", cwd=tmp_path)
+        assert out.returncode == 0, out.stderr  # the task files answer
+        counts = json.loads(out.stdout)["counts"]
+        assert sum(counts.values()) == 4 and set(counts) <= {"queued", "running", "success"}
+    finally:
+        subprocess.run([str(scripts / "sge-up.sh")], check=True, capture_output=True, timeout=300)
+    assert set(wait_final(paths).values()) == {State.SUCCESS}
+    for i, path in enumerate(paths):
+        assert (path / SETTINGS.STDOUT_FILE).read_text() == f"done {i}\n"
+        assert stats(path)["exit_status"] == 0

@@ -15,15 +15,29 @@ if ! command -v shellcheck >/dev/null 2>&1; then
     fi
 fi
 
-# the single-node SLURM cluster the slurm-marked tests run on (Debian packages and
-# daemons, so only as root, as in CI; elsewhere those tests are skipped).
-# AUTOJOB_SLURM=0 leaves it out.
-if [ "${AUTOJOB_SLURM:-1}" != 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "== slurm cluster"
-    scripts/slurm-up.sh
-    # stop the daemons again when the suite ends (AUTOJOB_SLURM_KEEP=1 keeps them)
-    if [ "${AUTOJOB_SLURM_KEEP:-0}" != 1 ]; then
-        trap 'echo "== stopping the slurm cluster"; scripts/slurm-down.sh' EXIT
+# the clusters the slurm- and sge-marked tests run on (Debian packages and daemons,
+# so only as root, as in CI; elsewhere those tests are skipped). AUTOJOB_SLURM=0 /
+# AUTOJOB_SGE=0 leave one out; AUTOJOB_SLURM_KEEP=1 / AUTOJOB_SGE_KEEP=1 keep its
+# daemons running when the suite ends.
+stops=()
+stop_clusters() {
+    local s
+    for s in "${stops[@]}"; do
+        echo "== stopping the $s cluster"
+        "scripts/$s-down.sh" || true
+    done
+}
+trap stop_clusters EXIT
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    if [ "${AUTOJOB_SLURM:-1}" != 0 ]; then
+        echo "== slurm cluster"
+        [ "${AUTOJOB_SLURM_KEEP:-0}" = 1 ] || stops+=(slurm)
+        scripts/slurm-up.sh
+    fi
+    if [ "${AUTOJOB_SGE:-1}" != 0 ]; then
+        echo "== grid engine cluster"
+        [ "${AUTOJOB_SGE_KEEP:-0}" = 1 ] || stops+=(sge)
+        scripts/sge-up.sh
     fi
 fi
 

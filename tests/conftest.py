@@ -19,6 +19,7 @@ pytest.register_assert_rewrite(
     "tests.datasets_helpers",
     "tests.harvest_helpers",
     "tests.interop_helpers",
+    "tests.sge_helpers",
     "tests.slurm_helpers",
     "tests.workflow_helpers",
 )
@@ -58,38 +59,48 @@ def reference_trees(
     return write_reference_trees(reference_python, tmp_path_factory)
 
 
-# --- tests marked slurm run on the cluster that scripts/slurm-up.sh starts ---
+# --- tests marked slurm / sge run on the clusters that scripts/*-up.sh start ---
 
 NO_SLURM = "no SLURM cluster: run scripts/slurm-up.sh"
+NO_SGE = "no Grid Engine cluster: run scripts/sge-up.sh"
+
+
+def _command_problem(command: list[str]) -> str | None:
+    """Why COMMAND cannot ask the cluster; None when it answers."""
+    if shutil.which(command[0]) is None:
+        return f"{command[0]} is not installed"
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
+    except subprocess.TimeoutExpired:
+        return f"{command[0]} did not answer within 30 s"
+    if result.returncode != 0:
+        return f"{command[0]} failed: {result.stderr.strip()}"
+    return None
 
 
 @functools.cache
 def _slurm_problem() -> str | None:
     """Why the SLURM cluster cannot be used; None when ``sinfo`` answers."""
-    if shutil.which("sinfo") is None:
-        return "sinfo is not installed"
-    try:
-        result = subprocess.run(
-            ["sinfo", "--noheader", "--format=%P"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        return "sinfo did not answer within 30 s"
-    if result.returncode != 0:
-        return f"sinfo failed: {result.stderr.strip()}"
-    return None
+    return _command_problem(["sinfo", "--noheader", "--format=%P"])
+
+
+@functools.cache
+def _sge_problem() -> str | None:
+    """Why the Grid Engine cluster cannot be used; None when it has an execution host."""
+    return _command_problem(["qconf", "-sel"])
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """Skip slurm-marked tests without a cluster; in CI (``CI`` set), fail them."""
-    if item.get_closest_marker("slurm") is None or (problem := _slurm_problem()) is None:
-        return
-    if os.environ.get("CI", "").lower() not in {"", "0", "false", "no"}:
-        pytest.fail(f"CI needs the SLURM cluster ({problem}): {NO_SLURM}", pytrace=False)
-    pytest.skip(f"{NO_SLURM} ({problem})")
+    """Skip slurm- and sge-marked tests without their cluster; in CI (``CI`` set), fail them."""
+    for marker, problem_of, hint in (
+        ("slurm", _slurm_problem, NO_SLURM),
+        ("sge", _sge_problem, NO_SGE),
+    ):
+        if item.get_closest_marker(marker) is None or (problem := problem_of()) is None:
+            continue
+        if os.environ.get("CI", "").lower() not in {"", "0", "false", "no"}:
+            pytest.fail(f"CI needs the {marker} cluster ({problem}): {hint}", pytrace=False)
+        pytest.skip(f"{hint} ({problem})")
 
 
 # --- figures of the reliability suite (docs/reliability.md) ---

@@ -30,6 +30,7 @@ from autojob.execution.executor import (
     unregister_executor,
 )
 from autojob.execution.local import LocalExecutor
+from autojob.execution.sge import SgeExecutor
 from autojob.execution.slurm import SlurmExecutor
 from autojob.store.run_files import record
 from autojob.store.state import State, TaskState, read_state
@@ -239,4 +240,5 @@ def test_the_executor_of_a_task_is_the_one_recorded(
     assert executor_for(TaskState(State.RUNNING, executor="pbs", job_id="5")) is None
     # a job id with no executor recorded: the first scheduler available here
     monkeypatch.setattr(SlurmExecutor, "available", lambda _self: False)
+    monkeypatch.setattr(SgeExecutor, "available", lambda _self: False)
     assert executor_for(TaskState(State.RUNNING, job_id="5")) is memory

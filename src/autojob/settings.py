@@ -191,6 +191,16 @@ class AutojobSettings(BaseSettings):
     SLURM_POLL_INTERVAL: float = Field(
         10.0, ge=0, description="seconds between two queries of squeue/sacct"
     )
+    SGE_MEMORY_RESOURCE: str = Field(
+        "h_vmem",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="Grid Engine resource scheduler_inputs.mem asks for (per slot)",
+    )
+    SGE_PARALLEL_ENVIRONMENT: str = Field(
+        "smp",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_.-]*$",
+        description="Grid Engine parallel environment of tasks with several cores",
+    )
     INDEX_MAX_AGE: float = Field(
         3600.0, ge=0, description="seconds after which status rescans the whole tree"
     )

@@ -44,6 +44,7 @@ __all__ = [
     "load_task",
     "load_task_group",
     "read_inputs_sections",
+    "scheduler_inputs_of",
     "validate_task_document",
 ]
 
@@ -192,8 +193,17 @@ def validate_task_document(cls: type[T], document: dict[str, Any], task_dir: str
         raise invalid(exc, Path(task_dir, SETTINGS.INPUTS_FILE)) from exc
 
 
+def scheduler_inputs_of(path: Path) -> dict[str, Any]:
+    """A task's scheduler inputs: its ``inputs.json`` section, else its script's lines."""
+    sections = read_inputs_sections(path)
+    found = sections.get("scheduler_inputs")
+    if found is None:
+        return _script_directives(os.fspath(path), sections)
+    return found if isinstance(found, dict) else {}
+
+
 def _script_directives(src: str, sections: dict[str, Any]) -> dict[str, Any]:
-    """Scheduler inputs read back from the ``#SBATCH`` lines of the task script.
+    """Scheduler inputs read back from the ``#SBATCH`` and ``#$`` lines of the task script.
 
     Only for an ``inputs.json`` without a ``scheduler_inputs`` section (as
     python-autojob 0.0.2 writes it, or a flat one): autojob writes the section,
@@ -201,6 +211,7 @@ def _script_directives(src: str, sections: dict[str, Any]) -> dict[str, Any]:
     there the script holds nothing more and is not read.
     """
     from autojob.scheduler import read_sbatch_options  # noqa: PLC0415
+    from autojob.sge_directives import read_sge_options  # noqa: PLC0415
 
     inputs = sections.get("task_inputs")
     name = inputs.get("task_script") if isinstance(inputs, dict) else None
@@ -210,7 +221,7 @@ def _script_directives(src: str, sections: dict[str, Any]) -> dict[str, Any]:
             text = stream.read()
     except OSError:
         return {}
-    return dict(read_sbatch_options(text))
+    return {**read_sge_options(text, source=script), **read_sbatch_options(text)}
 
 
 def _subdirectories(directory: str) -> list[str]:

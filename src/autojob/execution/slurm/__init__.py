@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from autojob.execution.claims import claim_tasks, new_claim
+from autojob.execution.batching import claim_arrays
 from autojob.execution.executor import Executor, Plan, Preview, Submission
 from autojob.execution.slurm.accounting import CLOCK_SLACK, JobInfo, poll, reconcile, scancel
 from autojob.execution.slurm.arrays import NAME, ArrayJob, plan_arrays, submit_arrays
@@ -76,19 +76,7 @@ def _plan(selected: Sequence[Selected], max_parallel: int | None, root: Path) ->
 
 
 def _submit(jobs: list[ArrayJob], allowed: frozenset[State]) -> list[ArrayJob]:
-    # each claim names the array element that will run the task, so one record
-    # per task suffices: the job id is written once per array, after sbatch
-    places = {
-        path: {"batch": str(job.batch_dir), "array_index": index}
-        for job in jobs
-        for index, (path, _) in enumerate(job.tasks)
-    }
-    # noted in the status journals once submitted (with their job ids)
-    token = new_claim()
-    claimed = set(claim_tasks(places, allowed, NAME, extra=places, note=False, claim=token))
-    for job in jobs:
-        job.indices = [i for i, (path, _) in enumerate(job.tasks) if path in claimed]
-        job.claim = token
+    claim_arrays(jobs, allowed, NAME)
     return submit_arrays([job for job in jobs if job.indices])
 
 

@@ -19,9 +19,9 @@ from typing import Any
 
 from autojob import SETTINGS
 from autojob.errors import SchedulerError
+from autojob.execution.ends import complete_end, lost
 from autojob.execution.slurm.commands import slurm_command
 from autojob.store.atomic import write_atomic
-from autojob.store.run_files import record
 from autojob.store.state import State, TaskState, read_state
 from autojob.store.task_lock import task_lock
 
@@ -224,7 +224,7 @@ def reconcile(tasks: Sequence[tuple[Path, TaskState]]) -> dict[Path, TaskState]:
     for job_id, path in live.items():
         info = infos.get(job_id)
         if info is None and states[path].state in (State.QUEUED, State.RUNNING):
-            changed[path] = _lost(path)
+            changed[path] = lost(path)
             continue
         if info is None:  # ended, and unknown to the scheduler
             ended_at = states[path].ended_at or 0.0
@@ -232,7 +232,7 @@ def reconcile(tasks: Sequence[tuple[Path, TaskState]]) -> dict[Path, TaskState]:
                 continue  # accounting may lag behind: ask again later
             # e.g. cancelled while pending: there is nothing to account
             with task_lock(path):
-                _complete_end(path, {"job_id": job_id, "accounted": True})
+                complete_end(path, {"job_id": job_id, "accounted": True})
             changed[path] = read_state(path)
             continue
         state, cause = info.state
@@ -251,26 +251,7 @@ def _record_end(path: Path, info: JobInfo, cause: str | None) -> None:
     changes: dict[str, Any] = {"job_id": info.job_id, "accounted": info.source == "sacct"}
     if cause is not None:
         changes["reason"] = cause
-    _complete_end(path, changes, default={"exit_code": code, "source": info.source})
-
-
-def _complete_end(
-    path: Path, changes: dict[str, Any], default: dict[str, Any] | None = None
-) -> None:
-    """Update the task's end record (or write one from ``default``)."""
-    try:
-        ended = json.loads((path / SETTINGS.ENDED_FILE).read_bytes())
-    except (OSError, ValueError):
-        ended = dict(default or {"exit_code": None})
-    record(path, "ENDED_FILE", {**ended, **changes})
-
-
-def _lost(path: Path) -> TaskState:
-    state = read_state(path)
-    if state.state in (State.QUEUED, State.RUNNING):
-        state.state = State.UNKNOWN
-        state.detail = "the scheduler no longer knows the job, and it recorded no end"
-    return state
+    complete_end(path, changes, default={"exit_code": code, "source": info.source})
 
 
 def scancel(job_ids: Sequence[str], *, settle: float = 10.0) -> None:

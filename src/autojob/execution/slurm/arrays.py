@@ -10,18 +10,16 @@ task.
 
 from __future__ import annotations
 
-import json
 import logging
 import shlex
-import time
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from autojob import SETTINGS
-from autojob.errors import InputError, SchedulerError
+from autojob.errors import SchedulerError
+from autojob.execution.batching import batch_name, group_by_resources, new_plan
 from autojob.execution.slurm.commands import slurm_command
 from autojob.scheduler import SchedulerInputs
 from autojob.store.atomic import write_atomic
@@ -118,32 +116,9 @@ def _ranges(indices: Sequence[int]) -> str:
 Resources = tuple[tuple[str, str | None], ...]
 
 
-def _resources(path: Path, raw: Any, known: dict[str, Resources]) -> Resources:
-    """The directives an array shares, from a task's raw scheduler inputs.
-
-    ``known`` remembers the answer per distinct input, so the many tasks of a
-    sweep that ask for the same resources are validated once.
-    """
-    if raw is None:
-        from autojob.store.load import read_inputs_sections  # noqa: PLC0415
-
-        raw = read_inputs_sections(path).get("scheduler_inputs") or {}
-    try:
-        key = json.dumps(raw, sort_keys=True)
-    except (TypeError, ValueError):
-        key = None
-    if key is not None and key in known:
-        return known[key]
-    try:
-        inputs = SchedulerInputs.model_validate(raw)
-    except ValueError as exc:
-        raise InputError(
-            f"invalid scheduler inputs: {exc}", path=path / SETTINGS.INPUTS_FILE
-        ) from exc
-    shared = tuple(sorted((o, v) for o, v in inputs.directives() if o not in PER_TASK))
-    if key is not None:
-        known[key] = shared
-    return shared
+def _resources(_path: Path, inputs: SchedulerInputs) -> Resources:
+    """The directives an array shares, from a task's scheduler inputs."""
+    return tuple(sorted((o, v) for o, v in inputs.directives() if o not in PER_TASK))
 
 
 def plan_arrays(
@@ -159,20 +134,15 @@ def plan_arrays(
     ``scheduler_inputs``: each task's ``scheduler_inputs`` section when the
     caller has read it already (else it is read from ``inputs.json``).
     """
-    groups: dict[Resources, list[tuple[Path, str]]] = {}
-    known: dict[str, Resources] = {}
-    given = scheduler_inputs or {}
-    for path, script in tasks:
-        groups.setdefault(_resources(path, given.get(path), known), []).append((path, script))
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    plan = uuid.uuid4().hex[:8]  # two plans never share a directory
+    plan = new_plan()  # two plans never share a directory
     jobs: list[ArrayJob] = []
-    for key, members in groups.items():
-        for start in range(0, len(members), max_array_size):
-            chunk = members[start : start + max_array_size]
-            name = f"{stamp}-{plan}-{len(jobs)}"
-            directives = [("job-name", _job_name(chunk)), *key]
-            jobs.append(ArrayJob(directives, chunk, batch_root / name, max_parallel))
+    groups = group_by_resources(
+        tasks, _resources, max_size=max_array_size, scheduler_inputs=scheduler_inputs
+    )
+    for key, chunk in groups:
+        directives = [("job-name", _job_name(chunk)), *key]
+        batch_dir = batch_root / batch_name(plan, len(jobs))
+        jobs.append(ArrayJob(directives, chunk, batch_dir, max_parallel))
     return jobs
 
 

@@ -1,0 +1,129 @@
+"""What every scheduler's job arrays share: grouping, chunking and claiming tasks.
+
+Tasks that ask for the same resources share one array job, chunked under the
+scheduler's largest array; each task is claimed under its lock with its array's
+batch directory and its index, so its element's job id is known once the
+array's is (:func:`autojob.store.state.write_submitted`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+from autojob import SETTINGS
+from autojob.errors import InputError
+from autojob.execution.claims import claim_tasks, new_claim
+from autojob.scheduler import SchedulerInputs
+from autojob.store.state import State
+
+__all__ = ["ArrayBatch", "batch_name", "claim_arrays", "group_by_resources", "new_plan"]
+
+K = TypeVar("K", bound=Hashable)
+
+
+class ArrayBatch(Protocol):
+    """An array job as :func:`claim_arrays` sees it."""
+
+    tasks: list[tuple[Path, str]]
+    batch_dir: Path
+    indices: list[int] | None
+    claim: str | None
+
+
+def _read_inputs(path: Path, raw: Any) -> Any:
+    if raw is None:
+        from autojob.store.load import scheduler_inputs_of  # noqa: PLC0415
+
+        raw = scheduler_inputs_of(path)
+    return raw
+
+
+def group_by_resources(
+    tasks: Sequence[tuple[Path, str]],
+    resources: Callable[[Path, SchedulerInputs], K],
+    *,
+    max_size: int,
+    scheduler_inputs: Mapping[Path, Any] | None = None,
+) -> list[tuple[K, list[tuple[Path, str]]]]:
+    """Tasks grouped by ``resources`` of their scheduler inputs, in chunks of ``max_size``.
+
+    ``scheduler_inputs``: each task's ``scheduler_inputs`` section when the
+    caller has read it already (else, or where it is None, it is read from
+    ``inputs.json``, or from the task script's directive lines where
+    ``inputs.json`` has no such section). Each
+    distinct input is validated (and ``resources`` asked) once, so a sweep of
+    many tasks with equal resources costs one validation.
+
+    Raises:
+        InputError: a task's scheduler inputs are invalid, or ``resources``
+            refuses them (the error then names the task's inputs file).
+    """
+    groups: dict[K, list[tuple[Path, str]]] = {}
+    known: dict[str, K] = {}
+    given = scheduler_inputs or {}
+    for path, script in tasks:
+        raw = _read_inputs(path, given.get(path))
+        try:
+            cache_key: str | None = json.dumps(raw, sort_keys=True)
+        except (TypeError, ValueError):
+            cache_key = None
+        if cache_key is not None and cache_key in known:
+            key = known[cache_key]
+        else:
+            key = _resources_of(path, raw, resources)
+            if cache_key is not None:
+                known[cache_key] = key
+        groups.setdefault(key, []).append((path, script))
+    return [
+        (key, members[start : start + max_size])
+        for key, members in groups.items()
+        for start in range(0, len(members), max_size)
+    ]
+
+
+def _resources_of(path: Path, raw: Any, resources: Callable[[Path, SchedulerInputs], K]) -> K:
+    where = path / SETTINGS.INPUTS_FILE
+    try:
+        inputs = SchedulerInputs.model_validate(raw)
+    except ValueError as exc:
+        raise InputError(f"invalid scheduler inputs: {exc}", path=where) from exc
+    try:
+        return resources(path, inputs)
+    except InputError as exc:
+        if exc.path is not None:
+            raise
+        raise InputError(exc.message, path=where, field=exc.field, hint=exc.hint) from exc
+
+
+def batch_name(plan: str, number: int) -> str:
+    """The directory name of the ``number``-th array of a plan (see :func:`new_plan`)."""
+    return f"{plan}-{number}"
+
+
+def new_plan() -> str:
+    """A name no two plans share: the time, and a random part."""
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
+
+
+def claim_arrays(jobs: Sequence[ArrayBatch], allowed: frozenset[State], executor: str) -> None:
+    """Claim the tasks of ``jobs`` still in ``allowed``; set each job's indices and claim.
+
+    Each claim names the array element that will run the task, so one record
+    per task suffices (the array's job id is written once, after submitting).
+    The claims are noted in the status journals once submitted.
+    """
+    places = {
+        path: {"batch": str(job.batch_dir), "array_index": index}
+        for job in jobs
+        for index, (path, _) in enumerate(job.tasks)
+    }
+    token = new_claim()
+    claimed = set(claim_tasks(places, allowed, executor, extra=places, note=False, claim=token))
+    for job in jobs:
+        job.indices = [i for i, (path, _) in enumerate(job.tasks) if path in claimed]
+        job.claim = token

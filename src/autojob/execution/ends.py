@@ -1,0 +1,41 @@
+"""Ends a scheduler tells of: written into the task's end record, under its lock.
+
+The task script records its own end; what it cannot record (killed at its time
+limit, out of memory, cancelled, its host lost) a scheduler executor learns from
+its accounting and completes here. Callers hold the task's lock.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from autojob import SETTINGS
+from autojob.store.run_files import record
+from autojob.store.state import State, TaskState, read_state
+
+__all__ = ["complete_end", "lost"]
+
+
+def complete_end(
+    path: Path, changes: dict[str, Any], default: dict[str, Any] | None = None
+) -> None:
+    """Update the task's end record with ``changes`` (or write one from ``default``)."""
+    try:
+        ended = json.loads((path / SETTINGS.ENDED_FILE).read_bytes())
+    except (OSError, ValueError):
+        ended = dict(default or {"exit_code": None})
+    record(path, "ENDED_FILE", {**ended, **changes})
+
+
+def lost(path: Path) -> TaskState:
+    """The task's state, unknown if its files call it queued or running.
+
+    For a job the scheduler no longer knows that recorded no end.
+    """
+    state = read_state(path)
+    if state.state in (State.QUEUED, State.RUNNING):
+        state.state = State.UNKNOWN
+        state.detail = "the scheduler no longer knows the job, and it recorded no end"
+    return state

@@ -45,7 +45,7 @@ def attempts(group: Path) -> list[Path]:
     def created(path: Path) -> str:
         return str(json.loads((path / SETTINGS.TASK_METADATA_FILE).read_text())["date_created"])
 
-    return sorted((p for p in group.iterdir() if p.is_dir()), key=created)
+    return sorted((p for p in group.iterdir() if p.is_dir() and p.name[0] != "."), key=created)
 
 
 def finished(study: Path) -> bool:

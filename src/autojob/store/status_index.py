@@ -45,7 +45,7 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-INDEX_VERSION = 3
+INDEX_VERSION = 4  # 4: ended tasks keep their start (started_at, host, pid)
 LIVE = (State.QUEUED.value, State.RUNNING.value)
 #: columns of the index: where the task is, then its state's fields
 PLACE = ("path", "group", "study", "created")
@@ -70,6 +70,7 @@ class TaskEntry:
         data: dict[str, Any] = {"path": self.path, "group": self.group, "study": self.study}
         data["created"] = self.created
         data.update(self.state.as_dict())
+        data["run_seconds"] = self.state.run_seconds()
         return data
 
 

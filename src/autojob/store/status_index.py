@@ -340,8 +340,13 @@ def _reread(root: str, rel: str, report: StatusReport) -> set[str]:
     return {g for g in report.columns["group"][before:] if g}
 
 
-def collect(root: Path, *, rescan: bool = False, use_index: bool = True) -> StatusReport:
+def collect(
+    root: Path, *, rescan: bool = False, use_index: bool = True, create_index: bool = True
+) -> StatusReport:
     """Return the state of every task under ``root``.
+
+    ``create_index=False``: use the index where there is one, but where there
+    is none, walk the tree without writing one (a reader such as ``list``).
 
     Raises:
         AutojobError: ``root`` is not a directory.
@@ -353,19 +358,19 @@ def collect(root: Path, *, rescan: bool = False, use_index: bool = True) -> Stat
             hint="give the directory of a task, task group, study or study group",
         )
     top = os.path.realpath(root)
-    report = _collect(top, rescan=rescan, use_index=use_index)
+    report = _collect(top, rescan=rescan, use_index=use_index, create_index=create_index)
     report.problems = id_problems(top, report)
     return report
 
 
-def _collect(top: str, *, rescan: bool, use_index: bool) -> StatusReport:
+def _collect(top: str, *, rescan: bool, use_index: bool, create_index: bool) -> StatusReport:
     if not use_index:
         return _scan(top)
     index = None if rescan else _load_index(top)
     if index is not None:
         with contextlib.suppress(KeyError, TypeError, ValueError):
             return _refresh(top, index)
-    return _full_scan(top)
+    return _full_scan(top) if create_index else _scan(top)
 
 
 def id_problems(root: str, report: StatusReport) -> list[tuple[str, str]]:

@@ -610,7 +610,7 @@ def test_list_structured_tree(tmp_path: Path) -> None:
 
     table = ok("list", sg.name, cwd=tmp_path)  # relative: the title stays on one line
     assert f"3 task(s) under {sg.name}" in table.stdout
-    for task_id, (label, group_id, command, rel) in expected.items():
+    for task_id, (label, _group_id, command, rel) in expected.items():
         assert re.search(
             rf"{task_id}\s*│\s*{label}\s*│\s*idle\s*│[\s│]*│\s*{rel}\s*│\s*{command}",
             table.stdout,

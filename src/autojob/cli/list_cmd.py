@@ -13,7 +13,17 @@ from autojob.cli.options import ExistingDir
 
 __all__ = ["list_tasks"]
 
-STATES = ["idle", "queued", "running", "success", "failed", "timeout", "oom", "cancelled", "unknown"]
+STATES = [
+    "idle",
+    "queued",
+    "running",
+    "success",
+    "failed",
+    "timeout",
+    "oom",
+    "cancelled",
+    "unknown",
+]
 
 
 @click.command("list")
@@ -108,9 +118,7 @@ def _print_table(rows: list, root: Path) -> None:  # type: ignore[type-arg]
     for row in rows:
         state = (row.state or "", duration(row.run_seconds), _text(row.exit_code), row.cause or "")
         if row.error:
-            table.add_row(
-                row.task_id or "?", "", *state, row.rel_path, f"[red]{row.error}[/red]"
-            )
+            table.add_row(row.task_id or "?", "", *state, row.rel_path, f"[red]{row.error}[/red]")
         else:
             table.add_row(row.task_id, row.label, *state, row.rel_path, _short(row.command or ""))
     console.print(table)
@@ -129,7 +137,7 @@ def duration(seconds: float | None) -> str:
     """A run time as people read it: ``4.2 s``, ``12:05``, ``3:02:10``, ``2 d 03:00:00``."""
     if seconds is None:
         return ""
-    if seconds < 60:  # noqa: PLR2004
+    if seconds < 60:
         return f"{seconds:.1f} s"
     whole = round(seconds)
     days, rest = divmod(whole, 86400)

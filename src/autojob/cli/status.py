@@ -78,10 +78,11 @@ def status(
 
     Attempts in a task group are its history: the newest attempt decides the
     group's state, and every count (tables and --json "counts") is one state
-    per task group; the earlier attempts are counted apart ("attempts"). The first call walks the tree and keeps an index under
-    PATH/.autojob/; later calls re-read only what changed. Attempts that share
-    a task id (a copied task directory) or name another task group (moved by
-    hand) are listed as problems; 'autojob list PATH --repair' fixes them.
+    per task group; the earlier attempts are counted apart ("attempts"). The
+    first call walks the tree and keeps an index under PATH/.autojob/; later
+    calls re-read only what changed. Attempts that share a task id (a copied
+    task directory) or name another task group (moved by hand) are listed as
+    problems; 'autojob list PATH --repair' fixes them.
     """
     if as_json:
         report, note = _collect(path, rescan)
@@ -296,7 +297,7 @@ def _table(report: StatusReport, by: By) -> Table:
     per: dict[str, Counter[str]] = {}
     for (study, state), count in current_counts(report, "study").items():
         per.setdefault(_study_name(report, study), Counter())[state] += count
-    attempts = Counter(_study_name(report, study) for study in report.columns["study"])
+    per_study = Counter(_study_name(report, study) for study in report.columns["study"])
     states = [s for s in ORDER if any(s in counts for counts in per.values())]
     for state in states:
         table.add_column(state, justify="right", style=COLOURS[state])
@@ -307,7 +308,7 @@ def _table(report: StatusReport, by: By) -> Table:
             study,
             *[str(counts.get(s, "")) for s in states],
             str(sum(counts.values())),
-            str(attempts[study]),
+            str(per_study[study]),
         )
     return table
 

@@ -7,7 +7,8 @@ The task script records its start (``autojob.started``) and end
 decide the state, so the state survives the death of any process::
 
     ended   exit 0 -> success; reason timeout/cancelled/oom/... -> that; else failed
-            (with when and where it started, from the start record)
+            (with when and where it started: the task script's end record
+            repeats them; else the start record tells)
     started (no end) -> running while its process lives, else unknown
     queued  (no start) -> queued while its runner lives, else idle again
     cancel  (nothing else) -> cancelled
@@ -320,7 +321,9 @@ def read_state(task_dir: str | Path, names: Collection[str] | None = None) -> Ta
     if SETTINGS.ENDED_FILE in names:
         record = _read_record(os.path.join(folder, SETTINGS.ENDED_FILE))
         if record is not None:
-            if SETTINGS.STARTED_FILE in names:
+            if "started_at" in record:  # the task script's end repeats its start
+                _start_of({**record, "time": record["started_at"]}, result)
+            elif SETTINGS.STARTED_FILE in names:  # an end written by another process
                 _start_of(_read_record(os.path.join(folder, SETTINGS.STARTED_FILE)) or {}, result)
             return _executor(record, _ended(record, result, cancel), folder, names)
     if SETTINGS.STARTED_FILE in names:

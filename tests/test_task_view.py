@@ -14,6 +14,7 @@ import re
 import signal
 import socket
 import subprocess
+import threading
 from pathlib import Path
 
 from autojob.store.state import State, read_state
@@ -56,6 +57,49 @@ def test_submit_wait_follows_the_automatic_restart_it_causes(tmp_path: Path) -> 
     assert read_state(second).state is State.SUCCESS
     assert (second / "result").read_text() == "finished\n"
     assert f"following the automatic restart {second}" in result.stderr
+
+
+def test_ctrl_c_while_following_a_restart_says_it_runs_on_and_how_to_follow(
+    tmp_path: Path,
+) -> None:
+    command = "if [ -f part1 ]; then sleep 60; else touch part1; sleep 60; fi"
+    study, _ = study_of_commands(
+        tmp_path, {"long": command}, auto_restart=True, files_to_carry_over=["part1"], time="0:04"
+    )
+    waiting = subprocess.Popen(
+        [str(AUTOJOB), "submit", str(study), "--wait"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    group = study / "long"
+    lines: list[str] = []
+    assert waiting.stderr is not None
+    reader = threading.Thread(target=lambda: lines.extend(waiting.stderr or ()), daemon=True)
+    reader.start()
+    try:
+
+        def following() -> Path | None:
+            said = [line for line in lines if "following the automatic restart" in line]
+            return Path(said[0].split()[-1]) if said else None
+
+        second = wait_until(following, 60, "--wait to follow the restart")
+        wait_until(lambda: read_state(second).state is State.RUNNING, 60, "the restart to run")
+        waiting.send_signal(signal.SIGINT)
+        waiting.wait(timeout=60)
+        reader.join(timeout=60)
+        err = "".join(lines)
+        assert waiting.returncode == 130
+        assert "stopped waiting for 1 task(s) that run on without this command" in err
+        assert f"follow them: autojob status --watch {group}" in err
+        assert f"cancel them: autojob cancel {second}" in err
+        assert read_state(second).state is State.RUNNING  # it runs on
+    finally:
+        waiting.kill()
+        waiting.communicate()
+        run("cancel", group, "--grace", "1", cwd=tmp_path)
+    assert all(read_state(p).state is not State.RUNNING for p in attempts(group))
 
 
 def test_status_counts_one_state_per_task_group(tmp_path: Path) -> None:

@@ -52,7 +52,9 @@ STATES = [
 @click.option(
     "--wait",
     is_flag=True,
-    help="Run in this terminal with a progress bar; exit 1 if any task fails.",
+    help="Run in this terminal with a progress bar, following the automatic restarts "
+    "the tasks make; exit 1 if the newest attempt of any task fails. Ctrl-C cancels the "
+    "tasks not ended yet (a second Ctrl-C kills them at once).",
 )
 @click.option("--dry-run", is_flag=True, help="Print what would run and change nothing.")
 @click.option(
@@ -78,6 +80,14 @@ def submit(
     terminal; follow them with 'autojob status PATH --watch'. Tasks already
     finished are never run again unless named with --only (their earlier run
     moves to autojob.history/).
+
+    With --wait, a task that restarts itself (auto_restart, after its time
+    limit) is followed to its newest attempt, which decides whether it
+    succeeded. The first Ctrl-C says what it waits for: the tasks not ended yet
+    are cancelled (SIGTERM, SIGKILL after the grace period) and nothing more
+    starts; a second Ctrl-C kills them at once. While --wait waits for tasks
+    that run elsewhere (a scheduler's jobs, restarts in a background runner),
+    Ctrl-C stops waiting and prints how to follow or cancel them.
     """
     from autojob.execution.submit import (  # noqa: PLC0415
         DEFAULT_ONLY,
@@ -227,7 +237,9 @@ class _Interrupts:
 
     def _interrupted(self, signum: int, frame: object) -> None:
         self.count += 1
-        self.console.print(self.message(), style="yellow", markup=False, highlight=False)
+        self.console.print(
+            self.message(), style="yellow", markup=False, highlight=False, soft_wrap=True
+        )
         raise KeyboardInterrupt
 
     def message(self) -> str:
@@ -235,12 +247,15 @@ class _Interrupts:
         from autojob.execution.local import GRACE_SECONDS  # noqa: PLC0415
 
         if self.elsewhere is not None:
-            where = " ".join(_quoted(p) for p in self.elsewhere[:5])
-            more = " ..." if len(self.elsewhere) > 5 else ""
+            import os  # noqa: PLC0415
+
+            above = _quoted(Path(os.path.commonpath([p.parent for p in self.elsewhere])))
+            listed = len(self.elsewhere) <= 5
+            these = " ".join(_quoted(p) for p in self.elsewhere) if listed else above
             return (
                 f"Ctrl-C: stopped waiting for {len(self.elsewhere)} task(s) that run on without "
-                f"this command: {where}{more}\n  follow them: autojob status --watch {where}"
-                f"{more}\n  cancel them: autojob cancel {where}{more}"
+                f"this command\n  follow them: autojob status --watch {above}"
+                f"\n  cancel them: autojob cancel {these}"
             )
         if self.count == 1:
             return (
@@ -301,7 +316,9 @@ def _follow_restarts(
             return newest, followed
         followed += len(made)
         for new in made:
-            progress.console.print(f"following the automatic restart {new}")
+            progress.console.print(
+                f"following the automatic restart {new}", soft_wrap=True, highlight=False
+            )
         progress.update(bar, total=(progress.tasks[0].total or 0) + len(made))
         interrupts.elsewhere = list(made)
         states = _follow(chosen, list(made), ended)

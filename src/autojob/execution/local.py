@@ -208,8 +208,12 @@ class LocalRunner:
             stop_runs([(spec.path, read_state(spec.path))], grace=self.grace)
         with task_lock(spec.path):
             names = set(os.listdir(spec.path))
-            if reason is None and SETTINGS.CANCEL_FILE in names:
-                reason = "cancelled"
+            if (
+                reason is None
+                and SETTINGS.CANCEL_FILE in names
+                and SETTINGS.ENDED_FILE not in names
+            ):
+                reason = "cancelled"  # (a script that recorded its own end ended by itself)
             if reason is None and SETTINGS.ENDED_FILE in names and code == 0:
                 return TaskState(State.SUCCESS, exit_code=0)  # the script recorded it
             if reason is not None or SETTINGS.ENDED_FILE not in names:

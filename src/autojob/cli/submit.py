@@ -223,6 +223,8 @@ class _Interrupts:
     def __enter__(self) -> _Interrupts:
         import signal  # noqa: PLC0415
 
+        if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+            return self  # started ignoring Ctrl-C (in the background): keep ignoring it
         try:
             self._previous = signal.signal(signal.SIGINT, self._interrupted)
         except ValueError:  # not the main thread: leave signals alone
@@ -247,6 +249,8 @@ class _Interrupts:
         from autojob.execution.local import GRACE_SECONDS  # noqa: PLC0415
 
         if self.elsewhere is not None:
+            if not self.elsewhere:
+                return "Ctrl-C: stopped waiting"
             import os  # noqa: PLC0415
 
             above = _quoted(Path(os.path.commonpath([p.parent for p in self.elsewhere])))

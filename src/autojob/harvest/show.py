@@ -67,7 +67,9 @@ def find_task(name: str, root: Path) -> Path:
                 hint="give a task's directory or its task id; 'autojob list' lists them",
             )
         return given
-    found = [t.path for t in discover_tasks(root) if _named(t.path, name)]
+    tasks = [t.path for t in discover_tasks(root)]
+    # directories are named by their task id by default: try names first, then ids
+    found = [p for p in tasks if p.name == name] or [p for p in tasks if _has_id(p, name)]
     if len(found) == 1:
         return found[0]
     if not found:
@@ -82,9 +84,7 @@ def find_task(name: str, root: Path) -> Path:
     )
 
 
-def _named(path: Path, name: str) -> bool:
-    if path.name == name:
-        return True
+def _has_id(path: Path, name: str) -> bool:
     try:
         data = json.loads((path / SETTINGS.TASK_METADATA_FILE).read_bytes())
     except (OSError, ValueError):

@@ -305,16 +305,19 @@ def _follow_restarts(
     many restarts were followed.
     """
     from autojob.next.resubmit import restarts_of  # noqa: PLC0415
-    from autojob.store.state import State  # noqa: PLC0415
+    from autojob.store.state import State, read_state  # noqa: PLC0415
 
     newest = dict(results)
     followed = 0
     while True:
+        # a task script restarts its task after a timeout, and submits the
+        # restart before it exits: a restart still idle was made by hand
         made = {
             new: origin
             for origin, (path, state) in enumerate(newest.items())
-            if state.state is not State.SUCCESS
+            if state.state is State.TIMEOUT
             for new in restarts_of(path, besides=before.get(path.parent, frozenset()))[-1:]
+            if read_state(new).state is not State.IDLE
         }
         if not made:
             return newest, followed

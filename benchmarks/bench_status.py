@@ -108,8 +108,15 @@ def started_record(when: float, pid: int) -> bytes:
 
 
 def ended_record(when: float, exit_code: int) -> bytes:
-    """What the task script writes when its command has ended (outside SLURM)."""
-    return f'{{"time": {when:.6f}, "exit_code": {exit_code}, "job_id": ""}}\n'.encode()
+    """What the task script writes when its command has ended (outside SLURM).
+
+    It repeats the start (time and host), so a reader needs this record alone.
+    """
+    text = (
+        f'{{"time": {when:.6f}, "exit_code": {exit_code}, "job_id": "", "executor": "", '
+        f'"started_at": {when - 1.0:.6f}, "host": "{this_host()}"}}\n'
+    )
+    return text.encode("utf-8")
 
 
 def write_record(folder: str, name: str, data: bytes) -> None:

@@ -610,9 +610,10 @@ def test_list_structured_tree(tmp_path: Path) -> None:
 
     table = ok("list", sg.name, cwd=tmp_path)  # relative: the title stays on one line
     assert f"3 task(s) under {sg.name}" in table.stdout
-    for task_id, (label, group_id, command, rel) in expected.items():
+    for task_id, (label, _group_id, command, rel) in expected.items():
         assert re.search(
-            rf"{task_id}\s*│\s*{label}\s*│\s*{group_id}\s*│\s*{command}\s*│\s*{rel}", table.stdout
+            rf"{task_id}\s*│\s*{label}\s*│\s*idle\s*│[\s│]*│\s*{rel}\s*│\s*{command}",
+            table.stdout,
         )
 
 
@@ -679,7 +680,9 @@ def test_list_json_lines_parse(tmp_path: Path) -> None:
         "command",
         "error",
     }
-    assert all(set(r) == keys for r in rows)
+    state = {"state", "exit_code", "cause", "started_at", "ended_at", "run_seconds", "host"}
+    assert all(set(r) == keys | state for r in rows)  # fields are only ever added
+    assert all(r["state"] == "idle" and r["run_seconds"] is None for r in rows)
     assert all(r["command"] == "python x.py 'quoted arg' ü" for r in rows)
 
 

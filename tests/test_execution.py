@@ -219,7 +219,10 @@ def test_status_table_json_and_attempt_history(tmp_path: Path) -> None:
 
     create_task_tree(retry, bad_group)
     data = json.loads(run("status", study, "--json", cwd=tmp_path).stdout)
-    assert data["counts"] == {"success": 1, "failed": 1, "idle": 1}
+    # one state per task group (its newest attempt); the replaced attempt apart
+    assert data["counts"] == {"success": 1, "idle": 1}
+    assert data["attempt_counts"] == {"success": 1, "failed": 1, "idle": 1}
+    assert data["replaced_counts"] == {"failed": 1}
     groups = {g["path"]: g for g in data["task_groups"]}
     assert groups["bad"] == {"path": "bad", "state": "idle", "attempts": 2}
     # the failed attempt is history now: the group's newest attempt is idle

@@ -25,6 +25,7 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 COMMANDS: dict[str, tuple[str, str]] = {
     "new": ("autojob.cli.new", "new"),
     "list": ("autojob.cli.list_cmd", "list_tasks"),
+    "show": ("autojob.cli.show", "show"),
     "run": ("autojob.cli.run_cmd", "run"),
     "submit": ("autojob.cli.submit", "submit"),
     "status": ("autojob.cli.status", "status"),

@@ -63,8 +63,11 @@ REFRESH_EVERY = 250
     "conditions",
     multiple=True,
     metavar="FIELD=VALUE",
-    help="Keep tasks whose dotted FIELD equals VALUE (e.g. outputs.converged=true, "
-    "label=relax); repeat to require several.",
+    help="Keep tasks whose dotted FIELD equals VALUE (outputs.converged=true, "
+    "label=relax); also FIELD!=VALUE, FIELD<VALUE, <=, >, >= (numbers: "
+    "'outputs.energy<-3.5') and FIELD~GLOB ('label~relax-*'). A field not at the "
+    "top of the record is looked up in metadata, then outputs; a task without it is "
+    "left out, and a field no task has is warned about. Repeat to require several.",
 )
 @click.option(
     "--state",
@@ -201,6 +204,13 @@ def _report(console: Console, summary: HarvestSummary, target: Path) -> None:
     )
     if summary.seen > summary.tasks:
         console.print(f"{summary.seen - summary.tasks} task(s) left out by --where/--state")
+    for condition, close in summary.unmatched:
+        hint = f"; did you mean {' or '.join(close)}?" if close else ""
+        Console(stderr=True).print(
+            f"warning: --where {condition}: no task has the field {condition.field}{hint}",
+            style="yellow",
+            markup=False,
+        )
     if not summary.problem_count:
         return
     table = Table(

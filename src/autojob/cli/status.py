@@ -77,11 +77,13 @@ def status(
     """Count the tasks under PATH by state, per study or task group.
 
     Attempts in a task group are its history: the newest attempt decides the
-    group's state. The first call walks the tree and keeps an index under
-    PATH/.autojob/ (none when PATH is a task directory: its own files are
-    read); later calls re-read only what changed. Attempts that share
-    a task id (a copied task directory) or name another task group (moved by
-    hand) are listed as problems; 'autojob list PATH --repair' fixes them.
+    group's state, and every count (tables and --json "counts") is one state
+    per task group; the earlier attempts are counted apart ("attempts"). The
+    first call walks the tree and keeps an index under PATH/.autojob/ (none
+    when PATH is a task directory: its own files are read); later calls re-read
+    only what changed. Attempts that share a task id (a copied task directory)
+    or name another task group (moved by hand) are listed as problems;
+    'autojob list PATH --repair' fixes them.
 
     \b
     Examples:
@@ -137,13 +139,37 @@ def group_states(report: StatusReport) -> dict[str, tuple[str, int]]:
     }
 
 
+def current_counts(report: StatusReport, by: str | None = None) -> Counter[tuple[Any, str]]:
+    """Tasks per (``by`` column value, state), one per task group: its newest attempt.
+
+    Tasks outside task groups count each. Earlier attempts are history and
+    are counted apart (:func:`replaced_counts`).
+    """
+    from autojob.store.status_index import newest_attempts  # noqa: PLC0415
+
+    counts: Counter[tuple[Any, str]] = Counter()
+    for entry in newest_attempts(report):
+        key = None if by is None else getattr(entry, by)
+        counts[key, entry.state.state.value] += 1
+    return counts
+
+
+def replaced_counts(report: StatusReport) -> Counter[str]:
+    """Earlier attempts (replaced by a newer one in their task group), per state."""
+    every = Counter(report.columns["state"])
+    every.subtract(Counter(state for _, state in current_counts(report).elements()))
+    return +every
+
+
 def _as_json(report: StatusReport) -> dict[str, Any]:
-    counts = Counter(report.columns["state"])
+    counts = Counter({state: n for (_, state), n in current_counts(report).items()})
     groups = group_states(report)
     return {
         "root": str(report.root),
         "source": report.source,
         "counts": dict(counts),
+        "attempt_counts": dict(Counter(report.columns["state"])),
+        "replaced_counts": dict(replaced_counts(report)),
         "tasks": [e.as_dict() for e in sorted(report.tasks.values(), key=lambda e: e.path)],
         "task_groups": [
             {"path": g, "state": s, "attempts": n} for g, (s, n) in sorted(groups.items())
@@ -221,6 +247,16 @@ def _render(
         parts.append(_trouble(report.root, trouble[:show_failed], len(trouble)))
     if report.problems:
         parts.append(_problems(report))
+    replaced = replaced_counts(report)
+    if replaced:
+        shown = ", ".join(f"{state} {replaced[state]}" for state in ORDER if state in replaced)
+        parts.append(
+            Text(
+                f"{sum(replaced.values())} earlier attempt(s) replaced by a newer one in their "
+                f"task group, not counted above: {shown}",
+                style="dim",
+            )
+        )
     parts.append(
         Text(
             f"{len(report)} task(s); {report.reread} read from disk ({report.source})", style="dim"
@@ -252,9 +288,13 @@ def _table(report: StatusReport, by: By) -> Table:
     if by == "state":
         table.add_column("state")
         table.add_column("tasks", justify="right")
-        counts = Counter(report.columns["state"])
-        for state in (s for s in ORDER if s in counts):
-            table.add_row(Text(state, style=COLOURS[state]), str(counts[state]))
+        table.add_column("attempts", justify="right")
+        counts = Counter({state: n for (_, state), n in current_counts(report).items()})
+        every = Counter(report.columns["state"])
+        for state in (s for s in ORDER if s in every):
+            table.add_row(
+                Text(state, style=COLOURS[state]), str(counts.get(state, 0)), str(every[state])
+            )
         return table
     if by == "task_group":
         table.add_column("task group")
@@ -268,16 +308,26 @@ def _table(report: StatusReport, by: By) -> Table:
         return table
     table.add_column("study")
     per: dict[str, Counter[str]] = {}
-    for (study, state), count in report.counts("study").items():
-        name = report.root.name if study == "." else study or "(no study)"
-        per.setdefault(name, Counter())[state] += count
-    states = [s for s in ORDER if s in set(report.columns["state"])]
+    for (study, state), count in current_counts(report, "study").items():
+        per.setdefault(_study_name(report, study), Counter())[state] += count
+    per_study = Counter(_study_name(report, study) for study in report.columns["study"])
+    states = [s for s in ORDER if any(s in counts for counts in per.values())]
     for state in states:
         table.add_column(state, justify="right", style=COLOURS[state])
     table.add_column("total", justify="right")
+    table.add_column("attempts", justify="right", style="dim")
     for study, counts in sorted(per.items()):
-        table.add_row(study, *[str(counts.get(s, "")) for s in states], str(sum(counts.values())))
+        table.add_row(
+            study,
+            *[str(counts.get(s, "")) for s in states],
+            str(sum(counts.values())),
+            str(per_study[study]),
+        )
     return table
+
+
+def _study_name(report: StatusReport, study: str | None) -> str:
+    return report.root.name if study == "." else study or "(no study)"
 
 
 def _tail(path: Path, lines: int = 3) -> str:

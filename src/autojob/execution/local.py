@@ -136,18 +136,20 @@ class LocalRunner:
         """Launch nothing more; stop running tasks (cancelled) and release queued ones.
 
         Every process of each running task gets SIGTERM, then SIGKILL after the
-        grace period; returns once nothing of them is left.
+        grace period; returns once nothing of them is left. An interrupt
+        meanwhile (a second Ctrl-C) sends SIGKILL at once, then is raised.
         """
         self._stopping.set()
         with self._lock:
             children = list(self._children.items())
         for path, _ in children:
             record(path, "CANCEL_FILE", {"by": "runner stopped"})
-        stop_runs(
-            [(path, read_state(path)) for path, _ in children],
-            grace=self.grace,
-            known={path: [-child.pid] for path, child in children},
-        )
+        known = {path: [-child.pid] for path, child in children}
+        try:
+            stop_runs([(p, read_state(p)) for p, _ in children], grace=self.grace, known=known)
+        except KeyboardInterrupt:  # asked again: no more grace
+            stop_runs([(p, read_state(p)) for p, _ in children], grace=0.0, known=known)
+            raise
 
     def _run_one(self, spec: RunSpec) -> TaskState:
         child = self._launch(spec)
@@ -207,8 +209,12 @@ class LocalRunner:
             stop_runs([(spec.path, read_state(spec.path))], grace=self.grace)
         with task_lock(spec.path):
             names = set(os.listdir(spec.path))
-            if reason is None and SETTINGS.CANCEL_FILE in names:
-                reason = "cancelled"
+            if (
+                reason is None
+                and SETTINGS.CANCEL_FILE in names
+                and SETTINGS.ENDED_FILE not in names
+            ):
+                reason = "cancelled"  # (a script that recorded its own end ended by itself)
             if reason is None and SETTINGS.ENDED_FILE in names and code == 0:
                 return TaskState(State.SUCCESS, exit_code=0)  # the script recorded it
             if reason is not None or SETTINGS.ENDED_FILE not in names:

@@ -10,60 +10,30 @@ field; relaxed mode records each problem on its task and goes on, and the
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from autojob import SETTINGS
-from autojob.errors import AutojobError, InputError
+from autojob.errors import AutojobError
 from autojob.harvest.cache import CachedReader, CacheWriter
 from autojob.harvest.collect import DirNote, Entry, Reader, Run, Source, walk_entries
+from autojob.harvest.conditions import Condition, FieldCheck, parse_condition
 from autojob.harvest.entries import run_entries
 from autojob.harvest.harvesters import select_harvesters
 from autojob.harvest.identity import IdCheck
 from autojob.harvest.models import Attempts, HarvestedTask, Problem
 
 __all__ = ["Condition", "Harvest", "HarvestSummary", "harvest", "parse_condition"]
+# Condition and parse_condition live in autojob.harvest.conditions, and are
+# imported from here as well
 
 #: problems kept in a summary for display (all are counted)
 KEPT_PROBLEMS = 50
-
-
-@dataclass(frozen=True)
-class Condition:
-    """``FIELD=VALUE``: a dotted field of the record and the value it must have.
-
-    The value matches a field equal to it as JSON (``true``, ``3``, ``"x"``)
-    or whose text is the same (``3`` matches ``"3"``). A field not found at the
-    top of the record is looked up in ``metadata``, then in ``outputs``, so
-    ``label=relax`` means ``metadata.label=relax``.
-    """
-
-    field: str
-    text: str
-
-    def matches(self, record: Mapping[str, Any]) -> bool:
-        """Whether ``record`` satisfies the condition."""
-        parts = self.field.split(".")
-        for base in (record, record.get("metadata"), record.get("outputs")):
-            if isinstance(base, Mapping) and parts[0] in base:
-                found, value = _lookup(base, parts)
-                return found and self._equal(value)
-        return False
-
-    def _equal(self, value: Any) -> bool:
-        try:
-            if json.loads(self.text) == value:
-                return True
-        except ValueError:
-            pass
-        shown = value if isinstance(value, str) else json.dumps(value)
-        return bool(shown == self.text)
 
 
 def as_model(entry: Entry) -> HarvestedTask:
@@ -82,30 +52,6 @@ def as_model(entry: Entry) -> HarvestedTask:
     return HarvestedTask.model_construct(**fields)
 
 
-def _lookup(base: Mapping[str, Any], parts: list[str]) -> tuple[bool, Any]:
-    value: Any = base
-    for part in parts:
-        if not isinstance(value, Mapping) or part not in value:
-            return False, None
-        value = value[part]
-    return True, value
-
-
-def parse_condition(text: str) -> Condition:
-    """Parse ``FIELD=VALUE``.
-
-    Raises:
-        InputError: there is no ``=``, or no field before it.
-    """
-    name, sep, value = text.partition("=")
-    if not sep or not name.strip():
-        raise InputError(
-            f"{text!r} is not FIELD=VALUE",
-            hint="e.g. --where outputs.converged=true or --where label=relax",
-        )
-    return Condition(name.strip(), value)
-
-
 @dataclass
 class HarvestSummary:
     """What a harvest found: counts, and the problems met (the first ones kept)."""
@@ -121,6 +67,9 @@ class HarvestSummary:
     #: how cached tasks were checked: ``"files"`` (every watched file),
     #: ``"directories"`` (their directories' mtimes), or None (no cache used)
     checked: str | None = None
+    #: the --where conditions whose field no task had (a typo?), each with the
+    #: closest fields the tasks did have
+    unmatched: list[tuple[Condition, list[str]]] = field(default_factory=list)
 
     @property
     def reread(self) -> int:
@@ -173,6 +122,7 @@ class Harvest:
         self.source = source
         self.summary = HarvestSummary(self.root)
         self._where = list(where)
+        self._fields = FieldCheck(self._where)
         self._states = set(states)
         self._listeners: list[Callable[[Entry], None]] = []
         self._progress: list[Callable[[int, str], None]] = []
@@ -238,6 +188,7 @@ class Harvest:
                 callback(1, item.rel)
             yield from self._pass((item,))
         self.summary.add_problems(ids.problems())
+        self.summary.unmatched = self._fields.missing()
         if isinstance(self.source, CachedReader):
             self.summary.cached = self.source.hits
             if self.source.used:
@@ -262,6 +213,8 @@ class Harvest:
                 yield entry
 
     def _keep(self, entry: Entry) -> bool:
+        if self._fields.pending:
+            self._fields.note(entry.data())  # every task read, to warn of a field none has
         if self._states and entry.state not in self._states:
             return False
         if not self._where:
@@ -292,7 +245,10 @@ def harvest(
         magic: also validate each task as the task class its metadata names.
         harvesters: the harvesters to run on every task, by name; by default
             every installed one runs on the task classes it declares.
-        where: ``FIELD=VALUE`` conditions a task must meet to be yielded.
+        where: conditions a task must meet to be yielded: ``FIELD=VALUE``,
+            ``FIELD!=VALUE``, ``FIELD<VALUE`` (``<=``, ``>``, ``>=``), ``FIELD~GLOB``
+            (:mod:`autojob.harvest.conditions`); ``summary.unmatched`` names
+            those whose field no task had.
         states: yield only tasks in these states.
         cache: reuse the records of unchanged tasks from this cache file, if
             it exists and fits (see :mod:`autojob.harvest.cache`; it is read,

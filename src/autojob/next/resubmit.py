@@ -7,8 +7,9 @@ group is restarted, so running ``resubmit`` twice creates nothing twice.
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +24,14 @@ from autojob.store.walk import no_tasks_error
 from autojob.store.write import create_task_tree
 from autojob.timefmt import parse_slurm_time
 
-__all__ = ["CAUSES", "Attempt", "plan_resubmission", "resubmit", "within_budget"]
+__all__ = [
+    "CAUSES",
+    "Attempt",
+    "plan_resubmission",
+    "restarts_of",
+    "resubmit",
+    "within_budget",
+]
 
 #: what --only accepts, and the states and causes each means
 CAUSES: dict[str, tuple[State, str | None]] = {
@@ -151,3 +159,49 @@ def resubmit(
             files_to_carry_over=source.task_inputs.files_to_carry_over,
         )
     return list(attempts)
+
+
+def restarts_of(task_dir: Path, *, besides: Collection[str] = ()) -> list[Path]:
+    """The attempts made by restarting ``task_dir``, oldest first.
+
+    They are the tasks of its task group whose newest ``restart-of:`` tag
+    names it.
+
+    ``besides``: names of directories of the group to pass over (those that
+    existed before, when only new restarts are wanted).
+    """
+    own = _task_id(task_dir)
+    group = task_dir.parent
+    if own is None or not (group / SETTINGS.TASK_GROUP_METADATA_FILE).is_file():
+        return []
+    found = []
+    for entry in sorted(os.scandir(group), key=lambda e: e.name):
+        if entry.name in besides or entry.name == task_dir.name or not entry.is_dir():
+            continue
+        tags = _tags(Path(entry.path))
+        restarts = [t for t in tags if t.startswith(RESTART_TAG)]
+        if restarts and restarts[-1] == RESTART_TAG + own:
+            found.append(Path(entry.path))
+    return found
+
+
+#: the tag a new attempt carries, with the id of the attempt it restarts
+RESTART_TAG = "restart-of:"
+
+
+def _metadata(task_dir: Path) -> dict[str, object]:
+    try:
+        data = json.loads((task_dir / SETTINGS.TASK_METADATA_FILE).read_bytes())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _task_id(task_dir: Path) -> str | None:
+    value = _metadata(task_dir).get("task_id")
+    return value if isinstance(value, str) else None
+
+
+def _tags(task_dir: Path) -> list[str]:
+    tags = _metadata(task_dir).get("tags")
+    return [t for t in tags if isinstance(t, str)] if isinstance(tags, list) else []

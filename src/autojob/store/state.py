@@ -7,6 +7,8 @@ The task script records its start (``autojob.started``) and end
 decide the state, so the state survives the death of any process::
 
     ended   exit 0 -> success; reason timeout/cancelled/oom/... -> that; else failed
+            (with when and where it started: the task script's end record
+            repeats them; else the start record tells)
     started (no end) -> running while its process lives, else unknown
     queued  (no start) -> queued while its runner lives, else idle again
     cancel  (nothing else) -> cancelled
@@ -92,6 +94,20 @@ class TaskState:
             self.ended_at, self.host, self.pid, self.executor, self.job_id, self.detail,
             self.accounted,
         )  # fmt: skip
+
+    def run_seconds(self, now: float | None = None) -> float | None:
+        """How long the run took (from its start to its end), or has run so far.
+
+        ``now``: the time to count a running task to (default: the clock).
+        None when the run has not started, or its start was not recorded.
+        """
+        if self.started_at is None:
+            return None
+        if self.ended_at is not None:
+            return max(0.0, self.ended_at - self.started_at)
+        if self.state is State.RUNNING:
+            return max(0.0, (time.time() if now is None else now) - self.started_at)
+        return None
 
     @classmethod
     def from_row(cls, values: list[Any]) -> TaskState:
@@ -267,7 +283,7 @@ def _ended(record: dict[str, Any], result: TaskState, cancel: bool) -> TaskState
     reason = record.get("reason")
     result.reason = reason if isinstance(reason, str) else None
     job = record.get("job_id")
-    result.job_id = job if isinstance(job, str) and job else None
+    result.job_id = job if isinstance(job, str) and job else result.job_id
     result.accounted = record.get("accounted") is True
     if result.reason in _REASONS:
         result.state = _REASONS[result.reason]
@@ -305,6 +321,10 @@ def read_state(task_dir: str | Path, names: Collection[str] | None = None) -> Ta
     if SETTINGS.ENDED_FILE in names:
         record = _read_record(os.path.join(folder, SETTINGS.ENDED_FILE))
         if record is not None:
+            if "started_at" in record:  # the task script's end repeats its start
+                _start_of({**record, "time": record["started_at"]}, result)
+            elif SETTINGS.STARTED_FILE in names:  # an end written by another process
+                _start_of(_read_record(os.path.join(folder, SETTINGS.STARTED_FILE)) or {}, result)
             return _executor(record, _ended(record, result, cancel), folder, names)
     if SETTINGS.STARTED_FILE in names:
         record = _read_record(os.path.join(folder, SETTINGS.STARTED_FILE)) or {}
@@ -332,14 +352,19 @@ def _executor(
     return result
 
 
-def _started(record: dict[str, Any], result: TaskState, cancel: bool, folder: str) -> TaskState:
+def _start_of(record: dict[str, Any], result: TaskState) -> None:
+    """Fill in when and where the run started, from its start record."""
     result.started_at = _number(record.get("time"))
     host = record.get("host")
-    result.host = host if isinstance(host, str) else None
+    result.host = host if isinstance(host, str) and host else None
     pid = record.get("pid")
-    result.pid = pid if isinstance(pid, int) else None
+    result.pid = pid if isinstance(pid, int) and not isinstance(pid, bool) else None
     job = record.get("job_id")
     result.job_id = job if isinstance(job, str) and job else None
+
+
+def _started(record: dict[str, Any], result: TaskState, cancel: bool, folder: str) -> TaskState:
+    _start_of(record, result)
     if result.job_id:  # a scheduler's task: the scheduler's view decides
         result.state = State.RUNNING
         return result

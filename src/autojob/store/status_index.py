@@ -52,7 +52,7 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-INDEX_VERSION = 3
+INDEX_VERSION = 4  # 4: ended tasks keep their start (started_at, host, pid)
 LIVE = (State.QUEUED.value, State.RUNNING.value)
 #: columns of the index: where the task is, then its state's fields
 PLACE = ("path", "group", "study", "created")
@@ -77,6 +77,7 @@ class TaskEntry:
         data: dict[str, Any] = {"path": self.path, "group": self.group, "study": self.study}
         data["created"] = self.created
         data.update(self.state.as_dict())
+        data["run_seconds"] = self.state.run_seconds()
         return data
 
 
@@ -348,8 +349,13 @@ def _reread(root: str, rel: str, report: StatusReport) -> set[str]:
     return {g for g in report.columns["group"][before:] if g}
 
 
-def collect(root: Path, *, rescan: bool = False, use_index: bool = True) -> StatusReport:
+def collect(
+    root: Path, *, rescan: bool = False, use_index: bool = True, create_index: bool = True
+) -> StatusReport:
     """Return the state of every task under ``root``.
+
+    ``create_index=False``: use the index where there is one, but where there
+    is none, walk the tree without writing one (a reader such as ``list``).
 
     Raises:
         AutojobError: ``root`` is not a directory.
@@ -362,19 +368,24 @@ def collect(root: Path, *, rescan: bool = False, use_index: bool = True) -> Stat
         )
     top = os.path.realpath(root)
     # a task never holds an index: its own files are read
-    report = _collect(top, rescan=rescan, use_index=use_index and not is_task_path(top))
+    report = _collect(
+        top,
+        rescan=rescan,
+        use_index=use_index and not is_task_path(top),
+        create_index=create_index,
+    )
     report.problems = id_problems(top, report)
     return report
 
 
-def _collect(top: str, *, rescan: bool, use_index: bool) -> StatusReport:
+def _collect(top: str, *, rescan: bool, use_index: bool, create_index: bool) -> StatusReport:
     if not use_index:
         return _scan(top)
     index = None if rescan else _load_index(top)
     if index is not None:
         with contextlib.suppress(KeyError, TypeError, ValueError):
             return _refresh(top, index)
-    return _full_scan(top)
+    return _full_scan(top) if create_index else _scan(top)
 
 
 def id_problems(root: str, report: StatusReport) -> list[tuple[str, str]]:

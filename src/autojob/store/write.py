@@ -2,25 +2,33 @@
 
 Whole trees are built inside a hidden staging directory next to their final
 place and then renamed into it, so a tree appears complete or not at all; a
-failure (a bad template, a full disk) removes the staging directory. After a
-new directory is in place, its id is added to the parent's metadata file under
-that file's lock.
+failure (a bad template, a full disk, a missing input file) removes the
+staging directory. A directory is renamed into place only where no directory
+of that name exists (``renameat2`` with ``RENAME_NOREPLACE`` where the kernel
+has it), so two writers never replace each other's work; a directory named
+after its label falls back to the label and its id when another writer took
+the name first. After a new directory is in place, its id is added to the
+parent's metadata file under that file's lock.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
+import functools
 import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
 from autojob import SETTINGS
+from autojob.bases.input_files import Files, InputFile
 from autojob.errors import AutojobError, TreeError
 from autojob.store.atomic import (
     dump_json,
@@ -29,6 +37,7 @@ from autojob.store.atomic import (
     register_child,
     write_atomic,
 )
+from autojob.store.input_files import check_input_files, place_input_files
 from autojob.store.journal import note_changed
 from autojob.store.names import STAGING_PREFIX, NameBook, check_dest, check_task_file
 from autojob.store.paths import carry_over, relative_inside
@@ -42,6 +51,7 @@ if TYPE_CHECKING:
     from autojob.study_group import StudyGroup
 
 __all__ = [
+    "Files",
     "carry_over_files",
     "create_task_group_tree",
     "create_task_tree",
@@ -54,6 +64,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 SCRIPT_MODE = 0o777  # less the umask, as for any new file
 FILE_MODE = 0o666
+
+FilesOf = Callable[["TaskBase"], Sequence[InputFile]]
 
 
 # -- files of one task -----------------------------------------------------
@@ -139,16 +151,56 @@ def _remove_abandoned_stages(dest: Path) -> None:
             shutil.rmtree(dest / name, ignore_errors=True)
 
 
-def _publish(staged: Path, final: Path) -> Path:
-    """Move a finished directory into place; never replace an existing one."""
-    if os.path.lexists(final):
-        raise TreeError(
-            f"{final.name!r} already exists",
-            path=final.parent,
-            hint="choose another name template, or add {i} to it",
-        )
-    os.rename(staged, final)
-    return final
+@functools.cache
+def _renameat2() -> Callable[..., int] | None:
+    try:
+        function: Callable[..., int] = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):  # not Linux, or a C library without it
+        return None
+    return function
+
+
+_AT_FDCWD = -100
+_RENAME_NOREPLACE = 1
+
+
+def _rename_new(src: Path, dst: Path) -> bool:
+    """Rename ``src`` to ``dst`` unless ``dst`` exists; whether it was renamed."""
+    renameat2 = _renameat2()
+    if renameat2 is not None:
+        args = (_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), _RENAME_NOREPLACE)
+        if renameat2(*args) == 0:
+            return True
+        code = ctypes.get_errno()
+        if code == errno.EEXIST:
+            return False
+        if code not in (errno.ENOSYS, errno.EINVAL):  # else: the file system lacks the flag
+            raise OSError(code, os.strerror(code), os.fspath(dst))
+    if os.path.lexists(dst):
+        return False
+    try:
+        os.rename(src, dst)
+    except OSError as exc:  # another writer was quicker
+        if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
+            return False
+        raise
+    return True
+
+
+def _publish(staged: Path, final: Path, fallback: str | None = None) -> Path:
+    """Move a finished directory into place; never replace an existing one.
+
+    ``fallback``: the name to take instead when ``final`` was taken meanwhile.
+    """
+    if _rename_new(staged, final):
+        return final
+    if fallback is not None and _rename_new(staged, final.with_name(fallback)):
+        return final.with_name(fallback)
+    raise TreeError(
+        f"{final.name!r} already exists",
+        path=final.parent,
+        hint="choose another name template, or add {i} to it",
+    )
 
 
 def _copy_mode(src: Path | None, dest: Path) -> None:
@@ -176,22 +228,57 @@ def _study_context(model: Study | StudyGroup) -> dict[str, Any]:
     return context
 
 
-def _name_task(names: NameBook, template: str | None, task: TaskBase) -> str:
+def _name_task(
+    names: NameBook, template: str | None, task: TaskBase, *, by_label: bool = False
+) -> str:
+    """A task's directory name: by ``template``, else its id (its label if ``by_label``).
+
+    Tasks in a task group are named by id: they are the attempts of one piece
+    of work and share its label. A loose task is named by its label.
+    """
+    meta = task.task_metadata
     if template is None:
-        return names.claim_plain(task.task_metadata.task_id)
+        return names.claim_readable(meta.label if by_label else "", meta.task_id)
     return names.claim(template, _task_context(task))
 
 
 def _name_group(names: NameBook, template: str | None, group: TaskGroup) -> str:
     if template is None:
-        return names.claim_plain(group.task_group_id)
+        return names.claim_readable(group.label, group.task_group_id)
     return names.claim(template, _group_context(group))
 
 
 def _name_study(names: NameBook, template: str | None, study: Study) -> str:
     if template is None:
-        return names.claim_plain(study.study_id)
+        return names.claim_readable(study.name, study.study_id, field="name")
     return names.claim(template, _study_context(study))
+
+
+def _fallback(template: str | None, name: str, label: str, ident: str) -> str | None:
+    """The name to take when another writer took ``name`` meanwhile (default names only)."""
+    return f"{label}-{ident}" if template is None and label and name == label else None
+
+
+# -- input files -------------------------------------------------------------
+
+
+def _files_of(files: Files | None) -> FilesOf:
+    if files is None:
+        return lambda _task: ()
+    if isinstance(files, Mapping):
+        by_id = files
+        return lambda task: by_id.get(task.task_metadata.task_id, ())
+    every = list(files)
+    return lambda _task: every
+
+
+def _check_files(tasks: Sequence[TaskBase], files_of: FilesOf) -> None:
+    """Refuse missing or unsafe input files before anything is written."""
+    for task in tasks:
+        files = files_of(task)
+        if files:
+            where = f"task {task.task_metadata.label or task.task_metadata.task_id}"
+            check_input_files(files, script=task.task_inputs.task_script, where=where)
 
 
 # -- carrying files over ---------------------------------------------------
@@ -246,8 +333,10 @@ def _write_task_dir(
     src: Path | None = None,
     files_to_carry_over: list[str] | None = None,
     carry_over_limit: float | None = None,
+    files: Sequence[InputFile] = (),
 ) -> None:
     os.mkdir(folder)
+    place_input_files(files, folder)
     if src is not None:
         _copy_mode(src, Path(folder))
         carry_over_files(
@@ -261,12 +350,15 @@ def _write_task_dir(
         _write_new(path, text, mode)
 
 
-def _write_group_dir(group: TaskGroup, folder: str, task_template: str | None) -> None:
+def _write_group_dir(
+    group: TaskGroup, folder: str, task_template: str | None, files_of: FilesOf
+) -> None:
     os.mkdir(folder)
     _write_metadata(folder, SETTINGS.TASK_GROUP_METADATA_FILE, group)
     names = NameBook(Path(folder), empty=True)
     for task in group.tasks:
-        _write_task_dir(task, os.path.join(folder, _name_task(names, task_template, task)))
+        name = _name_task(names, task_template, task)
+        _write_task_dir(task, os.path.join(folder, name), files=files_of(task))
 
 
 def _write_study_dir(
@@ -274,13 +366,14 @@ def _write_study_dir(
     folder: str,
     task_group_template: str | None,
     task_template: str | None,
+    files_of: FilesOf,
 ) -> None:
     os.mkdir(folder)
     _write_metadata(folder, SETTINGS.STUDY_METADATA_FILE, study)
     names = NameBook(Path(folder), empty=True)
     for group in study.task_groups:
         name = _name_group(names, task_group_template, group)
-        _write_group_dir(group, os.path.join(folder, name), task_template)
+        _write_group_dir(group, os.path.join(folder, name), task_template, files_of)
 
 
 def write_study(
@@ -290,19 +383,25 @@ def write_study(
     study_template: str | None = None,
     task_group_template: str | None = None,
     task_template: str | None = None,
+    files: Files | None = None,
 ) -> Path:
     """Write ``study`` as a new directory in ``dest`` and return it.
 
-    When ``dest`` is a study group, the study joins it.
+    When ``dest`` is a study group, the study joins it. ``files``: input files
+    for every task, or for each task by its id (see :class:`InputFile`).
     """
     parent_meta = dest / SETTINGS.STUDY_GROUP_METADATA_FILE
     if parent_meta.is_file():
         study.study_group_id = read_json_object(parent_meta).get("study_group_id")
     study.link()
+    files_of = _files_of(files)
+    _check_files(study.tasks, files_of)
     name = _name_study(NameBook(dest), study_template, study)
+    fallback = _fallback(study_template, name, study.name, study.study_id)
     with _staging(dest) as stage:
-        _write_study_dir(study, os.path.join(stage, name), task_group_template, task_template)
-        final = _publish(stage / name, dest / name)
+        folder = os.path.join(stage, name)
+        _write_study_dir(study, folder, task_group_template, task_template, files_of)
+        final = _publish(stage / name, dest / name, fallback)
     note_changed([final])
     if parent_meta.is_file():
         register_child(parent_meta, "studies", study.study_id)
@@ -317,11 +416,18 @@ def write_study_group(
     study_template: str | None = None,
     task_group_template: str | None = None,
     task_template: str | None = None,
+    files: Files | None = None,
 ) -> Path:
-    """Write ``study_group`` as a new directory in ``dest`` and return it."""
+    """Write ``study_group`` as a new directory in ``dest`` and return it.
+
+    ``files``: input files for every task, or for each task by its id.
+    """
     study_group.link()
+    files_of = _files_of(files)
+    _check_files([t for study in study_group.studies for t in study.tasks], files_of)
+    label, ident = study_group.name, study_group.study_group_id
     if study_group_template is None:
-        name = NameBook(dest).claim_plain(study_group.study_group_id)
+        name = NameBook(dest).claim_readable(label, ident, field="name")
     else:
         name = NameBook(dest).claim(study_group_template, _study_context(study_group))
     with _staging(dest) as stage:
@@ -331,8 +437,10 @@ def write_study_group(
         names = NameBook(Path(folder), empty=True)
         for study in study_group.studies:
             study_folder = os.path.join(folder, _name_study(names, study_template, study))
-            _write_study_dir(study, study_folder, task_group_template, task_template)
-        final = _publish(Path(folder), dest / name)
+            _write_study_dir(study, study_folder, task_group_template, task_template, files_of)
+        final = _publish(
+            Path(folder), dest / name, _fallback(study_group_template, name, label, ident)
+        )
     note_changed([final])
     return final
 
@@ -353,22 +461,29 @@ def create_task_tree(
     files_to_carry_over: list[str] | None = None,
     name_template: str | None = None,
     carry_over_limit: float | None = None,
+    files: Sequence[InputFile] = (),
 ) -> Path:
     """Create a directory for ``task`` in ``dest`` and write its files.
 
-    When ``dest`` is a task group, the task takes the group's ids and is added
-    to the group's ``tasks``. With ``src`` (a task directory), the files named
-    by ``files_to_carry_over`` are copied from it (files over
+    When ``dest`` is a task group, the task takes the group's ids, is added
+    to the group's ``tasks`` and is named by its id; elsewhere it is named by
+    its label (by its id without one). With ``src`` (a task directory), the
+    files named by ``files_to_carry_over`` are copied from it (files over
     ``carry_over_limit`` bytes stay behind) and its permissions reused.
+    ``files``: input files to copy (or link) into the task.
 
     Returns:
         The new task directory.
     """
     dest = Path(dest)
     group_meta = dest / SETTINGS.TASK_GROUP_METADATA_FILE
-    if group_meta.is_file():
+    in_group = group_meta.is_file()
+    if in_group:
         _adopt_parent_ids(task, group_meta)
-    name = _name_task(NameBook(dest), name_template, task)
+    _check_files([task], _files_of(files))
+    meta = task.task_metadata
+    name = _name_task(NameBook(dest), name_template, task, by_label=not in_group)
+    fallback = _fallback(name_template, name, "" if in_group else meta.label, meta.task_id)
     with _staging(dest) as stage:
         folder = os.path.join(stage, name)
         _write_task_dir(
@@ -377,8 +492,9 @@ def create_task_tree(
             src=src,
             files_to_carry_over=files_to_carry_over,
             carry_over_limit=carry_over_limit,
+            files=files,
         )
-        final = _publish(stage / name, dest / name)
+        final = _publish(stage / name, dest / name, fallback)
     note_changed([final])
     if group_meta.is_file():
         register_child(group_meta, "tasks", task.task_metadata.task_id)
@@ -392,14 +508,17 @@ def create_task_group_tree(
     src: Path | None = None,
     name_template: str | None = None,
     task_template: str | None = None,
+    files: Files | None = None,
 ) -> Path:
     """Create a task group directory in ``dest`` and return it.
 
-    Given a :class:`TaskGroup`, the group is written with all its tasks. Given
-    a task, as in the reference implementation, only the group's directory and
-    metadata (listing that task) are written; ``create_task_tree`` then writes
-    the task into it. When ``dest`` is a study, the group takes the study's ids
-    and is added to the study's ``task_groups``.
+    Given a :class:`TaskGroup`, the group is written with all its tasks (with
+    ``files``, their input files). Given a task, as in the reference
+    implementation, only the group's directory and metadata (listing that
+    task) are written; ``create_task_tree`` then writes the task into it. When
+    ``dest`` is a study, the group takes the study's ids and is added to the
+    study's ``task_groups``. Without ``name_template`` the directory is named
+    by the group's label (by its id without one).
     """
     dest = Path(dest)
     group = task if isinstance(task, TaskGroup) else TaskGroup.from_task(task)
@@ -409,16 +528,19 @@ def create_task_group_tree(
         group.study_id = data.get("study_id")
         group.study_group_id = data.get("study_group_id")
         group.link()
+    files_of = _files_of(files)
+    _check_files(group.tasks if isinstance(task, TaskGroup) else [], files_of)
     name = _name_group(NameBook(dest), name_template, group)
+    fallback = _fallback(name_template, name, group.label, group.task_group_id)
     with _staging(dest) as stage:
         folder = os.path.join(stage, name)
         if isinstance(task, TaskGroup):
-            _write_group_dir(group, folder, task_template)
+            _write_group_dir(group, folder, task_template, files_of)
         else:
             os.mkdir(folder)
             _write_metadata(folder, SETTINGS.TASK_GROUP_METADATA_FILE, group)
         _copy_mode(src.parent if src else None, stage / name)
-        final = _publish(stage / name, dest / name)
+        final = _publish(stage / name, dest / name, fallback)
     note_changed([final])
     if study_meta.is_file():
         register_child(study_meta, "task_groups", group.task_group_id)

@@ -35,6 +35,7 @@ from autojob.store.atomic import (
     dump_model,
     read_json_object,
     register_child,
+    register_children,
     write_atomic,
 )
 from autojob.store.input_files import check_input_files, place_input_files
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Files",
+    "add_task_groups",
     "carry_over_files",
     "create_task_group_tree",
     "create_task_tree",
@@ -443,6 +445,53 @@ def write_study_group(
         )
     note_changed([final])
     return final
+
+
+def add_task_groups(
+    study_dir: Path,
+    groups: Sequence[TaskGroup],
+    *,
+    task_group_template: str | None = None,
+    task_template: str | None = None,
+    files: Files | None = None,
+) -> list[Path]:
+    """Add ``groups`` (with their tasks) to the existing study in ``study_dir``.
+
+    Nothing in the study is changed but its list of task groups: the new
+    groups are built in a staging directory, every name claimed and every
+    input file checked before anything is written, then each group is renamed
+    into place (each appears complete or not at all) and all are registered in
+    the study's metadata file. A group whose name another writer took
+    meanwhile is refused (``TreeError``) after those before it are registered.
+
+    Returns:
+        The new task group directories.
+    """
+    study_meta = study_dir / SETTINGS.STUDY_METADATA_FILE
+    data = read_json_object(study_meta)
+    for group in groups:
+        set_ids = {"study_id": data.get("study_id"), "study_group_id": data.get("study_group_id")}
+        for field, value in set_ids.items():
+            setattr(group, field, value)
+        group.link()
+    files_of = _files_of(files)
+    _check_files([task for group in groups for task in group.tasks], files_of)
+    names = NameBook(study_dir)
+    named = [(_name_group(names, task_group_template, group), group) for group in groups]
+    published: list[Path] = []
+    with _staging(study_dir) as stage:
+        for name, group in named:
+            _write_group_dir(group, os.path.join(stage, name), task_template, files_of)
+        try:
+            for name, group in named:
+                fallback = _fallback(task_group_template, name, group.label, group.task_group_id)
+                published.append(_publish(stage / name, study_dir / name, fallback))
+        finally:
+            if published:
+                note_changed(published)
+                ids = [group.task_group_id for _, group in named[: len(published)]]
+                register_children(study_meta, "task_groups", ids)
+    return published
 
 
 def _adopt_parent_ids(task: TaskBase, group_meta: Path) -> None:

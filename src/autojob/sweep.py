@@ -34,6 +34,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
@@ -172,6 +173,8 @@ class SweepSpec(BaseModel):
     step: str = "sweep"
     steps: list[SweepStep] = Field(default_factory=list)
     files: list[str | SpecFile] = Field(default_factory=list)
+    #: the directory of the spec's file (set by ``load_spec``): ``files`` are relative to it
+    _base: Path | None = PrivateAttr(default=None)
 
     @field_validator("parameters", "zip")
     @classmethod
@@ -246,6 +249,16 @@ class SweepSpec(BaseModel):
             for sid, name in names.items():
                 text = text.replace(sid, name)
             raise SpecKeyError(text, "steps") from exc
+
+    @property
+    def base(self) -> Path | None:
+        """The directory ``files`` are relative to: the spec file's, once read from one."""
+        return self._base
+
+    def read_from(self, path: Path) -> Self:
+        """Say that the spec was read from the file ``path`` (its files are relative to it)."""
+        self._base = path.parent
+        return self
 
     def names(self) -> list[str]:
         """The parameter names, product first."""

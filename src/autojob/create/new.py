@@ -6,15 +6,18 @@ These back ``autojob new``; each returns the new model and its directory.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 from autojob import SETTINGS
+from autojob.bases.input_files import InputFile
 from autojob.bases.task_base import TaskBase
 from autojob.create.assignments import apply_assignments
 from autojob.errors import InputError
 from autojob.ids import new_id, now
 from autojob.plugins import get_task_class
 from autojob.store.discovery import Kind, ensure_task_metadata, kind_of
+from autojob.store.input_files import check_input_files
 from autojob.store.state import State, read_state
 from autojob.store.write import create_task_group_tree, create_task_tree
 from autojob.study import Study
@@ -22,6 +25,7 @@ from autojob.study_group import StudyGroup
 from autojob.task_group import TaskGroup
 
 __all__ = [
+    "check_files",
     "check_not_live",
     "clone_task",
     "new_study",
@@ -37,6 +41,16 @@ def _fresh_task(label: str | None, assignments: list[str]) -> TaskBase:
     task_class = get_task_class(SETTINGS.DEFAULT_TASK)
     task = task_class.model_validate({"task_metadata": {"label": label or ""}})
     return apply_assignments(task, assignments)
+
+
+def check_files(files: Sequence[InputFile], fields: Sequence[str] | None = None) -> None:
+    """Refuse input files that are missing or would land outside a new task (or on its files).
+
+    Checked against the default task script; a task naming another script is
+    checked again when written.
+    """
+    if files:
+        check_input_files(files, script=SETTINGS.DEFAULT_TASK_SCRIPT_FILE, fields=fields)
 
 
 def _refuse_task_in(dest: Path) -> None:
@@ -109,8 +123,11 @@ def new_task(
     label: str | None = None,
     assignments: list[str] | None = None,
     name_template: str | None = None,
+    files: Sequence[InputFile] = (),
 ) -> tuple[TaskBase, Path]:
     """Create a task in ``dest`` (joining the group if ``dest`` is a task group).
+
+    ``files``: input files copied (or linked) into it.
 
     Raises:
         InputError: ``dest`` is a study or study group, where tasks belong in
@@ -118,7 +135,7 @@ def new_task(
     """
     _refuse_task_in(dest)
     task = _fresh_task(label, assignments or [])
-    return task, create_task_tree(task, dest, name_template=name_template)
+    return task, create_task_tree(task, dest, name_template=name_template, files=files)
 
 
 def clone_task(
@@ -129,8 +146,9 @@ def clone_task(
     assignments: list[str] | None = None,
     name_template: str | None = None,
     force: bool = False,
+    files: Sequence[InputFile] = (),
 ) -> tuple[TaskBase, Path]:
-    """Clone the task in ``src``: inputs, scheduler inputs, carried-over files.
+    """Clone the task in ``src``: inputs, scheduler inputs, carried-over files (and ``files``).
 
     The clone goes beside ``src`` unless ``dest`` is given; in a structured
     tree it joins the source's task group. A queued or running ``src`` is
@@ -147,6 +165,7 @@ def clone_task(
         src=src,
         files_to_carry_over=source.task_inputs.files_to_carry_over,
         name_template=name_template,
+        files=files,
     )
     return task, path
 
@@ -159,10 +178,12 @@ def new_task_group(
     name_template: str | None = None,
     src: Path | None = None,
     force: bool = False,
+    files: Sequence[InputFile] = (),
 ) -> tuple[TaskGroup, Path]:
     """Create a task group holding its first task inside the study ``study_dir``.
 
-    With ``src``, the first task is a clone of that task directory.
+    With ``src``, the first task is a clone of that task directory (without its
+    carried-over files); ``files`` are copied (or linked) into the task.
     """
     if kind_of(study_dir) is not Kind.STUDY:
         raise InputError(
@@ -178,7 +199,7 @@ def new_task_group(
     else:
         task = _fresh_task(label, assignments or [])
     group = TaskGroup.from_task(task)
-    path = create_task_group_tree(group, study_dir, name_template=name_template)
+    path = create_task_group_tree(group, study_dir, name_template=name_template, files=files)
     return group, path
 
 

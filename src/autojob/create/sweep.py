@@ -182,7 +182,7 @@ def load_spec(path: Path) -> SweepSpec:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read the spec: {exc}", path=path) from exc
-    return parse_spec(text, path)
+    return parse_spec(text, path).read_from(path)
 
 
 # -- building --------------------------------------------------------------
@@ -326,11 +326,12 @@ def write_sweep(spec: SweepSpec, dest: Path, *, base: Path | None = None) -> tup
 def sweep_into(spec: SweepSpec, dest: Path, *, base: Path | None = None) -> SweepResult:
     """Write the study of ``spec`` inside ``dest``, or add what it lacks if it exists.
 
-    ``base``: the directory the paths of ``files`` are relative to (the spec
-    file's; default: the current directory). Every input file is checked
-    before anything is written.
+    ``base``: the directory the paths of ``files`` are relative to (default:
+    the spec file's directory when the spec was read by :func:`load_spec`, else
+    the current directory). Every input file is checked before anything is
+    written.
     """
-    base = base if base is not None else Path()
+    base = base if base is not None else spec.base or Path()
     existing = study_dir_of(spec, dest)
     if existing is not None:
         with task_lock(existing):

@@ -282,8 +282,8 @@ class NameBook:
         if not readable:
             return self.claim_plain(ident)
         hint = (
-            f"choose a {field} that is one plain name, or give a name template "
-            "such as '{task_group_id}' (--name-template)"
+            f"choose a {field} that is one plain name, or name the directory with a "
+            "template (--name-template, e.g. by its id)"
         )
         source = f"the {field}"
         _refuse_reserved(readable, self.directory, field=field, source=source, hint=hint)

@@ -328,6 +328,19 @@ def _own_files() -> frozenset[str]:
 # -- writing trees ---------------------------------------------------------
 
 
+def _note_copied(task: TaskBase, files: Sequence[InputFile]) -> None:
+    """Add the copied input files to the task's ``files_to_copy``, so attempts get them.
+
+    A restart carries ``files_to_copy`` into the new attempt; a linked file is
+    left out (a link leading out of a task is never carried over).
+    """
+    inputs = task.task_inputs
+    names = [f.name.split("/", 1)[0] for f in files if not f.link]
+    new = [n for n in dict.fromkeys(names) if n not in inputs.files_to_copy]
+    if new:
+        inputs.files_to_copy = [*inputs.files_to_copy, *new]
+
+
 def _write_task_dir(
     task: TaskBase,
     folder: str,
@@ -339,6 +352,7 @@ def _write_task_dir(
 ) -> None:
     os.mkdir(folder)
     place_input_files(files, folder)
+    _note_copied(task, files)
     if src is not None:
         _copy_mode(src, Path(folder))
         carry_over_files(

@@ -167,9 +167,7 @@ def test_a_dependent_step_waits_and_advance_is_idempotent_under_concurrency(
     assert len(attempts(study / "aggregate")) == 1 and len(attempts(study / "double.x4")) == 1
     (agg,) = attempts(study / "aggregate")
     inputs = json.loads((agg / SETTINGS.INPUTS_FILE).read_text())["task_inputs"]
-    assert (
-        inputs["values"] == [1, 4, 9, 16] and inputs["command"] == "python3 aggregate.py"
-    )
+    assert inputs["values"] == [1, 4, 9, 16] and inputs["command"] == "python3 aggregate.py"
     assert read_state(agg).state is State.IDLE  # created, not submitted without --submit
     assert sorted(read_record(study)) == sorted(t.name for t in tasks)
 

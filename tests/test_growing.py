@@ -286,3 +286,42 @@ def test_input_files_cannot_replace_autojobs_files_or_leave_the_task(
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert repr(dest) in result.stderr and "files.1" in result.stderr
     assert snapshot(tmp_path) == before
+
+
+STEPS = """\
+[[steps]]
+name = "double"
+after = ["sweep"]
+set = { command = "true" }
+"""
+
+TRIPLE = """\
+[[steps]]
+name = "triple"
+after = ["double"]
+set = { command = "true" }
+"""
+
+
+def test_sweep_again_adds_new_steps_and_keeps_the_old_ones(tmp_path: Path) -> None:
+    spec = sweep_project(tmp_path, SPEC + STEPS)
+    ok("sweep", spec, cwd=tmp_path)
+    study = tmp_path / "squares"
+    graph_before = read(study / SETTINGS.WORKFLOW_FILE)
+    spec.write_text(SPEC.replace("x = [1, 2]", "x = [1, 2, 3]") + STEPS + TRIPLE)
+    result = ok("sweep", spec, cwd=tmp_path)
+    assert "added 1 task group(s)" in result.stdout and "added step(s): triple" in result.stdout
+    graph = read(study / SETTINGS.WORKFLOW_FILE)
+    assert set(graph) > set(graph_before) and len(graph) == 3
+    (task,) = task_dirs(study / "x3")
+    meta = read(task / SETTINGS.TASK_METADATA_FILE)
+    assert (
+        meta["workflow_step_id"]
+        == read(task_dirs(study / "x1")[0] / "task.json")["workflow_step_id"]
+    )
+    # a step the study has cannot change its definition
+    before = snapshot(study)
+    spec.write_text(SPEC + STEPS.replace('"true"', '"false"') + TRIPLE)
+    result = run("sweep", spec, cwd=tmp_path)
+    assert result.returncode == 1 and "step 'double' differs" in result.stderr
+    assert snapshot(study) == before

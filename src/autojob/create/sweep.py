@@ -35,7 +35,7 @@ from autojob.store.task_lock import task_lock
 from autojob.store.workflow import has_workflow, load_workflow, save_workflow
 from autojob.store.write import add_task_groups
 from autojob.study import Study
-from autojob.sweep import SpecKeyError, SweepSpec, build_study
+from autojob.sweep import SpecKeyError, SweepSpec, build_study, step_id
 from autojob.workflow import Workflow, WorkflowGraph, split_set_path
 
 __all__ = [
@@ -251,14 +251,22 @@ def _value_at(document: dict[str, Any], name: str) -> Any:
     return node
 
 
-def _values_of_tasks(group_dir: Path, names: Sequence[str]) -> list[dict[str, Any]]:
+def _values_of_tasks(group_dir: Path, spec: SweepSpec) -> list[dict[str, Any]]:
+    """The combinations the tasks of a group hold in their inputs (tasks of the sweep's step)."""
+    names = spec.names()
+    sweep_step = step_id(spec.step) if spec.steps else None
     found = []
     for entry in os.scandir(group_dir):
+        if not entry.is_dir(follow_symlinks=False):
+            continue
         inputs = read_json_object_if_file(os.path.join(entry.path, SETTINGS.INPUTS_FILE))
-        if entry.is_dir(follow_symlinks=False) and inputs is not None:
-            values = {n: _value_at(inputs, n) for n in names}
-            if _MISSING not in values.values():
-                found.append(values)
+        meta = read_json_object_if_file(os.path.join(entry.path, SETTINGS.TASK_METADATA_FILE))
+        step = (meta or {}).get("workflow_step_id")
+        if inputs is None or step not in (None, sweep_step):
+            continue  # not a task, or a task of a later step
+        values = {n: _value_at(inputs, n) for n in names}
+        if _MISSING not in values.values():
+            found.append(values)
     return found
 
 
@@ -282,7 +290,7 @@ def existing_combinations(study_dir: Path, spec: SweepSpec) -> set[str]:
         if isinstance(recorded, dict):
             found = [recorded] if set(names) <= set(recorded) else []
         else:
-            found = _values_of_tasks(Path(entry.path), names)
+            found = _values_of_tasks(Path(entry.path), spec)
         keys.update(_key(values, names) for values in found)
     return keys
 

@@ -325,3 +325,14 @@ def test_sweep_again_adds_new_steps_and_keeps_the_old_ones(tmp_path: Path) -> No
     result = run("sweep", spec, cwd=tmp_path)
     assert result.returncode == 1 and "step 'double' differs" in result.stderr
     assert snapshot(study) == before
+
+
+def test_a_file_given_to_a_clone_wins_over_the_carried_one(tmp_path: Path) -> None:
+    (tmp_path / "calc.py").write_text("old\n")
+    ok("new", "--label", "a", "--copy", "calc.py", "--set", 'files_to_carry_over=["calc.py"]',
+       cwd=tmp_path)  # fmt: skip
+    (tmp_path / "calc.py").write_text("new\n")
+    clone = ok("new", "--from", "a", "--label", "b", "--copy", "calc.py", cwd=tmp_path)
+    assert clone.stdout.split()[-1] == "b"
+    assert (tmp_path / "b" / "calc.py").read_text() == "new\n"
+    assert (tmp_path / "a" / "calc.py").read_text() == "old\n"

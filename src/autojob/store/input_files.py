@@ -105,17 +105,34 @@ def check_input_files(
         taken[parts] = item
 
 
+def _remove_carried(path: str) -> None:
+    """Remove what a clone carried over from its source to where an input file goes."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    elif os.path.lexists(path):
+        os.unlink(path)
+
+
 def place_input_files(files: Sequence[InputFile], folder: str) -> None:
     """Copy (or link) checked input files into the new task directory ``folder``.
+
+    ``folder`` is being built: what is there (files a clone carried over from
+    its source) is replaced by an input file of the same name.
 
     Raises:
         AutojobError: a file cannot be read or written (the caller removes the
             unfinished directory).
     """
     for item in files:
-        dest = os.path.join(folder, *PurePosixPath(item.name).parts)
+        parts = PurePosixPath(item.name).parts
+        dest = os.path.join(folder, *parts)
         try:
+            for end in range(1, len(parts)):  # never write through a carried link
+                parent = os.path.join(folder, *parts[:end])
+                if os.path.islink(parent):
+                    os.unlink(parent)
             os.makedirs(os.path.dirname(dest), exist_ok=True)
+            _remove_carried(dest)
             if item.link:
                 os.symlink(os.path.abspath(item.source), dest)
             elif os.path.isdir(item.source):

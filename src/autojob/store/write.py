@@ -351,8 +351,6 @@ def _write_task_dir(
     files: Sequence[InputFile] = (),
 ) -> None:
     os.mkdir(folder)
-    place_input_files(files, folder)
-    _note_copied(task, files)
     if src is not None:
         _copy_mode(src, Path(folder))
         carry_over_files(
@@ -362,6 +360,8 @@ def _write_task_dir(
             size_limit=carry_over_limit,
             script=task.task_inputs.task_script,
         )
+    place_input_files(files, folder)  # after: a file given explicitly wins over a carried one
+    _note_copied(task, files)
     for path, text, mode in _task_documents(task, folder):
         _write_new(path, text, mode)
 

@@ -111,7 +111,9 @@ def new(
     from autojob.create import new as create  # noqa: PLC0415  (keeps --help fast)
 
     if kind in ("study", "study_group") and (src or assignments or copies or links):
-        raise InputError(f"--from, --set, --copy and --link apply to tasks, not to a {kind}")
+        raise InputError(
+            f"--from and --set apply to tasks, not to a {kind} (as do --copy and --link)"
+        )
     where = dest if dest is not None else Path()
     files = [InputFile(source=Path.cwd() / f, target=f.name) for f in copies]
     files += [InputFile(source=Path.cwd() / f, target=f.name, link=True) for f in links]

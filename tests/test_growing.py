@@ -336,3 +336,26 @@ def test_a_file_given_to_a_clone_wins_over_the_carried_one(tmp_path: Path) -> No
     assert clone.stdout.split()[-1] == "b"
     assert (tmp_path / "b" / "calc.py").read_text() == "new\n"
     assert (tmp_path / "a" / "calc.py").read_text() == "old\n"
+
+
+def test_concurrent_sweeps_of_one_grown_spec_add_each_combination_once(tmp_path: Path) -> None:
+    spec = sweep_project(tmp_path)
+    ok("sweep", spec, cwd=tmp_path)
+    spec.write_text(SPEC.replace("x = [1, 2]", "x = [1, 2, 3]"))
+    procs = [
+        subprocess.Popen(
+            [str(AUTOJOB), "sweep", str(spec)],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    outputs = [proc.communicate(timeout=120) for proc in procs]
+    assert all(proc.returncode == 0 for proc in procs), outputs
+    assert sum("added 1 task group(s)" in out for out, _ in outputs) == 1
+    assert sum("nothing to add" in out for out, _ in outputs) == 3
+    study = tmp_path / "squares"
+    assert sorted(p.name for p in study.iterdir() if p.is_dir()) == ["x1", "x2", "x3"]
+    assert len(read(study / SETTINGS.STUDY_METADATA_FILE)["task_groups"]) == 3  # type: ignore[arg-type]

@@ -14,10 +14,11 @@ PyYAML's composer, TOML through a scan of its table headers and keys
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from pydantic import ValidationError
 
 from autojob import SETTINGS
 from autojob.bases.input_files import InputFile
-from autojob.errors import InputError
+from autojob.errors import AutojobError, InputError
 from autojob.store.atomic import read_json_object, read_json_object_if_file
 from autojob.store.input_files import check_input_files
 from autojob.store.names import render_template, template_fields
@@ -342,7 +343,7 @@ def sweep_into(spec: SweepSpec, dest: Path, *, base: Path | None = None) -> Swee
     base = base if base is not None else spec.base or Path()
     existing = study_dir_of(spec, dest)
     if existing is not None:
-        with task_lock(existing):
+        with _study_lock(existing):
             return _grow(spec, existing, base)
     study = build_study(spec)
     path = study.to_directory(
@@ -356,6 +357,24 @@ def sweep_into(spec: SweepSpec, dest: Path, *, base: Path | None = None) -> Swee
     if workflow is not None:
         save_workflow(path, workflow)
     return SweepResult(study, path)
+
+
+@contextlib.contextmanager
+def _study_lock(study_dir: Path) -> Iterator[None]:
+    """Hold the lock of the study's directory: sweeps growing one study take turns."""
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(task_lock(study_dir, timeout=_GROW_WAIT))
+        except AutojobError as exc:
+            raise AutojobError(
+                f"another 'autojob sweep' has been adding to this study for over {_GROW_WAIT:g} s",
+                path=study_dir,
+                hint="wait for it to finish, then run again: only what is still missing is added",
+            ) from exc
+        yield
+
+
+_GROW_WAIT = 600.0
 
 
 def _grow(spec: SweepSpec, study_dir: Path, base: Path) -> SweepResult:

@@ -24,7 +24,12 @@ __all__ = ["sweep"]
     default=Path(),
     help="Where to write the study (a study group adds it). Default: here.",
 )
-@click.option("--dry-run", is_flag=True, help="Print the table of combinations; write nothing.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print the table of combinations (marking those an existing study has) and check "
+    "the input files; write nothing.",
+)
 def sweep(spec: Path, dest: Path, dry_run: bool) -> None:
     """Write the study SPEC describes: one task group per combination of parameters.
 

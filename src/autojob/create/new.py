@@ -135,7 +135,8 @@ def new_task(
     """
     _refuse_task_in(dest)
     task = _fresh_task(label, assignments or [])
-    return task, create_task_tree(task, dest, name_template=name_template, files=files)
+    path = create_task_tree(task, dest, name_template=name_template, files=files, by_label=True)
+    return task, path
 
 
 def clone_task(
@@ -166,6 +167,7 @@ def clone_task(
         files_to_carry_over=source.task_inputs.files_to_carry_over,
         name_template=name_template,
         files=files,
+        by_label=True,
     )
     return task, path
 
@@ -199,7 +201,9 @@ def new_task_group(
     else:
         task = _fresh_task(label, assignments or [])
     group = TaskGroup.from_task(task)
-    path = create_task_group_tree(group, study_dir, name_template=name_template, files=files)
+    path = create_task_group_tree(
+        group, study_dir, name_template=name_template, files=files, by_label=True
+    )
     return group, path
 
 

@@ -525,12 +525,14 @@ def create_task_tree(
     name_template: str | None = None,
     carry_over_limit: float | None = None,
     files: Sequence[InputFile] = (),
+    by_label: bool = False,
 ) -> Path:
     """Create a directory for ``task`` in ``dest`` and write its files.
 
-    When ``dest`` is a task group, the task takes the group's ids, is added
-    to the group's ``tasks`` and is named by its id; elsewhere it is named by
-    its label (by its id without one). With ``src`` (a task directory), the
+    When ``dest`` is a task group, the task takes the group's ids and is added
+    to the group's ``tasks``. Without ``name_template`` the directory is named
+    by the task's id, as in the reference implementation, or (``by_label``,
+    outside a task group) by its label. With ``src`` (a task directory), the
     files named by ``files_to_carry_over`` are copied from it (files over
     ``carry_over_limit`` bytes stay behind) and its permissions reused.
     ``files``: input files to copy (or link) into the task.
@@ -545,8 +547,9 @@ def create_task_tree(
         _adopt_parent_ids(task, group_meta)
     _check_files([task], _files_of(files))
     meta = task.task_metadata
-    name = _name_task(NameBook(dest), name_template, task, by_label=not in_group)
-    fallback = _fallback(name_template, name, "" if in_group else meta.label, meta.task_id)
+    label = meta.label if by_label and not in_group else ""
+    name = _name_task(NameBook(dest), name_template, task, by_label=bool(label))
+    fallback = _fallback(name_template, name, label, meta.task_id)
     with _staging(dest) as stage:
         folder = os.path.join(stage, name)
         _write_task_dir(
@@ -572,6 +575,7 @@ def create_task_group_tree(
     name_template: str | None = None,
     task_template: str | None = None,
     files: Files | None = None,
+    by_label: bool = False,
 ) -> Path:
     """Create a task group directory in ``dest`` and return it.
 
@@ -581,7 +585,8 @@ def create_task_group_tree(
     task) are written; ``create_task_tree`` then writes the task into it. When
     ``dest`` is a study, the group takes the study's ids and is added to the
     study's ``task_groups``. Without ``name_template`` the directory is named
-    by the group's label (by its id without one).
+    by the group's id, as in the reference implementation, or (``by_label``)
+    by its label.
     """
     dest = Path(dest)
     group = task if isinstance(task, TaskGroup) else TaskGroup.from_task(task)
@@ -593,8 +598,11 @@ def create_task_group_tree(
         group.link()
     files_of = _files_of(files)
     _check_files(group.tasks if isinstance(task, TaskGroup) else [], files_of)
-    name = _name_group(NameBook(dest), name_template, group)
-    fallback = _fallback(name_template, name, group.label, group.task_group_id)
+    template = name_template
+    if template is None and not by_label:
+        template = "{task_group_id}"
+    name = _name_group(NameBook(dest), template, group)
+    fallback = _fallback(template, name, group.label, group.task_group_id)
     with _staging(dest) as stage:
         folder = os.path.join(stage, name)
         if isinstance(task, TaskGroup):

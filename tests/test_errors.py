@@ -112,11 +112,11 @@ def test_corrupt_group_files(
 ) -> None:
     study = Study(name="s", tasks=[Task(task_metadata=TaskMetadata(label="a"))])
     sg_dir = StudyGroup(name="g", studies=[study]).to_directory(tmp_path)
-    study_dir = sg_dir / "s"  # named by name and label
+    study_dir = sg_dir / study.study_id
     directory = {
         "study_group.json": sg_dir,
         "study.json": study_dir,
-        "task_group.json": study_dir / "a",
+        "task_group.json": study_dir / study.task_groups[0].task_group_id,
     }[file_name]
     target = directory / file_name
     corrupt, message = CORRUPTIONS[kind]

@@ -85,11 +85,7 @@ def test_task_round_trip(task: Task) -> None:
 @given(study=studies())
 def test_study_round_trip(study: Study) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        # any text as a name or label: directories named by id (by default they
-        # are named by name and label, which must be plain names)
-        path = study.to_directory(
-            Path(tmp), study_template="{study_id}", task_group_template="{task_group_id}"
-        )
+        path = study.to_directory(Path(tmp))
         loaded = Study.from_directory(path)
         assert loaded == study
         assert [g.task_group_id for g in loaded.task_groups] == [

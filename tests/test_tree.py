@@ -29,14 +29,13 @@ def read(path: Path) -> dict:  # type: ignore[type-arg]
 def test_structured_tree_has_the_documented_files(tmp_path: Path) -> None:
     study = Study(name="relax", tasks=[labelled("a"), labelled("b")])
     sg_dir = StudyGroup(name="screen", studies=[study]).to_directory(tmp_path)
-    assert sg_dir == tmp_path / "screen"  # directories named by name and label by default
     assert read(sg_dir / "study_group.json")["studies"] == [study.study_id]
-    study_dir = sg_dir / "relax"
+    study_dir = sg_dir / study.study_id
     assert read(study_dir / "study.json")["task_groups"] == [
         g.task_group_id for g in study.task_groups
     ]
     for group in study.task_groups:
-        group_json = read(study_dir / group.label / "task_group.json")
+        group_json = read(study_dir / group.task_group_id / "task_group.json")
         assert set(group_json) == {
             "label",
             "study_group_id",
@@ -46,7 +45,7 @@ def test_structured_tree_has_the_documented_files(tmp_path: Path) -> None:
             "tasks",
         }
         task = group.tasks[0]
-        task_dir = study_dir / group.label / task.task_metadata.task_id
+        task_dir = study_dir / group.task_group_id / task.task_metadata.task_id
         assert sorted(p.name for p in task_dir.iterdir()) == ["inputs.json", "run.sh", "task.json"]
         assert read(task_dir / "inputs.json")["task_inputs"]["command"] is None
         assert set(read(task_dir / "task.json")) >= DESIGN_FIELDS["task.json"]

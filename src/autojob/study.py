@@ -123,10 +123,10 @@ class Study(BaseModel):
     ) -> Path:
         """Write the study as a new directory inside ``dest`` and return it.
 
-        Directory names default to the study's name and the task groups'
-        labels (the id where there is none, or appended where the name is
-        taken; tasks are named by id); templates such as ``"{name}"``,
-        ``"{label}-{i}"`` or ``"{task_id}"`` take fields of the metadata.
+        Directory names default to ids, as in the reference implementation
+        (whose loader finds directories by id); templates such as
+        ``"{name}"``, ``"{label}-{i}"`` or ``"{task_id}"`` take fields of the
+        metadata.
         ``files``: input files (:class:`autojob.bases.input_files.InputFile`)
         copied or linked into every task, or into each task by its id. The
         tree appears at once when complete: a failure leaves nothing behind.

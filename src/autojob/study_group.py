@@ -68,8 +68,8 @@ class StudyGroup(BaseModel):
     ) -> Path:
         """Write the study group as a new directory inside ``dest``; return it.
 
-        Directories are named as by :meth:`Study.to_directory`, the study
-        group's by its name (its id where it has none). ``files``: input files
+        Directories are named as by :meth:`Study.to_directory` (by id without
+        templates). ``files``: input files
         for every task, or for each task by its id. Nothing is left behind
         when writing fails.
         """

@@ -19,7 +19,12 @@ from autojob.plugins import get_task_class
 from autojob.store.discovery import Kind, ensure_task_metadata, kind_of
 from autojob.store.input_files import check_input_files
 from autojob.store.state import State, read_state
-from autojob.store.write import create_task_group_tree, create_task_tree
+from autojob.store.write import (
+    create_task_group_tree,
+    create_task_tree,
+    write_study,
+    write_study_group,
+)
 from autojob.study import Study
 from autojob.study_group import StudyGroup
 from autojob.task_group import TaskGroup
@@ -212,7 +217,7 @@ def new_study(
 ) -> tuple[Study, Path]:
     """Create an empty study in ``dest`` (registered if ``dest`` is a study group)."""
     study = Study(name=label or "")
-    return study, study.to_directory(dest, study_template=name_template)
+    return study, write_study(study, dest, study_template=name_template, by_label=True)
 
 
 def new_study_group(
@@ -220,4 +225,5 @@ def new_study_group(
 ) -> tuple[StudyGroup, Path]:
     """Create an empty study group in ``dest``."""
     group = StudyGroup(name=label or "")
-    return group, group.to_directory(dest, study_group_template=name_template)
+    path = write_study_group(group, dest, study_group_template=name_template, by_label=True)
+    return group, path

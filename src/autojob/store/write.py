@@ -400,12 +400,19 @@ def write_study(
     task_group_template: str | None = None,
     task_template: str | None = None,
     files: Files | None = None,
+    by_label: bool = False,
 ) -> Path:
     """Write ``study`` as a new directory in ``dest`` and return it.
 
     When ``dest`` is a study group, the study joins it. ``files``: input files
     for every task, or for each task by its id (see :class:`InputFile`).
+    Directories without a template are named by id, as in the reference
+    implementation (whose loader finds them so), or with ``by_label`` by the
+    study's name and the groups' labels.
     """
+    if not by_label:
+        study_template = study_template or "{study_id}"
+        task_group_template = task_group_template or "{task_group_id}"
     parent_meta = dest / SETTINGS.STUDY_GROUP_METADATA_FILE
     if parent_meta.is_file():
         study.study_group_id = read_json_object(parent_meta).get("study_group_id")
@@ -433,11 +440,18 @@ def write_study_group(
     task_group_template: str | None = None,
     task_template: str | None = None,
     files: Files | None = None,
+    by_label: bool = False,
 ) -> Path:
     """Write ``study_group`` as a new directory in ``dest`` and return it.
 
     ``files``: input files for every task, or for each task by its id.
+    Directories are named as by :func:`write_study`, the study group's by its
+    id (or with ``by_label`` by its name).
     """
+    if not by_label:
+        study_group_template = study_group_template or "{study_group_id}"
+        study_template = study_template or "{study_id}"
+        task_group_template = task_group_template or "{task_group_id}"
     study_group.link()
     files_of = _files_of(files)
     _check_files([t for study in study_group.studies for t in study.tasks], files_of)

@@ -192,12 +192,12 @@ def test_new_study_group(tmp_path: Path) -> None:
     result = ok("new", "--type", "study_group", "--label", "screening", cwd=tmp_path)
     [(kind, sg_id, path)] = created(result, tmp_path)
     assert kind == "study group"
-    assert path == tmp_path / sg_id  # default name: the id
+    assert path == tmp_path / "screening"  # default name: the label
     data = read(path / "study_group.json")
     assert data["study_group_id"] == sg_id
     assert data["name"] == "screening"
     assert data["studies"] == []
-    assert sorted(os.listdir(tmp_path)) == [sg_id]
+    assert sorted(os.listdir(tmp_path)) == ["screening"]
 
 
 def test_new_study_standalone(tmp_path: Path) -> None:

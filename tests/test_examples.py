@@ -51,15 +51,7 @@ WATCH_SECONDS = 3
 
 #: examples that fail until another change lands; strict: once they pass,
 #: the test fails until they are un-marked here
-KNOWN_FAILURES: dict[str, str] = {
-    f"autojob new --help: autojob new {args}": "new names directories by id, not by "
-    "--label, so the next example finds no 'screening' (readable directory names fix it)"
-    for args in (
-        "--type study --dest screening ",
-        "--type task_group --dest screening/relax ",
-        "--from screening/relax/Cu/",
-    )
-}
+KNOWN_FAILURES: dict[str, str] = {}
 
 PRELUDE = f"""
 autojob() {{

@@ -43,7 +43,7 @@ from autojob.store.state import State, read_state
 from autojob.study import Study
 
 from .helpers import AUTOJOB, alive, run, runs, study_of_commands, wait_until
-from .workflow_helpers import COMPUTE, attempts, squares_study
+from .workflow_helpers import COMPUTE, attempts, set_compute, squares_study
 
 pytestmark = pytest.mark.slow
 
@@ -598,7 +598,7 @@ def sweep_done_but_not_advanced(root: Path) -> tuple[Path, list[Path]]:
     """The example workflow with every sweep task succeeded, none advanced or recorded."""
     root.mkdir()
     study = squares_study(root, "00:01:00")
-    (root / "compute.py").write_text(COMPUTE.replace("x == 3", "False"))
+    set_compute(study, COMPUTE.replace("x == 3", "False"))
     workflow = study / SETTINGS.WORKFLOW_FILE
     graph = workflow.read_text()
     workflow.unlink()  # without a workflow, the scripts only record their success

@@ -29,6 +29,7 @@ from .workflow_helpers import (
     attempts,
     check_finished_study,
     finished,
+    set_compute,
     squares_study,
 )
 
@@ -138,7 +139,7 @@ def test_a_dependent_step_waits_and_advance_is_idempotent_under_concurrency(
     tmp_path: Path,
 ) -> None:
     study = squares_study(tmp_path, "00:01:00")
-    (tmp_path / "compute.py").write_text(COMPUTE.replace("x == 3", "False"))
+    set_compute(study, COMPUTE.replace("x == 3", "False"))
     workflow_file = study / SETTINGS.WORKFLOW_FILE
     graph = workflow_file.read_text()
     workflow_file.unlink()  # the scripts only record while there is no workflow
@@ -166,16 +167,14 @@ def test_a_dependent_step_waits_and_advance_is_idempotent_under_concurrency(
     assert len(attempts(study / "aggregate")) == 1 and len(attempts(study / "double.x4")) == 1
     (agg,) = attempts(study / "aggregate")
     inputs = json.loads((agg / SETTINGS.INPUTS_FILE).read_text())["task_inputs"]
-    assert (
-        inputs["values"] == [1, 4, 9, 16] and inputs["command"] == "python3 ../../../aggregate.py"
-    )
+    assert inputs["values"] == [1, 4, 9, 16] and inputs["command"] == "python3 aggregate.py"
     assert read_state(agg).state is State.IDLE  # created, not submitted without --submit
     assert sorted(read_record(study)) == sorted(t.name for t in tasks)
 
 
 def test_a_missing_output_is_named_with_its_file(tmp_path: Path) -> None:
     study = squares_study(tmp_path, "00:01:00")
-    (tmp_path / "compute.py").write_text("open('outputs.json', 'w').write('{\"other\": 1}')")
+    set_compute(study, "open('outputs.json', 'w').write('{\"other\": 1}')")
     workflow_file = study / SETTINGS.WORKFLOW_FILE
     graph = workflow_file.read_text()
     workflow_file.unlink()
@@ -199,7 +198,7 @@ def test_advance_outside_a_study_is_refused(tmp_path: Path) -> None:
 
 def test_a_reference_implementation_parametrizations_file_drives_advance(tmp_path: Path) -> None:
     study = squares_study(tmp_path, "00:01:00")
-    (tmp_path / "compute.py").write_text(COMPUTE.replace("x == 3", "False"))
+    set_compute(study, COMPUTE.replace("x == 3", "False"))
     sweep, double = step_id("sweep"), step_id("double")
     (study / SETTINGS.PARAMETERIZATION_FILE).unlink()
     (study / SETTINGS.WORKFLOW_FILE).write_text(json.dumps({sweep: [], double: [sweep]}))

@@ -13,6 +13,7 @@ from autojob.ids import Id, Timestamp, id_factory, now, set_unvalidated
 from autojob.task_group import TaskGroup
 
 if TYPE_CHECKING:
+    from autojob.bases.input_files import Files
     from autojob.sweep import SweepSpec
 
 __all__ = ["STUDY_FIELDS", "Study"]
@@ -118,11 +119,16 @@ class Study(BaseModel):
         study_template: str | None = None,
         task_group_template: str | None = None,
         task_template: str | None = None,
+        files: Files | None = None,
     ) -> Path:
         """Write the study as a new directory inside ``dest`` and return it.
 
-        Directory names default to ids; templates such as ``"{name}"``,
-        ``"{label}-{i}"`` or ``"{task_id}"`` take fields of the metadata. The
+        Directory names default to ids, as in the reference implementation
+        (whose loader finds directories by id); templates such as
+        ``"{name}"``, ``"{label}-{i}"`` or ``"{task_id}"`` take fields of the
+        metadata.
+        ``files``: input files (:class:`autojob.bases.input_files.InputFile`)
+        copied or linked into every task, or into each task by its id. The
         tree appears at once when complete: a failure leaves nothing behind.
         """
         from autojob.store.write import write_study  # noqa: PLC0415
@@ -133,4 +139,5 @@ class Study(BaseModel):
             study_template=study_template,
             task_group_template=task_group_template,
             task_template=task_template,
+            files=files,
         )

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 from autojob.ids import Id, Timestamp, id_factory, now, set_unvalidated
 from autojob.study import Study
+
+if TYPE_CHECKING:
+    from autojob.bases.input_files import Files
 
 __all__ = ["STUDY_GROUP_FIELDS", "StudyGroup"]
 
@@ -61,10 +64,14 @@ class StudyGroup(BaseModel):
         study_template: str | None = None,
         task_group_template: str | None = None,
         task_template: str | None = None,
+        files: Files | None = None,
     ) -> Path:
         """Write the study group as a new directory inside ``dest``; return it.
 
-        Nothing is left behind when writing fails.
+        Directories are named as by :meth:`Study.to_directory` (by id without
+        templates). ``files``: input files
+        for every task, or for each task by its id. Nothing is left behind
+        when writing fails.
         """
         from autojob.store.write import write_study_group  # noqa: PLC0415
 
@@ -75,4 +82,5 @@ class StudyGroup(BaseModel):
             study_template=study_template,
             task_group_template=task_group_template,
             task_template=task_template,
+            files=files,
         )

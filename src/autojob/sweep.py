@@ -9,8 +9,15 @@ adds workflow steps after the sweep (see :mod:`autojob.workflow`).
 
 A parameter name is a dotted path into ``inputs.json`` (a bare name means
 ``task_inputs``; ``scheduler_inputs.mem`` varies memory). ``{name}`` in the
-command is replaced by the shell-quoted value; in labels and directory names,
-by the value as text.
+command is replaced by the shell-quoted value; in labels, directory names and
+the paths of input files, by the value as text.
+
+``files`` names input files copied (or linked) into every task: a path, or a
+table ``{src, dest, link}``; ``src`` is relative to the spec file and, like
+``dest``, may hold ``{parameter}``, ``{label}`` and ``{i}`` for per-combination
+files (``structures/{name}.traj``). Each task group records its combination's
+values under ``parameters`` in ``task_group.json``, so a second run of a grown
+spec can tell which combinations exist.
 """
 
 from __future__ import annotations
@@ -19,18 +26,21 @@ import itertools
 import shlex
 import string
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
+from pathlib import Path
 from typing import Any, Self
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
 )
 
+from autojob.bases.input_files import InputFile
 from autojob.errors import InputError
 from autojob.plugins import get_task_class
 from autojob.study import Study
@@ -47,6 +57,7 @@ from autojob.workflow import (
 
 __all__ = [
     "STEP_NAMESPACE",
+    "SpecFile",
     "SpecKeyError",
     "SpecReference",
     "SweepSpec",
@@ -74,6 +85,16 @@ class SpecKeyError(ValueError):
 
 def _fields(template: str) -> list[str]:
     return [name for _, name, _, _ in string.Formatter().parse(template) if name]
+
+
+class SpecFile(BaseModel):
+    """An input file of every task: ``src`` (relative to the spec), ``dest``, ``link``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    src: str = Field(min_length=1)
+    dest: str | None = None
+    link: bool = False
 
 
 class SpecSource(BaseModel):
@@ -151,6 +172,9 @@ class SweepSpec(BaseModel):
     task_template: str | None = None
     step: str = "sweep"
     steps: list[SweepStep] = Field(default_factory=list)
+    files: list[str | SpecFile] = Field(default_factory=list)
+    #: the directory of the spec's file (set by ``load_spec``): ``files`` are relative to it
+    _base: Path | None = PrivateAttr(default=None)
 
     @field_validator("parameters", "zip")
     @classmethod
@@ -184,7 +208,27 @@ class SweepSpec(BaseModel):
         if bad:
             msg = f"{{{bad[0]}}} is not a parameter ({', '.join(sorted(allowed))})"
             raise SpecKeyError(msg, "label")
+        self._check_files()
         return self
+
+    def _file_fields(self) -> set[str]:
+        return {"i", "label", *(n.replace(".", "_") for n in self.names())}
+
+    def _check_files(self) -> None:
+        allowed = self._file_fields()
+        for index, entry in enumerate(self.files):
+            spec = entry if isinstance(entry, SpecFile) else SpecFile(src=entry)
+            for key in ("src", "dest"):
+                text = getattr(spec, key) or ""
+                try:
+                    bad = [f for f in _fields(text) if not f.isidentifier() or f not in allowed]
+                except ValueError as exc:
+                    raise SpecKeyError(
+                        f"{text!r} is not a path template: {exc}", "files", index, key
+                    ) from exc
+                if bad:
+                    msg = f"{{{bad[0]}}} is not a parameter ({', '.join(sorted(allowed))})"
+                    raise SpecKeyError(msg, "files", index, key)
 
     def _check_steps(self) -> None:
         known = {self.step, *(s.name for s in self.steps)}
@@ -205,6 +249,16 @@ class SweepSpec(BaseModel):
             for sid, name in names.items():
                 text = text.replace(sid, name)
             raise SpecKeyError(text, "steps") from exc
+
+    @property
+    def base(self) -> Path | None:
+        """The directory ``files`` are relative to: the spec file's, once read from one."""
+        return self._base
+
+    def read_from(self, path: Path) -> Self:
+        """Say that the spec was read from the file ``path`` (its files are relative to it)."""
+        self._base = path.parent
+        return self
 
     def names(self) -> list[str]:
         """The parameter names, product first."""
@@ -240,6 +294,18 @@ class SweepSpec(BaseModel):
         plain = {k.replace(".", "_"): v for k, v in values.items()}
         return self.label.format(i=index, name=self.name, **plain)
 
+    def files_of(self, values: dict[str, Any], index: int, base: Path) -> list[InputFile]:
+        """The input files of the task of one combination; ``src`` relative to ``base``."""
+        context = {k.replace(".", "_"): v for k, v in values.items()}
+        context.update(i=index, label=self.label_of(values, index))
+        files = []
+        for entry in self.files:
+            spec = entry if isinstance(entry, SpecFile) else SpecFile(src=entry)
+            target = spec.dest.format_map(context) if spec.dest is not None else None
+            source = base / spec.src.format_map(context)
+            files.append(InputFile(source=source, target=target, link=spec.link))
+        return files
+
     def command_of(self, values: dict[str, Any]) -> str | None:
         """The command with ``{name}`` replaced by shell-quoted values."""
         if self.command is None:
@@ -265,14 +331,21 @@ class SweepSpec(BaseModel):
         return sections
 
 
-def build_study(spec: SweepSpec | Mapping[str, Any]) -> Study:
-    """The study of a spec: one task group per combination (no I/O)."""
+def build_study(
+    spec: SweepSpec | Mapping[str, Any], *, only: Collection[int] | None = None
+) -> Study:
+    """The study of a spec: one task group per combination (no I/O).
+
+    ``only``: the numbers of the combinations to build (all by default).
+    """
     if not isinstance(spec, SweepSpec):
         spec = SweepSpec.model_validate(spec)
     task_class = get_task_class(spec.task_class)
     workflow_step = step_id(spec.step) if spec.steps else None
     groups = []
     for index, values in enumerate(spec.combinations()):
+        if only is not None and index not in only:
+            continue
         label = spec.label_of(values, index)
         document = spec.sections_of(values)
         document["task_metadata"] = {"label": label, "workflow_step_id": workflow_step}
@@ -285,5 +358,5 @@ def build_study(spec: SweepSpec | Mapping[str, Any]) -> Study:
                 field=".".join(str(p) for p in error["loc"]),
                 hint="fix the fixed inputs or the values of the parameter at fault",
             ) from exc
-        groups.append(TaskGroup(label=label, tasks=[task]))
+        groups.append(TaskGroup(label=label, tasks=[task], parameters=values))
     return Study(name=spec.name, task_groups=groups)

@@ -44,7 +44,9 @@ Kind = Literal["task", "task_group", "study", "study_group"]
     "--name-template",
     default=None,
     help="Directory name from metadata fields, e.g. '{label}-{i}' ({i} numbers "
-    "directories). Default: the new id.",
+    "directories). Default: the label (with the new id appended where that name "
+    "is taken), or the new id without a label; a task added to a task group is "
+    "named by its id.",
 )
 @click.option(
     "--set",
@@ -56,6 +58,24 @@ Kind = Literal["task", "task_group", "study", "study_group"]
     "Values are parsed as JSON where they parse. Repeatable.",
 )
 @click.option("--label", default=None, help="Label of the task (name of a study or study group).")
+@click.option(
+    "--copy",
+    "copies",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    metavar="FILE",
+    help="Copy FILE (relative to the current directory; a directory too) into the new "
+    "task under its own name. Repeatable. A missing file is refused before anything "
+    "is written.",
+)
+@click.option(
+    "--link",
+    "links",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    metavar="FILE",
+    help="Like --copy, but put a symbolic link to FILE's absolute path into the task.",
+)
 @click.option(
     "--force",
     is_flag=True,
@@ -69,9 +89,15 @@ def new(
     name_template: str | None,
     assignments: tuple[str, ...],
     label: str | None,
+    copies: tuple[Path, ...],
+    links: tuple[Path, ...],
     force: bool,
 ) -> None:
     """Create a new task, task group, study or study group directory.
+
+    Directories are named by the label (a study's or study group's name), so
+    the next command can name them; tasks added to a task group are named by
+    their id. An existing name gets the id appended.
 
     \b
     Examples:
@@ -80,11 +106,18 @@ def new(
       autojob new --type task_group --dest screening/relax --label Cu --set command='python calc.py'
       autojob new --from screening/relax/Cu/*/ --set scheduler_inputs.time=02:00:00
     """
+    from autojob.bases.input_files import InputFile  # noqa: PLC0415
     from autojob.create import new as create  # noqa: PLC0415  (keeps --help fast)
 
-    if kind in ("study", "study_group") and (src or assignments):
-        raise InputError(f"--from and --set apply to tasks, not to a {kind}")
+    if kind in ("study", "study_group") and (src or assignments or copies or links):
+        raise InputError(
+            f"--from and --set apply to tasks, not to a {kind} (as do --copy and --link)"
+        )
     where = dest if dest is not None else Path()
+    files = [InputFile(source=Path.cwd() / f, target=f.name) for f in copies]
+    files += [InputFile(source=Path.cwd() / f, target=f.name, link=True) for f in links]
+    fields = [*(["--copy"] * len(copies)), *(["--link"] * len(links))]
+    create.check_files(files, fields)
     if kind == "study_group":
         sg, path = create.new_study_group(where, label=label, name_template=name_template)
         _say("study group", sg.study_group_id, path)
@@ -99,6 +132,7 @@ def new(
             name_template=name_template,
             src=src,
             force=force,
+            files=files,
         )
         _say("task group", group.task_group_id, path)
         task = group.tasks[0]
@@ -111,6 +145,7 @@ def new(
             assignments=list(assignments),
             name_template=name_template,
             force=force,
+            files=files,
         )
         _say("task", task.task_metadata.task_id, path)
     else:
@@ -119,6 +154,7 @@ def new(
             label=label,
             assignments=list(assignments),
             name_template=name_template,
+            files=files,
         )
         _say("task", task.task_metadata.task_id, path)
 

@@ -24,7 +24,12 @@ __all__ = ["sweep"]
     default=Path(),
     help="Where to write the study (a study group adds it). Default: here.",
 )
-@click.option("--dry-run", is_flag=True, help="Print the table of combinations; write nothing.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print the table of combinations (marking those an existing study has) and check "
+    "the input files; write nothing.",
+)
 def sweep(spec: Path, dest: Path, dry_run: bool) -> None:
     """Write the study SPEC describes: one task group per combination of parameters.
 
@@ -32,15 +37,27 @@ def sweep(spec: Path, dest: Path, dry_run: bool) -> None:
     study), command ({param} is replaced by the shell-quoted value), task_class,
     inputs (fixed task inputs), scheduler (scheduler inputs), parameters (every
     combination of these lists), zip (lists taken side by side), label
-    (template of task labels), study_template, task_group_template,
-    task_template (directory names), step (the sweep's step name) and steps
-    (workflow steps after the sweep: name, after, progression, task_class, set,
-    references). A parameter name is a dotted path into inputs.json.
+    (template of task labels), files (input files copied into every task),
+    study_template, task_group_template, task_template (directory names), step
+    (the sweep's step name) and steps (workflow steps after the sweep: name,
+    after, progression, task_class, set, references). A parameter name is a
+    dotted path into inputs.json.
+
+    files lists paths relative to SPEC, or tables {src, dest, link}: dest is
+    the path inside the task (default: the file's name), link = true links
+    instead of copying; src and dest may hold {param}, {label} and {i}
+    (src = "structures/{ecut}.traj"). A missing file is refused, naming the
+    file and the combination, before anything is written.
+
+    When the study exists already (run again after adding values), only the
+    combinations it lacks (and new steps) are added; existing tasks are never
+    touched. --dry-run marks which combinations exist and which are new.
 
     \b
     Example spec (ecut.toml):
       name = "ecut"
       command = "python calc.py --ecut {ecut} --kpts {kpts}"
+      files = ["calc.py"]
       [scheduler]
       time = "01:00:00"
       [parameters]
@@ -52,11 +69,21 @@ def sweep(spec: Path, dest: Path, dry_run: bool) -> None:
       autojob sweep ecut.toml --dry-run
       autojob sweep ecut.toml
     """
-    from autojob.create.sweep import load_spec, table_rows, write_sweep  # noqa: PLC0415
+    from autojob.create.sweep import (  # noqa: PLC0415
+        check_files,
+        existing_combinations,
+        load_spec,
+        study_dir_of,
+        sweep_into,
+        table_rows,
+    )
 
     parsed = load_spec(spec)
     if dry_run:
-        header, rows = table_rows(parsed)
+        check_files(parsed, spec.parent)
+        study_dir = study_dir_of(parsed, dest)
+        existing = existing_combinations(study_dir, parsed) if study_dir else None
+        header, rows = table_rows(parsed, existing)
         table = Table()
         for column in header:
             table.add_column(str(column))
@@ -66,7 +93,20 @@ def sweep(spec: Path, dest: Path, dry_run: bool) -> None:
         console.print(f"{len(rows)} combination(s) of {parsed.name}:")
         console.print(table)
         return
-    study, path = write_sweep(parsed, dest)
-    click.echo(f"created study {study.study_id} at {path} ({len(study.task_groups)} task groups)")
-    if parsed.steps:
-        click.echo(f"with a workflow of {len(parsed.steps) + 1} steps")
+    result = sweep_into(parsed, dest, base=spec.parent)
+    study, path, groups = result.study, result.path, result.study.task_groups
+    if not result.grown:
+        click.echo(f"created study {study.study_id} at {path} ({len(groups)} task groups)")
+        if parsed.steps:
+            click.echo(f"with a workflow of {len(parsed.steps) + 1} steps")
+        return
+    if groups:
+        labels = ", ".join(group.label for group in groups)
+        click.echo(
+            f"added {len(groups)} task group(s) to study {study.study_id} at {path}: {labels} "
+            f"({result.existing} combination(s) there already, left as they are)"
+        )
+    else:
+        click.echo(f"nothing to add: all {result.existing} combination(s) are in {path} already")
+    if result.added_steps:
+        click.echo(f"added step(s): {', '.join(result.added_steps)}")

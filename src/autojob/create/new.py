@@ -6,22 +6,31 @@ These back ``autojob new``; each returns the new model and its directory.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 from autojob import SETTINGS
+from autojob.bases.input_files import InputFile
 from autojob.bases.task_base import TaskBase
 from autojob.create.assignments import apply_assignments
 from autojob.errors import InputError
 from autojob.ids import new_id, now
 from autojob.plugins import get_task_class
 from autojob.store.discovery import Kind, ensure_task_metadata, kind_of
+from autojob.store.input_files import check_input_files
 from autojob.store.state import State, read_state
-from autojob.store.write import create_task_group_tree, create_task_tree
+from autojob.store.write import (
+    create_task_group_tree,
+    create_task_tree,
+    write_study,
+    write_study_group,
+)
 from autojob.study import Study
 from autojob.study_group import StudyGroup
 from autojob.task_group import TaskGroup
 
 __all__ = [
+    "check_files",
     "check_not_live",
     "clone_task",
     "new_study",
@@ -37,6 +46,16 @@ def _fresh_task(label: str | None, assignments: list[str]) -> TaskBase:
     task_class = get_task_class(SETTINGS.DEFAULT_TASK)
     task = task_class.model_validate({"task_metadata": {"label": label or ""}})
     return apply_assignments(task, assignments)
+
+
+def check_files(files: Sequence[InputFile], fields: Sequence[str] | None = None) -> None:
+    """Refuse input files that are missing or would land outside a new task (or on its files).
+
+    Checked against the default task script; a task naming another script is
+    checked again when written.
+    """
+    if files:
+        check_input_files(files, script=SETTINGS.DEFAULT_TASK_SCRIPT_FILE, fields=fields)
 
 
 def _refuse_task_in(dest: Path) -> None:
@@ -110,8 +129,11 @@ def new_task(
     label: str | None = None,
     assignments: list[str] | None = None,
     name_template: str | None = None,
+    files: Sequence[InputFile] = (),
 ) -> tuple[TaskBase, Path]:
     """Create a task in ``dest`` (joining the group if ``dest`` is a task group).
+
+    ``files``: input files copied (or linked) into it.
 
     Raises:
         InputError: ``dest`` is a study or study group, where tasks belong in
@@ -119,7 +141,8 @@ def new_task(
     """
     _refuse_task_in(dest)
     task = _fresh_task(label, assignments or [])
-    return task, create_task_tree(task, dest, name_template=name_template)
+    path = create_task_tree(task, dest, name_template=name_template, files=files, by_label=True)
+    return task, path
 
 
 def clone_task(
@@ -130,8 +153,9 @@ def clone_task(
     assignments: list[str] | None = None,
     name_template: str | None = None,
     force: bool = False,
+    files: Sequence[InputFile] = (),
 ) -> tuple[TaskBase, Path]:
-    """Clone the task in ``src``: inputs, scheduler inputs, carried-over files.
+    """Clone the task in ``src``: inputs, scheduler inputs, carried-over files (and ``files``).
 
     The clone goes beside ``src`` unless ``dest`` is given; in a structured
     tree it joins the source's task group. A queued or running ``src`` is
@@ -148,6 +172,8 @@ def clone_task(
         src=src,
         files_to_carry_over=source.task_inputs.files_to_carry_over,
         name_template=name_template,
+        files=files,
+        by_label=True,
     )
     return task, path
 
@@ -160,10 +186,12 @@ def new_task_group(
     name_template: str | None = None,
     src: Path | None = None,
     force: bool = False,
+    files: Sequence[InputFile] = (),
 ) -> tuple[TaskGroup, Path]:
     """Create a task group holding its first task inside the study ``study_dir``.
 
-    With ``src``, the first task is a clone of that task directory.
+    With ``src``, the first task is a clone of that task directory (without its
+    carried-over files); ``files`` are copied (or linked) into the task.
     """
     if kind_of(study_dir) is not Kind.STUDY:
         raise InputError(
@@ -179,7 +207,9 @@ def new_task_group(
     else:
         task = _fresh_task(label, assignments or [])
     group = TaskGroup.from_task(task)
-    path = create_task_group_tree(group, study_dir, name_template=name_template)
+    path = create_task_group_tree(
+        group, study_dir, name_template=name_template, files=files, by_label=True
+    )
     return group, path
 
 
@@ -188,7 +218,7 @@ def new_study(
 ) -> tuple[Study, Path]:
     """Create an empty study in ``dest`` (registered if ``dest`` is a study group)."""
     study = Study(name=label or "")
-    return study, study.to_directory(dest, study_template=name_template)
+    return study, write_study(study, dest, study_template=name_template, by_label=True)
 
 
 def new_study_group(
@@ -196,4 +226,5 @@ def new_study_group(
 ) -> tuple[StudyGroup, Path]:
     """Create an empty study group in ``dest``."""
     group = StudyGroup(name=label or "")
-    return group, group.to_directory(dest, study_group_template=name_template)
+    path = write_study_group(group, dest, study_group_template=name_template, by_label=True)
+    return group, path

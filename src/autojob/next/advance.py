@@ -363,7 +363,8 @@ def _advance_step(result: Advance, workflow: Workflow, step_id: str, record: set
     for before in workflow.graph.predecessors(step_id):
         found = [g.recorded(record) for g in groups if g.step == before]
         pick[before] = [p for p in found if p is not None]
-    _make_step(result, workflow, step_id, _step_dir_name(workflow, step_id), pick, None)
+    # the files_to_copy of the new task come from the task that completed the wait
+    _make_step(result, workflow, step_id, _step_dir_name(workflow, step_id), pick, result.task_dir)
 
 
 def _study_of(task_dir: Path) -> Path:

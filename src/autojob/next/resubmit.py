@@ -156,7 +156,12 @@ def resubmit(
             task,
             attempt.old.parent,
             src=attempt.old,
-            files_to_carry_over=source.task_inputs.files_to_carry_over,
+            # as restart does: the carried-over files and the task's input files
+            files_to_carry_over=list(
+                dict.fromkeys(
+                    [*source.task_inputs.files_to_carry_over, *source.task_inputs.files_to_copy]
+                )
+            ),
         )
     return list(attempts)
 

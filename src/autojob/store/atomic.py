@@ -14,7 +14,7 @@ import contextlib
 import errno
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any, Self
 
@@ -35,6 +35,7 @@ __all__ = [
     "read_json_object",
     "read_json_object_if_file",
     "register_child",
+    "register_children",
     "replace_atomically",
     "update_json_object",
     "write_atomic",
@@ -285,6 +286,11 @@ def update_json_object(
 
 def register_child(metadata_file: Path, key: str, item_id: str) -> None:
     """Add ``item_id`` to the list ``key`` of a parent's metadata file (once)."""
+    register_children(metadata_file, key, [item_id])
+
+
+def register_children(metadata_file: Path, key: str, item_ids: Sequence[str]) -> None:
+    """Add ``item_ids`` to the list ``key`` of a parent's metadata file (each once)."""
 
     def add(data: dict[str, Any]) -> dict[str, Any]:
         items = data.setdefault(key, [])
@@ -295,8 +301,8 @@ def register_child(metadata_file: Path, key: str, item_id: str) -> None:
                 field=key,
                 hint="make it a list of the ids of the directories inside",
             )
-        if item_id not in items:
-            items.append(item_id)
+        held = set(items)
+        items.extend(i for i in dict.fromkeys(item_ids) if i not in held)
         return data
 
     update_json_object(metadata_file, add)

@@ -1,5 +1,9 @@
 """Directory names from templates, refused when unsafe or already taken.
 
+Without a template, a directory is named after its label (a study's or study
+group's name), with its id appended when that name is taken, or after its id
+where there is no label (:meth:`NameBook.claim_readable`).
+
 A template is a ``str.format`` pattern over simple fields (``"{label}-{i}"``).
 ``{i}`` becomes the smallest positive integer giving a free name; without it a
 name already taken is refused. A name that is empty, ``.``/``..``, holds ``/`` or
@@ -37,7 +41,7 @@ _MAX_NAME_BYTES = 255
 _SCALARS = (str, int, float, bool)
 
 
-def check_name(name: str, dest: Path, *, source: str = "name") -> str:
+def check_name(name: str, dest: Path, *, source: str = "name", hint: str | None = None) -> str:
     """Return ``name`` if it is one safe path component inside ``dest``.
 
     Raises:
@@ -56,7 +60,7 @@ def check_name(name: str, dest: Path, *, source: str = "name") -> str:
         raise UnsafePathError(
             problem,
             path=dest,
-            hint="use a template whose fields give one plain name, e.g. '{label}-{i}'",
+            hint=hint or "use a template whose fields give one plain name, e.g. '{label}-{i}'",
         )
     return name
 
@@ -120,15 +124,17 @@ def reserved_reason(name: str, *, allowed: tuple[str, ...] = ()) -> str | None:
     return None
 
 
-def _refuse_reserved(name: str, dest: Path, *, field: str | None, source: str) -> None:
+def _refuse_reserved(
+    name: str, dest: Path, *, field: str | None, source: str, hint: str | None = None
+) -> None:
     reason = reserved_reason(name)
     if reason is not None:
         raise UnsafePathError(
             f"{source} {name!r}, a name autojob reserves: {reason}",
             path=dest,
             field=field,
-            hint="choose another label, or a name template giving another name "
-            "(e.g. '{label}-run')",
+            hint=hint
+            or "choose another label, or a name template giving another name (e.g. '{label}-run')",
         )
 
 
@@ -259,6 +265,37 @@ class NameBook:
                 hint="ids are unique: this tree was probably written before",
             )
         check_name(name, self.directory)
+        self.taken.add(name)
+        return name
+
+    def claim_readable(self, readable: str, ident: str, *, field: str = "label") -> str:
+        """Name a directory after its label (or name), else after its id.
+
+        The label itself when it is free; the label and the id
+        (``screening-gAb12Cd34Ef``) when a directory of that name exists
+        already; the id alone when there is no label. A label that is not one
+        safe name (it holds '/', is '..', is one of autojob's names) is refused.
+
+        Raises:
+            UnsafePathError: the label cannot name a directory.
+        """
+        if not readable:
+            return self.claim_plain(ident)
+        hint = (
+            f"choose a {field} that is one plain name, or name the directory with a "
+            "template (--name-template, e.g. by its id)"
+        )
+        source = f"the {field}"
+        _refuse_reserved(readable, self.directory, field=field, source=source, hint=hint)
+        check_name(readable, self.directory, source=source, hint=hint)
+        name = readable if readable not in self.taken else f"{readable}-{ident}"
+        check_name(name, self.directory, source=source, hint=hint)
+        if name in self.taken:
+            raise TreeError(
+                f"directory {name!r} already exists",
+                path=self.directory,
+                hint="ids are unique: this tree was probably written before",
+            )
         self.taken.add(name)
         return name
 

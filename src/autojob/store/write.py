@@ -2,33 +2,43 @@
 
 Whole trees are built inside a hidden staging directory next to their final
 place and then renamed into it, so a tree appears complete or not at all; a
-failure (a bad template, a full disk) removes the staging directory. After a
-new directory is in place, its id is added to the parent's metadata file under
-that file's lock.
+failure (a bad template, a full disk, a missing input file) removes the
+staging directory. A directory is renamed into place only where no directory
+of that name exists (``renameat2`` with ``RENAME_NOREPLACE`` where the kernel
+has it), so two writers never replace each other's work; a directory named
+after its label falls back to the label and its id when another writer took
+the name first. After a new directory is in place, its id is added to the
+parent's metadata file under that file's lock.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
+import functools
 import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
 from autojob import SETTINGS
+from autojob.bases.input_files import Files, InputFile
 from autojob.errors import AutojobError, TreeError
 from autojob.store.atomic import (
     dump_json,
     dump_model,
     read_json_object,
     register_child,
+    register_children,
     write_atomic,
 )
+from autojob.store.input_files import check_input_files, place_input_files
 from autojob.store.journal import note_changed
 from autojob.store.names import STAGING_PREFIX, NameBook, check_dest, check_task_file
 from autojob.store.paths import carry_over, relative_inside
@@ -42,6 +52,8 @@ if TYPE_CHECKING:
     from autojob.study_group import StudyGroup
 
 __all__ = [
+    "Files",
+    "add_task_groups",
     "carry_over_files",
     "create_task_group_tree",
     "create_task_tree",
@@ -54,6 +66,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 SCRIPT_MODE = 0o777  # less the umask, as for any new file
 FILE_MODE = 0o666
+
+FilesOf = Callable[["TaskBase"], Sequence[InputFile]]
 
 
 # -- files of one task -----------------------------------------------------
@@ -139,16 +153,56 @@ def _remove_abandoned_stages(dest: Path) -> None:
             shutil.rmtree(dest / name, ignore_errors=True)
 
 
-def _publish(staged: Path, final: Path) -> Path:
-    """Move a finished directory into place; never replace an existing one."""
-    if os.path.lexists(final):
-        raise TreeError(
-            f"{final.name!r} already exists",
-            path=final.parent,
-            hint="choose another name template, or add {i} to it",
-        )
-    os.rename(staged, final)
-    return final
+@functools.cache
+def _renameat2() -> Callable[..., int] | None:
+    try:
+        function: Callable[..., int] = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):  # not Linux, or a C library without it
+        return None
+    return function
+
+
+_AT_FDCWD = -100
+_RENAME_NOREPLACE = 1
+
+
+def _rename_new(src: Path, dst: Path) -> bool:
+    """Rename ``src`` to ``dst`` unless ``dst`` exists; whether it was renamed."""
+    renameat2 = _renameat2()
+    if renameat2 is not None:
+        args = (_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), _RENAME_NOREPLACE)
+        if renameat2(*args) == 0:
+            return True
+        code = ctypes.get_errno()
+        if code == errno.EEXIST:
+            return False
+        if code not in (errno.ENOSYS, errno.EINVAL):  # else: the file system lacks the flag
+            raise OSError(code, os.strerror(code), os.fspath(dst))
+    if os.path.lexists(dst):
+        return False
+    try:
+        os.rename(src, dst)
+    except OSError as exc:  # another writer was quicker
+        if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
+            return False
+        raise
+    return True
+
+
+def _publish(staged: Path, final: Path, fallback: str | None = None) -> Path:
+    """Move a finished directory into place; never replace an existing one.
+
+    ``fallback``: the name to take instead when ``final`` was taken meanwhile.
+    """
+    if _rename_new(staged, final):
+        return final
+    if fallback is not None and _rename_new(staged, final.with_name(fallback)):
+        return final.with_name(fallback)
+    raise TreeError(
+        f"{final.name!r} already exists",
+        path=final.parent,
+        hint="choose another name template, or add {i} to it",
+    )
 
 
 def _copy_mode(src: Path | None, dest: Path) -> None:
@@ -176,22 +230,57 @@ def _study_context(model: Study | StudyGroup) -> dict[str, Any]:
     return context
 
 
-def _name_task(names: NameBook, template: str | None, task: TaskBase) -> str:
+def _name_task(
+    names: NameBook, template: str | None, task: TaskBase, *, by_label: bool = False
+) -> str:
+    """A task's directory name: by ``template``, else its id (its label if ``by_label``).
+
+    Tasks in a task group are named by id: they are the attempts of one piece
+    of work and share its label. A loose task is named by its label.
+    """
+    meta = task.task_metadata
     if template is None:
-        return names.claim_plain(task.task_metadata.task_id)
+        return names.claim_readable(meta.label if by_label else "", meta.task_id)
     return names.claim(template, _task_context(task))
 
 
 def _name_group(names: NameBook, template: str | None, group: TaskGroup) -> str:
     if template is None:
-        return names.claim_plain(group.task_group_id)
+        return names.claim_readable(group.label, group.task_group_id)
     return names.claim(template, _group_context(group))
 
 
 def _name_study(names: NameBook, template: str | None, study: Study) -> str:
     if template is None:
-        return names.claim_plain(study.study_id)
+        return names.claim_readable(study.name, study.study_id, field="name")
     return names.claim(template, _study_context(study))
+
+
+def _fallback(template: str | None, name: str, label: str, ident: str) -> str | None:
+    """The name to take when another writer took ``name`` meanwhile (default names only)."""
+    return f"{label}-{ident}" if template is None and label and name == label else None
+
+
+# -- input files -------------------------------------------------------------
+
+
+def _files_of(files: Files | None) -> FilesOf:
+    if files is None:
+        return lambda _task: ()
+    if isinstance(files, Mapping):
+        by_id = files
+        return lambda task: by_id.get(task.task_metadata.task_id, ())
+    every = list(files)
+    return lambda _task: every
+
+
+def _check_files(tasks: Sequence[TaskBase], files_of: FilesOf) -> None:
+    """Refuse missing or unsafe input files before anything is written."""
+    for task in tasks:
+        files = files_of(task)
+        if files:
+            where = f"task {task.task_metadata.label or task.task_metadata.task_id}"
+            check_input_files(files, script=task.task_inputs.task_script, where=where)
 
 
 # -- carrying files over ---------------------------------------------------
@@ -239,6 +328,19 @@ def _own_files() -> frozenset[str]:
 # -- writing trees ---------------------------------------------------------
 
 
+def _note_copied(task: TaskBase, files: Sequence[InputFile]) -> None:
+    """Add the copied input files to the task's ``files_to_copy``, so attempts get them.
+
+    A restart carries ``files_to_copy`` into the new attempt; a linked file is
+    left out (a link leading out of a task is never carried over).
+    """
+    inputs = task.task_inputs
+    names = [f.name.split("/", 1)[0] for f in files if not f.link]
+    new = [n for n in dict.fromkeys(names) if n not in inputs.files_to_copy]
+    if new:
+        inputs.files_to_copy = [*inputs.files_to_copy, *new]
+
+
 def _write_task_dir(
     task: TaskBase,
     folder: str,
@@ -246,6 +348,7 @@ def _write_task_dir(
     src: Path | None = None,
     files_to_carry_over: list[str] | None = None,
     carry_over_limit: float | None = None,
+    files: Sequence[InputFile] = (),
 ) -> None:
     os.mkdir(folder)
     if src is not None:
@@ -257,16 +360,21 @@ def _write_task_dir(
             size_limit=carry_over_limit,
             script=task.task_inputs.task_script,
         )
+    place_input_files(files, folder)  # after: a file given explicitly wins over a carried one
+    _note_copied(task, files)
     for path, text, mode in _task_documents(task, folder):
         _write_new(path, text, mode)
 
 
-def _write_group_dir(group: TaskGroup, folder: str, task_template: str | None) -> None:
+def _write_group_dir(
+    group: TaskGroup, folder: str, task_template: str | None, files_of: FilesOf
+) -> None:
     os.mkdir(folder)
     _write_metadata(folder, SETTINGS.TASK_GROUP_METADATA_FILE, group)
     names = NameBook(Path(folder), empty=True)
     for task in group.tasks:
-        _write_task_dir(task, os.path.join(folder, _name_task(names, task_template, task)))
+        name = _name_task(names, task_template, task)
+        _write_task_dir(task, os.path.join(folder, name), files=files_of(task))
 
 
 def _write_study_dir(
@@ -274,13 +382,14 @@ def _write_study_dir(
     folder: str,
     task_group_template: str | None,
     task_template: str | None,
+    files_of: FilesOf,
 ) -> None:
     os.mkdir(folder)
     _write_metadata(folder, SETTINGS.STUDY_METADATA_FILE, study)
     names = NameBook(Path(folder), empty=True)
     for group in study.task_groups:
         name = _name_group(names, task_group_template, group)
-        _write_group_dir(group, os.path.join(folder, name), task_template)
+        _write_group_dir(group, os.path.join(folder, name), task_template, files_of)
 
 
 def write_study(
@@ -290,19 +399,32 @@ def write_study(
     study_template: str | None = None,
     task_group_template: str | None = None,
     task_template: str | None = None,
+    files: Files | None = None,
+    by_label: bool = False,
 ) -> Path:
     """Write ``study`` as a new directory in ``dest`` and return it.
 
-    When ``dest`` is a study group, the study joins it.
+    When ``dest`` is a study group, the study joins it. ``files``: input files
+    for every task, or for each task by its id (see :class:`InputFile`).
+    Directories without a template are named by id, as in the reference
+    implementation (whose loader finds them so), or with ``by_label`` by the
+    study's name and the groups' labels.
     """
+    if not by_label:
+        study_template = study_template or "{study_id}"
+        task_group_template = task_group_template or "{task_group_id}"
     parent_meta = dest / SETTINGS.STUDY_GROUP_METADATA_FILE
     if parent_meta.is_file():
         study.study_group_id = read_json_object(parent_meta).get("study_group_id")
     study.link()
+    files_of = _files_of(files)
+    _check_files(study.tasks, files_of)
     name = _name_study(NameBook(dest), study_template, study)
+    fallback = _fallback(study_template, name, study.name, study.study_id)
     with _staging(dest) as stage:
-        _write_study_dir(study, os.path.join(stage, name), task_group_template, task_template)
-        final = _publish(stage / name, dest / name)
+        folder = os.path.join(stage, name)
+        _write_study_dir(study, folder, task_group_template, task_template, files_of)
+        final = _publish(stage / name, dest / name, fallback)
     note_changed([final])
     if parent_meta.is_file():
         register_child(parent_meta, "studies", study.study_id)
@@ -317,11 +439,25 @@ def write_study_group(
     study_template: str | None = None,
     task_group_template: str | None = None,
     task_template: str | None = None,
+    files: Files | None = None,
+    by_label: bool = False,
 ) -> Path:
-    """Write ``study_group`` as a new directory in ``dest`` and return it."""
+    """Write ``study_group`` as a new directory in ``dest`` and return it.
+
+    ``files``: input files for every task, or for each task by its id.
+    Directories are named as by :func:`write_study`, the study group's by its
+    id (or with ``by_label`` by its name).
+    """
+    if not by_label:
+        study_group_template = study_group_template or "{study_group_id}"
+        study_template = study_template or "{study_id}"
+        task_group_template = task_group_template or "{task_group_id}"
     study_group.link()
+    files_of = _files_of(files)
+    _check_files([t for study in study_group.studies for t in study.tasks], files_of)
+    label, ident = study_group.name, study_group.study_group_id
     if study_group_template is None:
-        name = NameBook(dest).claim_plain(study_group.study_group_id)
+        name = NameBook(dest).claim_readable(label, ident, field="name")
     else:
         name = NameBook(dest).claim(study_group_template, _study_context(study_group))
     with _staging(dest) as stage:
@@ -331,10 +467,59 @@ def write_study_group(
         names = NameBook(Path(folder), empty=True)
         for study in study_group.studies:
             study_folder = os.path.join(folder, _name_study(names, study_template, study))
-            _write_study_dir(study, study_folder, task_group_template, task_template)
-        final = _publish(Path(folder), dest / name)
+            _write_study_dir(study, study_folder, task_group_template, task_template, files_of)
+        final = _publish(
+            Path(folder), dest / name, _fallback(study_group_template, name, label, ident)
+        )
     note_changed([final])
     return final
+
+
+def add_task_groups(
+    study_dir: Path,
+    groups: Sequence[TaskGroup],
+    *,
+    task_group_template: str | None = None,
+    task_template: str | None = None,
+    files: Files | None = None,
+) -> list[Path]:
+    """Add ``groups`` (with their tasks) to the existing study in ``study_dir``.
+
+    Nothing in the study is changed but its list of task groups: the new
+    groups are built in a staging directory, every name claimed and every
+    input file checked before anything is written, then each group is renamed
+    into place (each appears complete or not at all) and all are registered in
+    the study's metadata file. A group whose name another writer took
+    meanwhile is refused (``TreeError``) after those before it are registered.
+
+    Returns:
+        The new task group directories.
+    """
+    study_meta = study_dir / SETTINGS.STUDY_METADATA_FILE
+    data = read_json_object(study_meta)
+    for group in groups:
+        set_ids = {"study_id": data.get("study_id"), "study_group_id": data.get("study_group_id")}
+        for field, value in set_ids.items():
+            setattr(group, field, value)
+        group.link()
+    files_of = _files_of(files)
+    _check_files([task for group in groups for task in group.tasks], files_of)
+    names = NameBook(study_dir)
+    named = [(_name_group(names, task_group_template, group), group) for group in groups]
+    published: list[Path] = []
+    with _staging(study_dir) as stage:
+        for name, group in named:
+            _write_group_dir(group, os.path.join(stage, name), task_template, files_of)
+        try:
+            for name, group in named:
+                fallback = _fallback(task_group_template, name, group.label, group.task_group_id)
+                published.append(_publish(stage / name, study_dir / name, fallback))
+        finally:
+            if published:
+                note_changed(published)
+                ids = [group.task_group_id for _, group in named[: len(published)]]
+                register_children(study_meta, "task_groups", ids)
+    return published
 
 
 def _adopt_parent_ids(task: TaskBase, group_meta: Path) -> None:
@@ -353,22 +538,32 @@ def create_task_tree(
     files_to_carry_over: list[str] | None = None,
     name_template: str | None = None,
     carry_over_limit: float | None = None,
+    files: Sequence[InputFile] = (),
+    by_label: bool = False,
 ) -> Path:
     """Create a directory for ``task`` in ``dest`` and write its files.
 
     When ``dest`` is a task group, the task takes the group's ids and is added
-    to the group's ``tasks``. With ``src`` (a task directory), the files named
-    by ``files_to_carry_over`` are copied from it (files over
+    to the group's ``tasks``. Without ``name_template`` the directory is named
+    by the task's id, as in the reference implementation, or (``by_label``,
+    outside a task group) by its label. With ``src`` (a task directory), the
+    files named by ``files_to_carry_over`` are copied from it (files over
     ``carry_over_limit`` bytes stay behind) and its permissions reused.
+    ``files``: input files to copy (or link) into the task.
 
     Returns:
         The new task directory.
     """
     dest = Path(dest)
     group_meta = dest / SETTINGS.TASK_GROUP_METADATA_FILE
-    if group_meta.is_file():
+    in_group = group_meta.is_file()
+    if in_group:
         _adopt_parent_ids(task, group_meta)
-    name = _name_task(NameBook(dest), name_template, task)
+    _check_files([task], _files_of(files))
+    meta = task.task_metadata
+    label = meta.label if by_label and not in_group else ""
+    name = _name_task(NameBook(dest), name_template, task, by_label=bool(label))
+    fallback = _fallback(name_template, name, label, meta.task_id)
     with _staging(dest) as stage:
         folder = os.path.join(stage, name)
         _write_task_dir(
@@ -377,8 +572,9 @@ def create_task_tree(
             src=src,
             files_to_carry_over=files_to_carry_over,
             carry_over_limit=carry_over_limit,
+            files=files,
         )
-        final = _publish(stage / name, dest / name)
+        final = _publish(stage / name, dest / name, fallback)
     note_changed([final])
     if group_meta.is_file():
         register_child(group_meta, "tasks", task.task_metadata.task_id)
@@ -392,14 +588,19 @@ def create_task_group_tree(
     src: Path | None = None,
     name_template: str | None = None,
     task_template: str | None = None,
+    files: Files | None = None,
+    by_label: bool = False,
 ) -> Path:
     """Create a task group directory in ``dest`` and return it.
 
-    Given a :class:`TaskGroup`, the group is written with all its tasks. Given
-    a task, as in the reference implementation, only the group's directory and
-    metadata (listing that task) are written; ``create_task_tree`` then writes
-    the task into it. When ``dest`` is a study, the group takes the study's ids
-    and is added to the study's ``task_groups``.
+    Given a :class:`TaskGroup`, the group is written with all its tasks (with
+    ``files``, their input files). Given a task, as in the reference
+    implementation, only the group's directory and metadata (listing that
+    task) are written; ``create_task_tree`` then writes the task into it. When
+    ``dest`` is a study, the group takes the study's ids and is added to the
+    study's ``task_groups``. Without ``name_template`` the directory is named
+    by the group's id, as in the reference implementation, or (``by_label``)
+    by its label.
     """
     dest = Path(dest)
     group = task if isinstance(task, TaskGroup) else TaskGroup.from_task(task)
@@ -409,16 +610,22 @@ def create_task_group_tree(
         group.study_id = data.get("study_id")
         group.study_group_id = data.get("study_group_id")
         group.link()
-    name = _name_group(NameBook(dest), name_template, group)
+    files_of = _files_of(files)
+    _check_files(group.tasks if isinstance(task, TaskGroup) else [], files_of)
+    template = name_template
+    if template is None and not by_label:
+        template = "{task_group_id}"
+    name = _name_group(NameBook(dest), template, group)
+    fallback = _fallback(template, name, group.label, group.task_group_id)
     with _staging(dest) as stage:
         folder = os.path.join(stage, name)
         if isinstance(task, TaskGroup):
-            _write_group_dir(group, folder, task_template)
+            _write_group_dir(group, folder, task_template, files_of)
         else:
             os.mkdir(folder)
             _write_metadata(folder, SETTINGS.TASK_GROUP_METADATA_FILE, group)
         _copy_mode(src.parent if src else None, stage / name)
-        final = _publish(stage / name, dest / name)
+        final = _publish(stage / name, dest / name, fallback)
     note_changed([final])
     if study_meta.is_file():
         register_child(study_meta, "task_groups", group.task_group_id)

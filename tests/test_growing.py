@@ -65,8 +65,8 @@ def test_the_new_help_examples_run_as_written_one_after_another(tmp_path: Path) 
     result = run_bash("\n".join(examples), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert read(tmp_path / "screening" / SETTINGS.STUDY_GROUP_METADATA_FILE)["name"] == "screening"
-    group = tmp_path / "screening" / "relax" / "Cu-fcc"
-    assert read(group / SETTINGS.TASK_GROUP_METADATA_FILE)["label"] == "Cu-fcc"
+    group = tmp_path / "screening" / "relax" / "Cu"
+    assert read(group / SETTINGS.TASK_GROUP_METADATA_FILE)["label"] == "Cu"
     # the second task joined the group as an attempt, named by its id
     tasks = task_dirs(group)
     assert len(tasks) == 2

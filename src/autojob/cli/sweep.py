@@ -66,6 +66,7 @@ def sweep(spec: Path, dest: Path, dry_run: bool) -> None:
 
     \b
     Examples:
+      echo 'import sys; print(sys.argv[1:])' > calc.py
       autojob sweep ecut.toml --dry-run
       autojob sweep ecut.toml
     """

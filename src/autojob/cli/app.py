@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "list": ("autojob.cli.list_cmd", "list_tasks"),
     "run": ("autojob.cli.run_cmd", "run"),
     "submit": ("autojob.cli.submit", "submit"),
+    "render": ("autojob.cli.render", "render"),
     "status": ("autojob.cli.status", "status"),
     "cancel": ("autojob.cli.cancel", "cancel"),
     "resubmit": ("autojob.cli.resubmit", "resubmit"),

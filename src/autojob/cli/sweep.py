@@ -24,7 +24,11 @@ __all__ = ["sweep"]
     default=Path(),
     help="Where to write the study (a study group adds it). Default: here.",
 )
-@click.option("--dry-run", is_flag=True, help="Print the table of combinations; write nothing.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Check the spec as the real run does and print the table of combinations; write nothing.",
+)
 def sweep(spec: Path, dest: Path, dry_run: bool) -> None:
     """Write the study SPEC describes: one task group per combination of parameters.
 
@@ -35,7 +39,10 @@ def sweep(spec: Path, dest: Path, dry_run: bool) -> None:
     (template of task labels), study_template, task_group_template,
     task_template (directory names), step (the sweep's step name) and steps
     (workflow steps after the sweep: name, after, progression, task_class, set,
-    references). A parameter name is a dotted path into inputs.json.
+    references). A parameter name is a dotted path into inputs.json. Inputs,
+    scheduler inputs, parameter names and the steps' set paths are checked as
+    'autojob new --set' checks them (a typo is refused with its line and the
+    nearest names), and --dry-run checks everything the real run checks.
 
     \b
     Example spec:
@@ -47,11 +54,12 @@ def sweep(spec: Path, dest: Path, dry_run: bool) -> None:
       ecut = [300, 400, 500]
       kpts = [4, 8]
     """
-    from autojob.create.sweep import load_spec, table_rows, write_sweep  # noqa: PLC0415
+    from autojob.create import sweep as create  # noqa: PLC0415
 
-    parsed = load_spec(spec)
+    parsed = create.load_spec(spec)
     if dry_run:
-        header, rows = table_rows(parsed)
+        create.build_study(parsed)  # every check of the real run, writing nothing
+        header, rows = create.table_rows(parsed)
         table = Table()
         for column in header:
             table.add_column(str(column))
@@ -61,7 +69,7 @@ def sweep(spec: Path, dest: Path, dry_run: bool) -> None:
         console.print(f"{len(rows)} combination(s) of {parsed.name}:")
         console.print(table)
         return
-    study, path = write_sweep(parsed, dest)
+    study, path = create.write_sweep(parsed, dest)
     click.echo(f"created study {study.study_id} at {path} ({len(study.task_groups)} task groups)")
     if parsed.steps:
         click.echo(f"with a workflow of {len(parsed.steps) + 1} steps")

@@ -13,6 +13,7 @@ from autojob.bases.task_base import TaskBase
 from autojob.create.assignments import apply_assignments
 from autojob.errors import InputError
 from autojob.ids import new_id, now
+from autojob.input_keys import missing_command
 from autojob.plugins import get_task_class
 from autojob.store.discovery import Kind, ensure_task_metadata, kind_of
 from autojob.store.state import State, read_state
@@ -36,7 +37,14 @@ logger = logging.getLogger(__name__)
 def _fresh_task(label: str | None, assignments: list[str]) -> TaskBase:
     task_class = get_task_class(SETTINGS.DEFAULT_TASK)
     task = task_class.model_validate({"task_metadata": {"label": label or ""}})
-    return apply_assignments(task, assignments)
+    task = apply_assignments(task, assignments)
+    if missing_command(task_class, task.input_sections()):
+        raise InputError(
+            "a task needs a command to run (task_inputs.command)",
+            field="task_inputs.command",
+            hint="give it with --set command='python calc.py'",
+        )
+    return task
 
 
 def _refuse_task_in(dest: Path) -> None:
@@ -147,6 +155,7 @@ def clone_task(
         src=src,
         files_to_carry_over=source.task_inputs.files_to_carry_over,
         name_template=name_template,
+        inherited=source.input_sections(),
     )
     return task, path
 
@@ -171,14 +180,19 @@ def new_task_group(
             field="--dest",
             hint="create one with 'autojob new --type study' and pass its directory",
         )
+    inherited = None
     if src is not None:
         check_not_live(src, "cloned", force=force)
-        task = as_new_attempt(load_source(src), label, assignments or [])
+        source = load_source(src)
+        inherited = source.input_sections()
+        task = as_new_attempt(source, label, assignments or [])
         task.task_metadata.task_group_id = new_id("c")
     else:
         task = _fresh_task(label, assignments or [])
     group = TaskGroup.from_task(task)
-    path = create_task_group_tree(group, study_dir, name_template=name_template)
+    path = create_task_group_tree(
+        group, study_dir, name_template=name_template, inherited=inherited
+    )
     return group, path
 
 

@@ -8,6 +8,7 @@ run or ``--wait``, :func:`plan_submission` and the executor's own methods).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from autojob.errors import AutojobError, InputError
 from autojob.store.discovery import TaskDir, discover_tasks, ensure_task_metadata
 from autojob.store.load import read_inputs_sections
 from autojob.store.state import State, TaskState, read_state
+from autojob.store.task_script import ScriptReport, refresh_task_script
 
 if TYPE_CHECKING:
     from autojob.execution.executor import Executor, Plan, Submission
@@ -34,6 +36,7 @@ __all__ = [
     "submit_tasks",
 ]
 
+logger = logging.getLogger(__name__)
 #: seconds past its time limit a self-restarting task may take to start its restart
 RESTART_SLACK = 15.0
 #: what submit runs by default: tasks never run, and tasks whose run was lost
@@ -58,6 +61,8 @@ class Selected:
     command: str | None = None
     #: the ``scheduler_inputs`` section of its inputs, as read
     scheduler: dict[str, Any] | None = None
+    #: what became of its task script (rendered again, written, kept)
+    script: ScriptReport | None = None
 
 
 def find_tasks(paths: Iterable[Path], *, dry_run: bool = False) -> list[TaskDir]:
@@ -102,13 +107,19 @@ def _selected(task: TaskDir, state: TaskState, dry_run: bool) -> Selected:
     path = task.path
     sections = read_inputs_sections(path)
     inputs = sections.get("task_inputs") or {}
-    script = inputs.get("task_script") or SETTINGS.DEFAULT_TASK_SCRIPT_FILE
-    present = script in task.names or (path / script).is_file()
-    if not present and not dry_run:
-        from autojob.store.write import write_task_files  # noqa: PLC0415
-        from autojob.tasks.task import Task  # noqa: PLC0415
-
-        write_task_files(Task.from_directory(path, magic_mode=True, strict_mode=False), path)
+    _check_command(path, sections)
+    # inputs.json is the source of truth: the script is rendered again when it
+    # changed since (never a script edited by hand), written where it is missing
+    report = refresh_task_script(path, dry_run=dry_run)
+    script = report.path.name
+    if report.kept and report.stale:
+        logger.warning(
+            "%s: kept although %s changed since autojob rendered it, because it was "
+            "edited by hand: 'autojob render --force %s' replaces it",
+            report.path,
+            SETTINGS.INPUTS_FILE,
+            path,
+        )
     command = inputs.get("command")
     scheduler = sections.get("scheduler_inputs")
     limit = _time_limit(scheduler, path)
@@ -119,7 +130,33 @@ def _selected(task: TaskDir, state: TaskState, dry_run: bool) -> Selected:
         state,
         command if isinstance(command, str) else None,
         scheduler if isinstance(scheduler, dict) else None,
+        report,
     )
+
+
+def _check_command(path: Path, sections: dict[str, Any]) -> None:
+    """Refuse a task whose class needs a command it does not have."""
+    from autojob.input_keys import missing_command  # noqa: PLC0415
+    from autojob.plugins import get_task_class  # noqa: PLC0415
+    from autojob.store.atomic import read_json_object_if_file  # noqa: PLC0415
+
+    inputs = sections.get("task_inputs")
+    command = inputs.get("command") if isinstance(inputs, dict) else None
+    if isinstance(command, str) and command.strip():
+        return
+    meta = read_json_object_if_file(path / SETTINGS.TASK_METADATA_FILE) or {}
+    try:
+        task_class = get_task_class(str(meta.get("task_class") or SETTINGS.DEFAULT_TASK))
+    except AutojobError:
+        return  # loaded, and reported, as the default class where it runs
+    if missing_command(task_class, sections):
+        raise InputError(
+            "the task has no command to run, so nothing was submitted",
+            path=path / SETTINGS.INPUTS_FILE,
+            field="task_inputs.command",
+            hint='set it in the file ("task_inputs": {"command": "python calc.py"}), '
+            "or leave the task out of the paths",
+        )
 
 
 def select_tasks(
@@ -127,8 +164,13 @@ def select_tasks(
 ) -> list[Selected]:
     """The tasks under ``paths`` whose state is in ``only``, ready to run.
 
-    Loose task directories get their metadata and task script written, unless
-    ``dry_run``.
+    Loose task directories get their metadata and task script written, and a
+    script autojob rendered is rendered again where ``inputs.json`` changed
+    since, unless ``dry_run`` (which checks the same, writing nothing).
+
+    Raises:
+        InputError: a task has no command, or its inputs hold a key autojob
+            refuses; nothing is submitted then.
     """
     chosen = []
     for task in find_tasks(paths, dry_run=dry_run):

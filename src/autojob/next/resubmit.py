@@ -140,5 +140,6 @@ def resubmit(
             attempt.old.parent,
             src=attempt.old,
             files_to_carry_over=source.task_inputs.files_to_carry_over,
+            inherited=source.input_sections(),
         )
     return list(attempts)

@@ -14,7 +14,7 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +22,7 @@ from pydantic import BaseModel
 
 from autojob import SETTINGS
 from autojob.errors import AutojobError, TreeError
+from autojob.input_keys import check_input_document
 from autojob.store.atomic import (
     dump_json,
     dump_model,
@@ -30,10 +31,12 @@ from autojob.store.atomic import (
     write_atomic,
 )
 from autojob.store.journal import note_changed
+from autojob.store.load import read_inputs_sections
 from autojob.store.names import STAGING_PREFIX, NameBook, check_dest, check_task_file
 from autojob.store.paths import carry_over, relative_inside
 from autojob.store.render import render_task_script
 from autojob.store.state import process_alive, this_host
+from autojob.store.task_script import SCRIPT_MODE, sources_digest, stamped
 from autojob.task_group import TaskGroup
 
 if TYPE_CHECKING:
@@ -52,32 +55,52 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-SCRIPT_MODE = 0o777  # less the umask, as for any new file
 FILE_MODE = 0o666
 
 
 # -- files of one task -----------------------------------------------------
 
 
-def _task_documents(task: TaskBase, folder: str) -> list[tuple[str, str, int]]:
-    """Serialise a task's files, all before any is written."""
+def _task_documents(
+    task: TaskBase, folder: str, inherited: Mapping[str, Any] | None = None
+) -> list[tuple[str, str, int]]:
+    """Serialise a task's files, all before any is written.
+
+    Its inputs are checked first (:mod:`autojob.input_keys`); ``inherited``:
+    the sections of the task it was copied from, which are not judged again.
+    The script is stamped with what it was rendered from
+    (:mod:`autojob.store.task_script`).
+    """
     script = check_task_file(task.task_inputs.task_script, folder, source="task_inputs.task_script")
+    sections = task.input_sections()
+    check_input_document(type(task), sections, inherited)
     inputs = os.path.join(folder, SETTINGS.INPUTS_FILE)
     meta = os.path.join(folder, SETTINGS.TASK_METADATA_FILE)
+    inputs_text = dump_json(sections, inputs)
+    meta_text = dump_model(task.task_metadata, meta)
+    sources = sources_digest(inputs_text.encode("utf-8"), meta_text.encode("utf-8"))
     return [
-        (inputs, dump_json(task.input_sections(), inputs), FILE_MODE),
-        (os.path.join(folder, script), render_task_script(task), SCRIPT_MODE),
+        (inputs, inputs_text, FILE_MODE),
+        (os.path.join(folder, script), stamped(render_task_script(task), sources), SCRIPT_MODE),
         # task.json last: its presence is what makes a directory a task
-        (meta, dump_model(task.task_metadata, meta), FILE_MODE),
+        (meta, meta_text, FILE_MODE),
     ]
+
+
+def _sections_in(dest: Path) -> dict[str, Any] | None:
+    try:
+        return read_inputs_sections(dest)
+    except AutojobError:
+        return None
 
 
 def write_task_files(task: TaskBase, dest: Path) -> list[Path]:
     """Write ``inputs.json``, the task script and ``task.json`` into ``dest``.
 
-    Each file replaces any old one atomically. Returns the files written.
+    Each file replaces any old one atomically; keys the old ``inputs.json``
+    held are not judged again. Returns the files written.
     """
-    documents = _task_documents(task, os.fspath(dest))
+    documents = _task_documents(task, os.fspath(dest), _sections_in(dest))
     for path, text, mode in documents:
         write_atomic(Path(path), text, mode=mode)
     return [Path(path) for path, _, _ in documents]
@@ -246,7 +269,9 @@ def _write_task_dir(
     src: Path | None = None,
     files_to_carry_over: list[str] | None = None,
     carry_over_limit: float | None = None,
+    inherited: Mapping[str, Any] | None = None,
 ) -> None:
+    documents = _task_documents(task, folder, inherited)  # refused before anything is made
     os.mkdir(folder)
     if src is not None:
         _copy_mode(src, Path(folder))
@@ -257,16 +282,22 @@ def _write_task_dir(
             size_limit=carry_over_limit,
             script=task.task_inputs.task_script,
         )
-    for path, text, mode in _task_documents(task, folder):
+    for path, text, mode in documents:
         _write_new(path, text, mode)
 
 
-def _write_group_dir(group: TaskGroup, folder: str, task_template: str | None) -> None:
+def _write_group_dir(
+    group: TaskGroup,
+    folder: str,
+    task_template: str | None,
+    inherited: Mapping[str, Any] | None = None,
+) -> None:
     os.mkdir(folder)
     _write_metadata(folder, SETTINGS.TASK_GROUP_METADATA_FILE, group)
     names = NameBook(Path(folder), empty=True)
     for task in group.tasks:
-        _write_task_dir(task, os.path.join(folder, _name_task(names, task_template, task)))
+        folder_of_task = os.path.join(folder, _name_task(names, task_template, task))
+        _write_task_dir(task, folder_of_task, inherited=inherited)
 
 
 def _write_study_dir(
@@ -353,6 +384,7 @@ def create_task_tree(
     files_to_carry_over: list[str] | None = None,
     name_template: str | None = None,
     carry_over_limit: float | None = None,
+    inherited: Mapping[str, Any] | None = None,
 ) -> Path:
     """Create a directory for ``task`` in ``dest`` and write its files.
 
@@ -360,6 +392,8 @@ def create_task_tree(
     to the group's ``tasks``. With ``src`` (a task directory), the files named
     by ``files_to_carry_over`` are copied from it (files over
     ``carry_over_limit`` bytes stay behind) and its permissions reused.
+    ``inherited``: the input sections of the task this one copies (a new
+    attempt), whose keys are not judged again.
 
     Returns:
         The new task directory.
@@ -377,6 +411,7 @@ def create_task_tree(
             src=src,
             files_to_carry_over=files_to_carry_over,
             carry_over_limit=carry_over_limit,
+            inherited=inherited,
         )
         final = _publish(stage / name, dest / name)
     note_changed([final])
@@ -392,6 +427,7 @@ def create_task_group_tree(
     src: Path | None = None,
     name_template: str | None = None,
     task_template: str | None = None,
+    inherited: Mapping[str, Any] | None = None,
 ) -> Path:
     """Create a task group directory in ``dest`` and return it.
 
@@ -399,7 +435,8 @@ def create_task_group_tree(
     a task, as in the reference implementation, only the group's directory and
     metadata (listing that task) are written; ``create_task_tree`` then writes
     the task into it. When ``dest`` is a study, the group takes the study's ids
-    and is added to the study's ``task_groups``.
+    and is added to the study's ``task_groups``. ``inherited``: as for
+    :func:`create_task_tree`.
     """
     dest = Path(dest)
     group = task if isinstance(task, TaskGroup) else TaskGroup.from_task(task)
@@ -413,7 +450,7 @@ def create_task_group_tree(
     with _staging(dest) as stage:
         folder = os.path.join(stage, name)
         if isinstance(task, TaskGroup):
-            _write_group_dir(group, folder, task_template)
+            _write_group_dir(group, folder, task_template, inherited)
         else:
             os.mkdir(folder)
             _write_metadata(folder, SETTINGS.TASK_GROUP_METADATA_FILE, group)

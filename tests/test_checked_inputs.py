@@ -14,6 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from autojob.errors import InputError
+from autojob.next import create_task_tree
+from autojob.study import Study
+from autojob.tasks.task import Task, TaskInputs
 from tests.helpers import run
 
 
@@ -205,3 +209,14 @@ def test_submit_refuses_a_loose_task_without_a_command(tmp_path: Path) -> None:
     error = refused("submit", "loose", cwd=tmp_path)
     assert "task_inputs.command" in error and "inputs.json" in error
     assert not (task / "autojob.queued").exists()
+
+
+def test_the_api_refuses_typos_where_it_writes(tmp_path: Path) -> None:
+    typo = Task(task_inputs=TaskInputs(command="true"), scheduler_inputs={"tme": "01:00:00"})
+    with pytest.raises(InputError, match="did you mean time") as info:
+        create_task_tree(typo, tmp_path)
+    assert info.value.field == "scheduler_inputs.tme"
+    study = Study(name="s", tasks=[Task(task_inputs=TaskInputs(command="true", comand="x"))])
+    with pytest.raises(InputError, match=r"did you mean task_inputs\.command"):
+        study.to_directory(tmp_path)
+    assert list(tmp_path.iterdir()) == []

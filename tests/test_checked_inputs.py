@@ -220,3 +220,10 @@ def test_the_api_refuses_typos_where_it_writes(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"did you mean task_inputs\.command"):
         study.to_directory(tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_sweep_refuses_a_step_without_a_command(tmp_path: Path) -> None:
+    spec = SPEC % "01:00:00" + '[[steps]]\nname = "sum"\nafter = ["sweep"]\n'
+    (tmp_path / "spec.toml").write_text(spec)
+    error = refused("sweep", "spec.toml", "--dry-run", cwd=tmp_path)
+    assert "step 'sum'" in error and "no command" in error and "steps.0.set" in error

@@ -245,6 +245,12 @@ class SweepSpec(BaseModel):
             for number, ref in enumerate(step.references):
                 problem = path_problem(step_class, split_set_path(ref.set_path), None)
                 _refuse(problem, "steps", index, "references", number, "set_path")
+            paths = [*step.set, *(ref.set_path for ref in step.references)]
+            commanded = any(split_set_path(p) == ("task_inputs", "command") for p in paths)
+            if step_class.REQUIRES_COMMAND and not commanded:
+                msg = f"the tasks of step {step.name!r} have no command to run"
+                hint = 'give one: set = { command = "python3 next.py" }'
+                raise SpecKeyError(msg, "steps", index, "set", hint=hint)
 
     def _check_command(self, cls: type[TaskBase]) -> None:
         varied = {tuple(split_set_path(name)) for name in self.names()}

@@ -209,6 +209,11 @@ def test_submit_refuses_a_loose_task_without_a_command(tmp_path: Path) -> None:
     error = refused("submit", "loose", cwd=tmp_path)
     assert "task_inputs.command" in error and "inputs.json" in error
     assert not (task / "autojob.queued").exists()
+    # a script of the user's own runs what it says: it needs no command
+    (task / "run.sh").write_text("#!/bin/bash\necho own script\n")
+    ok("submit", "loose", "--wait", cwd=tmp_path)
+    assert (task / "autojob.out").read_text() == "own script\n"
+    assert (task / "run.sh").read_text() == "#!/bin/bash\necho own script\n"
 
 
 def test_the_api_refuses_typos_where_it_writes(tmp_path: Path) -> None:

@@ -40,7 +40,9 @@ def render_scripts(
             done.live.append(task.path)
             continue
         try:
-            report = refresh_task_script(task.path, always=True, force=force, dry_run=dry_run)
+            report = refresh_task_script(
+                task.path, always=True, force=force, dry_run=dry_run, require_command=True
+            )
         except AutojobError as exc:
             done.errors.append((task.path, str(exc)))
         else:

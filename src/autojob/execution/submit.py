@@ -107,10 +107,9 @@ def _selected(task: TaskDir, state: TaskState, dry_run: bool) -> Selected:
     path = task.path
     sections = read_inputs_sections(path)
     inputs = sections.get("task_inputs") or {}
-    _check_command(path, sections)
     # inputs.json is the source of truth: the script is rendered again when it
     # changed since (never a script edited by hand), written where it is missing
-    report = refresh_task_script(path, dry_run=dry_run)
+    report = refresh_task_script(path, dry_run=dry_run, require_command=True)
     script = report.path.name
     if report.kept and report.stale:
         logger.warning(
@@ -134,31 +133,6 @@ def _selected(task: TaskDir, state: TaskState, dry_run: bool) -> Selected:
     )
 
 
-def _check_command(path: Path, sections: dict[str, Any]) -> None:
-    """Refuse a task whose class needs a command it does not have."""
-    from autojob.input_keys import missing_command  # noqa: PLC0415
-    from autojob.plugins import get_task_class  # noqa: PLC0415
-    from autojob.store.atomic import read_json_object_if_file  # noqa: PLC0415
-
-    inputs = sections.get("task_inputs")
-    command = inputs.get("command") if isinstance(inputs, dict) else None
-    if isinstance(command, str) and command.strip():
-        return
-    meta = read_json_object_if_file(path / SETTINGS.TASK_METADATA_FILE) or {}
-    try:
-        task_class = get_task_class(str(meta.get("task_class") or SETTINGS.DEFAULT_TASK))
-    except AutojobError:
-        return  # loaded, and reported, as the default class where it runs
-    if missing_command(task_class, sections):
-        raise InputError(
-            "the task has no command to run, so nothing was submitted",
-            path=path / SETTINGS.INPUTS_FILE,
-            field="task_inputs.command",
-            hint='set it in the file ("task_inputs": {"command": "python calc.py"}), '
-            "or leave the task out of the paths",
-        )
-
-
 def select_tasks(
     paths: Sequence[Path], only: frozenset[State] = DEFAULT_ONLY, *, dry_run: bool = False
 ) -> list[Selected]:
@@ -169,8 +143,8 @@ def select_tasks(
     since, unless ``dry_run`` (which checks the same, writing nothing).
 
     Raises:
-        InputError: a task has no command, or its inputs hold a key autojob
-            refuses; nothing is submitted then.
+        InputError: a task whose script autojob renders has no command, or its
+            inputs hold a key autojob refuses; nothing is submitted then.
     """
     chosen = []
     for task in find_tasks(paths, dry_run=dry_run):

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from autojob import SETTINGS
-from autojob.input_keys import check_input_document
+from autojob.errors import AutojobError, InputError
+from autojob.input_keys import check_input_document, missing_command
 from autojob.plugins import get_task_class
 from autojob.store.atomic import parse_json_object, read_bytes_if_file, write_atomic
 from autojob.store.load import inputs_sections, validate_task_document
@@ -129,13 +130,34 @@ def _render(task_dir: Path, sections: dict[str, Any], sources: str, has_metadata
     return stamped(render_task_script(task), sources)
 
 
+def _check_command(task_dir: Path, sections: dict[str, Any], metadata: bytes) -> None:
+    meta = parse_json_object(metadata, task_dir / SETTINGS.TASK_METADATA_FILE) if metadata else {}
+    try:
+        task_class = get_task_class(str(meta.get("task_class") or SETTINGS.DEFAULT_TASK))
+    except AutojobError:
+        return  # loaded, and reported, as the default class where it is rendered
+    if missing_command(task_class, sections):
+        raise InputError(
+            "the task has no command to run",
+            path=task_dir / SETTINGS.INPUTS_FILE,
+            field="task_inputs.command",
+            hint='set it in the file ("task_inputs": {"command": "python calc.py"}), '
+            "or leave the task out of the paths",
+        )
+
+
 def _read_text(path: Path) -> str | None:
     data = read_bytes_if_file(path)
     return None if data is None else data.decode("utf-8", "surrogateescape")
 
 
 def refresh_task_script(
-    task_dir: Path, *, always: bool = False, force: bool = False, dry_run: bool = False
+    task_dir: Path,
+    *,
+    always: bool = False,
+    force: bool = False,
+    dry_run: bool = False,
+    require_command: bool = False,
 ) -> ScriptReport:
     """Render the task script of ``task_dir`` where it is missing or out of step.
 
@@ -143,9 +165,12 @@ def refresh_task_script(
     when ``inputs.json`` or ``task.json`` changed since (or ``always``); a
     script without an intact stamp (edited or written by hand) is kept unless
     ``force``. ``dry_run``: render and check, but write nothing.
+    ``require_command``: refuse a task whose script is autojob's and whose
+    class needs a command it lacks (a script of the user's runs what it says).
 
     Raises:
-        InputError: ``inputs.json`` holds a key autojob refuses.
+        InputError: ``inputs.json`` holds a key autojob refuses, or lacks the
+            command asked for.
         MetadataError: the task's files are broken.
     """
     inputs_path = task_dir / SETTINGS.INPUTS_FILE
@@ -161,6 +186,8 @@ def refresh_task_script(
     if text is not None and not force and (stamp is None or not stamp.intact):
         state = ScriptState.FOREIGN if stamp is None else ScriptState.EDITED
         return ScriptReport(script, state, stale=stamp is not None and stamp.sources != sources)
+    if require_command:
+        _check_command(task_dir, sections, metadata)
     if stamp is not None and stamp.intact and stamp.sources == sources and not always:
         return ScriptReport(script, ScriptState.CURRENT)
     new = _render(task_dir, sections, sources, bool(metadata))

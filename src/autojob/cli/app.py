@@ -134,7 +134,8 @@ def cli(verbose: int, quiet: int) -> None:
     """Create, run, harvest and advance jobs whose state lives in plain files.
 
     Every task is a directory with task.json (who it is), inputs.json (what it
-    needs) and run.sh (what it runs, rendered from inputs.json). Start with 'autojob new --help'.
+    needs) and run.sh (what it runs, rendered from inputs.json). Start with
+    'autojob new --help'.
     """
     VERBOSITY[0] = verbose
     _configure_logging(verbose, quiet)

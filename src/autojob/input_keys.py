@@ -26,6 +26,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
@@ -58,9 +59,9 @@ class KeyProblem:
     message: str
     hint: str
 
-    def error(self, prefix: str = "") -> InputError:
+    def error(self, prefix: str = "", path: str | Path | None = None) -> InputError:
         """The problem as an :class:`InputError` (``prefix``: what was given)."""
-        return InputError(f"{prefix}{self.message}", field=self.field, hint=self.hint)
+        return InputError(f"{prefix}{self.message}", path=path, field=self.field, hint=self.hint)
 
 
 def declared_sections(task_class: type[TaskBase]) -> list[str]:
@@ -214,15 +215,18 @@ def check_input_document(
     inherited: Mapping[str, Any] | None = None,
     *,
     prefix: str = "",
+    path: str | Path | None = None,
 ) -> None:
     """Refuse the sections of a task about to be written if a key is wrong.
+
+    ``path``: the ``inputs.json`` the sections come from, if any.
 
     Raises:
         InputError: naming the first key at fault and what was meant.
     """
     problems = document_problems(task_class, sections, inherited)
     if problems:
-        raise problems[0].error(prefix)
+        raise problems[0].error(prefix, path)
 
 
 def missing_command(task_class: type[TaskBase], sections: Mapping[str, Any]) -> bool:

@@ -126,7 +126,7 @@ def _load(task_dir: Path, sections: dict[str, Any], has_metadata: bool) -> TaskB
 
 def _render(task_dir: Path, sections: dict[str, Any], sources: str, has_metadata: bool) -> str:
     task = _load(task_dir, sections, has_metadata)
-    check_input_document(type(task), sections, prefix=f"{task_dir / SETTINGS.INPUTS_FILE}: ")
+    check_input_document(type(task), sections, path=task_dir / SETTINGS.INPUTS_FILE)
     return stamped(render_task_script(task), sources)
 
 

@@ -13,7 +13,8 @@ Each contender runs in a fresh temporary directory on the same file system
     Plain Python doing the same file work: the same directories (study group,
     study, one task group and one task directory per task), the same files with
     the same content, each JSON document ``json.dumps(dict, indent=4)`` (so the
-    same bytes), ``run.sh`` by string formatting and ``fchmod`` 0o755, ids of
+    same bytes), ``run.sh`` by string formatting (and its stamp: two short
+    sha256 digests) and ``fchmod`` 0o755, ids of
     the same form from the OS's random source. No pydantic, no Jinja, no
     pathlib, no staging directory.
 
@@ -55,6 +56,7 @@ from typing import Any
 
 import common
 
+from autojob.store.task_script import sources_digest, stamped
 from autojob.study import Study
 from autojob.study_group import StudyGroup
 from autojob.tasks.task import Task, TaskInputs, TaskMetadata
@@ -294,6 +296,7 @@ def write_plain_tree(n: int, dest: str, docs: TaskDocs) -> dict[str, float]:
         write_file(f"{task_group_dir}/task_group.json", task_group_json)
         write_file(f"{task_dir}/inputs.json", inputs_json)
         script = RUN_SH % {"task_id": task_id, "command": shlex.quote(command)}
+        script = stamped(script, sources_digest(inputs_json, task_json))  # what it came from
         write_file(f"{task_dir}/run.sh", script.encode("utf-8"), 0o755)
         write_file(f"{task_dir}/task.json", task_json)
     study = {

@@ -67,7 +67,17 @@ def make_task_group(cwd: Path, *extra: str) -> tuple[Path, Path]:
     """A study holding a task group (named tg); return (group dir, its task dir)."""
     study = new_study(cwd)
     result = ok(
-        "new", "--type", "task_group", "--dest", study, "--name-template", "tg", *extra, cwd=cwd
+        "new",
+        "--set",
+        "command=true",
+        "--type",
+        "task_group",
+        "--dest",
+        study,
+        "--name-template",
+        "tg",
+        *extra,
+        cwd=cwd,
     )
     (_, _, group_dir), (_, _, task_dir) = created(result, cwd)
     return group_dir, task_dir
@@ -229,7 +239,18 @@ def test_new_study_inside_a_study_group(tmp_path: Path) -> None:
 def test_new_task_group_inside_a_study(tmp_path: Path) -> None:
     study = new_study(tmp_path)
     study_id = read(study / "study.json")["study_id"]
-    result = ok("new", "--type", "task_group", "--dest", study, "--label", "relax-1", cwd=tmp_path)
+    result = ok(
+        "new",
+        "--set",
+        "command=true",
+        "--type",
+        "task_group",
+        "--dest",
+        study,
+        "--label",
+        "relax-1",
+        cwd=tmp_path,
+    )
     [(k1, group_id, group_dir), (k2, task_id, task_dir)] = created(result, tmp_path)
     assert (k1, k2) == ("task group", "task")
     assert group_dir.parent == study
@@ -259,21 +280,32 @@ def test_new_task_group_outside_a_study_is_refused(tmp_path: Path) -> None:
 
 
 def test_new_task_standalone(tmp_path: Path) -> None:
-    result = ok("new", cwd=tmp_path)  # --type task is the default
+    result = ok("new", "--set", "command=true", cwd=tmp_path)  # --type task is the default
     [(kind, task_id, path)] = created(result, tmp_path)
     assert kind == "task"
     assert path == tmp_path / task_id
     assert read(path / "task.json")["task_id"] == task_id
     assert read(path / "task.json")["task_class"] == "task"
     inputs = read(path / "inputs.json")
-    assert inputs["task_inputs"]["command"] is None
+    assert inputs["task_inputs"]["command"] == "true"
     assert os.access(path / "run.sh", os.X_OK)
 
 
 def test_new_task_joins_a_task_group(tmp_path: Path) -> None:
     group_dir, first_dir = make_task_group(tmp_path)
     first_id = read(first_dir / "task.json")["task_id"]
-    result = ok("new", "--type", "task", "--dest", group_dir, "--label", "second", cwd=tmp_path)
+    result = ok(
+        "new",
+        "--set",
+        "command=true",
+        "--type",
+        "task",
+        "--dest",
+        group_dir,
+        "--label",
+        "second",
+        cwd=tmp_path,
+    )
     [(_, task_id, path)] = created(result, tmp_path)
     assert path.parent == group_dir
     group = read(group_dir / "task_group.json")
@@ -301,7 +333,9 @@ def test_set_value_that_parses_as_json_stays_a_string_for_a_string_field(tmp_pat
 
 
 def test_set_dotted_key_is_a_scheduler_input_and_an_sbatch_line(tmp_path: Path) -> None:
-    result = ok("new", "--set", "scheduler_inputs.time=01:00:00", cwd=tmp_path)
+    result = ok(
+        "new", "--set", "command=true", "--set", "scheduler_inputs.time=01:00:00", cwd=tmp_path
+    )
     [(_, _, path)] = created(result, tmp_path)
     assert read(path / "inputs.json")["scheduler_inputs"] == {"time": "01:00:00"}
     lines = (path / "run.sh").read_text().splitlines()
@@ -312,6 +346,8 @@ def test_set_dotted_key_is_a_scheduler_input_and_an_sbatch_line(tmp_path: Path) 
 def test_set_json_values(tmp_path: Path) -> None:
     result = ok(
         "new",
+        "--set",
+        "command=true",
         "--set",
         'files_to_carry_over=["a.txt"]',
         "--set",
@@ -364,7 +400,7 @@ def test_set_and_from_are_refused_for_a_study(tmp_path: Path) -> None:
 
 
 def test_label(tmp_path: Path) -> None:
-    result = ok("new", "--label", "relax Cu(111)", cwd=tmp_path)
+    result = ok("new", "--set", "command=true", "--label", "relax Cu(111)", cwd=tmp_path)
     [(_, _, path)] = created(result, tmp_path)
     assert read(path / "task.json")["label"] == "relax Cu(111)"
 
@@ -372,7 +408,16 @@ def test_label(tmp_path: Path) -> None:
 def test_name_template_numbers_tasks(tmp_path: Path) -> None:
     paths = []
     for _ in range(2):
-        result = ok("new", "--label", "relax", "--name-template", "{label}-{i}", cwd=tmp_path)
+        result = ok(
+            "new",
+            "--set",
+            "command=true",
+            "--label",
+            "relax",
+            "--name-template",
+            "{label}-{i}",
+            cwd=tmp_path,
+        )
         [(_, task_id, path)] = created(result, tmp_path)
         assert read(path / "task.json")["task_id"] == task_id
         paths.append(path)
@@ -381,7 +426,7 @@ def test_name_template_numbers_tasks(tmp_path: Path) -> None:
 
 
 def test_name_template_from_an_id_field(tmp_path: Path) -> None:
-    result = ok("new", "--name-template", "calc-{task_id}", cwd=tmp_path)
+    result = ok("new", "--set", "command=true", "--name-template", "calc-{task_id}", cwd=tmp_path)
     [(_, task_id, path)] = created(result, tmp_path)
     assert path.name == f"calc-{task_id}"
 
@@ -404,11 +449,31 @@ def test_bad_name_template_is_refused_and_changes_nothing(
     else:
         dest = tmp_path / "loose"
         dest.mkdir()
-    ok("new", "--dest", dest, "--label", "relax", "--name-template", "{label}-{i}", cwd=tmp_path)
+    ok(
+        "new",
+        "--set",
+        "command=true",
+        "--dest",
+        dest,
+        "--label",
+        "relax",
+        "--name-template",
+        "{label}-{i}",
+        cwd=tmp_path,
+    )
     assert (dest / "relax-1" / "task.json").is_file()
     before = snapshot(tmp_path)
     result = run(
-        "new", "--dest", dest, "--label", "relax", "--name-template", template, cwd=tmp_path
+        "new",
+        "--set",
+        "command=true",
+        "--dest",
+        dest,
+        "--label",
+        "relax",
+        "--name-template",
+        template,
+        cwd=tmp_path,
     )
     assert result.returncode == 1, result.stdout
     assert result.stdout == ""
@@ -433,7 +498,7 @@ def test_clone_in_a_structured_tree(tmp_path: Path) -> None:
         "--set",
         "scheduler_inputs.time=01:00:00",
         "--set",
-        "scheduler_inputs.mem=4000",
+        "scheduler_inputs.mem=4000M",
     )
     (src / "WAVECAR").write_bytes(b"\x00wave\xff")
     (src / "sub").mkdir()
@@ -453,7 +518,7 @@ def test_clone_in_a_structured_tree(tmp_path: Path) -> None:
         assert meta[key] == src_meta[key], key
     assert read(group_dir / "task_group.json")["tasks"] == [src_meta["task_id"], task_id]
     assert read(clone / "inputs.json") == read(src / "inputs.json")
-    assert read(clone / "inputs.json")["scheduler_inputs"] == {"time": "01:00:00", "mem": 4000}
+    assert read(clone / "inputs.json")["scheduler_inputs"] == {"time": "01:00:00", "mem": "4000M"}
     assert "#SBATCH --time=01:00:00" in (clone / "run.sh").read_text().splitlines()
     assert (clone / "WAVECAR").read_bytes() == b"\x00wave\xff"
     assert (clone / "sub" / "CHGCAR").read_text() == "charge"
@@ -534,7 +599,7 @@ def test_clone_name_template_collision_changes_nothing(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("flags", [["-v"], ["--verbose"], ["-vv"], ["-q"], ["--quiet"]])
 def test_verbosity_flags_are_accepted(tmp_path: Path, flags: list[str]) -> None:
-    result = ok(*flags, "new", "--name-template", "t", cwd=tmp_path)
+    result = ok(*flags, "new", "--set", "command=true", "--name-template", "t", cwd=tmp_path)
     [(_, task_id, path)] = created(result, tmp_path)
     assert read(path / "task.json")["task_id"] == task_id
 
@@ -542,6 +607,8 @@ def test_verbosity_flags_are_accepted(tmp_path: Path, flags: list[str]) -> None:
 def test_quiet_hides_warnings_and_verbose_shows_info(tmp_path: Path) -> None:
     ok(
         "new",
+        "--set",
+        "command=true",
         "--name-template",
         "src",
         "--set",
@@ -562,7 +629,9 @@ def test_cli_in_process_with_cli_runner(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, restore_autojob_logger: None
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    result = CliRunner().invoke(cli, ["-q", "new", "--name-template", "x", "--label", "lab"])
+    result = CliRunner().invoke(
+        cli, ["-q", "new", "--set", "command=true", "--name-template", "x", "--label", "lab"]
+    )
     assert result.exit_code == 0, result.output
     task_id = read(tmp_path / "x" / "task.json")["task_id"]
     assert result.output == f"created task {task_id} at x\n"
@@ -618,7 +687,7 @@ def test_list_structured_tree(tmp_path: Path) -> None:
 
 
 def test_list_defaults_to_the_current_directory(tmp_path: Path) -> None:
-    [(_, task_id, _)] = created(ok("new", cwd=tmp_path), tmp_path)
+    [(_, task_id, _)] = created(ok("new", "--set", "command=true", cwd=tmp_path), tmp_path)
     rows = list_json(tmp_path)
     assert [r["task_id"] for r in rows] == [task_id]
     assert rows[0]["rel_path"] == task_id
@@ -716,7 +785,9 @@ def test_list_keeps_a_task_group_loadable_when_it_creates_metadata(tmp_path: Pat
 
 
 def test_list_json_stays_parseable_when_a_warning_is_logged(tmp_path: Path) -> None:
-    [(_, task_id, path)] = created(ok("new", "--name-template", "t", cwd=tmp_path), tmp_path)
+    [(_, task_id, path)] = created(
+        ok("new", "--set", "command=true", "--name-template", "t", cwd=tmp_path), tmp_path
+    )
     meta = read(path / "task.json")
     meta["task_class"] = "not-installed"  # list loads relaxed: a warning, not an error
     (path / "task.json").write_text(json.dumps(meta))

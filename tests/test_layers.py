@@ -35,6 +35,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "autojob.workflow",
         "autojob.sweep",
         "autojob.scheduler",
+        "autojob.input_keys",
         "autojob.settings",
         "autojob.errors",
         "autojob.ids",

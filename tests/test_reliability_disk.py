@@ -76,8 +76,28 @@ def test_a_full_disk_fails_clearly_and_keeps_the_files(
     fill(small_disk)
     before = without(snapshot(small_disk), "filler")
     cases = {
-        "new task": ("new", "--type", "task", "--dest", study / "t0", "--label", "more"),
-        "new task group": ("new", "--type", "task_group", "--dest", study, "--label", "g"),
+        "new task": (
+            "new",
+            "--set",
+            "command=true",
+            "--type",
+            "task",
+            "--dest",
+            study / "t0",
+            "--label",
+            "more",
+        ),
+        "new task group": (
+            "new",
+            "--set",
+            "command=true",
+            "--type",
+            "task_group",
+            "--dest",
+            study,
+            "--label",
+            "g",
+        ),
         "submit": ("submit", study, "--wait"),
     }
     for args in cases.values():
@@ -101,7 +121,17 @@ def test_a_read_only_tree_fails_clearly_and_keeps_the_files(
     subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
     before = snapshot(small_disk)
     cases = {
-        "new task": ("new", "--type", "task", "--dest", study / "t0", "--label", "more"),
+        "new task": (
+            "new",
+            "--set",
+            "command=true",
+            "--type",
+            "task",
+            "--dest",
+            study / "t0",
+            "--label",
+            "more",
+        ),
         "submit": ("submit", study, "--wait"),
         "cancel": ("cancel", study),
     }

@@ -259,7 +259,7 @@ def test_unsafe_name_templates_are_refused(tmp_path: Path, template: str) -> Non
     study = _study(tmp_path / "root")
     before = snapshot(tmp_path)
     result = run(
-        "new", "--type", "task_group", "--dest", study, "--label", "..",
+        "new", "--set", "command=true", "--type", "task_group", "--dest", study, "--label", "..",
         "--name-template", template, cwd=tmp_path,
     )  # fmt: skip
     _no_traceback(result)

@@ -66,7 +66,11 @@ def test_colliding_file_name_settings_are_refused_and_nothing_is_written(
 ) -> None:
     task_dir = _task(tmp_path, command="echo ran")
     before = snapshot(tmp_path)
-    for command in (("submit", "--wait", "."), ("new", "--type", "task"), ("status", ".")):
+    for command in (
+        ("submit", "--wait", "."),
+        ("new", "--set", "command=true", "--type", "task"),
+        ("status", "."),
+    ):
         result = run(*command, cwd=tmp_path, env=env)
         assert result.returncode == 2, result.stderr
         assert "Traceback" not in result.stderr
@@ -82,7 +86,15 @@ def test_colliding_file_name_settings_are_refused_and_nothing_is_written(
 def test_a_collision_from_the_config_file_names_the_file(tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
     config.write_text('[autojob]\nSTDERR_FILE = "task.json"\n')
-    result = run("new", "--type", "task", cwd=tmp_path, env={"AUTOJOB_CONFIG_FILE": str(config)})
+    result = run(
+        "new",
+        "--set",
+        "command=true",
+        "--type",
+        "task",
+        cwd=tmp_path,
+        env={"AUTOJOB_CONFIG_FILE": str(config)},
+    )
     assert result.returncode == 2
     assert "TASK_METADATA_FILE and STDERR_FILE" in result.stderr
     assert "configuration file" in result.stderr and str(config) in result.stderr
@@ -307,6 +319,7 @@ def test_a_reserved_name_from_a_label_is_refused_before_anything_is_written(
         result = run(
             *("new", "--type", kind, "--dest", dest, "--label", label),
             *("--name-template", "{label}"),
+            *(() if kind == "study" else ("--set", "command=true")),
             cwd=study.parent,
         )
         assert result.returncode == 1, result.stdout
@@ -318,10 +331,23 @@ def test_a_reserved_name_from_a_label_is_refused_before_anything_is_written(
 
 
 def test_a_reserved_group_name_cannot_hide_tasks_from_status(study: Path) -> None:
-    ok = run(*("new", "--type", "task_group", "--dest", study, "--label", "g"), cwd=study.parent)
+    ok = run(
+        *("new", "--set", "command=true", "--type", "task_group", "--dest", study, "--label", "g"),
+        cwd=study.parent,
+    )
     assert ok.returncode == 0, ok.stderr
     refused = run(
-        *("new", "--type", "task_group", "--dest", study, "--label", ".autojob"),
+        *(
+            "new",
+            "--set",
+            "command=true",
+            "--type",
+            "task_group",
+            "--dest",
+            study,
+            "--label",
+            ".autojob",
+        ),
         *("--name-template", "{label}"),
         cwd=study.parent,
     )
@@ -353,7 +379,9 @@ def test_reserved_names_from_python_templates_are_refused(tmp_path: Path) -> Non
 def test_a_destination_inside_a_reserved_directory_is_refused(study: Path) -> None:
     index = study / SETTINGS.INDEX_DIR
     index.mkdir()
-    result = run("new", "--type", "task", "--dest", index, cwd=study.parent)
+    result = run(
+        "new", "--set", "command=true", "--type", "task", "--dest", index, cwd=study.parent
+    )
     assert result.returncode == 1
     assert "field '--dest'" in result.stderr and "skip" in result.stderr
     assert os.listdir(index) == []
@@ -361,7 +389,16 @@ def test_a_destination_inside_a_reserved_directory_is_refused(study: Path) -> No
 
 
 def test_a_task_script_named_like_autojobs_files_is_refused(tmp_path: Path) -> None:
-    result = run("new", "--type", "task", "--set", "task_script=inputs.json", cwd=tmp_path)
+    result = run(
+        "new",
+        "--set",
+        "command=true",
+        "--type",
+        "task",
+        "--set",
+        "task_script=inputs.json",
+        cwd=tmp_path,
+    )
     assert result.returncode == 1
     assert "task_inputs.task_script 'inputs.json' is a name autojob reserves" in result.stderr
     assert STAGING_PREFIX not in result.stderr

@@ -47,7 +47,7 @@ def tasks(draw: st.DrawFn) -> Task:
             {},
             optional={
                 "time": st.sampled_from(["10", "1:00:00", "2-12", "UNLIMITED"]),
-                "mem": st.sampled_from(["4G", 4000, "512M"]),
+                "mem": st.sampled_from(["4G", "4000M", "512M"]),
                 "partition": st.lists(
                     st.from_regex(r"[a-z]{1,8}", fullmatch=True), min_size=1, max_size=3
                 ),

@@ -194,7 +194,9 @@ def test_user_template_directory_overrides_the_package(tmp_path: Path) -> None:
     (templates / "other.j2").write_text("#!/bin/bash\necho other {{ inputs.command }}\n")
     SETTINGS.TEMPLATE_DIR = templates
     site = create_task_tree(Task(task_metadata=TaskMetadata(label="x y")), tmp_path)
-    assert (site / "run.sh").read_text() == "#!/bin/bash\n# site template\necho 'x y'\n"
+    rendered, stamp = (site / "run.sh").read_text().rsplit("\n# autojob-rendered ", 1)
+    assert rendered == "#!/bin/bash\n# site template\necho 'x y'"  # then the stamp line
+    assert stamp.startswith("sources=")
     other = create_task_tree(
         Task(task_inputs=TaskInputs(command="$(x)", task_script_template="other.j2")), tmp_path
     )

@@ -178,7 +178,7 @@ def test_config_file(clean_env: pytest.MonkeyPatch, tmp_path: Path, text: str) -
     assert settings.STRICT_MODE is False
     assert settings.INPUTS_FILE == "inputs.json"  # the rest keep their defaults
 
-    result = run("new", "--name-template", "t", cwd=tmp_path)
+    result = run("new", "--set", "command=true", "--name-template", "t", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert sorted(os.listdir(tmp_path / "t")) == ["inputs.json", "meta.json", "run.sh"]
 

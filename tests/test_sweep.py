@@ -130,10 +130,11 @@ def test_nothing_to_sweep_is_an_error(tmp_path: Path) -> None:
 
 def test_yaml_specs_and_their_errors_name_the_line(tmp_path: Path) -> None:
     text = "name: y\ncommand: echo {n}\nparameters:\n  n: [1, 2, 3]\nsteps:\n  - name: sum\n"
-    text += "    after: [sweep]\n    progression: dependent\n    colour: red\n"
+    text += "    after: [sweep]\n    progression: dependent\n    set: {command: python3 sum.py}\n"
+    text += "    colour: red\n"
     with pytest.raises(InputError) as info:
         load_spec(write(tmp_path, text, "spec.yaml"))
-    assert info.value.field == "steps.0.colour" and "line 9: unknown key" in info.value.message
+    assert info.value.field == "steps.0.colour" and "line 10: unknown key" in info.value.message
     spec = load_spec(write(tmp_path, text.replace("    colour: red\n", ""), "spec.yml"))
     assert len(spec.combinations()) == 3
     bad = write(tmp_path, "name: [unclosed\n", "bad.yaml")

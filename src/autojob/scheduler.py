@@ -1,9 +1,14 @@
 """What a task asks of the scheduler: the ``scheduler_inputs`` of ``inputs.json``.
 
 Fields are named as Python names and stored under sbatch's option names
-(``cpus_per_task`` is ``"cpus-per-task"``), as python-autojob wrote them; any
-other key is a free-form directive (``"gres": "gpu:1"``, ``"exclusive": true``).
-Each becomes one ``#SBATCH --option=value`` line of the task script, and
+(``cpus_per_task`` is ``"cpus-per-task"``), as python-autojob wrote them. The
+declared fields (``time``, ``mem``, ``cpus_per_task``, ``ntasks``, ``partition``,
+``job_name``, ``account``, ``mail_user``, ...) are the portable part every
+executor maps to its own options. Any other key must be a long option of sbatch
+(:data:`SBATCH_OPTIONS`: ``"gres": "gpu:1"``, ``"exclusive": true``); an option
+sbatch does not list (a site plugin's) is written out as given through
+``extra_directives`` (``["--container-image=ubuntu"]``). Each becomes one
+``#SBATCH --option=value`` line of the task script, and
 :func:`read_sbatch_options` reads such lines back from an existing script.
 """
 
@@ -29,8 +34,10 @@ from autojob.timefmt import ACCEPTED_FORMS, format_slurm_time, parse_slurm_time
 
 __all__ = [
     "MAIL_TYPES",
+    "SBATCH_OPTIONS",
     "SchedulerInputs",
     "memory_mb",
+    "memory_without_unit",
     "read_sbatch_options",
     "scale_memory",
     "scale_time",
@@ -38,6 +45,7 @@ __all__ = [
 
 _OPTION = re.compile(r"[A-Za-z][A-Za-z0-9-]*")
 _MEMORY = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*([KMGT]?)B?", re.IGNORECASE)
+_RAW_DIRECTIVE = re.compile(r"--[A-Za-z][A-Za-z0-9-]*(=.*)?", re.DOTALL)
 _NODES = re.compile(r"[0-9]+(?:-[0-9]+)?")
 _UNIT_MB = {"K": 1 / 1024, "": 1, "M": 1, "G": 1024, "T": 1024 * 1024}
 MAIL_TYPES = frozenset(
@@ -52,6 +60,28 @@ SHORT_OPTIONS = {
     "p": "partition", "t": "time", "o": "output", "e": "error", "q": "qos",
     "C": "constraint", "G": "gpus", "w": "nodelist", "x": "exclude", "D": "chdir",
 }  # fmt: skip
+#: The long options of sbatch a job may set, from the OPTIONS section of the
+#: sbatch(1) manual page of Slurm 22.05.8 (December 2022); left out are those
+#: that steer the sbatch command itself rather than the job (help, usage,
+#: version, parsable, quiet, verbose, wait, test-only, wrap, ignore-pbs, batch).
+SBATCH_OPTIONS = frozenset(
+    {
+        "account", "acctg-freq", "array", "bb", "bbf", "begin", "chdir", "cluster-constraint",
+        "clusters", "comment", "constraint", "container", "contiguous", "core-spec",
+        "cores-per-socket", "cpu-freq", "cpus-per-gpu", "cpus-per-task", "deadline", "delay-boot",
+        "dependency", "distribution", "error", "exclude", "exclusive", "export", "export-file",
+        "extra-node-info", "get-user-env", "gid", "gpu-bind", "gpu-freq", "gpus", "gpus-per-node",
+        "gpus-per-socket", "gpus-per-task", "gres", "gres-flags", "hint", "hold", "input",
+        "job-name", "kill-on-invalid-dep", "licenses", "mail-type", "mail-user", "mcs-label", "mem",
+        "mem-bind", "mem-per-cpu", "mem-per-gpu", "mincpus", "network", "nice", "no-kill",
+        "no-requeue", "nodefile", "nodelist", "nodes", "ntasks", "ntasks-per-core",
+        "ntasks-per-gpu", "ntasks-per-node", "ntasks-per-socket", "open-mode", "output",
+        "overcommit", "oversubscribe", "partition", "power", "prefer", "priority", "profile",
+        "propagate", "qos", "reboot", "requeue", "reservation", "signal", "sockets-per-node",
+        "spread-job", "switches", "thread-spec", "threads-per-core", "time", "time-min", "tmp",
+        "uid", "use-min-nodes", "wait-all-nodes", "wckey",
+    }
+)  # fmt: skip
 #: options that take no value
 FLAG_OPTIONS = frozenset({"exclusive", "requeue", "no-requeue", "overcommit", "hold", "contiguous"})
 
@@ -92,6 +122,19 @@ def memory_mb(value: str | int) -> float:
         )
         raise ValueError(msg)
     return float(match[1]) * _UNIT_MB[match[2].upper()]
+
+
+def memory_without_unit(value: object) -> bool:
+    """Whether ``value`` is a memory amount without a unit (``8``, ``"8"``).
+
+    sbatch reads such a number as megabytes, which is rarely what was meant
+    (``mem=8``): autojob refuses it where inputs are written.
+    """
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int | float):
+        return True
+    return isinstance(value, str) and bool(re.fullmatch(r"\s*[0-9]+(\.[0-9]*)?\s*", value))
 
 
 def _check_memory(value: Any) -> Any:
@@ -151,11 +194,27 @@ class SchedulerInputs(BaseModel):
     time: Time = Field(default=None, description="time limit, in a form sbatch accepts")
     mail_user: str | None = None
     mail_type: CommaList = None
+    extra_directives: list[str] | None = Field(
+        default=None,
+        alias="extra_directives",
+        description="options sbatch does not list (a site plugin's), each written out "
+        "as given: ['--container-image=ubuntu']",
+    )
 
     @field_validator("job_name", "account", "mail_user", mode="before")
     @classmethod
     def _one_line(cls, value: Any) -> Any:
         return _single_line(value)
+
+    @field_validator("extra_directives", mode="after")
+    @classmethod
+    def _check_raw(cls, value: list[str] | None) -> list[str] | None:
+        for entry in value or []:
+            _single_line(entry)
+            if not _RAW_DIRECTIVE.fullmatch(entry):
+                msg = f"{entry!r} is not a long option: write '--name' or '--name=value'"
+                raise ValueError(msg)
+        return value
 
     @field_validator("nodes", mode="before")
     @classmethod
@@ -193,11 +252,17 @@ class SchedulerInputs(BaseModel):
     def directives(self) -> list[tuple[str, str | None]]:
         """``(option, value)`` pairs for sbatch; value None for a flag."""
         pairs: list[tuple[str, str | None]] = []
-        for key, value in self.model_dump(mode="json", by_alias=True, exclude_none=True).items():
+        dumped = self.model_dump(
+            mode="json", by_alias=True, exclude_none=True, exclude={"extra_directives"}
+        )
+        for key, value in dumped.items():
             option = key.lstrip("-").replace("_", "-")
             if value is False:
                 continue
             pairs.append((option, None if value is True else str(value)))
+        for entry in self.extra_directives or []:
+            option, sep, given = entry[2:].partition("=")
+            pairs.append((option, given if sep else None))
         return pairs
 
     def sbatch_lines(self) -> list[str]:

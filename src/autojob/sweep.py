@@ -41,7 +41,9 @@ from pydantic import (
 )
 
 from autojob.bases.input_files import InputFile
-from autojob.errors import InputError
+from autojob.bases.task_base import TaskBase
+from autojob.errors import AutojobError, InputError
+from autojob.input_keys import KeyProblem, check_input_document, path_problem
 from autojob.plugins import get_task_class
 from autojob.study import Study
 from autojob.task_group import TaskGroup
@@ -78,9 +80,22 @@ def step_id(name: str) -> str:
 class SpecKeyError(ValueError):
     """A problem in a spec at a known key (``loc``: the path of keys to it)."""
 
-    def __init__(self, message: str, *loc: str | int) -> None:
+    def __init__(self, message: str, *loc: str | int, hint: str | None = None) -> None:
         super().__init__(message)
         self.loc = loc
+        self.hint = hint
+
+
+def _refuse(problem: KeyProblem | None, *loc: str | int) -> None:
+    if problem is not None:
+        raise SpecKeyError(problem.message, *loc, hint=problem.hint)
+
+
+def _task_class(name: str) -> type[TaskBase] | None:
+    try:
+        return get_task_class(name)
+    except AutojobError:
+        return None  # reported where the study is built
 
 
 def _fields(template: str) -> list[str]:
@@ -203,6 +218,7 @@ class SweepSpec(BaseModel):
             msg = f"{{{unknown[0]}}} is not a parameter ({', '.join(self.names())})"
             raise SpecKeyError(msg, "command")
         self._check_steps()
+        self._check_keys()
         allowed = {"i", "name", *(n.replace(".", "_") for n in self.names())}
         bad = [f for f in _fields(self.label or "") if f not in allowed]
         if bad:
@@ -259,6 +275,43 @@ class SweepSpec(BaseModel):
         """Say that the spec was read from the file ``path`` (its files are relative to it)."""
         self._base = path.parent
         return self
+
+    def _check_keys(self) -> None:
+        """Refuse keys the task classes do not take (see :mod:`autojob.input_keys`)."""
+        cls = _task_class(self.task_class)
+        if cls is not None:
+            for key, value in self.inputs.items():
+                _refuse(path_problem(cls, ("task_inputs", key), value), "inputs", key)
+            for key, value in self.scheduler.items():
+                _refuse(path_problem(cls, ("scheduler_inputs", key), value), "scheduler", key)
+            for table, names in (("parameters", self.parameters), ("zip", self.zip)):
+                for name, values in names.items():
+                    for value in values:
+                        _refuse(path_problem(cls, split_set_path(name), value), table, name)
+            self._check_command(cls)
+        for index, step in enumerate(self.steps):
+            step_class = _task_class(step.task_class)
+            if step_class is None:
+                continue
+            for key, value in step.set.items():
+                problem = path_problem(step_class, split_set_path(key), value)
+                _refuse(problem, "steps", index, "set", key)
+            for number, ref in enumerate(step.references):
+                problem = path_problem(step_class, split_set_path(ref.set_path), None)
+                _refuse(problem, "steps", index, "references", number, "set_path")
+            paths = [*step.set, *(ref.set_path for ref in step.references)]
+            commanded = any(split_set_path(p) == ("task_inputs", "command") for p in paths)
+            if step_class.REQUIRES_COMMAND and not commanded:
+                msg = f"the tasks of step {step.name!r} have no command to run"
+                hint = 'give one: set = { command = "python3 next.py" }'
+                raise SpecKeyError(msg, "steps", index, "set", hint=hint)
+
+    def _check_command(self, cls: type[TaskBase]) -> None:
+        varied = {tuple(split_set_path(name)) for name in self.names()}
+        given = self.command is not None or "command" in self.inputs
+        if not given and ("task_inputs", "command") not in varied and cls.REQUIRES_COMMAND:
+            msg = "the tasks have no command to run"
+            raise SpecKeyError(msg, "command", hint='give one: command = "python calc.py --x {x}"')
 
     def names(self) -> list[str]:
         """The parameter names, product first."""
@@ -337,6 +390,11 @@ def build_study(
     """The study of a spec: one task group per combination (no I/O).
 
     ``only``: the numbers of the combinations to build (all by default).
+    Every task is checked as writing it would check it, so a dry run refuses
+    what the real run refuses.
+
+    Raises:
+        InputError: a combination gives an invalid value or a key autojob refuses.
     """
     if not isinstance(spec, SweepSpec):
         spec = SweepSpec.model_validate(spec)
@@ -358,5 +416,6 @@ def build_study(
                 field=".".join(str(p) for p in error["loc"]),
                 hint="fix the fixed inputs or the values of the parameter at fault",
             ) from exc
+        check_input_document(task_class, task.input_sections(), prefix=f"combination {index}: ")
         groups.append(TaskGroup(label=label, tasks=[task], parameters=values))
     return Study(name=spec.name, task_groups=groups)

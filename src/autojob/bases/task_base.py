@@ -130,6 +130,10 @@ class TaskBase(BaseModel):
 
     #: the sections of inputs.json this class models itself
     INPUT_SECTIONS: ClassVar[tuple[str, ...]] = ("task_inputs", "scheduler_inputs")
+    #: whether its task script runs ``task_inputs.command``, so that a task of the
+    #: class without one is refused when created from the command line and when
+    #: submitted (a class whose template runs something else sets False)
+    REQUIRES_COMMAND: ClassVar[bool] = True
 
     task_metadata: TaskMetadataBase
     task_inputs: TaskInputsBase

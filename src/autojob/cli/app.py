@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "show": ("autojob.cli.show", "show"),
     "run": ("autojob.cli.run_cmd", "run"),
     "submit": ("autojob.cli.submit", "submit"),
+    "render": ("autojob.cli.render", "render"),
     "status": ("autojob.cli.status", "status"),
     "cancel": ("autojob.cli.cancel", "cancel"),
     "resubmit": ("autojob.cli.resubmit", "resubmit"),
@@ -177,7 +178,7 @@ def cli(verbose: int, quiet: int) -> None:
     """Create, run, harvest and advance jobs whose state lives in plain files.
 
     Every task is a directory with task.json (who it is), inputs.json (what it
-    needs) and run.sh (what it runs). Start with 'autojob new --help'. -v and
-    -q may also follow the command's name.
+    needs) and run.sh (what it runs, rendered from inputs.json). Start with
+    'autojob new --help'. -v and -q may also follow the command's name.
     """
     start_logging(verbose, quiet)

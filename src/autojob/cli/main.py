@@ -26,8 +26,14 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, raised where the command is so that it cleans up as after Ctrl-C."""
 
 
+#: set once SIGTERM arrived: a library that wraps the Terminated raised inside
+#: it (pydantic's serializers do) must not make it look like a bug
+_SIGTERM_SEEN: list[bool] = []
+
+
 def _terminate(signum: int, frame: FrameType | None) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends at once
+    _SIGTERM_SEEN.append(True)
     raise Terminated
 
 
@@ -109,6 +115,9 @@ def main(
         _report(exc)
         sys.exit(1)
     except Exception as exc:  # a bug: say so plainly, keep the traceback for -v
+        if _SIGTERM_SEEN:  # Terminated, wrapped into another exception on its way up
+            click.echo("terminated", err=True)
+            sys.exit(143)
         _report(exc)
         click.echo("this is a bug in autojob; rerun with -v for the traceback", err=True)
         sys.exit(3)

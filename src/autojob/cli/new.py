@@ -55,7 +55,10 @@ Kind = Literal["task", "task_group", "study", "study_group"]
     metavar="KEY=VALUE",
     help="Set an input: a dotted path into inputs.json, a bare key meaning "
     "task_inputs (command='python calc.py', scheduler_inputs.time=01:00:00). "
-    "Values are parsed as JSON where they parse. Repeatable.",
+    "Values are parsed as JSON where they parse. A key the task class or sbatch "
+    "does not take is refused with the nearest names; an option sbatch does not "
+    "list goes in scheduler_inputs.extra_directives='[\"--name=value\"]'; a "
+    "memory needs a unit (8G). Repeatable.",
 )
 @click.option("--label", default=None, help="Label of the task (name of a study or study group).")
 @click.option(
@@ -97,7 +100,8 @@ def new(
 
     Directories are named by the label (a study's or study group's name), so
     the next command can name them; tasks added to a task group are named by
-    their id. An existing name gets the id appended.
+    their id. An existing name gets the id appended. A new task (or task
+    group) needs a command: --set command='...'.
 
     \b
     Examples:

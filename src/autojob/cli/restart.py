@@ -43,7 +43,8 @@ def submit_new_tasks(
     "--scheduler",
     multiple=True,
     metavar="KEY=VALUE",
-    help="Change a scheduler input (time=02:00:00, mem=8G). Repeatable.",
+    help="Change a scheduler input (time=02:00:00, mem=8G): a declared field or a "
+    "long option of sbatch, checked as 'autojob new --set' checks them. Repeatable.",
 )
 @click.option("--label", default=None, help="Label of the new attempt (default: the old one).")
 @click.option(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +22,7 @@ from autojob.cli.options import ExistingDir, executor_option
 
 if TYPE_CHECKING:
     from autojob.execution.executor import Executor, Plan, Preview
+    from autojob.execution.submit import Selected
     from autojob.store.state import State, TaskState
 
 __all__ = ["submit"]
@@ -79,7 +80,9 @@ def submit(
     Without --wait the tasks run in a background runner that outlives this
     terminal; follow them with 'autojob status PATH --watch'. Tasks already
     finished are never run again unless named with --only (their earlier run
-    moves to autojob.history/).
+    moves to autojob.history/). inputs.json is the source of truth: a task
+    script autojob rendered is rendered again when inputs.json changed since;
+    a script edited by hand is run as it is (see 'autojob render').
 
     With --wait, a task that restarts itself (auto_restart, after its time
     limit) is followed to its newest attempt, which decides whether it
@@ -108,6 +111,7 @@ def submit(
     chosen, plan = plan_submission(
         roots, executor=executor, allowed=allowed, max_parallel=max_parallel, dry_run=dry_run
     )
+    _say_scripts(plan.selected, dry_run)
     if dry_run and (plan.preview.columns or plan.selected):
         _print_preview(plan.preview)
         return
@@ -125,6 +129,20 @@ def submit(
         click.echo(line)
     if not chosen.asks_scheduler:
         click.echo("follow with: autojob status --watch " + " ".join(str(p) for p in paths))
+
+
+def _say_scripts(selected: Sequence[Selected], dry_run: bool) -> None:
+    """Tell which task scripts were rendered again from a changed inputs.json."""
+    from autojob.store.task_script import ScriptState  # noqa: PLC0415
+
+    again = [s.spec.path for s in selected if s.script and s.script.state is ScriptState.RENDERED]
+    if again:
+        verb = "would render" if dry_run else "rendered"
+        shown = ", ".join(str(p) for p in again[:3]) + (", ..." if len(again) > 3 else "")
+        click.echo(
+            f"{verb} the task script of {len(again)} task(s) again, as their inputs "
+            f"changed: {shown}"
+        )
 
 
 def _print_preview(preview: Preview) -> None:

@@ -27,8 +27,8 @@ __all__ = ["sweep"]
 @click.option(
     "--dry-run",
     is_flag=True,
-    help="Print the table of combinations (marking those an existing study has) and check "
-    "the input files; write nothing.",
+    help="Check the spec as the real run does, print the table of combinations (marking "
+    "those an existing study has) and check the input files; write nothing.",
 )
 def sweep(spec: Path, dest: Path, dry_run: bool) -> None:
     """Write the study SPEC describes: one task group per combination of parameters.
@@ -52,6 +52,9 @@ def sweep(spec: Path, dest: Path, dry_run: bool) -> None:
     When the study exists already (run again after adding values), only the
     combinations it lacks (and new steps) are added; existing tasks are never
     touched. --dry-run marks which combinations exist and which are new.
+    Inputs, scheduler inputs, parameter names and the steps' set paths are
+    checked as 'autojob new --set' checks them (a typo is refused with its line
+    and the nearest names), and --dry-run checks everything the real run checks.
 
     \b
     Example spec (ecut.toml):
@@ -78,9 +81,11 @@ def sweep(spec: Path, dest: Path, dry_run: bool) -> None:
         sweep_into,
         table_rows,
     )
+    from autojob.sweep import build_study  # noqa: PLC0415
 
     parsed = load_spec(spec)
     if dry_run:
+        build_study(parsed)  # every check of the real run, writing nothing
         check_files(parsed, spec.parent)
         study_dir = study_dir_of(parsed, dest)
         existing = existing_combinations(study_dir, parsed) if study_dir else None

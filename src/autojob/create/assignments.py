@@ -4,7 +4,8 @@
 ``task_inputs`` (``command=...`` sets ``task_inputs.command``;
 ``scheduler_inputs.time=01:00:00`` sets a scheduler input). ``VALUE`` is parsed
 as JSON when it parses (``4``, ``true``, ``["a.txt"]``), else kept as a string;
-a field that wants a string gets the text as written.
+a field that wants a string gets the text as written. A key the task class
+does not take is refused (:mod:`autojob.input_keys`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pydantic import ValidationError
 
 from autojob.bases.task_base import TaskBase
 from autojob.errors import InputError
+from autojob.input_keys import path_problem
 
 __all__ = ["Assignment", "apply_assignments", "parse_assignment"]
 
@@ -67,6 +69,9 @@ def apply_assignments(task: T, assignments: list[str]) -> T:
                 f"{path[0]} is not a section of inputs.json",
                 hint="use --label for the label; ids are set by autojob",
             )
+        problem = path_problem(type(task), path, value, document)
+        if problem is not None:
+            raise problem.error(f"--set {text!r}: ")
         _set_path(document, path, value)
         try:
             type(task).model_validate(document)

@@ -15,6 +15,7 @@ from autojob.bases.task_base import TaskBase
 from autojob.create.assignments import apply_assignments
 from autojob.errors import InputError
 from autojob.ids import new_id, now
+from autojob.input_keys import missing_command
 from autojob.plugins import get_task_class
 from autojob.store.discovery import Kind, ensure_task_metadata, kind_of
 from autojob.store.input_files import check_input_files
@@ -45,7 +46,14 @@ logger = logging.getLogger(__name__)
 def _fresh_task(label: str | None, assignments: list[str]) -> TaskBase:
     task_class = get_task_class(SETTINGS.DEFAULT_TASK)
     task = task_class.model_validate({"task_metadata": {"label": label or ""}})
-    return apply_assignments(task, assignments)
+    task = apply_assignments(task, assignments)
+    if missing_command(task_class, task.input_sections()):
+        raise InputError(
+            "a task needs a command to run (task_inputs.command)",
+            field="task_inputs.command",
+            hint="give it with --set command='python calc.py'",
+        )
+    return task
 
 
 def check_files(files: Sequence[InputFile], fields: Sequence[str] | None = None) -> None:
@@ -174,6 +182,7 @@ def clone_task(
         name_template=name_template,
         files=files,
         by_label=True,
+        inherited=source.input_sections(),
     )
     return task, path
 
@@ -200,15 +209,23 @@ def new_task_group(
             field="--dest",
             hint="create one with 'autojob new --type study' and pass its directory",
         )
+    inherited = None
     if src is not None:
         check_not_live(src, "cloned", force=force)
-        task = as_new_attempt(load_source(src, "--from"), label, assignments or [])
+        source = load_source(src, "--from")
+        inherited = source.input_sections()
+        task = as_new_attempt(source, label, assignments or [])
         task.task_metadata.task_group_id = new_id("c")
     else:
         task = _fresh_task(label, assignments or [])
     group = TaskGroup.from_task(task)
     path = create_task_group_tree(
-        group, study_dir, name_template=name_template, files=files, by_label=True
+        group,
+        study_dir,
+        name_template=name_template,
+        files=files,
+        by_label=True,
+        inherited=inherited,
     )
     return group, path
 

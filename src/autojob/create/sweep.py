@@ -173,7 +173,8 @@ def parse_spec(text: str, path: Path) -> SweepSpec:
             f"{where}{problem}",
             path=path,
             field=".".join(str(p) for p in loc) or None,
-            hint="see 'autojob sweep --help' for the keys a spec takes",
+            hint=getattr(cause, "hint", None)
+            or "see 'autojob sweep --help' for the keys a spec takes",
         ) from exc
 
 

@@ -30,6 +30,7 @@ from autojob.datasets.batches import (
     split_batches,
 )
 from autojob.errors import InputError
+from autojob.input_keys import path_problem
 from autojob.scheduler import SchedulerInputs
 from autojob.store.render import Raw, render_sketch_template
 from autojob.study import Study
@@ -123,6 +124,10 @@ def _scheduler_inputs(options: dict[str, str]) -> SchedulerInputs:
             field="--sbatch array",
             hint="use --wrapper-script slurm-multiple for a job array, one element per batch",
         )
+    for key, value in options.items():
+        problem = path_problem(Task, ("scheduler_inputs", key), value)
+        if problem is not None:
+            raise InputError(problem.message, field=f"--sbatch {key}", hint=problem.hint)
     try:
         return SchedulerInputs.model_validate(options)
     except ValidationError as exc:

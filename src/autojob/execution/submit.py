@@ -8,6 +8,7 @@ run or ``--wait``, :func:`plan_submission` and the executor's own methods).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from autojob.errors import AutojobError, InputError
 from autojob.store.discovery import TaskDir, discover_tasks, ensure_task_metadata
 from autojob.store.load import read_inputs_sections
 from autojob.store.state import State, TaskState, read_state
+from autojob.store.task_script import ScriptReport, refresh_task_script
 from autojob.store.walk import no_tasks_error
 
 if TYPE_CHECKING:
@@ -35,6 +37,7 @@ __all__ = [
     "submit_tasks",
 ]
 
+logger = logging.getLogger(__name__)
 #: seconds past its time limit a self-restarting task may take to start its restart
 RESTART_SLACK = 15.0
 #: what submit runs by default: tasks never run, and tasks whose run was lost
@@ -59,6 +62,8 @@ class Selected:
     command: str | None = None
     #: the ``scheduler_inputs`` section of its inputs, as read
     scheduler: dict[str, Any] | None = None
+    #: what became of its task script (rendered again, written, kept)
+    script: ScriptReport | None = None
 
 
 def find_tasks(paths: Iterable[Path], *, dry_run: bool = False) -> list[TaskDir]:
@@ -109,13 +114,18 @@ def _selected(task: TaskDir, state: TaskState, dry_run: bool) -> Selected:
     path = task.path
     sections = read_inputs_sections(path)
     inputs = sections.get("task_inputs") or {}
-    script = inputs.get("task_script") or SETTINGS.DEFAULT_TASK_SCRIPT_FILE
-    present = script in task.names or (path / script).is_file()
-    if not present and not dry_run:
-        from autojob.store.write import write_task_files  # noqa: PLC0415
-        from autojob.tasks.task import Task  # noqa: PLC0415
-
-        write_task_files(Task.from_directory(path, magic_mode=True, strict_mode=False), path)
+    # inputs.json is the source of truth: the script is rendered again when it
+    # changed since (never a script edited by hand), written where it is missing
+    report = refresh_task_script(path, dry_run=dry_run, require_command=True)
+    script = report.path.name
+    if report.kept and report.stale:
+        logger.warning(
+            "%s: kept although %s changed since autojob rendered it, because it was "
+            "edited by hand: 'autojob render --force %s' replaces it",
+            report.path,
+            SETTINGS.INPUTS_FILE,
+            path,
+        )
     command = inputs.get("command")
     scheduler = sections.get("scheduler_inputs")
     limit = _time_limit(scheduler, path)
@@ -126,6 +136,7 @@ def _selected(task: TaskDir, state: TaskState, dry_run: bool) -> Selected:
         state,
         command if isinstance(command, str) else None,
         scheduler if isinstance(scheduler, dict) else None,
+        report,
     )
 
 
@@ -134,8 +145,13 @@ def select_tasks(
 ) -> list[Selected]:
     """The tasks under ``paths`` whose state is in ``only``, ready to run.
 
-    Loose task directories get their metadata and task script written, unless
-    ``dry_run``.
+    Loose task directories get their metadata and task script written, and a
+    script autojob rendered is rendered again where ``inputs.json`` changed
+    since, unless ``dry_run`` (which checks the same, writing nothing).
+
+    Raises:
+        InputError: a task whose script autojob renders has no command, or its
+            inputs hold a key autojob refuses; nothing is submitted then.
     """
     chosen = []
     for task in find_tasks(paths, dry_run=dry_run):

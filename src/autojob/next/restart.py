@@ -144,6 +144,7 @@ def restart_task(
             src=task_dir,
             files_to_carry_over=carried,
             carry_over_limit=size_limit,
+            inherited=source.input_sections(),
         )
     except OSError as exc:
         raise AutojobError(f"cannot create the new attempt: {exc}", path=task_dir) from exc

@@ -162,6 +162,7 @@ def resubmit(
                     [*source.task_inputs.files_to_carry_over, *source.task_inputs.files_to_copy]
                 )
             ),
+            inherited=source.input_sections(),
         )
     return list(attempts)
 

@@ -38,6 +38,7 @@ from autojob.store.names import STAGING_PREFIX
 
 __all__ = [
     "child_dirs_with",
+    "inputs_sections",
     "invalid",
     "load_study",
     "load_study_group",
@@ -106,7 +107,17 @@ def invalid(exc: ValidationError, path: Path, prefix: tuple[Any, ...] = ()) -> M
 def read_inputs_sections(task_dir: str | Path) -> dict[str, Any]:
     """Read ``inputs.json`` as sections; a flat file is all ``task_inputs``."""
     path = f"{task_dir}/{SETTINGS.INPUTS_FILE}"
-    data = read_json_object(path)
+    return inputs_sections(read_json_object(path), path)
+
+
+def inputs_sections(data: dict[str, Any], path: str | Path) -> dict[str, Any]:
+    """The sections of the content ``data`` of ``inputs.json`` (at ``path``).
+
+    A flat file (no ``task_inputs``) is all ``task_inputs``.
+
+    Raises:
+        MetadataError: a section is not an object.
+    """
     if "task_inputs" not in data:
         return {"task_inputs": data}
     for section in ("task_inputs", "scheduler_inputs"):

@@ -30,6 +30,7 @@ from pydantic import BaseModel
 from autojob import SETTINGS
 from autojob.bases.input_files import Files, InputFile
 from autojob.errors import AutojobError, TreeError
+from autojob.input_keys import check_input_document
 from autojob.store.atomic import (
     dump_json,
     dump_model,
@@ -40,10 +41,12 @@ from autojob.store.atomic import (
 )
 from autojob.store.input_files import check_input_files, place_input_files
 from autojob.store.journal import note_changed
+from autojob.store.load import read_inputs_sections
 from autojob.store.names import STAGING_PREFIX, NameBook, check_dest, check_task_file
 from autojob.store.paths import carry_over, relative_inside
 from autojob.store.render import render_task_script
 from autojob.store.state import process_alive, this_host
+from autojob.store.task_script import SCRIPT_MODE, sources_digest, stamped
 from autojob.task_group import TaskGroup
 
 if TYPE_CHECKING:
@@ -64,7 +67,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-SCRIPT_MODE = 0o777  # less the umask, as for any new file
 FILE_MODE = 0o666
 
 FilesOf = Callable[["TaskBase"], Sequence[InputFile]]
@@ -73,25 +75,46 @@ FilesOf = Callable[["TaskBase"], Sequence[InputFile]]
 # -- files of one task -----------------------------------------------------
 
 
-def _task_documents(task: TaskBase, folder: str) -> list[tuple[str, str, int]]:
-    """Serialise a task's files, all before any is written."""
+def _task_documents(
+    task: TaskBase, folder: str, inherited: Mapping[str, Any] | None = None
+) -> list[tuple[str, str, int]]:
+    """Serialise a task's files, all before any is written.
+
+    Its inputs are checked first (:mod:`autojob.input_keys`); ``inherited``:
+    the sections of the task it was copied from, which are not judged again.
+    The script is stamped with what it was rendered from
+    (:mod:`autojob.store.task_script`).
+    """
     script = check_task_file(task.task_inputs.task_script, folder, source="task_inputs.task_script")
+    sections = task.input_sections()
+    check_input_document(type(task), sections, inherited)
     inputs = os.path.join(folder, SETTINGS.INPUTS_FILE)
     meta = os.path.join(folder, SETTINGS.TASK_METADATA_FILE)
+    inputs_text = dump_json(sections, inputs)
+    meta_text = dump_model(task.task_metadata, meta)
+    sources = sources_digest(inputs_text.encode("utf-8"), meta_text.encode("utf-8"))
     return [
-        (inputs, dump_json(task.input_sections(), inputs), FILE_MODE),
-        (os.path.join(folder, script), render_task_script(task), SCRIPT_MODE),
+        (inputs, inputs_text, FILE_MODE),
+        (os.path.join(folder, script), stamped(render_task_script(task), sources), SCRIPT_MODE),
         # task.json last: its presence is what makes a directory a task
-        (meta, dump_model(task.task_metadata, meta), FILE_MODE),
+        (meta, meta_text, FILE_MODE),
     ]
+
+
+def _sections_in(dest: Path) -> dict[str, Any] | None:
+    try:
+        return read_inputs_sections(dest)
+    except AutojobError:
+        return None
 
 
 def write_task_files(task: TaskBase, dest: Path) -> list[Path]:
     """Write ``inputs.json``, the task script and ``task.json`` into ``dest``.
 
-    Each file replaces any old one atomically. Returns the files written.
+    Each file replaces any old one atomically; keys the old ``inputs.json``
+    held are not judged again. Returns the files written.
     """
-    documents = _task_documents(task, os.fspath(dest))
+    documents = _task_documents(task, os.fspath(dest), _sections_in(dest))
     for path, text, mode in documents:
         write_atomic(Path(path), text, mode=mode)
     return [Path(path) for path, _, _ in documents]
@@ -349,7 +372,10 @@ def _write_task_dir(
     files_to_carry_over: list[str] | None = None,
     carry_over_limit: float | None = None,
     files: Sequence[InputFile] = (),
+    inherited: Mapping[str, Any] | None = None,
 ) -> None:
+    _note_copied(task, files)  # first: its inputs.json lists the files it copies
+    documents = _task_documents(task, folder, inherited)  # refused before anything is made
     os.mkdir(folder)
     if src is not None:
         _copy_mode(src, Path(folder))
@@ -361,20 +387,23 @@ def _write_task_dir(
             script=task.task_inputs.task_script,
         )
     place_input_files(files, folder)  # after: a file given explicitly wins over a carried one
-    _note_copied(task, files)
-    for path, text, mode in _task_documents(task, folder):
+    for path, text, mode in documents:
         _write_new(path, text, mode)
 
 
 def _write_group_dir(
-    group: TaskGroup, folder: str, task_template: str | None, files_of: FilesOf
+    group: TaskGroup,
+    folder: str,
+    task_template: str | None,
+    files_of: FilesOf,
+    inherited: Mapping[str, Any] | None = None,
 ) -> None:
     os.mkdir(folder)
     _write_metadata(folder, SETTINGS.TASK_GROUP_METADATA_FILE, group)
     names = NameBook(Path(folder), empty=True)
     for task in group.tasks:
         name = _name_task(names, task_template, task)
-        _write_task_dir(task, os.path.join(folder, name), files=files_of(task))
+        _write_task_dir(task, os.path.join(folder, name), files=files_of(task), inherited=inherited)
 
 
 def _write_study_dir(
@@ -540,6 +569,7 @@ def create_task_tree(
     carry_over_limit: float | None = None,
     files: Sequence[InputFile] = (),
     by_label: bool = False,
+    inherited: Mapping[str, Any] | None = None,
 ) -> Path:
     """Create a directory for ``task`` in ``dest`` and write its files.
 
@@ -549,7 +579,9 @@ def create_task_tree(
     outside a task group) by its label. With ``src`` (a task directory), the
     files named by ``files_to_carry_over`` are copied from it (files over
     ``carry_over_limit`` bytes stay behind) and its permissions reused.
-    ``files``: input files to copy (or link) into the task.
+    ``files``: input files to copy (or link) into the task. ``inherited``: the
+    input sections of the task this one copies (a new attempt), whose keys are
+    not judged again.
 
     Returns:
         The new task directory.
@@ -573,6 +605,7 @@ def create_task_tree(
             files_to_carry_over=files_to_carry_over,
             carry_over_limit=carry_over_limit,
             files=files,
+            inherited=inherited,
         )
         final = _publish(stage / name, dest / name, fallback)
     note_changed([final])
@@ -590,6 +623,7 @@ def create_task_group_tree(
     task_template: str | None = None,
     files: Files | None = None,
     by_label: bool = False,
+    inherited: Mapping[str, Any] | None = None,
 ) -> Path:
     """Create a task group directory in ``dest`` and return it.
 
@@ -600,7 +634,7 @@ def create_task_group_tree(
     ``dest`` is a study, the group takes the study's ids and is added to the
     study's ``task_groups``. Without ``name_template`` the directory is named
     by the group's id, as in the reference implementation, or (``by_label``)
-    by its label.
+    by its label. ``inherited``: as for :func:`create_task_tree`.
     """
     dest = Path(dest)
     group = task if isinstance(task, TaskGroup) else TaskGroup.from_task(task)
@@ -620,7 +654,7 @@ def create_task_group_tree(
     with _staging(dest) as stage:
         folder = os.path.join(stage, name)
         if isinstance(task, TaskGroup):
-            _write_group_dir(group, folder, task_template, files_of)
+            _write_group_dir(group, folder, task_template, files_of, inherited)
         else:
             os.mkdir(folder)
             _write_metadata(folder, SETTINGS.TASK_GROUP_METADATA_FILE, group)

@@ -55,6 +55,7 @@ def test_the_memory_resource_and_parallel_environment_are_settings() -> None:
         ({"nodes": 2}, "scheduler_inputs.nodes"),
         ({"mail_type": "TIME_LIMIT"}, "scheduler_inputs.mail_type"),
         ({"dependency": "afterok:12"}, "scheduler_inputs.dependency"),
+        ({"extra_directives": ["--container-image=ubuntu"]}, "scheduler_inputs.extra_directives"),
         ({"mem": "1G", "mem_per_cpu": "1G"}, "scheduler_inputs.mem"),
     ],
 )

@@ -21,8 +21,8 @@ scheduler input    qsub option
                    jobs it waits for, so ``afterok`` and others are refused)
 =================  ==========================================================
 
-Anything else (``ntasks_per_node``, more than one node, free-form SLURM
-directives) has no Grid Engine equivalent and is refused with an error naming it.
+Anything else (``ntasks_per_node``, more than one node, sbatch options and
+``extra_directives``) has no Grid Engine equivalent and is refused with an error naming it.
 The ``#$`` lines of existing scripts are read back by
 :func:`autojob.sge_directives.read_sge_options`.
 """
@@ -114,6 +114,8 @@ def _check_supported(inputs: SchedulerInputs) -> None:
     for key in inputs.model_extra or {}:
         if key != "dependency":
             raise _refuse(key, "is a SLURM directive")
+    if inputs.extra_directives:
+        raise _refuse("extra_directives", f"holds sbatch options {inputs.extra_directives}")
     if inputs.ntasks_per_node is not None:
         raise _refuse("ntasks_per_node", "spreads tasks over nodes")
     if inputs.nodes is not None and str(inputs.nodes).strip() not in {"1", "1-1"}:

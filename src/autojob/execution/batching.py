@@ -1,4 +1,4 @@
-"""What every scheduler's job arrays share: grouping, chunking and claiming tasks.
+"""What every scheduler's job arrays share: grouping, chunking, claiming, the executor.
 
 Tasks that ask for the same resources share one array job, chunked under the
 scheduler's largest array; each task is claimed under its lock with its array's
@@ -9,19 +9,34 @@ array's is (:func:`autojob.store.state.write_submitted`).
 from __future__ import annotations
 
 import json
+import shlex
 import time
 import uuid
+from abc import abstractmethod
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 from autojob import SETTINGS
 from autojob.errors import InputError
 from autojob.execution.claims import claim_tasks, new_claim
+from autojob.execution.executor import Executor, Plan, Preview, Submission
 from autojob.scheduler import SchedulerInputs
 from autojob.store.state import State
+from autojob.store.walk import tree_dir
 
-__all__ = ["ArrayBatch", "batch_name", "claim_arrays", "group_by_resources", "new_plan"]
+if TYPE_CHECKING:
+    from autojob.execution.submit import Selected
+
+__all__ = [
+    "ArrayBatch",
+    "ArrayExecutor",
+    "ArrayJobLike",
+    "batch_name",
+    "claim_arrays",
+    "group_by_resources",
+    "new_plan",
+]
 
 K = TypeVar("K", bound=Hashable)
 
@@ -33,6 +48,24 @@ class ArrayBatch(Protocol):
     batch_dir: Path
     indices: list[int] | None
     claim: str | None
+
+
+class ArrayJobLike(ArrayBatch, Protocol):
+    """An array job as :class:`ArrayExecutor` plans, previews and submits it."""
+
+    job_id: str | None
+
+    def command(self) -> list[str]:
+        """The scheduler's submit command line."""
+        ...
+
+    def script(self) -> str:
+        """The job script."""
+        ...
+
+    def elements(self) -> list[tuple[int, Path]]:
+        """The claimed tasks with their array indices."""
+        ...
 
 
 def _read_inputs(path: Path, raw: Any) -> Any:
@@ -127,3 +160,68 @@ def claim_arrays(jobs: Sequence[ArrayBatch], allowed: frozenset[State], executor
     for job in jobs:
         job.indices = [i for i, (path, _) in enumerate(job.tasks) if path in claimed]
         job.claim = token
+
+
+class ArrayExecutor(Executor):
+    """An executor submitting tasks as the job arrays of a scheduler.
+
+    Tasks with equal resources share one array, in chunks under the
+    scheduler's largest array; each task is claimed under its lock before the
+    one submit call of its array. A scheduler supplies how its arrays are
+    planned (:meth:`make_jobs`) and sent (:meth:`send`), and the words its
+    messages use.
+    """
+
+    #: the scheduler's submit command, as messages name it ("sbatch")
+    submit_command: ClassVar[str]
+    #: what the scheduler calls an array ("job array")
+    array_word: ClassVar[str]
+    #: the class of its array jobs (:meth:`make_jobs` makes them)
+    job_class: ClassVar[type[Any]]
+
+    def batch_root(self, root: Path) -> Path:
+        """Where the job scripts of a submit under ``root`` are written.
+
+        In the tree's ``.autojob/`` (beside ``root`` when it is a task directory).
+        """
+        return tree_dir(root.resolve()) / self.name
+
+    @abstractmethod
+    def make_jobs(
+        self, selected: Sequence[Selected], max_parallel: int | None, where: Path
+    ) -> Sequence[ArrayJobLike]:
+        """The arrays of ``selected``, their scripts under ``where``."""
+
+    @abstractmethod
+    def send(self, jobs: Sequence[ArrayJobLike]) -> Sequence[ArrayJobLike]:
+        """Submit ``jobs`` (each with claimed tasks), one call each; those submitted."""
+
+    def plan(self, selected: Sequence[Selected], *, max_parallel: int | None, root: Path) -> Plan:
+        """Arrays of tasks with equal resources, under ``root``'s index directory."""
+        where = self.batch_root(root)
+        if not selected:
+            return Plan(self.name, [], max_parallel, batch_root=where)
+        jobs = list(self.make_jobs(selected, max_parallel, where))
+        preview = Preview(
+            blocks=[
+                (f"# {len(job.tasks)} task(s): {shlex.join(job.command())}", job.script())
+                for job in jobs
+            ],
+            summary=f"{sum(len(j.tasks) for j in jobs)} task(s) would go in "
+            f"{len(jobs)} {self.submit_command} call(s)",
+        )
+        return Plan(self.name, list(selected), max_parallel, list(jobs), where, preview)
+
+    def submit(self, plan: Plan, *, allowed: frozenset[State]) -> Submission:
+        """Claim the tasks and submit one array per group (one call each)."""
+        jobs: list[ArrayJobLike] = [j for j in plan.jobs if isinstance(j, self.job_class)]
+        claim_arrays(jobs, allowed, self.name)
+        sent = self.send([job for job in jobs if job.indices])
+        tasks = [path for job in sent for _, path in job.elements()]
+        ids = [j.job_id or "?" for j in sent]
+        return Submission(
+            len(tasks),
+            f"submitted {len(tasks)} task(s) in {len(sent)} {self.array_word}(s): {', '.join(ids)}",
+            tasks=tasks,
+            job_ids=ids,
+        )

@@ -10,18 +10,15 @@
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from autojob.execution.batching import claim_arrays
-from autojob.execution.executor import Executor, Plan, Preview, Submission
+from autojob.execution.batching import ArrayExecutor, ArrayJobLike, claim_arrays
 from autojob.execution.slurm.accounting import CLOCK_SLACK, JobInfo, poll, reconcile, scancel
 from autojob.execution.slurm.arrays import NAME, ArrayJob, plan_arrays, submit_arrays
 from autojob.execution.slurm.commands import cluster_limits, slurm_command
 from autojob.store.state import State, TaskState
-from autojob.store.walk import tree_dir
 
 if TYPE_CHECKING:
     from autojob.execution.submit import Selected
@@ -48,7 +45,7 @@ def batch_root(path: Path) -> Path:
 
     In the tree's ``.autojob/`` (beside ``path`` when it is a task directory).
     """
-    return tree_dir(path.resolve()) / NAME
+    return SlurmExecutor().batch_root(path)
 
 
 def slurm_arrays(
@@ -60,33 +57,24 @@ def slurm_arrays(
     dry_run: bool,
 ) -> list[ArrayJob]:
     """Plan (and unless ``dry_run``, claim and submit) the SLURM job arrays."""
-    jobs = _plan(selected, max_parallel, batch_root)
-    return jobs if dry_run else _submit(jobs, allowed)
-
-
-def _plan(selected: Sequence[Selected], max_parallel: int | None, root: Path) -> list[ArrayJob]:
-    limit = cluster_limits()["MaxArraySize"]
-    return plan_arrays(
-        [(s.spec.path, s.spec.script) for s in selected],
-        batch_root=root,
-        max_array_size=limit,
-        max_parallel=max_parallel,
-        scheduler_inputs={s.spec.path: s.scheduler or {} for s in selected},
-    )
-
-
-def _submit(jobs: list[ArrayJob], allowed: frozenset[State]) -> list[ArrayJob]:
+    executor = SlurmExecutor()
+    jobs = executor.make_jobs(selected, max_parallel, batch_root)
+    if dry_run:
+        return jobs
     claim_arrays(jobs, allowed, NAME)
-    return submit_arrays([job for job in jobs if job.indices])
+    return executor.send([job for job in jobs if job.indices])
 
 
-class SlurmExecutor(Executor):
+class SlurmExecutor(ArrayExecutor):
     """Tasks as SLURM job arrays; their states from one batched sacct query."""
 
     name = NAME
     summary = "SLURM job arrays"
     asks_scheduler = True
     accounts = True
+    submit_command = "sbatch"
+    array_word = "job array"
+    job_class = ArrayJob
 
     def available(self) -> bool:
         """Whether SLURM's commands are on this machine's PATH."""
@@ -94,33 +82,21 @@ class SlurmExecutor(Executor):
 
         return shutil.which("squeue") is not None
 
-    def plan(self, selected: Sequence[Selected], *, max_parallel: int | None, root: Path) -> Plan:
-        """Arrays of tasks with equal resources, under ``root``'s index directory."""
-        where = batch_root(root)
-        if not selected:
-            return Plan(NAME, [], max_parallel, batch_root=where)
-        jobs = _plan(selected, max_parallel, where)
-        preview = Preview(
-            blocks=[
-                (f"# {len(job.tasks)} task(s): {shlex.join(job.command())}", job.script())
-                for job in jobs
-            ],
-            summary=f"{sum(len(j.tasks) for j in jobs)} task(s) would go in "
-            f"{len(jobs)} sbatch call(s)",
+    def make_jobs(
+        self, selected: Sequence[Selected], max_parallel: int | None, where: Path
+    ) -> list[ArrayJob]:
+        """Arrays chunked under the cluster's MaxArraySize."""
+        return plan_arrays(
+            [(s.spec.path, s.spec.script) for s in selected],
+            batch_root=where,
+            max_array_size=cluster_limits()["MaxArraySize"],
+            max_parallel=max_parallel,
+            scheduler_inputs={s.spec.path: s.scheduler or {} for s in selected},
         )
-        return Plan(NAME, list(selected), max_parallel, list(jobs), where, preview)
 
-    def submit(self, plan: Plan, *, allowed: frozenset[State]) -> Submission:
-        """Claim the tasks and submit one array per group (one sbatch call each)."""
-        jobs = _submit([j for j in plan.jobs if isinstance(j, ArrayJob)], allowed)
-        tasks = [path for job in jobs for _, path in job.elements()]
-        ids = [j.job_id or "?" for j in jobs]
-        return Submission(
-            len(tasks),
-            f"submitted {len(tasks)} task(s) in {len(jobs)} job array(s): {', '.join(ids)}",
-            tasks=tasks,
-            job_ids=ids,
-        )
+    def send(self, jobs: Sequence[ArrayJobLike]) -> list[ArrayJob]:
+        """One sbatch call per array."""
+        return submit_arrays([job for job in jobs if isinstance(job, ArrayJob)])
 
     def reconcile(self, tasks: Sequence[tuple[Path, TaskState]]) -> dict[Path, TaskState]:
         """One sacct query (squeue without accounting); ends and accounting written."""

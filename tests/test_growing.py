@@ -80,8 +80,8 @@ def test_names_follow_labels_and_a_taken_name_gets_the_id(tmp_path: Path) -> Non
     assert (tmp_path / f"screening-{second_id}" / SETTINGS.STUDY_GROUP_METADATA_FILE).is_file()
     assert read(tmp_path / "screening" / SETTINGS.STUDY_GROUP_METADATA_FILE)["studies"] == []
     # a loose task is named by its label, a task without a label by its id
-    ok("new", "--label", "relax-1", cwd=tmp_path)
-    plain = ok("new", cwd=tmp_path).stdout.split()[2]
+    ok("new", "--label", "relax-1", "--set", "command=true", cwd=tmp_path)
+    plain = ok("new", "--set", "command=true", cwd=tmp_path).stdout.split()[2]
     assert (tmp_path / "relax-1" / SETTINGS.INPUTS_FILE).is_file()
     assert (tmp_path / plain / SETTINGS.INPUTS_FILE).is_file()
     assert sorted(os.listdir(tmp_path)) == sorted(
@@ -112,6 +112,10 @@ def test_concurrent_creations_of_one_label_never_collide(tmp_path: Path) -> None
         assert data["study_group_id"] == group_id
 
 
+#: what a kind needs besides a label to be created (a task needs a command)
+_COMMAND = {"task": ("--set", "command=true"), "study_group": (), "study": ()}
+
+
 @pytest.mark.parametrize(
     ("kind", "label"),
     [
@@ -127,7 +131,7 @@ def test_unsafe_labels_are_refused_and_nothing_is_written(
 ) -> None:
     (tmp_path / "keep").write_text("x")
     before = snapshot(tmp_path)
-    result = run("new", "--type", kind, "--label", label, cwd=tmp_path)
+    result = run("new", "--type", kind, "--label", label, *_COMMAND[kind], cwd=tmp_path)
     assert result.returncode == 1
     assert repr(label) in result.stderr and "Traceback" not in result.stderr
     assert "--name-template" in result.stderr
@@ -256,7 +260,7 @@ def test_a_missing_file_is_refused_with_its_combination_and_nothing_written(
     assert "combination 2 (x4)" in result.stderr
     assert snapshot(tmp_path) == contents
     # and for new --copy
-    result = run("new", "--copy", "missing.py", cwd=tmp_path)
+    result = run("new", "--copy", "missing.py", "--set", "command=true", cwd=tmp_path)
     assert result.returncode == 1 and "missing.py" in result.stderr and "--copy" in result.stderr
     assert snapshot(tmp_path) == contents
 
@@ -330,7 +334,7 @@ def test_sweep_again_adds_new_steps_and_keeps_the_old_ones(tmp_path: Path) -> No
 def test_a_file_given_to_a_clone_wins_over_the_carried_one(tmp_path: Path) -> None:
     (tmp_path / "calc.py").write_text("old\n")
     ok("new", "--label", "a", "--copy", "calc.py", "--set", 'files_to_carry_over=["calc.py"]',
-       cwd=tmp_path)  # fmt: skip
+       "--set", "command=cat calc.py", cwd=tmp_path)  # fmt: skip
     (tmp_path / "calc.py").write_text("new\n")
     clone = ok("new", "--from", "a", "--label", "b", "--copy", "calc.py", cwd=tmp_path)
     assert clone.stdout.split()[-1] == "b"

@@ -24,6 +24,7 @@ Each refusal says what was meant (``difflib``'s close matches).
 from __future__ import annotations
 
 import difflib
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,16 +65,24 @@ class KeyProblem:
         return InputError(f"{prefix}{self.message}", path=path, field=self.field, hint=self.hint)
 
 
-def declared_sections(task_class: type[TaskBase]) -> list[str]:
-    """The sections of ``inputs.json`` that ``task_class`` declares."""
-    return [name for name in task_class.model_fields if name not in _NOT_INPUTS]
+@functools.cache
+def declared_sections(task_class: type[TaskBase]) -> tuple[str, ...]:
+    """The sections of ``inputs.json`` that ``task_class`` declares (read once per class)."""
+    return tuple(name for name in task_class.model_fields if name not in _NOT_INPUTS)
 
 
+@functools.cache
 def _section_model(task_class: type[TaskBase], section: str) -> type[BaseModel] | None:
     annotation = task_class.model_fields[section].annotation
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     return None
+
+
+@functools.cache
+def _field_names(model: type[BaseModel]) -> frozenset[str]:
+    """A model's field names, read once (each task written asks for them)."""
+    return frozenset(model.model_fields)
 
 
 def _did_you_mean(word: str, choices: Sequence[str], cutoff: float = 0.6) -> list[str]:
@@ -89,6 +98,7 @@ def _normal(option: str) -> str:
     return option.strip().lstrip("-").replace("_", "-")
 
 
+@functools.cache
 def _scheduler_names() -> dict[str, str]:
     """Every spelling of a declared scheduler field, mapped to its field name."""
     names: dict[str, str] = {}
@@ -131,7 +141,7 @@ def _input_key_problem(
     task_class: type[TaskBase], section: str, key: str, present: Mapping[str, Any]
 ) -> KeyProblem | None:
     model = _section_model(task_class, section)
-    if model is None or key in model.model_fields or key in present:
+    if model is None or key in _field_names(model) or key in present:
         return None
     close = _did_you_mean(key, list(model.model_fields), _TYPO_CUTOFF)
     if not close:

@@ -108,7 +108,7 @@ def new(
       autojob new --type study_group --label screening
       autojob new --type study --dest screening --label relax
       autojob new --type task_group --dest screening/relax --label Cu --set command='python calc.py'
-      autojob new --dest screening/relax/Cu --set scheduler_inputs.time=02:00:00
+      autojob new --from screening/relax/Cu/*/ --set scheduler_inputs.time=02:00:00
     """
     from autojob.bases.input_files import InputFile  # noqa: PLC0415
     from autojob.create import new as create  # noqa: PLC0415  (keeps --help fast)

@@ -33,9 +33,12 @@ def render(paths: tuple[Path, ...], force: bool, dry_run: bool) -> None:
 
     \b
     Examples:
-      autojob render screening
-      autojob render screening/relax --dry-run
-      autojob render screening/relax/Cu-fcc --force
+      autojob new --label hello --set command='echo hello'
+      sed -i 's/echo hello/echo bonjour/' hello/inputs.json
+      autojob render hello --dry-run
+      autojob render hello
+      echo 'echo by hand' >> hello/run.sh
+      autojob render . --force
     """
     from autojob import SETTINGS  # noqa: PLC0415
     from autojob.create.render import render_scripts  # noqa: PLC0415

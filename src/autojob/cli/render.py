@@ -57,7 +57,11 @@ def render(paths: tuple[Path, ...], force: bool, dry_run: bool) -> None:
     for path, why in done.errors:
         click.echo(f"{path}: not rendered: {why}", err=True)
     counts = Counter(report.state for report in done.reports)
-    parts = [f"{n} {state.value.split(':')[0]}" for state, n in counts.items()]
+    changes = (ScriptState.RENDERED, ScriptState.WRITTEN)
+    parts = [
+        f"{n} {would if state in changes else ''}{state.value.split(':')[0]}"
+        for state, n in counts.items()
+    ]
     click.echo(f"{len(done.reports)} task script(s): {', '.join(parts) or 'none'}")
     if any(report.kept for report in done.reports):
         click.echo("scripts kept are the user's: 'autojob render --force PATH' replaces them")

@@ -164,6 +164,10 @@ def _section_problem(
 ) -> KeyProblem | None:
     if not isinstance(value, Mapping):
         return None  # the model's validation says what a section must be
+    model = _section_model(task_class, section) if section != "scheduler_inputs" else None
+    if model is not None:  # a declared input is fine whatever its value: judge the others
+        fields = _field_names(model)
+        value = {key: item for key, item in value.items() if key not in fields}
     for key, item in value.items():
         problem = path_problem(task_class, (section, str(key)), item, have)
         if problem is not None:

@@ -36,7 +36,7 @@ def _loose_task(root: Path, name: str, sections: dict[str, object]) -> Path:
 
 
 def _squares(tmp_path: Path) -> Path:
-    shutil.copy(EXAMPLE / "squares.toml", tmp_path)
+    shutil.copytree(EXAMPLE, tmp_path, dirs_exist_ok=True)  # the spec and its scripts
     made = run("sweep", "squares.toml", cwd=tmp_path)
     assert made.returncode == 0, made.stderr
     return tmp_path / "squares"
@@ -111,7 +111,7 @@ def test_a_bad_default_executor_is_named_as_the_setting(tmp_path: Path) -> None:
 
 
 def test_verbosity_options_follow_the_command_name(tmp_path: Path) -> None:
-    shutil.copy(EXAMPLE / "squares.toml", tmp_path)
+    shutil.copytree(EXAMPLE, tmp_path, dirs_exist_ok=True)  # the spec and its scripts
     assert run("sweep", "squares.toml", "--dry-run", "-v", cwd=tmp_path).returncode == 0
     assert run("workflow", "show", "nowhere", "-q", cwd=tmp_path).returncode == 2
     # -v after the name shows an error's traceback, as -v before it does

@@ -87,7 +87,7 @@ def test_the_time_limit_ends_a_task_as_timeout(tmp_path: Path) -> None:
         cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    (again,) = [p for p in slow.parent.iterdir() if p.is_dir() and p != slow]
+    (again,) = [p for p in slow.parent.iterdir() if p.is_dir() and p != slow and p.name[0] != "."]
     state = read_state(again)
     assert state.executor == "sge" and state.job_id
     assert state.state in (State.QUEUED, State.RUNNING)
@@ -225,7 +225,7 @@ def test_auto_restart_resubmits_from_inside_the_job_with_more_time(tmp_path: Pat
     group = study / "long"
 
     def attempts() -> list[Path]:
-        return sorted(p for p in group.iterdir() if p.is_dir())
+        return sorted(p for p in group.iterdir() if p.is_dir() and p.name[0] != ".")
 
     wait_until(
         lambda: any((p / "result").exists() for p in attempts()),

@@ -13,7 +13,9 @@ Where examples are found, and how they are marked:
   document's examples run in order in a fresh directory of their own.
 - An example that needs what a test machine lacks says so, visibly: a block
   whose first line is ``# needs: slurm`` (or docker, graphviz, ...), or a help
-  line ending in ``# needs: ...``. It is skipped here with that reason.
+  line ending in ``# needs: ...``. One that needs ``slurm`` (or ``sge``) is
+  marked so and runs on that cluster (conftest.py skips it without one, and
+  fails it under CI); any other is skipped here with that reason.
 
 Examples run in bash (``-euo pipefail``) with the installed commands first on
 PATH and the local executor. ``autojob ... --watch`` runs until Ctrl-C: here
@@ -52,6 +54,10 @@ WATCH_SECONDS = 3
 #: examples that fail until another change lands; strict: once they pass,
 #: the test fails until they are un-marked here
 KNOWN_FAILURES: dict[str, str] = {}
+
+#: what an example may need that a marker gives: conftest.py skips those tests
+#: without their cluster, and fails them under CI
+CLUSTERS = frozenset({"slurm", "sge"})
 
 PRELUDE = f"""
 autojob() {{
@@ -237,6 +243,8 @@ def _param(example: Example) -> object:
     for text, reason in KNOWN_FAILURES.items():
         if text in example.where:
             marks.append(pytest.mark.xfail(strict=True, reason=reason))
+    if example.needs in CLUSTERS:  # run on the cluster scripts/test.sh starts
+        marks.append(getattr(pytest.mark, example.needs))
     return pytest.param(example, id=example.where, marks=marks)
 
 
@@ -246,7 +254,7 @@ def test_example_runs(
     documents: dict[str, Document],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    if example.needs is not None:
+    if example.needs is not None and example.needs not in CLUSTERS:
         pytest.skip(f"needs {example.needs}")
     result = run_through(documents, tmp_path_factory, example)
     assert result.returncode == 0, (

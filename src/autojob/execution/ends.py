@@ -8,6 +8,7 @@ its accounting and completes here. Callers hold the task's lock.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,26 @@ from autojob import SETTINGS
 from autojob.store.run_files import record
 from autojob.store.state import State, TaskState, read_state
 
-__all__ = ["complete_end", "lost"]
+__all__ = ["complete_end", "jobs_to_ask", "lost"]
+
+
+def jobs_to_ask(
+    tasks: Sequence[tuple[Path, TaskState]],
+) -> tuple[dict[str, Path], float | None]:
+    """The jobs to ask a scheduler about, by job id, and the earliest time to ask from.
+
+    A job is asked about while its task is queued or running, or until its
+    accounting is written. The time is the earliest queue (or start) time of
+    those tasks: None when one of them has neither, so the whole history is asked.
+    """
+    live = {
+        s.job_id: p
+        for p, s in tasks
+        if s.job_id and (s.state in (State.QUEUED, State.RUNNING) or not s.accounted)
+    }
+    times = [s.queued_at or s.started_at for _, s in tasks if s.job_id in live]
+    known = [t for t in times if t is not None]
+    return live, min(known) if known and len(known) == len(times) else None
 
 
 def complete_end(

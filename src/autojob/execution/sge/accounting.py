@@ -31,7 +31,7 @@ from typing import Any
 
 from autojob import SETTINGS
 from autojob.errors import SchedulerError
-from autojob.execution.ends import complete_end, lost
+from autojob.execution.ends import complete_end, jobs_to_ask, lost
 from autojob.execution.sge.commands import sge_command
 from autojob.scheduler import memory_mb
 from autojob.store.atomic import write_atomic
@@ -277,16 +277,9 @@ def reconcile(tasks: Sequence[tuple[Path, TaskState]]) -> dict[Path, TaskState]:
     the task directory. Returns the tasks whose state changed.
     """
     states = dict(tasks)
-    live = {
-        s.job_id: p
-        for p, s in tasks
-        if s.job_id and (s.state in (State.QUEUED, State.RUNNING) or not s.accounted)
-    }
+    live, since = jobs_to_ask(tasks)
     if not live:
         return {}
-    times = [s.queued_at or s.started_at for _, s in tasks if s.job_id in live]
-    known = [t for t in times if t is not None]
-    since = min(known) if known and len(known) == len(times) else None
     infos = poll(sorted(live), since=since)
     changed: dict[Path, TaskState] = {}
     now = time.time()

@@ -19,7 +19,7 @@ from typing import Any
 
 from autojob import SETTINGS
 from autojob.errors import SchedulerError
-from autojob.execution.ends import complete_end, lost
+from autojob.execution.ends import complete_end, jobs_to_ask, lost
 from autojob.execution.slurm.commands import slurm_command
 from autojob.store.atomic import write_atomic
 from autojob.store.state import State, TaskState, read_state
@@ -206,16 +206,9 @@ def reconcile(tasks: Sequence[tuple[Path, TaskState]]) -> dict[Path, TaskState]:
     become unknown. Returns the tasks whose state changed.
     """
     states = dict(tasks)
-    live = {
-        s.job_id: p
-        for p, s in tasks
-        if s.job_id and (s.state in (State.QUEUED, State.RUNNING) or not s.accounted)
-    }
+    live, since = jobs_to_ask(tasks)
     if not live:
         return {}
-    times = [s.queued_at or s.started_at for _, s in tasks if s.job_id in live]
-    known = [t for t in times if t is not None]
-    since = min(known) if known and len(known) == len(times) else None
     infos, source = poll(sorted(live), since=since)
     missing = [j for j in live if j not in infos]
     if missing and source == "sacct":  # not (yet) in accounting: ask the queue

@@ -680,8 +680,9 @@ def test_list_structured_tree(tmp_path: Path) -> None:
     table = ok("list", sg.name, cwd=tmp_path)  # relative: the title stays on one line
     assert f"3 task(s) under {sg.name}" in table.stdout
     for task_id, (label, _group_id, command, rel) in expected.items():
+        here = f"{sg.name}/{rel}"  # paths are printed relative to the current directory
         assert re.search(
-            rf"{task_id}\s*│\s*{label}\s*│\s*idle\s*│[\s│]*│\s*{rel}\s*│\s*{command}",
+            rf"{task_id}\s*│\s*{label}\s*│\s*idle\s*│[\s│]*│\s*{here}\s*│\s*{command}",
             table.stdout,
         )
 

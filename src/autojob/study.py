@@ -123,6 +123,9 @@ class Study(BaseModel):
     ) -> Path:
         """Write the study as a new directory inside ``dest`` and return it.
 
+        A missing ``dest`` is created, with its parents, as ``mkdir -p`` does
+        (and removed again if the write fails).
+
         Directory names default to ids, as in the reference implementation
         (whose loader finds directories by id); templates such as
         ``"{name}"``, ``"{label}-{i}"`` or ``"{task_id}"`` take fields of the

@@ -68,6 +68,9 @@ class StudyGroup(BaseModel):
     ) -> Path:
         """Write the study group as a new directory inside ``dest``; return it.
 
+        A missing ``dest`` is created, with its parents, as ``mkdir -p`` does
+        (and removed again if the write fails).
+
         Directories are named as by :meth:`Study.to_directory` (by id without
         templates). ``files``: input files
         for every task, or for each task by its id. Nothing is left behind

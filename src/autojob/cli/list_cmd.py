@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-import json
+from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from autojob.cli.options import ExistingDir
+from autojob.cli.output import TABLE_ROWS, all_option, more_rows, print_json_lines, shown_path
+
+if TYPE_CHECKING:
+    from autojob.create.listing import TaskRow
 
 __all__ = ["list_tasks"]
 
@@ -24,11 +28,19 @@ STATES = [
     "cancelled",
     "unknown",
 ]
+#: below this terminal width the table leaves out the command (autojob show tells it)
+WIDE = 120
 
 
 @click.command("list")
 @click.argument("path", type=ExistingDir, default=Path())
-@click.option("--json", "as_json", is_flag=True, help="Print JSON Lines, one task a line.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print JSON Lines, one task a line, as the tasks are read (see docs/json.md).",
+)
+@all_option()
 @click.option(
     "--state",
     "states",
@@ -62,15 +74,19 @@ def list_tasks(
     label: str | None,
     failed: bool,
     repair: bool,
+    show_all: bool,
 ) -> None:
     """List the tasks under PATH (default: the current directory).
 
     Each task is shown with its state, run time (from its start to its end, or
-    so far), exit code and cause (why it ended so: timeout, cancelled, a
-    scheduler's cause, or what is odd about it). States come from the status
-    index ('autojob status'), so listing a large tree stays fast. --json
-    prints the same fields, one task a line. 'autojob show TASK' tells
-    everything about one task.
+    so far), exit code, cause (why it ended so: timeout, cancelled, a
+    scheduler's cause, or what is odd about it), path (relative to the current
+    directory where shorter) and command (on a terminal of 120 columns or
+    more), one line a task. States come from the status index ('autojob
+    status'), so listing a large tree stays fast. The table shows the first
+    50 tasks and counts the rest by state; --all shows every one. --json
+    prints every task, one JSON object a line, as they are read. 'autojob
+    show TASK' tells everything about one task.
 
     Directories holding inputs.json but no task.json are tasks too: they get
     their task.json now (an existing one is never overwritten). Broken tasks are
@@ -89,7 +105,7 @@ def list_tasks(
       autojob list
       autojob list . --json
     """
-    from autojob.create.listing import list_tree  # noqa: PLC0415
+    from autojob.create.listing import iter_rows  # noqa: PLC0415
     from autojob.store.state import State  # noqa: PLC0415
 
     if repair:
@@ -97,45 +113,111 @@ def list_tasks(
 
         for line in repair_ids(path).lines:
             click.echo(f"repaired {line}", err=True)
-    listing = list_tree(path, states={State(s) for s in states}, label=label, failed=failed)
-    if not listing.rows and not listing.broken:
+    created: list[Path] = []
+    rows = iter_rows(
+        path, states={State(s) for s in states}, label=label, failed=failed, created=created
+    )
+    broken: list[TaskRow] = []
+    kept = (_note_broken(row, broken) for row in rows)
+    count = print_json_lines(r.as_dict() for r in kept) if as_json else _table(kept, path, show_all)
+    if not count:
         from autojob.store.walk import has_tasks, no_tasks_error  # noqa: PLC0415
 
         if not has_tasks(path):
             raise no_tasks_error([path])
-    if as_json:
-        for row in listing.rows:
-            click.echo(json.dumps(row.as_dict(), ensure_ascii=False))
-    else:
-        _print_table(listing.rows, path)
-    for created in listing.created:
-        click.echo(f"created {created}", err=True)
-    if listing.broken:
-        click.echo(f"{listing.broken} broken task(s):", err=True)
-        for row in listing.rows:
-            if row.error:
-                click.echo(f"  {row.rel_path}: {row.error}", err=True)
+    for made in created:
+        click.echo(f"created {made}", err=True)
+    if broken:
+        click.echo(f"{len(broken)} broken task(s):", err=True)
+        for row in broken:
+            click.echo(f"  {shown_path(row.path)}: {row.error}", err=True)
         raise SystemExit(1)
 
 
-def _print_table(rows: list, root: Path) -> None:  # type: ignore[type-arg]
-    console = Console()
-    table = Table(title=f"{len(rows)} task(s) under {root}", title_justify="left")
-    table.add_column("task", overflow="fold", min_width=10)
-    table.add_column("label", overflow="fold", min_width=5)
-    table.add_column("state", no_wrap=True)
-    table.add_column("run time", justify="right", no_wrap=True)
-    table.add_column("exit", justify="right", no_wrap=True)
-    table.add_column("cause", overflow="fold", min_width=10)
-    table.add_column("path", overflow="fold")
-    table.add_column("command", overflow="fold")
+def _note_broken(row: TaskRow, broken: list[TaskRow]) -> TaskRow:
+    if row.error:
+        broken.append(row)
+    return row
+
+
+def _table(rows: Iterable[TaskRow], root: Path, show_all: bool) -> int:
+    """Print the table of the rows (the first :data:`TABLE_ROWS` unless ``show_all``).
+
+    Returns how many rows there were.
+    """
+    from rich import box  # noqa: PLC0415
+    from rich.console import Console  # noqa: PLC0415
+    from rich.table import Table  # noqa: PLC0415
+
+    shown: list[TaskRow] = []
+    states: Counter[str] = Counter()
     for row in rows:
-        state = (row.state or "", duration(row.run_seconds), _text(row.exit_code), row.cause or "")
-        if row.error:
-            table.add_row(row.task_id or "?", "", *state, row.rel_path, f"[red]{row.error}[/red]")
-        else:
-            table.add_row(row.task_id, row.label, *state, row.rel_path, _short(row.command or ""))
+        states[row.state or "?"] += 1
+        if show_all or len(shown) < TABLE_ROWS:
+            shown.append(row)
+    total = sum(states.values())
+    if not total:
+        return 0
+    console = Console()
+    wide = console.width >= WIDE
+    table = Table(
+        title=f"{total} task(s) under {shown_path(root)}",
+        title_justify="left",
+        box=box.SIMPLE_HEAD if not wide else box.HEAVY_HEAD,
+        pad_edge=wide,
+        show_edge=wide,
+    )
+    columns = _columns(wide, any(r.cause for r in shown))
+    cells = [_cells(row, wide, len(columns)) for row in shown]
+    for number, (name, options) in enumerate(columns):
+        if "ratio" not in options:  # a short column is never cut
+            options["min_width"] = max(len(name), *(len(c[number]) for c in cells))
+        table.add_column(name, no_wrap=True, **options)  # type: ignore[arg-type]
+    for row_cells in cells:
+        table.add_row(*row_cells)
     console.print(table)
+    more = more_rows(len(shown), total)
+    if more:
+        counts = ", ".join(f"{state} {n:,}" for state, n in states.most_common())
+        click.echo(f"{more}; by state: {counts}")
+    return total
+
+
+def _columns(wide: bool, causes: bool) -> list[tuple[str, dict[str, object]]]:
+    """The table's columns: on a narrow terminal, no command (and no cause if none has one)."""
+    columns: list[tuple[str, dict[str, object]]] = [
+        ("task", {}),
+        ("label", {"overflow": "ellipsis", "ratio": 1, "max_width": None if wide else 16}),
+        ("state", {}),
+        ("run time", {"justify": "right"}),
+        ("exit", {"justify": "right"}),
+    ]
+    if wide or causes:
+        columns.append(("cause", {"overflow": "ellipsis", "ratio": 1}))
+    columns.append(("path", {"overflow": "ellipsis", "ratio": 2}))
+    if wide:
+        columns.append(("command", {"overflow": "ellipsis", "ratio": 2}))
+    return columns
+
+
+def _cells(row: TaskRow, wide: bool, count: int) -> list[str]:
+    from rich.markup import escape  # noqa: PLC0415
+
+    cells = [
+        escape(row.task_id or "?"),
+        "" if row.error else escape(row.label),
+        row.state or "",
+        duration(row.run_seconds),
+        _text(row.exit_code),
+        escape(row.cause or ""),
+        escape(shown_path(row.path)),
+    ]
+    if wide:
+        error = f"[red]{escape(row.error)}[/red]" if row.error else ""
+        cells.append(error or escape(_short(row.command or "")))
+    if count < len(cells):  # no cause column
+        del cells[5]
+    return cells
 
 
 def _short(command: str, width: int = 30) -> str:

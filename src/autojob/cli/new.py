@@ -7,7 +7,8 @@ from typing import Literal
 
 import click
 
-from autojob.cli.options import ExistingDir
+from autojob.cli.options import DirPath, ExistingDir
+from autojob.cli.output import json_option, print_json, shown_path
 from autojob.errors import InputError
 
 __all__ = ["new"]
@@ -27,10 +28,11 @@ Kind = Literal["task", "task_group", "study", "study_group"]
 @click.option(
     "-d",
     "--dest",
-    type=ExistingDir,
+    type=DirPath,
     default=None,
     help="Where to create it (default: the current directory; with --from, beside "
-    "the source). For --type task_group, the study to add it to.",
+    "the source), created with its parents if missing. For --type task_group, the "
+    "study to add it to.",
 )
 @click.option(
     "--from",
@@ -85,6 +87,7 @@ Kind = Literal["task", "task_group", "study", "study_group"]
     help="With --from: clone a task even while it is queued or running (its files "
     "may be half-written).",
 )
+@json_option()
 def new(
     kind: Kind,
     dest: Path | None,
@@ -95,13 +98,15 @@ def new(
     copies: tuple[Path, ...],
     links: tuple[Path, ...],
     force: bool,
+    as_json: bool,
 ) -> None:
     """Create a new task, task group, study or study group directory.
 
     Directories are named by the label (a study's or study group's name), so
     the next command can name them; tasks added to a task group are named by
     their id. An existing name gets the id appended. A new task (or task
-    group) needs a command: --set command='...'.
+    group) needs a command: --set command='...'. A missing --dest is created
+    (with its parents, as mkdir -p does) and said so.
 
     \b
     Examples:
@@ -109,6 +114,7 @@ def new(
       autojob new --type study --dest screening --label relax
       autojob new --type task_group --dest screening/relax --label Cu --set command='python calc.py'
       autojob new --from screening/relax/Cu/*/ --set scheduler_inputs.time=02:00:00
+      autojob new --dest runs/today --label hello --set command='echo hello' --json
     """
     from autojob.bases.input_files import InputFile  # noqa: PLC0415
     from autojob.create import new as create  # noqa: PLC0415  (keeps --help fast)
@@ -118,16 +124,18 @@ def new(
             f"--from and --set apply to tasks, not to a {kind} (as do --copy and --link)"
         )
     where = dest if dest is not None else Path()
+    missing = dest is not None and not dest.exists()
     files = [InputFile(source=Path.cwd() / f, target=f.name) for f in copies]
     files += [InputFile(source=Path.cwd() / f, target=f.name, link=True) for f in links]
     fields = [*(["--copy"] * len(copies)), *(["--link"] * len(links))]
     create.check_files(files, fields)
+    made: list[tuple[str, str, Path]] = []
     if kind == "study_group":
         sg, path = create.new_study_group(where, label=label, name_template=name_template)
-        _say("study group", sg.study_group_id, path)
+        made.append(("study_group", sg.study_group_id, path))
     elif kind == "study":
         study, path = create.new_study(where, label=label, name_template=name_template)
-        _say("study", study.study_id, path)
+        made.append(("study", study.study_id, path))
     elif kind == "task_group":
         group, path = create.new_task_group(
             where,
@@ -138,9 +146,9 @@ def new(
             force=force,
             files=files,
         )
-        _say("task group", group.task_group_id, path)
         task = group.tasks[0]
-        _say("task", task.task_metadata.task_id, path / task.task_metadata.task_id)
+        made.append(("task_group", group.task_group_id, path))
+        made.append(("task", task.task_metadata.task_id, path / task.task_metadata.task_id))
     elif src is not None:
         task, path = create.clone_task(
             src,
@@ -151,7 +159,7 @@ def new(
             force=force,
             files=files,
         )
-        _say("task", task.task_metadata.task_id, path)
+        made.append(("task", task.task_metadata.task_id, path))
     else:
         task, path = create.new_task(
             where,
@@ -160,8 +168,21 @@ def new(
             name_template=name_template,
             files=files,
         )
-        _say("task", task.task_metadata.task_id, path)
+        made.append(("task", task.task_metadata.task_id, path))
+    _say(made, dest if missing else None, as_json)
 
 
-def _say(kind: str, item_id: str, path: Path) -> None:
-    click.echo(f"created {kind} {item_id} at {path}")
+def _say(made: list[tuple[str, str, Path]], new_dest: Path | None, as_json: bool) -> None:
+    """Tell what was created: the missing destination, then each directory."""
+    if as_json:
+        print_json(
+            {
+                "created": [{"kind": k, "id": i, "path": str(p)} for k, i, p in made],
+                "created_dest": None if new_dest is None else str(new_dest),
+            }
+        )
+        return
+    if new_dest is not None:
+        click.echo(f"created the directory {shown_path(new_dest)} (--dest did not exist)")
+    for kind, item_id, path in made:
+        click.echo(f"created {kind.replace('_', ' ')} {item_id} at {shown_path(path)}")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import click
 
 from autojob.cli.options import ExistingDir
+from autojob.cli.output import TABLE_ROWS, all_option, more_rows, print_json_streamed, shown_path
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -41,7 +42,13 @@ TROUBLE = ("failed", "timeout", "oom", "unknown")
 
 @click.command("status")
 @click.argument("path", type=ExistingDir, default=Path())
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document (for scripts).")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print one JSON document (for scripts; see docs/json.md), its task lists "
+    "written as they are read.",
+)
 @click.option(
     "--by",
     type=click.Choice(["study", "task_group", "state"]),
@@ -65,6 +72,7 @@ TROUBLE = ("failed", "timeout", "oom", "unknown")
     show_default=True,
     help="How many failed tasks to list with the tail of their error output.",
 )
+@all_option("task group")
 def status(
     path: Path,
     as_json: bool,
@@ -73,6 +81,7 @@ def status(
     interval: float,
     rescan: bool,
     show_failed: int,
+    show_all: bool,
 ) -> None:
     """Count the tasks under PATH by state, per study or task group.
 
@@ -83,7 +92,8 @@ def status(
     when PATH is a task directory: its own files are read); later calls re-read
     only what changed. Attempts that share a task id (a copied task directory)
     or name another task group (moved by hand) are listed as problems;
-    'autojob list PATH --repair' fixes them.
+    'autojob list PATH --repair' fixes them. --by task_group lists the first
+    50 task groups unless --all.
 
     \b
     Examples:
@@ -96,19 +106,21 @@ def status(
     """
     if as_json:
         report, note = _collect(path, rescan)
-        click.echo(json.dumps({**_as_json(report), "note": note}, indent=2))
+        print_json_streamed({**_as_json(report), "note": note})
         return
     from rich.console import Console  # noqa: PLC0415  (rich only when a table is shown)
     from rich.live import Live  # noqa: PLC0415
 
     console = Console()
     if not watch:
-        console.print(_render(*_collect(path, rescan), by, show_failed))
+        console.print(_render(*_collect(path, rescan), by, show_failed, show_all))
         return
     with Live(console=console, auto_refresh=False) as live:
         try:
             while True:
-                live.update(_render(*_collect(path, rescan), by, show_failed), refresh=True)
+                live.update(
+                    _render(*_collect(path, rescan), by, show_failed, show_all), refresh=True
+                )
                 rescan = False
                 time.sleep(interval)
         except KeyboardInterrupt:
@@ -162,18 +174,20 @@ def replaced_counts(report: StatusReport) -> Counter[str]:
 
 
 def _as_json(report: StatusReport) -> dict[str, Any]:
+    """The document --json prints; its lists of tasks and task groups are generators."""
     counts = Counter({state: n for (_, state), n in current_counts(report).items()})
     groups = group_states(report)
+    tasks: Iterator[dict[str, Any]] = (report.tasks[p].as_dict() for p in sorted(report.tasks))
     return {
         "root": str(report.root),
         "source": report.source,
         "counts": dict(counts),
         "attempt_counts": dict(Counter(report.columns["state"])),
         "replaced_counts": dict(replaced_counts(report)),
-        "tasks": [e.as_dict() for e in sorted(report.tasks.values(), key=lambda e: e.path)],
-        "task_groups": [
+        "tasks": tasks,
+        "task_groups": (
             {"path": g, "state": s, "attempts": n} for g, (s, n) in sorted(groups.items())
-        ],
+        ),
         "workflows": {
             study: [asdict(row) for row in rows] if isinstance(rows, list) else {"error": rows}
             for study, rows in _workflows(report).items()
@@ -230,7 +244,7 @@ def _workflow_tables(report: StatusReport) -> list[RenderableType]:
 
 
 def _render(
-    report: StatusReport, note: str | None, by: By | None, show_failed: int
+    report: StatusReport, note: str | None, by: By | None, show_failed: int, show_all: bool = False
 ) -> RenderableType:
     from rich.console import Group  # noqa: PLC0415
     from rich.text import Text  # noqa: PLC0415
@@ -239,7 +253,7 @@ def _render(
 
     if by is None:
         by = "study" if any(report.columns["study"]) else "state"
-    parts: list[RenderableType] = [_table(report, by), *_workflow_tables(report)]
+    parts: list[RenderableType] = [_table(report, by, show_all), *_workflow_tables(report)]
     # earlier attempts are history: only the newest attempt of a group needs attention
     candidates = list(report.rows_where(TROUBLE))
     trouble = [e for e in newest_attempts(report, candidates) if e.state.state.value in TROUBLE]
@@ -273,18 +287,18 @@ def _problems(report: StatusReport, shown: int = 10) -> Text:
 
     found = report.problems
     lines = [f"{len(found)} problem(s) with task ids:"]
-    lines += [f"  {path}: {text}" for path, text in found[:shown]]
+    lines += [f"  {shown_path(report.root / path)}: {text}" for path, text in found[:shown]]
     if len(found) > shown:
         lines.append(f"  ... and {len(found) - shown} more")
-    lines.append(f"  fix: autojob list {report.root} --repair")
+    lines.append(f"  fix: autojob list {shown_path(report.root)} --repair")
     return Text("\n".join(lines), style="red")
 
 
-def _table(report: StatusReport, by: By) -> Table:
+def _table(report: StatusReport, by: By, show_all: bool = False) -> Table:
     from rich.table import Table  # noqa: PLC0415
     from rich.text import Text  # noqa: PLC0415
 
-    table = Table(title=f"status of {report.root}", title_justify="left")
+    table = Table(title=f"status of {shown_path(report.root)}", title_justify="left")
     if by == "state":
         table.add_column("state")
         table.add_column("tasks", justify="right")
@@ -300,8 +314,13 @@ def _table(report: StatusReport, by: By) -> Table:
         table.add_column("task group")
         table.add_column("state")
         table.add_column("attempts", justify="right")
-        for group, (state, attempts) in sorted(group_states(report).items()):
+        groups = group_states(report)
+        for group in sorted(groups)[: None if show_all else TABLE_ROWS]:
+            state, attempts = groups[group]
             table.add_row(group, Text(state, style=COLOURS[state]), str(attempts))
+        more = more_rows(len(table.rows), len(groups), "task group(s)")
+        if more:
+            table.add_row(Text(more, style="dim"), "", "")
         loose = sum(1 for g in report.columns["group"] if g is None)
         if loose:
             table.add_row(Text(f"({loose} task(s) outside task groups)", style="dim"), "", "")
@@ -358,7 +377,7 @@ def _trouble(root: Path, entries: list[TaskEntry], total: int) -> Table:
         st = entry.state
         why = st.detail or st.reason or _tail(root / entry.path / SETTINGS.STDERR_FILE)
         table.add_row(
-            entry.path,
+            shown_path(root / entry.path),
             Text(st.state.value, style=COLOURS[st.state.value]),
             "" if st.exit_code is None else str(st.exit_code),
             why,

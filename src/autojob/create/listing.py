@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ from autojob.store.discovery import discover_tasks, ensure_task_metadata
 from autojob.store.state import State, TaskState, read_state
 from autojob.store.status_index import StatusReport, collect, newest_attempts
 
-__all__ = ["TROUBLE", "Listing", "TaskRow", "list_tree"]
+__all__ = ["TROUBLE", "Listing", "TaskRow", "iter_rows", "list_tree"]
 
 #: the states of a task that needs attention (``--failed``), as ``status`` lists them
 TROUBLE = frozenset({State.FAILED, State.TIMEOUT, State.OOM, State.UNKNOWN})
@@ -87,9 +87,27 @@ def list_tree(
     matches this glob (``relax-*``); ``failed``: only task groups (and loose
     tasks) whose newest attempt is failed, timeout, oom or unknown.
     """
+    listing = Listing()
+    listing.rows.extend(
+        iter_rows(root, states=states, label=label, failed=failed, created=listing.created)
+    )
+    return listing
+
+
+def iter_rows(
+    root: Path,
+    *,
+    states: Collection[State] = (),
+    label: str | None = None,
+    failed: bool = False,
+    created: list[Path] | None = None,
+) -> Iterator[TaskRow]:
+    """The rows of :func:`list_tree`, one task at a time (none kept in memory).
+
+    The task directories given task metadata on the way are appended to ``created``.
+    """
     from autojob.tasks.task import Task  # noqa: PLC0415
 
-    listing = Listing()
     report = collect(root, create_index=False)
     wanted = _wanted(report, states, failed)
     for found in discover_tasks(root):
@@ -106,8 +124,8 @@ def list_tree(
             state = report.state_of(known)
         row.set_state(state)
         try:
-            if not found.has_metadata and ensure_task_metadata(found.path):
-                listing.created.append(found.path)
+            if not found.has_metadata and ensure_task_metadata(found.path) and created is not None:
+                created.append(found.path)
             task = Task.from_directory(found.path, magic_mode=True, strict_mode=False)
         except AutojobError as exc:
             row.error = str(exc).splitlines()[0]
@@ -117,8 +135,7 @@ def list_tree(
             row.task_group_id, row.task_class = meta.task_group_id, meta.task_class
             row.command = task.task_inputs.command
         if label is None or fnmatch.fnmatchcase(row.label or "", label):
-            listing.rows.append(row)
-    return listing
+            yield row
 
 
 def _keeps(state: TaskState, states: Collection[State], failed: bool) -> bool:

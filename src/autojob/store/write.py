@@ -60,6 +60,7 @@ __all__ = [
     "carry_over_files",
     "create_task_group_tree",
     "create_task_tree",
+    "make_dest",
     "relative_inside",
     "write_study",
     "write_study_group",
@@ -139,24 +140,64 @@ def _write_metadata(folder: str, file_name: str, model: BaseModel) -> None:
 
 @contextlib.contextmanager
 def _staging(dest: Path) -> Iterator[Path]:
-    """Yield a hidden directory inside ``dest``, removed afterwards."""
-    if not dest.is_dir():
-        raise TreeError(
-            "destination is not a directory",
-            path=dest,
-            hint="create it first, or pass an existing directory",
-        )
+    """Yield a hidden directory inside ``dest``, removed afterwards.
+
+    A missing ``dest`` is created first, with its missing parents (as ``mkdir
+    -p`` does); if the write then fails, the directories created are removed.
+    """
     check_dest(dest)
-    _remove_abandoned_stages(dest)
+    made = make_dest(dest)
     try:
-        prefix = f"{STAGING_PREFIX}{this_host()}-{os.getpid()}-"
-        stage = Path(tempfile.mkdtemp(prefix=prefix, dir=dest))
+        _remove_abandoned_stages(dest)
+        try:
+            prefix = f"{STAGING_PREFIX}{this_host()}-{os.getpid()}-"
+            stage = Path(tempfile.mkdtemp(prefix=prefix, dir=dest))
+        except OSError as exc:
+            raise AutojobError(f"cannot create a directory: {exc.strerror}", path=dest) from exc
+        try:
+            yield stage
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
+    except BaseException:
+        for directory in reversed(made):
+            with contextlib.suppress(OSError):
+                os.rmdir(directory)
+        raise
+
+
+def make_dest(dest: Path) -> list[Path]:
+    """Create ``dest`` and its missing parents (``mkdir -p``); return those made, outermost first.
+
+    Raises:
+        TreeError: ``dest`` (or a directory above it) is a file.
+        AutojobError: a directory cannot be created (permissions, read-only).
+    """
+    missing = []
+    here = Path(os.path.abspath(dest))
+    while not here.exists():
+        missing.append(here)
+        here = here.parent
+    if not here.is_dir():
+        raise TreeError(
+            "destination is not a directory"
+            if here == Path(os.path.abspath(dest))
+            else f"cannot create the destination: {here} is a file",
+            path=dest,
+            hint="pass a directory, or a path to create under a directory",
+        )
+    made = []
+    try:
+        for directory in reversed(missing):
+            os.mkdir(directory)
+            made.append(directory)
     except OSError as exc:
-        raise AutojobError(f"cannot create a directory: {exc.strerror}", path=dest) from exc
-    try:
-        yield stage
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
+        for directory in reversed(made):
+            with contextlib.suppress(OSError):
+                os.rmdir(directory)
+        raise AutojobError(f"cannot create the destination: {exc.strerror}", path=dest) from exc
+    if made:
+        logger.info("created the destination %s (it did not exist)", dest)
+    return made
 
 
 def _remove_abandoned_stages(dest: Path) -> None:

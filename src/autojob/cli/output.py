@@ -1,0 +1,149 @@
+"""What commands print: JSON for scripts, tables that stay short, paths that read short.
+
+Every command that reports results takes ``--json`` (:func:`json_option`) and
+prints either one JSON document (:func:`print_json`) or, where it reports a
+stream of tasks, JSON Lines written as the tasks come (:func:`print_json_lines`);
+docs/json.md lists each command's shape. Tables list at most :data:`TABLE_ROWS`
+rows unless ``--all`` (:func:`all_option`), then say how many more there are.
+Progress bars are drawn on a terminal only (:func:`progress_console`).
+Importing this module costs no more than click: rich is imported where used.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+__all__ = [
+    "TABLE_ROWS",
+    "all_option",
+    "json_option",
+    "more_rows",
+    "print_json",
+    "print_json_lines",
+    "print_json_streamed",
+    "progress_console",
+    "shown_path",
+    "to_json",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: rows a table shows without --all: enough to see what is there, few enough to read
+TABLE_ROWS = 50
+
+
+def json_option(
+    what: str = "Print one JSON document (for scripts; see docs/json.md).",
+) -> Callable[[F], F]:
+    """The ``--json`` flag (passed as ``as_json``); ``what`` is its help text."""
+    return click.option("--json", "as_json", is_flag=True, help=what)
+
+
+def all_option(what: str = "task") -> Callable[[F], F]:
+    """The ``--all`` flag (passed as ``show_all``): every row of a long table."""
+    return click.option(
+        "--all",
+        "show_all",
+        is_flag=True,
+        help=f"Show every {what} in the table (without it: the first {TABLE_ROWS}, then a count).",
+    )
+
+
+def more_rows(shown: int, total: int, what: str = "task(s)") -> str | None:
+    """The line closing a table cut at ``shown`` of ``total`` rows (None when none is left)."""
+    if total <= shown:
+        return None
+    return (
+        f"... and {total - shown:,} more {what}: --all shows every one, --json prints them "
+        "for scripts"
+    )
+
+
+def shown_path(path: str | os.PathLike[str]) -> str:
+    """``path`` relative to the current directory where that is shorter, else as given.
+
+    A path printed this way can be pasted into the next command run here.
+    """
+    text = os.fspath(path)
+    try:
+        relative = os.path.relpath(text)
+    except ValueError:  # another drive (Windows)
+        return text
+    return relative if len(relative) < len(text) else text
+
+
+def _default(value: object) -> object:
+    """JSON for what :func:`json.dumps` does not know: paths, sets, enums."""
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    enum_value = getattr(value, "value", None)
+    if isinstance(enum_value, str):
+        return enum_value
+    msg = f"{type(value).__name__} is not JSON serialisable"
+    raise TypeError(msg)
+
+
+def to_json(value: object, *, indent: int | None = None) -> str:
+    """``value`` as JSON text (UTF-8 kept as it is; paths as strings)."""
+    return json.dumps(value, indent=indent, ensure_ascii=False, default=_default)
+
+
+def print_json(document: Mapping[str, Any]) -> None:
+    """Print one JSON document, indented."""
+    click.echo(to_json(document, indent=2))
+
+
+def print_json_lines(items: Iterable[Mapping[str, Any]]) -> int:
+    """Print each item as one line of JSON as it comes; return how many were printed."""
+    count = 0
+    for item in items:
+        click.echo(to_json(item))
+        count += 1
+    return count
+
+
+def print_json_streamed(document: Mapping[str, Any]) -> None:
+    """Print one JSON document whose iterator values are written item by item.
+
+    A value that is an iterator (a generator) becomes an array written one item
+    a line as the items come, so a document listing 100,000 tasks is never held
+    whole in memory; every other value is written on one line after its key.
+    """
+    out = sys.stdout
+    lead = "{\n"
+    for key, value in document.items():
+        out.write(f"{lead}  {to_json(key)}: ")
+        lead = ",\n"
+        if not isinstance(value, Iterator):
+            out.write(to_json(value))
+            continue
+        out.write("[")
+        sep = "\n    "
+        for item in value:
+            out.write(sep + to_json(item))
+            sep = ",\n    "
+        out.write("]" if sep == "\n    " else "\n  ]")
+    out.write("{}\n" if lead == "{\n" else "\n}\n")
+    out.flush()
+
+
+def progress_console() -> Console:
+    """The console progress bars draw on: standard error.
+
+    Draw only when it is a terminal (``Progress(..., disable=not console.is_terminal)``):
+    a progress bar never goes into a pipe or a log.
+    """
+    from rich.console import Console  # noqa: PLC0415
+
+    return Console(stderr=True)

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from autojob.cli.options import ExistingDir
+from autojob.cli.output import json_option, print_json, shown_path
 
 __all__ = ["cancel"]
 
@@ -20,20 +21,24 @@ __all__ = ["cancel"]
     show_default=True,
     help="Seconds a running task has to stop after SIGTERM before SIGKILL.",
 )
-def cancel(paths: tuple[Path, ...], grace: float) -> None:
+@json_option()
+def cancel(paths: tuple[Path, ...], grace: float, as_json: bool) -> None:
     """Cancel the queued and running tasks under PATHS; mark them cancelled.
 
     \b
     Examples:
       autojob new --label slow --set command='sleep 60'
       autojob submit
-      autojob cancel . --grace 5
+      autojob cancel . --grace 5 --json
     """
     from autojob.execution.cancel import cancel_tasks  # noqa: PLC0415
     from autojob.execution.submit import iter_task_dirs  # noqa: PLC0415
 
     done = cancel_tasks(iter_task_dirs(paths, dry_run=True), grace=grace)
+    if as_json:
+        print_json({"cancelled": [{"path": str(p), "was": was.value} for p, was in done]})
+        return
     for path, before in done:
-        click.echo(f"cancelled {path} (was {before.value})")
+        click.echo(f"cancelled {shown_path(path)} (was {before.value})")
     if not done:
         click.echo("nothing to cancel: no task under the paths is queued or running")

@@ -11,6 +11,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from autojob.cli.options import ExistingDir
+from autojob.cli.output import json_option, print_json, progress_console, shown_path
 
 if TYPE_CHECKING:
     from autojob.harvest import HarvestSummary
@@ -95,6 +96,7 @@ REFRESH_EVERY = 250
     "not only their directories; done anyway when the last such check is "
     "HARVEST_VERIFY_AGE old.",
 )
+@json_option("Print what was archived as one JSON document (see docs/json.md).")
 def harvest(
     path: Path,
     output: Path | None,
@@ -106,6 +108,7 @@ def harvest(
     magic: bool,
     full: bool,
     verify: bool,
+    as_json: bool,
 ) -> None:
     """Archive the metadata, inputs, outputs and state of every task under PATH.
 
@@ -113,6 +116,7 @@ def harvest(
     streams; CSV flattens nested fields into dotted columns; Parquet needs
     pyarrow. The archive is replaced only when the harvest completes. A cache
     beside it makes the next harvest of PATH re-read only the tasks that changed.
+    The progress bar is drawn on a terminal only.
 
     \b
     Examples:
@@ -121,13 +125,14 @@ def harvest(
       autojob harvest
       autojob harvest . -o results.csv --state success
       autojob harvest . -f jsonl --where label=hello
+      autojob harvest --json
     """
     from autojob.harvest import archive, default_archive, parse_condition  # noqa: PLC0415
     from autojob.harvest.cache import cache_path, previous_count  # noqa: PLC0415
 
     where = [parse_condition(c) for c in conditions]
     target = output if output is not None else default_archive(fmt)
-    console = Console(stderr=True)
+    console = progress_console()
     with _progress(console, previous_count(cache_path(target))) as tick:
         summary = archive(
             path,
@@ -142,7 +147,31 @@ def harvest(
             verify=verify,
             progress=tick,
         )
-    _report(Console(), summary, target)
+    if as_json:
+        _warn_unmatched(summary)
+        print_json(_as_json(summary, target))
+    else:
+        _report(Console(), summary, target)
+
+
+def _as_json(summary: HarvestSummary, target: Path) -> dict[str, object]:
+    """What --json prints of a harvest."""
+    return {
+        "archive": str(target),
+        "tasks": summary.tasks,
+        "states": dict(summary.states),
+        "read": summary.reread,
+        "unchanged": summary.cached,
+        "checked": summary.checked,
+        "left_out": summary.seen - summary.tasks,
+        "seconds": round(summary.seconds, 3),
+        "unmatched": [
+            {"condition": str(condition), "field": condition.field, "closest": close}
+            for condition, close in summary.unmatched
+        ],
+        "problem_count": summary.problem_count,
+        "problems": [{"task": rel, **problem} for rel, problem in summary.problems],
+    }
 
 
 class _Ticker:
@@ -182,6 +211,7 @@ def _progress(console: Console, total: int | None) -> _Ticker:
         TextColumn("[dim]{task.fields[last]}", justify="left"),
         console=console,
         transient=True,
+        disable=not console.is_terminal,
     )
     return _Ticker(progress, total)
 
@@ -194,16 +224,8 @@ def _checked(summary: HarvestSummary) -> str:
     return ""
 
 
-def _report(console: Console, summary: HarvestSummary, target: Path) -> None:
-    states = ", ".join(f"{n} {s}" for s, n in sorted(summary.states.items()))
-    console.print(
-        f"{summary.tasks} task(s) archived to {target}"
-        + (f" ({states})" if states else "")
-        + f"; {summary.reread} read from disk, {summary.cached} unchanged since the last "
-        f"harvest{_checked(summary)}, in {summary.seconds:.2f} s"
-    )
-    if summary.seen > summary.tasks:
-        console.print(f"{summary.seen - summary.tasks} task(s) left out by --where/--state")
+def _warn_unmatched(summary: HarvestSummary) -> None:
+    """Warn (on standard error) of --where fields no task has."""
     for condition, close in summary.unmatched:
         hint = f"; did you mean {' or '.join(close)}?" if close else ""
         Console(stderr=True).print(
@@ -211,6 +233,19 @@ def _report(console: Console, summary: HarvestSummary, target: Path) -> None:
             style="yellow",
             markup=False,
         )
+
+
+def _report(console: Console, summary: HarvestSummary, target: Path) -> None:
+    states = ", ".join(f"{n} {s}" for s, n in sorted(summary.states.items()))
+    console.print(
+        f"{summary.tasks} task(s) archived to {shown_path(target)}"
+        + (f" ({states})" if states else "")
+        + f"; {summary.reread} read from disk, {summary.cached} unchanged since the last "
+        f"harvest{_checked(summary)}, in {summary.seconds:.2f} s"
+    )
+    if summary.seen > summary.tasks:
+        console.print(f"{summary.seen - summary.tasks} task(s) left out by --where/--state")
+    _warn_unmatched(summary)
     if not summary.problem_count:
         return
     table = Table(

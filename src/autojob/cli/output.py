@@ -22,6 +22,8 @@ import click
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from autojob.execution.executor import Submission
+
 __all__ = [
     "TABLE_ROWS",
     "all_option",
@@ -32,6 +34,7 @@ __all__ = [
     "print_json_streamed",
     "progress_console",
     "shown_path",
+    "submission_json",
     "to_json",
 ]
 
@@ -136,6 +139,19 @@ def print_json_streamed(document: Mapping[str, Any]) -> None:
         out.write("]" if sep == "\n    " else "\n  ]")
     out.write("{}\n" if lead == "{\n" else "\n}\n")
     out.flush()
+
+
+def submission_json(done: Submission | None) -> dict[str, Any] | None:
+    """What a submit did, as --json prints it (None: nothing submitted)."""
+    if done is None:
+        return None
+    return {
+        "submitted": done.count,
+        "message": done.message,
+        "details": done.details,
+        "job_ids": done.job_ids,
+        "tasks": [str(p) for p in done.tasks],
+    }
 
 
 def progress_console() -> Console:

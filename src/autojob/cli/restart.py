@@ -4,29 +4,33 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from autojob.cli.options import ExistingDir, executor_option
+from autojob.cli.output import json_option, print_json, shown_path, submission_json
+
+if TYPE_CHECKING:
+    from autojob.execution.executor import Submission
 
 __all__ = ["restart", "submit_new_tasks"]
 
 
 def submit_new_tasks(
     tasks: Sequence[Path], executor: str | None, root: Path, max_parallel: int | None = None
-) -> str:
-    """Submit new (idle) tasks with an executor; return what was done, in words."""
+) -> Submission:
+    """Submit new (idle) tasks with an executor; return what was done."""
     from autojob.execution.submit import submit_tasks  # noqa: PLC0415
     from autojob.store.state import State  # noqa: PLC0415
 
-    done = submit_tasks(
+    return submit_tasks(
         list(tasks),
         executor=executor,
         allowed=frozenset({State.IDLE}),
         max_parallel=max_parallel,
         root=root,
     )
-    return "; ".join([done.message, *done.details])
 
 
 @click.command("restart")
@@ -62,6 +66,7 @@ def submit_new_tasks(
     "half-written, and nothing is deleted from it (files_to_delete stay).",
 )
 @executor_option("Where --submit runs it")
+@json_option()
 def restart(
     task_dir: Path,
     assignments: tuple[str, ...],
@@ -71,6 +76,7 @@ def restart(
     do_submit: bool,
     force: bool,
     executor: str | None,
+    as_json: bool,
 ) -> None:
     """Create a new attempt of the task in TASK_DIR, in the same task group.
 
@@ -86,7 +92,7 @@ def restart(
     Examples:
       autojob new --label Cu --name-template '{label}' --set command='echo relaxing'
       autojob restart Cu --scheduler time=04:00:00 --submit
-      autojob restart Cu --set command='echo again' --carry-over-limit 100M
+      autojob restart Cu --set command='echo again' --carry-over-limit 100M --json
     """
     from autojob.execution.executor import chosen_executor  # noqa: PLC0415
     from autojob.next.restart import parse_size, restart_task  # noqa: PLC0415
@@ -102,8 +108,23 @@ def restart(
         label=label,
         force=force,
     )
-    click.echo(f"created task {made.task_id} at {made.new} (a new attempt of {made.old.name})")
+    if as_json:
+        done = submit_new_tasks([made.new], executor, made.new.parent) if do_submit else None
+        print_json(
+            {
+                "task_id": made.task_id,
+                "path": str(made.new),
+                "previous": str(made.old),
+                "deleted": [str(p) for p in made.deleted],
+                "submission": submission_json(done),
+            }
+        )
+        return
+    click.echo(
+        f"created task {made.task_id} at {shown_path(made.new)} (a new attempt of {made.old.name})"
+    )
     for path in made.deleted:
-        click.echo(f"deleted {path} (files_to_delete)")
+        click.echo(f"deleted {shown_path(path)} (files_to_delete)")
     if do_submit:
-        click.echo(submit_new_tasks([made.new], executor, made.new.parent))
+        done = submit_new_tasks([made.new], executor, made.new.parent)
+        click.echo("; ".join([done.message, *done.details]))

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from autojob.cli.options import ExistingDir, executor_option
+from autojob.cli.output import json_option, print_json, shown_path, submission_json
 
 __all__ = ["resubmit"]
 
@@ -51,6 +52,7 @@ DEFAULT_CAUSES = ("timeout", "oom", "failed", "node_fail", "preempted")
     help="An automatic restart (task scripts use it): only within each task's budget "
     "(max_attempts), with its own restart_time_factor and restart_max_time.",
 )
+@json_option()
 def resubmit(
     paths: tuple[Path, ...],
     only: tuple[str, ...],
@@ -62,6 +64,7 @@ def resubmit(
     dry_run: bool,
     no_submit: bool,
     auto: bool,
+    as_json: bool,
 ) -> None:
     """Restart the tasks under PATHS whose newest attempt ended badly.
 
@@ -76,6 +79,7 @@ def resubmit(
       autojob submit --wait
       autojob resubmit . --only timeout --time-factor 2
       autojob resubmit . --only oom --mem-factor 1.5 --dry-run
+      autojob resubmit . --only failed --no-submit --json
     """
     from autojob.execution.executor import chosen_executor  # noqa: PLC0415
     from autojob.execution.submit import submit_tasks  # noqa: PLC0415
@@ -85,44 +89,73 @@ def resubmit(
 
     executor = chosen_executor(executor).name
     attempts = plan_resubmission(list(paths), list(only or DEFAULT_CAUSES))
+    refused: list[dict[str, str]] = []
+    report: dict[str, object] = {"dry_run": dry_run, "refused": refused, "restarts": []}
+    say = _Say(as_json, report)
     if auto:
         allowed = []
         for attempt in attempts:
             ok, why = within_budget(attempt)
-            click.echo(f"{'restarting' if ok else 'not restarting'} {attempt.old}: {why}")
+            say(f"{'restarting' if ok else 'not restarting'} {shown_path(attempt.old)}: {why}")
             if ok:
                 allowed.append(attempt)
+            else:
+                refused.append({"path": str(attempt.old), "why": why})
         attempts = allowed
     if not attempts:
-        click.echo(
-            "nothing to restart: no newest attempt ended in " + ", ".join(only or DEFAULT_CAUSES)
-        )
+        say("nothing to restart: no newest attempt ended in " + ", ".join(only or DEFAULT_CAUSES))
+        say.done()
         return
     for attempt in attempts:
         extra = attempt.reason not in (None, attempt.state.value)
         why = attempt.state.value + (f" ({attempt.reason})" if extra else "")
-        click.echo(f"{'would restart' if dry_run else 'restarting'} {attempt.old} ({why})")
-    if dry_run:
-        return
-    made = make_attempts(
-        attempts,
-        time_factor=time_factor,
-        mem_factor=mem_factor,
-        assignments=list(assignments),
-        auto=auto,
-    )
-    new = [a.new for a in made if a.new is not None]
+        say(f"{'would restart' if dry_run else 'restarting'} {shown_path(attempt.old)} ({why})")
+    if not dry_run:
+        attempts = make_attempts(
+            attempts,
+            time_factor=time_factor,
+            mem_factor=mem_factor,
+            assignments=list(assignments),
+            auto=auto,
+        )
+    report["restarts"] = [
+        {
+            "path": str(a.old),
+            "state": a.state.value,
+            "reason": a.reason,
+            "new": None if a.new is None else str(a.new),
+        }
+        for a in attempts
+    ]
+    new = [a.new for a in attempts if a.new is not None]
     for path in new:
-        click.echo(f"created task {path.name} at {path}")
-    if no_submit:
-        return
-    done = submit_tasks(
-        new,
-        executor=executor,
-        allowed=frozenset({State.IDLE}),
-        max_parallel=max_parallel,
-        root=paths[0],
-    )
-    click.echo(done.message)
-    for line in done.details:
-        click.echo(line)
+        say(f"created task {path.name} at {shown_path(path)}")
+    done = None
+    if new and not no_submit:
+        done = submit_tasks(
+            new,
+            executor=executor,
+            allowed=frozenset({State.IDLE}),
+            max_parallel=max_parallel,
+            root=paths[0],
+        )
+        say(done.message, *done.details)
+    report["submission"] = submission_json(done)
+    say.done()
+
+
+class _Say:
+    """Lines for people, or (with --json) the report printed at the end instead."""
+
+    def __init__(self, as_json: bool, report: dict[str, object]) -> None:
+        self.as_json = as_json
+        self.report = report
+
+    def __call__(self, *lines: str) -> None:
+        if not self.as_json:
+            for line in lines:
+                click.echo(line)
+
+    def done(self) -> None:
+        if self.as_json:
+            print_json(self.report)

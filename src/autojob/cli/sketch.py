@@ -8,6 +8,8 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from autojob.cli.output import json_option, print_json
+
 __all__ = ["sketch", "sketchjob_main"]
 
 
@@ -83,6 +85,10 @@ def _name_values(
     help="Write an autojob study (one task per batch) at this new directory "
     "instead of printing the script.",
 )
+@json_option(
+    "Print one JSON document (docs/json.md): the study written by --study, else the "
+    "script with its batches."
+)
 def sketch(
     tool: Path,
     dataset: str,
@@ -95,6 +101,7 @@ def sketch(
     overlay_filter: str | None,
     sbatch: dict[str, str],
     study_dir: Path | None,
+    as_json: bool,
 ) -> None:
     """Split DATASET's items into batches; print a job script running TOOL on each.
 
@@ -125,9 +132,25 @@ def sketch(
     )
     plan = prepare_sketch(request)
     if study_dir is None:
-        click.echo(render_script(plan), nl=False)
+        script = render_script(plan)
+        if as_json:
+            print_json(
+                {"study": None, "script": script, "tasks": len(plan.batches), "items": plan.n_items}
+            )
+        else:
+            click.echo(script, nl=False)
         return
     written = write_study(plan, study_dir)
+    if as_json:
+        print_json(
+            {
+                "study": str(written),
+                "script": None,
+                "tasks": len(plan.batches),
+                "items": plan.n_items,
+            }
+        )
+        return
     Console(stderr=True, soft_wrap=True).print(
         f"wrote the study [bold]{written}[/]: {len(plan.batches)} task(s), "
         f"{plan.n_items} item(s); run it with 'autojob submit {written}'",

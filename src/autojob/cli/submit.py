@@ -19,9 +19,21 @@ from rich.progress import (
 from rich.table import Table
 
 from autojob.cli.options import ExistingDir, executor_option
+from autojob.cli.output import (
+    TABLE_ROWS,
+    all_option,
+    json_option,
+    more_rows,
+    print_json_streamed,
+    progress_console,
+    shown_path,
+    submission_json,
+)
 
 if TYPE_CHECKING:
-    from autojob.execution.executor import Executor, Plan, Preview
+    from collections.abc import Iterator
+
+    from autojob.execution.executor import Executor, Plan
     from autojob.execution.submit import Selected
     from autojob.store.state import State, TaskState
 
@@ -67,6 +79,8 @@ STATES = [
     "(started, but whose process died without recording an end). queued and running "
     "are refused: a live run is never run twice.",
 )
+@all_option()
+@json_option()
 def submit(
     paths: tuple[Path, ...],
     executor: str | None,
@@ -74,6 +88,8 @@ def submit(
     wait: bool,
     dry_run: bool,
     only: tuple[str, ...],
+    show_all: bool,
+    as_json: bool,
 ) -> None:
     """Run the tasks under PATHS (default: the current directory).
 
@@ -92,12 +108,18 @@ def submit(
     that run elsewhere (a scheduler's jobs, restarts in a background runner),
     Ctrl-C stops waiting and prints how to follow or cancel them.
 
+    --dry-run prints each job script once (one per job array of a scheduler)
+    or, for the local executor, a table of the first 50 tasks (--all: every
+    one). --json prints what was (or would be) submitted as one JSON document
+    (docs/json.md); the progress bar of --wait is drawn on a terminal only.
+
     \b
     Examples:
       autojob new --label hello --set command='echo hello'
       autojob submit --dry-run
       autojob submit --wait -j 2
       autojob submit . --only success
+      autojob submit . --only success --dry-run --json
     """
     from autojob.execution.submit import (  # noqa: PLC0415
         DEFAULT_ONLY,
@@ -111,49 +133,99 @@ def submit(
     chosen, plan = plan_submission(
         roots, executor=executor, allowed=allowed, max_parallel=max_parallel, dry_run=dry_run
     )
-    _say_scripts(plan.selected, dry_run)
+    again = _rendered_again(plan.selected)
+    report: dict[str, object] = {"executor": plan.executor, "dry_run": dry_run}
+    report["rendered_again"] = [str(p) for p in again]
+    if not as_json:
+        _say_scripts(again, dry_run)
     if dry_run and (plan.preview.columns or plan.selected):
-        _print_preview(plan.preview)
+        if as_json:
+            print_json_streamed({**report, **_preview_json(plan)})
+        else:
+            _print_preview(plan, show_all)
         return
     if not plan.selected:
-        click.echo(nothing_to_submit(allowed))
+        _finish(report | {"selected": 0, "submitted": 0}, nothing_to_submit(allowed), as_json)
         return
+    report["selected"] = len(plan.selected)
     if wait:
-        if _wait(chosen, plan, allowed):
+        failed = _wait(chosen, plan, allowed, report, as_json)
+        if as_json:
+            print_json_streamed(report)
+        if failed:
             raise SystemExit(1)
         return
     done = chosen.submit(plan, allowed=allowed)
-    click.echo(done.message)
     _left_to_others(len(plan.selected), done.count)
+    report |= submission_json(done) or {}
+    if as_json:
+        print_json_streamed(report)
+        return
+    click.echo(done.message)
     for line in done.details:
         click.echo(line)
     if not chosen.asks_scheduler:
         click.echo("follow with: autojob status --watch " + " ".join(str(p) for p in paths))
 
 
-def _say_scripts(selected: Sequence[Selected], dry_run: bool) -> None:
-    """Tell which task scripts were rendered again from a changed inputs.json."""
+def _finish(report: dict[str, object], message: str, as_json: bool) -> None:
+    """Print the closing message, or the report with it."""
+    if as_json:
+        print_json_streamed(report | {"message": message})
+    else:
+        click.echo(message)
+
+
+def _preview_json(plan: Plan) -> dict[str, object]:
+    """A dry run as --json prints it: the tasks (streamed), the table or the scripts."""
+    preview = plan.preview
+    tasks: Iterator[dict[str, object]] = (
+        {"path": str(s.spec.path), "state": s.state.state.value, "command": s.command}
+        for s in plan.selected
+    )
+    return {
+        "selected": len(plan.selected),
+        "summary": preview.summary or preview.title,
+        "scripts": [{"comment": comment, "text": text} for comment, text in preview.blocks],
+        "tasks": tasks,
+    }
+
+
+def _rendered_again(selected: Sequence[Selected]) -> list[Path]:
+    """The tasks whose script is rendered again from a changed inputs.json."""
     from autojob.store.task_script import ScriptState  # noqa: PLC0415
 
-    again = [s.spec.path for s in selected if s.script and s.script.state is ScriptState.RENDERED]
+    return [s.spec.path for s in selected if s.script and s.script.state is ScriptState.RENDERED]
+
+
+def _say_scripts(again: Sequence[Path], dry_run: bool) -> None:
+    """Tell which task scripts were rendered again from a changed inputs.json."""
     if again:
         verb = "would render" if dry_run else "rendered"
-        shown = ", ".join(str(p) for p in again[:3]) + (", ..." if len(again) > 3 else "")
+        shown = ", ".join(shown_path(p) for p in again[:3]) + (", ..." if len(again) > 3 else "")
         click.echo(
             f"{verb} the task script of {len(again)} task(s) again, as their inputs "
             f"changed: {shown}"
         )
 
 
-def _print_preview(preview: Preview) -> None:
-    """Print a plan as a dry run shows it: a table, or each script and command."""
+def _print_preview(plan: Plan, show_all: bool) -> None:
+    """Print a plan as a dry run shows it: a table, or each script and command.
+
+    A table shows the first :data:`TABLE_ROWS` tasks unless ``show_all``.
+    """
+    preview = plan.preview
     if preview.columns:
+        paths = {str(s.spec.path) for s in plan.selected}
         table = Table(title=preview.title, title_justify="left")
         for column in preview.columns:
             table.add_column(column, overflow="fold")
-        for row in preview.rows:
-            table.add_row(*row)
+        for row in preview.rows[: None if show_all else TABLE_ROWS]:
+            table.add_row(*(shown_path(cell) if cell in paths else cell for cell in row))
         Console().print(table)
+        more = more_rows(len(table.rows), len(preview.rows))
+        if more:
+            click.echo(more)
     for comment, text in preview.blocks:
         click.echo(comment)
         click.echo(text)
@@ -171,15 +243,19 @@ def _left_to_others(selected: int, claimed: int) -> None:
         )
 
 
-def _wait(chosen: Executor, plan: Plan, allowed: frozenset[State]) -> int:
+def _wait(
+    chosen: Executor, plan: Plan, allowed: frozenset[State], report: dict[str, object],
+    as_json: bool,
+) -> int:  # fmt: skip
     """Run (or submit and follow) the plan with a progress bar; return how many failed.
 
     The automatic restarts the tasks make (a new attempt after a timeout) are
-    followed too: a task counts by its newest attempt.
+    followed too: a task counts by its newest attempt. The bar is drawn on a
+    terminal only; what happened is added to ``report`` (printed by --json).
     """
     from autojob.store.state import State  # noqa: PLC0415
 
-    console = Console(stderr=True)
+    console = progress_console()
     counts: dict[str, int] = {}
     columns = (
         TextColumn("[bold]running"),
@@ -189,7 +265,9 @@ def _wait(chosen: Executor, plan: Plan, allowed: frozenset[State]) -> int:
         TextColumn("{task.description}"),
     )
     before = _attempts_before(plan)
-    with Progress(*columns, console=console, transient=False) as progress:
+    with Progress(
+        *columns, console=console, transient=False, disable=not console.is_terminal
+    ) as progress:
         bar = progress.add_task("", total=len(plan.selected))
         interrupts = _Interrupts(progress.console)
 
@@ -214,6 +292,7 @@ def _wait(chosen: Executor, plan: Plan, allowed: frozenset[State]) -> int:
                 raise
             if results is None:
                 done = chosen.submit(plan, allowed=allowed)
+                report |= submission_json(done) or {}
                 progress.console.print(done.message)
                 claimed(done.count)
                 interrupts.elsewhere = done.tasks
@@ -223,7 +302,17 @@ def _wait(chosen: Executor, plan: Plan, allowed: frozenset[State]) -> int:
             )
     good = sum(1 for s in newest.values() if s.state is State.SUCCESS)
     after = f" (after {restarts} automatic restart(s); see 'autojob status')" if restarts else ""
-    click.echo(f"{good} of {len(newest)} task(s) succeeded{after}")
+    click.echo(f"{good} of {len(newest)} task(s) succeeded{after}", err=as_json)
+    report.setdefault("submitted", len(newest))
+    report |= {
+        "succeeded": good,
+        "failed": len(newest) - good,
+        "restarts": restarts,
+        "results": [
+            {"path": str(path), "state": state.state.value, "exit_code": state.exit_code}
+            for path, state in newest.items()
+        ],
+    }
     return len(newest) - good
 
 

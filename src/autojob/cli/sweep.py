@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from autojob.cli.options import ExistingDir
+from autojob.cli.output import (
+    TABLE_ROWS,
+    all_option,
+    json_option,
+    more_rows,
+    print_json_streamed,
+    shown_path,
+)
+
+if TYPE_CHECKING:
+    from autojob.create.sweep import SweepResult
 
 __all__ = ["sweep"]
 
@@ -30,7 +41,9 @@ __all__ = ["sweep"]
     help="Check the spec as the real run does, print the table of combinations (marking "
     "those an existing study has) and check the input files; write nothing.",
 )
-def sweep(spec: Path, dest: Path, dry_run: bool) -> None:
+@all_option("combination")
+@json_option("Print the study written (or with --dry-run the combinations) as JSON (docs/json.md).")
+def sweep(spec: Path, dest: Path, dry_run: bool, show_all: bool, as_json: bool) -> None:
     """Write the study SPEC describes: one task group per combination of parameters.
 
     SPEC is TOML (or YAML, by a .yaml/.yml suffix) with the keys: name (of the
@@ -55,6 +68,7 @@ def sweep(spec: Path, dest: Path, dry_run: bool) -> None:
     Inputs, scheduler inputs, parameter names and the steps' set paths are
     checked as 'autojob new --set' checks them (a typo is refused with its line
     and the nearest names), and --dry-run checks everything the real run checks.
+    Its table shows the first 50 combinations unless --all.
 
     \b
     Example spec (ecut.toml):
@@ -72,6 +86,7 @@ def sweep(spec: Path, dest: Path, dry_run: bool) -> None:
       echo 'import sys; print(sys.argv[1:])' > calc.py
       autojob sweep ecut.toml --dry-run
       autojob sweep ecut.toml
+      autojob sweep ecut.toml --dry-run --json
     """
     from autojob.create.sweep import (  # noqa: PLC0415
         check_files,
@@ -90,24 +105,28 @@ def sweep(spec: Path, dest: Path, dry_run: bool) -> None:
         study_dir = study_dir_of(parsed, dest)
         existing = existing_combinations(study_dir, parsed) if study_dir else None
         header, rows = table_rows(parsed, existing)
-        table = Table()
-        for column in header:
-            table.add_column(str(column))
-        for row in rows:
-            table.add_row(*(str(v) for v in row))
-        console = Console()
-        console.print(f"{len(rows)} combination(s) of {parsed.name}:")
-        console.print(table)
+        if as_json:
+            keys = [str(c) or "status" for c in header]
+            combinations = (dict(zip(keys, row, strict=True)) for row in rows)
+            print_json_streamed(
+                {"study": parsed.name, "dry_run": True, "combinations": combinations}
+            )
+        else:
+            _print_combinations(parsed.name, header, rows, show_all)
         return
     result = sweep_into(parsed, dest, base=spec.parent)
-    study, path, groups = result.study, result.path, result.study.task_groups
+    if as_json:
+        _print_json(result)
+        return
+    study, path, groups = result.study, shown_path(result.path), result.study.task_groups
     if not result.grown:
         click.echo(f"created study {study.study_id} at {path} ({len(groups)} task groups)")
         if parsed.steps:
             click.echo(f"with a workflow of {len(parsed.steps) + 1} steps")
         return
     if groups:
-        labels = ", ".join(group.label for group in groups)
+        labels = ", ".join(group.label for group in groups[:10])
+        labels += f", ... ({len(groups) - 10} more)" if len(groups) > 10 else ""
         click.echo(
             f"added {len(groups)} task group(s) to study {study.study_id} at {path}: {labels} "
             f"({result.existing} combination(s) there already, left as they are)"
@@ -116,3 +135,46 @@ def sweep(spec: Path, dest: Path, dry_run: bool) -> None:
         click.echo(f"nothing to add: all {result.existing} combination(s) are in {path} already")
     if result.added_steps:
         click.echo(f"added step(s): {', '.join(result.added_steps)}")
+
+
+def _print_combinations(
+    name: str, header: Sequence[object], rows: Sequence[Sequence[object]], show_all: bool
+) -> None:
+    """The table of combinations (the first :data:`TABLE_ROWS` unless ``show_all``)."""
+    from rich.console import Console  # noqa: PLC0415
+    from rich.table import Table  # noqa: PLC0415
+
+    table = Table()
+    for column in header:
+        table.add_column(str(column))
+    for row in rows[: None if show_all else TABLE_ROWS]:
+        table.add_row(*(str(v) for v in row))
+    console = Console()
+    console.print(f"{len(rows)} combination(s) of {name}:")
+    console.print(table)
+    more = more_rows(len(table.rows), len(rows), "combination(s)")
+    if more:
+        click.echo(more)
+
+
+def _print_json(result: SweepResult) -> None:
+    """What a sweep wrote, as --json prints it (its task groups streamed)."""
+    study = result.study
+    groups: Iterator[dict[str, object]] = (
+        {
+            "id": g.task_group_id,
+            "label": g.label,
+            "tasks": [t.task_metadata.task_id for t in g.tasks],
+        }
+        for g in study.task_groups
+    )
+    print_json_streamed(
+        {
+            "study_id": study.study_id,
+            "path": str(result.path),
+            "grown": result.grown,
+            "existing": result.existing,
+            "added_steps": result.added_steps,
+            "task_groups": groups,
+        }
+    )

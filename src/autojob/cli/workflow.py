@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.tree import Tree
 
 from autojob.cli.options import ExistingDir
+from autojob.cli.output import json_option, print_json
 
 if TYPE_CHECKING:
     from autojob.next.advance import StepProgress
@@ -56,7 +57,8 @@ def _tree(flow: Workflow, progress: dict[str, StepProgress]) -> Tree:
     show_default=True,
     help="A tree in the terminal, or text for Mermaid or Graphviz (dot -Tsvg).",
 )
-def show(study: Path, fmt: Format) -> None:
+@json_option("Print the steps and their progress as one JSON document (see docs/json.md).")
+def show(study: Path, fmt: Format, as_json: bool) -> None:
     """Draw the workflow of STUDY, with the progress of each step.
 
     \b
@@ -76,6 +78,7 @@ def show(study: Path, fmt: Format) -> None:
       autojob sweep chain.toml
       autojob workflow show chain
       autojob workflow show chain --format mermaid
+      autojob workflow show chain --json
       autojob workflow check chain
       autojob workflow show chain --format dot | dot -Tsvg > workflow.svg   # needs: graphviz
     """
@@ -84,13 +87,33 @@ def show(study: Path, fmt: Format) -> None:
     from autojob.workflow import to_dot, to_mermaid  # noqa: PLC0415
 
     flow = load_workflow(study)
-    if fmt == "mermaid":
+    if as_json:
+        rows = {row.step: row for row in workflow_progress(study)}
+        print_json(
+            {"study": str(study), "steps": [_step_json(flow, sid, rows) for sid in flow.steps]}
+        )
+    elif fmt == "mermaid":
         click.echo(to_mermaid(flow), nl=False)
     elif fmt == "dot":
         click.echo(to_dot(flow), nl=False)
     else:
         progress = {row.step: row for row in workflow_progress(study)}
         Console().print(_tree(flow, progress))
+
+
+def _step_json(flow: Workflow, sid: str, rows: dict[str, StepProgress]) -> dict[str, object]:
+    """One step of ``workflow show --json``: its place in the DAG and its progress."""
+    row = rows.get(sid)
+    return {
+        "id": sid,
+        "name": flow.label(sid),
+        "progression": flow.progression_of(sid),
+        "after": list(flow.graph.predecessors(sid)),
+        "next": list(flow.graph.successors(sid)),
+        "task_groups": None if row is None else row.groups,
+        "done": None if row is None else row.done,
+        "expected": None if row is None else row.expected,
+    }
 
 
 @workflow.command("check")

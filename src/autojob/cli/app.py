@@ -5,9 +5,12 @@ from __future__ import annotations
 import importlib
 import logging
 from collections.abc import Iterator, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:
+    from click.shell_completion import CompletionItem
 
 from autojob.__about__ import __version__
 
@@ -39,6 +42,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "advance": ("autojob.cli.advance", "advance"),
     "workflow": ("autojob.cli.workflow", "workflow"),
     "harvest": ("autojob.cli.harvest", "harvest"),
+    "completion": ("autojob.cli.completion", "completion"),
 }
 
 
@@ -86,6 +90,16 @@ class _LazyGroup(click.Group):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.commands = _Commands(COMMANDS)
+
+    def shell_complete(self, ctx: click.Context, incomplete: str) -> list[CompletionItem]:
+        """Complete command names without importing the commands (then options as click does)."""
+        from click.shell_completion import CompletionItem  # noqa: PLC0415
+
+        names = [name for name in self.list_commands(ctx) if name.startswith(incomplete)]
+        return [
+            *(CompletionItem(name) for name in names),
+            *click.Command.shell_complete(self, ctx, incomplete),
+        ]
 
 
 class _RichOnFirstRecord(logging.Handler):

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-__all__ = ["DirPath", "ExistingDir", "executor_option"]
+if TYPE_CHECKING:
+    from click.shell_completion import CompletionItem
+
+__all__ = ["DirPath", "ExistingDir", "complete_executors", "executor_option"]
 
 #: a directory that must exist
 ExistingDir = click.Path(exists=True, file_okay=False, dir_okay=True, path_type=Path)
@@ -16,6 +19,10 @@ ExistingDir = click.Path(exists=True, file_okay=False, dir_okay=True, path_type=
 DirPath = click.Path(file_okay=False, dir_okay=True, path_type=Path)
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: the entry-point group of executors (``autojob.execution.executor.EXECUTOR_GROUP``),
+#: named here so that completing --executor imports no executor module
+EXECUTOR_ENTRY_POINTS = "autojob.executor"
 
 
 class _ExecutorOption(click.Option):
@@ -34,6 +41,25 @@ class _ExecutorOption(click.Option):
         return super().get_help_record(ctx)
 
 
+def complete_executors(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> list[CompletionItem]:
+    """The names of the executors installed (for shell completion: no executor is imported)."""
+    from importlib.metadata import entry_points  # noqa: PLC0415
+
+    from click.shell_completion import CompletionItem  # noqa: PLC0415
+
+    names = sorted({ep.name for ep in entry_points(group=EXECUTOR_ENTRY_POINTS)})
+    return [CompletionItem(name) for name in names if name.startswith(incomplete)]
+
+
 def executor_option(lead: str = "Where tasks run") -> Callable[[F], F]:
     """The ``--executor NAME`` option; ``lead`` starts its help text."""
-    return click.option("--executor", default=None, metavar="NAME", cls=_ExecutorOption, lead=lead)
+    return click.option(
+        "--executor",
+        default=None,
+        metavar="NAME",
+        cls=_ExecutorOption,
+        lead=lead,
+        shell_complete=complete_executors,
+    )

@@ -1,0 +1,90 @@
+"""``autojob completion``: the script, sourced in a real bash, completes commands and values."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from autojob.cli.options import EXECUTOR_ENTRY_POINTS
+from autojob.execution.executor import EXECUTOR_GROUP, available_executors
+from tests.helpers import run
+
+BIN = Path(sys.executable).parent
+
+#: completes the words given (the last one may be empty: TAB after a space) as
+#: bash does on TAB: fill COMP_WORDS and COMP_CWORD, call the function the
+#: script registered for autojob, print COMPREPLY one a line
+COMPLETE = """
+source <(autojob completion bash)
+spec=$(complete -p autojob)
+function=$(sed -E 's/.* -F ([^ ]+) .*/\\1/' <<< "$spec")
+COMP_WORDS=({words})
+COMP_CWORD=$(( ${{#COMP_WORDS[@]}} - 1 ))
+COMPREPLY=()
+"$function" autojob
+printf '%s\\n' "${{COMPREPLY[@]}}"
+"""
+
+
+def complete(line: str, cwd: Path) -> list[str]:
+    """What bash offers on TAB at the end of ``line``, with the sourced script."""
+    words = [shlex.quote(w) for w in line.split(" ")]
+    done = subprocess.run(
+        ["bash", "-c", COMPLETE.format(words=" ".join(words))],
+        cwd=cwd,
+        env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return [w for w in done.stdout.splitlines() if w]
+
+
+def test_bash_completes_a_command(tmp_path: Path) -> None:
+    assert complete("autojob sub", tmp_path) == ["submit"]
+    assert "completion" in complete("autojob ", tmp_path)
+
+
+def test_bash_completes_executors_states_and_formats(tmp_path: Path) -> None:
+    executors = complete("autojob submit --executor ", tmp_path)
+    assert executors == sorted(available_executors())
+    assert {"local", "slurm", "sge"} <= set(executors)
+    assert complete("autojob submit --executor sl", tmp_path) == ["slurm"]
+    assert complete("autojob list --state f", tmp_path) == ["failed"]
+    assert complete("autojob harvest -f json", tmp_path) == ["json", "jsonl"]
+    assert complete("autojob submit --dry", tmp_path) == ["--dry-run"]
+
+
+def test_completing_executors_names_the_group_executors_use() -> None:
+    assert EXECUTOR_ENTRY_POINTS == EXECUTOR_GROUP
+
+
+@pytest.mark.parametrize(
+    ("shell", "marker"),
+    [("zsh", "#compdef autojob"), ("fish", "complete --no-files --command autojob")],
+)
+def test_scripts_for_zsh_and_fish(tmp_path: Path, shell: str, marker: str) -> None:
+    result = run("completion", shell, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert marker in result.stdout
+    assert "_AUTOJOB_COMPLETE" in result.stdout
+    if shutil.which(shell):  # the shell parses it
+        check = ["zsh", "-n"] if shell == "zsh" else ["fish", "--no-execute"]
+        parsed = subprocess.run(
+            check, input=result.stdout, text=True, capture_output=True, check=False
+        )
+        assert parsed.returncode == 0, parsed.stderr
+
+
+def test_an_unknown_shell_is_refused(tmp_path: Path) -> None:
+    result = run("completion", "tcsh", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "'tcsh' is not one of 'bash', 'zsh', 'fish'" in result.stderr

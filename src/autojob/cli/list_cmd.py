@@ -30,6 +30,17 @@ STATES = [
 ]
 #: below this terminal width the table leaves out the command (autojob show tells it)
 WIDE = 120
+#: the columns of the table, with their rich options: long texts are cut with an ellipsis
+COLUMNS: dict[str, dict[str, object]] = {
+    "task": {},
+    "label": {"overflow": "ellipsis", "ratio": 1},
+    "state": {},
+    "run time": {"justify": "right"},
+    "exit": {"justify": "right"},
+    "cause": {"overflow": "ellipsis", "ratio": 1},
+    "path": {"overflow": "ellipsis", "ratio": 2},
+    "command": {"overflow": "ellipsis", "ratio": 2},
+}
 
 
 @click.command("list")
@@ -167,14 +178,15 @@ def _table(rows: Iterable[TaskRow], root: Path, show_all: bool) -> int:
         pad_edge=wide,
         show_edge=wide,
     )
-    columns = _columns(wide, any(r.cause for r in shown))
-    cells = [_cells(row, wide, len(columns)) for row in shown]
-    for number, (name, options) in enumerate(columns):
+    cells = [_cells(row) for row in shown]
+    names = _shown_columns(wide, shown)
+    for name in names:
+        options = dict(COLUMNS[name])
         if "ratio" not in options:  # a short column is never cut
-            options["min_width"] = max(len(name), *(len(c[number]) for c in cells))
+            options["min_width"] = max(len(name), *(len(c[name]) for c in cells))
         table.add_column(name, no_wrap=True, **options)  # type: ignore[arg-type]
     for row_cells in cells:
-        table.add_row(*row_cells)
+        table.add_row(*(row_cells[name] for name in names))
     console.print(table)
     more = more_rows(len(shown), total)
     if more:
@@ -183,41 +195,38 @@ def _table(rows: Iterable[TaskRow], root: Path, show_all: bool) -> int:
     return total
 
 
-def _columns(wide: bool, causes: bool) -> list[tuple[str, dict[str, object]]]:
-    """The table's columns: on a narrow terminal, no command (and no cause if none has one)."""
-    columns: list[tuple[str, dict[str, object]]] = [
-        ("task", {}),
-        ("label", {"overflow": "ellipsis", "ratio": 1, "max_width": None if wide else 16}),
-        ("state", {}),
-        ("run time", {"justify": "right"}),
-        ("exit", {"justify": "right"}),
-    ]
-    if wide or causes:
-        columns.append(("cause", {"overflow": "ellipsis", "ratio": 1}))
-    columns.append(("path", {"overflow": "ellipsis", "ratio": 2}))
+def _shown_columns(wide: bool, rows: list[TaskRow]) -> list[str]:
+    """The columns that fit the terminal.
+
+    On a narrow one: no command, no cause where no task has one, and no label
+    where each label is part of its task's path already.
+    """
+    names = list(COLUMNS)
     if wide:
-        columns.append(("command", {"overflow": "ellipsis", "ratio": 2}))
-    return columns
+        return names
+    names.remove("command")
+    if not any(row.cause for row in rows):
+        names.remove("cause")
+    if all(not row.label or row.label in Path(row.path).parts for row in rows):
+        names.remove("label")
+    return names
 
 
-def _cells(row: TaskRow, wide: bool, count: int) -> list[str]:
+def _cells(row: TaskRow) -> dict[str, str]:
+    """Every cell of a row, by column (rich markup escaped)."""
     from rich.markup import escape  # noqa: PLC0415
 
-    cells = [
-        escape(row.task_id or "?"),
-        "" if row.error else escape(row.label),
-        row.state or "",
-        duration(row.run_seconds),
-        _text(row.exit_code),
-        escape(row.cause or ""),
-        escape(shown_path(row.path)),
-    ]
-    if wide:
-        error = f"[red]{escape(row.error)}[/red]" if row.error else ""
-        cells.append(error or escape(_short(row.command or "")))
-    if count < len(cells):  # no cause column
-        del cells[5]
-    return cells
+    error = f"[red]{escape(row.error)}[/red]" if row.error else ""
+    return {
+        "task": escape(row.task_id or "?"),
+        "label": "" if row.error else escape(row.label),
+        "state": row.state or "",
+        "run time": duration(row.run_seconds),
+        "exit": _text(row.exit_code),
+        "cause": escape(row.cause or ""),
+        "path": escape(shown_path(row.path)),
+        "command": error or escape(_short(row.command or "")),
+    }
 
 
 def _short(command: str, width: int = 30) -> str:

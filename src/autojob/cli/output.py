@@ -97,8 +97,14 @@ def _default(value: object) -> object:
     raise TypeError(msg)
 
 
+#: one encoder for every line of JSON Lines (json.dumps would make one a call)
+_COMPACT = json.JSONEncoder(ensure_ascii=False, default=_default)
+
+
 def to_json(value: object, *, indent: int | None = None) -> str:
     """``value`` as JSON text (UTF-8 kept as it is; paths as strings)."""
+    if indent is None:
+        return _COMPACT.encode(value)
     return json.dumps(value, indent=indent, ensure_ascii=False, default=_default)
 
 

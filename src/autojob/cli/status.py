@@ -139,51 +139,62 @@ def _collect(path: Path, rescan: bool) -> tuple[StatusReport, str | None]:
     return report, refresh_from_scheduler(report, force=rescan)
 
 
-def group_states(report: StatusReport) -> dict[str, tuple[str, int]]:
-    """Per task group: the newest attempt's state and the number of attempts."""
-    from autojob.store.status_index import newest_attempts  # noqa: PLC0415
+def group_states(
+    report: StatusReport, newest: list[TaskEntry] | None = None
+) -> dict[str, tuple[str, int]]:
+    """Per task group: the newest attempt's state and the number of attempts.
 
+    ``newest``: the newest attempts (:func:`newest_attempts`), if known already.
+    """
     sizes = Counter(g for g in report.columns["group"] if g is not None)
     return {
         e.group: (e.state.state.value, sizes[e.group])
-        for e in newest_attempts(report)
+        for e in _newest(report, newest)
         if e.group is not None
     }
 
 
-def current_counts(report: StatusReport, by: str | None = None) -> Counter[tuple[Any, str]]:
+def current_counts(
+    report: StatusReport, by: str | None = None, newest: list[TaskEntry] | None = None
+) -> Counter[tuple[Any, str]]:
     """Tasks per (``by`` column value, state), one per task group: its newest attempt.
 
     Tasks outside task groups count each. Earlier attempts are history and
     are counted apart (:func:`replaced_counts`).
     """
-    from autojob.store.status_index import newest_attempts  # noqa: PLC0415
-
     counts: Counter[tuple[Any, str]] = Counter()
-    for entry in newest_attempts(report):
+    for entry in _newest(report, newest):
         key = None if by is None else getattr(entry, by)
         counts[key, entry.state.state.value] += 1
     return counts
 
 
-def replaced_counts(report: StatusReport) -> Counter[str]:
+def replaced_counts(report: StatusReport, newest: list[TaskEntry] | None = None) -> Counter[str]:
     """Earlier attempts (replaced by a newer one in their task group), per state."""
     every = Counter(report.columns["state"])
-    every.subtract(Counter(state for _, state in current_counts(report).elements()))
+    every.subtract(Counter(state for _, state in current_counts(report, None, newest).elements()))
     return +every
+
+
+def _newest(report: StatusReport, newest: list[TaskEntry] | None) -> list[TaskEntry]:
+    from autojob.store.status_index import newest_attempts  # noqa: PLC0415
+
+    return newest_attempts(report) if newest is None else newest
 
 
 def _as_json(report: StatusReport) -> dict[str, Any]:
     """The document --json prints; its lists of tasks and task groups are generators."""
-    counts = Counter({state: n for (_, state), n in current_counts(report).items()})
-    groups = group_states(report)
-    tasks: Iterator[dict[str, Any]] = (report.tasks[p].as_dict() for p in sorted(report.tasks))
+    newest = _newest(report, None)
+    counts = Counter({state: n for (_, state), n in current_counts(report, None, newest).items()})
+    groups = group_states(report, newest)
+    index = report.rows
+    tasks: Iterator[dict[str, Any]] = report.dicts(index[path] for path in sorted(index))
     return {
         "root": str(report.root),
         "source": report.source,
         "counts": dict(counts),
         "attempt_counts": dict(Counter(report.columns["state"])),
-        "replaced_counts": dict(replaced_counts(report)),
+        "replaced_counts": dict(replaced_counts(report, newest)),
         "tasks": tasks,
         "task_groups": (
             {"path": g, "state": s, "attempts": n} for g, (s, n) in sorted(groups.items())
@@ -199,13 +210,15 @@ def _as_json(report: StatusReport) -> dict[str, Any]:
 def _workflows(report: StatusReport) -> dict[str, list[StepProgress] | str]:
     """Per study with a workflow: the progress of each step (or why it is unreadable)."""
     from autojob.errors import AutojobError  # noqa: PLC0415
-    from autojob.next.advance import workflow_progress  # noqa: PLC0415
     from autojob.store.workflow import has_workflow  # noqa: PLC0415
 
     found: dict[str, list[StepProgress] | str] = {}
     for study in sorted({s for s in report.columns["study"] if s is not None}):
         folder = report.root / study
         if has_workflow(folder):
+            # imported only for a workflow: it is most of what status imports
+            from autojob.next.advance import workflow_progress  # noqa: PLC0415
+
             try:
                 found[study] = workflow_progress(folder)
             except AutojobError as exc:

@@ -41,6 +41,7 @@ __all__ = [
     "process_start_ticks",
     "read_record",
     "read_state",
+    "run_seconds",
     "this_host",
     "write_submitted",
 ]
@@ -101,19 +102,26 @@ class TaskState:
         ``now``: the time to count a running task to (default: the clock).
         None when the run has not started, or its start was not recorded.
         """
-        if self.started_at is None:
-            return None
-        if self.ended_at is not None:
-            return max(0.0, self.ended_at - self.started_at)
-        if self.state is State.RUNNING:
-            return max(0.0, (time.time() if now is None else now) - self.started_at)
-        return None
+        return run_seconds(self.state.value, self.started_at, self.ended_at, now)
 
     @classmethod
     def from_row(cls, values: list[Any]) -> TaskState:
         """Rebuild from :meth:`row`."""
         state, *rest = values
         return cls(State(state), *rest)
+
+
+def run_seconds(
+    state: str, started_at: float | None, ended_at: float | None, now: float | None = None
+) -> float | None:
+    """:meth:`TaskState.run_seconds` of a task in ``state`` (its value) started and ended so."""
+    if started_at is None:
+        return None
+    if ended_at is not None:
+        return max(0.0, ended_at - started_at)
+    if state == State.RUNNING.value:
+        return max(0.0, (time.time() if now is None else now) - started_at)
+    return None
 
 
 #: the fields of a TaskState kept in a status index, in order

@@ -24,7 +24,7 @@ import logging
 import os
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ from autojob import SETTINGS
 from autojob.errors import AutojobError
 from autojob.store.atomic import write_atomic
 from autojob.store.journal import journal_path, read_journal
-from autojob.store.state import STATE_FIELDS, State, TaskState, read_state
+from autojob.store.state import STATE_FIELDS, State, TaskState, read_state, run_seconds
 from autojob.store.walk import (
     has_tasks,
     is_task_dir,
@@ -158,6 +158,22 @@ class StatusReport:
         if self._tasks is None:
             self._tasks = {p: self.entry(i) for p, i in self.rows.items()}
         return self._tasks
+
+    def dicts(self, rows: Iterable[int]) -> Iterator[dict[str, Any]]:
+        """The tasks in ``rows`` as :meth:`TaskEntry.as_dict` gives them, one at a time.
+
+        Read straight from the columns (no entry is built): what prints 100,000
+        tasks as JSON.
+        """
+        names = (*PLACE, *STATE_FIELDS)
+        columns = [self.columns[name] for name in names]
+        now = time.time()
+        for row in rows:
+            data = dict(zip(names, [column[row] for column in columns], strict=True))
+            data["run_seconds"] = run_seconds(
+                data["state"], data["started_at"], data["ended_at"], now
+            )
+            yield data
 
     def counts(self, by: str | None = None) -> Counter[tuple[Any, str]]:
         """Tasks per (``by`` column value, state), or per state if ``by`` is None."""

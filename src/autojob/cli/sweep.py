@@ -102,7 +102,7 @@ def sweep(spec: Path, dest: Path, dry_run: bool) -> None:
     result = sweep_into(parsed, dest, base=spec.parent)
     study, path, groups = result.study, result.path, result.study.task_groups
     if not result.grown:
-        click.echo(f"created study {study.study_id} at {path} ({len(groups)} task groups)")
+        click.echo(f"created study {study.study_id} at {path} ({result.added} task groups)")
         if parsed.steps:
             click.echo(f"with a workflow of {len(parsed.steps) + 1} steps")
         return

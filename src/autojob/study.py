@@ -120,6 +120,7 @@ class Study(BaseModel):
         task_group_template: str | None = None,
         task_template: str | None = None,
         files: Files | None = None,
+        tasks: Iterable[TaskBase | TaskGroup] = (),
     ) -> Path:
         """Write the study as a new directory inside ``dest`` and return it.
 
@@ -133,6 +134,14 @@ class Study(BaseModel):
         ``files``: input files (:class:`autojob.bases.input_files.InputFile`)
         copied or linked into every task, or into each task by its id. The
         tree appears at once when complete: a failure leaves nothing behind.
+
+        ``tasks``: more tasks (or task groups) to write into the study after
+        its own, taken from any iterable one task group at a time and not kept:
+        a generator of a million tasks is written in the memory of a few
+        (``Study(name="big").to_directory(dest, tasks=(make(i) for i in
+        range(10**6)))``). Tasks that follow one another with the same
+        ``task_group_id`` form one group; each task has its own by default.
+        The study itself is left as it was.
         """
         from autojob.store.write import write_study  # noqa: PLC0415
 
@@ -143,4 +152,5 @@ class Study(BaseModel):
             task_group_template=task_group_template,
             task_template=task_template,
             files=files,
+            tasks=tasks,
         )

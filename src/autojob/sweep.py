@@ -26,7 +26,7 @@ import itertools
 import shlex
 import string
 import uuid
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Self
 
@@ -66,6 +66,7 @@ __all__ = [
     "SweepStep",
     "build_study",
     "step_id",
+    "sweep_groups",
 ]
 
 #: step ids of named steps are UUID5s in this namespace, so a spec always gives the same ids
@@ -319,15 +320,18 @@ class SweepSpec(BaseModel):
 
     def combinations(self) -> list[dict[str, Any]]:
         """Every combination of parameter values, in order."""
-        product = [
-            dict(zip(self.parameters, values, strict=True))
-            for values in itertools.product(*self.parameters.values())
-        ]
+        return list(self.iter_combinations())
+
+    def iter_combinations(self) -> Iterator[dict[str, Any]]:
+        """Every combination of parameter values, in order, one at a time."""
         zipped = [
             dict(zip(self.zip, values, strict=True))
             for values in zip(*self.zip.values(), strict=True)
         ] or [{}]
-        return [{**a, **b} for a in product for b in zipped]
+        for values in itertools.product(*self.parameters.values()):
+            first = dict(zip(self.parameters, values, strict=True))
+            for second in zipped:
+                yield {**first, **second}
 
     def workflow(self) -> Workflow | None:
         """The workflow the spec's steps describe (None without steps)."""
@@ -398,10 +402,24 @@ def build_study(
     """
     if not isinstance(spec, SweepSpec):
         spec = SweepSpec.model_validate(spec)
+    groups = [group for _, group in sweep_groups(spec, only=only)]
+    return Study(name=spec.name, task_groups=groups)
+
+
+def sweep_groups(
+    spec: SweepSpec, *, only: Collection[int] | None = None
+) -> Iterator[tuple[int, TaskGroup]]:
+    """The task group of each combination with its number, built one at a time.
+
+    What :func:`build_study` makes, without holding more than one group: a
+    sweep of a million combinations is written from this.
+
+    Raises:
+        InputError: as :func:`build_study`, when the combination at fault is reached.
+    """
     task_class = get_task_class(spec.task_class)
     workflow_step = step_id(spec.step) if spec.steps else None
-    groups = []
-    for index, values in enumerate(spec.combinations()):
+    for index, values in enumerate(spec.iter_combinations()):
         if only is not None and index not in only:
             continue
         label = spec.label_of(values, index)
@@ -417,5 +435,4 @@ def build_study(
                 hint="fix the fixed inputs or the values of the parameter at fault",
             ) from exc
         check_input_document(task_class, task.input_sections(), prefix=f"combination {index}: ")
-        groups.append(TaskGroup(label=label, tasks=[task], parameters=values))
-    return Study(name=spec.name, task_groups=groups)
+        yield index, TaskGroup(label=label, tasks=[task], parameters=values)

@@ -120,7 +120,7 @@ def sweep(spec: Path, dest: Path, dry_run: bool, show_all: bool, as_json: bool) 
         return
     study, path, groups = result.study, shown_path(result.path), result.study.task_groups
     if not result.grown:
-        click.echo(f"created study {study.study_id} at {path} ({len(groups)} task groups)")
+        click.echo(f"created study {study.study_id} at {path} ({result.added} task groups)")
         if parsed.steps:
             click.echo(f"with a workflow of {len(parsed.steps) + 1} steps")
         return

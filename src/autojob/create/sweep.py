@@ -34,9 +34,10 @@ from autojob.store.input_files import check_input_files
 from autojob.store.names import render_template, template_fields
 from autojob.store.task_lock import task_lock
 from autojob.store.workflow import has_workflow, load_workflow, save_workflow
-from autojob.store.write import add_task_groups
+from autojob.store.write import add_task_groups, write_study
 from autojob.study import Study
-from autojob.sweep import SpecKeyError, SweepSpec, build_study, step_id
+from autojob.sweep import SpecKeyError, SweepSpec, build_study, step_id, sweep_groups
+from autojob.task_group import TaskGroup
 from autojob.workflow import Workflow, WorkflowGraph, split_set_path
 
 __all__ = [
@@ -192,10 +193,12 @@ def load_spec(path: Path) -> SweepSpec:
 
 @dataclass
 class SweepResult:
-    """What :func:`write_sweep` did: the study, its directory and what it added."""
+    """What :func:`sweep_into` did: the study, its directory and what it added."""
 
-    study: Study  #: the study written, or (when grown) the task groups added to it
+    #: the study written (its task groups only if kept), or (when grown) the groups added to it
+    study: Study
     path: Path
+    added: int = 0  #: the task groups written
     grown: bool = False  #: whether the study existed already
     existing: int = 0  #: combinations of the spec that were there already
     added_steps: list[str] = field(default_factory=list)
@@ -299,23 +302,28 @@ def existing_combinations(study_dir: Path, spec: SweepSpec) -> set[str]:
 
 def _files_by_task(spec: SweepSpec, study: Study, base: Path) -> dict[str, list[InputFile]]:
     """The input files of each task, checked: refused before anything is written."""
-    numbered = {_key(v, spec.names()): i for i, v in enumerate(spec.combinations())}
+    numbered = {_key(v, spec.names()): i for i, v in enumerate(spec.iter_combinations())}
     files: dict[str, list[InputFile]] = {}
     if not spec.files:
         return files
     for group in study.task_groups:
         values = group.model_extra["parameters"] if group.model_extra else {}
         index = numbered[_key(values, spec.names())]
-        task = group.tasks[0]
-        found = spec.files_of(values, index, base)
-        check_input_files(
-            found,
-            script=task.task_inputs.task_script,
-            fields=[f"files.{k}" for k in range(len(found))],
-            where=f"combination {index} ({group.label})",
-        )
-        files[task.task_metadata.task_id] = found
+        files[group.tasks[0].task_metadata.task_id] = _files_of(spec, index, group, base)
     return files
+
+
+def _files_of(spec: SweepSpec, index: int, group: TaskGroup, base: Path) -> list[InputFile]:
+    """The input files of the task of combination ``index``, checked."""
+    values = group.model_extra["parameters"] if group.model_extra else {}
+    found = spec.files_of(values, index, base)
+    check_input_files(
+        found,
+        script=group.tasks[0].task_inputs.task_script,
+        fields=[f"files.{k}" for k in range(len(found))],
+        where=f"combination {index} ({group.label})",
+    )
+    return found
 
 
 def check_files(spec: SweepSpec, base: Path) -> None:
@@ -329,35 +337,58 @@ def write_sweep(spec: SweepSpec, dest: Path, *, base: Path | None = None) -> tup
     Returns the study written (when grown: holding the task groups added) and
     its directory; :func:`sweep_into` says more.
     """
-    result = sweep_into(spec, dest, base=base)
+    result = sweep_into(spec, dest, base=base, keep=True)
     return result.study, result.path
 
 
-def sweep_into(spec: SweepSpec, dest: Path, *, base: Path | None = None) -> SweepResult:
+def sweep_into(
+    spec: SweepSpec, dest: Path, *, base: Path | None = None, keep: bool = False
+) -> SweepResult:
     """Write the study of ``spec`` inside ``dest``, or add what it lacks if it exists.
 
     ``base``: the directory the paths of ``files`` are relative to (default:
     the spec file's directory when the spec was read by :func:`load_spec`, else
-    the current directory). Every input file is checked before anything is
-    written.
+    the current directory). Each combination is built, checked (its inputs and
+    input files) and written before the next is built, in a staging directory
+    that appears as the study once every combination is written: a refused
+    combination leaves nothing behind, and a new study of a million
+    combinations takes the memory of one. ``keep``: also keep the task groups
+    in the returned study (memory then grows with the combinations).
     """
     base = base if base is not None else spec.base or Path()
     existing = study_dir_of(spec, dest)
     if existing is not None:
         with _study_lock(existing):
             return _grow(spec, existing, base)
-    study = build_study(spec)
-    path = study.to_directory(
+    study = Study(name=spec.name)
+    kept: list[TaskGroup] = []
+    files: dict[str, list[InputFile]] = {}  # of the group being written only
+    written = [0]
+
+    def groups() -> Iterator[TaskGroup]:
+        for index, group in sweep_groups(spec):
+            written[0] += 1
+            if spec.files:
+                files.clear()
+                files[group.tasks[0].task_metadata.task_id] = _files_of(spec, index, group, base)
+            if keep:
+                kept.append(group)
+            yield group
+
+    path = write_study(
+        study,
         dest,
         study_template=spec.study_template,
         task_group_template=spec.task_group_template,
         task_template=spec.task_template,
-        files=_files_by_task(spec, study, base),
+        files=lambda task: files.get(task.task_metadata.task_id, ()),
+        tasks=groups(),
     )
+    study.task_groups = kept
     workflow = spec.workflow()
     if workflow is not None:
         save_workflow(path, workflow)
-    return SweepResult(study, path)
+    return SweepResult(study, path, added=written[0])
 
 
 @contextlib.contextmanager
@@ -404,7 +435,10 @@ def _grow(spec: SweepSpec, study_dir: Path, base: Path) -> SweepResult:
         save_workflow(study_dir, workflow)
     study.study_id = data.get("study_id", study.study_id)
     there = len(spec.combinations()) - len(missing)
-    return SweepResult(study, study_dir, grown=True, existing=there, added_steps=added_steps)
+    added = len(study.task_groups)
+    return SweepResult(
+        study, study_dir, added=added, grown=True, existing=there, added_steps=added_steps
+    )
 
 
 def _merged_workflow(spec: SweepSpec, study_dir: Path) -> tuple[Workflow | None, list[str]]:

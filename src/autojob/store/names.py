@@ -248,24 +248,40 @@ class NameBook:
     thousands of siblings costs no further listing.
     """
 
-    def __init__(self, directory: Path, *, empty: bool = False) -> None:
-        """Read the names in ``directory``; ``empty`` says it was just made."""
+    def __init__(self, directory: Path, *, empty: bool = False, on_disk: bool = False) -> None:
+        """Read the names in ``directory``; ``empty`` says it was just made.
+
+        ``on_disk``: remember nothing, and look each name up in the directory
+        instead (one ``lstat``). For a directory that only this writer fills,
+        each name's directory made before the next name is claimed: memory
+        then stays the same however many siblings are named.
+        """
         self.directory = directory
         self.taken: set[str] = set()
-        if not empty and directory.is_dir():
+        self._on_disk = on_disk
+        if not empty and not on_disk and directory.is_dir():
             self.taken.update(os.listdir(directory))
+
+    def _is_taken(self, name: str) -> bool:
+        if self._on_disk:
+            return os.path.lexists(os.path.join(self.directory, name))
+        return name in self.taken
+
+    def _take(self, name: str) -> None:
+        if not self._on_disk:
+            self.taken.add(name)
 
     def claim_plain(self, name: str) -> str:
         """Mark ``name`` (an id, say) taken; refuse it if it already is."""
         _refuse_reserved(name, self.directory, field=None, source="the name")
-        if name in self.taken:
+        if self._is_taken(name):
             raise TreeError(
                 f"directory {name!r} already exists",
                 path=self.directory,
                 hint="ids are unique: this tree was probably written before",
             )
         check_name(name, self.directory)
-        self.taken.add(name)
+        self._take(name)
         return name
 
     def claim_readable(self, readable: str, ident: str, *, field: str = "label") -> str:
@@ -288,15 +304,15 @@ class NameBook:
         source = f"the {field}"
         _refuse_reserved(readable, self.directory, field=field, source=source, hint=hint)
         check_name(readable, self.directory, source=source, hint=hint)
-        name = readable if readable not in self.taken else f"{readable}-{ident}"
+        name = readable if not self._is_taken(readable) else f"{readable}-{ident}"
         check_name(name, self.directory, source=source, hint=hint)
-        if name in self.taken:
+        if self._is_taken(name):
             raise TreeError(
                 f"directory {name!r} already exists",
                 path=self.directory,
                 hint="ids are unique: this tree was probably written before",
             )
-        self.taken.add(name)
+        self._take(name)
         return name
 
     def claim(self, template: str, context: Mapping[str, Any]) -> str:
@@ -311,7 +327,7 @@ class NameBook:
         if "i" in template_fields(template):
             i = 1
             name = render_template(template, context, i)
-            while name in self.taken:
+            while self._is_taken(name):
                 i += 1
                 numbered = render_template(template, context, i)
                 if numbered == name:  # {i} hidden by its format spec
@@ -320,7 +336,7 @@ class NameBook:
         else:
             name = render_template(template, context)
             _refuse_reserved(name, self.directory, field=fields, source=source)
-            if name in self.taken:
+            if self._is_taken(name):
                 raise TreeError(
                     f"directory {name!r} already exists",
                     path=self.directory,
@@ -329,5 +345,5 @@ class NameBook:
                 )
         _refuse_reserved(name, self.directory, field=fields, source=source)
         check_name(name, self.directory, source=source)
-        self.taken.add(name)
+        self._take(name)
         return name

@@ -5,7 +5,9 @@ and saves an index (``<root>/.autojob/status.json``, one JSON array per column)
 with a journal beside it. Later calls load the columns, re-read only the tasks
 named in the journal since (and those queued or running, whose processes must
 be checked), and save the columns again: the cost follows what changed, not the
-size of the tree. The index is rebuilt when missing, unreadable, older than
+size of the tree (the rows they changed are appended beside the index, which
+is written whole only now and then: :mod:`autojob.store.status_delta`). The
+index is rebuilt when missing, unreadable, older than
 ``SETTINGS.INDEX_MAX_AGE`` seconds, or when asked (``rescan=True``): hand edits
 that bypass autojob are seen then. No index is written under a directory
 holding no task, nor inside a task directory (a task's own files are read).
@@ -22,6 +24,7 @@ import contextlib
 import json
 import logging
 import os
+import secrets
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -34,6 +37,7 @@ from autojob.errors import AutojobError
 from autojob.store.atomic import write_atomic
 from autojob.store.journal import journal_path, read_journal
 from autojob.store.state import STATE_FIELDS, State, TaskState, read_state, run_seconds
+from autojob.store.status_delta import DELTA_SHARE, append_delta, read_delta, remove_delta
 from autojob.store.walk import (
     has_tasks,
     is_task_dir,
@@ -52,7 +56,7 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-INDEX_VERSION = 4  # 4: ended tasks keep their start (started_at, host, pid)
+INDEX_VERSION = 5  # 4: ended tasks keep their start (started_at, host, pid); 5: a token
 LIVE = (State.QUEUED.value, State.RUNNING.value)
 #: columns of the index: where the task is, then its state's fields
 PLACE = ("path", "group", "study", "created")
@@ -93,6 +97,9 @@ class StatusReport:
         self._tasks: dict[str, TaskEntry] | None = None
         #: (task path, what is wrong): shared task ids, tasks in another group than named
         self.problems: list[tuple[str, str]] = []
+        #: the rows put or changed, and the paths dropped, since the index was read
+        self.touched: set[str] = set()
+        self.dropped: list[str] = []
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -100,6 +107,7 @@ class StatusReport:
     def put(self, rel: str, state: TaskState, group: str | None, study: str | None) -> None:
         """Add or replace the row of the task at ``rel``."""
         values = (rel, group, study, None, None, None, *state.row())
+        self.touched.add(rel)
         row = self.rows.get(rel)
         if row is None:
             self.rows[rel] = len(self.columns["path"])
@@ -113,6 +121,25 @@ class StatusReport:
                 self.columns[name][row] = value
         self._tasks = None
 
+    def put_row(self, values: list[Any]) -> None:
+        """Add or replace a whole row (every column, in the order of ``COLUMNS``)."""
+        rel = values[0]
+        row = self.rows.get(rel)
+        if row is None:
+            self.rows[rel] = len(self.columns["path"])
+            for name, value in zip(COLUMNS, values, strict=True):
+                self.columns[name].append(value)
+        else:
+            for name, value in zip(COLUMNS, values, strict=True):
+                self.columns[name][row] = value
+        self.touched.add(rel)
+        self._tasks = None
+
+    def row_values(self, rel: str) -> list[Any]:
+        """Every column of the task at ``rel``, in the order of ``COLUMNS``."""
+        row = self.rows[rel]
+        return [self.columns[name][row] for name in COLUMNS]
+
     def forget_metadata(self, rel: str) -> None:
         """Read the task's ``date_created`` and ids again when next needed (task.json changed)."""
         row = self.rows.get(rel)
@@ -125,6 +152,7 @@ class StatusReport:
         row = self.rows[rel]
         for name, value in zip(STATE_FIELDS, state.row(), strict=True):
             self.columns[name][row] = value
+        self.touched.add(rel)
         self._tasks = None
 
     def drop(self, rels: list[str]) -> None:
@@ -132,6 +160,8 @@ class StatusReport:
         gone = {self.rows.pop(rel) for rel in rels if rel in self.rows}
         if not gone:
             return
+        self.dropped.extend(rel for rel in rels if rel not in self.rows)
+        self.touched.difference_update(rels)
         keep = [i for i in range(len(self.columns["path"])) if i not in gone]
         self.columns = {n: [col[i] for i in keep] for n, col in self.columns.items()}
         self.rows = {p: i for i, p in enumerate(self.columns["path"])}
@@ -225,6 +255,7 @@ def _order_attempts(root: str, report: StatusReport, groups: set[str] | None = N
         if group in shared and col["created"][row] is None:
             found = _date_created(os.path.join(root, col["path"][row]))
             col["created"][row], col["task_id"][row], col["task_group_id"][row] = found
+            report.touched.add(col["path"][row])
     report._tasks = None
 
 
@@ -263,17 +294,33 @@ def _load_index(root: str) -> dict[str, Any] | None:
 
 
 def _save_index(root: str, report: StatusReport, built_at: float, offset: int) -> None:
+    """Write the index whole, under a new token (so the delta's lines no longer apply)."""
     data = {
         "version": INDEX_VERSION,
         "root": root,
         "built_at": built_at,
         "journal_offset": offset,
+        "token": secrets.token_hex(8),
         "columns": report.columns,
     }
     try:
         write_atomic(Path(_index_path(root)), json.dumps(data, separators=(",", ":")))
     except AutojobError as exc:
         logger.warning("status index not saved: %s", exc)
+        return
+    remove_delta(root)
+
+
+def _save_changes(
+    root: str, report: StatusReport, index: dict[str, Any], offset: int, pending: int
+) -> None:
+    """Append the rows changed to the delta, or write the index whole when it has grown."""
+    rows = [report.row_values(rel) for rel in sorted(report.touched) if rel in report.rows]
+    small = pending + len(rows) + len(report.dropped) <= DELTA_SHARE * len(report)
+    token = index.get("token")
+    if small and isinstance(token, str) and append_delta(root, token, offset, rows, report.dropped):
+        return
+    _save_index(root, report, float(index["built_at"]), offset)
 
 
 def _start_journal(root: str) -> bool:
@@ -287,6 +334,7 @@ def _start_journal(root: str) -> bool:
         os.makedirs(os.path.join(root, SETTINGS.INDEX_DIR), exist_ok=True)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(_index_path(root))
+        remove_delta(root)
         write_atomic(Path(journal_path(root)), "")
     except (OSError, AutojobError) as exc:
         logger.info("no status index in %s: %s", root, exc)
@@ -318,9 +366,17 @@ def _full_scan(root: str) -> StatusReport:
 
 def _refresh(root: str, index: dict[str, Any]) -> StatusReport:
     report = StatusReport(Path(root), source="index")
-    report.columns = {name: list(index["columns"][name]) for name in COLUMNS}
-    report.rows = {p: i for i, p in enumerate(report.columns["path"])}
-    changed, offset = read_journal(journal_path(root), int(index.get("journal_offset", 0)))
+    report.columns = {name: index["columns"][name] for name in COLUMNS}
+    report.rows = dict(zip(report.columns["path"], range(len(report.columns["path"])), strict=True))
+    offset, pending = int(index.get("journal_offset", 0)), 0
+    for line in read_delta(root, str(index.get("token"))):
+        report.drop(list(line["dropped"]))
+        for values in line["rows"]:
+            report.put_row(values)
+        offset, pending = int(line["offset"]), pending + len(line["rows"]) + len(line["dropped"])
+    report.touched.clear()
+    report.dropped.clear()
+    changed, offset = read_journal(journal_path(root), offset)
     todo = {os.path.relpath(p, root) for p in changed if _inside(p, root)}
     for rel in todo:
         report.forget_metadata(os.path.normpath(rel))  # its task.json may have changed too
@@ -330,7 +386,7 @@ def _refresh(root: str, index: dict[str, Any]) -> StatusReport:
         touched |= _reread(root, rel, report)
     if todo:
         _order_attempts(root, report, touched)
-        _save_index(root, report, float(index["built_at"]), offset)
+        _save_changes(root, report, index, offset, pending)
     return report
 
 

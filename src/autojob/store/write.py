@@ -17,11 +17,12 @@ import contextlib
 import ctypes
 import errno
 import functools
+import json
 import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,7 @@ from pydantic import BaseModel
 from autojob import SETTINGS
 from autojob.bases.input_files import Files, InputFile
 from autojob.errors import AutojobError, TreeError
+from autojob.ids import set_unvalidated
 from autojob.input_keys import check_input_document
 from autojob.store.atomic import (
     dump_json,
@@ -60,6 +62,7 @@ __all__ = [
     "carry_over_files",
     "create_task_group_tree",
     "create_task_tree",
+    "groups_of",
     "make_dest",
     "relative_inside",
     "write_study",
@@ -328,9 +331,11 @@ def _fallback(template: str | None, name: str, label: str, ident: str) -> str | 
 # -- input files -------------------------------------------------------------
 
 
-def _files_of(files: Files | None) -> FilesOf:
+def _files_of(files: Files | FilesOf | None) -> FilesOf:
     if files is None:
         return lambda _task: ()
+    if callable(files):
+        return files
     if isinstance(files, Mapping):
         by_id = files
         return lambda task: by_id.get(task.task_metadata.task_id, ())
@@ -453,13 +458,114 @@ def _write_study_dir(
     task_group_template: str | None,
     task_template: str | None,
     files_of: FilesOf,
-) -> None:
+    more: Iterable[TaskGroup] = (),
+) -> int:
+    """Write the study's task groups, then ``more`` one by one, then ``study.json``.
+
+    The groups of ``more`` are linked to the study, their input files
+    checked, and written each before the next is taken, and never kept: the
+    names are looked up in the directory and the ids of the groups spooled to
+    a file beside it, so memory stays the same however many groups come.
+    Returns the number of groups written.
+    """
     os.mkdir(folder)
-    _write_metadata(folder, SETTINGS.STUDY_METADATA_FILE, study)
-    names = NameBook(Path(folder), empty=True)
-    for group in study.task_groups:
-        name = _name_group(names, task_group_template, group)
-        _write_group_dir(group, os.path.join(folder, name), task_template, files_of)
+    names = NameBook(Path(folder), empty=True, on_disk=True)
+    count = 0
+    with _IdSpool(os.path.dirname(folder)) as ids:
+        for group in study.task_groups:
+            name = _name_group(names, task_group_template, group)
+            _write_group_dir(group, os.path.join(folder, name), task_template, files_of)
+            ids.add(group.task_group_id)
+        count += len(study.task_groups)
+        for group in more:
+            _join_study(group, study)
+            _check_files(group.tasks, files_of)
+            name = _name_group(names, task_group_template, group)
+            _write_group_dir(group, os.path.join(folder, name), task_template, files_of)
+            ids.add(group.task_group_id)
+            count += 1
+        _write_study_metadata(folder, study, ids)
+    return count
+
+
+def _join_study(group: TaskGroup, study: Study) -> None:
+    set_unvalidated(group, "study_id", study.study_id)
+    set_unvalidated(group, "study_group_id", study.study_group_id)
+    group.link()
+
+
+def groups_of(items: Iterable[TaskBase | TaskGroup]) -> Iterator[TaskGroup]:
+    """Task groups from a stream of tasks and task groups, one group at a time.
+
+    A task group is taken as it is; tasks that follow one another with the
+    same ``task_group_id`` make one group (as ``Study(tasks=...)`` groups
+    them), so the tasks of a group must come together.
+    """
+    current: TaskGroup | None = None
+    for item in items:
+        if isinstance(item, TaskGroup):
+            if current is not None:
+                yield current
+                current = None
+            yield item
+        elif current is not None and item.task_metadata.task_group_id == current.task_group_id:
+            current.tasks.append(item)
+        else:
+            if current is not None:
+                yield current
+            current = TaskGroup.from_task(item)
+    if current is not None:
+        yield current
+
+
+class _IdSpool:
+    """The ids of the groups written so far, in a file: a study's list without holding it.
+
+    The file is made in ``directory`` and unlinked at once: it lives while
+    open, nothing else sees it, and it goes when closed, whatever happens.
+    """
+
+    def __init__(self, directory: str) -> None:
+        fd, path = tempfile.mkstemp(prefix=STAGING_PREFIX, dir=directory)
+        os.unlink(path)
+        self._file = os.fdopen(fd, "w+", encoding="utf-8")
+        self.count = 0
+
+    def __enter__(self) -> _IdSpool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._file.close()
+
+    def add(self, ident: str) -> None:
+        self._file.write(ident + "\n")
+        self.count += 1
+
+    def lines(self) -> Iterator[str]:
+        """The ids, in the order they were added."""
+        self._file.flush()
+        self._file.seek(0)
+        for line in self._file:
+            yield line[:-1]
+
+
+_GROUPS_MARK = "\x00task_groups\x00"
+
+
+def _write_study_metadata(folder: str, study: Study, ids: _IdSpool) -> None:
+    """Write ``study.json`` listing the spooled ids, as ``dump_json`` lays a list out."""
+    path = os.path.join(folder, SETTINGS.STUDY_METADATA_FILE)
+    data = study.model_dump(mode="json")
+    data["task_groups"] = _GROUPS_MARK
+    head, _, tail = dump_json(data, path).partition(json.dumps(_GROUPS_MARK))
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(head)
+        out.write("[" if ids.count else "[]")
+        for number, ident in enumerate(ids.lines()):
+            out.write(("," if number else "") + "\n        " + json.dumps(ident))
+        out.write("\n    ]" if ids.count else "")
+        out.write(tail)
 
 
 def write_study(
@@ -469,16 +575,23 @@ def write_study(
     study_template: str | None = None,
     task_group_template: str | None = None,
     task_template: str | None = None,
-    files: Files | None = None,
+    files: Files | FilesOf | None = None,
     by_label: bool = False,
+    tasks: Iterable[TaskBase | TaskGroup] = (),
 ) -> Path:
     """Write ``study`` as a new directory in ``dest`` and return it.
 
     When ``dest`` is a study group, the study joins it. ``files``: input files
-    for every task, or for each task by its id (see :class:`InputFile`).
-    Directories without a template are named by id, as in the reference
-    implementation (whose loader finds them so), or with ``by_label`` by the
-    study's name and the groups' labels.
+    for every task, or for each task by its id (see :class:`InputFile`), or a
+    function giving a task's. Directories without a template are named by id,
+    as in the reference implementation (whose loader finds them so), or with
+    ``by_label`` by the study's name and the groups' labels.
+
+    ``tasks``: more tasks and task groups (see :func:`groups_of`), written
+    after the study's own task groups one group at a time and never held, so
+    that a generator of a million tasks is written in the memory of one: the
+    study is not changed, and its ``study.json`` lists them all. The tree
+    still appears whole when complete, or not at all.
     """
     if not by_label:
         study_template = study_template or "{study_id}"
@@ -493,7 +606,8 @@ def write_study(
     fallback = _fallback(study_template, name, study.name, study.study_id)
     with _staging(dest) as stage:
         folder = os.path.join(stage, name)
-        _write_study_dir(study, folder, task_group_template, task_template, files_of)
+        more = groups_of(tasks)
+        _write_study_dir(study, folder, task_group_template, task_template, files_of, more)
         final = _publish(stage / name, dest / name, fallback)
     note_changed([final])
     if parent_meta.is_file():

@@ -39,6 +39,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "advance": ("autojob.cli.advance", "advance"),
     "workflow": ("autojob.cli.workflow", "workflow"),
     "harvest": ("autojob.cli.harvest", "harvest"),
+    "report": ("autojob.cli.report", "report"),
 }
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from autojob import SETTINGS
 from autojob.errors import AutojobError
+from autojob.execution.track import refresh_from_scheduler
 from autojob.next.advance import StepProgress, workflow_progress
 from autojob.scheduler import memory_mb
 from autojob.store.status_index import StatusReport, TaskEntry, collect, newest_attempts
@@ -31,6 +32,7 @@ __all__ = [
     "ENDED",
     "STATE_ORDER",
     "TROUBLE",
+    "Estimate",
     "Failure",
     "ReportData",
     "StudyProgress",
@@ -38,6 +40,7 @@ __all__ = [
     "WorkflowView",
     "gather",
     "study_progress",
+    "summarise",
     "tail",
 ]
 
@@ -113,6 +116,16 @@ class StudyProgress:
         return sum(n for state, n in self.counts.items() if state in ENDED)
 
 
+@dataclass(frozen=True)
+class Estimate:
+    """Time left: the work to do (mean run time of the ended attempts) over the runs at once."""
+
+    seconds: float | None  # None until an attempt has ended
+    running: int
+    waiting: int  # queued or idle
+    mean_run: float | None
+
+
 @dataclass
 class ReportData:
     """The summary, the runs, the failures and the workflows of a tree."""
@@ -127,6 +140,18 @@ class ReportData:
     failures: list[Failure]
     workflows: list[WorkflowView]
     generated_at: float = field(default_factory=time.time)
+    note: str | None = None  # a scheduler that could not be asked
+
+    def estimate(self) -> Estimate:
+        """How long the tasks not ended yet will take, from the run times of those ended."""
+        ended = [t.run_seconds for t in self.times if t.state in ENDED and t.run_seconds]
+        running = [t.run_seconds or 0.0 for t in self.times if t.state == "running"]
+        waiting = self.counts.get("queued", 0) + self.counts.get("idle", 0)
+        if not ended:
+            return Estimate(None, len(running), waiting, None)
+        mean = sum(ended) / len(ended)
+        work = waiting * mean + sum(max(0.0, mean - elapsed) for elapsed in running)
+        return Estimate(work / max(1, len(running)), len(running), waiting, mean)
 
     @property
     def run_seconds(self) -> float:
@@ -143,6 +168,9 @@ class ReportData:
 def gather(root: Path, *, rescan: bool = False, tails: bool = True) -> ReportData:
     """Everything a report shows of the tasks under ``root``, but sweep results.
 
+    The status index is brought up to date with the schedulers first (one
+    batched query per executor, as ``autojob status`` makes); a scheduler
+    that cannot be asked leaves its note in ``ReportData.note``.
     ``tails=False``: leave out the tails of standard error (the live view
     reads them only for the failures it shows).
 
@@ -152,6 +180,14 @@ def gather(root: Path, *, rescan: bool = False, tails: bool = True) -> ReportDat
     status = collect(root, rescan=rescan)
     if not len(status):
         raise no_tasks_error([root])
+    note = refresh_from_scheduler(status, force=rescan)
+    data = summarise(status, tails=tails)
+    data.note = note
+    return data
+
+
+def summarise(status: StatusReport, *, tails: bool = True) -> ReportData:
+    """What a report or the live view shows of the tasks of a status report."""
     newest = newest_attempts(status)
     newest_paths = {e.path for e in newest}
     counts = Counter(e.state.state.value for e in newest)

@@ -18,6 +18,7 @@ from autojob.errors import InputError
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+    from matplotlib.axis import Axis
     from matplotlib.figure import Figure
 
     from autojob.next.advance import StepProgress
@@ -107,11 +108,18 @@ def _per_task(values: list[float], states: list[str], label: str, title: str) ->
                 label=f"{state} ({len(rows)})",
                 rasterized=dense,
             )
+        _whole_numbers(axes.xaxis)
         axes.set_xlabel("task, in the order they started")
         axes.set_ylabel(label)
         axes.set_title(title, loc="left")
         axes.legend(loc="upper left", bbox_to_anchor=(1, 1), frameon=False)
         return _svg(figure)
+
+
+def _whole_numbers(axis: Axis) -> None:
+    from matplotlib.ticker import MaxNLocator  # noqa: PLC0415
+
+    axis.set_major_locator(MaxNLocator(integer=True))
 
 
 def _started_first(times: Sequence[TaskTimes]) -> list[TaskTimes]:
@@ -158,6 +166,7 @@ def timeline_svg(times: Sequence[TaskTimes], now: float) -> str | None:
                 rasterized=dense,
             )
         axes.invert_yaxis()
+        _whole_numbers(axes.yaxis)
         axes.set_xlabel("seconds since the first start")
         axes.set_ylabel("task")
         axes.set_title("Timeline", loc="left")

@@ -105,7 +105,14 @@ def status(
     if watch:
         from autojob.cli.watch import watch_status  # noqa: PLC0415
 
-        watch_status(path, interval=interval, rescan=rescan, failures=show_failed)
+        chosen = by  # --by adds the table of those rows under the bars
+        watch_status(
+            path,
+            interval=interval,
+            rescan=rescan,
+            failures=show_failed,
+            table=None if chosen is None else lambda report: _table(report, chosen),
+        )
         return
     from rich.console import Console  # noqa: PLC0415  (rich only when a table is shown)
 

@@ -11,6 +11,7 @@ on the terminal, with exit status 0.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,30 +22,44 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from autojob.report.data import Estimate, Failure, ReportData
+    from autojob.store.status_index import StatusReport
 
 __all__ = ["watch_status"]
 
 BAR_WIDTH = 30
 
 
-def watch_status(path: Path, *, interval: float, rescan: bool, failures: int) -> None:
+def watch_status(
+    path: Path,
+    *,
+    interval: float,
+    rescan: bool,
+    failures: int,
+    table: Callable[[StatusReport], RenderableType] | None = None,
+) -> None:
     """Redraw the view of the tasks under ``path`` every ``interval`` seconds until Ctrl-C.
+
+    ``failures``: how many of the newest failures to list; ``table``: draws
+    a table of the status report too (``status --by``).
 
     Raises:
         AutojobError: ``path`` holds no task (before anything is drawn).
     """
-    from rich.console import Console  # noqa: PLC0415
+    from rich.console import Console, Group  # noqa: PLC0415
     from rich.live import Live  # noqa: PLC0415
 
     from autojob.report.data import gather  # noqa: PLC0415
 
-    data = gather(path, rescan=rescan, tails=False)
+    def view(rescan: bool = False) -> RenderableType:
+        data = gather(path, rescan=rescan, tails=False)
+        drawn = render(data, failures)
+        return drawn if table is None else Group(drawn, table(data.status))
+
     try:
-        with Live(render(data, failures), console=Console(), auto_refresh=False) as live:
+        with Live(view(rescan), console=Console(), auto_refresh=False) as live:
             while True:
                 time.sleep(interval)
-                data = gather(path, tails=False)
-                live.update(render(data, failures), refresh=True)
+                live.update(view(), refresh=True)
     except KeyboardInterrupt:
         return
 

@@ -42,8 +42,8 @@ import bench_status
 import common
 
 from autojob.harvest import archive
+from autojob.harvest.cache import cache_path
 from autojob.report import PlotSpec, write_report
-from autojob.report.sweep import cache_path
 
 CONTENDERS = ("lower", "harvest", "report cold", "report warm", "plot cold", "plot warm")
 PLOT = PlotSpec("outputs.energy", "cutoff")

@@ -24,7 +24,7 @@ from autojob.errors import AutojobError
 from autojob.execution.track import refresh_from_scheduler
 from autojob.next.advance import StepProgress, workflow_progress
 from autojob.scheduler import memory_mb
-from autojob.store.status_index import StatusReport, TaskEntry, collect, newest_attempts
+from autojob.store.status_index import StatusReport, collect, newest_rows
 from autojob.store.walk import no_tasks_error
 from autojob.store.workflow import has_workflow
 
@@ -187,29 +187,32 @@ def gather(root: Path, *, rescan: bool = False, tails: bool = True) -> ReportDat
 
 
 def summarise(status: StatusReport, *, tails: bool = True) -> ReportData:
-    """What a report or the live view shows of the tasks of a status report."""
-    newest = newest_attempts(status)
-    newest_paths = {e.path for e in newest}
-    counts = Counter(e.state.state.value for e in newest)
+    """What a report or the live view shows of the tasks of a status report.
+
+    Read from the report's columns: no task or state object is built per task.
+    """
+    newest = newest_rows(status)
+    states = status.columns["state"]
     return ReportData(
         root=status.root,
         status=status,
         studies=study_progress(status, newest),
-        counts=counts,
-        attempt_counts=Counter(status.columns["state"]),
+        counts=Counter(states[r] for r in newest),
+        attempt_counts=Counter(states),
         task_groups=len({g for g in status.columns["group"] if g is not None}),
-        times=[_times(status.root, e) for e in status.tasks.values()],
-        failures=_failures(status, newest_paths, tails=tails),
+        times=[_times(status, row) for row in range(len(states))],
+        failures=_failures(status, set(newest), tails=tails),
         workflows=_workflows(status),
     )
 
 
-def study_progress(status: StatusReport, newest: list[TaskEntry]) -> list[StudyProgress]:
-    """Per study (by name), the states of the newest attempts; loose tasks apart."""
+def study_progress(status: StatusReport, newest: list[int]) -> list[StudyProgress]:
+    """Per study (by name), the states of the newest attempts (rows); loose tasks apart."""
     per: dict[str, Counter[str]] = {}
-    for entry in newest:
-        name = study_name(status.root, entry.study)
-        per.setdefault(name, Counter())[entry.state.state.value] += 1
+    studies, states = status.columns["study"], status.columns["state"]
+    for row in newest:
+        name = study_name(status.root, studies[row])
+        per.setdefault(name, Counter())[states[row]] += 1
     return [StudyProgress(name, counts) for name, counts in sorted(per.items())]
 
 
@@ -218,20 +221,17 @@ def study_name(root: Path, study: str | None) -> str:
     return root.name if study == "." else study or "(tasks outside studies)"
 
 
-def _times(root: Path, entry: TaskEntry) -> TaskTimes:
-    st = entry.state
+def _times(status: StatusReport, row: int) -> TaskTimes:
+    col = status.columns
+    path, state, started, ended = (col[n][row] for n in ("path", "state", "started_at", "ended_at"))
+    if started is not None and ended is not None:
+        seconds: float | None = max(0.0, ended - started)
+    else:  # running (counted to now), or not run
+        seconds = status.state_of(row).run_seconds() if state == "running" else None
     memory = cpu = None
-    if st.accounted:
-        memory, cpu = _accounting(root / entry.path)
-    return TaskTimes(
-        entry.path,
-        st.state.value,
-        st.started_at,
-        st.ended_at,
-        st.run_seconds(),
-        memory,
-        cpu,
-    )
+    if col["accounted"][row]:
+        memory, cpu = _accounting(status.root / path)
+    return TaskTimes(path, state, started, ended, seconds, memory, cpu)
 
 
 def _accounting(task_dir: Path) -> tuple[float | None, float | None]:
@@ -289,21 +289,21 @@ def _cpus(scheduler: dict[str, Any]) -> int:
     return number("cpus_per_task") * number("ntasks")
 
 
-def _failures(status: StatusReport, newest: set[str], *, tails: bool) -> list[Failure]:
+def _failures(status: StatusReport, newest: set[int], *, tails: bool) -> list[Failure]:
     found = []
     for row in status.rows_where(TROUBLE):
-        entry = status.entry(row)
-        st = entry.state
-        stderr = tail(status.root / entry.path / SETTINGS.STDERR_FILE) if tails else ""
+        st = status.state_of(row)
+        path = status.columns["path"][row]
+        stderr = tail(status.root / path / SETTINGS.STDERR_FILE) if tails else ""
         found.append(
             Failure(
-                path=entry.path,
+                path=path,
                 state=st.state.value,
                 cause=st.detail or st.reason or _last_line(stderr) or st.state.value,
                 exit_code=st.exit_code,
                 stderr_tail=stderr,
                 ended_at=st.ended_at,
-                newest=entry.path in newest,
+                newest=row in newest,
             )
         )
     return sorted(found, key=lambda f: (-(f.ended_at or 0.0), f.path))

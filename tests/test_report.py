@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,10 +21,9 @@ import pytest
 from autojob.errors import InputError
 from autojob.report import parse_plot
 from autojob.report.data import ReportData, TaskTimes, _megabytes, _seconds, gather
-from tests.helpers import run
+from tests.helpers import run, run_sample_study
 from tests.workflow_helpers import squares_study
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 TROUBLE = ("failed", "timeout", "oom")
 
 
@@ -34,15 +31,7 @@ TROUBLE = ("failed", "timeout", "oom")
 def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The sample study (small grids, run: two of four tasks fail) and the workflow example."""
     dest = tmp_path_factory.mktemp("report")
-    built = subprocess.run(
-        [sys.executable, str(EXAMPLES / "scf_sweep.py"), str(dest), "--mixing", "0.3", "0.6",
-         "1.2", "1.7", "--cutoff", "400"],
-        capture_output=True, text=True, check=False, timeout=120,
-    )  # fmt: skip
-    assert built.returncode == 0, built.stderr
-    root = Path(built.stdout.strip().splitlines()[-1])
-    submitted = run("submit", root, "--wait", cwd=dest)
-    assert submitted.returncode == 1, submitted.stderr  # two of four fail on purpose
+    run_sample_study(dest, ["0.3", "0.6", "1.2", "1.7"], 2)  # two of four fail on purpose
     squares_study(dest, "00:01:00")
     return dest
 

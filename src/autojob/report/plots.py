@@ -136,20 +136,24 @@ def _started_first(times: Sequence[TaskTimes]) -> list[TaskTimes]:
 
 def runtime_svg(times: Sequence[TaskTimes]) -> str | None:
     """Run time per attempt (start to end), or None if no attempt has run."""
-    ran = _started_first([t for t in times if t.run_seconds is not None])
-    if not ran:
-        return None
-    values = [float(t.run_seconds or 0.0) for t in ran]
-    return _per_task(values, [t.state for t in ran], "run time (s)", "Run time per task")
+    seconds = {t.path: t.run_seconds for t in times}
+    return _per_task_svg(times, seconds, "run time (s)", "Run time per task")
 
 
 def memory_svg(times: Sequence[TaskTimes]) -> str | None:
     """Peak memory per attempt from the scheduler's accounting, or None if none has it."""
-    known = _started_first([t for t in times if t.peak_memory_mb is not None])
+    memory = {t.path: t.peak_memory_mb for t in times}
+    return _per_task_svg(times, memory, "peak memory (MB)", "Peak memory per task")
+
+
+def _per_task_svg(
+    times: Sequence[TaskTimes], values: dict[str, float | None], label: str, title: str
+) -> str | None:
+    known = _started_first([t for t in times if values[t.path] is not None])
     if not known:
         return None
-    values = [float(t.peak_memory_mb or 0.0) for t in known]
-    return _per_task(values, [t.state for t in known], "peak memory (MB)", "Peak memory per task")
+    shown = [float(values[t.path] or 0.0) for t in known]
+    return _per_task(shown, [t.state for t in known], label, title)
 
 
 def timeline_svg(times: Sequence[TaskTimes], now: float) -> str | None:

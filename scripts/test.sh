@@ -4,14 +4,21 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# ShellCheck checks the generated task scripts (Debian package)
-if ! command -v shellcheck >/dev/null 2>&1; then
+# Debian packages some tests use: ShellCheck checks the generated task scripts,
+# Chromium (driven through chromium-driver) opens the HTML report, tmux is the
+# terminal the live view of status --watch is driven in
+missing=()
+command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+command -v tmux >/dev/null 2>&1 || missing+=(tmux)
+if [ "${#missing[@]}" -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        echo "== installing shellcheck"
+        echo "== installing ${missing[*]}"
         apt-get update -qq >/dev/null
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
     else
-        echo "note: shellcheck is not installed; its test will be skipped outside CI" >&2
+        echo "note: ${missing[*]} not installed; their tests will be skipped outside CI" >&2
     fi
 fi
 

@@ -153,6 +153,25 @@ def study_of_commands(
     return study, tasks
 
 
+def run_sample_study(dest: Path, mixings: list[str], failing: int) -> Path:
+    """The sample study (examples/scf_sweep.py, cutoff 400), run here with ``autojob submit``.
+
+    ``failing``: how many of its tasks fail on purpose (too much mixing), so
+    ``submit --wait`` exits 1 when there are any.
+    """
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    built = subprocess.run(
+        [sys.executable, str(examples / "scf_sweep.py"), str(dest), "--mixing", *mixings,
+         "--cutoff", "400"],
+        capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    root = Path(built.stdout.strip().splitlines()[-1])
+    submitted = run("submit", root, "--wait", cwd=dest)
+    assert submitted.returncode == (1 if failing else 0), submitted.stderr
+    return root
+
+
 def task_dir(study: Path, label: str) -> Path:
     """The one task directory of the task group ``label`` of ``study``."""
     (path,) = [p for p in (study / label).iterdir() if p.is_dir()]

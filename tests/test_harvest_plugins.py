@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
@@ -32,7 +31,7 @@ from autojob.harvest import (
 )
 from autojob.harvest.harvesters import _registered
 from tests.harvest_helpers import by_label, finished_sweep
-from tests.helpers import run
+from tests.helpers import run, run_sample_study
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -163,17 +162,8 @@ def test_cli_finds_the_plugin_in_a_fresh_process(plugin_site: Path, tmp_path: Pa
 @pytest.fixture(scope="module")
 def sample_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The sample study (small grids), run on this machine with ``autojob submit``."""
-    dest = tmp_path_factory.mktemp("sample")
-    built = subprocess.run(
-        [sys.executable, str(EXAMPLES / "scf_sweep.py"), str(dest), "--mixing", "0.3", "1.2",
-         "1.7", "--cutoff", "400"],
-        capture_output=True, text=True, check=False, timeout=120,
-    )  # fmt: skip
-    assert built.returncode == 0, built.stderr
-    root = Path(built.stdout.strip().splitlines()[-1])
-    submitted = run("submit", root, "--wait", cwd=dest)
-    assert submitted.returncode == 1, submitted.stderr  # two of three fail on purpose
-    return root
+    # two of three fail on purpose
+    return run_sample_study(tmp_path_factory.mktemp("sample"), ["0.3", "1.2", "1.7"], 2)
 
 
 @pytest.fixture

@@ -46,7 +46,13 @@ LAYERS: dict[str, tuple[str, ...]] = {
     # discovery, task state, locks, rendering scripts
     "store": ("autojob.store",),
     "execution": ("autojob.execution",),
-    "features": ("autojob.create", "autojob.next", "autojob.harvest", "autojob.datasets"),
+    "features": (
+        "autojob.create",
+        "autojob.next",
+        "autojob.harvest",
+        "autojob.datasets",
+        "autojob.report",
+    ),
     "cli": ("autojob.cli",),
 }
 RANK = {layer: rank for rank, layer in enumerate(LAYERS)}

@@ -43,6 +43,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "workflow": ("autojob.cli.workflow", "workflow"),
     "harvest": ("autojob.cli.harvest", "harvest"),
     "completion": ("autojob.cli.completion", "completion"),
+    "report": ("autojob.cli.report", "report"),
 }
 
 

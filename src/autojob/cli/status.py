@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict
@@ -55,7 +54,12 @@ TROUBLE = ("failed", "timeout", "oom", "unknown")
     default=None,
     help="Rows of the table: per study (default when there are studies), task group or state.",
 )
-@click.option("--watch", is_flag=True, help="Refresh every --interval seconds until Ctrl-C.")
+@click.option(
+    "--watch",
+    is_flag=True,
+    help="A live view, redrawn every --interval seconds until Ctrl-C: a progress bar per "
+    "study and workflow step, counts per state, the newest failures and the time left.",
+)
 @click.option(
     "--interval",
     type=click.FloatRange(min=0.2),
@@ -108,23 +112,21 @@ def status(
         report, note = _collect(path, rescan)
         print_json_streamed({**_as_json(report), "note": note})
         return
-    from rich.console import Console  # noqa: PLC0415  (rich only when a table is shown)
-    from rich.live import Live  # noqa: PLC0415
+    if watch:
+        from autojob.cli.watch import watch_status  # noqa: PLC0415
 
-    console = Console()
-    if not watch:
-        console.print(_render(*_collect(path, rescan), by, show_failed, show_all))
+        chosen = by  # --by adds the table of those rows under the bars
+        watch_status(
+            path,
+            interval=interval,
+            rescan=rescan,
+            failures=show_failed,
+            table=None if chosen is None else lambda report: _table(report, chosen, show_all),
+        )
         return
-    with Live(console=console, auto_refresh=False) as live:
-        try:
-            while True:
-                live.update(
-                    _render(*_collect(path, rescan), by, show_failed, show_all), refresh=True
-                )
-                rescan = False
-                time.sleep(interval)
-        except KeyboardInterrupt:
-            pass
+    from rich.console import Console  # noqa: PLC0415  (rich only when a table is shown)
+
+    Console().print(_render(*_collect(path, rescan), by, show_failed, show_all))
 
 
 def _collect(path: Path, rescan: bool) -> tuple[StatusReport, str | None]:

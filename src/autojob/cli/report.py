@@ -1,0 +1,67 @@
+"""``autojob report``: one self-contained HTML page about the tasks under a directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from autojob.cli.options import ExistingDir
+
+__all__ = ["report"]
+
+
+@click.command("report")
+@click.argument("path", type=ExistingDir, default=Path())
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("report.html"),
+    show_default=True,
+    help="The HTML file to write (replaced atomically).",
+)
+@click.option(
+    "--plot",
+    "plots",
+    multiple=True,
+    metavar="OUTPUT:PARAM",
+    help="Also plot a result against the parameter swept, e.g. outputs.energy:cutoff "
+    "(dotted fields of the harvest records; a bare name is looked up in metadata, "
+    "outputs, then task_inputs). Repeat for several plots.",
+)
+@click.option("--rescan", is_flag=True, help="Walk the whole tree instead of trusting the index.")
+def report(path: Path, output: Path, plots: tuple[str, ...], rescan: bool) -> None:
+    """Write one HTML page about the tasks under PATH, to open in any browser.
+
+    The page holds everything it shows (no network needed, nothing loaded
+    from elsewhere): a summary (studies, task groups, attempts, counts per
+    state, time spent, CPU-hours where a scheduler accounted them), the run
+    time and peak memory of each task, a timeline coloured by state, the
+    results of a sweep (--plot), each workflow's DAG coloured by each step's
+    progress, and a table of the tasks that failed, timed out or ran out of
+    memory (cause, exit code, last lines of stderr, path), to sort and filter.
+    It is built from the status index (as 'autojob status' keeps it) and,
+    for --plot, from a harvest whose cache is kept beside the page, so the
+    next report reads only what changed. The plots need matplotlib: pip
+    install 'autojob[report]'.
+
+    \b
+    Examples:
+      autojob new --label hello --set command='echo hello'
+      autojob submit --wait
+      autojob report
+      autojob report . --output status.html
+    """
+    from rich.console import Console  # noqa: PLC0415
+
+    from autojob.report import parse_plot, write_report  # noqa: PLC0415
+
+    specs = [parse_plot(text) for text in plots]
+    written = write_report(path, output, specs, rescan=rescan)
+    Console(stderr=True).print(
+        f"wrote {written.path} ({written.size / 1024:.0f} KiB): {written.tasks} task(s), "
+        f"{written.failures} failed, {written.plots} plot(s), {written.workflows} workflow(s) "
+        f"in {written.seconds:.1f} s",
+        highlight=False,
+    )

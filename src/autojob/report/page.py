@@ -1,0 +1,162 @@
+"""One self-contained HTML page: the summary, the plots, the DAGs and the failures.
+
+The page needs no network: its style and script are inline, every plot is an
+inline SVG (a dense plot's marks as an embedded PNG), and its
+Content-Security-Policy forbids loading anything else. It is written
+atomically: a reader sees the old page or the new one.
+"""
+
+from __future__ import annotations
+
+import datetime
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+
+from autojob.errors import AutojobError
+from autojob.report.data import STATE_ORDER, TROUBLE, ReportData, gather
+from autojob.report.plots import (
+    STATE_COLOURS,
+    dag_svg,
+    memory_svg,
+    require_matplotlib,
+    runtime_svg,
+    sweep_svg,
+    timeline_svg,
+)
+from autojob.report.sweep import PlotSpec, SweepPoints, sweep_points
+from autojob.store.atomic import write_atomic
+
+__all__ = ["Written", "render_page", "write_report"]
+
+TEMPLATE = "report.html.j2"
+
+
+@dataclass(frozen=True)
+class Written:
+    """What :func:`write_report` wrote."""
+
+    path: Path
+    tasks: int
+    failures: int
+    plots: int
+    workflows: int
+    size: int  # bytes
+    seconds: float
+
+
+def write_report(
+    root: Path, output: Path, plots: Sequence[PlotSpec] = (), *, rescan: bool = False
+) -> Written:
+    """Write the report of the tasks under ``root`` to ``output`` (HTML).
+
+    ``plots``: sweep plots, each an output against a parameter, read from a
+    harvest whose cache is kept beside ``output``.
+
+    Raises:
+        InputError: matplotlib is missing, or a plot names a field no task has.
+        AutojobError: ``root`` holds no task, or ``output`` cannot be written
+            (nothing is left half-written).
+    """
+    started = time.perf_counter()
+    require_matplotlib()
+    if output.is_dir():
+        raise AutojobError(
+            "is a directory", path=output, hint="give the report's file name, e.g. report.html"
+        )
+    data = gather(root, rescan=rescan)
+    sweeps = sweep_points(root, list(plots), output) if plots else []
+    page, counted = render_page(data, sweeps)
+    write_atomic(output, page)
+    return Written(
+        output,
+        len(data.status),
+        len(data.failures),
+        counted,
+        len(data.workflows),
+        len(page.encode()),
+        time.perf_counter() - started,
+    )
+
+
+def render_page(data: ReportData, sweeps: list[SweepPoints]) -> tuple[str, int]:
+    """The page's HTML, and how many plots it holds."""
+    now = data.generated_at
+    plots = [
+        {"id": name, "svg": svg}
+        for name, svg in (
+            ("runtime", runtime_svg(data.times)),
+            ("memory", memory_svg(data.times)),
+            ("timeline", timeline_svg(data.times, now)),
+        )
+        if svg is not None
+    ]
+    notes = []
+    if not any(p["id"] == "memory" for p in plots):
+        notes.append(
+            "Peak memory is known only for tasks a scheduler accounted (SLURM's MaxRSS, "
+            "Grid Engine's maxvmem, in job_stats.json); none here has it."
+        )
+    drawn_sweeps = [
+        {
+            "svg": sweep_svg(s),
+            "caption": f"{len(s.points)} task(s)"
+            + (f"; {s.missing} without both fields as numbers" if s.missing else ""),
+        }
+        for s in sweeps
+    ]
+    workflows = [
+        {
+            "study": view.study,
+            "error": view.error,
+            "steps": view.steps,
+            "svg": None if view.error else dag_svg(view.steps, f"workflow of {view.study}"),
+        }
+        for view in data.workflows
+    ]
+    html = _template().render(
+        name=data.root.name,
+        root=str(data.root),
+        generated=_when(now),
+        colours=STATE_COLOURS,
+        states=[s for s in STATE_ORDER if data.attempt_counts.get(s)],
+        counts=data.counts,
+        attempt_counts=data.attempt_counts,
+        studies=data.studies,
+        task_groups=data.task_groups,
+        run_time=_duration(data.run_seconds),
+        cpu_hours="not accounted" if data.cpu_hours is None else f"{data.cpu_hours:.2f}",
+        plots=plots,
+        plot_notes=notes,
+        sweeps=drawn_sweeps,
+        workflows=workflows,
+        failures=[{**vars(f), "ended": _when(f.ended_at)} for f in data.failures],
+        failure_states=[s for s in TROUBLE if any(f.state == s for f in data.failures)],
+    )
+    return html, len(plots) + len(drawn_sweeps) + len(workflows)
+
+
+def _template() -> jinja2.Template:
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("autojob", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
+    return environment.get_template(TEMPLATE)
+
+
+def _when(epoch: float | None) -> str:
+    if epoch is None:
+        return ""
+    moment = datetime.datetime.fromtimestamp(epoch, tz=datetime.UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d} ({seconds / 3600:.2f} h)"

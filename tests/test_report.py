@@ -1,0 +1,210 @@
+"""``autojob report``: the page of the sample study, as a browser shows it.
+
+The sample study (the README's main job: a sweep of a toy SCF calculation, some
+of whose tasks fail on purpose) is run for real on this machine, beside the
+example workflow study (not run: its DAG shows no progress), and the report of
+both is opened in headless Chromium (Debian's ``chromium`` and
+``chromium-driver``, which scripts/test.sh installs as root) through selenium.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from autojob.errors import InputError
+from autojob.report import parse_plot
+from autojob.report.data import ReportData, TaskTimes, _megabytes, _seconds, gather
+from tests.helpers import run, run_sample_study
+from tests.workflow_helpers import squares_study
+
+TROUBLE = ("failed", "timeout", "oom")
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample study (small grids, run: two of four tasks fail) and the workflow example."""
+    dest = tmp_path_factory.mktemp("report")
+    run_sample_study(dest, ["0.3", "0.6", "1.2", "1.7"], 2)  # two of four fail on purpose
+    squares_study(dest, "00:01:00")
+    return dest
+
+
+@pytest.fixture(scope="module")
+def page(tree: Path) -> Path:
+    out = tree.parent / f"{tree.name}-report.html"
+    done = run("report", tree, "--output", out, "--plot", "outputs.n:cutoff", "--plot",
+               "steps:mixing", cwd=tree)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "2 failed" in done.stderr, done.stderr
+    return out
+
+
+def _failed_paths(tree: Path) -> set[str]:
+    shown = run("status", tree, "--json", cwd=tree)
+    assert shown.returncode == 0, shown.stderr
+    return {t["path"] for t in json.loads(shown.stdout)["tasks"] if t["state"] in TROUBLE}
+
+
+def _browser_problem() -> str | None:
+    missing = [name for name in ("chromium", "chromedriver") if shutil.which(name) is None]
+    if missing:
+        return f"{' and '.join(missing)} not installed (scripts/test.sh installs them as root)"
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    problem = _browser_problem()
+    if problem:
+        if os.environ.get("CI"):
+            pytest.fail(problem)
+        pytest.skip(problem)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(shutil.which("chromium"))
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--window-size=1200,2600", f"--user-data-dir={profile}"):  # fmt: skip
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    driver = webdriver.Chrome(
+        service=Service(executable_path=str(shutil.which("chromedriver"))), options=options
+    )
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _requests(driver: Any) -> list[str]:
+    urls = []
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] == "Network.requestWillBeSent":
+            urls.append(message["params"]["request"]["url"])
+    return urls
+
+
+def _column(driver: Any, index: int) -> list[str]:
+    from selenium.webdriver.common.by import By
+
+    rows = driver.find_elements(By.CSS_SELECTOR, "#failure-table tbody tr")
+    return [r.find_elements(By.TAG_NAME, "td")[index].text for r in rows if r.is_displayed()]
+
+
+def test_the_page_in_chromium(tree: Path, page: Path, browser: Any, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    url = page.as_uri()
+    browser.get("about:blank")
+    browser.get_log("performance")  # what the browser itself loaded when it started
+    browser.get_log("browser")
+    browser.get(url)
+    errors = [e for e in browser.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
+    assert errors == []
+    # the page itself, and nothing else (embedded images are data: URLs)
+    assert [u for u in _requests(browser) if u != url and not u.startswith("data:")] == []
+    for selector in ("#plot-runtime svg", "#plot-timeline svg", "#sweeps svg", ".dag svg"):
+        assert browser.find_elements(By.CSS_SELECTOR, selector), selector
+    dag = browser.find_element(By.CSS_SELECTOR, ".dag svg").text
+    assert "double" in dag and "aggregate" in dag, dag
+    failed = _failed_paths(tree)
+    assert len(failed) == 2
+    assert set(_column(browser, 0)) == failed
+    header = browser.find_element(By.XPATH, "//table[@id='failure-table']//th[text()='task']")
+    header.click()
+    assert _column(browser, 0) == sorted(failed)
+    header.click()
+    assert _column(browser, 0) == sorted(failed, reverse=True)
+    box = browser.find_element(By.ID, "failure-filter")
+    box.send_keys("mix1.7")
+    assert _column(browser, 0) == [p for p in sorted(failed, reverse=True) if "mix1.7" in p]
+    box.clear()
+    box.send_keys(" ")  # any input event: the filter runs again on an empty text
+    box.clear()
+    shot = tmp_path / "report.png"
+    assert browser.save_screenshot(str(shot))
+    print(f"screenshot of the report: {shot}")
+
+
+def test_the_page_holds_what_status_says(tree: Path, page: Path) -> None:
+    text = page.read_text()
+    assert "Content-Security-Policy" in text
+    assert "<script src" not in text and '<link rel="stylesheet"' not in text
+    for failed in _failed_paths(tree):
+        assert failed in text
+    assert "SCF d" in text  # the causes, from the tail of each failed task's stderr
+    assert "outputs.n against cutoff" in text
+
+
+def test_a_bad_plot_is_refused_and_nothing_written(tree: Path, tmp_path: Path) -> None:
+    out = tmp_path / "r.html"
+    done = run("report", tree, "-o", out, "--plot", "energy", cwd=tmp_path)
+    assert done.returncode == 1
+    assert "--plot" in done.stderr and "OUTPUT:PARAM" in done.stderr
+    done = run("report", tree, "-o", out, "--plot", "outputs.nn:cutoff", cwd=tmp_path)
+    assert done.returncode == 1
+    assert "outputs.n" in done.stderr  # the field meant
+    assert not out.exists()
+    done = run("report", tree, "-o", tmp_path, cwd=tmp_path)  # click's usage error
+    assert done.returncode == 2 and "is a directory" in done.stderr
+
+
+def test_a_second_report_reuses_the_harvest_cache(tree: Path, page: Path) -> None:
+    cache = page.with_name(f".{page.name}.harvest-cache.jsonl")
+    assert cache.is_file()
+    before = cache.stat().st_mtime_ns
+    done = run("report", tree, "--output", page, "--plot", "outputs.n:cutoff", cwd=tree)
+    assert done.returncode == 0, done.stderr
+    assert cache.stat().st_mtime_ns >= before
+
+
+def test_parse_plot() -> None:
+    assert str(parse_plot("outputs.energy:cutoff")) == "outputs.energy:cutoff"
+    for bad in ("energy", ":cutoff", "a:", "a:b:c"):
+        with pytest.raises(InputError, match="OUTPUT:PARAM"):
+            parse_plot(bad)
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("00:01:01", 61.0), ("1-02:00:00", 93600.0), ("05:30", 330.0), (12.5, 12.5), ("x", None)],
+)
+def test_elapsed_of_the_schedulers(text: object, seconds: float | None) -> None:
+    assert _seconds(text) == seconds
+
+
+@pytest.mark.parametrize(
+    ("text", "megabytes"), [("1024K", 1.0), ("2G", 2048.0), ("512M", 512.0), ("", None)]
+)
+def test_peak_memory_of_the_schedulers(text: str, megabytes: float | None) -> None:
+    assert _megabytes(text) == megabytes
+
+
+def test_time_left_from_the_runs_that_ended(tree: Path) -> None:
+    data = gather(tree)
+    assert data.estimate().running == 0
+    times = [
+        TaskTimes("a", "success", 0.0, 10.0, 10.0),
+        TaskTimes("b", "failed", 0.0, 30.0, 30.0),
+        TaskTimes("c", "running", 100.0, None, 5.0),
+        TaskTimes("d", "running", 100.0, None, 25.0),
+    ]
+    made = ReportData(
+        data.root, data.status, [], data.counts.copy(), data.counts.copy(), 0, times, [], []
+    )
+    made.counts.clear()
+    made.counts.update({"queued": 3, "running": 2})
+    estimate = made.estimate()
+    # three waiting at the mean of 20 s, and 15 s left of one run, two at once
+    assert (estimate.running, estimate.waiting, estimate.mean_run) == (2, 3, 20.0)
+    assert estimate.seconds == (3 * 20 + 15) / 2

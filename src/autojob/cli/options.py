@@ -21,19 +21,29 @@ F = TypeVar("F", bound=Callable[..., Any])
 class _ExecutorOption(click.Option):
     """``--executor``, whose help lists the executors installed (read when shown)."""
 
-    def __init__(self, *args: Any, lead: str, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, lead: str, default_text: str, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.lead = lead
+        self.default_text = default_text
 
     def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
         """List the executors only when help is shown (no entry points read otherwise)."""
         from autojob.execution.executor import described_executors  # noqa: PLC0415
 
         names = described_executors()
-        self.help = f"{self.lead}: {', '.join(names)}. Default: SETTINGS.DEFAULT_EXECUTOR."
+        self.help = f"{self.lead}: {', '.join(names)}. Default: {self.default_text}."
         return super().get_help_record(ctx)
 
 
-def executor_option(lead: str = "Where tasks run") -> Callable[[F], F]:
-    """The ``--executor NAME`` option; ``lead`` starts its help text."""
-    return click.option("--executor", default=None, metavar="NAME", cls=_ExecutorOption, lead=lead)
+def executor_option(
+    lead: str = "Where tasks run", default: str = "SETTINGS.DEFAULT_EXECUTOR"
+) -> Callable[[F], F]:
+    """The ``--executor NAME`` option; ``lead`` starts its help text, ``default`` ends it."""
+    return click.option(
+        "--executor",
+        default=None,
+        metavar="NAME",
+        cls=_ExecutorOption,
+        lead=lead,
+        default_text=default,
+    )

@@ -39,7 +39,10 @@ DEFAULT_CAUSES = ("timeout", "oom", "failed", "node_fail", "preempted")
     metavar="KEY=VALUE",
     help="Change an input of the new attempts (as in 'autojob new').",
 )
-@executor_option("Where the new attempts run")
+@executor_option(
+    "Where the new attempts run",
+    default="where each old attempt ran (SETTINGS.DEFAULT_EXECUTOR where not recorded)",
+)
 @click.option(
     "-j", "--max-parallel", type=click.IntRange(min=1), default=None, help="Tasks run at once."
 )
@@ -66,7 +69,8 @@ def resubmit(
     """Restart the tasks under PATHS whose newest attempt ended badly.
 
     Each gets a new attempt in the same task group, with its inputs, carried-over
-    files and scaled resources, submitted on its own.
+    files and scaled resources, submitted on its own: to the executor the old
+    attempt ran on (as recorded with it), unless --executor is given.
 
     A task directory holding an autojob.stop file is never restarted.
 
@@ -79,11 +83,11 @@ def resubmit(
     """
     from autojob.execution.executor import chosen_executor  # noqa: PLC0415
     from autojob.execution.submit import submit_tasks  # noqa: PLC0415
-    from autojob.next.resubmit import plan_resubmission, within_budget  # noqa: PLC0415
+    from autojob.next.resubmit import by_executor, plan_resubmission, within_budget  # noqa: PLC0415
     from autojob.next.resubmit import resubmit as make_attempts  # noqa: PLC0415
     from autojob.store.state import State  # noqa: PLC0415
 
-    executor = chosen_executor(executor).name
+    default = chosen_executor(executor).name  # an unknown name is refused before any change
     attempts = plan_resubmission(list(paths), list(only or DEFAULT_CAUSES))
     if auto:
         allowed = []
@@ -111,18 +115,19 @@ def resubmit(
         assignments=list(assignments),
         auto=auto,
     )
-    new = [a.new for a in made if a.new is not None]
-    for path in new:
-        click.echo(f"created task {path.name} at {path}")
+    for attempt in made:
+        if attempt.new is not None:
+            click.echo(f"created task {attempt.new.name} at {attempt.new}")
     if no_submit:
         return
-    done = submit_tasks(
-        new,
-        executor=executor,
-        allowed=frozenset({State.IDLE}),
-        max_parallel=max_parallel,
-        root=paths[0],
-    )
-    click.echo(done.message)
-    for line in done.details:
-        click.echo(line)
+    for name, new in by_executor(made, executor, default).items():
+        done = submit_tasks(
+            new,
+            executor=name,
+            allowed=frozenset({State.IDLE}),
+            max_parallel=max_parallel,
+            root=paths[0],
+        )
+        click.echo(done.message)
+        for line in done.details:
+            click.echo(line)

@@ -237,8 +237,8 @@ def test_resubmit_asks_the_recorded_executor_unless_one_is_given(
     assert read_state(new).executor == "memory" and read_state(new).job_id in memory.jobs
     memory.run_pending()
     # --executor names where the new attempts go, whatever ran the old ones
-    result = run("resubmit", study, "--executor", "local", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
+    done = run("resubmit", study, "--executor", "local", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
     (newest,) = [p for p in bad.parent.iterdir() if p.is_dir() and p not in (bad, new)]
     assert read_state(newest).executor == "local"
     wait_until(lambda: read_state(newest).state is State.FAILED, 60, "the local attempt to end")

@@ -13,11 +13,12 @@ import pytest
 
 from autojob import SETTINGS
 from autojob.execution.sge.arrays import queued_from
+from autojob.execution.sge.missing import FLUSH_MARGIN, accounting_grace
 from autojob.store.state import State, read_state
 
 from .cluster_helpers import cluster_command as sge
 from .cluster_helpers import wait_final
-from .helpers import run, study_of_commands
+from .helpers import run, study_of_commands, wait_until
 
 pytestmark = pytest.mark.sge
 
@@ -139,5 +140,32 @@ def test_an_unanswered_qsub_is_found_in_the_queue_by_its_script(tmp_path: Path) 
         (batch,) = (study / SETTINGS.INDEX_DIR / "sge").iterdir()
         assert queued_from(batch) == job_id
         assert queued_from(tmp_path / "never-submitted") is None
+    finally:
+        sge("qdel", job_id)
+
+
+@pytest.mark.slow
+def test_a_job_deleted_behind_autojobs_back_is_lost_to_one_shot_status(tmp_path: Path) -> None:
+    first, _ = study_of_commands(tmp_path / "a", {"blocker": "sleep 60"}, time="00:02:00")
+    job_id = submit(first)
+    second, (held,) = study_of_commands(
+        tmp_path / "b", {"held": "true"}, time="00:01:00", dependency=f"afterany:{job_id}"
+    )
+    held_job = submit(second)
+    try:
+        # deleted by hand while pending: never in qacct, and its task never ran
+        sge("qdel", held_job)
+        status = run("status", second, "--json", cwd=tmp_path)  # each a process of its own
+        assert json.loads(status.stdout)["counts"] == {"queued": 1}  # may be in a flush
+        grace = accounting_grace()
+        assert grace == 2 * 1 + FLUSH_MARGIN  # sge-up.sh sets flush_time to 1 s
+
+        def lost() -> dict[str, object] | None:
+            status = json.loads(run("status", second, "--json", cwd=tmp_path).stdout)
+            return status["tasks"][0] if status["counts"] == {"unknown": 1} else None
+
+        task = wait_until(lost, grace + 60, "the job to be taken as lost")
+        assert task["job_id"] == read_state(held).job_id
+        assert "no longer knows the job" in str(task["detail"])
     finally:
         sge("qdel", job_id)

@@ -33,6 +33,7 @@ from autojob import SETTINGS
 from autojob.errors import SchedulerError
 from autojob.execution.ends import complete_end, jobs_to_ask, lost
 from autojob.execution.sge.commands import sge_command
+from autojob.execution.sge.missing import accounting_grace, first_missing
 from autojob.scheduler import memory_mb
 from autojob.store.atomic import write_atomic
 from autojob.store.state import State, TaskState, read_state
@@ -43,14 +44,9 @@ __all__ = ["CLOCK_SLACK", "SgeJob", "poll", "qdel", "reconcile"]
 logger = logging.getLogger(__name__)
 #: seconds by which this machine's clock and qmaster's may differ
 CLOCK_SLACK = 300.0
-#: seconds to wait for qacct to know a job that ended (its accounting is flushed
-#: every few seconds) before taking a job known to neither qstat nor qacct as lost
-ACCOUNTING_PATIENCE = 120.0
 #: failed codes of qacct and what they mean here
 FAILED_LIMIT = 37
 FAILED_AFTER_JOB = 100
-#: when this process first saw each job missing from both qstat and qacct
-_MISSING: dict[str, float] = {}
 
 
 @dataclass
@@ -289,7 +285,6 @@ def reconcile(tasks: Sequence[tuple[Path, TaskState]]) -> dict[Path, TaskState]:
             if _gone(path, job_id, states[path], now):
                 changed[path] = _account_gone(path, job_id, states[path])
             continue
-        _MISSING.pop(job_id, None)
         if info.source == "qstat":
             continue  # queued or running
         info.out_of_memory = _allocation_failed(path)
@@ -304,19 +299,19 @@ def reconcile(tasks: Sequence[tuple[Path, TaskState]]) -> dict[Path, TaskState]:
 def _gone(path: Path, job_id: str, state: TaskState, now: float) -> bool:
     """Whether a job known to neither qstat nor qacct is to be taken as gone.
 
-    qacct learns of a job a few seconds after it ends: a job ended just now may
-    be known to neither yet, so it is taken as gone once missing for a while.
+    qacct learns of a job at the accounting flush after it ends: a job ended
+    just now may be known to neither yet, so it is taken as gone once missing
+    for longer than a flush takes (:func:`.missing.accounting_grace`), counted
+    from the end its task recorded, else from when it was first missed.
     """
     if state.state is State.CANCELLED and not (path / SETTINGS.STARTED_FILE).exists():
         return True  # deleted while pending: qacct never has such a job
     if state.state not in (State.QUEUED, State.RUNNING):
-        return now - (state.ended_at or 0.0) >= ACCOUNTING_PATIENCE
-    first = _MISSING.setdefault(job_id, now)
-    return now - first >= ACCOUNTING_PATIENCE
+        return now - (state.ended_at or 0.0) >= accounting_grace()
+    return now - first_missing(path, job_id, now) >= accounting_grace()
 
 
 def _account_gone(path: Path, job_id: str, state: TaskState) -> TaskState:
-    _MISSING.pop(job_id, None)
     if state.state in (State.QUEUED, State.RUNNING):
         return lost(path)
     # ended, and unknown to qacct: e.g. deleted while pending (nothing to account)

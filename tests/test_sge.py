@@ -7,6 +7,9 @@ restarts, a killed submit, qmaster restarted) is in ``test_conformance.py``.
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -16,11 +19,12 @@ from autojob.execution.sge.arrays import queued_from
 from autojob.execution.sge.missing import FLUSH_MARGIN, accounting_grace
 from autojob.store.state import State, read_state
 
+from .cluster_helpers import SCRIPTS, processes_under, wait_final
 from .cluster_helpers import cluster_command as sge
-from .cluster_helpers import wait_final
 from .helpers import run, study_of_commands, wait_until
 
 pytestmark = pytest.mark.sge
+SGE_STATE = Path(os.environ.get("AUTOJOB_SGE_STATE", "/run/autojob-sge"))
 
 
 def submit(study: Path, *args: str) -> str:
@@ -169,3 +173,55 @@ def test_a_job_deleted_behind_autojobs_back_is_lost_to_one_shot_status(tmp_path:
         assert "no longer knows the job" in str(task["detail"])
     finally:
         sge("qdel", job_id)
+
+
+def _shepherds_of(pids: list[int]) -> set[int]:
+    """The sge_shepherd processes above ``pids`` (each job's own)."""
+    found = set()
+    for start in pids:
+        pid = start
+        while pid > 1:
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text()
+            except OSError:
+                break
+            name, parent = stat[stat.index("(") + 1 : stat.rindex(")")], stat.rsplit(")", 1)[1]
+            if name == "sge_shepherd":
+                found.add(pid)
+                break
+            pid = int(parent.split()[1])
+    return found
+
+
+@pytest.mark.slow
+def test_a_lost_execution_host_ends_tasks_as_node_fail_and_resubmit_recovers_them(
+    tmp_path: Path,
+) -> None:
+    study, (task,) = study_of_commands(
+        tmp_path,
+        {"n": "if [ -f part1 ]; then echo again; else sleep 120; fi"},
+        files_to_carry_over=["part1"],
+        time="00:05:00",
+    )
+    submit(study)
+    wait_until(lambda: read_state(task).state is State.RUNNING, 60, "the task to start")
+    (task / "part1").write_text("carried over to the next attempt\n")
+    # the execution host crashes: sge_execd, the job's shepherd and the job die at
+    # once (other jobs' shepherds are left alone); execd comes back as the host would
+    execd = int((SGE_STATE / "sge_execd.pid").read_text().split()[0])
+    job = wait_until(lambda: processes_under(study), 30, "the job's processes")
+    try:
+        for pid in [execd, *_shepherds_of(job), *job]:
+            os.kill(pid, signal.SIGKILL)
+    finally:  # the host is back: execd started as sge-up.sh starts it
+        subprocess.run([str(SCRIPTS / "sge-up.sh")], check=True, capture_output=True, timeout=300)
+    assert wait_final([task], timeout=180) == {task: State.FAILED}
+    assert read_state(task).reason == "node_fail"
+    failed = stats(task)["failed"]
+    assert failed not in (0, 37, 100) and stats(task)["failed_reason"], stats(task)
+    result = run("resubmit", study, "--only", "node_fail", cwd=tmp_path)  # on sge, as recorded
+    assert result.returncode == 0, result.stderr
+    (again,) = [p for p in task.parent.iterdir() if p.is_dir() and p not in (task,)]
+    assert read_state(again).executor == "sge"
+    assert wait_final([again]) == {again: State.SUCCESS}
+    assert (again / SETTINGS.STDOUT_FILE).read_text() == "again\n"

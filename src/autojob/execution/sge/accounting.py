@@ -152,11 +152,14 @@ def _qstat() -> dict[str, SgeJob]:
 # --- qacct ----------------------------------------------------------------------
 
 
-def _qacct(since: float | None) -> dict[str, SgeJob]:
-    """Every finished job element qacct knows (started after ``since``, if given)."""
+def _qacct(since: float | None, job: str | None = None) -> dict[str, SgeJob]:
+    """Every finished job element qacct knows (started after ``since``, if given).
+
+    ``job``: only the elements of this job (its id).
+    """
     window = [] if since is None else ["-b", _qacct_time(since)]
     try:
-        out = sge_command(["qacct", *window, "-j"], what="qacct failed")
+        out = sge_command(["qacct", *window, "-j", *([job] if job else [])], what="qacct failed")
     except SchedulerError as exc:
         if "no jobs" in (exc.stderr + exc.stdout).lower():
             return {}  # an accounting file with nothing in the window
@@ -165,8 +168,8 @@ def _qacct(since: float | None) -> dict[str, SgeJob]:
     for block in re.split(r"^=+\s*$", out, flags=re.MULTILINE):
         fields = _fields(block)
         if "jobnumber" in fields:
-            job = _from_fields(fields)
-            jobs[job.job_id] = job  # a job run again: its last run
+            found = _from_fields(fields)
+            jobs[found.job_id] = found  # a job run again: its last run
     return jobs
 
 
@@ -279,12 +282,16 @@ def reconcile(tasks: Sequence[tuple[Path, TaskState]]) -> dict[Path, TaskState]:
     infos = poll(sorted(live), since=since)
     changed: dict[Path, TaskState] = {}
     now = time.time()
+    last_looks: dict[str, dict[str, SgeJob]] = {}
     for job_id, path in live.items():
         info = infos.get(job_id)
         if info is None:
-            if _gone(path, job_id, states[path], now):
+            if not _gone(path, job_id, states[path], now):
+                continue
+            info = _last_look(job_id, last_looks)
+            if info is None:
                 changed[path] = _account_gone(path, job_id, states[path])
-            continue
+                continue
         if info.source == "qstat":
             continue  # queued or running
         info.out_of_memory = _allocation_failed(path)
@@ -294,6 +301,22 @@ def reconcile(tasks: Sequence[tuple[Path, TaskState]]) -> dict[Path, TaskState]:
             _record_end(path, info, cause)
         changed[path] = read_state(path)
     return changed
+
+
+def _last_look(job_id: str, seen: dict[str, dict[str, SgeJob]]) -> SgeJob | None:
+    """The job's record, from qacct asked of its job alone, with no time window.
+
+    A job whose host was lost before it started has no start time in the
+    accounting file, so the window of a poll (``qacct -b``) leaves it out;
+    asked once per job (``seen``), and only of a job about to be taken as lost.
+    """
+    array = job_id.partition(".")[0]
+    if array not in seen:
+        try:
+            seen[array] = _qacct(None, array)
+        except SchedulerError:
+            seen[array] = {}
+    return seen[array].get(job_id)
 
 
 def _gone(path: Path, job_id: str, state: TaskState, now: float) -> bool:

@@ -18,6 +18,7 @@ import copy
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import threading
@@ -270,8 +271,11 @@ def test_a_dependency_holds_a_task_until_the_job_it_waits_for_ends(
             f"{target.name} has no job ids to wait for: workflows order their steps "
             "with advance, which every executor runs"
         )
+    go = tmp_path / "go"  # the first task runs until the test has seen the second wait
     first, (a,) = study_of_commands(
-        tmp_path / "a", {"first": "sleep 3; date +%s.%N > stamp"}, time="00:02:00"
+        tmp_path / "a",
+        {"first": f"until [ -e {shlex.quote(str(go))} ]; do sleep 0.2; done; date +%s.%N > stamp"},
+        time="00:02:00",
     )
     submit(target, first)
     job = read_state(a).job_id
@@ -283,10 +287,13 @@ def test_a_dependency_holds_a_task_until_the_job_it_waits_for_ends(
         dependency=target.dependency(job),
     )
     submit(target, second)
+    wait_until(lambda: read_state(a).state is State.RUNNING, 120, "the first task to start")
     if target.name == "sge":
         held = (read_state(b).job_id or "").split(".")[0]
         shown = cluster_command("qstat", "-j", held)
         assert re.search(rf"^jid_predecessor_list:\s+{job.split('.')[0]}$", shown, re.M)
+    assert read_state(b).state is State.QUEUED
+    go.touch()
     assert wait_final([a, b], timeout=target.patience) == {a: State.SUCCESS, b: State.SUCCESS}
     assert float((b / "stamp").read_text()) > float((a / "stamp").read_text())
 

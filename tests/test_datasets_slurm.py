@@ -10,6 +10,8 @@ import pytest
 
 from autojob import SETTINGS
 from autojob.datasets.batches import split_batches
+from tests.cluster_helpers import ACTIVE
+from tests.cluster_helpers import cluster_command as slurm
 from tests.datasets_helpers import (
     ITEMS,
     SKETCHJOB,
@@ -21,7 +23,6 @@ from tests.datasets_helpers import (
     sha1,
 )
 from tests.helpers import wait_until
-from tests.slurm_helpers import ACTIVE, slurm
 
 pytestmark = pytest.mark.slurm
 

@@ -35,7 +35,7 @@ from autojob.execution.slurm import SlurmExecutor
 from autojob.store.run_files import record
 from autojob.store.state import State, TaskState, read_state
 
-from .helpers import run, study_of_commands
+from .helpers import run, study_of_commands, wait_until
 from .memory_executor import MemoryExecutor
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "workflow"
@@ -222,6 +222,26 @@ def test_resubmit_restart_and_advance_submit_through_one_path(
     (double,) = [p for p in (squares / "double.x1").iterdir() if p.is_dir()]
     assert read_state(double).executor == "memory"
     assert read_state(double).job_id in memory.jobs
+
+
+def test_resubmit_asks_the_recorded_executor_unless_one_is_given(
+    tmp_path: Path, memory: MemoryExecutor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AUTOJOB_DEFAULT_EXECUTOR", "local")
+    study, (bad,) = study_of_commands(tmp_path, {"bad": "exit 3"})
+    invoke("submit", study, "--executor", "memory")
+    memory.run_pending()
+    result = invoke("resubmit", study)  # no --executor: where the old attempt ran
+    assert result.exit_code == 0, result.output
+    (new,) = [p for p in bad.parent.iterdir() if p.is_dir() and p != bad]
+    assert read_state(new).executor == "memory" and read_state(new).job_id in memory.jobs
+    memory.run_pending()
+    # --executor names where the new attempts go, whatever ran the old ones
+    done = run("resubmit", study, "--executor", "local", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    (newest,) = [p for p in bad.parent.iterdir() if p.is_dir() and p not in (bad, new)]
+    assert read_state(newest).executor == "local"
+    wait_until(lambda: read_state(newest).state is State.FAILED, 60, "the local attempt to end")
 
 
 def test_advance_refuses_an_unknown_executor_before_creating_anything(tmp_path: Path) -> None:

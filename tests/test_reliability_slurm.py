@@ -23,8 +23,9 @@ import pytest
 from autojob import SETTINGS
 from autojob.store.state import State, TaskState, read_state
 
+from .cluster_helpers import processes_under, wait_final
+from .cluster_helpers import slurm_submit as submit
 from .helpers import run, study_of_commands, task_dir, wait_until
-from .slurm_helpers import submit, wait_final
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -39,21 +40,6 @@ def daemon_pid(name: str) -> int:
 def slurm_up() -> None:
     subprocess.run([str(ROOT / "scripts" / "slurm-up.sh")], check=True, capture_output=True,
                    timeout=300)  # fmt: skip
-
-
-def processes_under(folder: Path) -> list[int]:
-    """Pids of the processes whose working directory lies under ``folder``."""
-    found = []
-    prefix = os.path.realpath(folder) + os.sep
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                cwd = os.readlink(f"/proc/{entry}/cwd")
-            except OSError:
-                continue
-            if (cwd + os.sep).startswith(prefix):
-                found.append(int(entry))
-    return found
 
 
 def wait_running(paths: list[Path], timeout: float = 120) -> None:

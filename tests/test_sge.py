@@ -1,21 +1,30 @@
-"""The Grid Engine executor against the real single-host cluster (scripts/sge-up.sh)."""
+"""The Grid Engine executor against the real single-host cluster (scripts/sge-up.sh).
+
+What every executor must do (outcomes, cancel, a dependency, out of memory,
+restarts, a killed submit, qmaster restarted) is in ``test_conformance.py``.
+"""
 
 from __future__ import annotations
 
 import json
-import re
+import os
+import signal
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from autojob import SETTINGS
+from autojob.execution.sge.arrays import queued_from
+from autojob.execution.sge.missing import FLUSH_MARGIN, accounting_grace
 from autojob.store.state import State, read_state
 
+from .cluster_helpers import SCRIPTS, processes_under, wait_final
+from .cluster_helpers import cluster_command as sge
 from .helpers import run, study_of_commands, wait_until
-from .sge_helpers import queued_elements, sge, wait_final
 
 pytestmark = pytest.mark.sge
+SGE_STATE = Path(os.environ.get("AUTOJOB_SGE_STATE", "/run/autojob-sge"))
 
 
 def submit(study: Path, *args: str) -> str:
@@ -52,18 +61,6 @@ def test_an_array_of_tasks_runs_in_one_qsub_call_and_is_accounted(tmp_path: Path
         assert data["limits"] == {"h_rt": "120"}
 
 
-def test_a_non_zero_exit_is_failed_with_its_status(tmp_path: Path) -> None:
-    study, (ok, bad) = study_of_commands(
-        tmp_path, {"ok": "true", "bad": "echo no >&2; exit 3"}, time="00:01:00"
-    )
-    submit(study)
-    assert wait_final([ok, bad]) == {ok: State.SUCCESS, bad: State.FAILED}
-    assert read_state(bad).exit_code == 3
-    assert (stats(bad)["exit_status"], stats(bad)["failed"]) == (3, 0)
-    status = run("status", study, "--json", cwd=tmp_path)
-    assert json.loads(status.stdout)["counts"] == {"success": 1, "failed": 1}
-
-
 def test_max_parallel_becomes_the_array_concurrency_limit(tmp_path: Path) -> None:
     study, paths = study_of_commands(
         tmp_path, {f"p{i}": "sleep 1" for i in range(3)}, time="00:01:00"
@@ -72,46 +69,6 @@ def test_max_parallel_becomes_the_array_concurrency_limit(tmp_path: Path) -> Non
     shown = sge("qstat", "-j", job_id)
     assert "maximum concurrency:        1" in shown
     assert set(wait_final(paths).values()) == {State.SUCCESS}
-
-
-def test_the_time_limit_ends_a_task_as_timeout(tmp_path: Path) -> None:
-    study, (slow,) = study_of_commands(tmp_path, {"slow": "sleep 120"}, time="00:00:03")
-    submit(study)
-    assert wait_final([slow], timeout=120) == {slow: State.TIMEOUT}
-    assert read_state(slow).reason == "timeout"
-    assert stats(slow)["failed"] == 37
-    assert stats(slow)["limits"] == {"h_rt": "3"}
-    # a new attempt with twice the time
-    result = run(
-        "resubmit", study, "--only", "timeout", "--time-factor", "2", "--executor", "sge",
-        cwd=tmp_path,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    (again,) = [p for p in slow.parent.iterdir() if p.is_dir() and p != slow and p.name[0] != "."]
-    state = read_state(again)
-    assert state.executor == "sge" and state.job_id
-    assert state.state in (State.QUEUED, State.RUNNING)
-    assert wait_final([again], timeout=120) == {again: State.TIMEOUT}
-    assert stats(again)["limits"] == {"h_rt": "6"}
-
-
-def test_cancel_stops_running_and_queued_tasks_with_one_qdel(tmp_path: Path) -> None:
-    study, paths = study_of_commands(
-        tmp_path, {f"c{i}": "sleep 300" for i in range(3)}, time="00:10:00"
-    )
-    job_id = submit(study, "-j", "1")  # one runs, two wait for it
-    wait_until(
-        lambda: any(read_state(p).state is State.RUNNING for p in paths), 60, "a task to start"
-    )
-    assert [read_state(p).state for p in paths].count(State.QUEUED) == 2
-    result = run("cancel", study, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.count("cancelled ") == 3
-    assert not {f"{job_id}.{i}" for i in (1, 2, 3)} & queued_elements()
-    assert set(wait_final(paths).values()) == {State.CANCELLED}
-    ran = [p for p in paths if (p / SETTINGS.SCHEDULER_STATS_FILE).exists()]
-    assert len(ran) == 1  # the running one is in qacct; the queued ones never ran
-    assert stats(ran[0])["failed"] == 100
 
 
 def test_dry_run_prints_the_scripts_and_qsub_lines_and_submits_nothing(tmp_path: Path) -> None:
@@ -172,23 +129,6 @@ def test_directive_lines_of_a_hand_written_script_are_read_back(tmp_path: Path) 
     assert "-l h_rt=0:05:00,h_vmem=1024M -pe smp 2 -q all.q" in result.stdout
 
 
-def test_a_dependency_holds_a_task_until_the_job_it_waits_for_ends(tmp_path: Path) -> None:
-    first, (a,) = study_of_commands(
-        tmp_path / "a", {"first": "sleep 3; date +%s.%N > stamp"}, time="00:01:00"
-    )
-    job_id = submit(first)
-    second, (b,) = study_of_commands(
-        tmp_path / "b",
-        {"second": "date +%s.%N > stamp"},
-        time="00:01:00",
-        dependency=f"afterany:{job_id}",
-    )
-    held = submit(second)
-    assert re.search(rf"^jid_predecessor_list:\s+{job_id}$", sge("qstat", "-j", held), re.M)
-    assert wait_final([a, b]) == {a: State.SUCCESS, b: State.SUCCESS}
-    assert float((b / "stamp").read_text()) > float((a / "stamp").read_text())
-
-
 def test_a_dependency_grid_engine_cannot_express_is_refused(tmp_path: Path) -> None:
     study, (task,) = study_of_commands(tmp_path, {"x": "true"}, dependency="afterok:12")
     result = run("submit", study, "--executor", "sge", cwd=tmp_path)
@@ -197,71 +137,91 @@ def test_a_dependency_grid_engine_cannot_express_is_refused(tmp_path: Path) -> N
     assert read_state(task).state is State.IDLE
 
 
-HOG = """python3 -c '
-import time
-hog = []
-for _ in range(300):
-    hog.append(bytearray(10**7))
-    time.sleep(0.02)
-'"""
-
-
-def test_a_task_over_its_memory_limit_ends_as_oom(tmp_path: Path) -> None:
-    study, (hog, calm) = study_of_commands(
-        tmp_path, {"hog": HOG, "calm": "exit 1"}, time="00:01:00", mem="150M"
-    )
-    submit(study)
-    assert wait_final([hog, calm]) == {hog: State.OOM, calm: State.FAILED}
-    assert read_state(hog).reason == "oom"
-    assert stats(hog)["limits"] == {"h_rt": "60", "h_vmem": "150M"}
-
-
-def test_auto_restart_resubmits_from_inside_the_job_with_more_time(tmp_path: Path) -> None:
-    command = "if [ -f part1 ]; then echo finished > result; else touch part1; sleep 600; fi"
-    study, _ = study_of_commands(
-        tmp_path, {"long": command}, auto_restart=True, files_to_carry_over=["part1"], time="0:20"
-    )
-    submit(study)
-    group = study / "long"
-
-    def attempts() -> list[Path]:
-        return sorted(p for p in group.iterdir() if p.is_dir() and p.name[0] != ".")
-
-    wait_until(
-        lambda: any((p / "result").exists() for p in attempts()),
-        120,
-        "an attempt to write its result",
-        details=lambda: [read_state(p) for p in attempts()],
-        interval=0.5,
-    )
-    first = next(p for p in attempts() if not (p / "result").exists())
-    second = next(p for p in attempts() if (p / "result").exists())
-    assert wait_final([first, second]) == {first: State.TIMEOUT, second: State.SUCCESS}
-    assert read_state(first).exit_code == 124  # stopped by itself, before h_rt
-    assert read_state(second).executor == "sge" and read_state(second).job_id
-    sched = json.loads((second / SETTINGS.INPUTS_FILE).read_text())["scheduler_inputs"]
-    assert sched["time"] == "00:00:30"
-
-
-def test_qmaster_restarted_mid_study_loses_nothing(tmp_path: Path) -> None:
-    scripts = Path(__file__).parents[1] / "scripts"
-    study, paths = study_of_commands(
-        tmp_path, {f"r{i}": f"sleep 4; echo done {i}" for i in range(4)}, time="00:05:00"
-    )
-    submit(study)
-    wait_until(
-        lambda: any(read_state(p).state is State.RUNNING for p in paths), 60, "a task to start"
-    )
-    # qmaster stops mid-study (its jobs run on under execd), then comes back
-    subprocess.run([str(scripts / "sge-down.sh"), "sge_qmaster"], check=True, timeout=60)
+def test_an_unanswered_qsub_is_found_in_the_queue_by_its_script(tmp_path: Path) -> None:
+    study, _ = study_of_commands(tmp_path, {"q": "sleep 60"}, time="00:02:00")
+    job_id = submit(study)
     try:
-        out = run("status", study, "--rescan", "--json", cwd=tmp_path)
-        assert out.returncode == 0, out.stderr  # the task files answer
-        counts = json.loads(out.stdout)["counts"]
-        assert sum(counts.values()) == 4 and set(counts) <= {"queued", "running", "success"}
+        (batch,) = (study / SETTINGS.INDEX_DIR / "sge").iterdir()
+        assert queued_from(batch) == job_id
+        assert queued_from(tmp_path / "never-submitted") is None
     finally:
-        subprocess.run([str(scripts / "sge-up.sh")], check=True, capture_output=True, timeout=300)
-    assert set(wait_final(paths).values()) == {State.SUCCESS}
-    for i, path in enumerate(paths):
-        assert (path / SETTINGS.STDOUT_FILE).read_text() == f"done {i}\n"
-        assert stats(path)["exit_status"] == 0
+        sge("qdel", job_id)
+
+
+@pytest.mark.slow
+def test_a_job_deleted_behind_autojobs_back_is_lost_to_one_shot_status(tmp_path: Path) -> None:
+    first, _ = study_of_commands(tmp_path / "a", {"blocker": "sleep 60"}, time="00:02:00")
+    job_id = submit(first)
+    second, (held,) = study_of_commands(
+        tmp_path / "b", {"held": "true"}, time="00:01:00", dependency=f"afterany:{job_id}"
+    )
+    held_job = submit(second)
+    try:
+        # deleted by hand while pending: never in qacct, and its task never ran
+        sge("qdel", held_job)
+        status = run("status", second, "--json", cwd=tmp_path)  # each a process of its own
+        assert json.loads(status.stdout)["counts"] == {"queued": 1}  # may be in a flush
+        grace = accounting_grace()
+        assert grace == 2 * 1 + FLUSH_MARGIN  # sge-up.sh sets flush_time to 1 s
+
+        def lost() -> dict[str, object] | None:
+            status = json.loads(run("status", second, "--json", cwd=tmp_path).stdout)
+            return status["tasks"][0] if status["counts"] == {"unknown": 1} else None
+
+        task = wait_until(lost, grace + 60, "the job to be taken as lost")
+        assert task["job_id"] == read_state(held).job_id
+        assert "no longer knows the job" in str(task["detail"])
+    finally:
+        sge("qdel", job_id)
+
+
+def _shepherds_of(pids: list[int]) -> set[int]:
+    """The sge_shepherd processes above ``pids`` (each job's own)."""
+    found = set()
+    for start in pids:
+        pid = start
+        while pid > 1:
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text()
+            except OSError:
+                break
+            name, parent = stat[stat.index("(") + 1 : stat.rindex(")")], stat.rsplit(")", 1)[1]
+            if name == "sge_shepherd":
+                found.add(pid)
+                break
+            pid = int(parent.split()[1])
+    return found
+
+
+@pytest.mark.slow
+def test_a_lost_execution_host_ends_tasks_as_node_fail_and_resubmit_recovers_them(
+    tmp_path: Path,
+) -> None:
+    study, (task,) = study_of_commands(
+        tmp_path,
+        {"n": "if [ -f part1 ]; then echo again; else sleep 120; fi"},
+        files_to_carry_over=["part1"],
+        time="00:05:00",
+    )
+    submit(study)
+    wait_until(lambda: read_state(task).state is State.RUNNING, 60, "the task to start")
+    (task / "part1").write_text("carried over to the next attempt\n")
+    # the execution host crashes: sge_execd, the job's shepherd and the job die at
+    # once (other jobs' shepherds are left alone); execd comes back as the host would
+    execd = int((SGE_STATE / "sge_execd.pid").read_text().split()[0])
+    job = wait_until(lambda: processes_under(study), 30, "the job's processes")
+    try:
+        for pid in [execd, *_shepherds_of(job), *job]:
+            os.kill(pid, signal.SIGKILL)
+    finally:  # the host is back: execd started as sge-up.sh starts it
+        subprocess.run([str(SCRIPTS / "sge-up.sh")], check=True, capture_output=True, timeout=300)
+    assert wait_final([task], timeout=180) == {task: State.FAILED}
+    assert read_state(task).reason == "node_fail"
+    failed = stats(task)["failed"]
+    assert failed not in (0, 37, 100) and stats(task)["failed_reason"], stats(task)
+    result = run("resubmit", study, "--only", "node_fail", cwd=tmp_path)  # on sge, as recorded
+    assert result.returncode == 0, result.stderr
+    (again,) = [p for p in task.parent.iterdir() if p.is_dir() and p not in (task,)]
+    assert read_state(again).executor == "sge"
+    assert wait_final([again]) == {again: State.SUCCESS}
+    assert (again / SETTINGS.STDOUT_FILE).read_text() == "again\n"

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.cluster_helpers import cluster_command as sge
 from tests.helpers import wait_until
-from tests.sge_helpers import sge
 
 pytestmark = pytest.mark.sge
 

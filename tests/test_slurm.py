@@ -1,4 +1,8 @@
-"""The SLURM executor against the real single-node cluster (scripts/slurm-up.sh)."""
+"""The SLURM executor against the real single-node cluster (scripts/slurm-up.sh).
+
+What every executor must do (outcomes, cancel, a dependency, out of memory,
+restarts, a killed submit, slurmctld restarted) is in ``test_conformance.py``.
+"""
 
 from __future__ import annotations
 
@@ -17,8 +21,9 @@ from autojob.store.state import State, read_state
 from autojob.task_group import TaskGroup
 from autojob.tasks.task import Task, TaskInputs, TaskMetadata
 
+from .cluster_helpers import slurm_submit as submit
+from .cluster_helpers import wait_final
 from .helpers import run, study_of_commands, task_dir, wait_until
-from .slurm_helpers import submit, wait_final
 
 pytestmark = pytest.mark.slurm
 
@@ -67,65 +72,6 @@ def test_resources_split_arrays_and_failures_are_recorded(tmp_path: Path) -> Non
     assert stats["state"] == "FAILED" and stats["exit_code"] == 3
 
 
-def test_time_limit_ends_as_timeout(tmp_path: Path) -> None:
-    study, _ = study_of_commands(
-        tmp_path, {"slow": "sleep 600"}, files_to_carry_over=["part1"], time="1"
-    )
-    submit(study)
-    path = task_dir(study, "slow")
-    assert wait_final([path], timeout=300) == {path: State.TIMEOUT}
-    assert json.loads((path / SETTINGS.SCHEDULER_STATS_FILE).read_text())["state"] == "TIMEOUT"
-    assert read_state(path).reason == "timeout"
-
-
-def test_cancel_a_running_array(tmp_path: Path) -> None:
-    study, _ = study_of_commands(
-        tmp_path,
-        {f"c{i}": "sleep 300" for i in range(3)},
-        files_to_carry_over=["part1"],
-        time="00:10:00",
-    )
-    submit(study)
-    paths = [task_dir(study, f"c{i}") for i in range(3)]
-    wait_until(
-        lambda: any(read_state(p).state is State.RUNNING for p in paths),
-        60,
-        "a task to start",
-        interval=0.5,
-    )
-    result = run("cancel", study, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.count("cancelled ") == 3
-    assert set(wait_final(paths).values()) == {State.CANCELLED}
-    queue = subprocess.run(
-        ["squeue", "--noheader", "-u", "root"], capture_output=True, text=True, check=True
-    ).stdout
-    for path in paths:
-        assert (read_state(path).job_id or "?") not in queue
-
-
-def test_dependency_afterok_orders_two_tasks(tmp_path: Path) -> None:
-    first, _ = study_of_commands(
-        tmp_path / "a",
-        {"first": "sleep 3; date +%s.%N > stamp"},
-        files_to_carry_over=["part1"],
-        time="00:02:00",
-    )
-    (jobs,) = [submit(first)]
-    job_id = jobs[0].job_id
-    second, _ = study_of_commands(
-        tmp_path / "b",
-        {"second": "date +%s.%N > stamp"},
-        files_to_carry_over=["part1"],
-        time="00:02:00",
-        dependency=f"afterok:{job_id}",
-    )
-    submit(second)
-    a, b = task_dir(first, "first"), task_dir(second, "second")
-    assert wait_final([a, b]) == {a: State.SUCCESS, b: State.SUCCESS}
-    assert float((b / "stamp").read_text()) > float((a / "stamp").read_text())
-
-
 def test_an_unknown_partition_names_the_partitions(tmp_path: Path) -> None:
     study, _ = study_of_commands(
         tmp_path, {"x": "true"}, files_to_carry_over=["part1"], partition="nosuchpartition"
@@ -152,91 +98,6 @@ def test_cli_dry_run_prints_scripts_and_commands(tmp_path: Path) -> None:
     assert "#SBATCH --time=00:01:00" in result.stdout
     assert "3 task(s) would go in 1 sbatch call(s)" in result.stdout
     assert all(read_state(task_dir(study, f"d{i}")).state is State.IDLE for i in range(3))
-
-
-def test_slurmctld_restarted_mid_study_loses_nothing(tmp_path: Path) -> None:
-    root = Path(__file__).parents[1]
-    study, _ = study_of_commands(
-        tmp_path,
-        {f"r{i}": f"sleep 4; echo done {i}" for i in range(4)},
-        files_to_carry_over=["part1"],
-        time="00:05:00",
-    )
-    submit(study)
-    paths = [task_dir(study, f"r{i}") for i in range(4)]
-    wait_until(
-        lambda: any(read_state(p).state is State.RUNNING for p in paths),
-        60,
-        "a task to start",
-        interval=0.3,
-    )
-    # the controller stops (saving its state) mid-study, then comes back
-    subprocess.run([str(root / "scripts" / "slurm-down.sh"), "slurmctld"], check=True, timeout=60)
-    try:
-        # status still answers from the task files
-        out = run("status", study, "--rescan", "--json", cwd=tmp_path)
-        assert out.returncode == 0, out.stderr
-        data = json.loads(out.stdout)
-        assert sum(data["counts"].values()) == 4
-        assert set(data["counts"]) <= {"queued", "running", "success"}
-    finally:
-        up = [str(root / "scripts" / "slurm-up.sh")]
-        subprocess.run(up, check=True, capture_output=True, timeout=300)
-    assert set(wait_final(paths).values()) == {State.SUCCESS}
-    for i, path in enumerate(paths):
-        assert (path / SETTINGS.STDOUT_FILE).read_text() == f"done {i}\n"
-        assert (
-            json.loads((path / SETTINGS.SCHEDULER_STATS_FILE).read_text())["state"] == "COMPLETED"
-        )
-
-
-def test_auto_restart_recovers_a_timeout_on_the_cluster(tmp_path: Path) -> None:
-    command = "if [ -f part1 ]; then echo finished > result; else touch part1; sleep 600; fi"
-    study, _ = study_of_commands(
-        tmp_path, {"long": command}, auto_restart=True, files_to_carry_over=["part1"], time="1"
-    )
-    submit(study)
-    group = study / "long"
-
-    def attempts() -> list[Path]:
-        return sorted(p for p in group.iterdir() if p.is_dir() and p.name != ".autojob")
-
-    wait_until(
-        lambda: any((p / "result").exists() for p in attempts()),
-        240,
-        "an attempt to write its result",
-        details=lambda: [read_state(p) for p in attempts()],
-        interval=1,
-    )
-    first = next(p for p in attempts() if not (p / "result").exists())
-    second = next(p for p in attempts() if (p / "result").exists())
-    assert wait_final([first, second]) == {first: State.TIMEOUT, second: State.SUCCESS}
-    assert read_state(first).exit_code == 124  # stopped by itself, before SLURM's limit
-    sched = json.loads((second / "inputs.json").read_text())["scheduler_inputs"]
-    assert sched["time"] == "00:01:30"
-
-
-def _task_plugin() -> str:
-    out = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True, check=True)
-    line = next((ln for ln in out.stdout.splitlines() if ln.startswith("TaskPlugin ")), "")
-    return line.split("=", 1)[-1].strip()
-
-
-def test_out_of_memory_is_told_apart(tmp_path: Path) -> None:
-    if "cgroup" not in _task_plugin():
-        pytest.skip("this cluster's TaskPlugin does not enforce memory (needs task/cgroup)")
-    grab = "python3 -c 'x = bytearray(600 * 1024 * 1024); import time; time.sleep(5)'"
-    study, _ = study_of_commands(
-        tmp_path, {"hungry": grab}, files_to_carry_over=["part1"], time="00:02:00", mem="100M"
-    )
-    submit(study)
-    path = task_dir(study, "hungry")
-    assert wait_final([path]) == {path: State.OOM}
-    assert (
-        json.loads((path / SETTINGS.SCHEDULER_STATS_FILE).read_text())["state"] == "OUT_OF_MEMORY"
-    )
-    status = json.loads(run("status", study, "--json", "--rescan", cwd=tmp_path).stdout)
-    assert status["counts"] == {"oom": 1}
 
 
 def test_without_sacct_status_degrades_to_squeue(tmp_path: Path) -> None:

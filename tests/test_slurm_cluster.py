@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.cluster_helpers import ACTIVE
+from tests.cluster_helpers import cluster_command as slurm
 from tests.helpers import wait_until
-from tests.slurm_helpers import ACTIVE, slurm
 
 pytestmark = pytest.mark.slurm
 

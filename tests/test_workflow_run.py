@@ -1,4 +1,5 @@
-"""Workflows running for real: record.txt under concurrency, advance, hands-off runs."""
+"""Workflows running for real: record.txt under concurrency, advance (a whole workflow
+run by its jobs on every executor is in test_conformance.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 from autojob import SETTINGS
 from autojob.create.sweep import write_sweep
 from autojob.errors import InputError, MetadataError
-from autojob.next.advance import advance, workflow_progress
+from autojob.next.advance import advance
 from autojob.store.completed_tasks import append_record, read_record
 from autojob.store.state import State, read_state
 from autojob.study import Study
@@ -22,13 +23,11 @@ from autojob.sweep import SweepSpec, step_id
 from autojob.task_group import TaskGroup
 from autojob.tasks.task import Task, TaskInputs, TaskMetadata
 
-from .helpers import AUTOJOB, run, wait_until
+from .helpers import AUTOJOB, run
 from .workflow_helpers import (
     COMPUTE,
     EXAMPLE,
     attempts,
-    check_finished_study,
-    finished,
     set_compute,
     squares_study,
 )
@@ -96,38 +95,6 @@ def test_task_scripts_finishing_together_record_every_task(tmp_path: Path) -> No
 
 
 @pytest.mark.slow
-def test_a_three_step_workflow_runs_to_the_end_with_no_one_watching(tmp_path: Path) -> None:
-    study = squares_study(tmp_path, "0:10")
-    result = run("submit", study, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    wait_until(
-        lambda: finished(study),
-        240,
-        "the workflow to finish",
-        details=lambda: run("status", study, cwd=tmp_path).stdout,
-        interval=0.5,
-    )
-    check_finished_study(study)
-    status = run("status", study, cwd=tmp_path)
-    assert "workflow of squares" in status.stdout and "aggregate" in status.stdout
-    report = json.loads(run("status", study, "--json", cwd=tmp_path).stdout)
-    (rows,) = report["workflows"].values()
-    assert [(r["name"], r["groups"], r["done"]) for r in rows] == [
-        ("sweep", 4, 4),
-        ("double", 4, 4),
-        ("aggregate", 1, 1),
-    ]
-    steps = {row.name: row for row in workflow_progress(study)}
-    assert (steps["sweep"].done, steps["double"].groups, steps["aggregate"].done) == (4, 4, 1)
-    before = sorted(str(p) for p in study.rglob(SETTINGS.TASK_METADATA_FILE))
-    lines = read_record(study)
-    for task in (attempts(study / f"x{x}")[-1] for x in (1, 2, 3, 4)):
-        again = advance(task)
-        assert not again.created and not again.recorded and len(again.existing) == 2
-    assert sorted(str(p) for p in study.rglob(SETTINGS.TASK_METADATA_FILE)) == before
-    assert read_record(study) == lines
-
-
 def _succeed(task: Path) -> None:
     """Run a task's script here and now (it records itself: no workflow advance)."""
     subprocess.run(

@@ -28,16 +28,17 @@ EXECUTOR_ENTRY_POINTS = "autojob.executor"
 class _ExecutorOption(click.Option):
     """``--executor``, whose help lists the executors installed (read when shown)."""
 
-    def __init__(self, *args: Any, lead: str, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, lead: str, default_text: str, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.lead = lead
+        self.default_text = default_text
 
     def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
         """List the executors only when help is shown (no entry points read otherwise)."""
         from autojob.execution.executor import described_executors  # noqa: PLC0415
 
         names = described_executors()
-        self.help = f"{self.lead}: {', '.join(names)}. Default: SETTINGS.DEFAULT_EXECUTOR."
+        self.help = f"{self.lead}: {', '.join(names)}. Default: {self.default_text}."
         return super().get_help_record(ctx)
 
 
@@ -53,8 +54,10 @@ def complete_executors(
     return [CompletionItem(name) for name in names if name.startswith(incomplete)]
 
 
-def executor_option(lead: str = "Where tasks run") -> Callable[[F], F]:
-    """The ``--executor NAME`` option; ``lead`` starts its help text."""
+def executor_option(
+    lead: str = "Where tasks run", default: str = "SETTINGS.DEFAULT_EXECUTOR"
+) -> Callable[[F], F]:
+    """The ``--executor NAME`` option; ``lead`` starts its help text, ``default`` ends it."""
     return click.option(
         "--executor",
         default=None,
@@ -62,4 +65,5 @@ def executor_option(lead: str = "Where tasks run") -> Callable[[F], F]:
         cls=_ExecutorOption,
         lead=lead,
         shell_complete=complete_executors,
+        default_text=default,
     )

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -157,6 +157,25 @@ def submission_json(done: Submission | None) -> dict[str, Any] | None:
         "details": done.details,
         "job_ids": done.job_ids,
         "tasks": [str(p) for p in done.tasks],
+    }
+
+
+def submissions_json(done: Sequence[Submission]) -> dict[str, Any] | None:
+    """What one or several submits did (one per executor), as one --json object.
+
+    None when nothing was submitted; the figures of several are summed and their
+    lists joined, in the order they were made.
+    """
+    if not done:
+        return None
+    if len(done) == 1:
+        return submission_json(done[0])
+    return {
+        "submitted": sum(d.count for d in done),
+        "message": "; ".join(d.message for d in done),
+        "details": [line for d in done for line in d.details],
+        "job_ids": [job for d in done for job in d.job_ids],
+        "tasks": [str(p) for d in done for p in d.tasks],
     }
 
 

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from autojob.cli.options import ExistingDir, executor_option
-from autojob.cli.output import json_option, print_json, shown_path, submission_json
+from autojob.cli.output import json_option, print_json, shown_path, submissions_json
+
+if TYPE_CHECKING:
+    from autojob.execution.executor import Submission
 
 __all__ = ["resubmit"]
 
@@ -40,7 +44,10 @@ DEFAULT_CAUSES = ("timeout", "oom", "failed", "node_fail", "preempted")
     metavar="KEY=VALUE",
     help="Change an input of the new attempts (as in 'autojob new').",
 )
-@executor_option("Where the new attempts run")
+@executor_option(
+    "Where the new attempts run",
+    default="where each old attempt ran (SETTINGS.DEFAULT_EXECUTOR where not recorded)",
+)
 @click.option(
     "-j", "--max-parallel", type=click.IntRange(min=1), default=None, help="Tasks run at once."
 )
@@ -69,7 +76,8 @@ def resubmit(
     """Restart the tasks under PATHS whose newest attempt ended badly.
 
     Each gets a new attempt in the same task group, with its inputs, carried-over
-    files and scaled resources, submitted on its own.
+    files and scaled resources, submitted on its own: to the executor the old
+    attempt ran on (as recorded with it), unless --executor is given.
 
     A task directory holding an autojob.stop file is never restarted.
 
@@ -83,11 +91,11 @@ def resubmit(
     """
     from autojob.execution.executor import chosen_executor  # noqa: PLC0415
     from autojob.execution.submit import submit_tasks  # noqa: PLC0415
-    from autojob.next.resubmit import plan_resubmission, within_budget  # noqa: PLC0415
+    from autojob.next.resubmit import by_executor, plan_resubmission, within_budget  # noqa: PLC0415
     from autojob.next.resubmit import resubmit as make_attempts  # noqa: PLC0415
     from autojob.store.state import State  # noqa: PLC0415
 
-    executor = chosen_executor(executor).name
+    default = chosen_executor(executor).name  # an unknown name is refused before any change
     attempts = plan_resubmission(list(paths), list(only or DEFAULT_CAUSES))
     refused: list[dict[str, str]] = []
     report: dict[str, object] = {"dry_run": dry_run, "refused": refused, "restarts": []}
@@ -130,17 +138,19 @@ def resubmit(
     new = [a.new for a in attempts if a.new is not None]
     for path in new:
         say(f"created task {path.name} at {shown_path(path)}")
-    done = None
+    done: list[Submission] = []
     if new and not no_submit:
-        done = submit_tasks(
-            new,
-            executor=executor,
-            allowed=frozenset({State.IDLE}),
-            max_parallel=max_parallel,
-            root=paths[0],
-        )
-        say(done.message, *done.details)
-    report["submission"] = submission_json(done)
+        for name, group in by_executor(attempts, executor, default).items():
+            submitted = submit_tasks(
+                group,
+                executor=name,
+                allowed=frozenset({State.IDLE}),
+                max_parallel=max_parallel,
+                root=paths[0],
+            )
+            say(submitted.message, *submitted.details)
+            done.append(submitted)
+    report["submission"] = submissions_json(done)
     say.done()
 
 

@@ -9,6 +9,7 @@ array's is (:func:`autojob.store.state.write_submitted`).
 from __future__ import annotations
 
 import json
+import logging
 import shlex
 import time
 import uuid
@@ -18,11 +19,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 from autojob import SETTINGS
-from autojob.errors import InputError
+from autojob.errors import InputError, SchedulerError
 from autojob.execution.claims import claim_tasks, new_claim
 from autojob.execution.executor import Executor, Plan, Preview, Submission
 from autojob.scheduler import SchedulerInputs
-from autojob.store.state import State
+from autojob.store.journal import note_changed
+from autojob.store.run_files import remove_record
+from autojob.store.state import ELEMENT_FORMAT, State, write_submitted
 from autojob.store.walk import tree_dir
 
 if TYPE_CHECKING:
@@ -36,8 +39,10 @@ __all__ = [
     "claim_arrays",
     "group_by_resources",
     "new_plan",
+    "send_arrays",
 ]
 
+logger = logging.getLogger(__name__)
 K = TypeVar("K", bound=Hashable)
 
 
@@ -160,6 +165,51 @@ def claim_arrays(jobs: Sequence[ArrayBatch], allowed: frozenset[State], executor
     for job in jobs:
         job.indices = [i for i, (path, _) in enumerate(job.tasks) if path in claimed]
         job.claim = token
+
+
+J = TypeVar("J", bound=ArrayJobLike)
+
+
+def send_arrays(
+    jobs: Sequence[J],
+    *,
+    prepare: Callable[[J], None],
+    send: Callable[[J], str],
+    queued_from: Callable[[Path], str | None],
+    element: str = ELEMENT_FORMAT,
+) -> list[J]:
+    """Write each array's files, submit it, and record its job id in its batch.
+
+    ``prepare`` writes the files, ``send`` submits and returns the job id,
+    ``element`` says how the scheduler names the array's elements. The tasks
+    must have been claimed first (:func:`claim_arrays`). A submit that gave no
+    answer in time is not a refusal: the scheduler may have queued the array
+    anyway, so ``queued_from`` looks for the array queued from its batch
+    directory. If the scheduler refuses an array (or the array
+    is not found), the claims of its tasks and of every array not yet
+    submitted are withdrawn, and the error raised; an array queued after all
+    finds its claims gone and starts no task.
+    """
+    submitted: list[J] = []
+    for position, job in enumerate(jobs):
+        job.batch_dir.mkdir(parents=True, exist_ok=True)
+        prepare(job)
+        try:
+            job.job_id = send(job)
+        except SchedulerError as exc:
+            job.job_id = queued_from(job.batch_dir) if exc.timed_out else None
+            if job.job_id is None:
+                for unsent in jobs[position:]:
+                    for _, path in unsent.elements():
+                        remove_record(path, "QUEUED_FILE")
+                raise
+            logger.warning(
+                "%s gave no answer, but the array is queued as %s", exc.command[0], job.job_id
+            )
+        write_submitted(job.batch_dir, job.job_id, element=element)
+        note_changed([path for _, path in job.elements()])
+        submitted.append(job)
+    return submitted
 
 
 class ArrayExecutor(Executor):

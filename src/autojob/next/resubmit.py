@@ -27,6 +27,7 @@ from autojob.timefmt import parse_slurm_time
 __all__ = [
     "CAUSES",
     "Attempt",
+    "by_executor",
     "plan_resubmission",
     "restarts_of",
     "resubmit",
@@ -53,6 +54,8 @@ class Attempt:
     state: State
     reason: str | None
     new: Path | None = None
+    #: the executor the old attempt ran on, as recorded with it (None: not recorded)
+    executor: str | None = None
 
 
 def _capped(value: str | None, cap: str | None) -> str | None:
@@ -97,7 +100,10 @@ def plan_resubmission(paths: Sequence[Path], only: Sequence[str]) -> list[Attemp
             wanted = _matches(entry.state.state, entry.state.reason, only)
             stopped = (Path(path) / SETTINGS.STOP_FILE).exists()
             if wanted and not stopped and path not in attempts:
-                attempts[path] = Attempt(Path(path), entry.state.state, entry.state.reason)
+                state = entry.state
+                attempts[path] = Attempt(
+                    Path(path), state.state, state.reason, executor=state.executor
+                )
     if not seen:
         raise no_tasks_error(paths)
     return list(attempts.values())
@@ -165,6 +171,23 @@ def resubmit(
             inherited=source.input_sections(),
         )
     return list(attempts)
+
+
+def by_executor(
+    attempts: Sequence[Attempt], given: str | None, default: str
+) -> dict[str, list[Path]]:
+    """The new attempts to submit, by the executor each is submitted to.
+
+    ``given`` (``--executor``) for all when set; else the executor the old
+    attempt ran on, as recorded with it; ``default`` for an attempt with none
+    recorded.
+    """
+    groups: dict[str, list[Path]] = {}
+    for attempt in attempts:
+        if attempt.new is not None:
+            name = given or attempt.executor or default
+            groups.setdefault(name, []).append(attempt.new)
+    return groups
 
 
 def restarts_of(task_dir: Path, *, besides: Collection[str] = ()) -> list[Path]:

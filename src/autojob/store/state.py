@@ -348,12 +348,13 @@ def read_state(task_dir: str | Path, names: Collection[str] | None = None) -> Ta
 def _executor(
     record: dict[str, Any], result: TaskState, folder: str, names: Collection[str]
 ) -> TaskState:
-    """Fill in the executor a start or end record names (else its claim's, for a job)."""
+    """Fill in the executor a start or end record names (else its claim's)."""
     executor = record.get("executor")
     if isinstance(executor, str) and executor:
         result.executor = executor
-    elif result.job_id and SETTINGS.QUEUED_FILE in names:
-        # written by a task script that did not record its executor: the claim tells
+    elif SETTINGS.QUEUED_FILE in names:
+        # written by a task script that did not record its executor, or by another
+        # process (a runner stopping the task at its limit, cancel): the claim tells
         claim = _read_record(os.path.join(folder, SETTINGS.QUEUED_FILE)) or {}
         executor = claim.get("executor")
         result.executor = executor if isinstance(executor, str) and executor else None

@@ -33,6 +33,7 @@ from autojob import SETTINGS
 from autojob.errors import SchedulerError
 from autojob.execution.ends import complete_end, jobs_to_ask, lost
 from autojob.execution.sge.commands import sge_command
+from autojob.execution.sge.missing import accounting_grace, first_missing
 from autojob.scheduler import memory_mb
 from autojob.store.atomic import write_atomic
 from autojob.store.state import State, TaskState, read_state
@@ -43,14 +44,9 @@ __all__ = ["CLOCK_SLACK", "SgeJob", "poll", "qdel", "reconcile"]
 logger = logging.getLogger(__name__)
 #: seconds by which this machine's clock and qmaster's may differ
 CLOCK_SLACK = 300.0
-#: seconds to wait for qacct to know a job that ended (its accounting is flushed
-#: every few seconds) before taking a job known to neither qstat nor qacct as lost
-ACCOUNTING_PATIENCE = 120.0
 #: failed codes of qacct and what they mean here
 FAILED_LIMIT = 37
 FAILED_AFTER_JOB = 100
-#: when this process first saw each job missing from both qstat and qacct
-_MISSING: dict[str, float] = {}
 
 
 @dataclass
@@ -156,11 +152,14 @@ def _qstat() -> dict[str, SgeJob]:
 # --- qacct ----------------------------------------------------------------------
 
 
-def _qacct(since: float | None) -> dict[str, SgeJob]:
-    """Every finished job element qacct knows (started after ``since``, if given)."""
+def _qacct(since: float | None, job: str | None = None) -> dict[str, SgeJob]:
+    """Every finished job element qacct knows (started after ``since``, if given).
+
+    ``job``: only the elements of this job (its id).
+    """
     window = [] if since is None else ["-b", _qacct_time(since)]
     try:
-        out = sge_command(["qacct", *window, "-j"], what="qacct failed")
+        out = sge_command(["qacct", *window, "-j", *([job] if job else [])], what="qacct failed")
     except SchedulerError as exc:
         if "no jobs" in (exc.stderr + exc.stdout).lower():
             return {}  # an accounting file with nothing in the window
@@ -169,8 +168,8 @@ def _qacct(since: float | None) -> dict[str, SgeJob]:
     for block in re.split(r"^=+\s*$", out, flags=re.MULTILINE):
         fields = _fields(block)
         if "jobnumber" in fields:
-            job = _from_fields(fields)
-            jobs[job.job_id] = job  # a job run again: its last run
+            found = _from_fields(fields)
+            jobs[found.job_id] = found  # a job run again: its last run
     return jobs
 
 
@@ -283,13 +282,16 @@ def reconcile(tasks: Sequence[tuple[Path, TaskState]]) -> dict[Path, TaskState]:
     infos = poll(sorted(live), since=since)
     changed: dict[Path, TaskState] = {}
     now = time.time()
+    last_looks: dict[str, dict[str, SgeJob]] = {}
     for job_id, path in live.items():
         info = infos.get(job_id)
         if info is None:
-            if _gone(path, job_id, states[path], now):
+            if not _gone(path, job_id, states[path], now):
+                continue
+            info = _last_look(job_id, last_looks)
+            if info is None:
                 changed[path] = _account_gone(path, job_id, states[path])
-            continue
-        _MISSING.pop(job_id, None)
+                continue
         if info.source == "qstat":
             continue  # queued or running
         info.out_of_memory = _allocation_failed(path)
@@ -301,22 +303,38 @@ def reconcile(tasks: Sequence[tuple[Path, TaskState]]) -> dict[Path, TaskState]:
     return changed
 
 
+def _last_look(job_id: str, seen: dict[str, dict[str, SgeJob]]) -> SgeJob | None:
+    """The job's record, from qacct asked of its job alone, with no time window.
+
+    A job whose host was lost before it started has no start time in the
+    accounting file, so the window of a poll (``qacct -b``) leaves it out;
+    asked once per job (``seen``), and only of a job about to be taken as lost.
+    """
+    array = job_id.partition(".")[0]
+    if array not in seen:
+        try:
+            seen[array] = _qacct(None, array)
+        except SchedulerError:
+            seen[array] = {}
+    return seen[array].get(job_id)
+
+
 def _gone(path: Path, job_id: str, state: TaskState, now: float) -> bool:
     """Whether a job known to neither qstat nor qacct is to be taken as gone.
 
-    qacct learns of a job a few seconds after it ends: a job ended just now may
-    be known to neither yet, so it is taken as gone once missing for a while.
+    qacct learns of a job at the accounting flush after it ends: a job ended
+    just now may be known to neither yet, so it is taken as gone once missing
+    for longer than a flush takes (:func:`.missing.accounting_grace`), counted
+    from the end its task recorded, else from when it was first missed.
     """
     if state.state is State.CANCELLED and not (path / SETTINGS.STARTED_FILE).exists():
         return True  # deleted while pending: qacct never has such a job
     if state.state not in (State.QUEUED, State.RUNNING):
-        return now - (state.ended_at or 0.0) >= ACCOUNTING_PATIENCE
-    first = _MISSING.setdefault(job_id, now)
-    return now - first >= ACCOUNTING_PATIENCE
+        return now - (state.ended_at or 0.0) >= accounting_grace()
+    return now - first_missing(path, job_id, now) >= accounting_grace()
 
 
 def _account_gone(path: Path, job_id: str, state: TaskState) -> TaskState:
-    _MISSING.pop(job_id, None)
     if state.state in (State.QUEUED, State.RUNNING):
         return lost(path)
     # ended, and unknown to qacct: e.g. deleted while pending (nothing to account)

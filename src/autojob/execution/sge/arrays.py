@@ -21,16 +21,14 @@ from typing import Any
 
 from autojob import SETTINGS
 from autojob.errors import SchedulerError
-from autojob.execution.batching import batch_name, group_by_resources, new_plan
+from autojob.execution.batching import batch_name, group_by_resources, new_plan, send_arrays
 from autojob.execution.sge.commands import sge_command
 from autojob.execution.sge.resources import Options, job_name, qsub_options
 from autojob.scheduler import SchedulerInputs
 from autojob.store.atomic import write_atomic
-from autojob.store.journal import note_changed, real_paths
-from autojob.store.run_files import remove_record
-from autojob.store.state import write_submitted
+from autojob.store.journal import real_paths
 
-__all__ = ["ELEMENT", "NAME", "SgeArrayJob", "plan_arrays", "submit_arrays"]
+__all__ = ["ELEMENT", "NAME", "SgeArrayJob", "plan_arrays", "queued_from", "submit_arrays"]
 
 logger = logging.getLogger(__name__)
 #: the name the Grid Engine executor is registered under, recorded with its tasks
@@ -175,25 +173,46 @@ def submit_arrays(jobs: Iterable[SgeArrayJob]) -> list[SgeArrayJob]:
     """Write each array's files, submit it, and record its job id in its batch.
 
     The tasks must have been claimed first (:func:`autojob.execution.batching.claim_arrays`).
-    If qsub refuses an array (or does not answer), the claims of its tasks and of
-    every array not yet submitted are withdrawn, and the error raised: an array
-    queued without an answer finds its claims gone and starts no task.
+    If qsub refuses an array, the claims of its tasks and of every array not yet
+    submitted are withdrawn, and the error raised; a qsub that gave no answer is
+    looked for in the queue by its script (:func:`queued_from`): an array queued
+    without an answer and not found there finds its claims gone and starts no task.
     """
-    submitted: list[SgeArrayJob] = []
-    jobs = list(jobs)
-    for position, job in enumerate(jobs):
-        job.batch_dir.mkdir(parents=True, exist_ok=True)
-        (job.batch_dir / LISTING).write_bytes(job.listing())
-        write_atomic(job.batch_dir / SCRIPT, job.script())
-        try:
-            out = sge_command(job.command(), what="qsub refused the array job", cwd=job.batch_dir)
-        except SchedulerError:
-            for unsent in jobs[position:]:
-                for _, path in unsent.elements():
-                    remove_record(path, "QUEUED_FILE")
-            raise
-        job.job_id = out.strip().split(".")[0]  # -terse: "JOB_ID.FIRST-LAST:STEP"
-        write_submitted(job.batch_dir, job.job_id, element=ELEMENT)
-        note_changed([path for _, path in job.elements()])
-        submitted.append(job)
-    return submitted
+    return send_arrays(
+        list(jobs), prepare=_write_files, send=_qsub, queued_from=queued_from, element=ELEMENT
+    )
+
+
+def _write_files(job: SgeArrayJob) -> None:
+    """The array's task list and job script, in its batch directory."""
+    (job.batch_dir / LISTING).write_bytes(job.listing())
+    write_atomic(job.batch_dir / SCRIPT, job.script())
+
+
+def _qsub(job: SgeArrayJob) -> str:
+    """Submit the array job; its job id."""
+    out = sge_command(job.command(), what="qsub refused the array job", cwd=job.batch_dir)
+    return out.strip().split(".")[0]  # -terse: "JOB_ID.FIRST-LAST:STEP"
+
+
+def queued_from(batch_dir: Path) -> str | None:
+    """The job id of the array job queued from ``batch_dir``, if qstat shows one.
+
+    ``qstat -j '*'`` describes every job Grid Engine holds, each with the
+    script it was submitted with (``script_file``): the batch's own
+    ``array.sh``, which no other submit uses. None when qstat lists no such job
+    (or cannot be asked).
+    """
+    script = str(batch_dir / SCRIPT)
+    try:
+        out = sge_command(["qstat", "-j", "*"], what="looking for the array job")
+    except SchedulerError:
+        return None  # no job at all ("Following jobs do not exist"), or no qmaster
+    job_id = None
+    for line in out.splitlines():
+        key, _, value = line.partition(":")
+        if key == "job_number":
+            job_id = value.strip()
+        elif key == "script_file" and value.strip() == script and job_id and job_id.isdigit():
+            return job_id
+    return None

@@ -19,13 +19,11 @@ from typing import Any
 
 from autojob import SETTINGS
 from autojob.errors import SchedulerError
-from autojob.execution.batching import batch_name, group_by_resources, new_plan
+from autojob.execution.batching import batch_name, group_by_resources, new_plan, send_arrays
 from autojob.execution.slurm.commands import slurm_command
 from autojob.scheduler import SchedulerInputs
 from autojob.store.atomic import write_atomic
-from autojob.store.journal import note_changed, real_paths
-from autojob.store.run_files import remove_record
-from autojob.store.state import write_submitted
+from autojob.store.journal import real_paths
 
 __all__ = ["ArrayJob", "plan_arrays", "submit_arrays"]
 
@@ -159,35 +157,24 @@ def submit_arrays(jobs: Iterable[ArrayJob]) -> list[ArrayJob]:
     array's batch directory and its index (so its element's job id is known
     once the array's is: see :func:`autojob.store.state.read_state`). If
     sbatch refuses an array, the claims of its tasks and of every array not yet
-    submitted are withdrawn, and the error raised.
+    submitted are withdrawn, and the error raised; an sbatch that gave no
+    answer is looked for in the queue (:func:`autojob.execution.batching.send_arrays`).
     """
-    submitted: list[ArrayJob] = []
-    jobs = list(jobs)
-    for position, job in enumerate(jobs):
-        job.batch_dir.mkdir(parents=True, exist_ok=True)
-        real = real_paths(path for path, _ in job.tasks)
-        listing = "".join(f"{p}\0{s}\0" for p, (_, s) in zip(real, job.tasks, strict=True))
-        (job.batch_dir / "tasks.list").write_bytes(listing.encode("utf-8", "surrogateescape"))
-        write_atomic(job.batch_dir / "array.sh", job.script())
-        try:
-            out = slurm_command(
-                job.command(), what="sbatch refused the job array", cwd=job.batch_dir
-            )
-            job.job_id = out.strip().split(";")[0]
-        except SchedulerError as exc:
-            # no answer is not a no: the controller may have queued it anyway
-            job.job_id = _queued_from(job.batch_dir) if exc.timed_out else None
-            if job.job_id is None:
-                # this array and the ones not submitted yet: their claims go
-                for unsent in jobs[position:]:
-                    for _, path in unsent.elements():
-                        remove_record(path, "QUEUED_FILE")
-                raise
-            logger.warning("sbatch gave no answer, but the array is queued as %s", job.job_id)
-        write_submitted(job.batch_dir, job.job_id)
-        note_changed([path for _, path in job.elements()])
-        submitted.append(job)
-    return submitted
+    return send_arrays(list(jobs), prepare=_write_files, send=_sbatch, queued_from=_queued_from)
+
+
+def _write_files(job: ArrayJob) -> None:
+    """The array's task list and job script, in its batch directory."""
+    real = real_paths(path for path, _ in job.tasks)
+    listing = "".join(f"{p}\0{s}\0" for p, (_, s) in zip(real, job.tasks, strict=True))
+    (job.batch_dir / "tasks.list").write_bytes(listing.encode("utf-8", "surrogateescape"))
+    write_atomic(job.batch_dir / "array.sh", job.script())
+
+
+def _sbatch(job: ArrayJob) -> str:
+    """Submit the array; its job id."""
+    out = slurm_command(job.command(), what="sbatch refused the job array", cwd=job.batch_dir)
+    return out.strip().split(";")[0]  # --parsable: JOBID[;CLUSTER]
 
 
 def _queued_from(batch_dir: Path) -> str | None:

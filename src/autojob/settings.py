@@ -162,6 +162,17 @@ class AutojobSettings(BaseSettings):
     DEFAULT_CALCULATION_SCRIPT_FILE: str = Field(
         "run.py", description="calculation script of calculation tasks"
     )
+    INPUT_ATOMS_FILE: str = Field("in.traj", description="the structure a calculation starts from")
+    OUTPUT_ATOMS_FILE: str = Field(
+        "final.traj", description="a calculation's final structure, with its results"
+    )
+    OPTIMIZER_TRAJECTORY_FILE: str = Field(
+        "opt.traj", description="every step of a calculation's optimizer"
+    )
+    CAUSE_FILE: str = Field(
+        "autojob.cause",
+        description="why a task's command failed (e.g. not_converged), if it says",
+    )
     ARCHIVE_FILE: str = Field("archive.json", description="harvest archive")
     SCHEDULER_STATS_FILE: str = Field(
         "job_stats.json", description="scheduler accounting of a task"
@@ -210,6 +221,9 @@ class AutojobSettings(BaseSettings):
     )
     TASK_SCRIPT_TEMPLATE: str = Field(
         "run.sh.j2", description="the template rendered into the task script"
+    )
+    CALCULATION_SCRIPT_TEMPLATE: str = Field(
+        "run.py.j2", description="the template rendered into a calculation's script"
     )
     # behaviour
     STRICT_MODE: bool = Field(True, description="raise on the first broken file instead of warning")

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import click
 
-__all__ = ["DirPath", "ExistingDir", "executor_option"]
+__all__ = ["DirPath", "ExistingDir", "calc_set_assignments", "calc_set_option", "executor_option"]
 
 #: a directory that must exist
 ExistingDir = click.Path(exists=True, file_okay=False, dir_okay=True, path_type=Path)
@@ -37,3 +37,20 @@ class _ExecutorOption(click.Option):
 def executor_option(lead: str = "Where tasks run") -> Callable[[F], F]:
     """The ``--executor NAME`` option; ``lead`` starts its help text."""
     return click.option("--executor", default=None, metavar="NAME", cls=_ExecutorOption, lead=lead)
+
+
+def calc_set_option(what: str) -> Callable[[F], F]:
+    """The ``--calc-set KEY=VALUE`` option (python-autojob's ``--calc-mod``)."""
+    return click.option(
+        "--calc-set",
+        "calc_set",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help=f"Change a calculator parameter of {what} (a calculation): the same as "
+        "--set calculation_inputs.calc_params.KEY=VALUE. Repeatable.",
+    )
+
+
+def calc_set_assignments(items: tuple[str, ...]) -> list[str]:
+    """``--calc-set`` items as ``--set`` assignments into ``calc_params``."""
+    return [f"calculation_inputs.calc_params.{item.strip()}" for item in items]

@@ -6,7 +6,12 @@ from pathlib import Path
 
 import click
 
-from autojob.cli.options import ExistingDir, executor_option
+from autojob.cli.options import (
+    ExistingDir,
+    calc_set_assignments,
+    calc_set_option,
+    executor_option,
+)
 
 __all__ = ["resubmit"]
 
@@ -39,6 +44,7 @@ DEFAULT_CAUSES = ("timeout", "oom", "failed", "node_fail", "preempted")
     metavar="KEY=VALUE",
     help="Change an input of the new attempts (as in 'autojob new').",
 )
+@calc_set_option("the new attempts")
 @executor_option("Where the new attempts run")
 @click.option(
     "-j", "--max-parallel", type=click.IntRange(min=1), default=None, help="Tasks run at once."
@@ -57,6 +63,7 @@ def resubmit(
     time_factor: float,
     mem_factor: float,
     assignments: tuple[str, ...],
+    calc_set: tuple[str, ...],
     executor: str | None,
     max_parallel: int | None,
     dry_run: bool,
@@ -108,7 +115,7 @@ def resubmit(
         attempts,
         time_factor=time_factor,
         mem_factor=mem_factor,
-        assignments=list(assignments),
+        assignments=[*assignments, *calc_set_assignments(calc_set)],
         auto=auto,
     )
     new = [a.new for a in made if a.new is not None]

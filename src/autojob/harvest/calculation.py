@@ -3,10 +3,11 @@
 ``calculation`` runs on the calculations of autojob and python-autojob
 (task classes ``calculation``, ``bondscan``, ``moleculardynamics``). From the
 final structure (``final.traj``, which keeps the calculator's results) it
-gives ``energy``, ``forces``, ``max_force`` (the largest force on an atom that
-may move), ``stress`` where computed, ``formula``, ``cell``, ``pbc`` and
-``natoms``; from ``outputs.json`` (written by autojob's ``run.py``)
-``converged`` and ``steps``. A tree python-autojob ran has no such file: there
+gives ``energy``, ``forces`` (with the constraints applied, as
+``atoms.get_forces()`` gives them), ``max_force`` (the largest of them),
+``stress`` where computed, ``formula``, ``cell``, ``pbc`` and ``natoms``;
+from ``outputs.json`` (written by autojob's ``run.py``) ``converged`` and
+``steps``. A tree python-autojob ran has no such file: there
 a calculation converged when it left its final structure (its rule), and no
 further than the ``fmax`` of its ``opt_params`` where it has one.
 
@@ -73,9 +74,11 @@ def _results(atoms: Any) -> dict[str, Any]:
     if "free_energy" in results:
         found["free_energy"] = float(results["free_energy"])
     if "forces" in results:
-        forces = atoms.get_forces()  # with the constraints applied: what an optimizer sees
-        found["forces"] = results["forces"].tolist()
-        norms = [math.sqrt(sum(f * f for f in row)) for row in forces.tolist()]
+        # as atoms.get_forces() gives them: with the constraints applied, as an
+        # optimizer sees them (zero on a fixed atom)
+        forces = atoms.get_forces().tolist()
+        found["forces"] = forces
+        norms = [math.sqrt(sum(f * f for f in row)) for row in forces]
         found["max_force"] = max(norms, default=0.0)
     if "stress" in results:
         found["stress"] = results["stress"].tolist()

@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from autojob.bases.task_base import TaskBase, TaskInputsBase, TaskMetadataBase, TaskOutputsBase
 from autojob.errors import InputError, MetadataError
@@ -112,8 +112,18 @@ class CalculationTaskInputs(TaskInputsBase):
         description="the file the structure is written to and the script reads",
     )
     atoms: Atoms | None = Field(
-        default=None, exclude=True, description="the structure (in atoms_filename, not JSON)"
+        default=None,
+        exclude=True,
+        description="the structure (in atoms_filename, not JSON); given as a path, "
+        "the structure file read (the last frame of a trajectory)",
     )
+
+    @field_validator("atoms", mode="before")
+    @classmethod
+    def _read_path(cls, value: Any) -> Any:
+        if isinstance(value, str | os.PathLike):
+            return read_structure(value, "task_inputs.atoms")
+        return value
 
 
 class CalculationOutputs(TaskOutputsBase):
@@ -325,12 +335,15 @@ def check_calculation(inputs: CalculationInputs) -> None:
 # -- structures -----------------------------------------------------------------
 
 
-def read_structure(path: str | Path, field: str | None = None, index: int | str = -1) -> Atoms:
+def read_structure(
+    source: str | os.PathLike[str], field: str | None = None, index: int | str = -1
+) -> Atoms:
     """Read a structure (any format ASE reads; the last frame of a trajectory).
 
     Raises:
         MetadataError: the file is missing, unreadable or holds no structure.
     """
+    path = Path(source)
     try:
         atoms = ase.io.read(path, index=index)
     except FileNotFoundError as exc:

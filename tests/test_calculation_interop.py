@@ -210,3 +210,42 @@ def test_python_autojob_loads_the_calculations_autojob_runs(
         "converged": True,
         "outcome": "success",
     }
+
+
+WRITE_OTHERS = """
+import sys
+from pathlib import Path
+
+from ase.build import molecule
+from autojob.study import Study
+from autojob.study_group import StudyGroup
+from autojob.tasks.md import MolecularDynamics
+from autojob.tasks.scan import BondScan
+from autojob.tasks.task import TaskInputs, TaskMetadata
+
+gas = molecule("N2", vacuum=4.0)
+tasks = [
+    MolecularDynamics(task_metadata=TaskMetadata(label="md"), task_inputs=TaskInputs(atoms=gas)),
+    BondScan(task_metadata=TaskMetadata(label="scan"), task_inputs=TaskInputs(atoms=gas)),
+]
+sg = StudyGroup(name="others", studies=[Study(name="others", tasks=tasks)])
+emit({"root": str(sg.to_directory(Path(sys.argv[1])))})
+"""
+
+
+def test_its_molecular_dynamics_and_bond_scans_load_strictly(
+    reference_python: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "trees").mkdir()
+    root = run_reference(reference_python, WRITE_OTHERS, str(tmp_path / "trees"), cwd=tmp_path)
+    (study,) = StudyGroup.from_directory(root["root"], strict_mode=True).studies
+    loaded = {t.task_metadata.label: t for t in study.tasks}
+    assert type(loaded["md"]).__name__ == "MolecularDynamics"
+    assert type(loaded["scan"]).__name__ == "BondScan"
+    for task in loaded.values():
+        assert isinstance(task, Calculation)
+        assert task.task_inputs.atoms is not None
+        assert task.task_inputs.atoms.get_chemical_formula() == "N2"
+    assert "md_params" in loaded["md"].input_sections()["md_inputs"]
+    assert "calculation_inputs" not in loaded["md"].input_sections()  # kept as it was
+    assert loaded["scan"].input_sections()["bond_scan_inputs"]["scan_step"] == 0.1

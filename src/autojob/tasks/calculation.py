@@ -54,6 +54,7 @@ __all__ = [
     "CalculationTaskInputs",
     "last_geometry",
     "read_structure",
+    "structure_bytes",
 ]
 
 #: keys of ``opt_params`` given to the optimizer's ``run`` (the rest to its constructor)
@@ -150,9 +151,13 @@ class Calculation(TaskBase):
     calculation_inputs: CalculationInputs = Field(default_factory=CalculationInputs)
     task_outputs: CalculationOutputs | None = None
 
+    #: whether its command is ``python run.py`` and run.py is rendered (a class
+    #: that only loads python-autojob's tasks sets False)
+    RUNS_CALCULATION_SCRIPT: ClassVar[bool] = True
+
     @model_validator(mode="after")
     def _default_command(self) -> Self:
-        if self.task_inputs.command is None:
+        if self.task_inputs.command is None and self.RUNS_CALCULATION_SCRIPT:
             script = shlex.quote(self.calculation_inputs.calculation_script)
             set_unvalidated(self.task_inputs, "command", f"python {script}")
         return self
@@ -174,6 +179,8 @@ class Calculation(TaskBase):
 
     def own_scripts(self) -> dict[str, str]:
         """The calculation script and its template."""
+        if not self.RUNS_CALCULATION_SCRIPT:
+            return {}
         inputs = self.calculation_inputs
         return {inputs.calculation_script: inputs.calculation_script_template}
 
@@ -193,9 +200,7 @@ class Calculation(TaskBase):
                 field="task_inputs.atoms",
                 hint="give one: Calculation.from_atoms(atoms, ...) or a structure file",
             )
-        buffer = io.BytesIO()
-        ase.io.write(buffer, atoms, format="traj")
-        return {self.task_inputs.atoms_filename: buffer.getvalue()}
+        return {self.task_inputs.atoms_filename: structure_bytes(atoms)}
 
     def read_own_files(self, task_dir: str) -> None:
         """Read the structure back from ``atoms_filename`` (None when it is missing).
@@ -359,6 +364,13 @@ def read_structure(
         raise MetadataError("holds no structure", path=path, field=field)
     read: Atoms = atoms
     return read
+
+
+def structure_bytes(atoms: Atoms) -> bytes:
+    """``atoms`` as the bytes of an ASE trajectory file (one frame)."""
+    buffer = io.BytesIO()
+    ase.io.write(buffer, atoms, format="traj")
+    return buffer.getvalue()
 
 
 def _geometry_sources(task_dir: Path) -> list[Path]:

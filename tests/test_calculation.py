@@ -319,3 +319,61 @@ def test_the_core_needs_no_ase(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[0] == "1 []"
     assert "pip install 'autojob[ase]'" in result.stdout
+
+
+# -- sweeps over structure files ------------------------------------------------------
+
+SWEEP = """\
+name = "screen"
+task_class = "calculation"
+structures = ["structures/*.traj", "structures/*.cif", "POSCAR"]
+
+[parameters]
+"calculation_inputs.calculator" = ["emt"]
+"calculation_inputs.optimizer" = ["BFGS", "FIRE"]
+"""
+
+
+def test_a_sweep_makes_one_calculation_per_structure_and_combination(tmp_path: Path) -> None:
+    (tmp_path / "structures").mkdir()
+    given = {
+        "structures/Cu.traj": bulk("Cu", cubic=True),
+        "structures/Al.cif": bulk("Al", cubic=True),
+        "POSCAR": bulk("Ni", cubic=True),
+    }
+    for name, atoms in given.items():
+        write(tmp_path / name, atoms, format="vasp" if name == "POSCAR" else None)
+    (tmp_path / "spec.toml").write_text(SWEEP)
+    made = run("sweep", "spec.toml", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    study = tmp_path / "screen"
+    groups = sorted(p.name for p in study.iterdir() if p.is_dir())
+    assert groups == [
+        f"{stem}_calculator-emt_optimizer-{opt}"
+        for stem in ("Al", "Cu", "POSCAR")
+        for opt in ("BFGS", "FIRE")
+    ]
+    for name, atoms in given.items():
+        stem = Path(name).name.split(".")[0]
+        for opt in ("BFGS", "FIRE"):
+            task = the_task(study, f"{stem}_calculator-emt_optimizer-{opt}")
+            start = read(task / "in.traj")
+            assert start.get_chemical_formula() == atoms.get_chemical_formula()
+            assert np.allclose(start.positions, atoms.positions)
+            inputs = json.loads((task / SETTINGS.INPUTS_FILE).read_text())
+            assert inputs["calculation_inputs"]["optimizer"] == opt
+            group = json.loads((task.parent / SETTINGS.TASK_GROUP_METADATA_FILE).read_text())
+            assert group["parameters"]["structure"] == name
+    again = run("sweep", "spec.toml", cwd=tmp_path)
+    assert "nothing to add" in again.stdout
+
+
+def test_a_sweep_refuses_structures_it_cannot_use(tmp_path: Path) -> None:
+    (tmp_path / "spec.toml").write_text(SWEEP)
+    missing = run("sweep", "spec.toml", cwd=tmp_path)
+    assert missing.returncode == 1 and "structures" in missing.stderr
+    assert "matches no file" in missing.stderr
+    (tmp_path / "plain.toml").write_text('name = "x"\ncommand = "true"\nstructures = ["*.traj"]\n')
+    wrong = run("sweep", "plain.toml", cwd=tmp_path)
+    assert wrong.returncode == 1 and 'task_class = "calculation"' in wrong.stderr
+    assert sorted(os.listdir(tmp_path)) == ["plain.toml", "spec.toml"]

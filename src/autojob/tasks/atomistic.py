@@ -28,6 +28,7 @@ class MolecularDynamics(Calculation):
         "md_inputs",
     )
     RUNS_CALCULATION_SCRIPT: ClassVar[bool] = False
+    REQUIRES_COMMAND: ClassVar[bool] = True
 
     task_inputs: CalculationTaskInputs = Field(default_factory=CalculationTaskInputs)
 
@@ -54,3 +55,4 @@ class BondScan(Calculation):
         "bond_scan_inputs",
     )
     RUNS_CALCULATION_SCRIPT: ClassVar[bool] = False
+    REQUIRES_COMMAND: ClassVar[bool] = True

@@ -154,6 +154,8 @@ class Calculation(TaskBase):
     #: whether its command is ``python run.py`` and run.py is rendered (a class
     #: that only loads python-autojob's tasks sets False)
     RUNS_CALCULATION_SCRIPT: ClassVar[bool] = True
+    #: its command defaults to running its calculation script
+    REQUIRES_COMMAND: ClassVar[bool] = False
 
     @model_validator(mode="after")
     def _default_command(self) -> Self:

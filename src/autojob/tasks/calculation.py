@@ -24,6 +24,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import io
+import json
 import os
 import shlex
 from collections.abc import Mapping
@@ -318,9 +319,26 @@ def _check_opt_params(cls: type[Any], params: Mapping[str, Any]) -> None:
 def check_calculation(inputs: CalculationInputs) -> None:
     """Check that ASE can build the calculator and optimizer ``inputs`` name.
 
+    The inputs of a study's calculations are often alike: each distinct one is
+    checked once a process.
+
     Raises:
         InputError: naming the field at fault.
     """
+    key = json.dumps(inputs.model_dump(mode="json"), sort_keys=True, default=str)
+    if key not in _CHECKED:
+        _check_calculation(inputs)
+        if len(_CHECKED) > _CHECKED_MAX:
+            _CHECKED.clear()
+        _CHECKED.add(key)
+
+
+#: the calculation inputs checked already (as JSON), up to a bound
+_CHECKED: set[str] = set()
+_CHECKED_MAX = 4096
+
+
+def _check_calculation(inputs: CalculationInputs) -> None:
     _check_calc_params(calculator_class(inputs.calculator), inputs.calc_params)
     if inputs.optimizer:
         _check_opt_params(optimizer_class(inputs.optimizer), inputs.opt_params)

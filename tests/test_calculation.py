@@ -377,3 +377,18 @@ def test_a_sweep_refuses_structures_it_cannot_use(tmp_path: Path) -> None:
     wrong = run("sweep", "plain.toml", cwd=tmp_path)
     assert wrong.returncode == 1 and 'task_class = "calculation"' in wrong.stderr
     assert sorted(os.listdir(tmp_path)) == ["plain.toml", "spec.toml"]
+
+
+@pytest.mark.slurm
+def test_a_relaxation_runs_on_the_slurm_cluster(tmp_path: Path) -> None:
+    atoms = structures()["metal"]
+    study = write_study(tmp_path, [calculation(atoms, "metal")])
+    done = run("submit", study, "--executor", "slurm", "--wait", cwd=tmp_path, env=ENV)
+    assert done.returncode == 0, done.stdout + done.stderr
+    task = the_task(study, "metal")
+    state = read_state(task)
+    assert (state.state, state.executor) == (State.SUCCESS, "slurm")
+    outputs = harvested(study, "calculation")["metal"]["outputs"]
+    expected, steps = relaxed_by_ase(atoms)
+    assert outputs["energy"] == pytest.approx(expected.get_potential_energy(), abs=1e-9)
+    assert outputs["converged"] is True and outputs["steps"] == steps

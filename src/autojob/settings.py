@@ -61,6 +61,9 @@ def _read_config_file(path: Path) -> dict[str, Any]:
             path=path,
             hint="fix the TOML syntax or point AUTOJOB_CONFIG_FILE elsewhere",
         ) from exc
+    tool = data.get("tool")
+    if set(data) == {"tool"} and isinstance(tool, dict) and isinstance(tool.get("autojob"), dict):
+        return _reference_table(tool["autojob"], path)
     if "autojob" not in data:
         return data
     table = data["autojob"]
@@ -74,6 +77,38 @@ def _read_config_file(path: Path) -> dict[str, Any]:
             hint="put every setting under [autojob], or drop the table header",
         )
     return table
+
+
+#: python-autojob's settings that autojob names otherwise
+_REFERENCE_NAMES = {
+    "SCHEDULER": "DEFAULT_EXECUTOR",
+    "PARAMETRIZATION_FILE": "LEGACY_PARAMETERIZATION_FILE",
+}
+
+
+def _reference_table(table: dict[str, Any], path: Path) -> dict[str, Any]:
+    """The settings of python-autojob's ``[tool.autojob]`` table that autojob has.
+
+    Its names for them are taken (``SCHEDULER`` is ``DEFAULT_EXECUTOR``); each
+    of its settings autojob lacks (``LOG_LEVEL``, ``LOG_FILE``, ...) is warned
+    about and left out, so that its configuration file never stops a command.
+    """
+    import logging  # noqa: PLC0415
+
+    known = {name.upper() for name in AutojobSettings.model_fields}
+    kept: dict[str, Any] = {}
+    for key, value in table.items():
+        name = _REFERENCE_NAMES.get(key.upper(), key.upper())
+        if name in known:
+            kept[name] = value
+        else:
+            logging.getLogger(__name__).warning(
+                "%s: [tool.autojob] %s is a setting of python-autojob that autojob does "
+                "not have; it is ignored",
+                path,
+                key,
+            )
+    return kept
 
 
 class NameCollisionError(ValueError):
@@ -162,6 +197,17 @@ class AutojobSettings(BaseSettings):
     DEFAULT_CALCULATION_SCRIPT_FILE: str = Field(
         "run.py", description="calculation script of calculation tasks"
     )
+    INPUT_ATOMS_FILE: str = Field("in.traj", description="the structure a calculation starts from")
+    OUTPUT_ATOMS_FILE: str = Field(
+        "final.traj", description="a calculation's final structure, with its results"
+    )
+    OPTIMIZER_TRAJECTORY_FILE: str = Field(
+        "opt.traj", description="every step of a calculation's optimizer"
+    )
+    CAUSE_FILE: str = Field(
+        "autojob.cause",
+        description="why a task's command failed (e.g. not_converged), if it says",
+    )
     ARCHIVE_FILE: str = Field("archive.json", description="harvest archive")
     SCHEDULER_STATS_FILE: str = Field(
         "job_stats.json", description="scheduler accounting of a task"
@@ -210,6 +256,9 @@ class AutojobSettings(BaseSettings):
     )
     TASK_SCRIPT_TEMPLATE: str = Field(
         "run.sh.j2", description="the template rendered into the task script"
+    )
+    CALCULATION_SCRIPT_TEMPLATE: str = Field(
+        "run.py.j2", description="the template rendered into a calculation's script"
     )
     # behaviour
     STRICT_MODE: bool = Field(True, description="raise on the first broken file instead of warning")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Self, SupportsIndex
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, model_validator
 
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from autojob.bases.input_files import Files
     from autojob.sweep import SweepSpec
 
-__all__ = ["STUDY_FIELDS", "Study"]
+__all__ = ["STUDY_FIELDS", "Study", "StudyTasks"]
 
 STUDY_FIELDS = ["study_group_id", "study_id", "date_created", "name", "notes"]
 
@@ -34,6 +34,69 @@ def group_tasks(tasks: Iterable[TaskBase]) -> list[TaskGroup]:
             group.link()
         result.append(group)
     return result
+
+
+def _checked_tasks(tasks: Iterable[Any]) -> list[TaskBase]:
+    items = list(tasks)
+    wrong = [item for item in items if not isinstance(item, TaskBase)]
+    if wrong:
+        msg = f"a study's tasks must be Task objects, not {type(wrong[0]).__name__}"
+        raise TypeError(msg)
+    return items
+
+
+class StudyTasks(list[TaskBase]):
+    """The tasks of a :class:`Study`: changing this list changes the study's task groups."""
+
+    def __init__(self, study: Study, tasks: Iterable[TaskBase]) -> None:
+        super().__init__(tasks)
+        self._study = study
+
+    def _changed(self) -> None:
+        self._study.tasks = list(self)
+
+    def append(self, task: TaskBase) -> None:
+        """Add ``task`` to the study (to its task group)."""
+        super().append(task)
+        self._changed()
+
+    def extend(self, tasks: Iterable[TaskBase]) -> None:
+        """Add ``tasks`` to the study."""
+        super().extend(tasks)
+        self._changed()
+
+    def insert(self, index: SupportsIndex, task: TaskBase) -> None:
+        """Insert ``task`` (the order of the study's tasks follows their groups)."""
+        super().insert(index, task)
+        self._changed()
+
+    def remove(self, task: TaskBase) -> None:
+        """Remove ``task`` from the study."""
+        super().remove(task)
+        self._changed()
+
+    def pop(self, index: SupportsIndex = -1) -> TaskBase:
+        """Remove and return a task."""
+        task = super().pop(index)
+        self._changed()
+        return task
+
+    def clear(self) -> None:
+        """Remove every task (and so every task group)."""
+        super().clear()
+        self._changed()
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        super().__setitem__(index, value)
+        self._changed()
+
+    def __delitem__(self, index: Any) -> None:
+        super().__delitem__(index)
+        self._changed()
+
+    def __iadd__(self, tasks: Iterable[TaskBase]) -> Self:  # type: ignore[override,misc]
+        self.extend(tasks)
+        return self
 
 
 class Study(BaseModel):
@@ -82,9 +145,28 @@ class Study(BaseModel):
         return [group.task_group_id for group in groups]
 
     @property
-    def tasks(self) -> list[TaskBase]:
-        """All tasks of the study, group by group."""
-        return [task for group in self.task_groups for task in group.tasks]
+    def tasks(self) -> StudyTasks:
+        """All tasks of the study, group by group.
+
+        As in python-autojob, the list can be changed (``study.tasks.append(task)``)
+        or replaced (``study.tasks = [...]``): the study's task groups follow, a
+        task joining the group its ``task_group_id`` names (a new one if none has it).
+        """
+        return StudyTasks(self, [task for group in self.task_groups for task in group.tasks])
+
+    @tasks.setter
+    def tasks(self, tasks: Iterable[TaskBase]) -> None:
+        tasks = _checked_tasks(tasks)
+        old = {group.task_group_id: group for group in self.task_groups}
+        groups = []
+        for group in group_tasks(tasks):
+            kept = old.get(group.task_group_id)
+            if kept is not None:
+                kept.tasks = group.tasks
+                group = kept  # noqa: PLW2901  (its label, notes and parameters stay)
+            groups.append(group)
+        self.task_groups = groups
+        self.link()
 
     def link(self) -> None:
         """Set the study's ids on its task groups and their tasks."""

@@ -73,6 +73,16 @@ __all__ = [
 STEP_NAMESPACE = uuid.UUID("6f1c2f4e-8f1a-4d55-9a55-0a7b6c1d2e3f")
 
 
+#: the parameter ``structures`` make: a structure file's path, relative to the spec
+STRUCTURE = "structure"
+
+
+def _stem(path: str) -> str:
+    """A structure file's name without its suffix: its part of a label."""
+    name = path.rsplit("/", 1)[-1]
+    return name.split(".", 1)[0] if not name.startswith(".") else name
+
+
 def step_id(name: str) -> str:
     """The step id (a UUID) of the step called ``name`` in a sweep spec."""
     return str(uuid.uuid5(STEP_NAMESPACE, name))
@@ -189,8 +199,10 @@ class SweepSpec(BaseModel):
     step: str = "sweep"
     steps: list[SweepStep] = Field(default_factory=list)
     files: list[str | SpecFile] = Field(default_factory=list)
+    structures: list[str] = Field(default_factory=list)
     #: the directory of the spec's file (set by ``load_spec``): ``files`` are relative to it
     _base: Path | None = PrivateAttr(default=None)
+    _structure_paths: dict[str, Path] | None = PrivateAttr(default=None)
 
     @field_validator("parameters", "zip")
     @classmethod
@@ -203,9 +215,13 @@ class SweepSpec(BaseModel):
 
     @model_validator(mode="after")
     def _a_sweep(self) -> Self:
-        if not self.parameters and not self.zip:
-            msg = "nothing to sweep: give [parameters] (a product) or [zip] (lists side by side)"
+        if not self.parameters and not self.zip and not self.structures:
+            msg = (
+                "nothing to sweep: give [parameters] (a product), [zip] (lists side by "
+                "side) or structures (structure files)"
+            )
             raise SpecKeyError(msg, "parameters")
+        self._check_structures()
         lengths = {len(v) for v in self.zip.values()}
         if len(lengths) > 1:
             msg = f"the lists differ in length ({sorted(lengths)}); they are taken side by side"
@@ -227,6 +243,42 @@ class SweepSpec(BaseModel):
             raise SpecKeyError(msg, "label")
         self._check_files()
         return self
+
+    def _check_structures(self) -> None:
+        cls = _task_class(self.task_class)
+        if not self.structures or cls is None:
+            return
+        inputs = cls.model_fields["task_inputs"].annotation
+        if not (isinstance(inputs, type) and "atoms" in getattr(inputs, "model_fields", {})):
+            msg = f"task class {self.task_class!r} holds no structure"
+            raise SpecKeyError(msg, "structures", hint='set task_class = "calculation"')
+        if STRUCTURE in {*self.parameters, *self.zip}:
+            msg = f"{STRUCTURE!r} is the parameter structures make; name yours otherwise"
+            raise SpecKeyError(msg, "parameters", STRUCTURE)
+
+    def structure_paths(self) -> dict[str, Path]:
+        """The files ``structures`` match (globs, relative to the spec's directory).
+
+        Keyed by the path as matched, relative to that directory; read once.
+
+        Raises:
+            InputError: a pattern matches no file.
+        """
+        if self._structure_paths is None:
+            base = self.base or Path()
+            found: dict[str, Path] = {}
+            for index, pattern in enumerate(self.structures):
+                matched = sorted(p for p in base.glob(pattern) if p.is_file())
+                if not matched:
+                    raise InputError(
+                        f"structures[{index}] {pattern!r} matches no file",
+                        path=base,
+                        field="structures",
+                        hint="give paths or globs relative to the spec's directory",
+                    )
+                found.update((p.relative_to(base).as_posix(), p) for p in matched)
+            self._structure_paths = found
+        return self._structure_paths
 
     def _file_fields(self) -> set[str]:
         return {"i", "label", *(n.replace(".", "_") for n in self.names())}
@@ -315,8 +367,8 @@ class SweepSpec(BaseModel):
             raise SpecKeyError(msg, "command", hint='give one: command = "python calc.py --x {x}"')
 
     def names(self) -> list[str]:
-        """The parameter names, product first."""
-        return [*self.parameters, *self.zip]
+        """The parameter names, product first, then ``structure`` (of ``structures``)."""
+        return [*self.parameters, *self.zip, *([STRUCTURE] if self.structures else [])]
 
     def combinations(self) -> list[dict[str, Any]]:
         """Every combination of parameter values, in order."""
@@ -328,10 +380,13 @@ class SweepSpec(BaseModel):
             dict(zip(self.zip, values, strict=True))
             for values in zip(*self.zip.values(), strict=True)
         ] or [{}]
-        for values in itertools.product(*self.parameters.values()):
-            first = dict(zip(self.parameters, values, strict=True))
-            for second in zipped:
-                yield {**first, **second}
+        names: list[str | None] = [*self.structure_paths()] if self.structures else [None]
+        for name in names:
+            for values in itertools.product(*self.parameters.values()):
+                first = dict(zip(self.parameters, values, strict=True))
+                for second in zipped:
+                    both = {**first, **second}
+                    yield both if name is None else {STRUCTURE: name, **both}
 
     def workflow(self) -> Workflow | None:
         """The workflow the spec's steps describe (None without steps)."""
@@ -347,8 +402,13 @@ class SweepSpec(BaseModel):
     def label_of(self, values: dict[str, Any], index: int) -> str:
         """The label of the combination ``values`` (number ``index``)."""
         if self.label is None:
-            return "_".join(f"{k.rsplit('.', 1)[-1]}-{v}" for k, v in values.items())
+            return "_".join(
+                _stem(v) if k == STRUCTURE else f"{k.rsplit('.', 1)[-1]}-{v}"
+                for k, v in values.items()
+            )
         plain = {k.replace(".", "_"): v for k, v in values.items()}
+        if STRUCTURE in plain:
+            plain[STRUCTURE] = _stem(plain[STRUCTURE])
         return self.label.format(i=index, name=self.name, **plain)
 
     def files_of(self, values: dict[str, Any], index: int, base: Path) -> list[InputFile]:
@@ -380,6 +440,9 @@ class SweepSpec(BaseModel):
         if command is not None:
             sections["task_inputs"]["command"] = command
         for key, value in values.items():
+            if key == STRUCTURE:
+                sections["task_inputs"]["atoms"] = str(self.structure_paths()[value])
+                continue
             node = sections
             *parents, last = split_set_path(key)
             for part in parents:

@@ -148,6 +148,32 @@ class TaskBase(BaseModel):
             set_unvalidated(self.task_metadata, "task_class", type(self).__name__.lower())
         return self
 
+    def own_files(self) -> dict[str, bytes | str]:
+        """Files a task of this class holds besides its inputs, metadata and script.
+
+        Name to content, serialised here (checked first: raise ``InputError``),
+        written with the task's other files, all or none. None by default.
+        """
+        return {}
+
+    def own_scripts(self) -> dict[str, str]:
+        """Scripts besides the task script: file name to the template rendered into it.
+
+        A template named ``*.py.j2`` prints every value as a Python literal; others
+        shell-quote them, as the task script's template does. None by default.
+        """
+        return {}
+
+    def read_own_files(self, task_dir: str) -> None:
+        """Read back, once the task is loaded from ``task_dir``, what :meth:`own_files` wrote."""
+
+    def prepare_attempt(self, previous: Path, source: TaskBase, *, resume: bool) -> None:
+        """Prepare this copy of ``source`` (the task in ``previous``) as a new task.
+
+        ``resume``: a new attempt that continues the run (restart, resubmit), not a
+        copy (``new --from``). Nothing to do by default.
+        """
+
     def input_sections(self) -> dict[str, Any]:
         """Return the content of ``inputs.json`` (JSON-ready, nested form)."""
         sections: dict[str, Any] = {

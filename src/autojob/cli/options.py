@@ -11,7 +11,14 @@ import click
 if TYPE_CHECKING:
     from click.shell_completion import CompletionItem
 
-__all__ = ["DirPath", "ExistingDir", "complete_executors", "executor_option"]
+__all__ = [
+    "DirPath",
+    "ExistingDir",
+    "calc_set_assignments",
+    "calc_set_option",
+    "complete_executors",
+    "executor_option",
+]
 
 #: a directory that must exist
 ExistingDir = click.Path(exists=True, file_okay=False, dir_okay=True, path_type=Path)
@@ -67,3 +74,20 @@ def executor_option(
         shell_complete=complete_executors,
         default_text=default,
     )
+
+
+def calc_set_option(what: str) -> Callable[[F], F]:
+    """The ``--calc-set KEY=VALUE`` option (python-autojob's ``--calc-mod``)."""
+    return click.option(
+        "--calc-set",
+        "calc_set",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help=f"Change a calculator parameter of {what} (a calculation): the same as "
+        "--set calculation_inputs.calc_params.KEY=VALUE. Repeatable.",
+    )
+
+
+def calc_set_assignments(items: tuple[str, ...]) -> list[str]:
+    """``--calc-set`` items as ``--set`` assignments into ``calc_params``."""
+    return [f"calculation_inputs.calc_params.{item.strip()}" for item in items]

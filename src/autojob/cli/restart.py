@@ -8,7 +8,12 @@ from typing import TYPE_CHECKING
 
 import click
 
-from autojob.cli.options import ExistingDir, executor_option
+from autojob.cli.options import (
+    ExistingDir,
+    calc_set_assignments,
+    calc_set_option,
+    executor_option,
+)
 from autojob.cli.output import json_option, print_json, shown_path, submission_json
 
 if TYPE_CHECKING:
@@ -50,6 +55,7 @@ def submit_new_tasks(
     help="Change a scheduler input (time=02:00:00, mem=8G): a declared field or a "
     "long option of sbatch, checked as 'autojob new --set' checks them. Repeatable.",
 )
+@calc_set_option("the new attempt")
 @click.option("--label", default=None, help="Label of the new attempt (default: the old one).")
 @click.option(
     "--carry-over-limit",
@@ -71,6 +77,7 @@ def restart(
     task_dir: Path,
     assignments: tuple[str, ...],
     scheduler: tuple[str, ...],
+    calc_set: tuple[str, ...],
     label: str | None,
     carry_over_limit: str | None,
     do_submit: bool,
@@ -102,7 +109,7 @@ def restart(
     limit = parse_size(carry_over_limit) if carry_over_limit is not None else None
     made = restart_task(
         task_dir,
-        assignments=list(assignments),
+        assignments=[*assignments, *calc_set_assignments(calc_set)],
         scheduler=list(scheduler),
         size_limit=limit,
         label=label,

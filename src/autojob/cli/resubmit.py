@@ -7,7 +7,12 @@ from typing import TYPE_CHECKING
 
 import click
 
-from autojob.cli.options import ExistingDir, executor_option
+from autojob.cli.options import (
+    ExistingDir,
+    calc_set_assignments,
+    calc_set_option,
+    executor_option,
+)
 from autojob.cli.output import json_option, print_json, shown_path, submissions_json
 
 if TYPE_CHECKING:
@@ -44,6 +49,7 @@ DEFAULT_CAUSES = ("timeout", "oom", "failed", "node_fail", "preempted")
     metavar="KEY=VALUE",
     help="Change an input of the new attempts (as in 'autojob new').",
 )
+@calc_set_option("the new attempts")
 @executor_option(
     "Where the new attempts run",
     default="where each old attempt ran (SETTINGS.DEFAULT_EXECUTOR where not recorded)",
@@ -66,6 +72,7 @@ def resubmit(
     time_factor: float,
     mem_factor: float,
     assignments: tuple[str, ...],
+    calc_set: tuple[str, ...],
     executor: str | None,
     max_parallel: int | None,
     dry_run: bool,
@@ -123,7 +130,7 @@ def resubmit(
             attempts,
             time_factor=time_factor,
             mem_factor=mem_factor,
-            assignments=list(assignments),
+            assignments=[*assignments, *calc_set_assignments(calc_set)],
             auto=auto,
         )
     report["restarts"] = [

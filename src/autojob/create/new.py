@@ -118,9 +118,23 @@ def load_source(src: Path, option: str | None = None) -> TaskBase:
     return Task.from_directory(src, magic_mode=True)
 
 
-def as_new_attempt(source: TaskBase, label: str | None, assignments: list[str]) -> TaskBase:
-    """Copy ``source`` as a new task: new id and dates, same group."""
+def as_new_attempt(
+    source: TaskBase,
+    label: str | None,
+    assignments: list[str],
+    *,
+    previous: Path | None = None,
+    resume: bool = False,
+) -> TaskBase:
+    """Copy ``source`` as a new task: new id and dates, same group.
+
+    ``previous``: the directory of ``source``, from which its class prepares the
+    copy (``TaskBase.prepare_attempt``); ``resume``: the copy continues its run
+    (a calculation starts from the last geometry reached).
+    """
     task = apply_assignments(source.model_copy(deep=True), assignments)
+    if previous is not None:
+        task.prepare_attempt(previous, source, resume=resume)
     meta = task.task_metadata
     meta.task_id = new_id("j")
     meta.date_created = meta.last_updated = now()
@@ -171,7 +185,7 @@ def clone_task(
     """
     check_not_live(src, "cloned", force=force)
     source = load_source(src, "--from")
-    task = as_new_attempt(source, label, assignments or [])
+    task = as_new_attempt(source, label, assignments or [], previous=src)
     target = dest if dest is not None else src.parent
     _refuse_task_in(target)
     path = create_task_tree(
@@ -214,7 +228,7 @@ def new_task_group(
         check_not_live(src, "cloned", force=force)
         source = load_source(src, "--from")
         inherited = source.input_sections()
-        task = as_new_attempt(source, label, assignments or [])
+        task = as_new_attempt(source, label, assignments or [], previous=src)
         task.task_metadata.task_group_id = new_id("c")
     else:
         task = _fresh_task(label, assignments or [])

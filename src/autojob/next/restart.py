@@ -129,7 +129,7 @@ def restart_task(
     live = check_not_live(task_dir, "restarted", force=force)
     source = load_source(task_dir)
     changes = [*assignments, *(f"scheduler_inputs.{s}" for s in scheduler)]
-    task = as_new_attempt(source, label, changes)
+    task = as_new_attempt(source, label, changes, previous=task_dir, resume=True)
     meta = task.task_metadata
     old_id = source.task_metadata.task_id
     meta.tags = [*meta.tags, f"restart-of:{old_id}"]

@@ -142,7 +142,7 @@ def resubmit(
         raise InputError("factors must be positive", field="--time-factor/--mem-factor")
     for attempt in attempts:
         source = load_source(attempt.old)
-        task = as_new_attempt(source, None, list(assignments))
+        task = as_new_attempt(source, None, list(assignments), previous=attempt.old, resume=True)
         sched = task.scheduler_inputs
         factor = source.task_inputs.restart_time_factor if auto else time_factor
         if factor != 1.0 and sched.time is not None:

@@ -39,6 +39,7 @@ __all__ = [
     "replace_atomically",
     "update_json_object",
     "write_atomic",
+    "write_atomic_bytes",
 ]
 
 
@@ -165,7 +166,11 @@ def write_atomic(path: Path, text: str, *, mode: int = 0o666) -> Path:
     The file keeps the permission bits of the file it replaces; a new file gets
     ``mode`` less the umask, as ``open`` would give it.
     """
-    data = text.encode("utf-8")
+    return write_atomic_bytes(path, text.encode("utf-8"), mode=mode)
+
+
+def write_atomic_bytes(path: Path, data: bytes, *, mode: int = 0o666) -> Path:
+    """Write ``data`` to ``path`` atomically, as :func:`write_atomic` does text."""
     try:
         replace_atomically(path, data, mode=mode)
     except OSError as exc:

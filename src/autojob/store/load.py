@@ -182,7 +182,9 @@ def _load_task(cls: type[T], src: str, raw: bytes | None, strict: bool, magic: b
         "task_metadata": meta,
         "task_outputs": read_json_object_if_file(f"{src}/{SETTINGS.OUTPUTS_FILE}"),
     }
-    return validate_task_document(cls, document, src)
+    task = validate_task_document(cls, document, src)
+    task.read_own_files(src)
+    return task
 
 
 def validate_task_document(cls: type[T], document: dict[str, Any], task_dir: str | Path) -> T:

@@ -68,7 +68,7 @@ def check_name(name: str, dest: Path, *, source: str = "name", hint: str | None 
 #: settings naming directories that every walk skips (with any name they begin)
 _SKIPPED_DIRS = ("INDEX_DIR", "HISTORY_DIR")
 #: settings naming a task's script: a task may name its own script so
-_SCRIPT_FILES = ("DEFAULT_TASK_SCRIPT_FILE", "DEFAULT_CALCULATION_SCRIPT_FILE")
+_SCRIPT_FILES = ("DEFAULT_TASK_SCRIPT_FILE", "DEFAULT_CALCULATION_SCRIPT_FILE", "INPUT_ATOMS_FILE")
 
 
 def _described(field: str, value: str) -> str:

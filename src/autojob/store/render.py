@@ -27,7 +27,13 @@ from autojob.timefmt import format_slurm_time
 if TYPE_CHECKING:
     from autojob.bases.task_base import TaskBase
 
-__all__ = ["Raw", "render_sketch_template", "render_task_script", "script_environment"]
+__all__ = [
+    "Raw",
+    "render_own_script",
+    "render_sketch_template",
+    "render_task_script",
+    "script_environment",
+]
 
 
 class Raw(str):
@@ -44,6 +50,15 @@ def _quote(value: Any) -> str:
     if isinstance(value, bool):
         value = str(value).lower()
     return shlex.quote(str(value))
+
+
+def _python_literal(value: Any) -> str:
+    """A value as a Python literal (``repr`` of text, numbers, booleans and None)."""
+    if isinstance(value, Raw):
+        return str(value)
+    if isinstance(value, str | int | float | bool) or value is None:
+        return repr(value)
+    return repr(str(value))
 
 
 def _raw(value: Any) -> Raw:
@@ -102,9 +117,20 @@ def _restart_context(task: TaskBase) -> dict[str, str] | None:
 
 
 @functools.cache
+def python_environment(template_dir: Path | None) -> jinja2.Environment:
+    """The environment of ``*.py.j2`` templates: values printed as Python literals."""
+    env = script_environment(template_dir).overlay(finalize=_python_literal)
+    env.filters["raw"] = _raw
+    return env
+
+
+@functools.cache
 def _template(template_dir: Path | None, name: str) -> jinja2.Template:
     """Return a compiled template (cached: templates are read once a process)."""
-    env = script_environment(template_dir)
+    if name.endswith(".py.j2"):
+        env = python_environment(template_dir)
+    else:
+        env = script_environment(template_dir)
     try:
         return env.get_template(name)
     except jinja2.TemplateNotFound as exc:
@@ -140,6 +166,28 @@ def render_task_script(task: TaskBase) -> str:
         "sbatch_lines": task.scheduler_inputs.sbatch_lines(),
         "settings": SETTINGS,
         "lock_file": LOCK_FILE,
+    }
+    try:
+        return template.render(context)
+    except jinja2.UndefinedError as exc:
+        raise TemplateError(
+            f"template {template.name!r} uses an undefined value: {exc.message}",
+            path=template.filename,
+        ) from exc
+
+
+def render_own_script(task: TaskBase, name: str) -> str:
+    """Render the template ``name`` into one of the scripts of the task's class.
+
+    The template sees what a task script's template sees but the scheduler's
+    lines; a ``*.py.j2`` template prints values as Python literals.
+    """
+    template = _template(SETTINGS.TEMPLATE_DIR, name)
+    context = {
+        "task": task,
+        "metadata": task.task_metadata,
+        "inputs": task.task_inputs,
+        "settings": SETTINGS,
     }
     try:
         return template.render(context)

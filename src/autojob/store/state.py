@@ -342,7 +342,11 @@ def read_state(task_dir: str | Path, names: Collection[str] | None = None) -> Ta
         return _queued(record, result, cancel)
     if cancel:
         result.state = State.CANCELLED
-    return result
+        return result
+    # no record of autojob's: what python-autojob leaves of a run, if anything
+    from autojob.store.reference_state import reference_state  # noqa: PLC0415
+
+    return reference_state(folder, names) or result
 
 
 def _executor(

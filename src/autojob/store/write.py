@@ -40,13 +40,14 @@ from autojob.store.atomic import (
     register_child,
     register_children,
     write_atomic,
+    write_atomic_bytes,
 )
 from autojob.store.input_files import check_input_files, place_input_files
 from autojob.store.journal import note_changed
 from autojob.store.load import read_inputs_sections
 from autojob.store.names import STAGING_PREFIX, NameBook, check_dest, check_task_file
 from autojob.store.paths import carry_over, relative_inside
-from autojob.store.render import render_task_script
+from autojob.store.render import render_own_script, render_task_script
 from autojob.store.state import process_alive, this_host
 from autojob.store.task_script import SCRIPT_MODE, sources_digest, stamped
 from autojob.task_group import TaskGroup
@@ -74,6 +75,8 @@ logger = logging.getLogger(__name__)
 FILE_MODE = 0o666
 
 FilesOf = Callable[["TaskBase"], Sequence[InputFile]]
+#: what a task file holds: text (UTF-8) or bytes
+Content = str | bytes
 
 
 # -- files of one task -----------------------------------------------------
@@ -81,7 +84,7 @@ FilesOf = Callable[["TaskBase"], Sequence[InputFile]]
 
 def _task_documents(
     task: TaskBase, folder: str, inherited: Mapping[str, Any] | None = None
-) -> list[tuple[str, str, int]]:
+) -> list[tuple[str, Content, int]]:
     """Serialise a task's files, all before any is written.
 
     Its inputs are checked first (:mod:`autojob.input_keys`); ``inherited``:
@@ -99,10 +102,33 @@ def _task_documents(
     sources = sources_digest(inputs_text.encode("utf-8"), meta_text.encode("utf-8"))
     return [
         (inputs, inputs_text, FILE_MODE),
+        *_own_documents(task, folder, script),
         (os.path.join(folder, script), stamped(render_task_script(task), sources), SCRIPT_MODE),
         # task.json last: its presence is what makes a directory a task
         (meta, meta_text, FILE_MODE),
     ]
+
+
+def _own_documents(task: TaskBase, folder: str, script: str) -> list[tuple[str, Content, int]]:
+    """The files of the task's class (``own_files``, ``own_scripts``), checked."""
+    files = task.own_files()
+    scripts = task.own_scripts()
+    documents: list[tuple[str, Content, int]] = []
+    taken = {script, SETTINGS.INPUTS_FILE, SETTINGS.TASK_METADATA_FILE}
+    for name, content, mode in [
+        *((name, content, FILE_MODE) for name, content in files.items()),
+        *((name, render_own_script(task, t), SCRIPT_MODE) for name, t in scripts.items()),
+    ]:
+        plain = check_task_file(name, folder, source=f"{type(task).__name__} file")
+        if plain in taken:
+            raise TreeError(
+                f"{type(task).__name__} would write {plain!r} twice",
+                path=folder,
+                hint="give its files and scripts names of their own",
+            )
+        taken.add(plain)
+        documents.append((os.path.join(folder, plain), content, mode))
+    return documents
 
 
 def _sections_in(dest: Path) -> dict[str, Any] | None:
@@ -120,15 +146,20 @@ def write_task_files(task: TaskBase, dest: Path) -> list[Path]:
     """
     documents = _task_documents(task, os.fspath(dest), _sections_in(dest))
     for path, text, mode in documents:
-        write_atomic(Path(path), text, mode=mode)
+        if isinstance(text, bytes):
+            write_atomic_bytes(Path(path), text, mode=mode)
+        else:
+            write_atomic(Path(path), text, mode=mode)
     return [Path(path) for path, _, _ in documents]
 
 
-def _write_new(path: str | Path, text: str, mode: int = FILE_MODE) -> None:
+def _write_new(path: str | Path, text: Content, mode: int = FILE_MODE) -> None:
     """Create a new file (never replacing one); ``mode`` is masked by the umask."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+    data = text.encode("utf-8") if isinstance(text, str) else text
     try:
-        os.write(fd, text.encode("utf-8"))
+        while data:
+            data = data[os.write(fd, data) :]
     finally:
         os.close(fd)
 
@@ -362,17 +393,19 @@ def carry_over_files(
     *,
     size_limit: float | None = None,
     script: str | None = None,
+    own: Sequence[str] = (),
 ) -> list[Path]:
     """Copy ``files`` (relative names; directories too) from ``src`` into ``dest``.
 
     Never outside ``src``: see :func:`autojob.store.paths.carry_over`. Missing
     files, files (and directories, by their total size) larger than
     ``size_limit`` bytes, links leading out of ``src`` and autojob's own files
-    of the task (``script``: the new task's script) are left behind with a
+    of the task (``script``: the new task's script; ``own``: the files its
+    class writes) are left behind with a
     warning; an entry inside a directory carried already is not copied twice.
     Returns the copies made.
     """
-    reserved = _own_files() | ({script} if script else set())
+    reserved = _own_files() | ({script} if script else set()) | set(own)
     return carry_over(src, dest, files or [], size_limit=size_limit, reserved=reserved).copied
 
 
@@ -390,6 +423,9 @@ def _own_files() -> frozenset[str]:
         SETTINGS.SCHEDULER_STATS_FILE,
         SETTINGS.HISTORY_DIR,
         SETTINGS.DEFAULT_TASK_SCRIPT_FILE,
+        # a calculation's result and cause: the new attempt has not reached them yet
+        SETTINGS.OUTPUT_ATOMS_FILE,
+        SETTINGS.CAUSE_FILE,
     }
     return frozenset(names)
 
@@ -431,6 +467,7 @@ def _write_task_dir(
             files_to_carry_over,
             size_limit=carry_over_limit,
             script=task.task_inputs.task_script,
+            own=[os.path.basename(path) for path, _, _ in documents],
         )
     place_input_files(files, folder)  # after: a file given explicitly wins over a carried one
     for path, text, mode in documents:

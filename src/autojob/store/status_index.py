@@ -49,6 +49,7 @@ __all__ = [
     "collect",
     "id_problems",
     "newest_attempts",
+    "newest_rows",
 ]
 
 logger = logging.getLogger(__name__)
@@ -451,6 +452,11 @@ def newest_attempts(report: StatusReport, rows: list[int] | None = None) -> list
     Attempts are ordered by ``date_created`` (then by when they were queued).
     ``rows``: consider only the groups of these rows (all when None).
     """
+    return [report.entry(r) for r in newest_rows(report, rows)]
+
+
+def newest_rows(report: StatusReport, rows: list[int] | None = None) -> list[int]:
+    """The rows of :func:`newest_attempts` (in the order of their paths), no entry built."""
     col = report.columns
     groups = None if rows is None else {col["group"][r] for r in rows}
     best: dict[str, int] = {}
@@ -465,8 +471,7 @@ def newest_attempts(report: StatusReport, rows: list[int] | None = None) -> list
         current = best.get(group)
         if current is None or _attempt_key(col, row) > _attempt_key(col, current):
             best[group] = row
-    chosen = sorted([*best.values(), *loose], key=lambda r: col["path"][r])
-    return [report.entry(r) for r in chosen]
+    return sorted([*best.values(), *loose], key=lambda r: col["path"][r])
 
 
 def _attempt_key(col: dict[str, list[Any]], row: int) -> tuple[str, float, str]:

@@ -148,7 +148,7 @@ def checker(name: str, n: int) -> Callable[[bytes], None]:
     return check
 
 
-def measure_size(n: int, base: str, repeats: int, seed: int) -> dict[str, Run]:
+def measure_size(n: int, base: str, repeats: int, seed: int, skip: set[str]) -> dict[str, Run]:
     """Build the tree for n tasks, then time each library call and each command on it."""
     dest = tempfile.mkdtemp(prefix=f"tree-{n}-", dir=base)
     start = time.perf_counter()
@@ -159,11 +159,13 @@ def measure_size(n: int, base: str, repeats: int, seed: int) -> dict[str, Run]:
     autojob = bench_status.autojob_command()
     for rep in range(repeats):
         for name, script in LIB.items():
-            run = timed_process([sys.executable, "-c", script, tree.root, str(n)])
-            keep(best, f"lib {name}", run, n, rep, repeats)
-        for name, (_, args) in CLI.items():
-            run = timed_process([*autojob, *args, tree.root], checker(name, n))
-            keep(best, name, run, n, rep, repeats)
+            if name not in skip:
+                run = timed_process([sys.executable, "-c", script, tree.root, str(n)])
+                keep(best, f"lib {name}", run, n, rep, repeats)
+        for name, (lib, args) in CLI.items():
+            if lib not in skip:
+                run = timed_process([*autojob, *args, tree.root], checker(name, n))
+                keep(best, name, run, n, rep, repeats)
     return best
 
 
@@ -182,6 +184,8 @@ def report(best: dict[int, dict[str, Run]]) -> None:
     common.print_header(header)
     for n, runs in best.items():
         for name, (lib, _) in CLI.items():
+            if name not in runs:
+                continue
             cli, call = runs[name], runs[f"lib {lib}"]
             print(
                 f"{n:>8,} {name:<18} {cli.seconds:8.3f} {call.seconds:8.3f}"
@@ -198,6 +202,8 @@ def check_target(best: dict[int, dict[str, Run]], target_size: int) -> bool:
     n = common.size_for_target(target_size, best)
     met = True
     for name, (lib, _) in CLI.items():
+        if name not in best[n]:
+            continue
         got = best[n][name].seconds / best[n][f"lib {lib}"].seconds
         ok = got <= TARGET
         met &= ok
@@ -214,10 +220,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=2, help="runs per process, best kept (2)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the task states (1)")
     common.add_dir(parser)
+    common.add_skip(parser, list(LIB), "library calls (and the commands printing them)")
     parser.add_argument("--check", action="store_true", help="exit 1 when the target is missed")
     parser.add_argument("--keep", action="store_true", help="keep the trees, for inspection")
     args = parser.parse_args(argv)
     common.check_sizes(parser, args.sizes)
+    common.check_skip(parser, args.skip, list(LIB))
     base = common.base_dir(args.dir)
     common.log(
         f"sizes {args.sizes}, repeats {args.repeats}, in {base}, python {common.python_version()}"
@@ -225,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     best: dict[int, dict[str, Run]] = {}
     with common.bench_root(base, "autojob-bench-cli-output-", args.keep) as root:
         for n in args.sizes:
-            best[n] = measure_size(n, root, args.repeats, args.seed)
+            best[n] = measure_size(n, root, args.repeats, args.seed, args.skip)
             gc.collect()
     print()
     report(best)

@@ -208,16 +208,12 @@ def test_restart_json(finished: tuple[Path, dict[str, Path]], tmp_path: Path) ->
     assert re.fullmatch(r"created task \w+ at s/bad/\w+ \(a new attempt of \w+\)\n", text)
 
 
+#: a sweep of two tasks, then one task once both are done
 SPEC = """\
 name = "chain"
-command = "echo {x}"
-[parameters]
-x = [1, 2]
-[[steps]]
-name = "total"
-after = ["sweep"]
-progression = "dependent"
-set = { command = "echo done" }
+command = "echo {x} > x.txt"
+parameters = { x = [1, 2] }
+steps = [{ name = "total", after = ["sweep"], progression = "dependent", set = { command = ":" }}]
 """
 
 

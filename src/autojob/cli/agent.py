@@ -99,9 +99,10 @@ def agent(
         freeze_output=freeze_output,
     )
     console = Console(stderr=True, highlight=False, soft_wrap=True)
+    # drawn on a terminal only: a job's log gets no progress bar
     progress = Progress(
         TextColumn("agent"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=console, transient=True, auto_refresh=False,
+        console=console, transient=True, auto_refresh=False, disable=not console.is_terminal,
     )  # fmt: skip
     # no refresh thread: --preload forks, and a fork must not copy a held lock
     with progress:

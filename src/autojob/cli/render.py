@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from autojob.cli.options import ExistingDir
+from autojob.cli.output import shown_path
 
 __all__ = ["render"]
 
@@ -48,14 +49,14 @@ def render(paths: tuple[Path, ...], force: bool, dry_run: bool) -> None:
     would = "would be " if dry_run else ""
     for report in done.reports:
         if report.state in (ScriptState.RENDERED, ScriptState.WRITTEN):
-            click.echo(f"{report.path}: {would}{report.state.value}")
+            click.echo(f"{shown_path(report.path)}: {would}{report.state.value}")
         elif report.kept:
             stale = f" (and {SETTINGS.INPUTS_FILE} changed since)" if report.stale else ""
-            click.echo(f"{report.path}: {report.state.value}{stale}")
+            click.echo(f"{shown_path(report.path)}: {report.state.value}{stale}")
     for path in done.live:
-        click.echo(f"{path}: left alone: the task is queued or running")
+        click.echo(f"{shown_path(path)}: left alone: the task is queued or running")
     for path, why in done.errors:
-        click.echo(f"{path}: not rendered: {why}", err=True)
+        click.echo(f"{shown_path(path)}: not rendered: {why}", err=True)
     counts = Counter(report.state for report in done.reports)
     changes = (ScriptState.RENDERED, ScriptState.WRITTEN)
     parts = [

@@ -142,46 +142,45 @@ def _collect(path: Path, rescan: bool) -> tuple[StatusReport, str | None]:
 
 
 def group_states(
-    report: StatusReport, newest: list[TaskEntry] | None = None
+    report: StatusReport, newest: list[int] | None = None
 ) -> dict[str, tuple[str, int]]:
     """Per task group: the newest attempt's state and the number of attempts.
 
-    ``newest``: the newest attempts (:func:`newest_attempts`), if known already.
+    ``newest``: the rows of the newest attempts (:func:`newest_rows`), if known already.
     """
-    sizes = Counter(g for g in report.columns["group"] if g is not None)
+    col = report.columns
+    sizes = Counter(g for g in col["group"] if g is not None)
     return {
-        e.group: (e.state.state.value, sizes[e.group])
-        for e in _newest(report, newest)
-        if e.group is not None
+        col["group"][r]: (col["state"][r], sizes[col["group"][r]])
+        for r in _newest(report, newest)
+        if col["group"][r] is not None
     }
 
 
 def current_counts(
-    report: StatusReport, by: str | None = None, newest: list[TaskEntry] | None = None
+    report: StatusReport, by: str | None = None, newest: list[int] | None = None
 ) -> Counter[tuple[Any, str]]:
     """Tasks per (``by`` column value, state), one per task group: its newest attempt.
 
     Tasks outside task groups count each. Earlier attempts are history and
     are counted apart (:func:`replaced_counts`).
     """
-    counts: Counter[tuple[Any, str]] = Counter()
-    for entry in _newest(report, newest):
-        key = None if by is None else getattr(entry, by)
-        counts[key, entry.state.state.value] += 1
-    return counts
+    states, rows = report.columns["state"], _newest(report, newest)
+    keys = report.columns[by] if by is not None else None
+    return Counter((None if keys is None else keys[r], states[r]) for r in rows)
 
 
-def replaced_counts(report: StatusReport, newest: list[TaskEntry] | None = None) -> Counter[str]:
+def replaced_counts(report: StatusReport, newest: list[int] | None = None) -> Counter[str]:
     """Earlier attempts (replaced by a newer one in their task group), per state."""
     every = Counter(report.columns["state"])
     every.subtract(Counter(state for _, state in current_counts(report, None, newest).elements()))
     return +every
 
 
-def _newest(report: StatusReport, newest: list[TaskEntry] | None) -> list[TaskEntry]:
-    from autojob.store.status_index import newest_attempts  # noqa: PLC0415
+def _newest(report: StatusReport, newest: list[int] | None) -> list[int]:
+    from autojob.store.status_index import newest_rows  # noqa: PLC0415
 
-    return newest_attempts(report) if newest is None else newest
+    return newest_rows(report) if newest is None else newest
 
 
 def _as_json(report: StatusReport) -> dict[str, Any]:

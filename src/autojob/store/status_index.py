@@ -512,7 +512,7 @@ def newest_attempts(report: StatusReport, rows: list[int] | None = None) -> list
 
 
 def newest_rows(report: StatusReport, rows: list[int] | None = None) -> list[int]:
-    """The rows of :func:`newest_attempts`, in the order of their paths."""
+    """The rows of :func:`newest_attempts` (in the order of their paths), no entry built."""
     col = report.columns
     groups = None if rows is None else {col["group"][r] for r in rows}
     best: dict[str, int] = {}

@@ -252,9 +252,10 @@ class NameBook:
         """Read the names in ``directory``; ``empty`` says it was just made.
 
         ``on_disk``: remember nothing, and look each name up in the directory
-        instead (one ``lstat``). For a directory that only this writer fills,
-        each name's directory made before the next name is claimed: memory
-        then stays the same however many siblings are named.
+        instead (one ``lstat``), for one name claimed in a directory of many
+        (no listing), or for a directory that only this writer fills, each
+        name's directory made before the next name is claimed (memory then
+        stays the same however many siblings are named).
         """
         self.directory = directory
         self.taken: set[str] = set()
@@ -263,8 +264,9 @@ class NameBook:
             self.taken.update(os.listdir(directory))
 
     def _is_taken(self, name: str) -> bool:
-        if self._on_disk:
-            return os.path.lexists(os.path.join(self.directory, name))
+        if self._on_disk:  # not one plain name: not looked up, refused by check_name
+            plain = name not in ("", ".", "..") and os.sep not in name
+            return plain and os.path.lexists(os.path.join(self.directory, name))
         return name in self.taken
 
     def _take(self, name: str) -> None:

@@ -64,7 +64,8 @@ PLACE = ("path", "group", "study", "created")
 #: ids read with ``created`` (tasks sharing a group only), to find copies and moves
 IDS = ("task_id", "task_group_id")
 COLUMNS = PLACE + IDS + STATE_FIELDS
-_KEPT = ("created", *IDS)  # read from task.json once, kept when the state is read again
+#: read from task.json once, kept when the state is read again (the columns after PLACE[:3])
+_KEPT = ("created", *IDS)
 
 
 @dataclass
@@ -106,21 +107,10 @@ class StatusReport:
         return len(self.rows)
 
     def put(self, rel: str, state: TaskState, group: str | None, study: str | None) -> None:
-        """Add or replace the row of the task at ``rel``."""
-        values = (rel, group, study, None, None, None, *state.row())
-        self.touched.add(rel)
+        """Add or replace the row of the task at ``rel`` (keeping its ids and date if read)."""
         row = self.rows.get(rel)
-        if row is None:
-            self.rows[rel] = len(self.columns["path"])
-            for name, value in zip(COLUMNS, values, strict=True):
-                self.columns[name].append(value)
-        else:
-            kept = [self.columns[name][row] for name in _KEPT]
-            for name, value in zip(COLUMNS, values, strict=True):
-                self.columns[name][row] = value
-            for name, value in zip(_KEPT, kept, strict=True):
-                self.columns[name][row] = value
-        self._tasks = None
+        kept = [None] * len(_KEPT) if row is None else [self.columns[n][row] for n in _KEPT]
+        self.put_row([rel, group, study, *kept, *state.row()])
 
     def put_row(self, values: list[Any]) -> None:
         """Add or replace a whole row (every column, in the order of ``COLUMNS``)."""

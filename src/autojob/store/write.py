@@ -639,7 +639,7 @@ def write_study(
     study.link()
     files_of = _files_of(files)
     _check_files(study.tasks, files_of)
-    name = _name_study(NameBook(dest), study_template, study)
+    name = _name_study(NameBook(dest, on_disk=True), study_template, study)
     fallback = _fallback(study_template, name, study.name, study.study_id)
     with _staging(dest) as stage:
         folder = os.path.join(stage, name)
@@ -678,9 +678,9 @@ def write_study_group(
     _check_files([t for study in study_group.studies for t in study.tasks], files_of)
     label, ident = study_group.name, study_group.study_group_id
     if study_group_template is None:
-        name = NameBook(dest).claim_readable(label, ident, field="name")
+        name = NameBook(dest, on_disk=True).claim_readable(label, ident, field="name")
     else:
-        name = NameBook(dest).claim(study_group_template, _study_context(study_group))
+        name = NameBook(dest, on_disk=True).claim(study_group_template, _study_context(study_group))
     with _staging(dest) as stage:
         folder = os.path.join(stage, name)
         os.mkdir(folder)
@@ -786,7 +786,7 @@ def create_task_tree(
     _check_files([task], _files_of(files))
     meta = task.task_metadata
     label = meta.label if by_label and not in_group else ""
-    name = _name_task(NameBook(dest), name_template, task, by_label=bool(label))
+    name = _name_task(NameBook(dest, on_disk=True), name_template, task, by_label=bool(label))
     fallback = _fallback(name_template, name, label, meta.task_id)
     with _staging(dest) as stage:
         folder = os.path.join(stage, name)
@@ -841,7 +841,7 @@ def create_task_group_tree(
     template = name_template
     if template is None and not by_label:
         template = "{task_group_id}"
-    name = _name_group(NameBook(dest), template, group)
+    name = _name_group(NameBook(dest, on_disk=True), template, group)
     fallback = _fallback(template, name, group.label, group.task_group_id)
     with _staging(dest) as stage:
         folder = os.path.join(stage, name)

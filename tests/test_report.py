@@ -21,7 +21,7 @@ import pytest
 from autojob.errors import InputError
 from autojob.report import parse_plot
 from autojob.report.data import ReportData, TaskTimes, _megabytes, _seconds, gather
-from tests.helpers import run, run_sample_study
+from tests.helpers import run, run_sample_study, study_of_commands
 from tests.workflow_helpers import squares_study
 
 TROUBLE = ("failed", "timeout", "oom")
@@ -208,3 +208,29 @@ def test_time_left_from_the_runs_that_ended(tree: Path) -> None:
     # three waiting at the mean of 20 s, and 15 s left of one run, two at once
     assert (estimate.running, estimate.waiting, estimate.mean_run) == (2, 3, 20.0)
     assert estimate.seconds == (3 * 20 + 15) / 2
+
+
+def test_memory_and_cpu_hours_from_the_schedulers_accounting(tmp_path: Path) -> None:
+    """Accounting as the SLURM and Grid Engine executors write it, beside each end record."""
+    from autojob.report.page import render_page
+
+    study, (slurm, sge, local) = study_of_commands(
+        tmp_path, {"slurm": "true", "sge": "true", "local": "true"}, cpus_per_task=4
+    )
+    for task, job, stats in (
+        (slurm, "812_3", {"job_id": "812_3", "elapsed": "00:30:00", "max_rss": "2G"}),
+        (sge, "77.1", {"job_id": "77.1", "wallclock": 900.0, "maxvmem": "512M"}),
+    ):
+        (task / "job_stats.json").write_text(json.dumps(stats))
+        ended = {"time": 2000.0, "started_at": 1000.0, "exit_code": 0, "job_id": job}
+        (task / "autojob.ended").write_text(json.dumps({**ended, "accounted": True}))
+    (local / "autojob.ended").write_text(json.dumps({"time": 1500.0, "exit_code": 1}))
+    data = gather(study)
+    by_path = {t.path.split("/")[0]: t for t in data.times}
+    assert by_path["slurm"].peak_memory_mb == 2048.0 and by_path["sge"].peak_memory_mb == 512.0
+    assert by_path["local"].peak_memory_mb is None and by_path["local"].cpu_hours is None
+    assert data.cpu_hours == pytest.approx(4 * (1800 + 900) / 3600)  # 4 CPUs each
+    page, plots = render_page(data, [])
+    assert 'id="plot-memory"' in page
+    assert 'CPU-hours (scheduler accounting)</th><td class="n">3.00</td>' in page
+    assert plots == 3  # run time, memory, timeline

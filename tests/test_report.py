@@ -241,3 +241,20 @@ def test_memory_and_cpu_hours_from_the_schedulers_accounting(tmp_path: Path) -> 
     assert 'id="plot-memory"' in page
     assert 'CPU-hours (scheduler accounting)</th><td class="n">3.00</td>' in page
     assert plots == 3  # run time, memory, timeline
+
+
+def test_plot_fields_are_found_in_outputs_metadata_and_inputs() -> None:
+    from autojob.report.sweep import lookup
+
+    record = {
+        "metadata": {"label": "a"},
+        "outputs": {"energy": -3.5, "nested": {"x": 1}},
+        "inputs": {"task_inputs": {"cutoff": 400, "grid": {"n": 8}}},
+    }
+    assert lookup(record, "outputs.energy") == (True, -3.5)
+    assert lookup(record, "energy") == (True, -3.5)
+    assert lookup(record, "nested.x") == (True, 1)
+    assert lookup(record, "cutoff") == (True, 400)
+    assert lookup(record, "task_inputs.grid.n") == (True, 8)
+    assert lookup(record, "inputs.task_inputs.cutoff") == (True, 400)
+    assert lookup(record, "cutof") == (False, None)

@@ -67,6 +67,12 @@ def write_report(
         raise AutojobError(
             "is a directory", path=output, hint="give the report's file name, e.g. report.html"
         )
+    if not output.parent.is_dir():
+        raise AutojobError(
+            "no such directory",
+            path=output.parent,
+            hint="create it first, or write the report elsewhere (--output)",
+        )
     data = gather(root, rescan=rescan)
     sweeps = sweep_points(root, list(plots), output) if plots else []
     page, counted = render_page(data, sweeps)

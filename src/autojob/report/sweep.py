@@ -23,7 +23,10 @@ from autojob.harvest.cache import CachedReader, CacheWriter, cache_path
 from autojob.harvest.conditions import Condition
 from autojob.harvest.harvesting import harvest
 
-__all__ = ["PlotSpec", "SweepPoints", "parse_plot", "sweep_points"]
+__all__ = ["PlotSpec", "SweepPoints", "lookup", "parse_plot", "sweep_points"]
+
+#: records whose fields are noted, to name the nearest when a plot's field is in none
+NOTED_RECORDS = 1000
 
 
 @dataclass(frozen=True)
@@ -65,14 +68,28 @@ def parse_plot(text: str) -> PlotSpec:
 
 def lookup(record: Mapping[str, Any], name: str) -> tuple[bool, Any]:
     """A dotted field of a harvest record, looked up as the module says."""
-    found, value = Condition(name, "").lookup(record)
-    if found:
-        return found, value
-    inputs = record.get("inputs")
-    task_inputs = inputs.get("task_inputs") if isinstance(inputs, Mapping) else None
-    if isinstance(task_inputs, Mapping):
-        return Condition(name, "").lookup({"task_inputs": task_inputs, **task_inputs})
-    return False, None
+    return _Field(name).lookup(record)
+
+
+class _Field:
+    """A dotted field, split once, looked up in many records."""
+
+    def __init__(self, name: str) -> None:
+        self.condition = Condition(name, "")
+        parts = name.split(".")
+        self.in_inputs = parts[1:] if parts[0] == "task_inputs" else parts
+
+    def lookup(self, record: Mapping[str, Any]) -> tuple[bool, Any]:
+        found, value = self.condition.lookup(record)
+        if found:
+            return found, value
+        inputs = record.get("inputs")
+        value = inputs.get("task_inputs") if isinstance(inputs, Mapping) else None
+        for part in self.in_inputs:
+            if not isinstance(value, Mapping) or part not in value:
+                return False, None
+            value = value[part]
+        return True, value
 
 
 def sweep_points(root: Path, specs: list[PlotSpec], report: Path) -> list[SweepPoints]:
@@ -86,22 +103,26 @@ def sweep_points(root: Path, specs: list[PlotSpec], report: Path) -> list[SweepP
             fields the records have that come closest).
     """
     sweeps = [SweepPoints(spec) for spec in specs]
+    fields = [(_Field(spec.parameter), _Field(spec.output)) for spec in specs]
     seen: dict[str, set[str]] = {"outputs": set(), "inputs": set()}
-    for record in _records(root, cache_path(report)):
+    for count, record in enumerate(_records(root, cache_path(report))):
         if not record.get("attempts", {}).get("current", True):
             continue
-        _note_fields(record, seen)
-        for sweep in sweeps:
-            _add_point(sweep, record)
+        if count < NOTED_RECORDS:
+            _note_fields(record, seen)
+        for sweep, (x, y) in zip(sweeps, fields, strict=True):
+            _add_point(sweep, record, x, y)
     for sweep in sweeps:
         if not sweep.points:
             raise _unknown_field(sweep.spec, seen)
     return sweeps
 
 
-def _add_point(sweep: SweepPoints, record: Mapping[str, Any]) -> None:
-    found_x, x = lookup(record, sweep.spec.parameter)
-    found_y, y = lookup(record, sweep.spec.output)
+def _add_point(
+    sweep: SweepPoints, record: Mapping[str, Any], parameter: _Field, output: _Field
+) -> None:
+    found_x, x = parameter.lookup(record)
+    found_y, y = output.lookup(record)
     if found_x and found_y and _is_number(x) and _is_number(y):
         state = str(record.get("state", {}).get("state", "unknown"))
         sweep.points.append((float(x), float(y), state, str(record.get("path", ""))))

@@ -230,7 +230,6 @@ class Calculation(TaskBase):
         elif atoms is not None:
             self.task_inputs.atoms = atoms.copy()
 
-
     def follow(self, previous: Path) -> None:
         """Start from the last geometry ``previous`` reached, unless given a structure."""
         if self.task_inputs.atoms is None:

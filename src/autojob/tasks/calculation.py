@@ -379,7 +379,8 @@ def read_structure(
     """
     path = Path(source)
     try:
-        atoms = ase.io.read(path, index=index)
+        fmt = "traj" if path.suffix == ".traj" else None  # spares ASE its guess
+        atoms = ase.io.read(path, index=index, format=fmt)
     except FileNotFoundError as exc:
         raise MetadataError("structure file not found", path=path, field=field) from exc
     except Exception as exc:  # ASE raises many kinds for a file it cannot parse

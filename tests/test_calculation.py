@@ -392,3 +392,59 @@ def test_a_relaxation_runs_on_the_slurm_cluster(tmp_path: Path) -> None:
     expected, steps = relaxed_by_ase(atoms)
     assert outputs["energy"] == pytest.approx(expected.get_potential_energy(), abs=1e-9)
     assert outputs["converged"] is True and outputs["steps"] == steps
+
+
+WORKFLOW = """\
+name = "flow"
+task_class = "calculation"
+structures = ["Cu.traj"]
+
+[parameters]
+"calculation_inputs.calculator" = ["emt"]
+"calculation_inputs.optimizer" = ["BFGS"]
+"calculation_inputs.opt_params.fmax" = [0.05]
+
+[[steps]]
+name = "single"
+after = ["sweep"]
+task_class = "calculation"
+
+[steps.set]
+"calculation_inputs.calculator" = "emt"
+"calculation_inputs.calc_params.asap_cutoff" = true
+
+[[steps.references]]
+set_path = "relaxed_energy"
+get_path = "outputs.energy"
+"""
+
+
+@pytest.mark.slow
+def test_a_single_point_follows_a_relaxation_on_its_final_structure(tmp_path: Path) -> None:
+    atoms = structures()["metal"]
+    write(tmp_path / "Cu.traj", atoms)
+    (tmp_path / "spec.toml").write_text(WORKFLOW)
+    assert run("sweep", "spec.toml", cwd=tmp_path).returncode == 0
+    study = tmp_path / "flow"
+    done = run("submit", study, "--wait", cwd=tmp_path, env=ENV)
+    assert done.returncode == 0, done.stdout + done.stderr
+    tasks = {
+        json.loads(p.read_text())["label"]: p.parent
+        for p in study.rglob(SETTINGS.TASK_METADATA_FILE)
+    }
+    relax = next(path for label, path in tasks.items() if label.startswith("Cu"))
+    (single,) = [path for path in tasks.values() if path != relax]
+    wait_until(
+        lambda: read_state(single).state in _ENDED, 60, "the single point to end", interval=0.5
+    )
+    assert read_state(single).state is State.SUCCESS
+    relaxed = read(relax / SETTINGS.OUTPUT_ATOMS_FILE)
+    assert np.array_equal(read(single / "in.traj").positions, relaxed.positions)
+    inputs = json.loads((single / SETTINGS.INPUTS_FILE).read_text())
+    assert inputs["task_inputs"]["relaxed_energy"] == relaxed.get_potential_energy()
+    assert inputs["calculation_inputs"]["optimizer"] is None  # a single point
+    report = json.loads((single / SETTINGS.OUTPUTS_FILE).read_text())
+    expected = relaxed.copy()
+    expected.calc = EMT(asap_cutoff=True)
+    assert report["energy"] == pytest.approx(expected.get_potential_energy(), abs=1e-9)
+    assert report["steps"] == 0

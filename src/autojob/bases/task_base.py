@@ -174,6 +174,12 @@ class TaskBase(BaseModel):
         copy (``new --from``). Nothing to do by default.
         """
 
+    def follow(self, previous: Path) -> None:
+        """Prepare this task, which a workflow step creates after the task in ``previous``.
+
+        Nothing to do by default.
+        """
+
     def input_sections(self) -> dict[str, Any]:
         """Return the content of ``inputs.json`` (JSON-ready, nested form)."""
         sections: dict[str, Any] = {

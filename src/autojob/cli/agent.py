@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 if TYPE_CHECKING:
     from autojob.datasets.provenance import AgentSummary, ItemRecord
 
-__all__ = ["agent", "agent_main"]
+__all__ = ["agent", "agent_main", "analyse_by_ids_main"]
 
 
 @click.command("agent")
@@ -41,6 +41,13 @@ __all__ = ["agent", "agent_main"]
     help="Outputs go to OUTPUT_ROOT/<item relpath>.",
 )
 @click.option("--cwl-backend", is_flag=True, help="Run TOOL (a CWL CommandLineTool) via cwltool.")
+@click.option(
+    "--output-directory",
+    "output_directory",
+    is_flag=True,
+    help="Give the smart tool --output-directory OUTPUT_ROOT/<item relpath> (a "
+    "directory the agent creates), as jobarchitect 0.7.0 did, instead of --output-path.",
+)
 @click.option(
     "-j",
     "--jobs",
@@ -73,6 +80,7 @@ def agent(
     dataset: str,
     output_root: Path,
     cwl_backend: bool,
+    output_directory: bool,
     jobs: int,
     preload: bool,
     record: Path | None,
@@ -93,6 +101,7 @@ def agent(
         output_root=output_root,
         identifiers=identifiers,
         cwl_backend=cwl_backend,
+        output_directory=output_directory,
         jobs=jobs,
         preload=preload,
         record=record,
@@ -138,6 +147,13 @@ def _report(console: Console, summary: AgentSummary, *, freeze: bool) -> None:
         console.print("outputs not frozen: some items failed", markup=False)
     elif summary.frozen_output_uri:
         console.print(f"outputs frozen as {summary.frozen_output_uri}", markup=False)
+
+
+def analyse_by_ids_main() -> None:
+    """``_analyse_by_ids``, jobarchitect 0.7.0's name of its agent: tools get --output-directory."""
+    from autojob.cli.main import main  # noqa: PLC0415
+
+    main(["--output-directory", *sys.argv[1:]], command="agent", prog_name="_analyse_by_ids")
 
 
 def agent_main() -> None:

@@ -63,6 +63,12 @@ def _name_values(
 )
 @click.option("--cwl-backend", is_flag=True, help="TOOL is a CWL CommandLineTool run by cwltool.")
 @click.option(
+    "--output-directory",
+    "output_directory",
+    is_flag=True,
+    help="TOOL takes --output-directory (jobarchitect 0.7.0's smart tools), not --output-path.",
+)
+@click.option(
     "--overlay-filter",
     default=None,
     metavar="NAME",
@@ -98,6 +104,7 @@ def sketch(
     image_name: str | None,
     wrapper: str,
     cwl_backend: bool,
+    output_directory: bool,
     overlay_filter: str | None,
     sbatch: dict[str, str],
     study_dir: Path | None,
@@ -126,6 +133,7 @@ def sketch(
             "image_name": image_name,
             "wrapper": wrapper,
             "cwl_backend": cwl_backend,
+            "output_directory": output_directory,
             "overlay_filter": overlay_filter,
             "sbatch": sbatch,
         }

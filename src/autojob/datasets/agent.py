@@ -27,6 +27,7 @@ from autojob import SETTINGS
 from autojob.datasets.batches import dataset_uri, item_output_relpath, open_dataset
 from autojob.datasets.provenance import (
     AgentSummary,
+    Backend,
     ItemPlan,
     ItemRecord,
     file_sha256,
@@ -63,6 +64,11 @@ class AgentRequest(BaseModel):
     output_root: Path
     identifiers: tuple[str, ...] = Field(default=(), description="empty: every item")
     cwl_backend: bool = False
+    output_directory: bool = Field(
+        default=False,
+        description="give smart tools --output-directory (a directory the agent "
+        "creates), as jobarchitect 0.7.0 did, instead of --output-path",
+    )
     jobs: int = Field(default=1, ge=1)
     preload: bool = False
     record: Path | None = Field(default=None, description="also write the summary here")
@@ -110,7 +116,9 @@ class _Plan(BaseModel):
 
 def _plan(request: AgentRequest, dataset: dtoolcore.DataSet, tool: Path) -> _Plan:
     root = request.output_root.absolute()
-    backend = "cwl" if request.cwl_backend else "smart"
+    backend: Backend = "cwl" if request.cwl_backend else "smart"
+    if request.output_directory and not request.cwl_backend:
+        backend = "smart-directory"
     tool_hash = file_sha256(tool)
     expected = {}
     for identifier in _check_identifiers(dataset, request.identifiers):
@@ -173,11 +181,14 @@ def _jobs(
     for record in todo:
         output, tool = Path(record.output_path), Path(record.tool_path)
         output.parent.mkdir(parents=True, exist_ok=True)
+        directory = record.backend == "smart-directory"
+        if directory:
+            output.mkdir(exist_ok=True)
         if request.cwl_backend:
             item_file = dataset.item_content_abspath(record.identifier)
             argv = _cwl_argv(tool, item_file, output, job_dir / f"{record.identifier}.json")
         else:
-            argv = smart_tool_argv(tool, uri, record.identifier, output)
+            argv = smart_tool_argv(tool, uri, record.identifier, output, directory=directory)
         jobs.append(ItemJob(record.identifier, argv, output, quiet=request.cwl_backend))
     return jobs
 

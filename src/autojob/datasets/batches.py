@@ -7,6 +7,7 @@ of identifiers. Batches are near-equal: their sizes differ by at most one.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
@@ -36,6 +37,31 @@ def dataset_uri(location: str | Path) -> str:
     return os.path.abspath(text)
 
 
+def _refuse_legacy(uri: str) -> None:
+    """Refuse a dataset written by dtool before dtoolcore (0.x, as jobarchitect 0.7.0 used).
+
+    Its ``.dtool/dtool`` names a ``dtool_version`` and no ``dtoolcore_version``;
+    dtoolcore reads its metadata but not its manifest.
+    """
+    admin = os.path.join(uri, ".dtool", "dtool")
+    if "://" in uri or not os.path.isfile(admin):
+        return
+    try:
+        with open(admin, encoding="utf-8") as stream:
+            data = json.load(stream)
+    except (OSError, ValueError):
+        return  # dtoolcore says what is wrong with it
+    if isinstance(data, dict) and "dtoolcore_version" not in data and "dtool_version" in data:
+        raise InputError(
+            f"a dataset of dtool {data['dtool_version']}, whose format dtoolcore "
+            "(and so autojob) no longer reads",
+            path=admin,
+            field="dtool_version",
+            hint="make a dataset of it with a current dtool: 'dtool create NAME', copy "
+            "its files (under its manifest_root) into NAME/data, then 'dtool freeze NAME'",
+        )
+
+
 def open_dataset(location: str | Path) -> dtoolcore.DataSet:
     """Open the frozen dtool dataset at ``location`` (a path or a URI).
 
@@ -48,6 +74,7 @@ def open_dataset(location: str | Path) -> dtoolcore.DataSet:
         raise MissingFileError(
             "dataset not found", path=uri, hint="give the path or URI of a dtool dataset"
         )
+    _refuse_legacy(uri)
     try:
         return dtoolcore.DataSet.from_uri(uri)
     except (dtoolcore.DtoolCoreTypeError, dtoolcore.DtoolCoreKeyError, OSError) as exc:

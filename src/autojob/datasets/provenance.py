@@ -30,7 +30,9 @@ __all__ = [
     "write_record",
 ]
 
-Backend = Literal["smart", "cwl"]
+#: how the tool ran: a smart tool given --output-path, one given --output-directory
+#: (jobarchitect 0.7.0's interface), or a CWL tool
+Backend = Literal["smart", "smart-directory", "cwl"]
 
 
 class ItemPlan(BaseModel):

@@ -202,8 +202,13 @@ def run_forked(jobs: Sequence[ItemJob], parallel: int, on_done: OnDone) -> None:
         on_done(Outcome(job, started, _now(), os.waitstatus_to_exitcode(status), tail))
 
 
-def smart_tool_argv(tool: Path, dataset_uri: str, identifier: str, output: Path) -> list[str]:
-    """``python TOOL --dataset-path URI --identifier ID --output-path OUT``."""
+def smart_tool_argv(
+    tool: Path, dataset_uri: str, identifier: str, output: Path, *, directory: bool = False
+) -> list[str]:
+    """``python TOOL --dataset-path URI --identifier ID --output-path OUT``.
+
+    ``directory``: ``--output-directory OUT`` instead, as jobarchitect 0.7.0 passed it.
+    """
     return [
         sys.executable,
         os.fspath(tool),
@@ -211,6 +216,6 @@ def smart_tool_argv(tool: Path, dataset_uri: str, identifier: str, output: Path)
         dataset_uri,
         "--identifier",
         identifier,
-        "--output-path",
+        "--output-directory" if directory else "--output-path",
         os.fspath(output),
     ]

@@ -67,6 +67,7 @@ class SketchRequest(BaseModel):
     image_name: str | None = None
     wrapper: Wrapper = "bash"
     cwl_backend: bool = False
+    output_directory: bool = False
     overlay_filter: str | None = None
     sbatch: dict[str, str] = Field(
         default_factory=dict, description="scheduler inputs: SLURM wrappers and study tasks"
@@ -183,6 +184,7 @@ def render_agent_call(sketch: Sketch, batch: list[str], record: str | None = Non
     context: dict[str, object] = {
         "agent": AGENT_NAME if container else _agent_command(),
         "cwl_backend": request.cwl_backend,
+        "output_directory": request.output_directory,
         "record": record,
         "tool_path": sketch.tool_path,
         "tool_dir": os.path.dirname(sketch.tool_path),

@@ -38,30 +38,21 @@ CALCULATION_CLASSES = ("calculation", "bondscan", "moleculardynamics")
 _FMAX_SLACK = 1e-6
 
 
-def _ase() -> Any:
+def _read(path: str, field: str) -> Any:
+    """The last structure in ``path``, with the results kept beside it.
+
+    Raises:
+        MetadataError: ASE is not installed, or cannot read the file.
+    """
     try:
-        import ase.io  # noqa: PLC0415
+        from autojob.tasks.calculation import read_structure  # noqa: PLC0415  (needs ASE)
     except ImportError as exc:
         raise MetadataError(
             f"harvesting a calculation needs ASE: {exc}",
+            path=path,
             hint="pip install 'autojob[ase]'",
         ) from exc
-    return ase.io
-
-
-def _read(path: str, field: str) -> Any:
-    """The last structure in ``path``, with the results kept beside it."""
-    io = _ase()
-    try:
-        fmt = "traj" if path.endswith(".traj") else None
-        return io.read(path, index=-1, format=fmt)
-    except Exception as exc:  # ASE raises many kinds for a file it cannot parse
-        raise MetadataError(
-            f"not a structure ASE can read: {exc}",
-            path=path,
-            field=field,
-            hint="rerun the calculation, or remove the broken file",
-        ) from exc
+    return read_structure(path, field)
 
 
 def _results(atoms: Any) -> dict[str, Any]:

@@ -275,6 +275,8 @@ def _group_names(step: Step, base: str) -> list[str]:
 
 def _create(task: TaskBase, study_dir: Path, name: str, src: Path | None) -> Path:
     template = name.replace("{", "{{").replace("}", "}}")
+    if src is not None:
+        task.follow(src)  # e.g. a calculation starts from where its predecessor ended
     copy = list(task.task_inputs.files_to_copy)
     if src is None or not copy:
         group = TaskGroup(label=task.task_metadata.label, tasks=[task])

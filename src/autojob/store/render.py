@@ -167,20 +167,14 @@ def render_task_script(task: TaskBase) -> str:
         "settings": SETTINGS,
         "lock_file": LOCK_FILE,
     }
-    try:
-        return template.render(context)
-    except jinja2.UndefinedError as exc:
-        raise TemplateError(
-            f"template {template.name!r} uses an undefined value: {exc.message}",
-            path=template.filename,
-        ) from exc
+    return _render(template, context)
 
 
 def render_own_script(task: TaskBase, name: str) -> str:
     """Render the template ``name`` into one of the scripts of the task's class.
 
-    The template sees what a task script's template sees but the scheduler's
-    lines; a ``*.py.j2`` template prints values as Python literals.
+    The template sees ``task``, ``metadata``, ``inputs`` and ``settings``; a
+    ``*.py.j2`` template prints values as Python literals.
     """
     template = _template(SETTINGS.TEMPLATE_DIR, name)
     context = {
@@ -189,6 +183,10 @@ def render_own_script(task: TaskBase, name: str) -> str:
         "inputs": task.task_inputs,
         "settings": SETTINGS,
     }
+    return _render(template, context)
+
+
+def _render(template: jinja2.Template, context: dict[str, Any]) -> str:
     try:
         return template.render(context)
     except jinja2.UndefinedError as exc:

@@ -18,17 +18,17 @@ from autojob.tasks.calculation import Calculation, CalculationTaskInputs, struct
 __all__ = ["BondScan", "MolecularDynamics"]
 
 
-class MolecularDynamics(Calculation):
-    """python-autojob's molecular dynamics task (its ``md_inputs`` section is kept)."""
+class _LoadedOnly(Calculation):
+    """A calculation autojob loads and writes back, but has no script to run."""
 
-    INPUT_SECTIONS: ClassVar[tuple[str, ...]] = (
-        "task_inputs",
-        "scheduler_inputs",
-        "calculation_inputs",
-        "md_inputs",
-    )
     RUNS_CALCULATION_SCRIPT: ClassVar[bool] = False
     REQUIRES_COMMAND: ClassVar[bool] = True
+
+
+class MolecularDynamics(_LoadedOnly):
+    """python-autojob's molecular dynamics task (its ``md_inputs`` section is kept)."""
+
+    INPUT_SECTIONS: ClassVar[tuple[str, ...]] = (*Calculation.INPUT_SECTIONS, "md_inputs")
 
     task_inputs: CalculationTaskInputs = Field(default_factory=CalculationTaskInputs)
 
@@ -45,14 +45,7 @@ class MolecularDynamics(Calculation):
         return {} if atoms is None else {self.task_inputs.atoms_filename: structure_bytes(atoms)}
 
 
-class BondScan(Calculation):
+class BondScan(_LoadedOnly):
     """python-autojob's bond scan (its ``bond_scan_inputs`` section is kept)."""
 
-    INPUT_SECTIONS: ClassVar[tuple[str, ...]] = (
-        "task_inputs",
-        "scheduler_inputs",
-        "calculation_inputs",
-        "bond_scan_inputs",
-    )
-    RUNS_CALCULATION_SCRIPT: ClassVar[bool] = False
-    REQUIRES_COMMAND: ClassVar[bool] = True
+    INPUT_SECTIONS: ClassVar[tuple[str, ...]] = (*Calculation.INPUT_SECTIONS, "bond_scan_inputs")

@@ -133,6 +133,8 @@ class CalculationOutputs(TaskOutputsBase):
 
     converged: bool | None = None
     steps: int | None = None
+    energy: float | None = None
+    max_force: float | None = None
 
 
 class Calculation(TaskBase):
@@ -227,6 +229,13 @@ class Calculation(TaskBase):
             self.task_inputs.atoms = found
         elif atoms is not None:
             self.task_inputs.atoms = atoms.copy()
+
+    def follow(self, previous: Path) -> None:
+        """Start from the last geometry ``previous`` reached, unless given a structure."""
+        if self.task_inputs.atoms is None:
+            found = last_geometry(previous)
+            if found is not None:
+                self.task_inputs.atoms = found
 
 
 # -- checks ---------------------------------------------------------------------
@@ -370,7 +379,8 @@ def read_structure(
     """
     path = Path(source)
     try:
-        atoms = ase.io.read(path, index=index)
+        fmt = "traj" if path.suffix == ".traj" else None  # spares ASE its guess
+        atoms = ase.io.read(path, index=index, format=fmt)
     except FileNotFoundError as exc:
         raise MetadataError("structure file not found", path=path, field=field) from exc
     except Exception as exc:  # ASE raises many kinds for a file it cannot parse

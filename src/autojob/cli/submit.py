@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -19,6 +19,7 @@ from rich.progress import (
 from rich.table import Table
 
 from autojob.cli.options import ExistingDir, executor_option
+from autojob.cli.pilot_options import PilotOptions, pilot_options
 
 if TYPE_CHECKING:
     from autojob.execution.executor import Executor, Plan, Preview
@@ -67,6 +68,7 @@ STATES = [
     "(started, but whose process died without recording an end). queued and running "
     "are refused: a live run is never run twice.",
 )
+@pilot_options
 def submit(
     paths: tuple[Path, ...],
     executor: str | None,
@@ -74,6 +76,7 @@ def submit(
     wait: bool,
     dry_run: bool,
     only: tuple[str, ...],
+    **pilots: Any,
 ) -> None:
     """Run the tasks under PATHS (default: the current directory).
 
@@ -108,6 +111,8 @@ def submit(
 
     allowed = frozenset(State(s) for s in only) if only else DEFAULT_ONLY
     roots = list(paths) or [Path()]
+    if _with_pilots(roots, PilotOptions(**pilots), executor, max_parallel, allowed, dry_run, wait):
+        return
     chosen, plan = plan_submission(
         roots, executor=executor, allowed=allowed, max_parallel=max_parallel, dry_run=dry_run
     )
@@ -129,6 +134,34 @@ def submit(
         click.echo(line)
     if not chosen.asks_scheduler:
         click.echo("follow with: autojob status --watch " + " ".join(str(p) for p in paths))
+
+
+def _with_pilots(
+    roots: list[Path],
+    options: PilotOptions,
+    executor: str | None,
+    per_pilot: int | None,
+    allowed: frozenset[State],
+    dry_run: bool,
+    wait: bool,
+) -> bool:
+    """Submit with pilots if --pilots or --pilot-time was given; whether it was."""
+    from autojob.cli.pilot_options import submit_with_pilots  # noqa: PLC0415
+
+    if options == PilotOptions(None, None, None, None):
+        return False
+    if wait:
+        raise click.UsageError("--wait cannot follow pilots: follow them with 'autojob status'")
+    plan, done = submit_with_pilots(
+        roots, options, executor=executor, per_pilot=per_pilot, allowed=allowed, dry_run=dry_run
+    )
+    if done is None:
+        _print_preview(plan.preview)
+        return True
+    click.echo(done.message)
+    for line in done.details:
+        click.echo(line)
+    return True
 
 
 def _say_scripts(selected: Sequence[Selected], dry_run: bool) -> None:

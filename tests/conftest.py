@@ -19,6 +19,7 @@ pytest.register_assert_rewrite(
     "tests.datasets_helpers",
     "tests.harvest_helpers",
     "tests.interop_helpers",
+    "tests.pilot_helpers",
     "tests.sge_helpers",
     "tests.slurm_helpers",
     "tests.workflow_helpers",

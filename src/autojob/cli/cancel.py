@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from autojob.cli.options import ExistingDir
+from autojob.cli.pilot_view import cancel_pools_under, stop_pools
 
 __all__ = ["cancel"]
 
@@ -32,8 +33,12 @@ def cancel(paths: tuple[Path, ...], grace: float) -> None:
     from autojob.execution.cancel import cancel_tasks  # noqa: PLC0415
     from autojob.execution.submit import iter_task_dirs  # noqa: PLC0415
 
+    pools = cancel_pools_under(list(paths))  # first: their pilots claim nothing more
     done = cancel_tasks(iter_task_dirs(paths, dry_run=True), grace=grace)
     for path, before in done:
         click.echo(f"cancelled {path} (was {before.value})")
-    if not done:
+    pilots = stop_pools(pools, grace=grace)
+    if pilots:
+        click.echo(f"stopped {len(pilots)} pilot job(s): {', '.join(pilots)}")
+    if not done and not pilots:
         click.echo("nothing to cancel: no task under the paths is queued or running")

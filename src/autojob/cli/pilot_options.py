@@ -76,7 +76,12 @@ def submit_with_pilots(
     """Plan the pools of ``roots``; unless ``dry_run``, submit them. (plan, submission)."""
     from autojob.errors import InputError  # noqa: PLC0415
     from autojob.execution.executor import chosen_executor  # noqa: PLC0415
-    from autojob.execution.pilots import PilotRequest, plan_pilots, submit_planned_pilots  # noqa: PLC0415
+    from autojob.execution.pilots import (  # noqa: PLC0415
+        PilotRequest,
+        lost_to_a_dead_pilot,
+        plan_pilots,
+        submit_planned_pilots,
+    )
     from autojob.execution.pilots.pool import Budget  # noqa: PLC0415
     from autojob.execution.submit import check_only, select_tasks  # noqa: PLC0415
     from autojob.timefmt import parse_slurm_time  # noqa: PLC0415
@@ -99,7 +104,7 @@ def submit_with_pilots(
         )
     check_only(allowed)
     chosen = chosen_executor(executor)
-    selected = select_tasks(roots, allowed, dry_run=dry_run)
+    selected = select_tasks(roots, allowed, dry_run=dry_run, also=lost_to_a_dead_pilot())
     budget = Budget(options.max_pilots or pilots, options.pilot_hours)
     request = PilotRequest(pilots, per_pilot or 1, seconds, budget)
     plan = plan_pilots(chosen, selected, request, root=roots[0], allowed=allowed)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,6 +45,7 @@ __all__ = [
     "PilotExecutor",
     "PilotRequest",
     "PoolPlan",
+    "lost_to_a_dead_pilot",
     "plan_pilots",
     "submit_planned_pilots",
 ]
@@ -229,6 +230,21 @@ def submit_planned_pilots(plan: Plan) -> Submission:
         details=details,
         job_ids=ids,
     )
+
+
+def lost_to_a_dead_pilot() -> Callable[[Path, TaskState], bool]:
+    """A test for :func:`~autojob.execution.submit.select_tasks`: the task's pilot died.
+
+    Its files still say queued or running (nothing but a pilot would notice):
+    submitting pilots again picks it up.
+    """
+    liveness = Liveness()
+
+    def lost(path: Path, state: TaskState) -> bool:
+        live = state.state in (State.QUEUED, State.RUNNING)
+        return live and state.executor == NAME and liveness.lost(path, state)
+
+    return lost
 
 
 class PilotExecutor(Executor):

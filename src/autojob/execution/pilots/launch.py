@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from autojob.errors import AutojobError, SchedulerError
-from autojob.execution.pilots.pool import Pool, local_pilot_alive
+from autojob.execution.pilots.pool import Pool, local_pilot_alive, pilot_file_name
 from autojob.scheduler import SchedulerInputs
 from autojob.store.atomic import write_atomic
 from autojob.store.state import FINAL_STATES, read_state, this_host
@@ -74,7 +74,7 @@ def pilot_command(pool: Pool, count: int) -> list[str]:
         ]
         return [
             "sbatch", "--parsable", f"--array=0-{count - 1}", f"--job-name={JOB_NAME}",
-            f"--output={pool.dir / 'slurm-%A_%a.out'}", *directives, script,
+            f"--output={pool.dir / 'slurm-%A_%a.out'}", "--no-requeue", *directives, script,
         ]  # fmt: skip
     from autojob.execution.sge.resources import qsub_options  # noqa: PLC0415
 
@@ -141,10 +141,20 @@ def work_left(pool: Pool) -> bool:
     return any(read_state(path).state not in FINAL_STATES for path, _, _ in pool.tasks())
 
 
-def replace_pilot(pool: Pool) -> None:
-    """Submit one pilot in place of one that ran out of time, if work and budget are left."""
+def replace_pilot(pool: Pool, pilot_id: str) -> None:
+    """Submit a pilot in place of ``pilot_id`` (out of time, or dead) if work and budget are left.
+
+    At most once per pilot, whoever asks first: the pilot itself, or any pilot
+    that finds it dead (``replaced/`` in the pool keeps the names).
+    """
     if pool.cancelled or not work_left(pool):
         return
+    marks = pool.dir / "replaced"
+    marks.mkdir(exist_ok=True)
+    try:
+        os.close(os.open(marks / pilot_file_name(pilot_id), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return  # replaced already
     try:
         ids = submit_pilots(pool, 1)
     except (AutojobError, OSError) as exc:

@@ -67,6 +67,8 @@ class Liveness:
         self.ttl = ttl
         self._pools: dict[str, Pool] = {}
         self._known: dict[tuple[str, str], tuple[bool, float]] = {}
+        #: pilots whose claims :meth:`lost` found lost, not yet handled by the caller
+        self.dead: set[str] = set()
 
     def pool(self, directory: str) -> Pool:
         """The pool at ``directory`` (its settings read once)."""
@@ -109,8 +111,9 @@ class Liveness:
             return False  # not a pilot's claim
         if self.alive(self.pool(where), pilot_id):
             return False
-        if state.state is State.RUNNING:
-            return not _run_left_here(path)
+        if state.state is State.RUNNING and _run_left_here(path):
+            return False
+        self.dead.add(pilot_id)
         return True
 
 

@@ -41,7 +41,8 @@ from autojob.execution.pilots.liveness import Liveness
 from autojob.execution.pilots.pool import HEARTBEAT, NAME, Pool, deadline_margin
 from autojob.execution.processes import send_signal
 from autojob.store.atomic import write_atomic
-from autojob.store.state import FINAL_STATES, State, TaskState, read_state, this_host
+from autojob.store.run_files import record
+from autojob.store.state import FINAL_STATES, State, read_state, this_host
 from autojob.store.state import process_start_ticks as start_ticks_of
 from autojob.store.task_lock import task_lock
 
@@ -53,6 +54,9 @@ GRACE = 10.0
 #: seconds between two looks at tasks other pilots hold
 RECHECK = 1.0
 Task = tuple[Path, str, float | None]
+#: why a pilot ended when it submits its successor (if work and budget are left):
+#: out of time for the rest, at its end, or stopped by its scheduler
+REPLACED = frozenset({"time", "walltime", "terminated"})
 
 
 @dataclass
@@ -125,6 +129,8 @@ class Worker:
                 return self.stopping
             if self.pool.cancelled:
                 return "cancelled"
+            if self.deadline is not None and time.time() >= self.deadline:
+                return "walltime"  # as a scheduler would end it (local pilots have none)
             while len(self.running) < self.slots and todo and not self.stopping:
                 task = todo.popleft()
                 outcome = self._try(task)
@@ -160,12 +166,20 @@ class Worker:
         )
         if claimed:
             self._launch(path, script, limit)
+            self._replace_dead()
             return "run"
         state = read_state(path)
         if state.state in FINAL_STATES:
-            self._learn(path, state)
+            self._learn(path, state.run_seconds())
             return "done"
         return "held" if state.state in (State.QUEUED, State.RUNNING) else "done"
+
+    def _replace_dead(self) -> None:
+        """Replace the pilots found dead (one replacement per pilot, by whoever is first)."""
+        from autojob.execution.pilots.launch import replace_pilot  # noqa: PLC0415
+
+        while self.liveness.dead:
+            replace_pilot(self.pool, self.liveness.dead.pop())
 
     # -- estimates -------------------------------------------------------------
 
@@ -174,8 +188,8 @@ class Worker:
         group = self.took.get(str(path.parent))
         return group if group is not None else self.took.get(str(path.parent.parent))
 
-    def _learn(self, path: Path, state: TaskState) -> None:
-        seconds = state.run_seconds()
+    def _learn(self, path: Path, seconds: float | None) -> None:
+        """Note how long a run of the task at ``path`` took (None: not known)."""
         if seconds is None:
             return
         for key in (str(path.parent), str(path.parent.parent)):
@@ -202,7 +216,8 @@ class Worker:
         """Wait for a task to end (or ``most`` seconds, or a signal); handle what happened."""
         now = time.monotonic()
         due = [r.kill_at or (r.started + r.limit) for r in self.running.values() if r.limit]
-        timeout = min([most, *(max(0.0, d - now) for d in due)])
+        left = [] if self.deadline is None else [max(0.0, self.deadline - time.time())]
+        timeout = min([most, *left, *(max(0.0, d - now) for d in due)])
         for fd, _ in self._poll.poll(timeout * 1000):
             if fd == self._wake_r:
                 self._drain_wakeups()
@@ -218,10 +233,10 @@ class Worker:
         _, status, usage = os.wait4(run.pid, 0)
         code = os.waitstatus_to_exitcode(status)
         elapsed = time.monotonic() - run.started
-        state = record_run_end(run.path, code, run.reason, grace=GRACE)
+        record_run_end(run.path, code, run.reason, grace=GRACE)
         self._account(run.path, code, elapsed, usage)
         self.done += 1
-        self._learn(run.path, state)
+        self._learn(run.path, elapsed)
 
     def _account(self, path: Path, code: int, elapsed: float, usage: Any) -> None:
         """The task's accounting, as a scheduler would give it for a job of its own."""
@@ -275,6 +290,7 @@ class Worker:
         logger.warning(
             "pilot %s ends (%s): stopping %d task(s)", self.pilot_id, why, len(self.running)
         )
+        stopped = [run.path for run in self.running.values()]
         for run in self.running.values():
             send_signal(-run.pid, signal.SIGTERM)
         deadline = time.monotonic() + GRACE
@@ -290,6 +306,9 @@ class Worker:
             os.wait4(run.pid, 0)
             os.close(run.pidfd)
         self.running.clear()
+        if self.pool.cancelled:  # stopped by a cancel: their end says so
+            for path in stopped:
+                record_cancelled(path)
 
     # -- signals and the heartbeat -------------------------------------------
 
@@ -328,6 +347,13 @@ class Worker:
         )
 
 
+def record_cancelled(path: Path) -> None:
+    """Record a cancelled end for a task stopped by a cancel, unless it recorded its own."""
+    with task_lock(path):
+        if not (path / SETTINGS.ENDED_FILE).exists():
+            record(path, "ENDED_FILE", {"exit_code": None, "reason": "cancelled"})
+
+
 def pilot_identity() -> tuple[str, int]:
     """The running pilot's id (``AUTOJOB_PILOT_ID``, else ``host-pid``) and index."""
     pilot_id = os.environ.get("AUTOJOB_PILOT_ID") or f"{this_host()}-{os.getpid()}"
@@ -345,8 +371,8 @@ def main(argv: list[str] | None = None) -> int:
     worker = Worker(pool, pilot_id, index=index)
     why = worker.run()
     logger.info("pilot %s ends (%s) after %d task(s)", pilot_id, why, worker.done)
-    if why == "time":
-        replace_pilot(pool)
+    if why in REPLACED:
+        replace_pilot(pool, pilot_id)
     return 0
 
 

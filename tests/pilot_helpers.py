@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -85,3 +88,23 @@ def stats(task: Path) -> dict[str, Any]:
     """The accounting the pilot wrote for the task."""
     data: dict[str, Any] = json.loads((task / SETTINGS.SCHEDULER_STATS_FILE).read_text())
     return data
+
+
+def kill_pilot(record: dict[str, object], with_tasks: bool) -> None:
+    """SIGKILL a pilot's worker, then (if asked) the task scripts it ran, as a node loss would.
+
+    The worker goes first: alive, it would see its tasks killed and record them failed.
+    """
+    pid = int(str(record["pid"]))
+    children = []
+    for task in Path("/proc").glob("[0-9]*"):
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[1] == str(pid):  # a child of the worker: a task script, its session leader
+            children.append(int(task.name))
+    os.kill(pid, signal.SIGKILL)
+    for child in children if with_tasks else []:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child, signal.SIGKILL)

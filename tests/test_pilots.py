@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import random
-import signal
 import time
 from pathlib import Path
 
@@ -22,6 +19,7 @@ from .helpers import alive, run, study_of_commands
 from .pilot_helpers import (
     completed_runs,
     counted,
+    kill_pilot,
     overlaps,
     stats,
     submit_pilots,
@@ -136,26 +134,6 @@ def test_pilots_stop_when_their_budget_is_spent_and_leave_the_rest_idle(tmp_path
     assert set(states) == {State.SUCCESS, State.IDLE}
 
 
-def _kill_pilot(record: dict[str, object], with_tasks: bool) -> None:
-    """SIGKILL a pilot's worker, then (if asked) the task scripts it ran, as a node loss would.
-
-    The worker goes first: alive, it would see its tasks killed and record them failed.
-    """
-    pid = int(str(record["pid"]))
-    children = []
-    for task in Path("/proc").glob("[0-9]*"):
-        try:
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if fields[1] == str(pid):  # a child of the worker: a task script, its session leader
-            children.append(int(task.name))
-    os.kill(pid, signal.SIGKILL)
-    for child in children if with_tasks else []:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(child, signal.SIGKILL)
-
-
 def test_random_pilot_deaths_lose_no_task_and_run_none_twice(
     tmp_path: Path, figures: dict[str, dict[str, int | float | str]]
 ) -> None:
@@ -169,7 +147,7 @@ def test_random_pilot_deaths_lose_no_task_and_run_none_twice(
     while killed < deaths and any(read_state(p).state is not State.SUCCESS for p in paths):
         live = [r for r in pool.pilots() if r.get("ended") is None and alive(int(r["pid"]))]
         if live:
-            _kill_pilot(rng.choice(live), with_tasks=killed % 2 == 1)
+            kill_pilot(rng.choice(live), with_tasks=killed % 2 == 1)
             killed += 1
         else:  # every pilot dead: no one is left to replace them, so submit one
             more_pilots(pool, 1)

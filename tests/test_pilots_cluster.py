@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from autojob.execution.pilots.report import submitted_pilots
 from autojob.store.state import State, read_state
 
 from .helpers import alive, run, study_of_commands
 from .pilot_helpers import (
     completed_runs,
     counted,
+    kill_pilot,
     overlaps,
     stats,
     submit_pilots,
@@ -56,7 +56,7 @@ def test_2000_tasks_through_4_pilots_in_one_array_each_run_exactly_once(
     assert set(states.values()) == {State.SUCCESS}
     assert [completed_runs(p) for p in paths] == [1] * 2000  # counted by the task itself
     assert sum(overlaps(p) for p in paths) == 0
-    pilots = submitted_pilots(pool)
+    pilots = pool.submitted_pilots()
     assert {stats(p)["pilot"] for p in paths} <= set(pilots)
     assert {read_state(p).executor for p in paths} == {"pilot"}
     records = wait_pilots_ended(pool, len({stats(p)["pilot"] for p in paths}), timeout=120)
@@ -86,18 +86,11 @@ def test_status_shows_the_pilots_and_cancel_stops_them(tmp_path: Path, executor:
     assert f"pilots ({executor})" in table and "running" in table
     cancelled = run("cancel", study, "--grace", "2", cwd=tmp_path)
     assert cancelled.returncode == 0, cancelled.stderr
-    assert "stopped 2 pilot job(s)" in cancelled.stdout
+    assert "stopped 2 pilot(s)" in cancelled.stdout
     assert pool.cancelled
     states = {read_state(p).state for p in paths}
     assert states <= {State.CANCELLED, State.IDLE} and State.CANCELLED in states
     assert all(p["state"] != "running" for p in pilots())
-
-
-def _kill_worker(pilot: dict[str, object]) -> None:
-    """SIGKILL a pilot's worker process (the cluster runs on this host)."""
-    pid = int(str(pilot["pid"]))
-    if alive(pid):
-        subprocess.run(["kill", "-KILL", str(pid)], check=False)
 
 
 def _node_down_and_back() -> None:
@@ -135,7 +128,7 @@ def test_50_random_pilot_deaths_on_slurm_lose_no_task_and_run_none_twice(
                 if kind == "scancel":
                     _scheduler(["scancel", str(rng.choice(live)["pilot"])])
                 elif kind == "SIGKILL of the worker":
-                    _kill_worker(rng.choice(live))
+                    kill_pilot(rng.choice(live), with_tasks=rng.random() < 0.5)
                 else:
                     _node_down_and_back()
                 how[kind] += 1
@@ -155,7 +148,7 @@ def test_50_random_pilot_deaths_on_slurm_lose_no_task_and_run_none_twice(
         "tasks": count,
         **how,
         "runs claimed again": sum(1 for p in paths if (p / ".autojob.history").exists()),
-        "pilots in all": len(submitted_pilots(pool)),
+        "pilots in all": len(pool.submitted_pilots()),
         "lost": 0,
         "run twice": 0,
     }
@@ -163,9 +156,9 @@ def test_50_random_pilot_deaths_on_slurm_lose_no_task_and_run_none_twice(
 
 @pytest.mark.parametrize("executor", CLUSTERS)
 def test_tasks_of_a_pilot_killed_mid_run_are_submitted_again(tmp_path: Path, executor: str) -> None:
-    study, paths = study_of_commands(tmp_path, {f"t{i}": counted(3) for i in range(3)})
+    study, paths = study_of_commands(tmp_path, {f"t{i}": counted(3) for i in range(2)})
     submit_pilots(
-        study, "--executor", executor, "--pilots", "1", "-j", "3",
+        study, "--executor", executor, "--pilots", "1", "-j", "2",
         "--pilot-time", "00:05:00", "--max-pilots", "2",
     )  # fmt: skip
     pool = the_pool(study)
@@ -174,19 +167,18 @@ def test_tasks_of_a_pilot_killed_mid_run_are_submitted_again(tmp_path: Path, exe
         assert time.monotonic() < deadline, [read_state(p) for p in paths]
         time.sleep(0.3)
     (first,) = list(pool.pilots())
-    command = ["scancel", "--signal=KILL"] if executor == "slurm" else ["qdel", "-f"]
-    _scheduler([*command, str(first["pilot"])])
+    kill_pilot(first, with_tasks=True)  # as the loss of its node would
     # the only pilot is gone: status tells (from the scheduler), a new submit picks them up
     deadline = time.monotonic() + 120
     while True:
         status = json.loads(run("status", study, "--json", cwd=tmp_path).stdout)
-        if status["counts"] == {"unknown": 3}:
+        if status["counts"] == {"unknown": 2}:
             break
         assert time.monotonic() < deadline, status["counts"]
         time.sleep(1)
-    again = submit_pilots(study, "--executor", executor, "--pilots", "1", "-j", "3")
-    assert "for 3 task(s)" in again
+    again = submit_pilots(study, "--executor", executor, "--pilots", "1", "-j", "2")
+    assert "for 2 task(s)" in again
     states = wait_all_final(paths, timeout=240)
     assert set(states.values()) == {State.SUCCESS}
-    assert [completed_runs(p) for p in paths] == [1] * 3  # the killed runs did not complete
+    assert [completed_runs(p) for p in paths] == [1] * 2  # the killed runs did not complete
     assert sum(overlaps(p) for p in paths) == 0

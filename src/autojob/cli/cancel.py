@@ -39,6 +39,6 @@ def cancel(paths: tuple[Path, ...], grace: float) -> None:
         click.echo(f"cancelled {path} (was {before.value})")
     pilots = stop_pools(pools, grace=grace)
     if pilots:
-        click.echo(f"stopped {len(pilots)} pilot job(s): {', '.join(pilots)}")
+        click.echo(f"stopped {len(pilots)} pilot(s): {', '.join(pilots)}")
     if not done and not pilots:
         click.echo("nothing to cancel: no task under the paths is queued or running")

@@ -181,7 +181,7 @@ def stop_pilots(pool: Pool, *, grace: float = 10.0) -> list[str]:
         from autojob.execution.sge.accounting import qdel  # noqa: PLC0415
 
         qdel(ids)
-    return ids
+    return pool.submitted_pilots()
 
 
 def _stop_local(pool: Pool, grace: float) -> list[str]:

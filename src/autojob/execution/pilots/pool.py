@@ -154,6 +154,21 @@ class Pool:
             return []
         return [json.loads(line) for line in text.splitlines() if line.strip()]
 
+    def submitted_pilots(self) -> list[str]:
+        """The ids of every pilot submitted to the pool (array elements one by one)."""
+        executor = self.settings.executor
+        ids: list[str] = []
+        for submit in self.submits():
+            count = int(submit.get("count", 0))
+            for job in submit.get("job_ids", []):
+                if executor == "slurm":
+                    ids += [f"{job}_{i}" for i in range(count)]
+                elif executor == "sge":
+                    ids += [f"{job}.{i + 1}" for i in range(count)]
+                else:
+                    ids.append(str(job))
+        return ids
+
     # -- the budget ----------------------------------------------------------
 
     def take_budget(self, count: int) -> int:

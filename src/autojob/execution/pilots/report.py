@@ -15,23 +15,7 @@ from typing import Any
 from autojob.execution.pilots.liveness import Liveness
 from autojob.execution.pilots.pool import Pool, pools_under
 
-__all__ = ["pilot_report", "submitted_pilots"]
-
-
-def submitted_pilots(pool: Pool) -> list[str]:
-    """The ids of every pilot submitted to the pool (array elements one by one)."""
-    executor = pool.settings.executor
-    ids: list[str] = []
-    for submit in pool.submits():
-        count = int(submit.get("count", 0))
-        for job in submit.get("job_ids", []):
-            if executor == "slurm":
-                ids += [f"{job}_{i}" for i in range(count)]
-            elif executor == "sge":
-                ids += [f"{job}.{i + 1}" for i in range(count)]
-            else:
-                ids.append(str(job))
-    return ids
+__all__ = ["pilot_report"]
 
 
 def _pilot_row(pool: Pool, pilot_id: str, liveness: Liveness, now: float) -> dict[str, Any]:
@@ -69,7 +53,7 @@ def pilot_report(root: Path) -> list[dict[str, Any]]:
     for pool in pools_under(root):
         settings = pool.settings
         recorded = [str(r.get("pilot")) for r in pool.pilots()]
-        ids = list(dict.fromkeys([*submitted_pilots(pool), *recorded]))
+        ids = list(dict.fromkeys([*pool.submitted_pilots(), *recorded]))
         pools.append(
             {
                 "pool": str(pool.dir),

@@ -156,7 +156,12 @@ def _with_pilots(
         roots, options, executor=executor, per_pilot=per_pilot, allowed=allowed, dry_run=dry_run
     )
     if done is None:
-        _print_preview(plan.preview)
+        if dry_run:
+            _print_preview(plan.preview)
+        else:
+            from autojob.execution.submit import nothing_to_submit  # noqa: PLC0415
+
+            click.echo(nothing_to_submit(allowed))
         return True
     click.echo(done.message)
     for line in done.details:

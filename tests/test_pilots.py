@@ -192,3 +192,22 @@ def test_a_task_whose_pilot_died_before_starting_it_is_claimable_again(tmp_path:
 def test_a_budget_counts_pilots_and_pilot_hours() -> None:
     assert Budget(2).allows(1, 0, 3600) and not Budget(2).allows(2, 0, 3600)
     assert Budget(None, 1.0).allows(0, 0, 3600) and not Budget(None, 1.0).allows(1, 3600, 60)
+
+
+def test_tasks_a_pilot_task_submits_go_to_the_executor_of_its_pool(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A workflow's next steps, an automatic restart: submitted with --executor pilot."""
+    from autojob.execution.submit import submit_tasks
+
+    study, (first,) = study_of_commands(tmp_path / "a", {"first": "true"})
+    submit_pilots(study, "--pilots", "1")
+    wait_all_final([first], timeout=60)
+    later, (task,) = study_of_commands(tmp_path / "b", {"later": counted()})
+    refused = run("submit", later, "--executor", "pilot", cwd=tmp_path)
+    assert refused.returncode == 1 and "--pilots" in refused.stderr
+    monkeypatch.setenv("AUTOJOB_PILOT_POOL", str(the_pool(study).dir))
+    done = submit_tasks([later], executor="pilot")
+    assert done.count == 1 and "local runner" in done.message
+    assert wait_all_final([task], timeout=60) == {task: State.SUCCESS}
+    assert read_state(task).executor == "local"

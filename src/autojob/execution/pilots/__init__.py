@@ -18,6 +18,7 @@ state, the task files and the pool's files (:mod:`.pool`) are the whole truth.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -27,10 +28,17 @@ from typing import TYPE_CHECKING, Any
 from autojob import SETTINGS
 from autojob.errors import InputError
 from autojob.execution.batching import batch_name, new_plan
-from autojob.execution.executor import Executor, Plan, Preview, Submission
+from autojob.execution.executor import Executor, Plan, Preview, Submission, get_executor
 from autojob.execution.pilots.launch import pilot_command, pilot_script, python_path, submit_pilots
 from autojob.execution.pilots.liveness import Liveness
-from autojob.execution.pilots.pool import NAME, Budget, Pool, PoolSettings, deadline_margin
+from autojob.execution.pilots.pool import (
+    NAME,
+    POOL_VARIABLE,
+    Budget,
+    Pool,
+    PoolSettings,
+    deadline_margin,
+)
 from autojob.execution.processes import stop_runs
 from autojob.store.run_files import remove_record
 from autojob.store.state import State, TaskState, read_state, this_host
@@ -259,15 +267,19 @@ class PilotExecutor(Executor):
     asks_scheduler = True
 
     def plan(self, selected: Sequence[Selected], *, max_parallel: int | None, root: Path) -> Plan:
-        """Refused: pilots are jobs of another executor."""
-        raise InputError(
-            "tasks are not submitted to the pilot executor itself",
-            field="--executor",
-            hint="submit with --pilots N and --executor " + ", ".join(EXECUTORS),
-        )
+        """The plan of the executor the pilots are jobs of, for a task a pilot runs.
+
+        A task that submits tasks itself (a workflow's next steps, its automatic
+        restart) names the executor that runs it: ``pilot``. Its pilot exports
+        ``AUTOJOB_PILOT_POOL``, and the tasks go to the pool's executor.
+        """
+        base = _pool_executor()
+        return base.plan(selected, max_parallel=max_parallel, root=root)
 
     def submit(self, plan: Plan, *, allowed: frozenset[State]) -> Submission:
-        """Submit the pilots of a plan of :func:`plan_pilots`."""
+        """Submit the pilots of a plan of :func:`plan_pilots`, or another executor's plan."""
+        if plan.executor != NAME:
+            return get_executor(plan.executor).submit(plan, allowed=allowed)
         return submit_planned_pilots(plan)
 
     def reconcile(self, tasks: Sequence[tuple[Path, TaskState]]) -> dict[Path, TaskState]:
@@ -299,6 +311,22 @@ class PilotExecutor(Executor):
         left = stop_runs(here, grace=grace)
         elsewhere = [p for p, s in tasks if s.state is State.RUNNING and (p, s) not in here]
         return left + _wait_stopped(elsewhere, grace)
+
+
+def _pool_executor() -> Executor:
+    """The executor of the pool whose pilot runs this process (``AUTOJOB_PILOT_POOL``).
+
+    Raises:
+        InputError: not run by a pilot.
+    """
+    where = os.environ.get(POOL_VARIABLE)
+    if not where or not (Path(where) / "pool.json").is_file():
+        raise InputError(
+            "tasks are not submitted to the pilot executor itself",
+            field="--executor",
+            hint="submit with --pilots N and --executor " + ", ".join(EXECUTORS),
+        )
+    return get_executor(Pool(Path(where)).settings.executor)
 
 
 def _wait_stopped(paths: list[Path], grace: float) -> list[Path]:

@@ -38,6 +38,7 @@ from autojob.store.walk import tree_dir
 __all__ = [
     "HEARTBEAT",
     "NAME",
+    "POOL_VARIABLE",
     "Budget",
     "Pool",
     "PoolSettings",
@@ -48,6 +49,8 @@ __all__ = [
 
 #: the executor name recorded with every task a pilot runs
 NAME = "pilot"
+#: the environment variable naming, to a task a pilot runs, the pilot's pool
+POOL_VARIABLE = "AUTOJOB_PILOT_POOL"
 #: seconds between a worker's heartbeats (its pilot record rewritten)
 HEARTBEAT = 5.0
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")

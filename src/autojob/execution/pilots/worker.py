@@ -38,7 +38,7 @@ from autojob import SETTINGS
 from autojob.execution.claims import claim_tasks, new_claim
 from autojob.execution.local import record_run_end
 from autojob.execution.pilots.liveness import Liveness
-from autojob.execution.pilots.pool import HEARTBEAT, NAME, Pool, deadline_margin
+from autojob.execution.pilots.pool import HEARTBEAT, NAME, POOL_VARIABLE, Pool, deadline_margin
 from autojob.execution.processes import send_signal
 from autojob.store.atomic import write_atomic
 from autojob.store.run_files import record
@@ -98,6 +98,7 @@ class Worker:
             "AUTOJOB_EXECUTOR": NAME,
             "AUTOJOB_JOB_ID": pilot_id,
             "AUTOJOB_CLAIM": self.token,
+            POOL_VARIABLE: str(pool.dir),
         }
         self._poll = select.poll()
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 if TYPE_CHECKING:
+    from autojob.execution.executor import Plan, Submission
     from autojob.store.state import State
 
 __all__ = ["PilotOptions", "pilot_options", "submit_with_pilots"]
@@ -25,6 +26,12 @@ class PilotOptions:
     pilot_time: str | None
     max_pilots: int | None
     pilot_hours: float | None
+
+    @property
+    def given(self) -> bool:
+        """Whether any pilot option was given."""
+        return any(v is not None for v in (self.pilots, self.pilot_time, self.max_pilots,
+                                           self.pilot_hours))  # fmt: skip
 
 
 def pilot_options(command: F) -> F:
@@ -72,8 +79,12 @@ def submit_with_pilots(
     per_pilot: int | None,
     allowed: frozenset[State],
     dry_run: bool,
-) -> tuple[Any, Any]:
-    """Plan the pools of ``roots``; unless ``dry_run``, submit them. (plan, submission)."""
+    wait: bool,
+) -> bool:
+    """Plan the pools of ``roots``, print them (``dry_run``) or submit them and say so.
+
+    Returns True (the submit is done).
+    """
     from autojob.errors import InputError  # noqa: PLC0415
     from autojob.execution.executor import chosen_executor  # noqa: PLC0415
     from autojob.execution.pilots import (  # noqa: PLC0415
@@ -102,12 +113,27 @@ def submit_with_pilots(
             field="--max-pilots",
             hint="give at least as many as --pilots",
         )
+    if wait:
+        raise click.UsageError("--wait cannot follow pilots: follow them with 'autojob status'")
     check_only(allowed)
     chosen = chosen_executor(executor)
     selected = select_tasks(roots, allowed, dry_run=dry_run, also=lost_to_a_dead_pilot())
     budget = Budget(options.max_pilots or pilots, options.pilot_hours)
     request = PilotRequest(pilots, per_pilot or 1, seconds, budget)
     plan = plan_pilots(chosen, selected, request, root=roots[0], allowed=allowed)
-    if dry_run or not selected:
-        return plan, None
-    return plan, submit_planned_pilots(plan)
+    _say(plan, None if dry_run or not selected else submit_planned_pilots(plan), allowed)
+    return True
+
+
+def _say(plan: Plan, done: Submission | None, allowed: frozenset[State]) -> None:
+    from autojob.cli.submit import _print_preview  # noqa: PLC0415
+    from autojob.execution.submit import nothing_to_submit  # noqa: PLC0415
+
+    if done is not None:
+        click.echo(done.message)
+        for line in done.details:
+            click.echo(line)
+    elif plan.selected:
+        _print_preview(plan.preview)
+    else:
+        click.echo(nothing_to_submit(allowed))

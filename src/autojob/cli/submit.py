@@ -19,7 +19,7 @@ from rich.progress import (
 from rich.table import Table
 
 from autojob.cli.options import ExistingDir, executor_option
-from autojob.cli.pilot_options import PilotOptions, pilot_options
+from autojob.cli.pilot_options import PilotOptions, pilot_options, submit_with_pilots
 
 if TYPE_CHECKING:
     from autojob.execution.executor import Executor, Plan, Preview
@@ -111,7 +111,11 @@ def submit(
 
     allowed = frozenset(State(s) for s in only) if only else DEFAULT_ONLY
     roots = list(paths) or [Path()]
-    if _with_pilots(roots, PilotOptions(**pilots), executor, max_parallel, allowed, dry_run, wait):
+    chosen_pilots = PilotOptions(**pilots)
+    if chosen_pilots.given and submit_with_pilots(
+        roots, chosen_pilots, executor=executor, per_pilot=max_parallel, allowed=allowed,
+        dry_run=dry_run, wait=wait,
+    ):  # fmt: skip
         return
     chosen, plan = plan_submission(
         roots, executor=executor, allowed=allowed, max_parallel=max_parallel, dry_run=dry_run
@@ -134,39 +138,6 @@ def submit(
         click.echo(line)
     if not chosen.asks_scheduler:
         click.echo("follow with: autojob status --watch " + " ".join(str(p) for p in paths))
-
-
-def _with_pilots(
-    roots: list[Path],
-    options: PilotOptions,
-    executor: str | None,
-    per_pilot: int | None,
-    allowed: frozenset[State],
-    dry_run: bool,
-    wait: bool,
-) -> bool:
-    """Submit with pilots if --pilots or --pilot-time was given; whether it was."""
-    from autojob.cli.pilot_options import submit_with_pilots  # noqa: PLC0415
-
-    if options == PilotOptions(None, None, None, None):
-        return False
-    if wait:
-        raise click.UsageError("--wait cannot follow pilots: follow them with 'autojob status'")
-    plan, done = submit_with_pilots(
-        roots, options, executor=executor, per_pilot=per_pilot, allowed=allowed, dry_run=dry_run
-    )
-    if done is None:
-        if dry_run:
-            _print_preview(plan.preview)
-        else:
-            from autojob.execution.submit import nothing_to_submit  # noqa: PLC0415
-
-            click.echo(nothing_to_submit(allowed))
-        return True
-    click.echo(done.message)
-    for line in done.details:
-        click.echo(line)
-    return True
 
 
 def _say_scripts(selected: Sequence[Selected], dry_run: bool) -> None:

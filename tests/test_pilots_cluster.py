@@ -128,11 +128,12 @@ def test_50_random_pilot_deaths_on_slurm_lose_no_task_and_run_none_twice(
             live = [r for r in pool.pilots() if r.get("ended") is None and alive(int(r["pid"]))]
             if all(read_state(p).state is State.SUCCESS for p in paths[-50:]):
                 break
-            if not live and time.monotonic() - seen_live > 30:
+            if not live and time.monotonic() - seen_live > 10:
                 more(pool, 1)  # every pilot dead and none replaced: no one else is left
                 seen_live = time.monotonic()
             if live:
                 seen_live = time.monotonic()
+            if len(live) >= 2:  # one is left working, to find the dead one and replace it
                 done = sum(how.values())
                 kind = rng.choice(["scancel", "SIGKILL of the worker"])
                 kind = "node down and back" if done in (15, 35) else kind
@@ -143,7 +144,7 @@ def test_50_random_pilot_deaths_on_slurm_lose_no_task_and_run_none_twice(
                 else:
                     _node_down_and_back()
                 how[kind] += 1
-            time.sleep(rng.uniform(0.5, 2.0))
+            time.sleep(rng.uniform(0.5, 1.5))
         if not [r for r in pool.pilots() if r.get("ended") is None and alive(int(r["pid"]))]:
             more(pool, 2)
         states = wait_all_final(paths, timeout=900)

@@ -211,3 +211,21 @@ def test_tasks_a_pilot_task_submits_go_to_the_executor_of_its_pool(
     assert done.count == 1 and "local runner" in done.message
     assert wait_all_final([task], timeout=60) == {task: State.SUCCESS}
     assert read_state(task).executor == "local"
+
+
+def test_tasks_asking_for_other_resources_get_pilots_of_their_own(tmp_path: Path) -> None:
+    """One pool per resource group; a pilot asks for -j tasks' cores and memory, its own time."""
+    study, (_, big) = study_of_commands(tmp_path, {"small": "true", "big": "true"}, mem="1G")
+    inputs = json.loads((big / SETTINGS.INPUTS_FILE).read_text())
+    inputs["scheduler_inputs"] = {"mem": "4G", "time": "00:10:00"}
+    (big / SETTINGS.INPUTS_FILE).write_text(json.dumps(inputs))
+    result = run(
+        "submit", study, "--executor", "slurm", "--pilots", "2", "-j", "3",
+        "--pilot-time", "01:00:00", "--dry-run", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    commands = [line for line in result.stdout.splitlines() if line.startswith("# 1 task(s)")]
+    assert len(commands) == 2, result.stdout  # two pools, 2 pilots each
+    assert all("--array=0-1" in c and "--cpus-per-task=3" in c for c in commands)
+    assert all("--time=01:00:00" in c and "--no-requeue" in c for c in commands)
+    assert {c.split("--mem=")[1].split()[0] for c in commands} == {"3072M", "12288M"}  # 3 x 1G, 3 x 4G

@@ -228,4 +228,5 @@ def test_tasks_asking_for_other_resources_get_pilots_of_their_own(tmp_path: Path
     assert len(commands) == 2, result.stdout  # two pools, 2 pilots each
     assert all("--array=0-1" in c and "--cpus-per-task=3" in c for c in commands)
     assert all("--time=01:00:00" in c and "--no-requeue" in c for c in commands)
-    assert {c.split("--mem=")[1].split()[0] for c in commands} == {"3072M", "12288M"}  # 3 x 1G, 3 x 4G
+    memory = {c.split("--mem=")[1].split()[0] for c in commands}
+    assert memory == {"3072M", "12288M"}  # 3 x 1G, 3 x 4G

@@ -51,6 +51,9 @@ __all__ = ["Worker", "main"]
 logger = logging.getLogger(__name__)
 #: seconds a task past its time limit has between SIGTERM and SIGKILL
 GRACE = 10.0
+#: seconds a worker waits, when a task died of SIGTERM or SIGKILL, for the signal
+#: that tells the pilot itself is being stopped (then the task is not failed)
+ENDING_PATIENCE = 1.0
 #: seconds between two looks at tasks other pilots hold
 RECHECK = 1.0
 Task = tuple[Path, str, float | None]
@@ -234,10 +237,23 @@ class Worker:
         _, status, usage = os.wait4(run.pid, 0)
         code = os.waitstatus_to_exitcode(status)
         elapsed = time.monotonic() - run.started
+        if run.reason is None and -code in (signal.SIGTERM, signal.SIGKILL) and self._ending():
+            return  # stopped with this pilot (scancel, qdel): lost with it, claimed again
         record_run_end(run.path, code, run.reason, grace=GRACE)
         self._account(run.path, code, elapsed, usage)
         self.done += 1
         self._learn(run.path, elapsed)
+
+    def _ending(self) -> bool:
+        """Whether this pilot is being stopped (waiting a moment for the signal).
+
+        A scheduler signals every process of the job at once, and a task may
+        die a moment before the worker is told.
+        """
+        deadline = time.monotonic() + ENDING_PATIENCE
+        while not self.stopping and time.monotonic() < deadline:
+            time.sleep(0.05)  # a signal ends the sleep, and its handler runs
+        return self.stopping is not None
 
     def _account(self, path: Path, code: int, elapsed: float, usage: Any) -> None:
         """The task's accounting, as a scheduler would give it for a job of its own."""

@@ -20,6 +20,7 @@ pytest.register_assert_rewrite(
     "tests.harvest_helpers",
     "tests.interop_helpers",
     "tests.cluster_helpers",
+    "tests.pilot_helpers",
     "tests.workflow_helpers",
 )
 

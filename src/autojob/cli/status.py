@@ -12,6 +12,7 @@ import click
 
 from autojob.cli.options import ExistingDir
 from autojob.cli.output import TABLE_ROWS, all_option, more_rows, print_json_streamed, shown_path
+from autojob.cli.pilot_view import pilot_tables, pilots_json
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -205,6 +206,7 @@ def _as_json(report: StatusReport) -> dict[str, Any]:
             for study, rows in _workflows(report).items()
         },
         "problems": [{"path": path, "problem": text} for path, text in report.problems],
+        "pilots": pilots_json(report.root),
     }
 
 
@@ -268,6 +270,7 @@ def _render(
     if by is None:
         by = "study" if any(report.columns["study"]) else "state"
     parts: list[RenderableType] = [_table(report, by, show_all), *_workflow_tables(report)]
+    parts += pilot_tables(report.root)
     # earlier attempts are history: only the newest attempt of a group needs attention
     candidates = list(report.rows_where(TROUBLE))
     trouble = [e for e in newest_attempts(report, candidates) if e.state.state.value in TROUBLE]

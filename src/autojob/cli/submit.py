@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -29,6 +29,7 @@ from autojob.cli.output import (
     shown_path,
     submission_json,
 )
+from autojob.cli.pilot_options import PilotOptions, pilot_options, submit_with_pilots
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -81,6 +82,7 @@ STATES = [
 )
 @all_option()
 @json_option()
+@pilot_options
 def submit(
     paths: tuple[Path, ...],
     executor: str | None,
@@ -90,6 +92,7 @@ def submit(
     only: tuple[str, ...],
     show_all: bool,
     as_json: bool,
+    **pilots: Any,
 ) -> None:
     """Run the tasks under PATHS (default: the current directory).
 
@@ -130,6 +133,12 @@ def submit(
 
     allowed = frozenset(State(s) for s in only) if only else DEFAULT_ONLY
     roots = list(paths) or [Path()]
+    chosen_pilots = PilotOptions(**pilots)
+    if chosen_pilots.given and submit_with_pilots(
+        roots, chosen_pilots, executor=executor, per_pilot=max_parallel, allowed=allowed,
+        dry_run=dry_run, wait=wait,
+    ):  # fmt: skip
+        return
     chosen, plan = plan_submission(
         roots, executor=executor, allowed=allowed, max_parallel=max_parallel, dry_run=dry_run
     )

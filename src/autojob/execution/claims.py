@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ from autojob.store.journal import note_changed
 from autojob.store.run_files import archive_run, record
 from autojob.store.state import (
     State,
+    TaskState,
     command_alive,
     process_start_ticks,
     read_state,
@@ -45,6 +46,7 @@ def claim_tasks(
     extra: Mapping[Path, dict[str, Any]] | None = None,
     note: bool = True,
     claim: str | None = None,
+    reclaim: Callable[[Path, TaskState], bool] | None = None,
 ) -> list[Path]:
     """Mark as queued by this process each task whose state is in ``allowed``.
 
@@ -54,16 +56,22 @@ def claim_tasks(
     the claims in the status journals (else the caller does, once it is done).
     ``claim``: the token recorded with the claims (see :func:`new_claim`); a
     task script launched for it starts only while its task's queued record
-    still holds it.
+    still holds it. ``reclaim``: asked, under the lock, about a task whose files
+    say queued or running; True claims it anyway (its run is known lost: the
+    pilot that claimed it has ended and nothing of the run is left).
     """
     claimed = []
     base = {"executor": executor, "runner": runner_identity(), "claim": claim or new_claim()}
     for path in paths:
         with task_lock(path):
             names = set(os.listdir(path))
-            state = read_state(path, names).state
-            if state not in allowed or state in (State.QUEUED, State.RUNNING):
+            found = read_state(path, names)
+            state = found.state
+            live = state in (State.QUEUED, State.RUNNING)
+            if live and not (reclaim is not None and reclaim(path, found)):
                 continue  # a live run is never claimed again, whatever was asked
+            if not live and state not in allowed:
+                continue
             if SETTINGS.COMMAND_FILE in names and command_alive(path) is not None:
                 logger.warning("%s: a command of its earlier run still runs; not claimed", path)
                 continue

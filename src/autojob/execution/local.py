@@ -45,6 +45,7 @@ __all__ = [
     "RunSpec",
     "default_parallelism",
     "main",
+    "record_run_end",
     "runner_log_dir",
     "start_background",
     "write_job_file",
@@ -203,24 +204,7 @@ class LocalRunner:
             code = self._terminate(spec, child)
         with self._lock:
             self._children.pop(spec.path, None)
-        if reason is None and not (spec.path / SETTINGS.ENDED_FILE).exists():
-            # the script died before recording its end: what it started goes too,
-            # so the end recorded below is the end of everything of this run
-            stop_runs([(spec.path, read_state(spec.path))], grace=self.grace)
-        with task_lock(spec.path):
-            names = set(os.listdir(spec.path))
-            if (
-                reason is None
-                and SETTINGS.CANCEL_FILE in names
-                and SETTINGS.ENDED_FILE not in names
-            ):
-                reason = "cancelled"  # (a script that recorded its own end ended by itself)
-            if reason is None and SETTINGS.ENDED_FILE in names and code == 0:
-                return TaskState(State.SUCCESS, exit_code=0)  # the script recorded it
-            if reason is not None or SETTINGS.ENDED_FILE not in names:
-                exit_code = code if code >= 0 else 128 - code
-                record(spec.path, "ENDED_FILE", {"exit_code": exit_code, "reason": reason})
-            return read_state(spec.path)
+        return record_run_end(spec.path, code, reason, grace=self.grace)
 
     def _terminate(self, spec: RunSpec, child: subprocess.Popen[bytes]) -> int:
         """Stop a task past its time limit: its script's group and its command's session."""
@@ -232,6 +216,29 @@ class LocalRunner:
             code = child.wait()
         stop_runs([(spec.path, read_state(spec.path))], grace=self.grace)  # what is left
         return code
+
+
+def record_run_end(path: Path, code: int, reason: str | None, *, grace: float) -> TaskState:
+    """Record the end of a task script that exited with ``code``; return the task's state.
+
+    ``code`` as :mod:`subprocess` gives it (negative: killed by that signal);
+    ``reason``: why the launcher stopped it (``timeout``), None if it ended by
+    itself. A script that recorded its own end keeps it (a cancel that came
+    after it ended changes nothing); a script that died first has what it
+    started stopped too, so the end recorded is the end of everything of the run.
+    """
+    if reason is None and not (path / SETTINGS.ENDED_FILE).exists():
+        stop_runs([(path, read_state(path))], grace=grace)
+    with task_lock(path):
+        names = set(os.listdir(path))
+        if reason is None and SETTINGS.CANCEL_FILE in names and SETTINGS.ENDED_FILE not in names:
+            reason = "cancelled"  # (a script that recorded its own end ended by itself)
+        if reason is None and SETTINGS.ENDED_FILE in names and code == 0:
+            return TaskState(State.SUCCESS, exit_code=0)  # the script recorded it
+        if reason is not None or SETTINGS.ENDED_FILE not in names:
+            exit_code = code if code >= 0 else 128 - code
+            record(path, "ENDED_FILE", {"exit_code": exit_code, "reason": reason})
+        return read_state(path)
 
 
 def _shown_limit(selected: Selected) -> str:

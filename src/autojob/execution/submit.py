@@ -9,7 +9,7 @@ run or ``--wait``, :func:`plan_submission` and the executor's own methods).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -141,13 +141,20 @@ def _selected(task: TaskDir, state: TaskState, dry_run: bool) -> Selected:
 
 
 def select_tasks(
-    paths: Sequence[Path], only: frozenset[State] = DEFAULT_ONLY, *, dry_run: bool = False
+    paths: Sequence[Path],
+    only: frozenset[State] = DEFAULT_ONLY,
+    *,
+    dry_run: bool = False,
+    also: Callable[[Path, TaskState], bool] | None = None,
 ) -> list[Selected]:
     """The tasks under ``paths`` whose state is in ``only``, ready to run.
 
     Loose task directories get their metadata and task script written, and a
     script autojob rendered is rendered again where ``inputs.json`` changed
     since, unless ``dry_run`` (which checks the same, writing nothing).
+
+    ``also``: asked about each task in another state; True selects it too
+    (a task whose run is known lost, though its files say it runs).
 
     Raises:
         InputError: a task whose script autojob renders has no command, or its
@@ -156,7 +163,7 @@ def select_tasks(
     chosen = []
     for task in find_tasks(paths, dry_run=dry_run):
         state = read_state(task.path, task.names or None)
-        if state.state in only:
+        if state.state in only or (also is not None and also(task.path, state)):
             chosen.append(_selected(task, state, dry_run))
     return chosen
 

@@ -39,7 +39,7 @@ from autojob.store.atomic import write_atomic
 from autojob.store.state import State, TaskState, read_state
 from autojob.store.task_lock import task_lock
 
-__all__ = ["CLOCK_SLACK", "SgeJob", "poll", "qdel", "reconcile"]
+__all__ = ["CLOCK_SLACK", "SgeJob", "live_jobs", "poll", "qdel", "reconcile"]
 
 logger = logging.getLogger(__name__)
 #: seconds by which this machine's clock and qmaster's may differ
@@ -418,3 +418,14 @@ def _only_finished(exc: SchedulerError) -> bool:
     return bool(lines) and all(
         "does not exist" in ln or "has been deleted" in ln or "registered" in ln for ln in lines
     )
+
+
+def live_jobs(job_ids: Sequence[str]) -> set[str]:
+    """Those of ``job_ids`` (array elements ``JOB.TASK``) that qstat still lists.
+
+    A job being deleted counts as live until qstat drops it: its processes may
+    not all be gone.
+    """
+    if not job_ids:
+        return set()
+    return set(job_ids) & set(_qstat())

@@ -25,7 +25,7 @@ from autojob.store.atomic import write_atomic
 from autojob.store.state import State, TaskState, read_state
 from autojob.store.task_lock import task_lock
 
-__all__ = ["CLOCK_SLACK", "JobInfo", "poll", "reconcile", "scancel"]
+__all__ = ["CLOCK_SLACK", "JobInfo", "live_jobs", "poll", "reconcile", "scancel"]
 
 logger = logging.getLogger(__name__)
 #: seconds by which this machine's clock and the controller's may differ
@@ -286,3 +286,19 @@ def scancel(job_ids: Sequence[str], *, settle: float = 10.0) -> None:
                 hint="check them with 'squeue -j ...'; the controller may be busy",
             )
         time.sleep(0.5)
+
+
+def live_jobs(job_ids: Sequence[str]) -> set[str]:
+    """Those of ``job_ids`` (array elements ``12_3``) that squeue shows pending or running.
+
+    A job that is completing counts as live: its processes may not all be gone.
+    """
+    if not job_ids:
+        return set()
+    return {j for j, info in _squeue(job_ids).items() if info.slurm_state in _LIVE_STATES}
+
+
+_LIVE_STATES = frozenset(
+    {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED", "RESIZING",
+     "REQUEUE_HOLD", "REQUEUE_FED", "STOPPED", "SIGNALING", "STAGE_OUT"}
+)  # fmt: skip

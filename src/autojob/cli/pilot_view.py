@@ -1,0 +1,80 @@
+"""The pilots of a tree in ``autojob status`` (a table per pool), and ``cancel`` of them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from autojob.execution.pilots.pool import Pool
+
+__all__ = ["cancel_pools_under", "pilot_tables", "pilots_json", "stop_pools"]
+
+
+def pilots_json(root: Path) -> list[dict[str, Any]]:
+    """The pools of the tree at ``root`` with their pilots (``status --json`` "pilots")."""
+    from autojob.execution.pilots.report import pilot_report  # noqa: PLC0415
+
+    return pilot_report(root)
+
+
+def _left(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes // 60}:{minutes % 60:02d}:{rest:02d}"
+
+
+def pilot_tables(root: Path) -> list[Table]:
+    """One table per pool that has a pilot not ended, or pilots at all when none ended."""
+    from rich.table import Table  # noqa: PLC0415
+
+    tables = []
+    for pool in pilots_json(root):
+        rows = pool["pilots"]
+        counts: dict[str, int] = {}
+        for row in rows:
+            counts[row["state"]] = counts.get(row["state"], 0) + 1
+        shown = ", ".join(f"{state} {n}" for state, n in sorted(counts.items()))
+        table = Table(
+            title=f"pilots ({pool['executor']}): {shown}; {Path(pool['pool']).name}",
+            title_justify="left",
+        )
+        for column in ("pilot", "state", "tasks done", "running", "time left", "why ended"):
+            table.add_column(column)
+        for row in rows:
+            table.add_row(
+                row["pilot"], row["state"], str(row["done"]), str(row["running"]),
+                _left(row.get("seconds_left")), row.get("why") or "",
+            )  # fmt: skip
+        tables.append(table)
+    return tables
+
+
+def cancel_pools_under(paths: list[Path]) -> list[Pool]:
+    """Mark cancelled each pool whose root lies under ``paths`` (its pilots claim no more).
+
+    A pool is left alone when only some of its tasks are cancelled.
+    """
+    from autojob.execution.pilots.pool import pools_under  # noqa: PLC0415
+    from autojob.store.walk import is_task_path  # noqa: PLC0415
+
+    marked = []
+    for path in paths:
+        if is_task_path(path):
+            continue  # one task: only it is cancelled, its pilots go on
+        for pool in pools_under(path):
+            root = Path(pool.settings.root)
+            if not pool.cancelled and root.is_relative_to(path.resolve()):
+                pool.cancel()
+                marked.append(pool)
+    return marked
+
+
+def stop_pools(pools: list[Pool], *, grace: float) -> list[str]:
+    """Stop the pilots of ``pools`` (their jobs cancelled); the pilots stopped."""
+    from autojob.execution.pilots.launch import stop_pilots  # noqa: PLC0415
+
+    return [pilot for pool in pools for pilot in stop_pilots(pool, grace=grace)]

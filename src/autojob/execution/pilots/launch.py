@@ -1,0 +1,200 @@
+"""Starting and stopping pilots: background processes here, or a scheduler's array jobs.
+
+Pilots of one pool are one array job on a scheduler with arrays (one sbatch
+or qsub call however many pilots), each element running the worker; with
+``local`` they are detached processes of this machine. Every pilot counts
+against the pool's budget (:meth:`Pool.take_budget`) before it is submitted.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from autojob.errors import AutojobError, SchedulerError
+from autojob.execution.pilots.pool import Pool, local_pilot_alive, pilot_file_name
+from autojob.scheduler import SchedulerInputs
+from autojob.store.atomic import write_atomic
+from autojob.store.state import FINAL_STATES, read_state, this_host
+
+__all__ = [
+    "pilot_command",
+    "pilot_script",
+    "replace_pilot",
+    "stop_pilots",
+    "submit_pilots",
+    "work_left",
+]
+
+logger = logging.getLogger(__name__)
+SCRIPT = "pilots.sh"
+WORKER = "autojob.execution.pilots.worker"
+#: the job name of every pilot
+JOB_NAME = "autojob-pilot"
+_ELEMENT = {
+    "slurm": ('"${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}"', '"${SLURM_ARRAY_TASK_ID}"'),
+    "sge": ('"${JOB_ID}.${SGE_TASK_ID}"', '"$((SGE_TASK_ID - 1))"'),
+}
+
+
+def pilot_script(pool: Pool) -> str:
+    """The job script of a scheduler's pilots: the worker, named after its element."""
+    settings = pool.settings
+    pilot_id, index = _ELEMENT[settings.executor]
+    return "\n".join(
+        [
+            "#!/usr/bin/env bash",
+            "# Written by autojob: a pilot. Its worker claims tasks of the pool in this",
+            "# directory and runs them, each recorded as if it had run alone.",
+            f"export AUTOJOB_PILOT_ID={pilot_id} AUTOJOB_PILOT_INDEX={index}",
+            f"exec {shlex.quote(settings.python)} -m {WORKER} {shlex.quote(str(pool.dir))}",
+            "",
+        ]
+    )
+
+
+def pilot_command(pool: Pool, count: int) -> list[str]:
+    """The command that submits ``count`` pilots of ``pool`` (local: one pilot's command)."""
+    settings = pool.settings
+    if settings.executor == "local":
+        return [settings.python, "-m", WORKER, str(pool.dir)]
+    inputs = SchedulerInputs.model_validate(settings.scheduler)
+    script = str(pool.dir / SCRIPT)
+    if settings.executor == "slurm":
+        directives = [
+            f"--{o}" if v is None else f"--{o}={v}"
+            for o, v in inputs.directives()
+            if o not in ("job-name", "output", "error", "array")
+        ]
+        return [
+            "sbatch", "--parsable", f"--array=0-{count - 1}", f"--job-name={JOB_NAME}",
+            f"--output={pool.dir / 'slurm-%A_%a.out'}", "--no-requeue", *directives, script,
+        ]  # fmt: skip
+    from autojob.execution.sge.resources import qsub_options  # noqa: PLC0415
+
+    options = [word for option in qsub_options(inputs) for word in option]
+    return [
+        "qsub", "-terse", "-N", JOB_NAME, "-t", f"1-{count}", "-S", "/bin/bash",
+        "-wd", str(pool.dir), "-j", "y", "-o", str(pool.dir / "sge-$JOB_ID.$TASK_ID.out"),
+        *options, script,
+    ]  # fmt: skip
+
+
+def submit_pilots(pool: Pool, count: int) -> list[str]:
+    """Submit up to ``count`` pilots of ``pool``, within its budget; return their job ids.
+
+    Raises:
+        SchedulerError: the scheduler refused them (the budget is given back).
+    """
+    granted = pool.take_budget(count)
+    if not granted:
+        return []
+    try:
+        ids = _send(pool, granted)
+    except (SchedulerError, OSError):
+        pool.give_back(granted)
+        raise
+    pool.record_submit(ids, granted)
+    return ids
+
+
+def _send(pool: Pool, count: int) -> list[str]:
+    executor = pool.settings.executor
+    if executor == "local":
+        return [_start_local(pool, index) for index in range(count)]
+    write_atomic(pool.dir / SCRIPT, pilot_script(pool))
+    command = pilot_command(pool, count)
+    if executor == "slurm":
+        from autojob.execution.slurm.commands import slurm_command  # noqa: PLC0415
+
+        out = slurm_command(command, what="sbatch refused the pilots", cwd=pool.dir)
+        return [out.strip().split(";")[0]]
+    from autojob.execution.sge.commands import sge_command  # noqa: PLC0415
+
+    out = sge_command(command, what="qsub refused the pilots", cwd=pool.dir)
+    return [out.strip().split(".")[0]]
+
+
+def _start_local(pool: Pool, index: int) -> str:
+    """Start one pilot as a detached process; its id (``host-pid``)."""
+    log = pool.dir / f"local-{time.strftime('%Y%m%d-%H%M%S')}-{index}.log"
+    with open(log, "ab") as stream:
+        child = subprocess.Popen(
+            pilot_command(pool, 1),
+            stdin=subprocess.DEVNULL,
+            stdout=stream,
+            stderr=stream,
+            env={**os.environ, "AUTOJOB_PILOT_INDEX": str(index)},
+            start_new_session=True,
+        )
+    return f"{this_host()}-{child.pid}"
+
+
+def work_left(pool: Pool) -> bool:
+    """Whether a task of the pool has not ended yet."""
+    return any(read_state(path).state not in FINAL_STATES for path, _, _ in pool.tasks())
+
+
+def replace_pilot(pool: Pool, pilot_id: str) -> None:
+    """Submit a pilot in place of ``pilot_id`` (out of time, or dead) if work and budget are left.
+
+    At most once per pilot, whoever asks first: the pilot itself, or any pilot
+    that finds it dead (``replaced/`` in the pool keeps the names).
+    """
+    if pool.cancelled or not work_left(pool):
+        return
+    marks = pool.dir / "replaced"
+    marks.mkdir(exist_ok=True)
+    try:
+        os.close(os.open(marks / pilot_file_name(pilot_id), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return  # replaced already
+    try:
+        ids = submit_pilots(pool, 1)
+    except (AutojobError, OSError) as exc:
+        logger.error("could not submit the next pilot: %s", exc)
+        return
+    if ids:
+        logger.info("submitted the next pilot: %s", ", ".join(ids))
+    else:
+        logger.warning("work is left, but the pool's pilot budget is spent: %s", pool.dir)
+
+
+def stop_pilots(pool: Pool, *, grace: float = 10.0) -> list[str]:
+    """Cancel the pool's pilots (the pool is marked cancelled first); what was stopped."""
+    pool.cancel()
+    executor = pool.settings.executor
+    if executor == "local":
+        return _stop_local(pool, grace)
+    ids = sorted({j for submit in pool.submits() for j in submit.get("job_ids", [])})
+    if executor == "slurm":
+        from autojob.execution.slurm.accounting import scancel  # noqa: PLC0415
+
+        scancel(ids)
+    else:
+        from autojob.execution.sge.accounting import qdel  # noqa: PLC0415
+
+        qdel(ids)
+    return pool.submitted_pilots()
+
+
+def _stop_local(pool: Pool, grace: float) -> list[str]:
+    now = time.time()
+    live = [r for r in pool.pilots() if r.get("host") == this_host() and local_pilot_alive(r, now)]
+    for record in live:
+        os.kill(int(record["pid"]), signal.SIGTERM)
+    deadline = time.monotonic() + grace + 15.0  # the worker's own grace for its tasks
+    while any(local_pilot_alive(r, time.time()) for r in live) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return [str(r["pilot"]) for r in live]
+
+
+def python_path() -> str:
+    """The interpreter pilots run their worker with: this one."""
+    return str(Path(sys.executable))

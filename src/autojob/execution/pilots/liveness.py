@@ -1,0 +1,130 @@
+"""Whether a pilot lives, and whether a task it claimed is lost.
+
+Two signals, each used for what it can tell:
+
+- the **heartbeat**: every worker rewrites its pilot record every
+  :data:`~autojob.execution.pilots.pool.HEARTBEAT` seconds. A fresh heartbeat
+  means alive, with no scheduler query (a worker checks other pilots' claims
+  often, and asking the scheduler each time would flood it). A stale one
+  proves nothing on its own: a slow shared file system delays it too.
+- the **scheduler's view** decides death: a pilot is dead once its job is no
+  longer pending or running (squeue, qstat), since only then has the
+  scheduler stopped every process of its allocation, on every node. Pilots
+  with no scheduler (``--executor local``) are decided by the kernel: the
+  worker's pid and start ticks, on this host.
+
+A task claimed by a dead pilot is lost only if nothing of its run is left
+where this host can see it (a worker killed with SIGKILL leaves its running
+task script behind, which then records its own end): so no task runs twice
+at the same time, and a task that finished is never run again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+
+from autojob import SETTINGS
+from autojob.errors import SchedulerError
+from autojob.execution.pilots.pool import HEARTBEAT, Pool, local_pilot_alive
+from autojob.store.state import (
+    State,
+    TaskState,
+    command_alive,
+    process_alive,
+    read_record,
+    this_host,
+)
+
+__all__ = ["Liveness", "scheduler_live"]
+
+logger = logging.getLogger(__name__)
+
+
+def scheduler_live(executor: str, pilot_ids: list[str]) -> set[str]:
+    """Those of ``pilot_ids`` the scheduler ``executor`` still runs or keeps pending.
+
+    Raises:
+        SchedulerError: the scheduler did not answer.
+    """
+    if executor == "slurm":
+        from autojob.execution.slurm.accounting import live_jobs  # noqa: PLC0415
+
+        return live_jobs(pilot_ids)
+    if executor == "sge":
+        from autojob.execution.sge.accounting import live_jobs as sge_live  # noqa: PLC0415
+
+        return sge_live(pilot_ids)
+    return set(pilot_ids)  # an executor autojob cannot ask: never taken for dead
+
+
+class Liveness:
+    """Answers whether pilots live, asking each scheduler at most once per ``ttl``."""
+
+    def __init__(self, ttl: float = HEARTBEAT) -> None:
+        self.ttl = ttl
+        self._pools: dict[str, Pool] = {}
+        self._known: dict[tuple[str, str], tuple[bool, float]] = {}
+        #: pilots whose claims :meth:`lost` found lost, not yet handled by the caller
+        self.dead: set[str] = set()
+
+    def pool(self, directory: str) -> Pool:
+        """The pool at ``directory`` (its settings read once)."""
+        if directory not in self._pools:
+            self._pools[directory] = Pool(Path(directory))
+        return self._pools[directory]
+
+    def alive(self, pool: Pool, pilot_id: str) -> bool:
+        """Whether pilot ``pilot_id`` of ``pool`` lives (module docstring)."""
+        now = time.time()
+        key = (str(pool.dir), pilot_id)
+        cached = self._known.get(key)
+        if cached is not None and now - cached[1] < self.ttl:
+            return cached[0]
+        answer = self._ask(pool, pilot_id, now)
+        self._known[key] = (answer, now)
+        return answer
+
+    def _ask(self, pool: Pool, pilot_id: str, now: float) -> bool:
+        record = pool.pilot(pilot_id)
+        if record is not None and record.get("ended") is not None:
+            return False
+        executor = pool.settings.executor
+        if executor == "local":
+            return record is not None and local_pilot_alive(record, now)
+        beat = (record or {}).get("heartbeat")
+        if isinstance(beat, int | float) and now - beat < 2 * HEARTBEAT:
+            return True
+        try:
+            return pilot_id in scheduler_live(executor, [pilot_id])
+        except SchedulerError as exc:
+            logger.warning("cannot tell whether pilot %s lives: %s", pilot_id, exc.message)
+            return True  # unsure: never taken for dead
+
+    def lost(self, path: Path, state: TaskState) -> bool:
+        """Whether the live-looking run of the task at ``path`` is lost (module docstring)."""
+        claim = read_record(path / SETTINGS.QUEUED_FILE) or {}
+        where, pilot_id = claim.get("pool"), claim.get("pilot")
+        if not isinstance(where, str) or not isinstance(pilot_id, str):
+            return False  # not a pilot's claim
+        if self.alive(self.pool(where), pilot_id):
+            return False
+        if state.state is State.RUNNING and _run_left_here(path):
+            return False
+        self.dead.add(pilot_id)
+        return True
+
+
+def _run_left_here(path: Path) -> bool:
+    """Whether a process of the task's run lives on this host (its script, its command)."""
+    started = read_record(path / SETTINGS.STARTED_FILE) or {}
+    if started.get("host") not in (None, this_host()):
+        return False  # another host: its pilot's job ended, so the scheduler stopped it
+    pid, ticks = started.get("pid"), started.get("start_ticks")
+    if isinstance(pid, int) and process_alive(
+        pid, start_ticks=ticks if isinstance(ticks, int) else None
+    ):
+        return True
+    return command_alive(os.fspath(path)) is not None

@@ -1,0 +1,72 @@
+"""The pilots of a tree as ``autojob status`` shows them (and ``--json`` gives them).
+
+Each pilot is ``pending`` (submitted, not started), ``running``, ``ended``
+(it recorded why) or ``lost`` (it died without recording its end: killed,
+its node or allocation gone). A pilot's state is read from its record and its
+heartbeat, and, for a pilot whose heartbeat is stale, from the scheduler.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from autojob.execution.pilots.liveness import Liveness
+from autojob.execution.pilots.pool import Pool, pools_under
+
+__all__ = ["pilot_report"]
+
+
+def _pilot_row(pool: Pool, pilot_id: str, liveness: Liveness, now: float) -> dict[str, Any]:
+    record = pool.pilot(pilot_id)
+    if record is None:
+        return {"pilot": pilot_id, "state": "pending", "done": 0, "running": 0}
+    if record.get("ended") is not None:
+        state = "ended"
+    else:
+        state = "running" if liveness.alive(pool, pilot_id) else "lost"
+    deadline = record.get("deadline")
+    left = None
+    if state == "running" and isinstance(deadline, int | float):
+        left = max(0.0, deadline - now)
+    beat = record.get("heartbeat")
+    return {
+        "pilot": pilot_id,
+        "state": state,
+        "host": record.get("host"),
+        "started": record.get("started"),
+        "ended": record.get("ended"),
+        "why": record.get("why"),
+        "done": record.get("done", 0),
+        "running": record.get("running", 0) if state == "running" else 0,
+        "seconds_left": left,
+        "heartbeat_age": None if not isinstance(beat, int | float) else max(0.0, now - beat),
+    }
+
+
+def pilot_report(root: Path) -> list[dict[str, Any]]:
+    """Each pool of the tree at ``root``: its settings, budget and pilots."""
+    liveness = Liveness()
+    now = time.time()
+    pools = []
+    for pool in pools_under(root):
+        settings = pool.settings
+        recorded = [str(r.get("pilot")) for r in pool.pilots()]
+        ids = list(dict.fromkeys([*pool.submitted_pilots(), *recorded]))
+        pools.append(
+            {
+                "pool": str(pool.dir),
+                "executor": settings.executor,
+                "tasks_per_pilot": settings.per_pilot,
+                "pilot_seconds": settings.pilot_seconds,
+                "cancelled": pool.cancelled,
+                "budget": {
+                    "max_pilots": settings.budget.max_pilots,
+                    "pilot_hours": settings.budget.pilot_hours,
+                    "used": pool.budget_used(),
+                },
+                "pilots": [_pilot_row(pool, i, liveness, now) for i in ids],
+            }
+        )
+    return pools

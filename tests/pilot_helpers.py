@@ -1,0 +1,110 @@
+"""Helpers shared by the pilot tests (local, SLURM, Grid Engine)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+from autojob import SETTINGS
+from autojob.execution.pilots.pool import Pool, pools_under
+from autojob.store.state import FINAL_STATES, State, read_state
+
+from .helpers import run, wait_until
+
+#: a task's command that counts its completed runs and any run overlapping another
+#: (a run holds flock on inflight.lock; the kernel drops it when the run dies)
+COUNTED = (
+    "flock -n inflight.lock -c 'sleep {sleep}; echo done >> runs.txt' "
+    "|| {{ echo overlap >> overlaps.txt; exit 1; }}"
+)
+
+
+def counted(sleep: float = 0) -> str:
+    """The command of a task that counts its runs (see :data:`COUNTED`)."""
+    return COUNTED.format(sleep=sleep)
+
+
+def submit_pilots(study: Path, *args: str) -> str:
+    """``autojob submit STUDY --pilots ...``; its output."""
+    result = run("submit", study, *args, cwd=study.parent)
+    assert result.returncode == 0, result.stderr
+    assert "pilot(s)" in result.stdout, result.stdout
+    return result.stdout
+
+
+def the_pool(study: Path) -> Pool:
+    """The one pool of ``study``."""
+    (pool,) = pools_under(study)
+    return pool
+
+
+def wait_all_final(paths: list[Path], timeout: float) -> dict[Path, State]:
+    """Each task's state, once all are final."""
+    seen: dict[Path, State] = {}
+
+    def final() -> dict[Path, State] | None:
+        seen.update({p: read_state(p).state for p in paths if seen.get(p) not in FINAL_STATES})
+        return dict(seen) if all(s in FINAL_STATES for s in seen.values()) else None
+
+    return wait_until(
+        final,
+        timeout,
+        "every task to end",
+        details=lambda: {s: list(seen.values()).count(s) for s in set(seen.values())},
+        interval=0.5,
+    )
+
+
+def wait_pilots_ended(pool: Pool, count: int, timeout: float = 60) -> list[dict[str, Any]]:
+    """The pool's pilot records once ``count`` of them recorded their end."""
+
+    def ended() -> list[dict[str, Any]] | None:
+        records = list(pool.pilots())
+        done = [r for r in records if r.get("ended") is not None]
+        return records if len(done) >= count else None
+
+    return wait_until(
+        ended, timeout, f"{count} pilot(s) to end", details=lambda: list(pool.pilots())
+    )
+
+
+def completed_runs(task: Path) -> int:
+    """How many runs of a :func:`counted` task completed."""
+    file = task / "runs.txt"
+    return len(file.read_text().splitlines()) if file.exists() else 0
+
+
+def overlaps(task: Path) -> int:
+    """How many runs of a :func:`counted` task found another run of it going on."""
+    file = task / "overlaps.txt"
+    return len(file.read_text().splitlines()) if file.exists() else 0
+
+
+def stats(task: Path) -> dict[str, Any]:
+    """The accounting the pilot wrote for the task."""
+    data: dict[str, Any] = json.loads((task / SETTINGS.SCHEDULER_STATS_FILE).read_text())
+    return data
+
+
+def kill_pilot(record: dict[str, object], with_tasks: bool) -> None:
+    """SIGKILL a pilot's worker, then (if asked) the task scripts it ran, as a node loss would.
+
+    The worker goes first: alive, it would see its tasks killed and record them failed.
+    """
+    pid = int(str(record["pid"]))
+    children = []
+    for task in Path("/proc").glob("[0-9]*"):
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[1] == str(pid):  # a child of the worker: a task script, its session leader
+            children.append(int(task.name))
+    os.kill(pid, signal.SIGKILL)
+    for child in children if with_tasks else []:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child, signal.SIGKILL)

@@ -1,0 +1,232 @@
+"""Pilots run by the local executor: many tasks per pilot, each exactly once."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from pathlib import Path
+
+import pytest
+
+from autojob import SETTINGS
+from autojob.execution.claims import claim_tasks
+from autojob.execution.pilots.launch import submit_pilots as more_pilots
+from autojob.execution.pilots.pool import Budget
+from autojob.store.state import State, read_record, read_state
+
+from .helpers import alive, run, study_of_commands
+from .pilot_helpers import (
+    completed_runs,
+    counted,
+    kill_pilot,
+    overlaps,
+    stats,
+    submit_pilots,
+    the_pool,
+    wait_all_final,
+    wait_pilots_ended,
+)
+
+
+@pytest.mark.slow
+def test_2000_tasks_through_4_local_pilots_each_run_exactly_once(tmp_path: Path) -> None:
+    study, paths = study_of_commands(tmp_path, {f"t{i}": counted() for i in range(2000)})
+    out = submit_pilots(study, "--pilots", "4")
+    assert "submitted 4 pilot(s) (local) for 2000 task(s)" in out
+    states = wait_all_final(paths, timeout=600)
+    assert set(states.values()) == {State.SUCCESS}
+    assert [completed_runs(p) for p in paths] == [1] * 2000  # counted by the task itself
+    assert sum(overlaps(p) for p in paths) == 0
+    pilots = wait_pilots_ended(the_pool(study), 4)
+    assert len(pilots) == 4 and sum(r["done"] for r in pilots) == 2000
+    assert {stats(p)["pilot"] for p in paths} == {r["pilot"] for r in pilots}
+
+
+def test_a_pilot_records_each_task_as_if_it_ran_alone(tmp_path: Path) -> None:
+    study, (ok, bad, slow) = study_of_commands(
+        tmp_path, {"ok": "echo hi", "bad": "echo no >&2; exit 3", "slow": "sleep 30"}
+    )
+    inputs = json.loads((slow / SETTINGS.INPUTS_FILE).read_text())
+    inputs["scheduler_inputs"] = {"time": "00:00:01"}
+    (slow / SETTINGS.INPUTS_FILE).write_text(json.dumps(inputs))
+    submit_pilots(study, "--pilots", "1", "-j", "3")
+    states = wait_all_final([ok, bad, slow], timeout=60)
+    assert states == {ok: State.SUCCESS, bad: State.FAILED, slow: State.TIMEOUT}
+    (pilot,) = wait_pilots_ended(the_pool(study), 1)
+    for task in (ok, bad, slow):
+        state = read_state(task)
+        assert (state.executor, state.job_id) == ("pilot", pilot["pilot"])
+        assert state.started_at is not None and state.ended_at is not None and state.accounted
+        assert stats(task)["pilot"] == pilot["pilot"] and stats(task)["elapsed_seconds"] >= 0
+    assert (ok / SETTINGS.STDOUT_FILE).read_text() == "hi\n"
+    assert (bad / SETTINGS.STDERR_FILE).read_text() == "no\n"
+    assert read_state(bad).exit_code == 3 and stats(bad)["exit_code"] == 3
+    assert stats(slow)["elapsed_seconds"] < 20  # stopped at its own limit, not the pilot's end
+    assert pilot["done"] == 3 and pilot["why"] == "done"
+    status = json.loads(run("status", study, "--json", cwd=tmp_path).stdout)
+    assert status["counts"] == {"success": 1, "failed": 1, "timeout": 1}
+
+
+def test_a_dry_run_shows_the_pilots_and_writes_nothing(tmp_path: Path) -> None:
+    study, _ = study_of_commands(tmp_path, {f"t{i}": "true" for i in range(3)})
+    result = run("submit", study, "--pilots", "2", "-j", "2", "--dry-run", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "3 task(s), 2 pilot(s) (local), 2 task(s) at once each" in result.stdout
+    assert "autojob.execution.pilots.worker" in result.stdout
+    assert not (study / SETTINGS.INDEX_DIR / "pilots").exists()
+
+
+def test_a_task_longer_than_a_pilot_is_refused_naming_its_inputs(tmp_path: Path) -> None:
+    study, (task,) = study_of_commands(tmp_path, {"long": "true"}, time="00:10:00")
+    result = run("submit", study, "--pilots", "1", "--pilot-time", "00:05:00", cwd=tmp_path)
+    assert result.returncode == 1
+    assert str(task / SETTINGS.INPUTS_FILE) in result.stderr
+    assert "scheduler_inputs.time" in result.stderr and "--pilot-time" in result.stderr
+    assert read_state(task).state is State.IDLE
+
+
+def test_pilot_options_that_contradict_each_other_are_refused(tmp_path: Path) -> None:
+    study, _ = study_of_commands(tmp_path, {"t": "true"})
+    few = run("submit", study, "--pilots", "3", "--max-pilots", "2", cwd=tmp_path)
+    assert few.returncode == 1 and "--max-pilots" in few.stderr
+    hours = run("submit", study, "--pilots", "1", "--pilot-hours", "2", cwd=tmp_path)
+    assert hours.returncode == 1 and "--pilot-time" in hours.stderr
+    waiting = run("submit", study, "--pilots", "1", "--wait", cwd=tmp_path)
+    assert waiting.returncode == 2 and "--wait" in waiting.stderr
+    assert not (study / SETTINGS.INDEX_DIR / "pilots").exists()
+
+
+def _fits(task: Path, pilots: dict[str, dict[str, float]]) -> bool:
+    """Whether the task's run lay within the life of the pilot that ran it."""
+    state = read_state(task)
+    pilot = pilots[str(state.job_id)]
+    assert state.started_at is not None and state.ended_at is not None
+    return pilot["started"] <= state.started_at and state.ended_at <= pilot["deadline"]
+
+
+def test_pilots_shorter_than_the_work_stop_claiming_in_time_and_are_replaced(
+    tmp_path: Path,
+) -> None:
+    # no task has a time: a pilot learns from the tasks of the study that ended
+    study, paths = study_of_commands(tmp_path, {f"t{i}": counted(1) for i in range(7)})
+    submit_pilots(study, "--pilots", "1", "--pilot-time", "00:00:04", "--max-pilots", "5")
+    assert set(wait_all_final(paths, timeout=90).values()) == {State.SUCCESS}
+    pool = the_pool(study)
+    records = wait_pilots_ended(pool, len(pool.submits()))
+    assert 2 <= len(records) <= 5  # replaced, within the budget
+    assert all(r["why"] in ("time", "done") for r in records)  # none reached its end
+    pilots = {r["pilot"]: r for r in records}
+    assert all(_fits(p, pilots) for p in paths)
+    assert [completed_runs(p) for p in paths] == [1] * 7
+
+
+def test_pilots_stop_when_their_budget_is_spent_and_leave_the_rest_idle(tmp_path: Path) -> None:
+    study, paths = study_of_commands(tmp_path, {f"t{i}": counted(1) for i in range(6)})
+    submit_pilots(study, "--pilots", "1", "--pilot-time", "00:00:03", "--pilot-hours", "0.001")
+    pool = the_pool(study)
+    (record,) = wait_pilots_ended(pool, 1)
+    time.sleep(0.5)  # a replacement, had one been submitted, would be recorded by now
+    assert record["why"] == "time" and len(pool.submits()) == 1
+    assert pool.budget_used()["pilots"] == 1
+    states = [read_state(p).state for p in paths]
+    assert 1 <= states.count(State.SUCCESS) < 6
+    assert set(states) == {State.SUCCESS, State.IDLE}
+
+
+def test_random_pilot_deaths_lose_no_task_and_run_none_twice(
+    tmp_path: Path, figures: dict[str, dict[str, int | float | str]]
+) -> None:
+    """Workers killed with SIGKILL, half of them with the tasks they run."""
+    count, deaths = 300, 20
+    study, paths = study_of_commands(tmp_path, {f"t{i}": counted(0.05) for i in range(count)})
+    submit_pilots(study, "--pilots", "3", "-j", "2", "--max-pilots", str(4 + 2 * deaths))
+    pool = the_pool(study)
+    rng = random.Random(16)
+    killed = 0
+    while killed < deaths and any(read_state(p).state is not State.SUCCESS for p in paths):
+        live = [r for r in pool.pilots() if r.get("ended") is None and alive(int(r["pid"]))]
+        if live:
+            kill_pilot(rng.choice(live), with_tasks=killed % 2 == 1)
+            killed += 1
+        else:  # every pilot dead: no one is left to replace them, so submit one
+            more_pilots(pool, 1)
+        time.sleep(rng.uniform(0.2, 0.5))
+    if not [r for r in pool.pilots() if r.get("ended") is None and alive(int(r["pid"]))]:
+        more_pilots(pool, 1)
+    states = wait_all_final(paths, timeout=300)
+    assert set(states.values()) == {State.SUCCESS}
+    assert [completed_runs(p) for p in paths] == [1] * count  # none lost, none run twice
+    assert sum(overlaps(p) for p in paths) == 0  # none concurrent
+    again = sum(1 for p in paths if (p / SETTINGS.HISTORY_DIR).is_dir())
+    figures["pilots: SIGKILL of workers (local)"] = {
+        "tasks": count,
+        "pilot deaths": killed,
+        "runs interrupted and claimed again": again,
+        "pilots in all": len(list(pool.pilots())),
+        "lost": 0,
+        "run twice": 0,
+    }
+
+
+def test_a_task_whose_pilot_died_before_starting_it_is_claimable_again(tmp_path: Path) -> None:
+    study, (task,) = study_of_commands(tmp_path, {"t": counted()})
+    # a claim left by a pilot that is gone (its record says it ended)
+    pool_dir = tmp_path / "pool"
+    (pool_dir / "pilots").mkdir(parents=True)
+    (pool_dir / "pool.json").write_text(
+        json.dumps(
+            {"executor": "local", "pilots": 1, "per_pilot": 1, "pilot_seconds": None,
+             "allowed": ["idle"], "root": str(study), "budget": {"max_pilots": 1}}
+        )
+    )  # fmt: skip
+    (pool_dir / "pilots" / "gone.json").write_text(json.dumps({"pilot": "gone", "ended": 1.0}))
+    extra = {task: {"job_id": "gone", "pool": str(pool_dir), "pilot": "gone"}}
+    assert claim_tasks([task], frozenset({State.IDLE}), "pilot", extra=extra) == [task]
+    assert read_state(task).state is State.QUEUED
+    result = run("status", study, "--json", cwd=tmp_path)
+    assert json.loads(result.stdout)["counts"] == {"idle": 1}
+    assert read_record(task / SETTINGS.QUEUED_FILE) is None
+
+
+def test_a_budget_counts_pilots_and_pilot_hours() -> None:
+    assert Budget(2).allows(1, 0, 3600) and not Budget(2).allows(2, 0, 3600)
+    assert Budget(None, 1.0).allows(0, 0, 3600) and not Budget(None, 1.0).allows(1, 3600, 60)
+
+
+def test_tasks_a_pilot_task_submits_go_to_the_executor_of_its_pool(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A workflow's next steps, an automatic restart: submitted with --executor pilot."""
+    from autojob.execution.submit import submit_tasks
+
+    study, (first,) = study_of_commands(tmp_path / "a", {"first": "true"})
+    submit_pilots(study, "--pilots", "1")
+    wait_all_final([first], timeout=60)
+    later, (task,) = study_of_commands(tmp_path / "b", {"later": counted()})
+    refused = run("submit", later, "--executor", "pilot", cwd=tmp_path)
+    assert refused.returncode == 1 and "--pilots" in refused.stderr
+    monkeypatch.setenv("AUTOJOB_PILOT_POOL", str(the_pool(study).dir))
+    done = submit_tasks([later], executor="pilot")
+    assert done.count == 1 and "local runner" in done.message
+    assert wait_all_final([task], timeout=60) == {task: State.SUCCESS}
+    assert read_state(task).executor == "local"
+
+
+def test_tasks_asking_for_other_resources_get_pilots_of_their_own(tmp_path: Path) -> None:
+    """One pool per resource group; a pilot asks for -j tasks' cores and memory, its own time."""
+    study, (_, big) = study_of_commands(tmp_path, {"small": "true", "big": "true"}, mem="1G")
+    inputs = json.loads((big / SETTINGS.INPUTS_FILE).read_text())
+    inputs["scheduler_inputs"] = {"mem": "4G", "time": "00:10:00"}
+    (big / SETTINGS.INPUTS_FILE).write_text(json.dumps(inputs))
+    result = run(
+        "submit", study, "--executor", "slurm", "--pilots", "2", "-j", "3",
+        "--pilot-time", "01:00:00", "--dry-run", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    commands = [line for line in result.stdout.splitlines() if line.startswith("# 1 task(s)")]
+    assert len(commands) == 2, result.stdout  # two pools, 2 pilots each
+    assert all("--array=0-1" in c and "--cpus-per-task=3" in c for c in commands)
+    assert all("--time=01:00:00" in c and "--no-requeue" in c for c in commands)
+    memory = {c.split("--mem=")[1].split()[0] for c in commands}
+    assert memory == {"3072M", "12288M"}  # 3 x 1G, 3 x 4G

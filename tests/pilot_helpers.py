@@ -78,6 +78,33 @@ def completed_runs(task: Path) -> int:
     return len(file.read_text().splitlines()) if file.exists() else 0
 
 
+def successful_ends(task: Path) -> int:
+    """How many runs of the task recorded a successful end (its history included)."""
+    ends = [
+        task / SETTINGS.ENDED_FILE,
+        *task.glob(f"{SETTINGS.HISTORY_DIR}/*/{SETTINGS.ENDED_FILE}"),
+    ]
+    return sum(1 for end in ends if end.exists() and json.loads(end.read_text())["exit_code"] == 0)
+
+
+def check_deaths(paths: list[Path]) -> dict[str, int]:
+    """Every task ended ``success`` exactly once, none lost, no run overlapping another.
+
+    A run killed after its command finished but before its end was recorded
+    is, to autojob, a run that did not end: it is run again (its command then
+    completes twice), as it would be alone. Those are counted, not failed.
+    """
+    assert [successful_ends(p) for p in paths] == [1] * len(paths)  # none lost, none twice
+    assert sum(overlaps(p) for p in paths) == 0  # none concurrent
+    runs = [completed_runs(p) for p in paths]
+    assert min(runs) >= 1
+    return {
+        "commands completed, killed before recording their end, run again": sum(
+            1 for r in runs if r > 1
+        )
+    }
+
+
 def overlaps(task: Path) -> int:
     """How many runs of a :func:`counted` task found another run of it going on."""
     file = task / "overlaps.txt"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
 import time
 from pathlib import Path
 
@@ -15,8 +16,9 @@ from autojob.execution.pilots.launch import submit_pilots as more_pilots
 from autojob.execution.pilots.pool import Budget
 from autojob.store.state import State, read_record, read_state
 
-from .helpers import alive, run, study_of_commands
+from .helpers import AUTOJOB, alive, run, study_of_commands
 from .pilot_helpers import (
+    check_deaths,
     completed_runs,
     counted,
     kill_pilot,
@@ -156,16 +158,16 @@ def test_random_pilot_deaths_lose_no_task_and_run_none_twice(
         more_pilots(pool, 1)
     states = wait_all_final(paths, timeout=300)
     assert set(states.values()) == {State.SUCCESS}
-    assert [completed_runs(p) for p in paths] == [1] * count  # none lost, none run twice
-    assert sum(overlaps(p) for p in paths) == 0  # none concurrent
+    twice = check_deaths(paths)
     again = sum(1 for p in paths if (p / SETTINGS.HISTORY_DIR).is_dir())
     figures["pilots: SIGKILL of workers (local)"] = {
         "tasks": count,
         "pilot deaths": killed,
         "runs interrupted and claimed again": again,
+        **twice,
         "pilots in all": len(list(pool.pilots())),
         "lost": 0,
-        "run twice": 0,
+        "successful ends twice": 0,
     }
 
 
@@ -230,3 +232,21 @@ def test_tasks_asking_for_other_resources_get_pilots_of_their_own(tmp_path: Path
     assert all("--time=01:00:00" in c and "--no-requeue" in c for c in commands)
     memory = {c.split("--mem=")[1].split()[0] for c in commands}
     assert memory == {"3072M", "12288M"}  # 3 x 1G, 3 x 4G
+
+
+def test_two_submits_of_pilots_and_a_plain_submit_on_one_tree_run_each_task_once(
+    tmp_path: Path,
+) -> None:
+    study, paths = study_of_commands(tmp_path, {f"t{i}": counted(0.01) for i in range(200)})
+    commands = [
+        [str(AUTOJOB), "submit", str(study), "--pilots", "2", "-j", "2"],
+        [str(AUTOJOB), "submit", str(study), "--pilots", "2", "-j", "2"],
+        [str(AUTOJOB), "submit", str(study), "-j", "2"],
+    ]
+    started = [subprocess.Popen(c, cwd=tmp_path, stdout=subprocess.PIPE) for c in commands]
+    assert [p.wait(timeout=120) for p in started] == [0, 0, 0]
+    assert set(wait_all_final(paths, timeout=300).values()) == {State.SUCCESS}
+    check_deaths(paths)  # one successful end each, no run overlapping another
+    assert [completed_runs(p) for p in paths] == [1] * 200
+    executors = {read_state(p).executor for p in paths}
+    assert "pilot" in executors  # the pilots got some of them (the plain submit may get others)

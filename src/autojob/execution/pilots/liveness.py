@@ -109,19 +109,24 @@ class Liveness:
         where, pilot_id = claim.get("pool"), claim.get("pilot")
         if not isinstance(where, str) or not isinstance(pilot_id, str):
             return False  # not a pilot's claim
-        if self.alive(self.pool(where), pilot_id):
+        pool = self.pool(where)
+        if self.alive(pool, pilot_id):
             return False
-        if state.state is State.RUNNING and _run_left_here(path):
+        here = (pool.pilot(pilot_id) or {}).get("host") == this_host()
+        if state.state is State.RUNNING and here and _run_left(path):
             return False
         self.dead.add(pilot_id)
         return True
 
 
-def _run_left_here(path: Path) -> bool:
-    """Whether a process of the task's run lives on this host (its script, its command)."""
+def _run_left(path: Path) -> bool:
+    """Whether a process of the task's run, started on this host, still lives.
+
+    The pilot's record tells the host (a task script records the scheduler's
+    name of the node, which may differ from this host's own name); on another
+    host the scheduler has stopped what its job left, once the job ended.
+    """
     started = read_record(path / SETTINGS.STARTED_FILE) or {}
-    if started.get("host") not in (None, this_host()):
-        return False  # another host: its pilot's job ended, so the scheduler stopped it
     pid, ticks = started.get("pid"), started.get("start_ticks")
     if isinstance(pid, int) and process_alive(
         pid, start_ticks=ticks if isinstance(ticks, int) else None

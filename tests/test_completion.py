@@ -13,7 +13,8 @@ import pytest
 
 from autojob.cli.options import EXECUTOR_ENTRY_POINTS
 from autojob.execution.executor import EXECUTOR_GROUP, available_executors
-from tests.helpers import run
+
+from .helpers import run
 
 BIN = Path(sys.executable).parent
 

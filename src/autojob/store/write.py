@@ -495,7 +495,7 @@ def _write_study_dir(
     task_group_template: str | None,
     task_template: str | None,
     files_of: FilesOf,
-    more: Iterable[TaskGroup] = (),
+    more: Iterable[TaskGroup] | None = None,
 ) -> int:
     """Write the study's task groups, then ``more`` one by one, then ``study.json``.
 
@@ -506,7 +506,8 @@ def _write_study_dir(
     Returns the number of groups written.
     """
     os.mkdir(folder)
-    names = NameBook(Path(folder), empty=True, on_disk=True)
+    # a stream of groups: names looked up on disk, not remembered (a held study: remembered)
+    names = NameBook(Path(folder), empty=True, on_disk=more is not None)
     count = 0
     with _IdSpool(os.path.dirname(folder)) as ids:
         for group in study.task_groups:
@@ -514,7 +515,7 @@ def _write_study_dir(
             _write_group_dir(group, os.path.join(folder, name), task_template, files_of)
             ids.add(group.task_group_id)
         count += len(study.task_groups)
-        for group in more:
+        for group in more or ():
             _join_study(group, study)
             _check_files(group.tasks, files_of)
             name = _name_group(names, task_group_template, group)
@@ -643,7 +644,7 @@ def write_study(
     fallback = _fallback(study_template, name, study.name, study.study_id)
     with _staging(dest) as stage:
         folder = os.path.join(stage, name)
-        more = groups_of(tasks)
+        more = None if isinstance(tasks, list | tuple) and not tasks else groups_of(tasks)
         _write_study_dir(study, folder, task_group_template, task_template, files_of, more)
         final = _publish(stage / name, dest / name, fallback)
     note_changed([final])

@@ -415,6 +415,13 @@ def test_a_three_step_workflow_runs_to_the_end_with_no_one_watching(
         interval=0.5,
     )
     check_finished_study(study)
+    # each task script records its task in record.txt after its end (and advance)
+    wait_until(
+        lambda: all(row.done == row.groups for row in workflow_progress(study)),
+        60,
+        "every step to be recorded done",
+        details=lambda: workflow_progress(study),
+    )
     slow = attempts(study / "x3")
     assert read_state(slow[0]).exit_code == 124  # stopped by itself, before the limit
     sched = json.loads((slow[-1] / SETTINGS.INPUTS_FILE).read_text())["scheduler_inputs"]

@@ -18,7 +18,6 @@ import copy
 import json
 import os
 import re
-import shlex
 import signal
 import subprocess
 import threading
@@ -76,15 +75,20 @@ def agree(scenario: str, target: Target, archive: Any) -> None:
     seen[target.name] = archive
 
 
-def comparable(target: Target, study: Path) -> dict[str, Any]:
+def comparable(target: Target, study: Path, times: dict[str, str] | None = None) -> dict[str, Any]:
     """The study's archive (``autojob harvest``), as far as executors must agree.
 
     Left out: ids, dates, times, hosts, pids, job ids, the executor's name and
     the ``scheduler`` section (its accounting, in its own fields). Time limits
     are named relative to the scenario's (each executor gets the shortest it
-    enforces), and the exit code of a task stopped at its limit is left out
-    (the signal that stops it is the executor's choice).
+    enforces: ``times`` names them, by default the scenario's ``limit``), and
+    the exit code of a task stopped at a limit (time, memory) or cancelled is
+    left out: whether it is killed, and by which signal, is the executor's
+    choice (Grid Engine's memory limit makes allocations fail, and the program
+    exits by itself).
     """
+    default = {target.limit: "limit", target.doubled: "twice the limit"}
+    relative = default if times is None else times
     archive = study.parent / f"{study.name}-archive.json"
     result = run("harvest", study, "-o", archive, cwd=study.parent)
     assert result.returncode == 0, result.stderr
@@ -94,9 +98,8 @@ def comparable(target: Target, study: Path) -> dict[str, Any]:
         inputs = copy.deepcopy(record["inputs"])
         sched = inputs.get("scheduler_inputs") or {}
         if "time" in sched:
-            relative = {target.limit: "limit", target.doubled: "twice the limit"}
             sched["time"] = relative.get(sched["time"], sched["time"])
-        stopped = state["state"] in ("timeout", "cancelled")
+        stopped = state["state"] in ("timeout", "oom", "cancelled")
         key = f"{meta['label']} attempt {record['attempts']['number']}"
         shown[key] = {
             "tags": [t.partition(":")[0] if ":" in t else t for t in meta["tags"]],
@@ -220,6 +223,7 @@ def test_a_task_over_its_memory_limit_ends_as_oom(target: Target, tmp_path: Path
     assert read_state(hog).reason == "oom"
     counts = json.loads(run("status", study, "--json", "--rescan", cwd=tmp_path).stdout)["counts"]
     assert counts == {"oom": 1, "failed": 1}
+    agree("out of memory", target, comparable(target, study, times={}))
     if target.name == "sge":
         assert stats(hog)["limits"] == {"h_rt": "120", "h_vmem": "150M"}
     if target.name == "slurm":
@@ -252,6 +256,7 @@ def test_cancel_stops_running_and_queued_tasks(target: Target, tmp_path: Path) -
     wait_until(lambda: not processes_under(study), 30, "every process of the tasks to end")
     ran = [p for p in paths if (p / SETTINGS.STARTED_FILE).exists()]
     assert len(ran) == 1  # the queued ones never started
+    agree("cancel", target, comparable(target, study, times={}))
     if target.name == "sge":  # the running one is in qacct; the queued ones never ran
         assert [p for p in paths if (p / SETTINGS.SCHEDULER_STATS_FILE).exists()] == ran
         assert stats(ran[0])["failed"] == 100
@@ -274,7 +279,8 @@ def test_a_dependency_holds_a_task_until_the_job_it_waits_for_ends(
     go = tmp_path / "go"  # the first task runs until the test has seen the second wait
     first, (a,) = study_of_commands(
         tmp_path / "a",
-        {"first": f"until [ -e {shlex.quote(str(go))} ]; do sleep 0.2; done; date +%s.%N > stamp"},
+        # tmp_path/a/s/first/TASK: go is four levels up
+        {"first": "until [ -e ../../../../go ]; do sleep 0.2; done; date +%s.%N > stamp"},
         time="00:02:00",
     )
     submit(target, first)
@@ -296,6 +302,10 @@ def test_a_dependency_holds_a_task_until_the_job_it_waits_for_ends(
     go.touch()
     assert wait_final([a, b], timeout=target.patience) == {a: State.SUCCESS, b: State.SUCCESS}
     assert float((b / "stamp").read_text()) > float((a / "stamp").read_text())
+    # the dependency is in the scheduler's words: the rest must agree
+    waited = comparable(target, second, times={})
+    waited["second attempt 1"]["inputs"]["scheduler_inputs"].pop("dependency")
+    agree("dependency", target, {**comparable(target, first, times={}), **waited})
 
 
 # --- the submitting process killed mid-submit --------------------------------------
@@ -377,6 +387,7 @@ def test_the_controller_restarted_mid_study_loses_nothing(target: Target, tmp_pa
     assert set(wait_final(paths, timeout=target.patience).values()) == {State.SUCCESS}
     for i, path in enumerate(paths):
         assert (path / SETTINGS.STDOUT_FILE).read_text() == f"done {i}\n"
+    agree("controller restarted", target, comparable(target, study, times={}))
     if target.name == "sge":
         assert all(stats(p)["exit_status"] == 0 for p in paths)
     if target.name == "slurm":
@@ -404,6 +415,13 @@ def test_a_three_step_workflow_runs_to_the_end_with_no_one_watching(
         interval=0.5,
     )
     check_finished_study(study)
+    # each task script records its task in record.txt after its end (and advance)
+    wait_until(
+        lambda: all(row.done == row.groups for row in workflow_progress(study)),
+        60,
+        "every step to be recorded done",
+        details=lambda: workflow_progress(study),
+    )
     slow = attempts(study / "x3")
     assert read_state(slow[0]).exit_code == 124  # stopped by itself, before the limit
     sched = json.loads((slow[-1] / SETTINGS.INPUTS_FILE).read_text())["scheduler_inputs"]
@@ -431,6 +449,8 @@ def test_a_three_step_workflow_runs_to_the_end_with_no_one_watching(
         assert not again.created and not again.recorded and len(again.existing) == 2
     assert sorted(str(p) for p in study.rglob(SETTINGS.TASK_METADATA_FILE)) == before
     assert read_record(study) == lines
+    times = {limit: "limit", restarted: "the limit restarted with more time"}
+    agree("workflow", target, comparable(target, study, times))
 
 
 def test_every_installed_executor_is_in_the_suite() -> None:

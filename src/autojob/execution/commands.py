@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from autojob.errors import SchedulerError
 
-__all__ = ["COMMAND_TIMEOUT", "run_scheduler_command"]
+__all__ = ["COMMAND_TIMEOUT", "SchedulerCommands", "run_scheduler_command"]
 
 #: seconds a scheduler command may take to answer
 COMMAND_TIMEOUT = 120.0
@@ -64,3 +65,40 @@ def run_scheduler_command(
             hint=hint or (hint_for(done.stderr) if hint_for else None),
         )
     return done.stdout
+
+
+@dataclass(frozen=True)
+class SchedulerCommands:
+    """How one scheduler's commands are run: what to tell the user when they fail."""
+
+    #: when the command is not installed here
+    missing_hint: str
+    #: when it does not answer in time
+    unreachable_hint: str
+    #: a hint from the standard error of a failed command, or None
+    hint_for: Callable[[str], str | None]
+
+    def run(
+        self,
+        command: list[str],
+        *,
+        what: str,
+        hint: str | None = None,
+        cwd: Path | None = None,
+        timeout: float = COMMAND_TIMEOUT,
+    ) -> str:
+        """Run one of the scheduler's commands and return its output.
+
+        Raises:
+            SchedulerError: it is missing, failed, or timed out.
+        """
+        return run_scheduler_command(
+            command,
+            what=what,
+            hint=hint,
+            cwd=cwd,
+            timeout=timeout,
+            missing_hint=self.missing_hint,
+            hint_for=self.hint_for,
+            unreachable_hint=self.unreachable_hint,
+        )

@@ -16,7 +16,7 @@ from autojob import SETTINGS
 from autojob.store.run_files import record
 from autojob.store.state import State, TaskState, read_state
 
-__all__ = ["complete_end", "jobs_to_ask", "lost"]
+__all__ = ["cancelled_before_start", "complete_end", "jobs_to_ask", "lost"]
 
 
 def jobs_to_ask(
@@ -59,3 +59,13 @@ def lost(path: Path) -> TaskState:
         state.state = State.UNKNOWN
         state.detail = "the scheduler no longer knows the job, and it recorded no end"
     return state
+
+
+def cancelled_before_start(path: Path, state: TaskState) -> bool:
+    """Whether the task was cancelled before its script started.
+
+    Its job never ran, so a scheduler may keep no accounting of it (Grid
+    Engine never does; SLURM may not list the pending elements of an array):
+    there is nothing to wait for.
+    """
+    return state.state is State.CANCELLED and not (path / SETTINGS.STARTED_FILE).exists()

@@ -31,7 +31,7 @@ from typing import Any
 
 from autojob import SETTINGS
 from autojob.errors import SchedulerError
-from autojob.execution.ends import complete_end, jobs_to_ask, lost
+from autojob.execution.ends import cancelled_before_start, complete_end, jobs_to_ask, lost
 from autojob.execution.sge.commands import sge_command
 from autojob.execution.sge.missing import accounting_grace, first_missing
 from autojob.scheduler import memory_mb
@@ -327,7 +327,7 @@ def _gone(path: Path, job_id: str, state: TaskState, now: float) -> bool:
     for longer than a flush takes (:func:`.missing.accounting_grace`), counted
     from the end its task recorded, else from when it was first missed.
     """
-    if state.state is State.CANCELLED and not (path / SETTINGS.STARTED_FILE).exists():
+    if cancelled_before_start(path, state):
         return True  # deleted while pending: qacct never has such a job
     if state.state not in (State.QUEUED, State.RUNNING):
         return now - (state.ended_at or 0.0) >= accounting_grace()

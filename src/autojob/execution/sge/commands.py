@@ -4,40 +4,13 @@ from __future__ import annotations
 
 import re
 import subprocess
-from pathlib import Path
 
-from autojob.execution.commands import COMMAND_TIMEOUT, run_scheduler_command
+from autojob.execution.commands import SchedulerCommands
 
-__all__ = ["DEFAULT_MAX_AJ_TASKS", "cluster_limits", "queues", "sge_command"]
+__all__ = ["COMMANDS", "DEFAULT_MAX_AJ_TASKS", "cluster_limits", "queues", "sge_command"]
 
 #: Grid Engine's default largest array (``max_aj_tasks`` of ``qconf -sconf``)
 DEFAULT_MAX_AJ_TASKS = 75000
-
-
-def sge_command(
-    command: list[str],
-    *,
-    what: str,
-    hint: str | None = None,
-    cwd: Path | None = None,
-    timeout: float = COMMAND_TIMEOUT,
-) -> str:
-    """Run a Grid Engine command and return its output (hints for its errors).
-
-    Raises:
-        SchedulerError: it is missing, failed, or timed out.
-    """
-    return run_scheduler_command(
-        command,
-        what=what,
-        hint=hint,
-        cwd=cwd,
-        timeout=timeout,
-        missing_hint="run autojob where the Grid Engine commands (qsub, qstat) are, "
-        "or use --executor local",
-        hint_for=_hint_for,
-        unreachable_hint="sge_qmaster may be down or busy: try again, or check 'qstat -f'",
-    )
 
 
 def _hint_for(stderr: str) -> str | None:
@@ -77,3 +50,14 @@ def cluster_limits() -> dict[str, int]:
     match = re.search(r"^max_aj_tasks\s+(\d+)", out, flags=re.MULTILINE)
     limit = int(match[1]) if match else DEFAULT_MAX_AJ_TASKS
     return {"max_aj_tasks": limit if limit > 0 else DEFAULT_MAX_AJ_TASKS}
+
+
+#: Grid Engine's commands, with hints for their errors
+COMMANDS = SchedulerCommands(
+    missing_hint="run autojob where the Grid Engine commands (qsub, qstat) are, "
+    "or use --executor local",
+    unreachable_hint="sge_qmaster may be down or busy: try again, or check 'qstat -f'",
+    hint_for=_hint_for,
+)
+#: run a Grid Engine command and return its output (raises SchedulerError)
+sge_command = COMMANDS.run

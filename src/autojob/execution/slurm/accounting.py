@@ -19,7 +19,7 @@ from typing import Any
 
 from autojob import SETTINGS
 from autojob.errors import SchedulerError
-from autojob.execution.ends import complete_end, jobs_to_ask, lost
+from autojob.execution.ends import cancelled_before_start, complete_end, jobs_to_ask, lost
 from autojob.execution.slurm.commands import slurm_command
 from autojob.store.atomic import write_atomic
 from autojob.store.state import State, TaskState, read_state
@@ -221,7 +221,8 @@ def reconcile(tasks: Sequence[tuple[Path, TaskState]]) -> dict[Path, TaskState]:
             continue
         if info is None:  # ended, and unknown to the scheduler
             ended_at = states[path].ended_at or 0.0
-            if time.time() - ended_at < ACCOUNTING_PATIENCE:
+            waited = time.time() - ended_at >= ACCOUNTING_PATIENCE
+            if not waited and not cancelled_before_start(path, states[path]):
                 continue  # accounting may lag behind: ask again later
             # e.g. cancelled while pending: there is nothing to account
             with task_lock(path):

@@ -4,36 +4,10 @@ from __future__ import annotations
 
 import re
 import subprocess
-from pathlib import Path
 
-from autojob.execution.commands import COMMAND_TIMEOUT, run_scheduler_command
+from autojob.execution.commands import SchedulerCommands
 
-__all__ = ["cluster_limits", "partitions", "slurm_command"]
-
-
-def slurm_command(
-    command: list[str],
-    *,
-    what: str,
-    hint: str | None = None,
-    cwd: Path | None = None,
-    timeout: float = COMMAND_TIMEOUT,
-) -> str:
-    """Run a SLURM command and return its output (hints for SLURM's errors).
-
-    Raises:
-        SchedulerError: it is missing, failed, or timed out.
-    """
-    return run_scheduler_command(
-        command,
-        what=what,
-        hint=hint,
-        cwd=cwd,
-        timeout=timeout,
-        missing_hint="run autojob where the SLURM commands are, or use --executor local",
-        hint_for=_hint_for,
-        unreachable_hint="the controller may be down: try again, or check 'scontrol ping'",
-    )
+__all__ = ["COMMANDS", "cluster_limits", "partitions", "slurm_command"]
 
 
 def _hint_for(stderr: str) -> str | None:
@@ -65,3 +39,13 @@ def cluster_limits() -> dict[str, int]:
     out = slurm_command(["scontrol", "show", "config"], what="reading the SLURM configuration")
     match = re.search(r"^MaxArraySize\s*=\s*(\d+)", out, flags=re.MULTILINE)
     return {"MaxArraySize": int(match[1]) if match else 1001}
+
+
+#: SLURM's commands, with hints for their errors
+COMMANDS = SchedulerCommands(
+    missing_hint="run autojob where the SLURM commands are, or use --executor local",
+    unreachable_hint="the controller may be down: try again, or check 'scontrol ping'",
+    hint_for=_hint_for,
+)
+#: run a SLURM command and return its output (raises SchedulerError)
+slurm_command = COMMANDS.run

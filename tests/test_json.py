@@ -174,9 +174,12 @@ def test_cancel_json(tmp_path: Path) -> None:
     ok("submit", cwd=tmp_path)
     wait_until(lambda: read_state(task).state.value == "running", 60, "the task to start")
     done = as_json("cancel", tmp_path, "--grace", "1", cwd=tmp_path)
-    assert done == {"cancelled": [{"path": str(task.resolve()), "was": "running"}]}
+    assert done == {
+        "cancelled": [{"path": str(task.resolve()), "was": "running"}],
+        "pilots_stopped": [],
+    }
     assert read_state(task).state.value == "cancelled"
-    assert as_json("cancel", tmp_path, cwd=tmp_path) == {"cancelled": []}
+    assert as_json("cancel", tmp_path, cwd=tmp_path) == {"cancelled": [], "pilots_stopped": []}
 
 
 def test_resubmit_json(finished: tuple[Path, dict[str, Path]], tmp_path: Path) -> None:

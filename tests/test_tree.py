@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -177,9 +178,13 @@ def test_files_are_carried_over_from_a_source_task(tmp_path: Path) -> None:
         create_task_tree(labelled("evil"), tmp_path, src=src, files_to_carry_over=["../outside"])
 
 
-def test_destination_must_exist(tmp_path: Path) -> None:
+def test_destination_must_be_a_directory(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("")
     with pytest.raises(TreeError, match=r"not a directory"):
-        Study().to_directory(tmp_path / "missing")
+        Study().to_directory(tmp_path / "a-file")
+    with pytest.raises(TreeError, match=r"a-file is a file"):
+        Study().to_directory(tmp_path / "a-file" / "below")
+    assert sorted(os.listdir(tmp_path)) == ["a-file"]
 
 
 def test_task_script_name_cannot_leave_the_task(tmp_path: Path) -> None:

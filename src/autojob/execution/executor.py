@@ -126,10 +126,11 @@ class Executor(ABC):
     summary: ClassVar[str] = ""
     #: True when a scheduler other than the task files must be asked about tasks
     asks_scheduler: ClassVar[bool] = True
-    #: True when a job id recorded with no executor may be this scheduler's (records
-    #: written before executors were recorded); False for an executor of no job ids
-    #: of its own, such as pilots, whose tasks always record it
-    takes_unnamed_jobs: ClassVar[bool] = True
+    #: True when tasks are submitted to this executor itself, in jobs of its own;
+    #: False for one that runs tasks inside another executor's jobs (pilots): it is
+    #: never taken for the owner of a job id recorded with no executor, and the
+    #: conformance suite (tests/test_conformance.py) is for the others
+    own_jobs: ClassVar[bool] = True
     #: True when :meth:`reconcile` writes the scheduler's accounting into each
     #: ended task (so a task is not done with until it is accounted)
     accounts: ClassVar[bool] = False
@@ -321,7 +322,7 @@ def _first_scheduler() -> Executor | None:
             executor = get_executor(name)
         except PluginError:
             continue
-        if executor.asks_scheduler and executor.takes_unnamed_jobs and executor.available():
+        if executor.asks_scheduler and executor.own_jobs and executor.available():
             return executor
     return None
 

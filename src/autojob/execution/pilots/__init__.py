@@ -265,7 +265,7 @@ class PilotExecutor(Executor):
     name = NAME
     summary = "tasks run by pilots (submit --pilots N)"
     asks_scheduler = True
-    takes_unnamed_jobs = False
+    own_jobs = False
 
     def plan(self, selected: Sequence[Selected], *, max_parallel: int | None, root: Path) -> Plan:
         """The plan of the executor the pilots are jobs of, for a task a pilot runs.

@@ -77,12 +77,17 @@ def test_a_few_changes_are_appended_and_many_rewrite_the_index(tmp_path: Path) -
     assert index_bytes(study) != whole and not delta.exists()
 
 
-def test_a_line_cut_short_is_skipped_and_its_tasks_read_again(tmp_path: Path) -> None:
+def one_change_appended(tmp_path: Path) -> tuple[Path, list[Path], Path]:
+    """A study of 40 tasks with its index, and one task's change in the delta."""
     study, dirs = make_study(tmp_path, 40)
     collect(study)
     end(dirs[:1], 0)
     collect(study)
-    delta = Path(delta_path(os.path.realpath(study)))
+    return study, dirs, Path(delta_path(os.path.realpath(study)))
+
+
+def test_a_line_cut_short_is_skipped_and_its_tasks_read_again(tmp_path: Path) -> None:
+    study, _, delta = one_change_appended(tmp_path)
     line = delta.read_bytes()
     delta.write_bytes(line[: len(line) // 2])  # a crash in the middle of the append
     assert states(study) == states(study, use_index=False)
@@ -90,11 +95,7 @@ def test_a_line_cut_short_is_skipped_and_its_tasks_read_again(tmp_path: Path) ->
 
 
 def test_a_rescan_drops_the_delta(tmp_path: Path) -> None:
-    study, dirs = make_study(tmp_path, 40)
-    collect(study)
-    end(dirs[:1], 0)
-    collect(study)
-    delta = Path(delta_path(os.path.realpath(study)))
+    study, dirs, delta = one_change_appended(tmp_path)
     assert delta.exists()
     collect(study, rescan=True)
     assert not delta.exists()

@@ -22,8 +22,8 @@ best of ``--repeats`` (after ``gc.collect()`` and ``os.sync()``):
 
 ``plot cold`` / ``plot warm``
     The same with ``--plot outputs.energy:cutoff``: cold with neither the index
-    nor the harvest cache beside the report, warm after 1% changed again, with
-    both.
+    nor the cache of plotted fields beside the report (every task's record
+    read), warm after 1% changed again, with both.
 
 After each run (untimed) the page is checked: it must name every failed task
 (up to the first few hundred, which the check samples) and hold its plots.
@@ -42,8 +42,8 @@ import bench_status
 import common
 
 from autojob.harvest import archive
-from autojob.harvest.cache import cache_path
 from autojob.report import PlotSpec, write_report
+from autojob.report.sweep import plot_cache_path
 
 CONTENDERS = ("lower", "harvest", "report cold", "report warm", "plot cold", "plot warm")
 PLOT = PlotSpec("outputs.energy", "cutoff")
@@ -97,7 +97,7 @@ def one_repeat(tree: bench_status.Tree, out: Path, rep: int) -> dict[str, float]
     bench_status.change_some(tree)
     times["report warm"] = common.measure(lambda: write_report(root, page)).seconds
     check_page(page, tree, plot=False)
-    cache_path(plotted).unlink(missing_ok=True)
+    plot_cache_path(plotted).unlink(missing_ok=True)
     cold = common.measure(lambda: write_report(root, plotted, [PLOT], rescan=True))
     times["plot cold"] = cold.seconds
     check_page(plotted, tree, plot=True)

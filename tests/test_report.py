@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -159,20 +160,64 @@ def test_a_bad_plot_is_refused_and_nothing_written(tree: Path, tmp_path: Path) -
     assert done.returncode == 2 and "is a directory" in done.stderr
 
 
-def test_a_second_report_reuses_the_harvest_cache(tree: Path, page: Path) -> None:
-    from autojob.harvest import harvest
+def _settle(tree: Path) -> None:
+    """Date every file and directory under ``tree`` an hour back, as if written long ago.
 
-    cache = page.with_name(f".{page.name}.harvest-cache.jsonl")
-    assert cache.is_file()
-    done = run("report", tree, "--output", page, "--plot", "outputs.n:cutoff", cwd=tree)
-    assert done.returncode == 0, done.stderr
-    # the cache the report keeps is a harvest's: a harvest with it takes tasks from it
-    found = harvest(tree, strict=False, cache=cache)
-    tasks = list(found)
-    found.close()
-    # at least the sample study's four tasks, settled long ago (files changed in the
-    # seconds before a harvest are not trusted yet: the workflow study is that new)
-    assert len(tasks) == 8 and found.summary.cached >= 4, found.summary
+    Files written in the seconds before a report are never trusted by its cache
+    (the same clock tick could hide a later change).
+    """
+    past = time.time() - 3600
+    for folder, _, files in os.walk(tree):
+        for name in files:
+            os.utime(Path(folder, name), (past, past))
+        os.utime(folder, (past, past))
+
+
+def _write_outputs(task: Path, energy: float, cutoff: int) -> None:
+    new = task / "outputs.new"
+    new.write_text(json.dumps({"energy": energy, "cutoff": cutoff}))
+    new.replace(task / "outputs.json")  # as a program writes its results: atomically
+
+
+def test_a_second_plot_reads_only_the_tasks_that_changed(tmp_path: Path) -> None:
+    """The plotted fields are cached beside the page, idle tasks as the ended ones."""
+    study, tasks = study_of_commands(tmp_path / "tree", {"a": "true", "b": "true", "c": "true"})
+    for number, task in enumerate(tasks):
+        _write_outputs(task, -1.0 - number, 300 + 100 * number)
+    _settle(study)
+    out = tmp_path / "sweep.html"
+
+    def report() -> tuple[str, str]:
+        done = run("report", study, "-o", out, "--plot", "outputs.energy:cutoff", cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        return " ".join(done.stderr.split()), out.read_text()
+
+    said, _ = report()  # the tasks have not run: idle, yet their outputs are plotted
+    assert "plotted fields: 3 task(s) read, 0 cached" in said, said
+    cache = json.loads(out.with_name(".sweep.html.plot-cache.json").read_text())
+    assert sorted(kept[0] for kept in cache["tasks"].values()) == ["idle"] * 3
+    said, first = report()
+    assert "plotted fields: 0 task(s) read, 3 cached" in said, said
+
+    _write_outputs(tasks[1], -42.0, 700)  # one task's results change
+    _settle(tasks[1])
+    said, second = report()
+    assert "plotted fields: 1 task(s) read, 2 cached" in said, said
+    assert _points(second) != _points(first)  # the point moved: read from the new outputs
+    said, third = report()
+    assert "plotted fields: 0 task(s) read, 3 cached" in said, said
+    assert _points(third) == _points(second)
+    cache = json.loads(out.with_name(".sweep.html.plot-cache.json").read_text())
+    assert sorted(tuple(kept[2:]) for kept in cache["tasks"].values()) == [
+        (300.0, -1.0),
+        (500.0, -3.0),
+        (700.0, -42.0),
+    ]
+
+
+def _points(page: str) -> str:
+    """The sweep section of a page (its plot and caption)."""
+    return page[page.index('id="sweeps"') :].split("</section>", 1)[0]
 
 
 def test_parse_plot() -> None:

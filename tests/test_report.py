@@ -9,8 +9,10 @@ both is opened in headless Chromium (Debian's ``chromium`` and
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -260,6 +262,37 @@ def test_time_left_from_the_runs_that_ended(tree: Path) -> None:
     # three waiting at the mean of 20 s, and 15 s left of one run, two at once
     assert (estimate.running, estimate.waiting, estimate.mean_run) == (2, 3, 20.0)
     assert estimate.seconds == (3 * 20 + 15) / 2
+
+
+def test_the_live_view_shows_steps_failures_and_time_left(tree: Path) -> None:
+    """What ``status --watch`` draws at each refresh, for the tree of the page."""
+    from rich.console import Console
+
+    from autojob.cli.watch import render
+
+    data = gather(tree)
+    console = Console(file=io.StringIO(), width=140, color_system=None)
+    console.print(render(data, 10))
+    lines = console.file.getvalue().splitlines()  # type: ignore[attr-defined]
+
+    def line_of(*parts: str) -> str:
+        found = [line for line in lines if all(part in line for part in parts)]
+        assert found, (parts, lines)
+        return found[0]
+
+    for study in data.studies:  # a bar per study: the sample study and the workflow's
+        line_of(study.name, f"{study.done}/{study.total}")
+    (flow,) = data.workflows
+    assert {"double", "aggregate"} <= {step.name for step in flow.steps}
+    for step in flow.steps:  # and per step of the workflow, none done yet
+        line_of(f"{flow.study} > {step.name}", f"0/{step.expected or step.groups or '?'}")
+    failed = [f for f in data.failures if f.newest]
+    assert len(failed) == 2
+    for failure in failed:  # the newest failures, with their cause (the SCF's own message)
+        assert "SCF d" in line_of(failure.path.split("/")[-1], failure.state)
+    waiting = data.counts["idle"]
+    assert waiting > 0  # the workflow's first step: from the run times of the sample's tasks
+    assert re.search(rf"0 running, {waiting} waiting; about .+ left \(mean run ", "\n".join(lines))
 
 
 def test_memory_and_cpu_hours_from_the_schedulers_accounting(tmp_path: Path) -> None:

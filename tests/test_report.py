@@ -149,6 +149,20 @@ def test_the_page_holds_what_status_says(tree: Path, page: Path) -> None:
     assert "outputs.n against cutoff" in text
 
 
+def test_a_study_group_and_a_study_alone(tree: Path, tmp_path: Path) -> None:
+    """The page of the study group, and of the workflow's study, each without the rest."""
+    from autojob.report import write_report
+
+    group = write_report(tree / "sample-1", tmp_path / "group.html")
+    assert (group.tasks, group.failures, group.workflows) == (4, 2, 0)
+    text = group.path.read_text()
+    assert all(failed in text for failed in _failed_paths(tree / "sample-1"))
+    assert "squares" not in text
+    study = write_report(tree / "squares", tmp_path / "study.html")
+    assert (study.tasks, study.failures, study.workflows) == (4, 0, 1)
+    assert "sample-1" not in study.path.read_text()
+
+
 def test_a_bad_plot_is_refused_and_nothing_written(tree: Path, tmp_path: Path) -> None:
     out = tmp_path / "r.html"
     done = run("report", tree, "-o", out, "--plot", "energy", cwd=tmp_path)

@@ -80,6 +80,7 @@ def write_report(
     sweeps = sweep_points(data.status, list(plots), output) if plots else Sweeps([])
     page, counted = render_page(data, sweeps.plots)
     write_atomic(output, page)
+    sweeps.keep()
     return Written(
         output,
         len(data.status),

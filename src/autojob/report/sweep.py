@@ -127,19 +127,25 @@ def plot_cache_path(report: Path) -> Path:
 
 @dataclass
 class Sweeps:
-    """The points of every plot, and where the values came from."""
+    """The points of every plot, where the values came from, and the cache to keep."""
 
     plots: list[SweepPoints]
     read: int = 0  # tasks whose record was read from their files
     cached: int = 0  # tasks whose values came from the cache
+    cache: _PlotCache | None = None
+
+    def keep(self) -> None:
+        """Write the cache for the next report (once the report is written)."""
+        if self.cache is not None:
+            self.cache.save()
 
 
 def sweep_points(status: StatusReport, specs: list[PlotSpec], report: Path) -> Sweeps:
     """The points of every plot, for the newest attempts of ``status``'s task groups.
 
     The values come from the cache beside ``report`` where a task is
-    unchanged, else from its files; the cache is written anew for the next
-    report.
+    unchanged, else from its files; :meth:`Sweeps.keep` writes the cache anew
+    for the next report.
 
     Raises:
         InputError: a field of a plot is in no record (the message names the
@@ -167,8 +173,7 @@ def sweep_points(status: StatusReport, specs: list[PlotSpec], report: Path) -> S
     for sweep, _, _ in sweeps:
         if not sweep.points:
             raise _unknown_field(sweep.spec, _fields_of(status, reader))
-    cache.save()
-    return Sweeps([sweep for sweep, _, _ in sweeps], cache.reads, len(cache.new) - cache.kept)
+    return Sweeps([sweep for sweep, _, _ in sweeps], cache.reads, cache.hits, cache)
 
 
 #: a task's line in the cache: its state, the stamp of its files, then each field's value
@@ -193,7 +198,7 @@ class _PlotCache:
         self.new: dict[str, _Kept] = {}
         self.changed = True  # the file must be written again
         self.reads = 0  # tasks read from their files
-        self.kept = 0  # of those, kept in the new cache
+        self.hits = 0  # tasks whose values the cache held
         verified = self._load()
         self.check_files = check_files_now(verified, verify=False)
         self.header["verified"] = reader.started_ns / 1e9 if self.check_files else verified
@@ -223,6 +228,7 @@ class _PlotCache:
         if kept is None or kept[0] != state or not self.same(top, kept[1]):
             return None
         self.new[rel] = kept
+        self.hits += 1
         return kept[2:]
 
     def read(
@@ -238,7 +244,6 @@ class _PlotCache:
         stamp = None if record["problems"] else self.reader.stamp(top)
         if stamp is not None:
             self.new[rel] = [state, stamp, *values]
-            self.kept += 1
         return values
 
     def save(self) -> None:

@@ -229,6 +229,11 @@ def test_a_second_plot_reads_only_the_tasks_that_changed(tmp_path: Path) -> None
         (500.0, -3.0),
         (700.0, -42.0),
     ]
+    cache["tasks"][next(iter(cache["tasks"]))][2] = "300"  # a line edited by hand
+    out.with_name(".sweep.html.plot-cache.json").write_text(json.dumps(cache))
+    said, fourth = report()
+    assert "plotted fields: 3 task(s) read, 0 cached" in said, said  # not trusted
+    assert _points(fourth) == _points(second)
 
 
 def _points(page: str) -> str:

@@ -201,6 +201,8 @@ class _PlotCache:
         self.hits = 0  # tasks whose values the cache held
         verified = self._load()
         self.check_files = check_files_now(verified, verify=False)
+        if self.check_files:  # when every file was checked is kept for the next report
+            self.changed = True
         self.header["verified"] = reader.started_ns / 1e9 if self.check_files else verified
         self.same = reader.unchanged if self.check_files else reader.same_directory
 
@@ -218,9 +220,24 @@ class _PlotCache:
         if header != self.header or not isinstance(tasks, dict):
             logger.info("%s: made for other fields or another tree; not used", self.path)
             return None
+        if not all(map(self._fits, tasks.values())):
+            logger.warning(
+                "%s: a task's line is not the cache's; the tasks are read again", self.path
+            )
+            return None
         self.old = tasks
         self.changed = False
         return float(verified) if isinstance(verified, int | float) else None
+
+    def _fits(self, kept: Any) -> bool:
+        """Whether ``kept`` is a task's line: state, stamp, a number or null per field."""
+        return (
+            isinstance(kept, list)
+            and len(kept) == 2 + len(self.header["fields"])
+            and isinstance(kept[0], str)
+            and isinstance(kept[1], str)
+            and all(v is None or type(v) in (float, int) for v in kept[2:])
+        )
 
     def values(self, top: str, rel: str, state: str) -> list[float | None] | None:
         """The fields of the task in ``top``, if the cache holds it unchanged, in ``state``."""

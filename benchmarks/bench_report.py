@@ -48,6 +48,8 @@ from autojob.report.sweep import plot_cache_path
 CONTENDERS = ("lower", "harvest", "report cold", "report warm", "plot cold", "plot warm")
 PLOT = PlotSpec("outputs.energy", "cutoff")
 TARGET = 1.0  # report (any) / harvest, at every size
+#: the reports that have the status index and the plot cache beside the page
+WARM = ("report warm", "plot warm")
 
 
 def add_outputs(tree: bench_status.Tree, seed: int) -> None:
@@ -135,6 +137,9 @@ def main() -> None:
         worst = max(best[c] for c in CONTENDERS[2:])
         met = common.verdict(worst <= TARGET * best["harvest"])
         print(f"{'':>8} every report <= {TARGET}x harvest: {met}")
+        warm = max(best[c] for c in WARM)
+        met = common.verdict(warm <= TARGET * best["harvest"])
+        print(f"{'':>8} with their caches ({', '.join(WARM)}) <= {TARGET}x harvest: {met}")
 
 
 if __name__ == "__main__":

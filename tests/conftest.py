@@ -103,6 +103,26 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         pytest.skip(f"{hint} ({problem})")
 
 
+# --- a real terminal ---
+
+
+@pytest.fixture
+def tmux(tmp_path: Path) -> Iterator[list[str]]:
+    """A tmux server of this test's own (its own socket), killed afterwards.
+
+    tmux is Debian's package (scripts/test.sh installs it as root).
+    """
+    if shutil.which("tmux") is None:
+        if os.environ.get("CI"):
+            pytest.fail("tmux is not installed (scripts/test.sh installs it as root)")
+        pytest.skip("tmux is not installed (scripts/test.sh installs it as root)")
+    command = ["tmux", "-S", str(tmp_path / "tmux.sock")]
+    try:
+        yield command
+    finally:
+        subprocess.run([*command, "kill-server"], capture_output=True, check=False)
+
+
 # --- figures of the reliability suite (docs/reliability.md) ---
 
 #: what each reliability test family tried and found, filled in by the tests

@@ -14,7 +14,7 @@ import pytest
 from autojob.cli.options import EXECUTOR_ENTRY_POINTS
 from autojob.execution.executor import EXECUTOR_GROUP, available_executors
 
-from .helpers import run
+from .helpers import run, wait_until
 
 BIN = Path(sys.executable).parent
 
@@ -62,6 +62,37 @@ def test_bash_completes_executors_states_and_formats(tmp_path: Path) -> None:
     assert complete("autojob list --state f", tmp_path) == ["failed"]
     assert complete("autojob harvest -f json", tmp_path) == ["json", "jsonl"]
     assert complete("autojob submit --dry", tmp_path) == ["--dry-run"]
+
+
+def test_bash_completes_paths_in_a_terminal(tmp_path: Path, tmux: list[str]) -> None:
+    """Paths complete as bash completes them (directories for PATH, files for --output).
+
+    Click leaves these to bash's own completion (``compopt``), which only runs
+    at a prompt: an interactive bash in tmux, typing TAB.
+    """
+    (tmp_path / "studies-here").mkdir()
+    (tmp_path / "report-notes.txt").write_text("")
+    rc = tmp_path / "rc.bash"
+    rc.write_text(
+        f"PATH={shlex.quote(str(BIN))}:$PATH\nPS1='ready$ '\nsource <(autojob completion bash)\n"
+    )
+    shell = f"bash --noprofile --rcfile {shlex.quote(str(rc))} -i"
+    session = [*tmux, "new-session", "-d", "-s", "tab", "-x", "150", "-y", "10"]
+    subprocess.run([*session, "-c", str(tmp_path), shell], check=True)
+
+    def shown() -> str:
+        return subprocess.run(
+            [*tmux, "capture-pane", "-p", "-t", "tab"], capture_output=True, text=True, check=True
+        ).stdout
+
+    def typed(keys: str, expected: str) -> None:
+        subprocess.run([*tmux, "send-keys", "-t", "tab", keys, "Tab"], check=True)
+        wait_until(lambda: expected in shown(), 30, repr(expected), details=shown)
+        subprocess.run([*tmux, "send-keys", "-t", "tab", "C-u"], check=True)
+
+    wait_until(lambda: "ready$" in shown(), 30, "the prompt", details=shown)
+    typed("autojob status stud", "ready$ autojob status studies-here/")
+    typed("autojob report . -o report-n", "ready$ autojob report . -o report-notes.txt")
 
 
 def test_completing_executors_names_the_group_executors_use() -> None:

@@ -143,6 +143,15 @@ def test_status_json_holds_the_table(finished: tuple[Path, dict[str, Path]]) -> 
     assert "exit 3" not in table and "oops" in table  # the failure's stderr is shown
 
 
+def test_status_refuses_watch_with_json(finished: tuple[Path, dict[str, Path]]) -> None:
+    """A live view cannot be one JSON document: the pair is refused before anything is printed."""
+    root, _ = finished
+    result = run("status", "--watch", "--json", cwd=root)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert "--json" in result.stderr and "--watch" in result.stderr and "not both" in result.stderr
+
+
 @pytest.mark.slow
 def test_submit_json_holds_the_dry_run_and_the_run(tmp_path: Path) -> None:
     _, tasks = study_of_commands(tmp_path, {"a": "echo a", "b": "echo b"})

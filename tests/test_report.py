@@ -9,9 +9,12 @@ both is opened in headless Chromium (Debian's ``chromium`` and
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import re
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -146,6 +149,20 @@ def test_the_page_holds_what_status_says(tree: Path, page: Path) -> None:
     assert "outputs.n against cutoff" in text
 
 
+def test_a_study_group_and_a_study_alone(tree: Path, tmp_path: Path) -> None:
+    """The page of the study group, and of the workflow's study, each without the rest."""
+    from autojob.report import write_report
+
+    group = write_report(tree / "sample-1", tmp_path / "group.html")
+    assert (group.tasks, group.failures, group.workflows) == (4, 2, 0)
+    text = group.path.read_text()
+    assert all(failed in text for failed in _failed_paths(tree / "sample-1"))
+    assert "squares" not in text
+    study = write_report(tree / "squares", tmp_path / "study.html")
+    assert (study.tasks, study.failures, study.workflows) == (4, 0, 1)
+    assert "sample-1" not in study.path.read_text()
+
+
 def test_a_bad_plot_is_refused_and_nothing_written(tree: Path, tmp_path: Path) -> None:
     out = tmp_path / "r.html"
     done = run("report", tree, "-o", out, "--plot", "energy", cwd=tmp_path)
@@ -159,20 +176,69 @@ def test_a_bad_plot_is_refused_and_nothing_written(tree: Path, tmp_path: Path) -
     assert done.returncode == 2 and "is a directory" in done.stderr
 
 
-def test_a_second_report_reuses_the_harvest_cache(tree: Path, page: Path) -> None:
-    from autojob.harvest import harvest
+def _settle(tree: Path) -> None:
+    """Date every file and directory under ``tree`` an hour back, as if written long ago.
 
-    cache = page.with_name(f".{page.name}.harvest-cache.jsonl")
-    assert cache.is_file()
-    done = run("report", tree, "--output", page, "--plot", "outputs.n:cutoff", cwd=tree)
-    assert done.returncode == 0, done.stderr
-    # the cache the report keeps is a harvest's: a harvest with it takes tasks from it
-    found = harvest(tree, strict=False, cache=cache)
-    tasks = list(found)
-    found.close()
-    # at least the sample study's four tasks, settled long ago (files changed in the
-    # seconds before a harvest are not trusted yet: the workflow study is that new)
-    assert len(tasks) == 8 and found.summary.cached >= 4, found.summary
+    Files written in the seconds before a report are never trusted by its cache
+    (the same clock tick could hide a later change).
+    """
+    past = time.time() - 3600
+    for folder, _, files in os.walk(tree):
+        for name in files:
+            os.utime(Path(folder, name), (past, past))
+        os.utime(folder, (past, past))
+
+
+def _write_outputs(task: Path, energy: float, cutoff: int) -> None:
+    new = task / "outputs.new"
+    new.write_text(json.dumps({"energy": energy, "cutoff": cutoff}))
+    new.replace(task / "outputs.json")  # as a program writes its results: atomically
+
+
+def test_a_second_plot_reads_only_the_tasks_that_changed(tmp_path: Path) -> None:
+    """The plotted fields are cached beside the page, idle tasks as the ended ones."""
+    study, tasks = study_of_commands(tmp_path / "tree", {"a": "true", "b": "true", "c": "true"})
+    for number, task in enumerate(tasks):
+        _write_outputs(task, -1.0 - number, 300 + 100 * number)
+    _settle(study)
+    out = tmp_path / "sweep.html"
+
+    def report() -> tuple[str, str]:
+        done = run("report", study, "-o", out, "--plot", "outputs.energy:cutoff", cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        return " ".join(done.stderr.split()), out.read_text()
+
+    said, _ = report()  # the tasks have not run: idle, yet their outputs are plotted
+    assert "plotted fields: 3 task(s) read, 0 cached" in said, said
+    cache = json.loads(out.with_name(".sweep.html.plot-cache.json").read_text())
+    assert sorted(kept[0] for kept in cache["tasks"].values()) == ["idle"] * 3
+    said, first = report()
+    assert "plotted fields: 0 task(s) read, 3 cached" in said, said
+
+    _write_outputs(tasks[1], -42.0, 700)  # one task's results change
+    _settle(tasks[1])
+    said, second = report()
+    assert "plotted fields: 1 task(s) read, 2 cached" in said, said
+    assert _points(second) != _points(first)  # the point moved: read from the new outputs
+    said, third = report()
+    assert "plotted fields: 0 task(s) read, 3 cached" in said, said
+    assert _points(third) == _points(second)
+    cache = json.loads(out.with_name(".sweep.html.plot-cache.json").read_text())
+    assert sorted(tuple(kept[2:]) for kept in cache["tasks"].values()) == [
+        (300.0, -1.0),
+        (500.0, -3.0),
+        (700.0, -42.0),
+    ]
+    cache["tasks"][next(iter(cache["tasks"]))][2] = "300"  # a line edited by hand
+    out.with_name(".sweep.html.plot-cache.json").write_text(json.dumps(cache))
+    said, fourth = report()
+    assert "plotted fields: 3 task(s) read, 0 cached" in said, said  # not trusted
+    assert _points(fourth) == _points(second)
+
+
+def _points(page: str) -> str:
+    """The sweep section of a page (its plot and caption)."""
+    return page[page.index('id="sweeps"') :].split("</section>", 1)[0]
 
 
 def test_parse_plot() -> None:
@@ -215,6 +281,37 @@ def test_time_left_from_the_runs_that_ended(tree: Path) -> None:
     # three waiting at the mean of 20 s, and 15 s left of one run, two at once
     assert (estimate.running, estimate.waiting, estimate.mean_run) == (2, 3, 20.0)
     assert estimate.seconds == (3 * 20 + 15) / 2
+
+
+def test_the_live_view_shows_steps_failures_and_time_left(tree: Path) -> None:
+    """What ``status --watch`` draws at each refresh, for the tree of the page."""
+    from rich.console import Console
+
+    from autojob.cli.watch import render
+
+    data = gather(tree)
+    console = Console(file=io.StringIO(), width=140, color_system=None)
+    console.print(render(data, 10))
+    lines = console.file.getvalue().splitlines()  # type: ignore[attr-defined]
+
+    def line_of(*parts: str) -> str:
+        found = [line for line in lines if all(part in line for part in parts)]
+        assert found, (parts, lines)
+        return found[0]
+
+    for study in data.studies:  # a bar per study: the sample study and the workflow's
+        line_of(study.name, f"{study.done}/{study.total}")
+    (flow,) = data.workflows
+    assert {"double", "aggregate"} <= {step.name for step in flow.steps}
+    for step in flow.steps:  # and per step of the workflow, none done yet
+        line_of(f"{flow.study} > {step.name}", f"0/{step.expected or step.groups or '?'}")
+    failed = [f for f in data.failures if f.newest]
+    assert len(failed) == 2
+    for failure in failed:  # the newest failures, with their cause (the SCF's own message)
+        assert "SCF d" in line_of(failure.path.split("/")[-1], failure.state)
+    waiting = data.counts["idle"]
+    assert waiting > 0  # the workflow's first step: from the run times of the sample's tasks
+    assert re.search(rf"0 running, {waiting} waiting; about .+ left \(mean run ", "\n".join(lines))
 
 
 def test_memory_and_cpu_hours_from_the_schedulers_accounting(tmp_path: Path) -> None:

@@ -7,33 +7,15 @@ echo on. tmux is Debian's package (scripts/test.sh installs it as root).
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
-import shutil
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-
-import pytest
 
 from tests.helpers import AUTOJOB, run, study_of_commands, wait_until
 
 TASKS = 5
-
-
-@pytest.fixture
-def tmux(tmp_path: Path) -> Iterator[list[str]]:
-    """A tmux server of this test's own (its own socket), killed afterwards."""
-    if shutil.which("tmux") is None:
-        if os.environ.get("CI"):
-            pytest.fail("tmux is not installed (scripts/test.sh installs it as root)")
-        pytest.skip("tmux is not installed (scripts/test.sh installs it as root)")
-    command = ["tmux", "-S", str(tmp_path / "tmux.sock")]
-    try:
-        yield command
-    finally:
-        subprocess.run([*command, "kill-server"], capture_output=True, check=False)
 
 
 def _screen(tmux: list[str]) -> str:

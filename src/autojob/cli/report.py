@@ -42,8 +42,9 @@ def report(path: Path, output: Path, plots: tuple[str, ...], rescan: bool) -> No
     progress, and a table of the tasks that failed, timed out or ran out of
     memory (cause, exit code, last lines of stderr, path), to sort and filter.
     It is built from the status index (as 'autojob status' keeps it) and,
-    for --plot, from a harvest whose cache is kept beside the page, so the
-    next report reads only what changed. The plots need matplotlib: pip
+    for --plot, from the tasks' records, whose plotted fields are cached
+    beside the page (.NAME.plot-cache.json), so the next report reads again
+    only the tasks that changed. The plots need matplotlib: pip
     install 'autojob[report]'.
 
     \b
@@ -59,9 +60,14 @@ def report(path: Path, output: Path, plots: tuple[str, ...], rescan: bool) -> No
 
     specs = [parse_plot(text) for text in plots]
     written = write_report(path, output, specs, rescan=rescan)
+    fields = (
+        f" (plotted fields: {written.plot_reads} task(s) read, {written.plot_cached} cached)"
+        if specs
+        else ""
+    )
     Console(stderr=True).print(
         f"wrote {written.path} ({written.size / 1024:.0f} KiB): {written.tasks} task(s), "
-        f"{written.failures} failed, {written.plots} plot(s), {written.workflows} workflow(s) "
-        f"in {written.seconds:.1f} s",
+        f"{written.failures} failed, {written.plots} plot(s){fields}, {written.workflows} "
+        f"workflow(s) in {written.seconds:.1f} s",
         highlight=False,
     )

@@ -47,7 +47,7 @@ TROUBLE = ("failed", "timeout", "oom", "unknown")
     "as_json",
     is_flag=True,
     help="Print one JSON document (for scripts; see docs/json.md), its task lists "
-    "written as they are read.",
+    "written as they are read. Not with --watch.",
 )
 @click.option(
     "--by",
@@ -109,6 +109,12 @@ def status(
       autojob status --json
       autojob status --watch --interval 1
     """
+    if as_json and watch:
+        raise click.UsageError(
+            "give either --json (one document, for scripts) or --watch (a live view for "
+            "people), not both; to poll from a script, run 'autojob status --json' in a loop",
+            click.get_current_context(),
+        )
     if as_json:
         report, note = _collect(path, rescan)
         print_json_streamed({**_as_json(report), "note": note})
@@ -366,22 +372,12 @@ def _study_name(report: StatusReport, study: str | None) -> str:
     return report.root.name if study == "." else study or "(no study)"
 
 
-def _tail(path: Path, lines: int = 3) -> str:
-    try:
-        with path.open("rb") as stream:
-            stream.seek(0, 2)
-            stream.seek(max(0, stream.tell() - 4096))
-            text = stream.read().decode("utf-8", "replace")
-    except OSError:
-        return ""
-    return "\n".join(text.rstrip().splitlines()[-lines:])
-
-
 def _trouble(root: Path, entries: list[TaskEntry], total: int) -> Table:
     from rich.table import Table  # noqa: PLC0415
     from rich.text import Text  # noqa: PLC0415
 
     from autojob import SETTINGS  # noqa: PLC0415
+    from autojob.store.run_files import tail  # noqa: PLC0415
 
     table = Table(
         title=f"{total} task(s) need attention"
@@ -392,7 +388,7 @@ def _trouble(root: Path, entries: list[TaskEntry], total: int) -> Table:
         table.add_column(column, overflow="fold")
     for entry in entries:
         st = entry.state
-        why = st.detail or st.reason or _tail(root / entry.path / SETTINGS.STDERR_FILE)
+        why = st.detail or st.reason or tail(root / entry.path / SETTINGS.STDERR_FILE, 3)
         table.add_row(
             shown_path(root / entry.path),
             Text(st.state.value, style=COLOURS[st.state.value]),

@@ -165,7 +165,7 @@ def _failures(data: ReportData, shown: list[Failure]) -> Table:
     from rich.text import Text  # noqa: PLC0415
 
     from autojob import SETTINGS  # noqa: PLC0415
-    from autojob.report.data import tail  # noqa: PLC0415
+    from autojob.store.run_files import tail  # noqa: PLC0415
 
     total = sum(1 for f in data.failures if f.newest)
     table = Table(title=f"newest failures ({len(shown)} of {total})", title_justify="left")

@@ -19,10 +19,11 @@ from autojob.errors import InputError
 from autojob.harvest.harvesting import harvest
 from autojob.harvest.models import HarvestedTask
 from autojob.store.discovery import discover_tasks
+from autojob.store.run_files import tail
 from autojob.store.state import TaskState, read_state
 from autojob.store.walk import is_task_dir
 
-__all__ = ["TaskView", "find_task", "show_task", "tail"]
+__all__ = ["TaskView", "find_task", "show_task"]
 
 
 @dataclass
@@ -113,18 +114,3 @@ def show_task(task_dir: Path, *, lines: int = 10) -> TaskView:
         tail(task_dir / SETTINGS.STDOUT_FILE, lines),
         tail(task_dir / SETTINGS.STDERR_FILE, lines),
     )
-
-
-def tail(path: Path, lines: int) -> str:
-    """The last ``lines`` lines of a text file ("" when it is missing or empty)."""
-    if lines <= 0:
-        return ""
-    size = 4096 * max(1, lines // 20 + 1)
-    try:
-        with path.open("rb") as stream:
-            stream.seek(0, os.SEEK_END)
-            stream.seek(max(0, stream.tell() - size))
-            text = stream.read().decode("utf-8", "replace")
-    except OSError:
-        return ""
-    return "\n".join(text.rstrip().splitlines()[-lines:])

@@ -11,7 +11,6 @@ study's workflow. No task directory is listed.
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from collections import Counter
@@ -24,6 +23,7 @@ from autojob.errors import AutojobError
 from autojob.execution.track import refresh_from_scheduler
 from autojob.next.advance import StepProgress, workflow_progress
 from autojob.scheduler import memory_mb
+from autojob.store.run_files import tail
 from autojob.store.state import FINAL_STATES, State
 from autojob.store.status_index import StatusReport, collect, newest_rows
 from autojob.store.walk import no_tasks_error
@@ -42,7 +42,6 @@ __all__ = [
     "gather",
     "study_progress",
     "summarise",
-    "tail",
 ]
 
 #: every state, in the order they are shown: the ended ones first (success,
@@ -289,7 +288,7 @@ def _failures(status: StatusReport, newest: set[int], *, tails: bool) -> list[Fa
     for row in status.rows_where(TROUBLE):
         st = status.state_of(row)
         path = status.columns["path"][row]
-        stderr = tail(status.root / path / SETTINGS.STDERR_FILE) if tails else ""
+        stderr = tail(status.root / path / SETTINGS.STDERR_FILE, TAIL_LINES) if tails else ""
         found.append(
             Failure(
                 path=path,
@@ -307,18 +306,6 @@ def _failures(status: StatusReport, newest: set[int], *, tails: bool) -> list[Fa
 def _last_line(text: str) -> str:
     lines = text.strip().splitlines()
     return lines[-1] if lines else ""
-
-
-def tail(path: Path, lines: int = TAIL_LINES) -> str:
-    """The last ``lines`` lines of a text file (its last 4 KiB at most); "" if unreadable."""
-    try:
-        with path.open("rb") as stream:
-            stream.seek(0, os.SEEK_END)
-            stream.seek(max(0, stream.tell() - 4096))
-            text = stream.read().decode("utf-8", "replace")
-    except OSError:
-        return ""
-    return "\n".join(text.rstrip().splitlines()[-lines:])
 
 
 def _workflows(status: StatusReport) -> list[WorkflowView]:

@@ -27,7 +27,7 @@ from autojob.report.plots import (
     sweep_svg,
     timeline_svg,
 )
-from autojob.report.sweep import PlotSpec, SweepPoints, sweep_points
+from autojob.report.sweep import PlotSpec, SweepPoints, Sweeps, sweep_points
 from autojob.store.atomic import write_atomic
 
 __all__ = ["Written", "render_page", "write_report"]
@@ -46,6 +46,8 @@ class Written:
     workflows: int
     size: int  # bytes
     seconds: float
+    plot_reads: int = 0  # tasks whose plotted fields were read from their files
+    plot_cached: int = 0  # tasks whose plotted fields came from the cache beside the page
 
 
 def write_report(
@@ -53,8 +55,9 @@ def write_report(
 ) -> Written:
     """Write the report of the tasks under ``root`` to ``output`` (HTML).
 
-    ``plots``: sweep plots, each an output against a parameter, read from a
-    harvest whose cache is kept beside ``output``.
+    ``plots``: sweep plots, each an output against a parameter, read from the
+    tasks' records; the plotted fields are cached beside ``output``
+    (:mod:`autojob.report.sweep`).
 
     Raises:
         InputError: matplotlib is missing, or a plot names a field no task has.
@@ -74,9 +77,10 @@ def write_report(
             hint="create it first, or write the report elsewhere (--output)",
         )
     data = gather(root, rescan=rescan)
-    sweeps = sweep_points(root, list(plots), output) if plots else []
-    page, counted = render_page(data, sweeps)
+    sweeps = sweep_points(data.status, list(plots), output) if plots else Sweeps([])
+    page, counted = render_page(data, sweeps.plots)
     write_atomic(output, page)
+    sweeps.keep()
     return Written(
         output,
         len(data.status),
@@ -85,6 +89,8 @@ def write_report(
         len(data.workflows),
         len(page.encode()),
         time.perf_counter() - started,
+        sweeps.read,
+        sweeps.cached,
     )
 
 

@@ -5,25 +5,53 @@ field not at the top of a record is looked up as ``--where`` looks it up (in
 ``metadata``, then ``outputs``), then in the task's inputs (``task_inputs``),
 so ``outputs.energy:cutoff`` finds ``cutoff`` in the outputs or the inputs.
 
-The records come from a harvest that keeps its cache beside the report, as
-an archive does (:mod:`autojob.harvest.cache`): a second report of a tree
-re-reads only the tasks that changed since the first.
+Only the newest attempt of each task group counts, as the status index says
+(its path and state come from there too). A task's record is read as a harvest
+reads it, harvesters included; of it, only the plotted fields are kept, in a
+cache beside the report (``.<report name>.plot-cache.json``): per task, its
+state, the stamp of its files as a harvest's cache takes it
+(:mod:`autojob.harvest.cache`: the directory's mtime, and when a full check is
+due, each watched file's mtime and size) and the value of each field. The next
+report with the same fields reads again only the tasks whose stamp or state
+changed: idle, running and lost tasks are kept as the ended ones are, and no
+record is parsed for the others. The cache is dropped whole when the fields,
+the root, the harvesters or the autojob version differ; it is replaced
+atomically, and only when the report is written.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator, Mapping
+import json
+import logging
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from autojob.__about__ import __version__
 from autojob.errors import InputError
-from autojob.harvest.cache import CachedReader, CacheWriter, cache_path
+from autojob.harvest.cache import check_files_now
+from autojob.harvest.collect import Reader
 from autojob.harvest.conditions import Condition
-from autojob.harvest.harvesting import harvest
+from autojob.harvest.harvesting import make_reader
+from autojob.store.atomic import write_atomic
+from autojob.store.status_index import StatusReport, newest_rows
 
-__all__ = ["PlotSpec", "SweepPoints", "lookup", "parse_plot", "sweep_points"]
+__all__ = [
+    "PlotSpec",
+    "SweepPoints",
+    "Sweeps",
+    "lookup",
+    "parse_plot",
+    "plot_cache_path",
+    "sweep_points",
+]
+
+logger = logging.getLogger(__name__)
+#: the cache's format: a cache of another is not used
+CACHE_FORMAT = 1
 
 #: records whose fields are noted, to name the nearest when a plot's field is in none
 NOTED_RECORDS = 1000
@@ -92,46 +120,182 @@ class _Field:
         return True, value
 
 
-def sweep_points(root: Path, specs: list[PlotSpec], report: Path) -> list[SweepPoints]:
-    """The points of every plot, from a harvest of ``root`` cached beside ``report``.
+def plot_cache_path(report: Path) -> Path:
+    """The cache of plotted fields kept beside ``report``."""
+    return report.with_name(f".{report.name}.plot-cache.json")
 
-    Only the newest attempt of each task group counts (a restart replaces
-    the attempt before it).
+
+@dataclass
+class Sweeps:
+    """The points of every plot, where the values came from, and the cache to keep."""
+
+    plots: list[SweepPoints]
+    read: int = 0  # tasks whose record was read from their files
+    cached: int = 0  # tasks whose values came from the cache
+    cache: _PlotCache | None = None
+
+    def keep(self) -> None:
+        """Write the cache for the next report (once the report is written)."""
+        if self.cache is not None:
+            self.cache.save()
+
+
+def sweep_points(status: StatusReport, specs: list[PlotSpec], report: Path) -> Sweeps:
+    """The points of every plot, for the newest attempts of ``status``'s task groups.
+
+    The values come from the cache beside ``report`` where a task is
+    unchanged, else from its files; :meth:`Sweeps.keep` writes the cache anew
+    for the next report.
 
     Raises:
         InputError: a field of a plot is in no record (the message names the
             fields the records have that come closest).
     """
-    sweeps = [SweepPoints(spec) for spec in specs]
-    fields = [(_Field(spec.parameter), _Field(spec.output)) for spec in specs]
-    seen: dict[str, set[str]] = {"outputs": set(), "inputs": set()}
-    for count, record in enumerate(_records(root, cache_path(report))):
-        if not record.get("attempts", {}).get("current", True):
-            continue
-        if count < NOTED_RECORDS:
-            _note_fields(record, seen)
-        for sweep, (x, y) in zip(sweeps, fields, strict=True):
-            _add_point(sweep, record, x, y)
-    for sweep in sweeps:
+    names = list(dict.fromkeys(name for spec in specs for name in (spec.parameter, spec.output)))
+    reader = make_reader(status.root, strict=False, magic=False, harvesters=None)
+    cache = _PlotCache(plot_cache_path(report), reader, names)
+    index = {name: number for number, name in enumerate(names)}
+    sweeps = [(SweepPoints(spec), index[spec.parameter], index[spec.output]) for spec in specs]
+    fields = [_Field(name) for name in names]
+    paths, states, groups = (status.columns[c] for c in ("path", "state", "group"))
+    prefix = str(status.root) + os.sep
+    for row in newest_rows(status):
+        rel, state = paths[row], states[row]
+        values = cache.values(prefix + rel, rel, state)
+        if values is None:
+            values = cache.read(prefix + rel, rel, state, groups[row], fields)
+        for sweep, x, y in sweeps:
+            at, value = values[x], values[y]
+            if at is None or value is None:
+                sweep.missing += 1
+            else:
+                sweep.points.append((at, value, state, rel))
+    for sweep, _, _ in sweeps:
         if not sweep.points:
-            raise _unknown_field(sweep.spec, seen)
-    return sweeps
+            raise _unknown_field(sweep.spec, _fields_of(status, reader))
+    return Sweeps([sweep for sweep, _, _ in sweeps], cache.reads, cache.hits, cache)
 
 
-def _add_point(
-    sweep: SweepPoints, record: Mapping[str, Any], parameter: _Field, output: _Field
-) -> None:
-    found_x, x = parameter.lookup(record)
-    found_y, y = output.lookup(record)
-    if found_x and found_y and _is_number(x) and _is_number(y):
-        state = str(record.get("state", {}).get("state", "unknown"))
-        sweep.points.append((float(x), float(y), state, str(record.get("path", ""))))
-    else:
-        sweep.missing += 1
+#: a task's line in the cache: its state, the stamp of its files, then each field's value
+_Kept = list[Any]
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+class _PlotCache:
+    """The plotted fields of each task, read from the cache and kept for the next one."""
+
+    def __init__(self, path: Path, reader: Reader, names: list[str]) -> None:
+        self.path = path
+        self.reader = reader
+        self.header: dict[str, Any] = {
+            "format": CACHE_FORMAT,
+            "autojob": __version__,
+            "root": reader.root,
+            "harvesters": [h.identity for h in reader.harvesters],
+            "watched": list(reader.watched),
+            "fields": names,
+        }
+        self.old: dict[str, _Kept] = {}
+        self.new: dict[str, _Kept] = {}
+        self.changed = True  # the file must be written again
+        self.reads = 0  # tasks read from their files
+        self.hits = 0  # tasks whose values the cache held
+        verified = self._load()
+        self.check_files = check_files_now(verified, verify=False)
+        if self.check_files:  # when every file was checked is kept for the next report
+            self.changed = True
+        self.header["verified"] = reader.started_ns / 1e9 if self.check_files else verified
+        self.same = reader.unchanged if self.check_files else reader.same_directory
+
+    def _load(self) -> float | None:
+        """Read the cache if it fits this report; when its files were last all checked."""
+        try:
+            found = json.loads(self.path.read_bytes())
+            header, tasks = found["header"], found["tasks"]
+            verified = header.pop("verified")
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+            logger.warning("%s: unreadable; the tasks are read again", self.path)
+            return None
+        if header != self.header or not isinstance(tasks, dict):
+            logger.info("%s: made for other fields or another tree; not used", self.path)
+            return None
+        if not all(map(self._fits, tasks.values())):
+            logger.warning(
+                "%s: a task's line is not the cache's; the tasks are read again", self.path
+            )
+            return None
+        self.old = tasks
+        self.changed = False
+        return float(verified) if isinstance(verified, int | float) else None
+
+    def _fits(self, kept: Any) -> bool:
+        """Whether ``kept`` is a task's line: state, stamp, a number or null per field."""
+        return (
+            isinstance(kept, list)
+            and len(kept) == 2 + len(self.header["fields"])
+            and isinstance(kept[0], str)
+            and isinstance(kept[1], str)
+            and all(v is None or type(v) in (float, int) for v in kept[2:])
+        )
+
+    def values(self, top: str, rel: str, state: str) -> list[float | None] | None:
+        """The fields of the task in ``top``, if the cache holds it unchanged, in ``state``."""
+        kept = self.old.get(rel)
+        if kept is None or kept[0] != state or not self.same(top, kept[1]):
+            return None
+        self.new[rel] = kept
+        self.hits += 1
+        return kept[2:]
+
+    def read(
+        self, top: str, rel: str, state: str, group: str | None, fields: list[_Field]
+    ) -> list[float | None]:
+        """The fields of the task in ``top``, read from its files (and kept, if settled)."""
+        self.changed = True
+        self.reads += 1
+        record = _record(self.reader, top, rel, group)
+        if record is None:
+            return [None] * len(fields)
+        values = [_number(*f.lookup(record)) for f in fields]
+        stamp = None if record["problems"] else self.reader.stamp(top)
+        if stamp is not None:
+            self.new[rel] = [state, stamp, *values]
+        return values
+
+    def save(self) -> None:
+        """Write the cache for the next report, if anything changed."""
+        if not self.changed and len(self.new) == len(self.old):
+            return
+        document = {"header": self.header, "tasks": self.new}
+        write_atomic(self.path, json.dumps(document, separators=(",", ":")))
+
+
+def _record(reader: Reader, top: str, rel: str, group: str | None) -> dict[str, Any] | None:
+    """The harvest record of the task in ``top`` (None if it is gone)."""
+    try:
+        names = set(os.listdir(top))
+    except OSError:
+        return None
+    return reader.read(top, rel, names, group).record
+
+
+def _number(found: bool, value: Any) -> float | None:
+    """A plottable value: a number (not a bool), as a float."""
+    if found and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+def _fields_of(status: StatusReport, reader: Reader) -> dict[str, set[str]]:
+    """The fields the first tasks' records have, to name those closest to a field not found."""
+    seen: dict[str, set[str]] = {"outputs": set(), "inputs": set()}
+    paths, groups = status.columns["path"], status.columns["group"]
+    for row in newest_rows(status)[:NOTED_RECORDS]:
+        record = _record(reader, str(status.root / paths[row]), paths[row], groups[row])
+        if record is not None:
+            _note_fields(record, seen)
+    return seen
 
 
 def _note_fields(record: Mapping[str, Any], seen: dict[str, set[str]]) -> None:
@@ -154,22 +318,3 @@ def _unknown_field(spec: PlotSpec, seen: dict[str, set[str]]) -> InputError:
         field="--plot",
         hint=f"fields the tasks have: {shown}",
     )
-
-
-def _records(root: Path, cache: Path) -> Iterator[Mapping[str, Any]]:
-    """Every harvest record under ``root``; the cache is kept for the next report."""
-    found = harvest(root, strict=False, cache=cache)
-    keeper = None
-    try:
-        if isinstance(found.source, CachedReader):
-            keeper = CacheWriter(cache, found.source.header())
-            found.keeper = keeper
-        yield from (entry.data() for entry in found.entries())
-    except BaseException:
-        if keeper is not None:
-            keeper.abort()
-        raise
-    finally:
-        found.close()
-    if keeper is not None:
-        keeper.commit()

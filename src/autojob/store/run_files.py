@@ -20,7 +20,7 @@ from autojob.errors import AutojobError
 from autojob.store.atomic import replace_atomically
 from autojob.store.journal import note_changed
 
-__all__ = ["RUN_FILES", "archive_run", "record", "remove_record"]
+__all__ = ["RUN_FILES", "archive_run", "record", "remove_record", "tail"]
 
 #: the files of one run, moved to the history when the task runs again
 RUN_FILES = (
@@ -82,3 +82,23 @@ def archive_run(task_dir: Path, names: set[str] | None = None) -> Path | None:
     for name in present:
         shutil.move(os.path.join(task_dir, name), target / name)
     return target
+
+
+def tail(path: Path, lines: int) -> str:
+    """The last ``lines`` lines of a text file, such as a run's standard error.
+
+    Only the end of the file is read (4 KiB for every 20 lines asked); bytes
+    that are not UTF-8 are replaced. "" when the file is missing, unreadable
+    or empty, or ``lines`` is not positive.
+    """
+    if lines <= 0:
+        return ""
+    size = 4096 * max(1, lines // 20 + 1)
+    try:
+        with path.open("rb") as stream:
+            stream.seek(0, os.SEEK_END)
+            stream.seek(max(0, stream.tell() - size))
+            text = stream.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    return "\n".join(text.rstrip().splitlines()[-lines:])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import subprocess
 import time
@@ -16,7 +17,7 @@ from autojob.execution.pilots.launch import submit_pilots as more_pilots
 from autojob.execution.pilots.pool import Budget
 from autojob.store.state import State, read_record, read_state
 
-from .helpers import AUTOJOB, alive, run, study_of_commands
+from .helpers import AUTOJOB, alive, run, study_of_commands, wait_until
 from .pilot_helpers import (
     check_deaths,
     completed_runs,
@@ -241,7 +242,10 @@ def test_two_submits_of_pilots_and_a_plain_submit_on_one_tree_run_each_task_once
         [str(AUTOJOB), "submit", str(study), "--pilots", "2", "-j", "2"],
         [str(AUTOJOB), "submit", str(study), "-j", "2"],
     ]
-    started = [subprocess.Popen(c, cwd=tmp_path, stdout=subprocess.PIPE) for c in commands]
+    started = [subprocess.Popen(c, cwd=tmp_path, stdout=subprocess.PIPE) for c in commands[:2]]
+    # the plain submit claims every task it finds at once: it starts with the first pilot
+    wait_until(lambda: any(SETTINGS.QUEUED_FILE in os.listdir(p) for p in paths), 60, "a claim")
+    started.append(subprocess.Popen(commands[2], cwd=tmp_path, stdout=subprocess.PIPE))
     assert [p.wait(timeout=120) for p in started] == [0, 0, 0]
     assert set(wait_all_final(paths, timeout=300).values()) == {State.SUCCESS}
     check_deaths(paths)  # one successful end each, no run overlapping another

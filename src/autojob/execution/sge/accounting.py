@@ -325,13 +325,17 @@ def _gone(path: Path, job_id: str, state: TaskState, now: float) -> bool:
     qacct learns of a job at the accounting flush after it ends: a job ended
     just now may be known to neither yet, so it is taken as gone once missing
     for longer than a flush takes (:func:`.missing.accounting_grace`), counted
-    from the end its task recorded, else from when it was first missed.
+    from when a poll that reached qmaster first missed it, and for a task that
+    recorded its end, from that end too. A job that ended while qmaster was
+    down is reported by its execd once qmaster is back, so its grace starts
+    when qmaster answers again, not at its end.
     """
     if cancelled_before_start(path, state):
         return True  # deleted while pending: qacct never has such a job
+    missed = first_missing(path, job_id, now)
     if state.state not in (State.QUEUED, State.RUNNING):
-        return now - (state.ended_at or 0.0) >= accounting_grace()
-    return now - first_missing(path, job_id, now) >= accounting_grace()
+        missed = max(missed, state.ended_at or 0.0)
+    return now - missed >= accounting_grace()
 
 
 def _account_gone(path: Path, job_id: str, state: TaskState) -> TaskState:

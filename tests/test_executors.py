@@ -262,3 +262,17 @@ def test_the_executor_of_a_task_is_the_one_recorded(
     monkeypatch.setattr(SlurmExecutor, "available", lambda _self: False)
     monkeypatch.setattr(SgeExecutor, "available", lambda _self: False)
     assert executor_for(TaskState(State.RUNNING, job_id="5")) is memory
+
+
+def test_local_refuses_a_task_that_waits_for_a_scheduler_job(tmp_path: Path) -> None:
+    study, paths = study_of_commands(
+        tmp_path, {"a": "echo a", "b": "echo b"}, dependency="afterok:812"
+    )
+    result = run("submit", study, "--executor", "local", cwd=tmp_path)
+    assert result.returncode != 0
+    assert "scheduler_inputs.dependency" in result.stderr
+    assert str(paths[0] / SETTINGS.INPUTS_FILE) in result.stderr
+    assert "--executor slurm or sge" in result.stderr
+    for path in paths:  # nothing claimed, nothing run
+        assert read_state(path).state is State.IDLE
+        assert not (path / SETTINGS.QUEUED_FILE).exists()

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from autojob import SETTINGS
-from autojob.errors import AutojobError
+from autojob.errors import AutojobError, InputError
 from autojob.execution.claims import claim_tasks, new_claim, runner_identity
 from autojob.execution.executor import EndListener, Executor, Plan, Preview, Submission
 from autojob.execution.processes import send_signal, stop_runs
@@ -261,6 +261,25 @@ def _shown_limit(selected: Selected) -> str:
     return shown
 
 
+def _refuse_dependencies(selected: Sequence[Selected]) -> None:
+    """Refuse tasks that wait for a scheduler's job: a runner has no job ids to wait for.
+
+    Run here, such a task would start at once, before the job it waits for
+    has ended; it is refused rather than its dependency dropped.
+    """
+    for s in selected:
+        value = (s.scheduler or {}).get("dependency")
+        if value:
+            raise InputError(
+                f"scheduler_inputs.dependency {value!r}: the {NAME} executor cannot wait for "
+                "a scheduler's job, and would start this task at once",
+                path=s.spec.path / SETTINGS.INPUTS_FILE,
+                field="scheduler_inputs.dependency",
+                hint="submit it with the scheduler that runs the job it waits for "
+                "(--executor slurm or sge), or remove the dependency to run it here",
+            )
+
+
 class LocalExecutor(Executor):
     """Runs tasks on this machine's cores: a runner process outside the terminal.
 
@@ -278,7 +297,13 @@ class LocalExecutor(Executor):
         self._runner: LocalRunner | None = None
 
     def plan(self, selected: Sequence[Selected], *, max_parallel: int | None, root: Path) -> Plan:
-        """One runner for every task, ``max_parallel`` (default: the cores) at once."""
+        """One runner for every task, ``max_parallel`` (default: the cores) at once.
+
+        Raises:
+            InputError: a task waits for a scheduler's job
+                (``scheduler_inputs.dependency``), which a runner cannot do.
+        """
+        _refuse_dependencies(selected)
         parallel = max_parallel or default_parallelism()
         rows: list[tuple[str, ...]] = [
             (

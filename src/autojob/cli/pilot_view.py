@@ -14,10 +14,14 @@ __all__ = ["cancel_pools_under", "pilot_tables", "pilots_json", "stop_pools"]
 
 
 def pilots_json(root: Path) -> list[dict[str, Any]]:
-    """The pools of the tree at ``root`` with their pilots (``status --json`` "pilots")."""
+    """The pools of the tree at ``root`` with their pilots (``status --json`` "pilots").
+
+    A pool with work left and no live pilot gets new pilots first (within its
+    budget), so a study finishes with no one watching but ``status``.
+    """
     from autojob.execution.pilots.report import pilot_report  # noqa: PLC0415
 
-    return pilot_report(root)
+    return pilot_report(root, revive_idle=True)
 
 
 def _left(seconds: float | None) -> str:
@@ -41,6 +45,8 @@ def pilot_tables(root: Path) -> list[Table]:
         table = Table(
             title=f"pilots ({pool['executor']}): {shown}; {Path(pool['pool']).name}",
             title_justify="left",
+            caption=_revived(pool),
+            caption_justify="left",
         )
         for column in ("pilot", "state", "tasks done", "running", "time left", "why ended"):
             table.add_column(column)
@@ -51,6 +57,18 @@ def pilot_tables(root: Path) -> list[Table]:
             )  # fmt: skip
         tables.append(table)
     return tables
+
+
+def _revived(pool: dict[str, Any]) -> str | None:
+    """What reviving the pool did, if anything."""
+    if pool.get("revive_error"):
+        return (
+            f"work is left and no pilot lives, but none could be submitted: {pool['revive_error']}"
+        )
+    if pool.get("revived"):
+        ids = ", ".join(pool["revived"])
+        return f"work was left and no pilot lived: submitted pilot(s) {ids}"
+    return None
 
 
 def cancel_pools_under(paths: list[Path]) -> list[Pool]:

@@ -38,7 +38,14 @@ from autojob import SETTINGS
 from autojob.execution.claims import claim_tasks, new_claim
 from autojob.execution.local import record_run_end
 from autojob.execution.pilots.liveness import Liveness
-from autojob.execution.pilots.pool import HEARTBEAT, NAME, POOL_VARIABLE, Pool, deadline_margin
+from autojob.execution.pilots.pool import (
+    HEARTBEAT,
+    NAME,
+    POOL_VARIABLE,
+    Pool,
+    deadline_margin,
+    pilot_file_name,
+)
 from autojob.execution.processes import send_signal
 from autojob.store.atomic import write_atomic
 from autojob.store.run_files import record
@@ -229,7 +236,8 @@ class Worker:
                 self._reap(self.running.pop(fd))
         self._enforce_limits()
         self._check_cancels()
-        self._heartbeat()
+        if self._heartbeat():
+            self._watch_pilots()
 
     def _reap(self, run: Running) -> None:
         self._poll.unregister(run.pidfd)
@@ -339,10 +347,30 @@ class Worker:
         except BlockingIOError:
             pass
 
-    def _heartbeat(self, *, force: bool = False, ended: str | None = None) -> None:
+    def _watch_pilots(self) -> None:
+        """Replace the other pilots of the pool found dead (each once, by whoever is first).
+
+        Their claims are taken over when their tasks are tried again; the
+        replacement keeps the pool's pilots at their number meanwhile.
+        """
+        from autojob.execution.pilots.launch import replace_pilot, replaced  # noqa: PLC0415
+
+        done = replaced(self.pool)
+        others = [
+            r
+            for r in self.pool.pilots()
+            if r.get("ended") is None
+            and r.get("pilot") != self.pilot_id
+            and pilot_file_name(str(r.get("pilot"))) not in done
+        ]
+        for pilot_id in self.liveness.dead_among(self.pool, others) if others else []:
+            replace_pilot(self.pool, pilot_id)
+
+    def _heartbeat(self, *, force: bool = False, ended: str | None = None) -> bool:
+        """Rewrite this pilot's record, once per heartbeat (``force``: now); whether it did."""
         now = time.time()
         if not force and now - self._beat_at < HEARTBEAT:
-            return
+            return False
         self._beat_at = now
         self.pool.write_pilot(
             self.pilot_id,
@@ -362,6 +390,7 @@ class Worker:
                 "why": ended,
             },
         )
+        return True
 
 
 def record_cancelled(path: Path) -> None:
@@ -380,7 +409,7 @@ def pilot_identity() -> tuple[str, int]:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry of a pilot: ``python -m autojob.execution.pilots.worker POOL_DIR``."""
-    from autojob.execution.pilots.launch import replace_pilot  # noqa: PLC0415
+    from autojob.execution.pilots.launch import replace_pilot, revive  # noqa: PLC0415
 
     args = sys.argv[1:] if argv is None else argv
     pool = Pool(Path(args[0]))
@@ -390,6 +419,8 @@ def main(argv: list[str] | None = None) -> int:
     logger.info("pilot %s ends (%s) after %d task(s)", pilot_id, why, worker.done)
     if why in REPLACED:
         replace_pilot(pool, pilot_id)
+    if why != "interrupted":
+        revive(pool, liveness=worker.liveness, ending=pilot_id)  # the last one left
     return 0
 
 

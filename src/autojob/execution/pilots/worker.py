@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from autojob import SETTINGS
-from autojob.execution.claims import claim_tasks, new_claim
+from autojob.execution.claims import claim_and_hold, new_claim
 from autojob.execution.local import record_run_end
 from autojob.execution.pilots.liveness import Liveness
 from autojob.execution.pilots.pool import (
@@ -48,6 +48,7 @@ from autojob.execution.pilots.pool import (
 )
 from autojob.execution.processes import send_signal
 from autojob.store.atomic import write_atomic
+from autojob.store.journal import note_changed
 from autojob.store.run_files import record
 from autojob.store.state import FINAL_STATES, State, read_state, this_host
 from autojob.store.state import process_start_ticks as start_ticks_of
@@ -63,6 +64,8 @@ GRACE = 10.0
 ENDING_PATIENCE = 1.0
 #: seconds between two looks at tasks other pilots hold
 RECHECK = 1.0
+#: the descriptor on which a task script finds its task's lock, held for it
+LOCK_FD = 9
 Task = tuple[Path, str, float | None]
 #: why a pilot ended when it submits its successor (if work and budget are left):
 #: out of time for the rest, at its end, or stopped by its scheduler
@@ -113,6 +116,7 @@ class Worker:
         self._poll = select.poll()
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._beat_at = 0.0
+        self._claimed: list[Path] = []  # claims not yet noted in the status journals
 
     # -- the loop --------------------------------------------------------------
 
@@ -169,14 +173,16 @@ class Worker:
             if time.time() + (need or 0.0) + self.margin > self.deadline:
                 state = read_state(path)
                 return "done" if state.state in FINAL_STATES else "later"
-        extra = {
-            path: {"job_id": self.pilot_id, "pool": str(self.pool.dir), "pilot": self.pilot_id}
-        }
-        claimed = claim_tasks(
-            [path], self.allowed, NAME, extra=extra, claim=self.token, reclaim=self.liveness.lost
+        extra = {"job_id": self.pilot_id, "pool": str(self.pool.dir), "pilot": self.pilot_id}
+        lock = claim_and_hold(
+            path, self.allowed, NAME, extra=extra, claim=self.token, reclaim=self.liveness.lost
         )
-        if claimed:
-            self._launch(path, script, limit)
+        if lock is not None:
+            try:
+                self._launch(path, script, limit, lock)
+            finally:
+                os.close(lock)  # the script holds the lock now, until its start is recorded
+            self._claimed.append(path)
             self._replace_dead()
             return "run"
         state = read_state(path)
@@ -208,17 +214,33 @@ class Worker:
 
     # -- launching and ending --------------------------------------------------
 
-    def _launch(self, path: Path, script: str, limit: float | None) -> None:
+    def _launch(self, path: Path, script: str, limit: float | None, lock: int) -> None:
+        """Start the task's script in a session of its own, handing it the task's lock.
+
+        The script finds the lock on descriptor :data:`LOCK_FD` (``AUTOJOB_CLAIM_LOCK``)
+        and releases it once its start is recorded: no one can claim the task
+        in between, and the script need not take the lock and check its claim again.
+        """
+        handed = os.dup(lock) if lock == LOCK_FD else lock  # dup2 onto itself keeps cloexec
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
         actions = [
             (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
             (os.POSIX_SPAWN_OPEN, 1, str(path / SETTINGS.STDOUT_FILE), flags, 0o666),
             (os.POSIX_SPAWN_OPEN, 2, str(path / SETTINGS.STDERR_FILE), flags, 0o666),
+            (os.POSIX_SPAWN_DUP2, handed, LOCK_FD),
         ]
-        env = {**self._env, "AUTOJOB_TASK_DIR": os.path.abspath(path)}
-        pid = os.posix_spawn(
-            self._bash, ["bash", str(path / script)], env, file_actions=actions, setsid=True
-        )
+        env = {
+            **self._env,
+            "AUTOJOB_TASK_DIR": os.path.abspath(path),
+            "AUTOJOB_CLAIM_LOCK": str(LOCK_FD),
+        }
+        try:
+            pid = os.posix_spawn(
+                self._bash, ["bash", str(path / script)], env, file_actions=actions, setsid=True
+            )
+        finally:
+            if handed != lock:
+                os.close(handed)
         pidfd = os.pidfd_open(pid)
         self._poll.register(pidfd, select.POLLIN)
         self.running[pidfd] = Running(path, pid, pidfd, time.monotonic(), limit)
@@ -247,7 +269,8 @@ class Worker:
         elapsed = time.monotonic() - run.started
         if run.reason is None and -code in (signal.SIGTERM, signal.SIGKILL) and self._ending():
             return  # stopped with this pilot (scancel, qdel): lost with it, claimed again
-        record_run_end(run.path, code, run.reason, grace=GRACE)
+        if code or run.reason is not None or not (run.path / SETTINGS.ENDED_FILE).exists():
+            record_run_end(run.path, code, run.reason, grace=GRACE)  # else its own end stands
         self._account(run.path, code, elapsed, usage)
         self.done += 1
         self._learn(run.path, elapsed)
@@ -372,6 +395,8 @@ class Worker:
         if not force and now - self._beat_at < HEARTBEAT:
             return False
         self._beat_at = now
+        note_changed(self._claimed)
+        self._claimed.clear()
         self.pool.write_pilot(
             self.pilot_id,
             {

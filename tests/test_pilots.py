@@ -13,17 +13,20 @@ import pytest
 
 from autojob import SETTINGS
 from autojob.execution.claims import claim_tasks
-from autojob.execution.pilots.launch import submit_pilots as more_pilots
 from autojob.execution.pilots.pool import Budget
 from autojob.store.state import State, read_record, read_state
 
-from .helpers import AUTOJOB, alive, run, study_of_commands, wait_until
+from .helpers import AUTOJOB, run, study_of_commands, wait_until
 from .pilot_helpers import (
+    PACE,
     check_deaths,
     completed_runs,
     counted,
+    counted_paced,
     kill_pilot,
     overlaps,
+    revived_by_status,
+    running_pilots,
     stats,
     submit_pilots,
     the_pool,
@@ -140,23 +143,33 @@ def test_pilots_stop_when_their_budget_is_spent_and_leave_the_rest_idle(tmp_path
 def test_random_pilot_deaths_lose_no_task_and_run_none_twice(
     tmp_path: Path, figures: dict[str, dict[str, int | float | str]]
 ) -> None:
-    """Workers killed with SIGKILL, half of them with the tasks they run."""
+    """Workers killed with SIGKILL, half of them with the tasks they run.
+
+    The tasks last 0.3 s each (their study's ``pace`` file) while pilots are
+    killed, then nothing: every death happens while work is left.
+    """
     count, deaths = 300, 20
-    study, paths = study_of_commands(tmp_path, {f"t{i}": counted(0.05) for i in range(count)})
-    submit_pilots(study, "--pilots", "3", "-j", "2", "--max-pilots", str(4 + 2 * deaths))
+    study, paths = study_of_commands(tmp_path, {f"t{i}": counted_paced() for i in range(count)})
+    (study / PACE).write_text("0.3\n")
+    submit_pilots(study, "--pilots", "3", "-j", "2", "--max-pilots", str(4 + 3 * deaths))
     pool = the_pool(study)
     rng = random.Random(16)
-    killed = 0
-    while killed < deaths and any(read_state(p).state is not State.SUCCESS for p in paths):
-        live = [r for r in pool.pilots() if r.get("ended") is None and alive(int(r["pid"]))]
+    killed = revived = 0
+    until = time.monotonic() + 120
+    while killed < deaths:
+        assert time.monotonic() < until, list(pool.pilots())
+        live = running_pilots(pool)
         if live:
             kill_pilot(rng.choice(live), with_tasks=killed % 2 == 1)
             killed += 1
-        else:  # every pilot dead: no one is left to replace them, so submit one
-            more_pilots(pool, 1)
+        else:  # every pilot dead: no one is left to replace them, but status revives
+            revived += revived_by_status(study)
+            wait_until(lambda: list(pool.pilots()) and running_pilots(pool), 30, "a pilot to start")
         time.sleep(rng.uniform(0.2, 0.5))
-    if not [r for r in pool.pilots() if r.get("ended") is None and alive(int(r["pid"]))]:
-        more_pilots(pool, 1)
+    (study / PACE).write_text("0\n")
+    assert not all(read_state(p).state is State.SUCCESS for p in paths)  # work was left
+    if not running_pilots(pool):
+        revived += revived_by_status(study)
     states = wait_all_final(paths, timeout=300)
     assert set(states.values()) == {State.SUCCESS}
     twice = check_deaths(paths)
@@ -167,7 +180,44 @@ def test_random_pilot_deaths_lose_no_task_and_run_none_twice(
         "runs interrupted and claimed again": again,
         **twice,
         "pilots in all": len(list(pool.pilots())),
+        "pilots submitted by status": revived,
     }
+
+
+def test_status_submits_pilots_when_work_is_left_and_every_pilot_died(tmp_path: Path) -> None:
+    study, paths = study_of_commands(tmp_path, {f"t{i}": counted(0.5) for i in range(4)})
+    submit_pilots(study, "--pilots", "1", "-j", "2", "--max-pilots", "3")
+    pool = the_pool(study)
+    wait_until(lambda: any(read_state(p).state is State.RUNNING for p in paths), 60, "a start")
+    (first,) = list(pool.pilots())
+    kill_pilot(first, with_tasks=True)  # no pilot is left to replace it
+    status = json.loads(run("status", study, "--json", cwd=tmp_path).stdout)
+    (shown,) = status["pilots"]
+    assert len(shown["revived"]) == 1 and shown["revive_error"] is None
+    assert {p["state"] for p in shown["pilots"]} >= {"lost"}
+    assert set(wait_all_final(paths, timeout=120).values()) == {State.SUCCESS}
+    check_deaths(paths)  # the killed runs claimed again, none twice at once
+    wait_pilots_ended(pool, 1)
+    # the work done: no pilot lives, but status submits none (the pool is finished)
+    again = json.loads(run("status", study, "--json", cwd=tmp_path).stdout)
+    (shown,) = again["pilots"]
+    assert shown["revived"] == [] and shown["finished"]
+    assert pool.budget_used()["pilots"] == 2
+    table = run("status", study, cwd=tmp_path).stdout
+    assert "submitted pilot(s)" not in table
+
+
+def test_status_submits_no_pilot_beyond_the_budget(tmp_path: Path) -> None:
+    study, paths = study_of_commands(tmp_path, {f"t{i}": counted(0.5) for i in range(3)})
+    submit_pilots(study, "--pilots", "1", "--max-pilots", "1")
+    pool = the_pool(study)
+    wait_until(lambda: any(read_state(p).state is State.RUNNING for p in paths), 60, "a start")
+    (first,) = list(pool.pilots())
+    kill_pilot(first, with_tasks=True)
+    shown = run("status", study, cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert "submitted pilot(s)" not in shown.stdout and "lost" in shown.stdout
+    assert len(pool.submits()) == 1 and not (pool.dir / "finished").exists()
 
 
 def test_a_task_whose_pilot_died_before_starting_it_is_claimable_again(tmp_path: Path) -> None:

@@ -24,24 +24,16 @@ def pilots_json(root: Path) -> list[dict[str, Any]]:
     return pilot_report(root, revive_idle=True)
 
 
-def _left(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    minutes, rest = divmod(int(seconds), 60)
-    return f"{minutes // 60}:{minutes % 60:02d}:{rest:02d}"
-
-
 def pilot_tables(root: Path) -> list[Table]:
     """One table per pool that has a pilot not ended, or pilots at all when none ended."""
     from rich.table import Table  # noqa: PLC0415
 
+    from autojob.execution.pilots.report import clock, state_counts  # noqa: PLC0415
+
     tables = []
     for pool in pilots_json(root):
         rows = pool["pilots"]
-        counts: dict[str, int] = {}
-        for row in rows:
-            counts[row["state"]] = counts.get(row["state"], 0) + 1
-        shown = ", ".join(f"{state} {n}" for state, n in sorted(counts.items()))
+        shown = state_counts(pool)
         table = Table(
             title=f"pilots ({pool['executor']}): {shown}; {Path(pool['pool']).name}",
             title_justify="left",
@@ -53,7 +45,7 @@ def pilot_tables(root: Path) -> list[Table]:
         for row in rows:
             table.add_row(
                 row["pilot"], row["state"], str(row["done"]), str(row["running"]),
-                _left(row.get("seconds_left")), row.get("why") or "",
+                clock(row.get("seconds_left")), row.get("why") or "",
             )  # fmt: skip
         tables.append(table)
     return tables

@@ -182,11 +182,7 @@ def replace_pilot(pool: Pool, pilot_id: str) -> None:
     """
     if pool.cancelled or pilot_file_name(pilot_id) in replaced(pool) or not work_left(pool):
         return
-    marks = pool.dir / REPLACED
-    marks.mkdir(exist_ok=True)
-    try:
-        os.close(os.open(marks / pilot_file_name(pilot_id), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-    except FileExistsError:
+    if not _mark_replaced(pool, pilot_id):
         return  # replaced already
     try:
         ids = submit_pilots(pool, 1)
@@ -197,6 +193,17 @@ def replace_pilot(pool: Pool, pilot_id: str) -> None:
         logger.info("submitted the next pilot: %s", ", ".join(ids))
     else:
         logger.warning("work is left, but the pool's pilot budget is spent: %s", pool.dir)
+
+
+def _mark_replaced(pool: Pool, pilot_id: str) -> bool:
+    """Mark ``pilot_id`` replaced; False when it was already."""
+    marks = pool.dir / REPLACED
+    marks.mkdir(exist_ok=True)
+    try:
+        os.close(os.open(marks / pilot_file_name(pilot_id), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return False
+    return True
 
 
 def revive(pool: Pool, *, liveness: Liveness | None = None, ending: str | None = None) -> list[str]:
@@ -216,6 +223,8 @@ def revive(pool: Pool, *, liveness: Liveness | None = None, ending: str | None =
         if not work_left(pool):
             write_atomic(pool.dir / FINISHED, json.dumps({"time": time.time()}) + "\n")
             return []
+        for record in pool.pilots():  # the new ones stand for every dead one
+            _mark_replaced(pool, str(record.get("pilot")))
         ids = submit_pilots(pool, pool.settings.pilots)
     if ids:
         logger.info("work was left and no pilot lived: submitted %s", ", ".join(ids))

@@ -21,7 +21,7 @@ from autojob.execution.pilots.launch import FINISHED, revive
 from autojob.execution.pilots.liveness import Liveness, live_pilots
 from autojob.execution.pilots.pool import Pool, pools_under
 
-__all__ = ["pilot_report"]
+__all__ = ["clock", "pilot_report", "state_counts"]
 
 
 def _pilot_row(
@@ -96,3 +96,19 @@ def pilot_report(root: Path, *, revive_idle: bool = False) -> list[dict[str, Any
             }
         )
     return pools
+
+
+def clock(seconds: float | None) -> str:
+    """``H:MM:SS`` (empty for None): a pilot's time left, its time."""
+    if seconds is None:
+        return ""
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes // 60}:{minutes % 60:02d}:{rest:02d}"
+
+
+def state_counts(pool: dict[str, Any]) -> str:
+    """The pool's pilots counted by state: ``ended 3, running 1``."""
+    counts: dict[str, int] = {}
+    for row in pool["pilots"]:
+        counts[row["state"]] = counts.get(row["state"], 0) + 1
+    return ", ".join(f"{state} {n}" for state, n in sorted(counts.items()))

@@ -44,29 +44,38 @@ def _scheduler(command: list[str]) -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("executor", CLUSTERS)
-def test_2000_tasks_through_4_pilots_in_one_array_each_run_exactly_once(
-    tmp_path: Path, executor: str
-) -> None:
-    study, paths = study_of_commands(tmp_path, {f"t{i}": counted() for i in range(2000)})
-    out = submit_pilots(study, "--executor", executor, "--pilots", "4", "--pilot-time", "00:10:00")
-    pool = the_pool(study)
-    (submit,) = pool.submits()  # one sbatch / qsub call for the 4 pilots
-    assert submit["count"] == 4 and len(submit["job_ids"]) == 1
-    assert f"submitted 4 pilot(s) ({executor}) for 2000 task(s): {submit['job_ids'][0]}" in out
+@pytest.mark.slurm
+@pytest.mark.sge
+def test_2000_tasks_through_4_pilots_in_one_array_each_run_exactly_once(tmp_path: Path) -> None:
+    """On SLURM and Grid Engine at the same time: each run waits on its scheduler apart."""
+    runs = {}
+    for executor in ("slurm", "sge"):
+        study, paths = study_of_commands(
+            tmp_path / executor, {f"t{i}": counted() for i in range(2000)}
+        )
+        out = submit_pilots(
+            study, "--executor", executor, "--pilots", "4", "--pilot-time", "00:10:00"
+        )
+        pool = the_pool(study)
+        (submit,) = pool.submits()  # one sbatch / qsub call for the 4 pilots
+        assert submit["count"] == 4 and len(submit["job_ids"]) == 1
+        assert f"submitted 4 pilot(s) ({executor}) for 2000 task(s): {submit['job_ids'][0]}" in out
+        runs[executor] = (paths, pool, submit["job_ids"][0])
     try:
-        states = wait_all_final(paths, timeout=900)
+        states = {e: wait_all_final(paths, timeout=900) for e, (paths, _, _) in runs.items()}
     finally:
-        subprocess.run(["scancel" if executor == "slurm" else "qdel", submit["job_ids"][0]],
-                       capture_output=True, check=False)  # fmt: skip
-    assert set(states.values()) == {State.SUCCESS}
-    assert [completed_runs(p) for p in paths] == [1] * 2000  # counted by the task itself
-    assert sum(overlaps(p) for p in paths) == 0
-    pilots = pool.submitted_pilots()
-    assert {stats(p)["pilot"] for p in paths} <= set(pilots)
-    assert {read_state(p).executor for p in paths} == {"pilot"}
-    records = wait_pilots_ended(pool, len({stats(p)["pilot"] for p in paths}), timeout=120)
-    assert sum(r["done"] for r in records) == 2000
+        for executor, (_, _, job) in runs.items():
+            subprocess.run(["scancel" if executor == "slurm" else "qdel", job],
+                           capture_output=True, check=False)  # fmt: skip
+    for executor, (paths, pool, _) in runs.items():
+        assert set(states[executor].values()) == {State.SUCCESS}, executor
+        assert [completed_runs(p) for p in paths] == [1] * 2000  # counted by the task itself
+        assert sum(overlaps(p) for p in paths) == 0
+        pilots = pool.submitted_pilots()
+        assert {stats(p)["pilot"] for p in paths} <= set(pilots)
+        assert {read_state(p).executor for p in paths} == {"pilot"}
+        records = wait_pilots_ended(pool, len({stats(p)["pilot"] for p in paths}), timeout=120)
+        assert sum(r["done"] for r in records) == 2000
 
 
 @pytest.mark.parametrize("executor", CLUSTERS)

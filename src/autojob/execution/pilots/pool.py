@@ -10,7 +10,7 @@
     submitted.jsonl  one line per submit of pilots: job ids, count, time
     budget.json      pilots and pilot-seconds submitted so far (under budget.lock)
     pilots/<id>.json each pilot's record: start, host, pid, deadline, heartbeat,
-                     tasks done, and its end
+                     tasks done, its own CPU seconds, and its end
     replaced/<id>    a pilot replaced already (by itself or by who found it dead)
     revive.lock      held while a pool with no live pilot gets new ones
     finished         present once every task ended (or went to another submit)

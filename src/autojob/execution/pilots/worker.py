@@ -25,6 +25,7 @@ import collections
 import json
 import logging
 import os
+import resource
 import select
 import shutil
 import signal
@@ -117,6 +118,7 @@ class Worker:
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._beat_at = 0.0
         self._claimed: list[Path] = []  # claims not yet noted in the status journals
+        self._reaped: collections.deque[tuple[Running, int, float, Any]] = collections.deque()
 
     # -- the loop --------------------------------------------------------------
 
@@ -128,6 +130,7 @@ class Worker:
         signal.signal(signal.SIGINT, self._terminated)
         self._heartbeat(force=True)
         why = self._loop()
+        self._settle()
         self._stop_all(why)
         self._heartbeat(force=True, ended=why)
         return why
@@ -153,6 +156,7 @@ class Worker:
                     held.append(task)
                 elif outcome == "later":
                     later.append(task)
+            self._settle()
             if not todo and held and time.monotonic() - looked >= RECHECK:
                 todo.extend(held)  # tasks other pilots held: one may have died
                 held.clear()
@@ -262,18 +266,29 @@ class Worker:
             self._watch_pilots()
 
     def _reap(self, run: Running) -> None:
+        """Collect an ended script; its end is recorded by :meth:`_settle`."""
         self._poll.unregister(run.pidfd)
         os.close(run.pidfd)
         _, status, usage = os.wait4(run.pid, 0)
-        code = os.waitstatus_to_exitcode(status)
         elapsed = time.monotonic() - run.started
-        if run.reason is None and -code in (signal.SIGTERM, signal.SIGKILL) and self._ending():
-            return  # stopped with this pilot (scancel, qdel): lost with it, claimed again
-        if code or run.reason is not None or not (run.path / SETTINGS.ENDED_FILE).exists():
-            record_run_end(run.path, code, run.reason, grace=GRACE)  # else its own end stands
-        self._account(run.path, code, elapsed, usage)
-        self.done += 1
-        self._learn(run.path, elapsed)
+        self._reaped.append((run, os.waitstatus_to_exitcode(status), elapsed, usage))
+
+    def _settle(self) -> None:
+        """Record the ends and accounting of the scripts reaped (once the slots are refilled).
+
+        A task's own end record is there already when its script ended by
+        itself; what is written here (accounting, an end the script could not
+        record) need not delay the next task's start.
+        """
+        while self._reaped:
+            run, code, elapsed, usage = self._reaped.popleft()
+            if run.reason is None and -code in (signal.SIGTERM, signal.SIGKILL) and self._ending():
+                continue  # stopped with this pilot (scancel, qdel): lost with it, claimed again
+            if code or run.reason is not None or not (run.path / SETTINGS.ENDED_FILE).exists():
+                record_run_end(run.path, code, run.reason, grace=GRACE)  # else its own end stands
+            self._account(run.path, code, elapsed, usage)
+            self.done += 1
+            self._learn(run.path, elapsed)
 
     def _ending(self) -> bool:
         """Whether this pilot is being stopped (waiting a moment for the signal).
@@ -413,9 +428,16 @@ class Worker:
                 "running": len(self.running),
                 "ended": now if ended else None,
                 "why": ended,
+                "cpu_seconds": _own_cpu(),
             },
         )
         return True
+
+
+def _own_cpu() -> float:
+    """CPU seconds the worker itself has used (its tasks apart)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return round(usage.ru_utime + usage.ru_stime, 3)
 
 
 def record_cancelled(path: Path) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from autojob import SETTINGS
-from autojob.execution.claims import claim_tasks
+from autojob.execution.claims import claim_tasks, new_claim
 from autojob.execution.pilots.pool import Budget
 from autojob.store.state import State, read_record, read_state
 
@@ -302,3 +302,43 @@ def test_two_submits_of_pilots_and_a_plain_submit_on_one_tree_run_each_task_once
     assert [completed_runs(p) for p in paths] == [1] * 200
     executors = {read_state(p).executor for p in paths}
     assert "pilot" in executors  # the pilots got some of them (the plain submit may get others)
+
+
+def test_a_script_told_of_a_lock_it_was_not_handed_takes_the_lock_itself(tmp_path: Path) -> None:
+    """``AUTOJOB_CLAIM_LOCK=9`` without descriptor 9 open: the variable alone is not trusted."""
+    from autojob.store.task_lock import hold_task_lock
+
+    _, (task,) = study_of_commands(tmp_path, {"t": counted()})
+    claim = new_claim()
+    claim_tasks([task], frozenset({State.IDLE}), "pilot", claim=claim)
+    env = {**os.environ, "AUTOJOB_TASK_DIR": str(task), "AUTOJOB_CLAIM": claim,
+           "AUTOJOB_CLAIM_LOCK": "9"}  # fmt: skip
+    lock = hold_task_lock(task)  # held by this test, as by a claimer at work
+    try:
+        script = subprocess.Popen(["bash", "run.sh"], cwd=task, env=env)  # descriptor 9 closed
+        time.sleep(1.0)
+        assert script.poll() is None and not (task / SETTINGS.STARTED_FILE).exists()
+    finally:
+        os.close(lock)
+    assert script.wait(timeout=60) == 0
+    assert read_state(task).state is State.SUCCESS and completed_runs(task) == 1
+
+
+def test_a_script_handed_the_lock_still_checks_its_claim(tmp_path: Path) -> None:
+    """The lock on descriptor 9 with a claim superseded: the script does not start."""
+    from autojob.store.task_lock import hold_task_lock
+
+    _, (task,) = study_of_commands(tmp_path, {"t": counted()})
+    claim_tasks([task], frozenset({State.IDLE}), "pilot", claim="newer")
+    env = {**os.environ, "AUTOJOB_TASK_DIR": str(task), "AUTOJOB_CLAIM": "older",
+           "AUTOJOB_CLAIM_LOCK": "9"}  # fmt: skip
+    lock = hold_task_lock(task)
+    try:
+        late = subprocess.run(
+            ["bash", "-c", 'exec 9<&"$0"; exec bash run.sh', str(lock)],
+            cwd=task, env=env, pass_fds=(lock,), capture_output=True, text=True, check=False,
+        )  # fmt: skip
+    finally:
+        os.close(lock)
+    assert late.returncode == 0 and "claimed again" in late.stderr
+    assert not (task / SETTINGS.STARTED_FILE).exists() and completed_runs(task) == 0

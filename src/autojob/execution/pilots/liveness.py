@@ -161,7 +161,9 @@ def live_pilots(pool: Pool, liveness: Liveness) -> set[str]:
     host, for :data:`.pool.LOCAL_SILENCE` after its submit). An unsure answer counts as live.
     """
     records = {str(r.get("pilot")): r for r in pool.pilots()}
-    live = {i for i, r in records.items() if r.get("ended") is None and liveness.alive(pool, i)}
+    unended = [r for r in records.values() if r.get("ended") is None]
+    dead = set(liveness.dead_among(pool, unended)) if unended else set()
+    live = {str(r.get("pilot")) for r in unended} - dead
     waiting = [i for i in pool.submitted_pilots() if i not in records]
     if not waiting:
         return live

@@ -16,10 +16,11 @@ from autojob.store.state import FINAL_STATES, State, read_state
 from .helpers import alive, run, wait_until
 
 #: a task's command that counts its completed runs and any run overlapping another
-#: (a run holds flock on inflight.lock; the kernel drops it when the run dies)
+#: (a run holds flock on inflight.lock; the kernel drops it when the run dies); a
+#: run stopped by a signal exits as its command did
 COUNTED = (
-    "flock -n inflight.lock -c 'sleep {sleep}; echo done >> runs.txt' "
-    "|| {{ echo overlap >> overlaps.txt; exit 1; }}"
+    "flock -n -E 75 inflight.lock -c 'sleep {sleep}; echo done >> runs.txt'; "
+    "code=$?; if [ $code = 75 ]; then echo overlap >> overlaps.txt; exit 1; fi; exit $code"
 )
 
 

@@ -50,8 +50,8 @@ from autojob.execution.pilots.pool import (
 from autojob.execution.processes import send_signal
 from autojob.store.atomic import write_atomic
 from autojob.store.journal import note_changed
-from autojob.store.run_files import record
-from autojob.store.state import FINAL_STATES, State, read_state, this_host
+from autojob.store.run_files import record, remove_record
+from autojob.store.state import FINAL_STATES, State, read_record, read_state, this_host
 from autojob.store.state import process_start_ticks as start_ticks_of
 from autojob.store.task_lock import task_lock
 
@@ -63,6 +63,8 @@ GRACE = 10.0
 #: seconds a worker waits, when a task died of SIGTERM or SIGKILL, for the signal
 #: that tells the pilot itself is being stopped (then the task is not failed)
 ENDING_PATIENCE = 1.0
+#: exit codes of a task script (or of what it ran) stopped by SIGTERM or SIGKILL
+STOPPED = frozenset({-signal.SIGTERM, -signal.SIGKILL, 128 + signal.SIGTERM, 128 + signal.SIGKILL})
 #: seconds between two looks at tasks other pilots hold
 RECHECK = 1.0
 #: the descriptor on which a task script finds its task's lock, held for it
@@ -282,8 +284,9 @@ class Worker:
         """
         while self._reaped:
             run, code, elapsed, usage = self._reaped.popleft()
-            if run.reason is None and -code in (signal.SIGTERM, signal.SIGKILL) and self._ending():
-                continue  # stopped with this pilot (scancel, qdel): lost with it, claimed again
+            if run.reason is None and code in STOPPED and self._ending():
+                lost_with_pilot(run.path)  # stopped with this pilot (scancel, qdel)
+                continue
             if code or run.reason is not None or not (run.path / SETTINGS.ENDED_FILE).exists():
                 record_run_end(run.path, code, run.reason, grace=GRACE)  # else its own end stands
             self._account(run.path, code, elapsed, usage)
@@ -369,9 +372,11 @@ class Worker:
             os.wait4(run.pid, 0)
             os.close(run.pidfd)
         self.running.clear()
-        if self.pool.cancelled:  # stopped by a cancel: their end says so
-            for path in stopped:
+        for path in stopped:
+            if self.pool.cancelled:  # stopped by a cancel: their end says so
                 record_cancelled(path)
+            else:
+                lost_with_pilot(path)
 
     # -- signals and the heartbeat -------------------------------------------
 
@@ -438,6 +443,21 @@ def _own_cpu() -> float:
     """CPU seconds the worker itself has used (its tasks apart)."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return round(usage.ru_utime + usage.ru_stime, 3)
+
+
+def lost_with_pilot(path: Path) -> None:
+    """Forget the failed end a task's script recorded as its pilot was stopped.
+
+    A scheduler stopping a pilot signals every process of its job: a task's
+    command may die of it while its script lives on to record the failure.
+    That run was lost with its pilot, not failed: without its end it is
+    claimed again (its start and output go to its history then). An end
+    with exit code 0 stands: the task had finished.
+    """
+    with task_lock(path):
+        ended = read_record(path / SETTINGS.ENDED_FILE)
+        if ended is not None and ended.get("exit_code") != 0:
+            remove_record(path, "ENDED_FILE")
 
 
 def record_cancelled(path: Path) -> None:

@@ -24,7 +24,11 @@ handed the tasks to the moment every task's end record is on disk:
     waiting for it.
 
 For each it prints tasks per second and core-seconds per task (wall time times
-cores, over tasks), and ratios against the floor. Then the cost of the claim
+cores, over tasks), and ratios against the floor; then, for the floor and the
+pilots, the CPU time per task of the launcher itself (the floor's threads; the
+pilots' workers, from their records) and of the task scripts (the floor's
+children; each task's ``wait4`` accounting), which the machine's load changes
+little. Then the cost of the claim
 alone (``claim_tasks`` on one task, in this process) and of its parts: the
 task's lock, reading its state, writing its queued record, noting it in the
 status journal. Targets (issue): pilots >= 20x the array's throughput, pilots'
@@ -38,6 +42,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -49,6 +54,7 @@ from pathlib import Path
 from common import fmt, log, new_parser, print_header, ratio, verdict
 
 from autojob import SETTINGS
+from autojob.execution.pilots.pool import HEARTBEAT
 from autojob.store.state import read_state
 
 AUTOJOB = Path(sys.executable).parent / "autojob"
@@ -109,10 +115,41 @@ def floor(paths: list[Path], cores: int) -> float:
             subprocess.run(["bash", str(path / "run.sh")], env=env, stdout=out, stderr=err,
                            stdin=subprocess.DEVNULL, check=False)  # fmt: skip
 
+    before = _usage()
     start = time.perf_counter()
     with ThreadPoolExecutor(cores) as pool:
         list(pool.map(one, paths))
-    return time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    after = _usage()
+    CPU["floor"] = (after[0] - before[0], after[1] - before[1])
+    return seconds
+
+
+#: CPU seconds in all, by contender: (the launcher itself, the task scripts), where known
+CPU: dict[str, tuple[float, float]] = {}
+
+
+def _usage() -> tuple[float, float]:
+    """CPU seconds of this process and of its children waited for."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
+
+
+def pilot_cpu(paths: list[Path]) -> tuple[float, float] | None:
+    """The pilots' own CPU seconds (their records) and their tasks' (``wait4``); None: no pilots."""
+    from autojob.execution.pilots.pool import pools_under
+
+    study = paths[0].parent.parent
+    records = [r for pool in pools_under(study) for r in pool.pilots()]
+    if not records:
+        return None
+    own = sum(float(r.get("cpu_seconds") or 0.0) for r in records)
+    tasks = 0.0
+    for path in paths:
+        stats = json.loads((path / SETTINGS.SCHEDULER_STATS_FILE).read_text())
+        tasks += stats["user_seconds"] + stats["system_seconds"]
+    return own, tasks
 
 
 def autojob_submit(*args: str) -> Callable[[list[Path], int], float]:
@@ -245,9 +282,25 @@ def main() -> int:
             seconds = contender(paths, args.cores)
             check_success(paths)
             results[name] = (count, seconds)
+            if name.startswith("pilots"):
+                time.sleep(2 * HEARTBEAT)  # the pilots' last records, with their CPU time
+                CPU[name] = pilot_cpu(paths) or (float("nan"), float("nan"))
         claims = claim_costs(Path(base, "claims"), args.claims)
     report(results, args.cores, claims)
+    report_cpu(results)
     return 0
+
+
+def report_cpu(results: dict[str, tuple[int, float]]) -> None:
+    """CPU per task of the launcher and of the task scripts: what load does not change."""
+    print_header("CPU per task, ms: the launcher itself, and the task scripts it ran")
+    print(f"{'contender':14} {'launcher':>9} {'scripts':>9} {'vs floor':>9}")
+    floor_all = sum(CPU["floor"]) / results["floor"][0] if "floor" in CPU else None
+    for name, (launcher, scripts) in CPU.items():
+        count = results[name][0]
+        both = (launcher + scripts) / count
+        versus = ratio(both, floor_all) if floor_all else "-"
+        print(f"{name:14} {launcher / count * 1000:9.2f} {scripts / count * 1000:9.2f} {versus:>9}")
 
 
 def report(results: dict[str, tuple[int, float]], cores: int, claims: dict[str, float]) -> None:

@@ -13,19 +13,29 @@ from autojob import SETTINGS
 from autojob.execution.pilots.pool import Pool, pools_under
 from autojob.store.state import FINAL_STATES, State, read_state
 
-from .helpers import run, wait_until
+from .helpers import alive, run, wait_until
 
 #: a task's command that counts its completed runs and any run overlapping another
-#: (a run holds flock on inflight.lock; the kernel drops it when the run dies)
+#: (a run holds flock on inflight.lock; the kernel drops it when the run dies); a
+#: run stopped by a signal exits as its command did
 COUNTED = (
-    "flock -n inflight.lock -c 'sleep {sleep}; echo done >> runs.txt' "
-    "|| {{ echo overlap >> overlaps.txt; exit 1; }}"
+    "flock -n -E 75 inflight.lock -c 'sleep {sleep}; echo done >> runs.txt'; "
+    "code=$?; if [ $code = 75 ]; then echo overlap >> overlaps.txt; exit 1; fi; exit $code"
 )
+
+
+#: the file of a study that says how long each :func:`counted_paced` task of it sleeps
+PACE = "pace"
 
 
 def counted(sleep: float = 0) -> str:
     """The command of a task that counts its runs (see :data:`COUNTED`)."""
     return COUNTED.format(sleep=sleep)
+
+
+def counted_paced() -> str:
+    """A :func:`counted` task sleeping what its study's :data:`PACE` file says, when it starts."""
+    return COUNTED.format(sleep=f'"$(cat ../../{PACE})"')
 
 
 def submit_pilots(study: Path, *args: str) -> str:
@@ -34,6 +44,18 @@ def submit_pilots(study: Path, *args: str) -> str:
     assert result.returncode == 0, result.stderr
     assert "pilot(s)" in result.stdout, result.stdout
     return result.stdout
+
+
+def running_pilots(pool: Pool) -> list[dict[str, Any]]:
+    """The records of the pool's pilots whose worker runs (on this machine)."""
+    return [r for r in pool.pilots() if r.get("ended") is None and alive(int(r["pid"]))]
+
+
+def revived_by_status(study: Path) -> int:
+    """Run ``autojob status``; the pilots it submitted (to a pool with work and no pilot)."""
+    status = run("status", study, "--json", cwd=study.parent)
+    assert status.returncode == 0, status.stderr
+    return sum(len(pool["revived"]) for pool in json.loads(status.stdout)["pilots"])
 
 
 def the_pool(study: Path) -> Pool:

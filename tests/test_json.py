@@ -191,6 +191,35 @@ def test_cancel_json(tmp_path: Path) -> None:
     assert as_json("cancel", tmp_path, cwd=tmp_path) == {"cancelled": [], "pilots_stopped": []}
 
 
+def test_pilots_in_the_json_of_submit_status_and_cancel(tmp_path: Path) -> None:
+    study, tasks = study_of_commands(tmp_path, {f"t{i}": "sleep 60" for i in range(3)})
+    plan = as_json("submit", study, "--pilots", "2", "--dry-run", "--json", cwd=tmp_path)
+    assert (plan["executor"], plan["pilot_executor"], plan["dry_run"]) == ("pilot", "local", True)
+    (pool,) = plan["pools"]
+    assert (pool["tasks"], pool["pilots"], pool["budget"]["max_pilots"]) == (3, 2, 2)
+    assert plan["selected"] == 3 and "submitted" not in plan
+    done = as_json("submit", study, "--pilots", "2", "--max-pilots", "3", "--json", cwd=tmp_path)
+    assert done["dry_run"] is False and done["submitted"] == 3 and len(done["job_ids"]) == 2
+    (pool,) = done["pools"]
+    assert pool["budget"] == {"max_pilots": 3, "pilot_hours": None}
+    wait_until(lambda: sum(read_state(t).state.value == "running" for t in tasks) == 2, 60, "runs")
+
+    def pilots() -> Any:
+        (shown,) = as_json("status", study, "--json", cwd=tmp_path)["pilots"]
+        return shown if sum(p["running"] for p in shown["pilots"]) == 2 else None
+
+    shown = wait_until(pilots, 30, "the pilots' records to count their runs (each heartbeat)")
+    assert shown["pool"] == pool["pool"] and shown["revived"] == [] and not shown["finished"]
+    assert sorted(p["pilot"] for p in shown["pilots"]) == sorted(done["job_ids"])
+    assert {p["state"] for p in shown["pilots"]} == {"running"}
+    assert all(0 <= p["heartbeat_age"] < 30 for p in shown["pilots"])
+    stopped = as_json("cancel", study, "--grace", "1", cwd=tmp_path)
+    assert sorted(stopped["pilots_stopped"]) == sorted(done["job_ids"])
+    assert [c["was"] for c in stopped["cancelled"]] == ["running", "running"]
+    (shown,) = as_json("status", study, "--json", cwd=tmp_path)["pilots"]
+    assert shown["cancelled"] and {p["state"] for p in shown["pilots"]} == {"ended"}
+
+
 def test_resubmit_json(finished: tuple[Path, dict[str, Path]], tmp_path: Path) -> None:
     root, tasks = copy_of(finished, tmp_path)
     dry = as_json("resubmit", root, "--dry-run", cwd=root)

@@ -12,18 +12,21 @@ from pathlib import Path
 import pytest
 
 from autojob import SETTINGS
-from autojob.execution.claims import claim_tasks
-from autojob.execution.pilots.launch import submit_pilots as more_pilots
+from autojob.execution.claims import claim_tasks, new_claim
 from autojob.execution.pilots.pool import Budget
 from autojob.store.state import State, read_record, read_state
 
-from .helpers import AUTOJOB, alive, run, study_of_commands, wait_until
+from .helpers import AUTOJOB, run, study_of_commands, wait_until
 from .pilot_helpers import (
+    PACE,
     check_deaths,
     completed_runs,
     counted,
+    counted_paced,
     kill_pilot,
     overlaps,
+    revived_by_status,
+    running_pilots,
     stats,
     submit_pilots,
     the_pool,
@@ -140,23 +143,33 @@ def test_pilots_stop_when_their_budget_is_spent_and_leave_the_rest_idle(tmp_path
 def test_random_pilot_deaths_lose_no_task_and_run_none_twice(
     tmp_path: Path, figures: dict[str, dict[str, int | float | str]]
 ) -> None:
-    """Workers killed with SIGKILL, half of them with the tasks they run."""
+    """Workers killed with SIGKILL, half of them with the tasks they run.
+
+    The tasks last 0.3 s each (their study's ``pace`` file) while pilots are
+    killed, then nothing: every death happens while work is left.
+    """
     count, deaths = 300, 20
-    study, paths = study_of_commands(tmp_path, {f"t{i}": counted(0.05) for i in range(count)})
-    submit_pilots(study, "--pilots", "3", "-j", "2", "--max-pilots", str(4 + 2 * deaths))
+    study, paths = study_of_commands(tmp_path, {f"t{i}": counted_paced() for i in range(count)})
+    (study / PACE).write_text("0.3\n")
+    submit_pilots(study, "--pilots", "3", "-j", "2", "--max-pilots", str(4 + 3 * deaths))
     pool = the_pool(study)
     rng = random.Random(16)
-    killed = 0
-    while killed < deaths and any(read_state(p).state is not State.SUCCESS for p in paths):
-        live = [r for r in pool.pilots() if r.get("ended") is None and alive(int(r["pid"]))]
+    killed = revived = 0
+    until = time.monotonic() + 120
+    while killed < deaths:
+        assert time.monotonic() < until, list(pool.pilots())
+        live = running_pilots(pool)
         if live:
             kill_pilot(rng.choice(live), with_tasks=killed % 2 == 1)
             killed += 1
-        else:  # every pilot dead: no one is left to replace them, so submit one
-            more_pilots(pool, 1)
+        else:  # every pilot dead: no one is left to replace them, but status revives
+            revived += revived_by_status(study)
+            wait_until(lambda: list(pool.pilots()) and running_pilots(pool), 30, "a pilot to start")
         time.sleep(rng.uniform(0.2, 0.5))
-    if not [r for r in pool.pilots() if r.get("ended") is None and alive(int(r["pid"]))]:
-        more_pilots(pool, 1)
+    (study / PACE).write_text("0\n")
+    assert not all(read_state(p).state is State.SUCCESS for p in paths)  # work was left
+    if not running_pilots(pool):
+        revived += revived_by_status(study)
     states = wait_all_final(paths, timeout=300)
     assert set(states.values()) == {State.SUCCESS}
     twice = check_deaths(paths)
@@ -167,7 +180,44 @@ def test_random_pilot_deaths_lose_no_task_and_run_none_twice(
         "runs interrupted and claimed again": again,
         **twice,
         "pilots in all": len(list(pool.pilots())),
+        "pilots submitted by status": revived,
     }
+
+
+def test_status_submits_pilots_when_work_is_left_and_every_pilot_died(tmp_path: Path) -> None:
+    study, paths = study_of_commands(tmp_path, {f"t{i}": counted(0.5) for i in range(4)})
+    submit_pilots(study, "--pilots", "1", "-j", "2", "--max-pilots", "3")
+    pool = the_pool(study)
+    wait_until(lambda: any(read_state(p).state is State.RUNNING for p in paths), 60, "a start")
+    (first,) = list(pool.pilots())
+    kill_pilot(first, with_tasks=True)  # no pilot is left to replace it
+    status = json.loads(run("status", study, "--json", cwd=tmp_path).stdout)
+    (shown,) = status["pilots"]
+    assert len(shown["revived"]) == 1 and shown["revive_error"] is None
+    assert {p["state"] for p in shown["pilots"]} >= {"lost"}
+    assert set(wait_all_final(paths, timeout=120).values()) == {State.SUCCESS}
+    check_deaths(paths)  # the killed runs claimed again, none twice at once
+    wait_pilots_ended(pool, 1)
+    # the work done: no pilot lives, but status submits none (the pool is finished)
+    again = json.loads(run("status", study, "--json", cwd=tmp_path).stdout)
+    (shown,) = again["pilots"]
+    assert shown["revived"] == [] and shown["finished"]
+    assert pool.budget_used()["pilots"] == 2
+    table = run("status", study, cwd=tmp_path).stdout
+    assert "submitted pilot(s)" not in table
+
+
+def test_status_submits_no_pilot_beyond_the_budget(tmp_path: Path) -> None:
+    study, paths = study_of_commands(tmp_path, {f"t{i}": counted(0.5) for i in range(3)})
+    submit_pilots(study, "--pilots", "1", "--max-pilots", "1")
+    pool = the_pool(study)
+    wait_until(lambda: any(read_state(p).state is State.RUNNING for p in paths), 60, "a start")
+    (first,) = list(pool.pilots())
+    kill_pilot(first, with_tasks=True)
+    shown = run("status", study, cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert "submitted pilot(s)" not in shown.stdout and "lost" in shown.stdout
+    assert len(pool.submits()) == 1 and not (pool.dir / "finished").exists()
 
 
 def test_a_task_whose_pilot_died_before_starting_it_is_claimable_again(tmp_path: Path) -> None:
@@ -252,3 +302,43 @@ def test_two_submits_of_pilots_and_a_plain_submit_on_one_tree_run_each_task_once
     assert [completed_runs(p) for p in paths] == [1] * 200
     executors = {read_state(p).executor for p in paths}
     assert "pilot" in executors  # the pilots got some of them (the plain submit may get others)
+
+
+def test_a_script_told_of_a_lock_it_was_not_handed_takes_the_lock_itself(tmp_path: Path) -> None:
+    """``AUTOJOB_CLAIM_LOCK=9`` without descriptor 9 open: the variable alone is not trusted."""
+    from autojob.store.task_lock import hold_task_lock
+
+    _, (task,) = study_of_commands(tmp_path, {"t": counted()})
+    claim = new_claim()
+    claim_tasks([task], frozenset({State.IDLE}), "pilot", claim=claim)
+    env = {**os.environ, "AUTOJOB_TASK_DIR": str(task), "AUTOJOB_CLAIM": claim,
+           "AUTOJOB_CLAIM_LOCK": "9"}  # fmt: skip
+    lock = hold_task_lock(task)  # held by this test, as by a claimer at work
+    try:
+        script = subprocess.Popen(["bash", "run.sh"], cwd=task, env=env)  # descriptor 9 closed
+        time.sleep(1.0)
+        assert script.poll() is None and not (task / SETTINGS.STARTED_FILE).exists()
+    finally:
+        os.close(lock)
+    assert script.wait(timeout=60) == 0
+    assert read_state(task).state is State.SUCCESS and completed_runs(task) == 1
+
+
+def test_a_script_handed_the_lock_still_checks_its_claim(tmp_path: Path) -> None:
+    """The lock on descriptor 9 with a claim superseded: the script does not start."""
+    from autojob.store.task_lock import hold_task_lock
+
+    _, (task,) = study_of_commands(tmp_path, {"t": counted()})
+    claim_tasks([task], frozenset({State.IDLE}), "pilot", claim="newer")
+    env = {**os.environ, "AUTOJOB_TASK_DIR": str(task), "AUTOJOB_CLAIM": "older",
+           "AUTOJOB_CLAIM_LOCK": "9"}  # fmt: skip
+    lock = hold_task_lock(task)
+    try:
+        late = subprocess.run(
+            ["bash", "-c", 'exec 9<&"$0"; exec bash run.sh', str(lock)],
+            cwd=task, env=env, pass_fds=(lock,), capture_output=True, text=True, check=False,
+        )  # fmt: skip
+    finally:
+        os.close(lock)
+    assert late.returncode == 0 and "claimed again" in late.stderr
+    assert not (task / SETTINGS.STARTED_FILE).exists() and completed_runs(task) == 0

@@ -11,16 +11,19 @@ from pathlib import Path
 import pytest
 
 from autojob import SETTINGS
-from autojob.execution.pilots.launch import submit_pilots as more
 from autojob.store.state import State, read_state
 
-from .helpers import alive, run, study_of_commands
+from .helpers import run, study_of_commands
 from .pilot_helpers import (
+    PACE,
     check_deaths,
     completed_runs,
     counted,
+    counted_paced,
     kill_pilot,
     overlaps,
+    revived_by_status,
+    running_pilots,
     stats,
     submit_pilots,
     the_pool,
@@ -41,29 +44,38 @@ def _scheduler(command: list[str]) -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("executor", CLUSTERS)
-def test_2000_tasks_through_4_pilots_in_one_array_each_run_exactly_once(
-    tmp_path: Path, executor: str
-) -> None:
-    study, paths = study_of_commands(tmp_path, {f"t{i}": counted() for i in range(2000)})
-    out = submit_pilots(study, "--executor", executor, "--pilots", "4", "--pilot-time", "00:10:00")
-    pool = the_pool(study)
-    (submit,) = pool.submits()  # one sbatch / qsub call for the 4 pilots
-    assert submit["count"] == 4 and len(submit["job_ids"]) == 1
-    assert f"submitted 4 pilot(s) ({executor}) for 2000 task(s): {submit['job_ids'][0]}" in out
+@pytest.mark.slurm
+@pytest.mark.sge
+def test_2000_tasks_through_4_pilots_in_one_array_each_run_exactly_once(tmp_path: Path) -> None:
+    """On SLURM and Grid Engine at the same time: each run waits on its scheduler apart."""
+    runs = {}
+    for executor in ("slurm", "sge"):
+        study, paths = study_of_commands(
+            tmp_path / executor, {f"t{i}": counted() for i in range(2000)}
+        )
+        out = submit_pilots(
+            study, "--executor", executor, "--pilots", "4", "--pilot-time", "00:10:00"
+        )
+        pool = the_pool(study)
+        (submit,) = pool.submits()  # one sbatch / qsub call for the 4 pilots
+        assert submit["count"] == 4 and len(submit["job_ids"]) == 1
+        assert f"submitted 4 pilot(s) ({executor}) for 2000 task(s): {submit['job_ids'][0]}" in out
+        runs[executor] = (paths, pool, submit["job_ids"][0])
     try:
-        states = wait_all_final(paths, timeout=900)
+        states = {e: wait_all_final(paths, timeout=900) for e, (paths, _, _) in runs.items()}
     finally:
-        subprocess.run(["scancel" if executor == "slurm" else "qdel", submit["job_ids"][0]],
-                       capture_output=True, check=False)  # fmt: skip
-    assert set(states.values()) == {State.SUCCESS}
-    assert [completed_runs(p) for p in paths] == [1] * 2000  # counted by the task itself
-    assert sum(overlaps(p) for p in paths) == 0
-    pilots = pool.submitted_pilots()
-    assert {stats(p)["pilot"] for p in paths} <= set(pilots)
-    assert {read_state(p).executor for p in paths} == {"pilot"}
-    records = wait_pilots_ended(pool, len({stats(p)["pilot"] for p in paths}), timeout=120)
-    assert sum(r["done"] for r in records) == 2000
+        for executor, (_, _, job) in runs.items():
+            subprocess.run(["scancel" if executor == "slurm" else "qdel", job],
+                           capture_output=True, check=False)  # fmt: skip
+    for executor, (paths, pool, _) in runs.items():
+        assert set(states[executor].values()) == {State.SUCCESS}, executor
+        assert [completed_runs(p) for p in paths] == [1] * 2000  # counted by the task itself
+        assert sum(overlaps(p) for p in paths) == 0
+        pilots = pool.submitted_pilots()
+        assert {stats(p)["pilot"] for p in paths} <= set(pilots)
+        assert {read_state(p).executor for p in paths} == {"pilot"}
+        records = wait_pilots_ended(pool, len({stats(p)["pilot"] for p in paths}), timeout=120)
+        assert sum(r["done"] for r in records) == 2000
 
 
 @pytest.mark.parametrize("executor", CLUSTERS)
@@ -114,41 +126,51 @@ def _node_down_and_back() -> None:
 def test_random_pilot_deaths_on_slurm_lose_no_task_and_run_none_twice(
     tmp_path: Path, figures: dict[str, dict[str, int | float | str]]
 ) -> None:
-    count, deaths = 2000, 50  # deaths at most: they stop when the work is done
-    study, paths = study_of_commands(tmp_path, {f"t{i}": counted(0.01) for i in range(count)})
+    """50 deaths while 2,000 tasks run: scancel, SIGKILL of a worker, the node down and back.
+
+    The tasks last 0.3 s each (their study's ``pace`` file) while pilots are
+    killed, then nothing, so the deaths all happen while the work lasts.
+    """
+    count, deaths = 2000, 50
+    study, paths = study_of_commands(tmp_path, {f"t{i}": counted_paced() for i in range(count)})
+    (study / PACE).write_text("0.3\n")
     submit_pilots(
-        study, "--executor", "slurm", "--pilots", "4", "--pilot-time", "00:10:00",
-        "--max-pilots", str(4 + deaths + 10),
+        study, "--executor", "slurm", "--pilots", "6", "--pilot-time", "00:10:00",
+        "--max-pilots", str(6 + 2 * deaths),
     )  # fmt: skip
     pool = the_pool(study)
     rng = random.Random(16)
-    how = {"scancel": 0, "SIGKILL of the worker": 0, "node down and back": 0}
-    seen_live = time.monotonic()
+    how = {"scancel": 0, "SIGKILL of the worker": 0, "with its tasks": 0, "node down and back": 0}
+    revived, seen_live, until = 0, time.monotonic(), time.monotonic() + 150
     try:
-        while sum(how.values()) < deaths:
-            live = [r for r in pool.pilots() if r.get("ended") is None and alive(int(r["pid"]))]
-            if all(read_state(p).state is State.SUCCESS for p in paths[-50:]):
-                break
-            if not live and time.monotonic() - seen_live > 10:
-                more(pool, 1)  # every pilot dead and none replaced: no one else is left
-                seen_live = time.monotonic()
+        while sum(how[k] for k in how if k != "with its tasks") < deaths:
+            assert time.monotonic() < until, (how, list(pool.pilots()))
+            live = running_pilots(pool)
             if live:
                 seen_live = time.monotonic()
+            elif time.monotonic() - seen_live > 8:  # every pilot dead, none pending
+                revived += revived_by_status(study)
+                seen_live = time.monotonic()
             if len(live) >= 2:  # one is left working, to find the dead one and replace it
-                done = sum(how.values())
+                done = sum(how[k] for k in how if k != "with its tasks")
                 kind = rng.choice(["scancel", "SIGKILL of the worker"])
                 kind = "node down and back" if done in (15, 35) else kind
                 if kind == "scancel":
                     _scheduler(["scancel", str(rng.choice(live)["pilot"])])
                 elif kind == "SIGKILL of the worker":
-                    kill_pilot(rng.choice(live), with_tasks=rng.random() < 0.5)
+                    with_tasks = rng.random() < 0.5
+                    kill_pilot(rng.choice(live), with_tasks=with_tasks)
+                    how["with its tasks"] += with_tasks
                 else:
                     _node_down_and_back()
                 how[kind] += 1
-            time.sleep(rng.uniform(0.5, 1.5))
-        if not [r for r in pool.pilots() if r.get("ended") is None and alive(int(r["pid"]))]:
-            more(pool, 2)
-        states = wait_all_final(paths, timeout=900)
+            time.sleep(rng.uniform(0.3, 0.8))
+        (study / PACE).write_text("0\n")  # the rest at full speed
+        assert not any(read_state(p).state is State.SUCCESS for p in paths[-20:])  # work left
+        time.sleep(8)
+        if not running_pilots(pool):
+            revived += revived_by_status(study)
+        states = wait_all_final(paths, timeout=600)
     finally:
         ids = {j for s in pool.submits() for j in s["job_ids"]}
         subprocess.run(["scancel", *ids], capture_output=True, check=False)
@@ -160,16 +182,27 @@ def test_random_pilot_deaths_on_slurm_lose_no_task_and_run_none_twice(
         **twice,
         "runs claimed again": sum(1 for p in paths if (p / SETTINGS.HISTORY_DIR).exists()),
         "pilots in all": len(pool.submitted_pilots()),
+        "pilots submitted by status": revived,
     }
+    assert how["scancel"] and how["SIGKILL of the worker"] and how["node down and back"] == 2
 
 
 @pytest.mark.parametrize("executor", CLUSTERS)
 def test_tasks_of_a_pilot_killed_mid_run_are_submitted_again(tmp_path: Path, executor: str) -> None:
     study, paths = study_of_commands(tmp_path, {f"t{i}": counted(3) for i in range(2)})
     submit_pilots(
-        study, "--executor", executor, "--pilots", "1", "-j", "2",
-        "--pilot-time", "00:05:00", "--max-pilots", "2",
-    )  # fmt: skip
+        study,
+        "--executor",
+        executor,
+        "--pilots",
+        "1",
+        "-j",
+        "2",
+        "--pilot-time",
+        "00:05:00",
+        "--max-pilots",
+        "1",
+    )  # fmt: skip  (a budget of one: status cannot submit another)
     pool = the_pool(study)
     deadline = time.monotonic() + 120
     while not all(read_state(p).state is State.RUNNING for p in paths):

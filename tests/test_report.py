@@ -163,6 +163,29 @@ def test_a_study_group_and_a_study_alone(tree: Path, tmp_path: Path) -> None:
     assert "sample-1" not in study.path.read_text()
 
 
+def test_the_pilots_of_a_tree_are_on_its_page(tmp_path: Path) -> None:
+    """Each pilot with its tasks done; a tree without pilots has no such section."""
+    from autojob.execution.pilots.pool import pools_under
+    from autojob.report import write_report
+    from tests.pilot_helpers import submit_pilots, wait_pilots_ended
+
+    study, _ = study_of_commands(tmp_path, {f"t{i}": "true" for i in range(5)})
+    before = write_report(study, tmp_path / "before.html").path.read_text()
+    assert 'id="pilots"' not in before
+    submit_pilots(study, "--pilots", "2", "--pilot-time", "00:05:00")
+    (pool,) = pools_under(study)
+    records = wait_pilots_ended(pool, 2)
+    page = write_report(study, tmp_path / "page.html").path.read_text()
+    section = page[page.index('<section id="pilots">') : page.index('<section id="failures">')]
+    assert f"{pool.dir.name}: pilots (local) ended 2" in section
+    assert "5 task(s) done" in section and "0:05:00 each" in section
+    for record in records:
+        row = re.search(rf"<tr><td>{record['pilot']}</td><td>ended</td>.*?</tr>", section)
+        assert row is not None and f'<td class="n">{record["done"]}</td>' in row.group(0)
+        assert f"<td>{record['why']}</td>" in row.group(0)
+    assert sum(r["done"] for r in records) == 5
+
+
 def test_a_bad_plot_is_refused_and_nothing_written(tree: Path, tmp_path: Path) -> None:
     out = tmp_path / "r.html"
     done = run("report", tree, "-o", out, "--plot", "energy", cwd=tmp_path)

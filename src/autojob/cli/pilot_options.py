@@ -80,10 +80,12 @@ def submit_with_pilots(
     allowed: frozenset[State],
     dry_run: bool,
     wait: bool,
+    as_json: bool = False,
 ) -> bool:
     """Plan the pools of ``roots``, print them (``dry_run``) or submit them and say so.
 
-    Returns True (the submit is done).
+    ``as_json``: say it as one JSON document (docs/json.md). Returns True (the
+    submit is done).
     """
     from autojob.errors import InputError  # noqa: PLC0415
     from autojob.execution.executor import chosen_executor  # noqa: PLC0415
@@ -121,8 +123,53 @@ def submit_with_pilots(
     budget = Budget(options.max_pilots or pilots, options.pilot_hours)
     request = PilotRequest(pilots, per_pilot or 1, seconds, budget)
     plan = plan_pilots(chosen, selected, request, root=roots[0], allowed=allowed)
-    _say(plan, None if dry_run or not selected else submit_planned_pilots(plan), allowed)
+    done = None if dry_run or not selected else submit_planned_pilots(plan)
+    if as_json:
+        _say_json(plan, done, allowed, chosen.name, dry_run)
+    else:
+        _say(plan, done, allowed)
     return True
+
+
+def _say_json(
+    plan: Plan, done: Submission | None, allowed: frozenset[State], executor: str, dry_run: bool
+) -> None:
+    """What ``_say`` says, as ``submit --pilots --json`` prints it."""
+    from autojob.cli.output import print_json_streamed, submission_json  # noqa: PLC0415
+    from autojob.cli.submit import _preview_json  # noqa: PLC0415
+    from autojob.execution.pilots import PoolPlan  # noqa: PLC0415
+    from autojob.execution.submit import nothing_to_submit  # noqa: PLC0415
+
+    pools = [
+        {
+            "pool": str(p.pool.dir),
+            "tasks": len(p.tasks),
+            "pilots": p.settings.pilots,
+            "tasks_per_pilot": p.settings.per_pilot,
+            "pilot_seconds": p.settings.pilot_seconds,
+            "budget": {
+                "max_pilots": p.settings.budget.max_pilots,
+                "pilot_hours": p.settings.budget.pilot_hours,
+            },
+            "command": p.command(),
+        }
+        for p in plan.jobs
+        if isinstance(p, PoolPlan)
+    ]
+    report: dict[str, object] = {
+        "executor": plan.executor,
+        "pilot_executor": executor,
+        "dry_run": dry_run,
+        "selected": len(plan.selected),
+        "pools": pools,
+    }
+    if done is not None:
+        report |= submission_json(done) or {}
+    elif plan.selected:
+        report |= _preview_json(plan)
+    else:
+        report |= {"submitted": 0, "message": nothing_to_submit(allowed)}
+    print_json_streamed(report)
 
 
 def _say(plan: Plan, done: Submission | None, allowed: frozenset[State]) -> None:

@@ -14,43 +14,53 @@ __all__ = ["cancel_pools_under", "pilot_tables", "pilots_json", "stop_pools"]
 
 
 def pilots_json(root: Path) -> list[dict[str, Any]]:
-    """The pools of the tree at ``root`` with their pilots (``status --json`` "pilots")."""
+    """The pools of the tree at ``root`` with their pilots (``status --json`` "pilots").
+
+    A pool with work left and no live pilot gets new pilots first (within its
+    budget), so a study finishes with no one watching but ``status``.
+    """
     from autojob.execution.pilots.report import pilot_report  # noqa: PLC0415
 
-    return pilot_report(root)
-
-
-def _left(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    minutes, rest = divmod(int(seconds), 60)
-    return f"{minutes // 60}:{minutes % 60:02d}:{rest:02d}"
+    return pilot_report(root, revive_idle=True)
 
 
 def pilot_tables(root: Path) -> list[Table]:
     """One table per pool that has a pilot not ended, or pilots at all when none ended."""
     from rich.table import Table  # noqa: PLC0415
 
+    from autojob.execution.pilots.report import clock, state_counts  # noqa: PLC0415
+
     tables = []
     for pool in pilots_json(root):
         rows = pool["pilots"]
-        counts: dict[str, int] = {}
-        for row in rows:
-            counts[row["state"]] = counts.get(row["state"], 0) + 1
-        shown = ", ".join(f"{state} {n}" for state, n in sorted(counts.items()))
+        shown = state_counts(pool)
         table = Table(
             title=f"pilots ({pool['executor']}): {shown}; {Path(pool['pool']).name}",
             title_justify="left",
+            caption=_revived(pool),
+            caption_justify="left",
         )
         for column in ("pilot", "state", "tasks done", "running", "time left", "why ended"):
             table.add_column(column)
         for row in rows:
             table.add_row(
                 row["pilot"], row["state"], str(row["done"]), str(row["running"]),
-                _left(row.get("seconds_left")), row.get("why") or "",
+                clock(row.get("seconds_left")), row.get("why") or "",
             )  # fmt: skip
         tables.append(table)
     return tables
+
+
+def _revived(pool: dict[str, Any]) -> str | None:
+    """What reviving the pool did, if anything."""
+    if pool.get("revive_error"):
+        return (
+            f"work is left and no pilot lives, but none could be submitted: {pool['revive_error']}"
+        )
+    if pool.get("revived"):
+        ids = ", ".join(pool["revived"])
+        return f"work was left and no pilot lived: submitted pilot(s) {ids}"
+    return None
 
 
 def cancel_pools_under(paths: list[Path]) -> list[Pool]:

@@ -136,7 +136,7 @@ def submit(
     chosen_pilots = PilotOptions(**pilots)
     if chosen_pilots.given and submit_with_pilots(
         roots, chosen_pilots, executor=executor, per_pilot=max_parallel, allowed=allowed,
-        dry_run=dry_run, wait=wait,
+        dry_run=dry_run, wait=wait, as_json=as_json,
     ):  # fmt: skip
         return
     chosen, plan = plan_submission(

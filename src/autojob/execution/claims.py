@@ -20,9 +20,9 @@ from autojob.store.state import (
     read_state,
     this_host,
 )
-from autojob.store.task_lock import task_lock
+from autojob.store.task_lock import hold_task_lock, task_lock
 
-__all__ = ["claim_tasks", "new_claim", "runner_identity"]
+__all__ = ["claim_and_hold", "claim_tasks", "new_claim", "runner_identity"]
 
 logger = logging.getLogger(__name__)
 
@@ -64,21 +64,62 @@ def claim_tasks(
     base = {"executor": executor, "runner": runner_identity(), "claim": claim or new_claim()}
     for path in paths:
         with task_lock(path):
-            names = set(os.listdir(path))
-            found = read_state(path, names)
-            state = found.state
-            live = state in (State.QUEUED, State.RUNNING)
-            if live and not (reclaim is not None and reclaim(path, found)):
-                continue  # a live run is never claimed again, whatever was asked
-            if not live and state not in allowed:
-                continue
-            if SETTINGS.COMMAND_FILE in names and command_alive(path) is not None:
-                logger.warning("%s: a command of its earlier run still runs; not claimed", path)
-                continue
-            archive_run(path, names)
             more = extra.get(path) if extra else None
-            record(path, "QUEUED_FILE", {**base, **more} if more else base, note=False)
+            if not _claim_locked(path, allowed, {**base, **more} if more else base, reclaim):
+                continue
         claimed.append(path)
     if note:
         note_changed(claimed)
     return claimed
+
+
+def claim_and_hold(
+    path: Path,
+    allowed: frozenset[State],
+    executor: str,
+    *,
+    extra: dict[str, Any],
+    claim: str,
+    reclaim: Callable[[Path, TaskState], bool] | None = None,
+) -> int | None:
+    """Claim one task as :func:`claim_tasks` does, keeping its lock: the descriptor, or None.
+
+    The caller hands the descriptor to the task script it launches (which
+    releases the lock once its start is recorded) and closes its own copy, so
+    the claim stands, unseen by anyone else, until the run has started. The
+    claim is not noted in the status journals (the caller notes its claims
+    together; the script notes its start).
+    """
+    fd = hold_task_lock(path)
+    try:
+        base = {"executor": executor, "runner": runner_identity(), "claim": claim, **extra}
+        if _claim_locked(path, allowed, base, reclaim):
+            return fd
+    except BaseException:
+        os.close(fd)
+        raise
+    os.close(fd)
+    return None
+
+
+def _claim_locked(
+    path: Path,
+    allowed: frozenset[State],
+    queued: dict[str, Any],
+    reclaim: Callable[[Path, TaskState], bool] | None,
+) -> bool:
+    """Under the task's lock: claim it (its queued record ``queued``) if it may be."""
+    names = set(os.listdir(path))
+    found = read_state(path, names)
+    state = found.state
+    live = state in (State.QUEUED, State.RUNNING)
+    if live and not (reclaim is not None and reclaim(path, found)):
+        return False  # a live run is never claimed again, whatever was asked
+    if not live and state not in allowed:
+        return False
+    if SETTINGS.COMMAND_FILE in names and command_alive(path) is not None:
+        logger.warning("%s: a command of its earlier run still runs; not claimed", path)
+        return False
+    archive_run(path, names)
+    record(path, "QUEUED_FILE", queued, note=False)
+    return True

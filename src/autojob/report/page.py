@@ -1,4 +1,4 @@
-"""One self-contained HTML page: the summary, the plots, the DAGs and the failures.
+"""One self-contained HTML page: the summary, the plots, the DAGs, the pilots, the failures.
 
 The page needs no network: its style and script are inline, every plot is an
 inline SVG (a dense plot's marks as an embedded PNG), and its
@@ -13,11 +13,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import jinja2
 
 from autojob.errors import AutojobError
 from autojob.report.data import STATE_ORDER, TROUBLE, ReportData, gather
+from autojob.report.pilots import pilot_section
 from autojob.report.plots import (
     STATE_COLOURS,
     dag_svg,
@@ -78,7 +80,7 @@ def write_report(
         )
     data = gather(root, rescan=rescan)
     sweeps = sweep_points(data.status, list(plots), output) if plots else Sweeps([])
-    page, counted = render_page(data, sweeps.plots)
+    page, counted = render_page(data, sweeps.plots, pilot_section(root))
     write_atomic(output, page)
     sweeps.keep()
     return Written(
@@ -94,8 +96,10 @@ def write_report(
     )
 
 
-def render_page(data: ReportData, sweeps: list[SweepPoints]) -> tuple[str, int]:
-    """The page's HTML, and how many plots it holds."""
+def render_page(
+    data: ReportData, sweeps: list[SweepPoints], pilots: Sequence[dict[str, Any]] = ()
+) -> tuple[str, int]:
+    """The page's HTML, and how many plots it holds (``pilots``: :func:`pilot_section`)."""
     now = data.generated_at
     plots = [
         {"id": name, "svg": svg}
@@ -147,6 +151,7 @@ def render_page(data: ReportData, sweeps: list[SweepPoints]) -> tuple[str, int]:
         workflows=workflows,
         failures=[{**vars(f), "ended": _when(f.ended_at)} for f in data.failures],
         failure_states=[s for s in TROUBLE if any(f.state == s for f in data.failures)],
+        pilots=list(pilots),
     )
     return html, len(plots) + len(drawn_sweeps) + len(workflows)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from autojob.errors import AutojobError
 
-__all__ = ["LOCK_FILE", "task_lock"]
+__all__ = ["LOCK_FILE", "hold_task_lock", "task_lock"]
 
 #: what the task lock is taken on where directories cannot be locked
 LOCK_FILE = ".autojob.lock"
@@ -31,6 +31,23 @@ def task_lock(task_dir: Path, timeout: float = 60.0) -> Iterator[None]:
     Raises:
         AutojobError: the lock is still held by another process after ``timeout``.
     """
+    fd = hold_task_lock(task_dir, timeout)
+    try:
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def hold_task_lock(task_dir: Path, timeout: float = 60.0) -> int:
+    """Take the task's lock (as :func:`task_lock`) and return the descriptor holding it.
+
+    The lock lasts until every copy of the descriptor is closed: a launcher
+    can hand it to the task script it starts (which releases it once its
+    start is recorded), so no one can claim the task in between.
+
+    Raises:
+        AutojobError: the lock is still held by another process after ``timeout``.
+    """
     path = os.fspath(task_dir)
     fd, locked = _open_lockable(path)
     try:
@@ -44,9 +61,10 @@ def task_lock(task_dir: Path, timeout: float = 60.0) -> Iterator[None]:
                 )
             time.sleep(0.01)
             locked = _try_lock(fd)
-        yield
-    finally:
-        os.close(fd)  # releases the lock
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def _open_lockable(folder: str) -> tuple[int, bool]:

@@ -8,6 +8,7 @@ against the pool's budget (:meth:`Pool.take_budget`) before it is submitted.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shlex
@@ -17,16 +18,21 @@ import sys
 import time
 from pathlib import Path
 
+from filelock import FileLock
+
+from autojob import SETTINGS
 from autojob.errors import AutojobError, SchedulerError
+from autojob.execution.pilots.liveness import Liveness, live_pilots
 from autojob.execution.pilots.pool import Pool, local_pilot_alive, pilot_file_name
 from autojob.scheduler import SchedulerInputs
 from autojob.store.atomic import write_atomic
-from autojob.store.state import FINAL_STATES, read_state, this_host
+from autojob.store.state import FINAL_STATES, State, read_record, read_state, this_host
 
 __all__ = [
     "pilot_command",
     "pilot_script",
     "replace_pilot",
+    "revive",
     "stop_pilots",
     "submit_pilots",
     "work_left",
@@ -37,6 +43,11 @@ SCRIPT = "pilots.sh"
 WORKER = "autojob.execution.pilots.worker"
 #: the job name of every pilot
 JOB_NAME = "autojob-pilot"
+#: the folder of a pool naming the pilots replaced already
+REPLACED = "replaced"
+#: the file of a pool whose tasks had all ended (or gone to others) once none of its
+#: pilots lived: it is never revived again
+FINISHED = "finished"
 _ELEMENT = {
     "slurm": ('"${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}"', '"${SLURM_ARRAY_TASK_ID}"'),
     "sge": ('"${JOB_ID}.${SGE_TASK_ID}"', '"$((SGE_TASK_ID - 1))"'),
@@ -137,8 +148,30 @@ def _start_local(pool: Pool, index: int) -> str:
 
 
 def work_left(pool: Pool) -> bool:
-    """Whether a task of the pool has not ended yet."""
-    return any(read_state(path).state not in FINAL_STATES for path, _, _ in pool.tasks())
+    """Whether a task of the pool is left for its pilots: not ended, and not another's.
+
+    A task queued or running for another executor, or for another pool, is
+    not this pool's work (a later submit took it).
+    """
+    where = str(pool.dir)
+    for path, _, _ in pool.tasks():
+        state = read_state(path)
+        if state.state in FINAL_STATES:
+            continue
+        if state.state not in (State.QUEUED, State.RUNNING):
+            return True
+        claim = read_record(path / SETTINGS.QUEUED_FILE) or {}
+        if claim.get("pool") == where:
+            return True
+    return False
+
+
+def replaced(pool: Pool) -> set[str]:
+    """The file names (:func:`pilot_file_name`) of the pilots replaced already."""
+    try:
+        return set(os.listdir(pool.dir / REPLACED))
+    except FileNotFoundError:
+        return set()
 
 
 def replace_pilot(pool: Pool, pilot_id: str) -> None:
@@ -147,13 +180,9 @@ def replace_pilot(pool: Pool, pilot_id: str) -> None:
     At most once per pilot, whoever asks first: the pilot itself, or any pilot
     that finds it dead (``replaced/`` in the pool keeps the names).
     """
-    if pool.cancelled or not work_left(pool):
+    if pool.cancelled or pilot_file_name(pilot_id) in replaced(pool) or not work_left(pool):
         return
-    marks = pool.dir / "replaced"
-    marks.mkdir(exist_ok=True)
-    try:
-        os.close(os.open(marks / pilot_file_name(pilot_id), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-    except FileExistsError:
+    if not _mark_replaced(pool, pilot_id):
         return  # replaced already
     try:
         ids = submit_pilots(pool, 1)
@@ -164,6 +193,44 @@ def replace_pilot(pool: Pool, pilot_id: str) -> None:
         logger.info("submitted the next pilot: %s", ", ".join(ids))
     else:
         logger.warning("work is left, but the pool's pilot budget is spent: %s", pool.dir)
+
+
+def _mark_replaced(pool: Pool, pilot_id: str) -> bool:
+    """Mark ``pilot_id`` replaced; False when it was already."""
+    marks = pool.dir / REPLACED
+    marks.mkdir(exist_ok=True)
+    try:
+        os.close(os.open(marks / pilot_file_name(pilot_id), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return False
+    return True
+
+
+def revive(pool: Pool, *, liveness: Liveness | None = None, ending: str | None = None) -> list[str]:
+    """Submit the pool's first number of pilots again if work is left and none lives.
+
+    For a study to finish with no one watching: ``autojob status`` asks, and
+    so does each pilot as it ends (``ending``: its id, counted as ended).
+    Within the budget; under ``revive.lock``, so two asking at once submit
+    once (the second sees the first's pilots pending). Returns the job ids submitted.
+    """
+    if pool.cancelled or (pool.dir / FINISHED).exists():
+        return []
+    with FileLock(pool.dir / "revive.lock"):
+        live = live_pilots(pool, liveness or Liveness()) - {ending}
+        if live:
+            return []
+        if not work_left(pool):
+            write_atomic(pool.dir / FINISHED, json.dumps({"time": time.time()}) + "\n")
+            return []
+        for record in pool.pilots():  # the new ones stand for every dead one
+            _mark_replaced(pool, str(record.get("pilot")))
+        ids = submit_pilots(pool, pool.settings.pilots)
+    if ids:
+        logger.info("work was left and no pilot lived: submitted %s", ", ".join(ids))
+    else:
+        logger.warning("work is left, but the pool's pilot budget is spent: %s", pool.dir)
+    return ids
 
 
 def stop_pilots(pool: Pool, *, grace: float = 10.0) -> list[str]:

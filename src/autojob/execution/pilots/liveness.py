@@ -14,9 +14,17 @@ Two signals, each used for what it can tell:
   worker's pid and start ticks, on this host.
 
 A task claimed by a dead pilot is lost only if nothing of its run is left
-where this host can see it (a worker killed with SIGKILL leaves its running
-task script behind, which then records its own end): so no task runs twice
-at the same time, and a task that finished is never run again.
+where this host can see it: a worker killed with SIGKILL leaves its running
+task script behind (it then records its own end), and a scheduler's job that
+ended may leave processes that escaped its tracking. So a run started on this
+host is taken over only once its script's process, its process group (the
+script's session: its command and what that started) and the command record
+of ``autojob run`` are all gone; on another host, once the scheduler says the
+pilot's job ended. No task runs twice at the same time, and a task that
+finished is never run again.
+
+:func:`live_pilots` tells which pilots of a pool run or may still start; a
+pool with work left and none of them is revived (:func:`.launch.revive`).
 """
 
 from __future__ import annotations
@@ -25,20 +33,22 @@ import logging
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 from autojob import SETTINGS
 from autojob.errors import SchedulerError
-from autojob.execution.pilots.pool import HEARTBEAT, Pool, local_pilot_alive
+from autojob.execution.pilots.pool import HEARTBEAT, LOCAL_SILENCE, Pool, local_pilot_alive
 from autojob.store.state import (
     State,
     TaskState,
     command_alive,
+    group_alive,
     process_alive,
     read_record,
     this_host,
 )
 
-__all__ = ["Liveness", "scheduler_live"]
+__all__ = ["Liveness", "live_pilots", "scheduler_live"]
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +85,30 @@ class Liveness:
         if directory not in self._pools:
             self._pools[directory] = Pool(Path(directory))
         return self._pools[directory]
+
+    def dead_among(self, pool: Pool, records: list[dict[str, Any]]) -> list[str]:
+        """The pilots of ``records`` (not ended) known dead, asking the scheduler once.
+
+        A pilot whose heartbeat missed a beat is asked about: a dead one is
+        found within about two heartbeats, with one query for all of them.
+        """
+        now = time.time()
+        executor = pool.settings.executor
+        if executor == "local":
+            return [str(r["pilot"]) for r in records if not local_pilot_alive(r, now)]
+        stale = [
+            str(r["pilot"])
+            for r in records
+            if not (isinstance(b := r.get("heartbeat"), int | float) and now - b < 1.5 * HEARTBEAT)
+        ]
+        try:
+            live = scheduler_live(executor, stale)
+        except SchedulerError as exc:
+            logger.warning("cannot tell whether pilots live: %s", exc.message)
+            return []
+        for pilot_id in stale:
+            self._known[(str(pool.dir), pilot_id)] = (pilot_id in live, now)
+        return [p for p in stale if p not in live]
 
     def alive(self, pool: Pool, pilot_id: str) -> bool:
         """Whether pilot ``pilot_id`` of ``pool`` lives (module docstring)."""
@@ -119,17 +153,57 @@ class Liveness:
         return True
 
 
+def live_pilots(pool: Pool, liveness: Liveness) -> set[str]:
+    """The pool's pilots that run, or were submitted and may still start.
+
+    A pilot that has not written its record yet is pending while its
+    scheduler lists its job (local: while its process lives here; from another
+    host, for :data:`.pool.LOCAL_SILENCE` after its submit). An unsure answer counts as live.
+    """
+    records = {str(r.get("pilot")): r for r in pool.pilots()}
+    unended = [r for r in records.values() if r.get("ended") is None]
+    dead = set(liveness.dead_among(pool, unended)) if unended else set()
+    live = {str(r.get("pilot")) for r in unended} - dead
+    waiting = [i for i in pool.submitted_pilots() if i not in records]
+    if not waiting:
+        return live
+    executor = pool.settings.executor
+    if executor != "local":
+        try:
+            return live | scheduler_live(executor, waiting)
+        except SchedulerError:
+            return live | set(waiting)
+    now = time.time()
+    recent = {
+        str(job)
+        for submit in pool.submits()
+        if now - float(submit.get("time", 0)) < LOCAL_SILENCE
+        for job in submit.get("job_ids", [])
+    }
+    return live | {i for i in waiting if i in recent or _local_pid_alive(i)}
+
+
+def _local_pid_alive(pilot_id: str) -> bool:
+    """Whether the local pilot ``host-pid`` (no record yet) still runs here."""
+    host, _, pid = pilot_id.rpartition("-")
+    return host == this_host() and pid.isdigit() and process_alive(int(pid))
+
+
 def _run_left(path: Path) -> bool:
     """Whether a process of the task's run, started on this host, still lives.
 
+    The task script's own process, or any process of its process group (a
+    pilot starts each script in a session of its own, so its command and what
+    that started stay in the group), or the command ``autojob run`` recorded.
     The pilot's record tells the host (a task script records the scheduler's
     name of the node, which may differ from this host's own name); on another
     host the scheduler has stopped what its job left, once the job ended.
     """
     started = read_record(path / SETTINGS.STARTED_FILE) or {}
     pid, ticks = started.get("pid"), started.get("start_ticks")
-    if isinstance(pid, int) and process_alive(
-        pid, start_ticks=ticks if isinstance(ticks, int) else None
+    if isinstance(pid, int) and (
+        process_alive(pid, start_ticks=ticks if isinstance(ticks, int) else None)
+        or group_alive(pid)
     ):
         return True
     return command_alive(os.fspath(path)) is not None

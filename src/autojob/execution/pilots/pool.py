@@ -10,7 +10,11 @@
     submitted.jsonl  one line per submit of pilots: job ids, count, time
     budget.json      pilots and pilot-seconds submitted so far (under budget.lock)
     pilots/<id>.json each pilot's record: start, host, pid, deadline, heartbeat,
-                     tasks done, and its end
+                     tasks done, its own CPU seconds, and its end
+    replaced/<id>    a pilot replaced already (by itself or by who found it dead)
+    revive.lock      held while a pool with no live pilot gets new ones
+    finished         present once every task ended (or went to another submit)
+                     while no pilot lived: the pool is never revived again
     cancel           present once the pool is cancelled: no pilot claims more
 
 A task itself is claimed by a pilot exactly as ``submit`` claims it (its
@@ -52,7 +56,10 @@ NAME = "pilot"
 #: the environment variable naming, to a task a pilot runs, the pilot's pool
 POOL_VARIABLE = "AUTOJOB_PILOT_POOL"
 #: seconds between a worker's heartbeats (its pilot record rewritten)
-HEARTBEAT = 5.0
+HEARTBEAT = 2.0
+#: seconds of silence after which a local pilot on another host is taken for dead
+#: (only its heartbeat can tell there; generous, as a shared file system may lag)
+LOCAL_SILENCE = 15.0
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 
@@ -245,7 +252,7 @@ def local_pilot_alive(record: dict[str, Any], now: float) -> bool:
             start_ticks=ticks if isinstance(ticks, int) else None,
         )
     beat = record.get("heartbeat")
-    return isinstance(beat, int | float) and now - beat < 3 * HEARTBEAT
+    return isinstance(beat, int | float) and now - beat < LOCAL_SILENCE
 
 
 def pools_under(root: Path) -> list[Pool]:

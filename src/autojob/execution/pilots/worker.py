@@ -25,6 +25,7 @@ import collections
 import json
 import logging
 import os
+import resource
 import select
 import shutil
 import signal
@@ -35,14 +36,22 @@ from pathlib import Path
 from typing import Any
 
 from autojob import SETTINGS
-from autojob.execution.claims import claim_tasks, new_claim
+from autojob.execution.claims import claim_and_hold, new_claim
 from autojob.execution.local import record_run_end
 from autojob.execution.pilots.liveness import Liveness
-from autojob.execution.pilots.pool import HEARTBEAT, NAME, POOL_VARIABLE, Pool, deadline_margin
+from autojob.execution.pilots.pool import (
+    HEARTBEAT,
+    NAME,
+    POOL_VARIABLE,
+    Pool,
+    deadline_margin,
+    pilot_file_name,
+)
 from autojob.execution.processes import send_signal
 from autojob.store.atomic import write_atomic
-from autojob.store.run_files import record
-from autojob.store.state import FINAL_STATES, State, read_state, this_host
+from autojob.store.journal import note_changed
+from autojob.store.run_files import record, remove_record
+from autojob.store.state import FINAL_STATES, State, read_record, read_state, this_host
 from autojob.store.state import process_start_ticks as start_ticks_of
 from autojob.store.task_lock import task_lock
 
@@ -54,8 +63,12 @@ GRACE = 10.0
 #: seconds a worker waits, when a task died of SIGTERM or SIGKILL, for the signal
 #: that tells the pilot itself is being stopped (then the task is not failed)
 ENDING_PATIENCE = 1.0
+#: exit codes of a task script (or of what it ran) stopped by SIGTERM or SIGKILL
+STOPPED = frozenset({-signal.SIGTERM, -signal.SIGKILL, 128 + signal.SIGTERM, 128 + signal.SIGKILL})
 #: seconds between two looks at tasks other pilots hold
 RECHECK = 1.0
+#: the descriptor on which a task script finds its task's lock, held for it
+LOCK_FD = 9
 Task = tuple[Path, str, float | None]
 #: why a pilot ended when it submits its successor (if work and budget are left):
 #: out of time for the rest, at its end, or stopped by its scheduler
@@ -106,6 +119,8 @@ class Worker:
         self._poll = select.poll()
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._beat_at = 0.0
+        self._claimed: list[Path] = []  # claims not yet noted in the status journals
+        self._reaped: collections.deque[tuple[Running, int, float, Any]] = collections.deque()
 
     # -- the loop --------------------------------------------------------------
 
@@ -117,6 +132,7 @@ class Worker:
         signal.signal(signal.SIGINT, self._terminated)
         self._heartbeat(force=True)
         why = self._loop()
+        self._settle()
         self._stop_all(why)
         self._heartbeat(force=True, ended=why)
         return why
@@ -142,6 +158,7 @@ class Worker:
                     held.append(task)
                 elif outcome == "later":
                     later.append(task)
+            self._settle()
             if not todo and held and time.monotonic() - looked >= RECHECK:
                 todo.extend(held)  # tasks other pilots held: one may have died
                 held.clear()
@@ -162,14 +179,16 @@ class Worker:
             if time.time() + (need or 0.0) + self.margin > self.deadline:
                 state = read_state(path)
                 return "done" if state.state in FINAL_STATES else "later"
-        extra = {
-            path: {"job_id": self.pilot_id, "pool": str(self.pool.dir), "pilot": self.pilot_id}
-        }
-        claimed = claim_tasks(
-            [path], self.allowed, NAME, extra=extra, claim=self.token, reclaim=self.liveness.lost
+        extra = {"job_id": self.pilot_id, "pool": str(self.pool.dir), "pilot": self.pilot_id}
+        lock = claim_and_hold(
+            path, self.allowed, NAME, extra=extra, claim=self.token, reclaim=self.liveness.lost
         )
-        if claimed:
-            self._launch(path, script, limit)
+        if lock is not None:
+            try:
+                self._launch(path, script, limit, lock)
+            finally:
+                os.close(lock)  # the script holds the lock now, until its start is recorded
+            self._claimed.append(path)
             self._replace_dead()
             return "run"
         state = read_state(path)
@@ -201,17 +220,33 @@ class Worker:
 
     # -- launching and ending --------------------------------------------------
 
-    def _launch(self, path: Path, script: str, limit: float | None) -> None:
+    def _launch(self, path: Path, script: str, limit: float | None, lock: int) -> None:
+        """Start the task's script in a session of its own, handing it the task's lock.
+
+        The script finds the lock on descriptor :data:`LOCK_FD` (``AUTOJOB_CLAIM_LOCK``)
+        and releases it once its start is recorded: no one can claim the task
+        in between, and the script need not take the lock and check its claim again.
+        """
+        handed = os.dup(lock) if lock == LOCK_FD else lock  # dup2 onto itself keeps cloexec
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
         actions = [
             (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
             (os.POSIX_SPAWN_OPEN, 1, str(path / SETTINGS.STDOUT_FILE), flags, 0o666),
             (os.POSIX_SPAWN_OPEN, 2, str(path / SETTINGS.STDERR_FILE), flags, 0o666),
+            (os.POSIX_SPAWN_DUP2, handed, LOCK_FD),
         ]
-        env = {**self._env, "AUTOJOB_TASK_DIR": os.path.abspath(path)}
-        pid = os.posix_spawn(
-            self._bash, ["bash", str(path / script)], env, file_actions=actions, setsid=True
-        )
+        env = {
+            **self._env,
+            "AUTOJOB_TASK_DIR": os.path.abspath(path),
+            "AUTOJOB_CLAIM_LOCK": str(LOCK_FD),
+        }
+        try:
+            pid = os.posix_spawn(
+                self._bash, ["bash", str(path / script)], env, file_actions=actions, setsid=True
+            )
+        finally:
+            if handed != lock:
+                os.close(handed)
         pidfd = os.pidfd_open(pid)
         self._poll.register(pidfd, select.POLLIN)
         self.running[pidfd] = Running(path, pid, pidfd, time.monotonic(), limit)
@@ -229,20 +264,34 @@ class Worker:
                 self._reap(self.running.pop(fd))
         self._enforce_limits()
         self._check_cancels()
-        self._heartbeat()
+        if self._heartbeat():
+            self._watch_pilots()
 
     def _reap(self, run: Running) -> None:
+        """Collect an ended script; its end is recorded by :meth:`_settle`."""
         self._poll.unregister(run.pidfd)
         os.close(run.pidfd)
         _, status, usage = os.wait4(run.pid, 0)
-        code = os.waitstatus_to_exitcode(status)
         elapsed = time.monotonic() - run.started
-        if run.reason is None and -code in (signal.SIGTERM, signal.SIGKILL) and self._ending():
-            return  # stopped with this pilot (scancel, qdel): lost with it, claimed again
-        record_run_end(run.path, code, run.reason, grace=GRACE)
-        self._account(run.path, code, elapsed, usage)
-        self.done += 1
-        self._learn(run.path, elapsed)
+        self._reaped.append((run, os.waitstatus_to_exitcode(status), elapsed, usage))
+
+    def _settle(self) -> None:
+        """Record the ends and accounting of the scripts reaped (once the slots are refilled).
+
+        A task's own end record is there already when its script ended by
+        itself; what is written here (accounting, an end the script could not
+        record) need not delay the next task's start.
+        """
+        while self._reaped:
+            run, code, elapsed, usage = self._reaped.popleft()
+            if run.reason is None and code in STOPPED and self._ending():
+                lost_with_pilot(run.path)  # stopped with this pilot (scancel, qdel)
+                continue
+            if code or run.reason is not None or not (run.path / SETTINGS.ENDED_FILE).exists():
+                record_run_end(run.path, code, run.reason, grace=GRACE)  # else its own end stands
+            self._account(run.path, code, elapsed, usage)
+            self.done += 1
+            self._learn(run.path, elapsed)
 
     def _ending(self) -> bool:
         """Whether this pilot is being stopped (waiting a moment for the signal).
@@ -323,9 +372,11 @@ class Worker:
             os.wait4(run.pid, 0)
             os.close(run.pidfd)
         self.running.clear()
-        if self.pool.cancelled:  # stopped by a cancel: their end says so
-            for path in stopped:
+        for path in stopped:
+            if self.pool.cancelled:  # stopped by a cancel: their end says so
                 record_cancelled(path)
+            else:
+                lost_with_pilot(path)
 
     # -- signals and the heartbeat -------------------------------------------
 
@@ -339,11 +390,33 @@ class Worker:
         except BlockingIOError:
             pass
 
-    def _heartbeat(self, *, force: bool = False, ended: str | None = None) -> None:
+    def _watch_pilots(self) -> None:
+        """Replace the other pilots of the pool found dead (each once, by whoever is first).
+
+        Their claims are taken over when their tasks are tried again; the
+        replacement keeps the pool's pilots at their number meanwhile.
+        """
+        from autojob.execution.pilots.launch import replace_pilot, replaced  # noqa: PLC0415
+
+        done = replaced(self.pool)
+        others = [
+            r
+            for r in self.pool.pilots()
+            if r.get("ended") is None
+            and r.get("pilot") != self.pilot_id
+            and pilot_file_name(str(r.get("pilot"))) not in done
+        ]
+        for pilot_id in self.liveness.dead_among(self.pool, others) if others else []:
+            replace_pilot(self.pool, pilot_id)
+
+    def _heartbeat(self, *, force: bool = False, ended: str | None = None) -> bool:
+        """Rewrite this pilot's record, once per heartbeat (``force``: now); whether it did."""
         now = time.time()
         if not force and now - self._beat_at < HEARTBEAT:
-            return
+            return False
         self._beat_at = now
+        note_changed(self._claimed)
+        self._claimed.clear()
         self.pool.write_pilot(
             self.pilot_id,
             {
@@ -360,8 +433,31 @@ class Worker:
                 "running": len(self.running),
                 "ended": now if ended else None,
                 "why": ended,
+                "cpu_seconds": _own_cpu(),
             },
         )
+        return True
+
+
+def _own_cpu() -> float:
+    """CPU seconds the worker itself has used (its tasks apart)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return round(usage.ru_utime + usage.ru_stime, 3)
+
+
+def lost_with_pilot(path: Path) -> None:
+    """Forget the failed end a task's script recorded as its pilot was stopped.
+
+    A scheduler stopping a pilot signals every process of its job: a task's
+    command may die of it while its script lives on to record the failure.
+    That run was lost with its pilot, not failed: without its end it is
+    claimed again (its start and output go to its history then). An end
+    with exit code 0 stands: the task had finished.
+    """
+    with task_lock(path):
+        ended = read_record(path / SETTINGS.ENDED_FILE)
+        if ended is not None and ended.get("exit_code") != 0:
+            remove_record(path, "ENDED_FILE")
 
 
 def record_cancelled(path: Path) -> None:
@@ -380,7 +476,7 @@ def pilot_identity() -> tuple[str, int]:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry of a pilot: ``python -m autojob.execution.pilots.worker POOL_DIR``."""
-    from autojob.execution.pilots.launch import replace_pilot  # noqa: PLC0415
+    from autojob.execution.pilots.launch import replace_pilot, revive  # noqa: PLC0415
 
     args = sys.argv[1:] if argv is None else argv
     pool = Pool(Path(args[0]))
@@ -390,6 +486,8 @@ def main(argv: list[str] | None = None) -> int:
     logger.info("pilot %s ends (%s) after %d task(s)", pilot_id, why, worker.done)
     if why in REPLACED:
         replace_pilot(pool, pilot_id)
+    if why != "interrupted":
+        revive(pool, liveness=worker.liveness, ending=pilot_id)  # the last one left
     return 0
 
 

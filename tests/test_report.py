@@ -9,6 +9,7 @@ both is opened in headless Chromium (Debian's ``chromium`` and
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
 import os
@@ -24,6 +25,9 @@ import pytest
 from autojob.errors import InputError
 from autojob.report import parse_plot
 from autojob.report.data import ReportData, TaskTimes, _megabytes, _seconds, gather
+from autojob.report.sweep import PlotSpec, Sweeps, sweep_points
+from autojob.store.state import FINAL_STATES
+from autojob.store.status_index import collect
 from tests.helpers import run, run_sample_study, study_of_commands
 from tests.workflow_helpers import squares_study
 
@@ -355,3 +359,107 @@ def test_plot_fields_are_found_in_outputs_metadata_and_inputs() -> None:
     assert lookup(record, "task_inputs.grid.n") == (True, 8)
     assert lookup(record, "inputs.task_inputs.cutoff") == (True, 400)
     assert lookup(record, "cutof") == (False, None)
+
+
+def _harvest_points(archive: Path, specs: list[PlotSpec]) -> list[list[tuple[float, float]]]:
+    """The points of each plot as a harvest's archive gives them: its records' fields."""
+    from autojob.report.sweep import lookup
+
+    records = [r for r in json.loads(archive.read_text()) if r["attempts"]["current"]]
+    points = []
+    for spec in specs:
+        found = [(lookup(r, spec.parameter), lookup(r, spec.output)) for r in records]
+        points.append(sorted((float(x[1]), float(y[1])) for x, y in found if x[0] and y[0]))
+    return points
+
+
+def _report_points(
+    root: Path, specs: list[PlotSpec], page: Path, archive: Path | None = None
+) -> tuple[list[list[tuple[float, float]]], Sweeps]:
+    sweeps = sweep_points(collect(root), specs, page, archive)
+    sweeps.keep()
+    return [sorted((x, y) for x, y, _, _ in s.points) for s in sweeps.plots], sweeps
+
+
+def test_plotted_points_are_those_of_a_harvest(tree: Path, tmp_path: Path) -> None:
+    """From the files, from a harvest's cache, from the plot's cache: a harvest's points.
+
+    A field of the outputs against one of the inputs, and one found in the
+    outputs, then the inputs, by a bare name.
+    """
+    study = tmp_path / "tree"
+    shutil.copytree(tree, study, ignore=shutil.ignore_patterns(".autojob*"))
+    _settle(study)  # written long ago: a harvest's cache keeps every task
+    specs = [parse_plot("outputs.n:cutoff"), parse_plot("steps:mixing")]
+    archive = tmp_path / "archive.json"
+    done = run("harvest", study, "-o", archive, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    expected = _harvest_points(archive, specs)
+    assert all(len(points) >= 2 for points in expected), expected  # a sweep to compare
+
+    from_files, sweeps = _report_points(study, specs, tmp_path / "a.html")
+    assert from_files == expected
+    assert (sweeps.read, sweeps.harvested, sweeps.cached) == (len(collect(study)), 0, 0)
+    from_harvest, sweeps = _report_points(study, specs, tmp_path / "b.html", archive)
+    assert from_harvest == expected
+    final = {s.value for s in FINAL_STATES}  # the tasks a harvest's cache keeps
+    ended = sum(state in final for state in collect(study).columns["state"])
+    assert (sweeps.read, sweeps.harvested, sweeps.cached) == (len(collect(study)) - ended, ended, 0)
+    from_cache, sweeps = _report_points(study, specs, tmp_path / "b.html", archive)
+    assert from_cache == expected
+    assert (sweeps.read, sweeps.harvested) == (0, 0), (sweeps.read, sweeps.harvested)
+
+    task = Path(study, json.loads(archive.read_text())[0]["path"])  # results change after it
+    outputs = json.loads((task / "outputs.json").read_text())
+    outputs["n"] = 1000
+    (task / "outputs.json").write_text(json.dumps(outputs))
+    _settle(task)
+    os.utime(task, None)  # its directory changed now: neither cache holds it
+    new, sweeps = _report_points(study, specs, tmp_path / "b.html", archive)
+    assert sweeps.read == 1 and new != expected
+    done = run("harvest", study, "-o", archive, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert new == _harvest_points(archive, specs)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ase") is None, reason="ASE not installed")
+def test_plotted_points_of_the_calculation_harvester(tmp_path: Path) -> None:
+    """A field only a harvester other than ``outputs`` gives: a calculation's energy."""
+    from ase.build import molecule
+    from ase.calculators.singlepoint import SinglePointCalculator
+    from ase.io import write
+
+    from autojob import SETTINGS
+    from autojob.study import Study
+    from autojob.task_group import TaskGroup
+    from autojob.tasks.calculation import Calculation
+
+    tasks = []
+    for number, fmax in enumerate((0.01, 0.02, 0.05)):
+        task = Calculation.from_atoms(
+            molecule("N2"),
+            label=f"n2-{number}",
+            calculator="emt",
+            optimizer="BFGS",
+            opt_params={"fmax": fmax},
+        )
+        tasks.append(TaskGroup(label=f"n2-{number}", tasks=[task]))
+    study = Study(name="relax", task_groups=tasks).to_directory(
+        tmp_path / "tree", study_template="{name}", task_group_template="{label}"
+    )
+    for number, folder in enumerate(sorted(p.parent for p in study.glob("*/*/task.json"))):
+        atoms = molecule("N2")
+        atoms.calc = SinglePointCalculator(atoms, energy=-1.5 - number, forces=[[0, 0, 0]] * 2)
+        write(folder / SETTINGS.OUTPUT_ATOMS_FILE, atoms)  # as a relaxation leaves it
+        ended = {"time": time.time(), "exit_code": 0, "started_at": time.time() - 1}
+        (folder / SETTINGS.ENDED_FILE).write_text(json.dumps(ended))  # as its script ends
+    _settle(study)
+    specs = [parse_plot("outputs.energy:inputs.calculation_inputs.opt_params.fmax")]
+    archive = tmp_path / "archive.json"
+    done = run("harvest", study, "-o", archive, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    expected = _harvest_points(archive, specs)
+    assert expected == [[(0.01, -1.5), (0.02, -2.5), (0.05, -3.5)]]
+    assert _report_points(study, specs, tmp_path / "a.html")[0] == expected
+    from_harvest, sweeps = _report_points(study, specs, tmp_path / "b.html", archive)
+    assert from_harvest == expected and sweeps.harvested == 3

@@ -25,16 +25,17 @@ import difflib
 import json
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from autojob.__about__ import __version__
 from autojob.errors import InputError
-from autojob.harvest.cache import check_files_now
+from autojob.harvest.cache import cache_header, cache_path, check_files_now
 from autojob.harvest.collect import Reader
 from autojob.harvest.conditions import Condition
+from autojob.harvest.entries import rel_of
 from autojob.harvest.harvesting import make_reader
 from autojob.store.atomic import write_atomic
 from autojob.store.status_index import StatusReport, newest_rows
@@ -133,6 +134,7 @@ class Sweeps:
     read: int = 0  # tasks whose record was read from their files
     cached: int = 0  # tasks whose values came from the cache
     cache: _PlotCache | None = None
+    harvested: int = 0  # tasks whose values came from a harvest's cache
 
     def keep(self) -> None:
         """Write the cache for the next report (once the report is written)."""
@@ -140,12 +142,16 @@ class Sweeps:
             self.cache.save()
 
 
-def sweep_points(status: StatusReport, specs: list[PlotSpec], report: Path) -> Sweeps:
+def sweep_points(
+    status: StatusReport, specs: list[PlotSpec], report: Path, archive: Path | None = None
+) -> Sweeps:
     """The points of every plot, for the newest attempts of ``status``'s task groups.
 
     The values come from the cache beside ``report`` where a task is
-    unchanged, else from its files; :meth:`Sweeps.keep` writes the cache anew
-    for the next report.
+    unchanged, else from the harvest cache beside ``archive`` (if given, and
+    made by a harvest of the same tree) where the task is unchanged since
+    that harvest, else from the task's files: only those the fields are in.
+    :meth:`Sweeps.keep` writes the cache anew for the next report.
 
     Raises:
         InputError: a field of a plot is in no record (the message names the
@@ -156,24 +162,121 @@ def sweep_points(status: StatusReport, specs: list[PlotSpec], report: Path) -> S
     cache = _PlotCache(plot_cache_path(report), reader, names)
     index = {name: number for number, name in enumerate(names)}
     sweeps = [(SweepPoints(spec), index[spec.parameter], index[spec.output]) for spec in specs]
-    fields = [_Field(name) for name in names]
+    fields = _Fields(names)
     paths, states, groups = (status.columns[c] for c in ("path", "state", "group"))
     prefix = str(status.root) + os.sep
-    for row in newest_rows(status):
-        rel, state = paths[row], states[row]
-        values = cache.values(prefix + rel, rel, state)
+    rows = newest_rows(status)
+    found: list[list[float | None]] = []
+    missing: dict[str, int] = {}  # tasks the plot cache does not hold: rel -> place in found
+    for row in rows:
+        rel = paths[row]
+        values = cache.values(prefix + rel, rel, states[row])
         if values is None:
-            values = cache.read(prefix + rel, rel, state, groups[row], fields)
+            missing[rel] = len(found)
+        found.append(values or [])
+    if missing and archive is not None:
+        wanted = {rel: states[rows[place]] for rel, place in missing.items()}
+        for rel, stamp, values in _harvested(cache_path(archive), reader, wanted, fields, cache):
+            found[missing.pop(rel)] = cache.take(rel, wanted[rel], stamp, values)
+    for rel, place in missing.items():
+        row = rows[place]
+        found[place] = cache.read(prefix + rel, rel, states[row], groups[row], fields)
+    for row, values in zip(rows, found, strict=True):
         for sweep, x, y in sweeps:
             at, value = values[x], values[y]
             if at is None or value is None:
                 sweep.missing += 1
             else:
-                sweep.points.append((at, value, state, rel))
+                sweep.points.append((at, value, states[row], paths[row]))
     for sweep, _, _ in sweeps:
         if not sweep.points:
             raise _unknown_field(sweep.spec, _fields_of(status, reader))
-    return Sweeps([sweep for sweep, _, _ in sweeps], cache.reads, cache.hits, cache)
+    return Sweeps([sweep for sweep, _, _ in sweeps], cache.reads, cache.hits, cache, cache.taken)
+
+
+class _Fields:
+    """The plotted fields, and which sections of a record they can be found in."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.fields = [_Field(name) for name in names]
+        firsts = {name.split(".")[0] for name in names}
+        #: a field may be at the top of the record, outside the sections read apart
+        self.whole = bool(firsts & _ELSEWHERE)
+        #: a field may be in the outputs (found after those in the metadata)
+        self.outputs = self.whole or bool(firsts - {"path", "metadata", "inputs"})
+
+    def values(self, record: Mapping[str, Any]) -> list[float | None]:
+        """The value of each field in ``record`` (None where it is not a number)."""
+        return [_number(*f.lookup(record)) for f in self.fields]
+
+
+#: the fields at the top of a harvest record besides path, metadata, inputs and outputs
+_ELSEWHERE = frozenset({"state", "scheduler", "history", "harvesters", "problems"})
+#: the sections of a record read apart, as they begin a record the harvest cache holds
+_SECTIONS = ("path", "metadata", "inputs", "outputs")
+_decode_at = json.JSONDecoder().raw_decode
+
+
+def _harvested(
+    path: Path, reader: Reader, wanted: dict[str, str], fields: _Fields, plot: _PlotCache
+) -> Iterator[tuple[str, str, list[float | None]]]:
+    """The fields of the ``wanted`` tasks (path: state) the harvest cache ``path`` holds.
+
+    Only a task whose line is in the state wanted and whose files are as the
+    line's stamp says counts; its record is parsed up to its outputs where the
+    fields are in the first sections. Yields each task's path, stamp and values.
+    """
+    try:
+        stream = path.open(encoding="utf-8", newline="\n")
+    except OSError:
+        return
+    with stream:
+        try:
+            header = json.loads(stream.readline())
+            verified = header.pop("verified")
+        except (ValueError, AttributeError, KeyError):
+            header, verified = None, None
+        if header != cache_header(reader):
+            logger.info("%s: made by another harvest; not used", path)
+            return
+        every_file = plot.check_files or check_files_now(
+            verified if isinstance(verified, int | float) else None, verify=False
+        )
+        same = reader.unchanged if every_file else reader.same_directory
+        prefix = reader.root + os.sep
+        for line in stream:
+            parts = line.split("\t", 9)
+            if len(parts) != 10 or parts[0] != "T" or not line.endswith("}\n"):
+                continue
+            rel = rel_of(parts[1]) if parts[1].startswith('"') else parts[1]
+            if wanted.get(rel) != parts[7] or not same(prefix + rel, parts[8]):
+                continue
+            record = _sections(parts[9][:-1], fields.whole)
+            if record is not None:
+                yield rel, parts[8], fields.values(record)
+
+
+def _sections(text: str, whole: bool) -> dict[str, Any] | None:
+    """The record ``text`` (compact JSON) as a dict: whole, or its first sections alone."""
+    try:
+        if whole or not text.startswith('{"path":'):
+            found = json.loads(text)
+            if not isinstance(found, dict):
+                return None
+            found.pop("attempts", None)  # as a task read from its files: see the module
+            return found
+        record: dict[str, Any] = {}
+        at = 1
+        while True:
+            key, at = _decode_at(text, at)
+            if text[at] != ":":
+                return None
+            record[key], at = _decode_at(text, at + 1)
+            if key == _SECTIONS[-1] or text[at] != ",":
+                return record
+            at += 1
+    except (ValueError, IndexError, TypeError):
+        return None
 
 
 #: a task's line in the cache: its state, the stamp of its files, then each field's value
@@ -199,6 +302,7 @@ class _PlotCache:
         self.changed = True  # the file must be written again
         self.reads = 0  # tasks read from their files
         self.hits = 0  # tasks whose values the cache held
+        self.taken = 0  # tasks whose values came from a harvest's cache
         verified = self._load()
         self.check_files = check_files_now(verified, verify=False)
         if self.check_files:  # when every file was checked is kept for the next report
@@ -248,17 +352,36 @@ class _PlotCache:
         self.hits += 1
         return kept[2:]
 
-    def read(
-        self, top: str, rel: str, state: str, group: str | None, fields: list[_Field]
+    def take(
+        self, rel: str, state: str, stamp: str, values: list[float | None]
     ) -> list[float | None]:
-        """The fields of the task in ``top``, read from its files (and kept, if settled)."""
+        """Keep the fields of a task as a harvest's cache holds them (``stamp``: its files)."""
+        self.changed = True
+        self.taken += 1
+        self.new[rel] = [state, stamp, *values]
+        return values
+
+    def read(
+        self, top: str, rel: str, state: str, group: str | None, fields: _Fields
+    ) -> list[float | None]:
+        """The fields of the task in ``top``, read from its files (and kept, if settled).
+
+        Only the task's metadata, inputs and outputs (its harvesters) are read,
+        unless a field may be elsewhere in its record: then the whole record.
+        """
         self.changed = True
         self.reads += 1
-        record = _record(self.reader, top, rel, group)
-        if record is None:
-            return [None] * len(fields)
-        values = [_number(*f.lookup(record)) for f in fields]
-        stamp = None if record["problems"] else self.reader.stamp(top)
+        try:
+            names = set(os.listdir(top))
+        except OSError:
+            return [None] * len(fields.fields)
+        if fields.whole:
+            record = self.reader.read(top, rel, names, group).record or {}
+            problems = record.get("problems")
+        else:
+            record, problems = self.reader.read_sections(top, rel, names, outputs=fields.outputs)
+        values = fields.values(record)
+        stamp = None if problems else self.reader.stamp(top, names)
         if stamp is not None:
             self.new[rel] = [state, stamp, *values]
         return values

@@ -434,10 +434,11 @@ def test_plotted_points_of_the_calculation_harvester(tmp_path: Path) -> None:
     from autojob.task_group import TaskGroup
     from autojob.tasks.calculation import Calculation
 
+    n2: Any = molecule  # ASE is untyped
     tasks = []
     for number, fmax in enumerate((0.01, 0.02, 0.05)):
         task = Calculation.from_atoms(
-            molecule("N2"),
+            n2("N2"),
             label=f"n2-{number}",
             calculator="emt",
             optimizer="BFGS",
@@ -448,8 +449,9 @@ def test_plotted_points_of_the_calculation_harvester(tmp_path: Path) -> None:
         tmp_path / "tree", study_template="{name}", task_group_template="{label}"
     )
     for number, folder in enumerate(sorted(p.parent for p in study.glob("*/*/task.json"))):
-        atoms = molecule("N2")
-        atoms.calc = SinglePointCalculator(atoms, energy=-1.5 - number, forces=[[0, 0, 0]] * 2)
+        atoms = n2("N2")
+        results: Any = SinglePointCalculator
+        atoms.calc = results(atoms, energy=-1.5 - number, forces=[[0, 0, 0]] * 2)
         write(folder / SETTINGS.OUTPUT_ATOMS_FILE, atoms)  # as a relaxation leaves it
         ended = {"time": time.time(), "exit_code": 0, "started_at": time.time() - 1}
         (folder / SETTINGS.ENDED_FILE).write_text(json.dumps(ended))  # as its script ends

@@ -1,4 +1,9 @@
-"""``autojob completion``: the script, sourced in a real bash, completes commands and values."""
+"""``autojob completion``: the scripts, sourced in real shells, complete commands and values.
+
+bash, zsh and fish are Debian's packages (scripts/test.sh installs zsh and fish
+as root); a test of a shell that is missing is skipped, saying so, outside CI
+and fails under CI.
+"""
 
 from __future__ import annotations
 
@@ -114,6 +119,71 @@ def test_scripts_for_zsh_and_fish(tmp_path: Path, shell: str, marker: str) -> No
             check, input=result.stdout, text=True, capture_output=True, check=False
         )
         assert parsed.returncode == 0, parsed.stderr
+
+
+def _shell(name: str) -> str:
+    """The path of the shell ``name``: skip (fail under CI) where it is not installed."""
+    found = shutil.which(name)
+    if found is None:
+        problem = f"{name} is not installed (scripts/test.sh installs it as root)"
+        if os.environ.get("CI"):
+            pytest.fail(problem)
+        pytest.skip(problem)
+    return found
+
+
+def test_fish_completes_commands_and_executors(tmp_path: Path) -> None:
+    """The fish script, sourced in fish, answers ``complete -C`` (what TAB shows)."""
+    fish = _shell("fish")
+    done = subprocess.run(
+        [fish, "--no-config", "-c", "autojob completion fish | source\n"
+         "complete -C 'autojob sub'; echo ---; complete -C 'autojob submit --executor '"],
+        cwd=tmp_path,
+        env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    commands, executors = done.stdout.split("---\n")
+    assert [line.split("\t")[0] for line in commands.splitlines()] == ["submit"]
+    shown = [line.split("\t")[0] for line in executors.splitlines()]
+    assert shown == sorted(available_executors()) and {"local", "slurm", "sge"} <= set(shown)
+
+
+def test_zsh_completes_commands_and_executors_in_a_terminal(
+    tmp_path: Path, tmux: list[str]
+) -> None:
+    """The zsh script, sourced in an interactive zsh (compinit) in tmux, completes on TAB."""
+    zsh = _shell("zsh")
+    (tmp_path / ".zshrc").write_text(
+        f"PATH={shlex.quote(str(BIN))}:$PATH\nPS1='ready%% '\n"
+        'autoload -Uz compinit && compinit -u -D\neval "$(autojob completion zsh)"\n'
+    )
+    shell = f"env ZDOTDIR={shlex.quote(str(tmp_path))} {shlex.quote(zsh)} -i"
+    session = [*tmux, "new-session", "-d", "-s", "tab", "-x", "150", "-y", "10"]
+    subprocess.run([*session, "-c", str(tmp_path), shell], check=True)
+
+    def shown() -> str:
+        return subprocess.run(
+            [*tmux, "capture-pane", "-p", "-t", "tab"], capture_output=True, text=True, check=True
+        ).stdout
+
+    def typed(keys: str, expected: str) -> str:
+        subprocess.run([*tmux, "send-keys", "-t", "tab", keys, "Tab"], check=True)
+        wait_until(lambda: expected in shown(), 30, repr(expected), details=shown)
+        screen = shown()
+        subprocess.run([*tmux, "send-keys", "-t", "tab", "C-u"], check=True)
+        return screen
+
+    wait_until(lambda: "ready%" in shown(), 30, "the prompt", details=shown)
+    typed("autojob sub", "ready% autojob submit")
+    executors = sorted(available_executors())
+    screen = typed("autojob submit --executor ", executors[-1])  # the list, below the line
+    listed = screen.split("--executor", 1)[1].split()
+    assert listed == executors, screen
+    typed("autojob submit --executor sl", "ready% autojob submit --executor slurm")
 
 
 def test_an_unknown_shell_is_refused(tmp_path: Path) -> None:

@@ -6,10 +6,9 @@ field not at the top of a record is looked up as ``--where`` looks it up (in
 so ``outputs.energy:cutoff`` finds ``cutoff`` in the outputs or the inputs.
 
 Only the newest attempt of each task group counts, as the status index says
-(its path and state come from there too). A task's record is read as a harvest
-reads it, harvesters included; of it, only the plotted fields are kept, in a
-cache beside the report (``.<report name>.plot-cache.json``): per task, its
-state, the stamp of its files as a harvest's cache takes it
+(its path and state come from there too). Of a task, only the plotted fields
+are kept, in a cache beside the report (``.<report name>.plot-cache.json``):
+per task, its state, the stamp of its files as a harvest's cache takes it
 (:mod:`autojob.harvest.cache`: the directory's mtime, and when a full check is
 due, each watched file's mtime and size) and the value of each field. The next
 report with the same fields reads again only the tasks whose stamp or state
@@ -17,6 +16,17 @@ changed: idle, running and lost tasks are kept as the ended ones are, and no
 record is parsed for the others. The cache is dropped whole when the fields,
 the root, the harvesters or the autojob version differ; it is replaced
 atomically, and only when the report is written.
+
+A task that cache does not hold is taken, where one is given, from the cache
+of a harvest of the same tree (beside its archive) if the task is there in the
+same state with the same stamp: its record is parsed only up to its outputs.
+Otherwise its files are read as a harvest reads them, but only those the
+fields can be in: ``task.json``, ``inputs.json`` and what the harvesters that
+run on its class read (``outputs.json``, ...), not its state records,
+accounting, history or task group. A field that may be elsewhere in a record
+(``state.*``, ``scheduler.*``, ``history``, ``harvesters``, ``problems``)
+makes the whole record read. ``attempts`` is not among the fields: a record
+read here holds none, as the task's own files say nothing of it.
 """
 
 from __future__ import annotations

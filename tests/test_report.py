@@ -23,9 +23,10 @@ from typing import Any
 import pytest
 
 from autojob.errors import InputError
+from autojob.harvest.cache import cache_path
 from autojob.report import parse_plot
 from autojob.report.data import ReportData, TaskTimes, _megabytes, _seconds, gather
-from autojob.report.sweep import PlotSpec, Sweeps, sweep_points
+from autojob.report.sweep import PlotSpec, Sweeps, plot_cache_path, sweep_points
 from autojob.store.state import FINAL_STATES
 from autojob.store.status_index import collect
 from tests.helpers import run, run_sample_study, study_of_commands
@@ -402,6 +403,9 @@ def test_plotted_points_are_those_of_a_harvest(tree: Path, tmp_path: Path) -> No
     assert (sweeps.read, sweeps.harvested, sweeps.cached) == (len(collect(study)), 0, 0)
     from_harvest, sweeps = _report_points(study, specs, tmp_path / "b.html", archive)
     assert from_harvest == expected
+    harvest_cache = json.loads(cache_path(archive).read_text().split("\n", 1)[0])
+    plot_cache = json.loads(plot_cache_path(tmp_path / "b.html").read_text())
+    assert plot_cache["header"]["verified"] == harvest_cache["verified"]  # its tasks' check
     final = {s.value for s in FINAL_STATES}  # the tasks a harvest's cache keeps
     ended = sum(state in final for state in collect(study).columns["state"])
     assert (sweeps.read, sweeps.harvested, sweeps.cached) == (len(collect(study)) - ended, ended, 0)

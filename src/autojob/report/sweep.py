@@ -233,8 +233,10 @@ def _harvested(
     """The fields of the ``wanted`` tasks (path: state) the harvest cache ``path`` holds.
 
     Only a task whose line is in the state wanted and whose files are as the
-    line's stamp says counts; its record is parsed up to its outputs where the
-    fields are in the first sections. Yields each task's path, stamp and values.
+    line's stamp says counts (its directory, or every watched file once the
+    harvest's last such check is old, as that harvest's next run would check
+    them); its record is parsed up to its outputs where the fields are in the
+    first sections. Yields each task's path, stamp and values.
     """
     try:
         stream = path.open(encoding="utf-8", newline="\n")
@@ -249,10 +251,11 @@ def _harvested(
         if header != cache_header(reader):
             logger.info("%s: made by another harvest; not used", path)
             return
-        every_file = plot.check_files or check_files_now(
-            verified if isinstance(verified, int | float) else None, verify=False
-        )
+        checked = float(verified) if isinstance(verified, int | float) else None
+        every_file = check_files_now(checked, verify=False)
         same = reader.unchanged if every_file else reader.same_directory
+        if not every_file and checked is not None:  # its tasks' files were last all checked then
+            plot.checked_before(checked)
         prefix = reader.root + os.sep
         for line in stream:
             parts = line.split("\t", 9)
@@ -361,6 +364,12 @@ class _PlotCache:
         self.new[rel] = kept
         self.hits += 1
         return kept[2:]
+
+    def checked_before(self, when: float) -> None:
+        """Some tasks kept were last checked whole at ``when`` (seconds since the epoch)."""
+        verified = self.header["verified"]
+        if verified is not None and when < verified:
+            self.header["verified"] = when
 
     def take(
         self, rel: str, state: str, stamp: str, values: list[float | None]

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from autojob import SETTINGS
 from autojob.errors import InputError
 from autojob.harvest.cache import cache_path
 from autojob.report import parse_plot
@@ -241,6 +242,36 @@ def test_a_second_plot_reads_only_the_tasks_that_changed(tmp_path: Path) -> None
     assert _points(fourth) == _points(second)
 
 
+def test_report_takes_the_fields_from_the_last_harvest(tmp_path: Path) -> None:
+    """``autojob harvest``, then ``autojob report --plot`` beside it: from the harvest's cache."""
+    study, tasks = study_of_commands(tmp_path / "tree", {"a": "true", "b": "true", "c": "true"})
+    for number, task in enumerate(tasks):
+        _write_outputs(task, -1.0 - number, 300 + 100 * number)
+        ended = {"time": time.time(), "exit_code": 0, "started_at": time.time() - 1}
+        (task / SETTINGS.ENDED_FILE).write_text(json.dumps(ended))  # as its script ends
+    _settle(study)
+    plot = ("--plot", "outputs.energy:cutoff")
+    done = run("harvest", study, cwd=tmp_path)  # archive.json, its cache beside it
+    assert done.returncode == 0, done.stderr
+    done = run("report", study, "-o", tmp_path / "a.html", *plot, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    said = " ".join(done.stderr.split())
+    assert "0 task(s) read, 0 cached, 3 from the harvest cache" in said, said
+    assert "note:" not in said
+
+    done = run("report", study, "-o", tmp_path / "b.html", *plot, "--archive", "other.json",
+               cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    said = " ".join(done.stderr.split())
+    assert "3 task(s) read, 0 cached, 0 from the harvest cache" in said, said
+    assert "note: no task's fields came from the harvest cache of other.json" in said, said
+    assert _points((tmp_path / "a.html").read_text()) == _points((tmp_path / "b.html").read_text())
+
+    done = run("report", study, "-o", tmp_path / "c.html", "--archive", "archive.json",
+               cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 2 and "--archive is only used with --plot" in done.stderr
+
+
 def _points(page: str) -> str:
     """The sweep section of a page (its plot and caption)."""
     return page[page.index('id="sweeps"') :].split("</section>", 1)[0]
@@ -433,7 +464,6 @@ def test_plotted_points_of_the_calculation_harvester(tmp_path: Path) -> None:
     from ase.calculators.singlepoint import SinglePointCalculator
     from ase.io import write
 
-    from autojob import SETTINGS
     from autojob.study import Study
     from autojob.task_group import TaskGroup
     from autojob.tasks.calculation import Calculation

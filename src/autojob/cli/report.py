@@ -72,6 +72,8 @@ def report(
     from autojob.harvest import default_archive  # noqa: PLC0415
     from autojob.report import parse_plot, write_report  # noqa: PLC0415
 
+    if archive is not None and not plots:
+        raise click.UsageError("--archive is only used with --plot")
     specs = [parse_plot(text) for text in plots]
     harvested = archive if archive is not None else default_archive()
     written = write_report(path, output, specs, rescan=rescan, archive=harvested)
@@ -87,3 +89,11 @@ def report(
         f"workflow(s) in {written.seconds:.1f} s",
         highlight=False,
     )
+    if archive is not None and not written.plot_harvested and written.plot_reads:
+        Console(stderr=True).print(
+            f"note: no task's fields came from the harvest cache of {archive}: there is none "
+            "beside it, or it is of another tree or other harvesters, or every task changed "
+            "since",
+            style="yellow",
+            highlight=False,
+        )

@@ -261,7 +261,10 @@ def _harvested(
             parts = line.split("\t", 9)
             if len(parts) != 10 or parts[0] != "T" or not line.endswith("}\n"):
                 continue
-            rel = rel_of(parts[1]) if parts[1].startswith('"') else parts[1]
+            try:
+                rel = rel_of(parts[1]) if parts[1].startswith('"') else parts[1]
+            except ValueError:  # not a path the cache wrote: the task is read
+                continue
             if wanted.get(rel) != parts[7] or not same(prefix + rel, parts[8]):
                 continue
             record = _sections(parts[9][:-1], fields.whole)

@@ -48,6 +48,7 @@ from autojob.harvest.conditions import Condition
 from autojob.harvest.entries import rel_of
 from autojob.harvest.harvesting import make_reader
 from autojob.store.atomic import write_atomic
+from autojob.store.load import collector_paused
 from autojob.store.status_index import StatusReport, newest_rows
 
 __all__ = [
@@ -167,6 +168,13 @@ def sweep_points(
         InputError: a field of a plot is in no record (the message names the
             fields the records have that come closest).
     """
+    with collector_paused():  # many values and records, no garbage cycles
+        return _sweep_points(status, specs, report, archive)
+
+
+def _sweep_points(
+    status: StatusReport, specs: list[PlotSpec], report: Path, archive: Path | None
+) -> Sweeps:
     names = list(dict.fromkeys(name for spec in specs for name in (spec.parameter, spec.output)))
     reader = make_reader(status.root, strict=False, magic=False, harvesters=None)
     cache = _PlotCache(plot_cache_path(report), reader, names)

@@ -255,8 +255,8 @@ def _fitted(
         return {}
     widths: dict[str, int] = {}
     while cut:  # the columns that need less than their share take only that
-        ratios = sum(int(str(COLUMNS[name]["ratio"])) for name in cut)
-        share = {name: room * int(str(COLUMNS[name]["ratio"])) // ratios for name in cut}
+        ratio = {name: int(str(COLUMNS[name]["ratio"])) for name in cut}
+        share = {name: room * ratio[name] // sum(ratio.values()) for name in cut}
         small = [name for name in cut if needed[name] <= share[name]]
         if not small:
             widths.update({name: max(share[name], len(name)) for name in cut})

@@ -499,3 +499,17 @@ def test_plotted_points_of_the_calculation_harvester(tmp_path: Path) -> None:
     assert _report_points(study, specs, tmp_path / "a.html")[0] == expected
     from_harvest, sweeps = _report_points(study, specs, tmp_path / "b.html", archive)
     assert from_harvest == expected and sweeps.harvested == 3
+
+
+def test_a_large_harvest_cache_is_read_for_many_tasks_only(tmp_path: Path) -> None:
+    from autojob.report.sweep import CACHE_BYTES_PER_READ, SMALL_CACHE, _worth_reading
+
+    cache = tmp_path / ".archive.json.harvest-cache.jsonl"
+    assert not _worth_reading(cache, 1000)  # none
+    cache.write_text("x" * 100)
+    assert _worth_reading(cache, 1)  # small: read for one task
+    size = 4 * SMALL_CACHE
+    with cache.open("r+b") as stream:
+        stream.truncate(size)
+    assert not _worth_reading(cache, size // CACHE_BYTES_PER_READ - 1)  # a few: their files
+    assert _worth_reading(cache, size // CACHE_BYTES_PER_READ)

@@ -511,5 +511,6 @@ def test_a_large_harvest_cache_is_read_for_many_tasks_only(tmp_path: Path) -> No
     size = 4 * SMALL_CACHE
     with cache.open("r+b") as stream:
         stream.truncate(size)
-    assert not _worth_reading(cache, size // CACHE_BYTES_PER_READ - 1)  # a few: their files
-    assert _worth_reading(cache, size // CACHE_BYTES_PER_READ)
+    enough = -(-size // CACHE_BYTES_PER_READ)  # tasks whose files take as long as it
+    assert not _worth_reading(cache, enough - 1)  # fewer: their files
+    assert _worth_reading(cache, enough)

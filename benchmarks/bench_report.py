@@ -20,10 +20,13 @@ best of ``--repeats`` (after ``gc.collect()`` and ``os.sync()``):
     (``rescan=True``: no index); warm after 1% of the tasks ended anew (noted
     in the journal, as their task scripts note it), so the index is re-read.
 
-``plot cold`` / ``plot warm``
+``plot cold`` / ``plot harvested`` / ``plot warm``
     The same with ``--plot outputs.energy:cutoff``: cold with neither the index
-    nor the cache of plotted fields beside the report (every task's record
-    read), warm after 1% changed again, with both.
+    nor the cache of plotted fields beside the report nor a harvest's cache
+    (every task's metadata, inputs and outputs read); harvested, the same
+    after an (untimed) incremental harvest that left its cache beside its
+    archive, which the report is given; warm after 1% changed again, with the
+    index, the plotted fields' cache and the harvest's cache.
 
 After each run (untimed) the page is checked: it must name every failed task
 (up to the first few hundred, which the check samples) and hold its plots.
@@ -45,11 +48,19 @@ from autojob.harvest import archive
 from autojob.report import PlotSpec, write_report
 from autojob.report.sweep import plot_cache_path
 
-CONTENDERS = ("lower", "harvest", "report cold", "report warm", "plot cold", "plot warm")
+CONTENDERS = (
+    "lower",
+    "harvest",
+    "report cold",
+    "report warm",
+    "plot cold",
+    "plot harvested",
+    "plot warm",
+)
 PLOT = PlotSpec("outputs.energy", "cutoff")
 TARGET = 1.0  # report (any) / harvest, at every size
-#: the reports that have the status index and the plot cache beside the page
-WARM = ("report warm", "plot warm")
+#: the reports that have a cache: the status index, a harvest's, the plotted fields
+WARM = ("report warm", "plot harvested", "plot warm")
 
 
 def add_outputs(tree: bench_status.Tree, seed: int) -> None:
@@ -103,10 +114,29 @@ def one_repeat(tree: bench_status.Tree, out: Path, rep: int) -> dict[str, float]
     cold = common.measure(lambda: write_report(root, plotted, [PLOT], rescan=True))
     times["plot cold"] = cold.seconds
     check_page(plotted, tree, plot=True)
+    cold_points = sweep_section(plotted)
+    harvested = out / f"harvested-{rep}.json"
+    archive(root, harvested)  # untimed: a harvest that keeps its cache, as autojob harvest does
+    plot_cache_path(plotted).unlink()
+    times["plot harvested"] = common.measure(
+        lambda: write_report(root, plotted, [PLOT], rescan=True, archive=harvested)
+    ).seconds
+    check_page(plotted, tree, plot=True)
+    if sweep_section(plotted) != cold_points:
+        msg = "the sweep plot from the harvest's cache differs from the one read from the files"
+        raise AssertionError(msg)
     bench_status.change_some(tree)
-    times["plot warm"] = common.measure(lambda: write_report(root, plotted, [PLOT])).seconds
+    times["plot warm"] = common.measure(
+        lambda: write_report(root, plotted, [PLOT], archive=harvested)
+    ).seconds
     check_page(plotted, tree, plot=True)
     return times
+
+
+def sweep_section(page: Path) -> str:
+    """The sweep plot of a page and its caption."""
+    text = page.read_text()
+    return text[text.index('id="sweeps"') :].split("</section>", 1)[0]
 
 
 def main() -> None:

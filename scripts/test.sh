@@ -6,12 +6,15 @@ cd "$(dirname "$0")/.."
 
 # Debian packages some tests use: ShellCheck checks the generated task scripts,
 # Chromium (driven through chromium-driver) opens the HTML report, tmux is the
-# terminal the live view of status --watch is driven in
+# terminal the live view of status --watch is driven in, zsh and fish source the
+# completion scripts of autojob completion
 missing=()
 command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 command -v tmux >/dev/null 2>&1 || missing+=(tmux)
+command -v zsh >/dev/null 2>&1 || missing+=(zsh)
+command -v fish >/dev/null 2>&1 || missing+=(fish)
 if [ "${#missing[@]}" -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         echo "== installing ${missing[*]}"

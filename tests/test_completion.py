@@ -1,4 +1,9 @@
-"""``autojob completion``: the script, sourced in a real bash, completes commands and values."""
+"""``autojob completion``: the scripts, sourced in real shells, complete commands and values.
+
+bash, zsh and fish are Debian's packages (scripts/test.sh installs zsh and fish
+as root); a test of a shell that is missing is skipped, saying so, outside CI
+and fails under CI.
+"""
 
 from __future__ import annotations
 
@@ -33,11 +38,10 @@ printf '%s\\n' "${{COMPREPLY[@]}}"
 """
 
 
-def complete(line: str, cwd: Path) -> list[str]:
-    """What bash offers on TAB at the end of ``line``, with the sourced script."""
-    words = [shlex.quote(w) for w in line.split(" ")]
+def in_shell(command: list[str], cwd: Path) -> str:
+    """What ``command`` (a shell given a script) prints, autojob on its PATH."""
     done = subprocess.run(
-        ["bash", "-c", COMPLETE.format(words=" ".join(words))],
+        command,
         cwd=cwd,
         env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"},
         capture_output=True,
@@ -46,7 +50,44 @@ def complete(line: str, cwd: Path) -> list[str]:
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    return [w for w in done.stdout.splitlines() if w]
+    return done.stdout
+
+
+def complete(line: str, cwd: Path) -> list[str]:
+    """What bash offers on TAB at the end of ``line``, with the sourced script."""
+    words = [shlex.quote(w) for w in line.split(" ")]
+    shown = in_shell(["bash", "-c", COMPLETE.format(words=" ".join(words))], cwd)
+    return [w for w in shown.splitlines() if w]
+
+
+class Prompt:
+    """An interactive shell in tmux (started by ``command`` in ``cwd``), typed at."""
+
+    def __init__(self, tmux: list[str], command: str, cwd: Path) -> None:
+        self.tmux = tmux
+        session = [*tmux, "new-session", "-d", "-s", "tab", "-x", "150", "-y", "10"]
+        subprocess.run([*session, "-c", str(cwd), command], check=True)
+
+    def shown(self) -> str:
+        """The screen now."""
+        return subprocess.run(
+            [*self.tmux, "capture-pane", "-p", "-t", "tab"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+
+    def wait(self, expected: str) -> None:
+        """Wait until ``expected`` is on the screen."""
+        wait_until(lambda: expected in self.shown(), 30, repr(expected), details=self.shown)
+
+    def typed(self, keys: str, expected: str) -> str:
+        """Type ``keys`` and TAB, wait for ``expected``; the screen then; clear the line."""
+        subprocess.run([*self.tmux, "send-keys", "-t", "tab", keys, "Tab"], check=True)
+        self.wait(expected)
+        screen = self.shown()
+        subprocess.run([*self.tmux, "send-keys", "-t", "tab", "C-u"], check=True)
+        return screen
 
 
 def test_bash_completes_a_command(tmp_path: Path) -> None:
@@ -76,23 +117,10 @@ def test_bash_completes_paths_in_a_terminal(tmp_path: Path, tmux: list[str]) -> 
     rc.write_text(
         f"PATH={shlex.quote(str(BIN))}:$PATH\nPS1='ready$ '\nsource <(autojob completion bash)\n"
     )
-    shell = f"bash --noprofile --rcfile {shlex.quote(str(rc))} -i"
-    session = [*tmux, "new-session", "-d", "-s", "tab", "-x", "150", "-y", "10"]
-    subprocess.run([*session, "-c", str(tmp_path), shell], check=True)
-
-    def shown() -> str:
-        return subprocess.run(
-            [*tmux, "capture-pane", "-p", "-t", "tab"], capture_output=True, text=True, check=True
-        ).stdout
-
-    def typed(keys: str, expected: str) -> None:
-        subprocess.run([*tmux, "send-keys", "-t", "tab", keys, "Tab"], check=True)
-        wait_until(lambda: expected in shown(), 30, repr(expected), details=shown)
-        subprocess.run([*tmux, "send-keys", "-t", "tab", "C-u"], check=True)
-
-    wait_until(lambda: "ready$" in shown(), 30, "the prompt", details=shown)
-    typed("autojob status stud", "ready$ autojob status studies-here/")
-    typed("autojob report . -o report-n", "ready$ autojob report . -o report-notes.txt")
+    prompt = Prompt(tmux, f"bash --noprofile --rcfile {shlex.quote(str(rc))} -i", tmp_path)
+    prompt.wait("ready$")
+    prompt.typed("autojob status stud", "ready$ autojob status studies-here/")
+    prompt.typed("autojob report . -o report-n", "ready$ autojob report . -o report-notes.txt")
 
 
 def test_completing_executors_names_the_group_executors_use() -> None:
@@ -114,6 +142,51 @@ def test_scripts_for_zsh_and_fish(tmp_path: Path, shell: str, marker: str) -> No
             check, input=result.stdout, text=True, capture_output=True, check=False
         )
         assert parsed.returncode == 0, parsed.stderr
+
+
+def _shell(name: str) -> str:
+    """The path of the shell ``name``: skip (fail under CI) where it is not installed."""
+    found = shutil.which(name)
+    if found is None:
+        problem = f"{name} is not installed (scripts/test.sh installs it as root)"
+        if os.environ.get("CI"):
+            pytest.fail(problem)
+        pytest.skip(problem)
+    return found
+
+
+def test_fish_completes_commands_and_executors(tmp_path: Path) -> None:
+    """The fish script, sourced in fish, answers ``complete -C`` (what TAB shows)."""
+    fish = _shell("fish")
+    script = (
+        "autojob completion fish | source\n"
+        "complete -C 'autojob sub'; echo ---; complete -C 'autojob submit --executor '"
+    )
+    commands, executors = in_shell([fish, "--no-config", "-c", script], tmp_path).split("---\n")
+    assert [line.split("\t")[0] for line in commands.splitlines()] == ["submit"]
+    shown = [line.split("\t")[0] for line in executors.splitlines()]
+    assert shown == sorted(available_executors()) and {"local", "slurm", "sge"} <= set(shown)
+
+
+def test_zsh_completes_commands_and_executors_in_a_terminal(
+    tmp_path: Path, tmux: list[str]
+) -> None:
+    """The zsh script, sourced in an interactive zsh (compinit) in tmux, completes on TAB."""
+    zsh = _shell("zsh")
+    (tmp_path / ".zshrc").write_text(
+        f"PATH={shlex.quote(str(BIN))}:$PATH\nPS1='ready%% '\n"
+        'autoload -Uz compinit && compinit -u -D\neval "$(autojob completion zsh)"\n'
+    )
+    prompt = Prompt(
+        tmux, f"env ZDOTDIR={shlex.quote(str(tmp_path))} {shlex.quote(zsh)} -i", tmp_path
+    )
+    prompt.wait("ready%")
+    prompt.typed("autojob sub", "ready% autojob submit")
+    executors = sorted(available_executors())
+    screen = prompt.typed("autojob submit --executor ", executors[-1])  # listed below the line
+    listed = screen.split("--executor", 1)[1].split()
+    assert listed == executors, screen
+    prompt.typed("autojob submit --executor sl", "ready% autojob submit --executor slurm")
 
 
 def test_an_unknown_shell_is_refused(tmp_path: Path) -> None:

@@ -386,6 +386,24 @@ def test_list_fits_one_line_per_task_in_80_columns(many: Path) -> None:
         assert re.search(rf"   relax-copper-surface-\d{{3}}/{task_id}$", line)  # path, from here
 
 
+def test_list_cuts_a_long_path_at_its_start_in_80_columns(many: Path, tmp_path: Path) -> None:
+    """A path longer than the room left keeps its end (task group, id) after an ellipsis."""
+    deep = tmp_path / "a-directory-with-a-long-name" / "and-another-one-below-it"
+    shutil.copytree(many / "many", deep / "many")
+    text = ok("list", "--all", cwd=tmp_path, env={"COLUMNS": "80"})
+    lines = text.splitlines()
+    assert all(len(line) <= 80 for line in lines), text
+    ids = [meta(p.parent)["task_id"] for p in deep.glob("many/*/*/" + SETTINGS.TASK_METADATA_FILE)]
+    assert len(ids) == TABLE_ROWS + 5
+    for task_id in ids:
+        [line] = [line for line in lines if task_id in line]
+        path = line.rsplit("   ", 1)[1]
+        assert path.startswith("…") and path.endswith(f"/{task_id}"), line
+        group = path[1:].split("/")[-2]
+        assert re.fullmatch(r"(.*-)?\d{3}", group), line  # what tells the tasks apart is kept
+        assert len(line) == 80, line  # cut only as much as needed
+
+
 def test_submit_dry_run_shows_the_first_rows_unless_all(many: Path) -> None:
     text = ok("submit", "--dry-run", cwd=many)
     assert text.count("│ idle ") == TABLE_ROWS

@@ -9,6 +9,7 @@ both is opened in headless Chromium (Debian's ``chromium`` and
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
 import os
@@ -21,9 +22,14 @@ from typing import Any
 
 import pytest
 
+from autojob import SETTINGS
 from autojob.errors import InputError
+from autojob.harvest.cache import cache_path
 from autojob.report import parse_plot
 from autojob.report.data import ReportData, TaskTimes, _megabytes, _seconds, gather
+from autojob.report.sweep import PlotSpec, Sweeps, plot_cache_path, sweep_points
+from autojob.store.state import FINAL_STATES
+from autojob.store.status_index import collect
 from tests.helpers import run, run_sample_study, study_of_commands
 from tests.workflow_helpers import squares_study
 
@@ -259,6 +265,36 @@ def test_a_second_plot_reads_only_the_tasks_that_changed(tmp_path: Path) -> None
     assert _points(fourth) == _points(second)
 
 
+def test_report_takes_the_fields_from_the_last_harvest(tmp_path: Path) -> None:
+    """``autojob harvest``, then ``autojob report --plot`` beside it: from the harvest's cache."""
+    study, tasks = study_of_commands(tmp_path / "tree", {"a": "true", "b": "true", "c": "true"})
+    for number, task in enumerate(tasks):
+        _write_outputs(task, -1.0 - number, 300 + 100 * number)
+        ended = {"time": time.time(), "exit_code": 0, "started_at": time.time() - 1}
+        (task / SETTINGS.ENDED_FILE).write_text(json.dumps(ended))  # as its script ends
+    _settle(study)
+    plot = ("--plot", "outputs.energy:cutoff")
+    done = run("harvest", study, cwd=tmp_path)  # archive.json, its cache beside it
+    assert done.returncode == 0, done.stderr
+    done = run("report", study, "-o", tmp_path / "a.html", *plot, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    said = " ".join(done.stderr.split())
+    assert "0 task(s) read, 0 cached, 3 from the harvest cache" in said, said
+    assert "note:" not in said
+
+    done = run("report", study, "-o", tmp_path / "b.html", *plot, "--archive", "other.json",
+               cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    said = " ".join(done.stderr.split())
+    assert "3 task(s) read, 0 cached, 0 from the harvest cache" in said, said
+    assert "note: no task's fields came from the harvest cache of other.json" in said, said
+    assert _points((tmp_path / "a.html").read_text()) == _points((tmp_path / "b.html").read_text())
+
+    done = run("report", study, "-o", tmp_path / "c.html", "--archive", "archive.json",
+               cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 2 and "--archive is only used with --plot" in done.stderr
+
+
 def _points(page: str) -> str:
     """The sweep section of a page (its plot and caption)."""
     return page[page.index('id="sweeps"') :].split("</section>", 1)[0]
@@ -378,3 +414,126 @@ def test_plot_fields_are_found_in_outputs_metadata_and_inputs() -> None:
     assert lookup(record, "task_inputs.grid.n") == (True, 8)
     assert lookup(record, "inputs.task_inputs.cutoff") == (True, 400)
     assert lookup(record, "cutof") == (False, None)
+
+
+def _harvest_points(archive: Path, specs: list[PlotSpec]) -> list[list[tuple[float, float]]]:
+    """The points of each plot as a harvest's archive gives them: its records' fields."""
+    from autojob.report.sweep import lookup
+
+    records = [r for r in json.loads(archive.read_text()) if r["attempts"]["current"]]
+    points = []
+    for spec in specs:
+        found = [(lookup(r, spec.parameter), lookup(r, spec.output)) for r in records]
+        points.append(sorted((float(x[1]), float(y[1])) for x, y in found if x[0] and y[0]))
+    return points
+
+
+def _report_points(
+    root: Path, specs: list[PlotSpec], page: Path, archive: Path | None = None
+) -> tuple[list[list[tuple[float, float]]], Sweeps]:
+    sweeps = sweep_points(collect(root), specs, page, archive)
+    sweeps.keep()
+    return [sorted((x, y) for x, y, _, _ in s.points) for s in sweeps.plots], sweeps
+
+
+def test_plotted_points_are_those_of_a_harvest(tree: Path, tmp_path: Path) -> None:
+    """From the files, from a harvest's cache, from the plot's cache: a harvest's points.
+
+    A field of the outputs against one of the inputs, and one found in the
+    outputs, then the inputs, by a bare name.
+    """
+    study = tmp_path / "tree"
+    shutil.copytree(tree, study, ignore=shutil.ignore_patterns(".autojob*"))
+    _settle(study)  # written long ago: a harvest's cache keeps every task
+    specs = [parse_plot("outputs.n:cutoff"), parse_plot("steps:mixing")]
+    archive = tmp_path / "archive.json"
+    done = run("harvest", study, "-o", archive, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    expected = _harvest_points(archive, specs)
+    assert all(len(points) >= 2 for points in expected), expected  # a sweep to compare
+
+    from_files, sweeps = _report_points(study, specs, tmp_path / "a.html")
+    assert from_files == expected
+    assert (sweeps.read, sweeps.harvested, sweeps.cached) == (len(collect(study)), 0, 0)
+    from_harvest, sweeps = _report_points(study, specs, tmp_path / "b.html", archive)
+    assert from_harvest == expected
+    harvest_cache = json.loads(cache_path(archive).read_text().split("\n", 1)[0])
+    plot_cache = json.loads(plot_cache_path(tmp_path / "b.html").read_text())
+    assert plot_cache["header"]["verified"] == harvest_cache["verified"]  # its tasks' check
+    final = {s.value for s in FINAL_STATES}  # the tasks a harvest's cache keeps
+    ended = sum(state in final for state in collect(study).columns["state"])
+    assert (sweeps.read, sweeps.harvested, sweeps.cached) == (len(collect(study)) - ended, ended, 0)
+    from_cache, sweeps = _report_points(study, specs, tmp_path / "b.html", archive)
+    assert from_cache == expected
+    assert (sweeps.read, sweeps.harvested) == (0, 0), (sweeps.read, sweeps.harvested)
+
+    task = Path(study, json.loads(archive.read_text())[0]["path"])  # results change after it
+    outputs = json.loads((task / "outputs.json").read_text())
+    outputs["n"] = 1000
+    (task / "outputs.json").write_text(json.dumps(outputs))
+    _settle(task)
+    os.utime(task, None)  # its directory changed now: neither cache holds it
+    new, sweeps = _report_points(study, specs, tmp_path / "b.html", archive)
+    assert sweeps.read == 1 and new != expected
+    done = run("harvest", study, "-o", archive, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert new == _harvest_points(archive, specs)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ase") is None, reason="ASE not installed")
+def test_plotted_points_of_the_calculation_harvester(tmp_path: Path) -> None:
+    """A field only a harvester other than ``outputs`` gives: a calculation's energy."""
+    from ase.build import molecule
+    from ase.calculators.singlepoint import SinglePointCalculator
+    from ase.io import write
+
+    from autojob.study import Study
+    from autojob.task_group import TaskGroup
+    from autojob.tasks.calculation import Calculation
+
+    n2: Any = molecule  # ASE is untyped
+    tasks = []
+    for number, fmax in enumerate((0.01, 0.02, 0.05)):
+        task = Calculation.from_atoms(
+            n2("N2"),
+            label=f"n2-{number}",
+            calculator="emt",
+            optimizer="BFGS",
+            opt_params={"fmax": fmax},
+        )
+        tasks.append(TaskGroup(label=f"n2-{number}", tasks=[task]))
+    study = Study(name="relax", task_groups=tasks).to_directory(
+        tmp_path / "tree", study_template="{name}", task_group_template="{label}"
+    )
+    for number, folder in enumerate(sorted(p.parent for p in study.glob("*/*/task.json"))):
+        atoms = n2("N2")
+        results: Any = SinglePointCalculator
+        atoms.calc = results(atoms, energy=-1.5 - number, forces=[[0, 0, 0]] * 2)
+        write(folder / SETTINGS.OUTPUT_ATOMS_FILE, atoms)  # as a relaxation leaves it
+        ended = {"time": time.time(), "exit_code": 0, "started_at": time.time() - 1}
+        (folder / SETTINGS.ENDED_FILE).write_text(json.dumps(ended))  # as its script ends
+    _settle(study)
+    specs = [parse_plot("outputs.energy:inputs.calculation_inputs.opt_params.fmax")]
+    archive = tmp_path / "archive.json"
+    done = run("harvest", study, "-o", archive, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    expected = _harvest_points(archive, specs)
+    assert expected == [[(0.01, -1.5), (0.02, -2.5), (0.05, -3.5)]]
+    assert _report_points(study, specs, tmp_path / "a.html")[0] == expected
+    from_harvest, sweeps = _report_points(study, specs, tmp_path / "b.html", archive)
+    assert from_harvest == expected and sweeps.harvested == 3
+
+
+def test_a_large_harvest_cache_is_read_for_many_tasks_only(tmp_path: Path) -> None:
+    from autojob.report.sweep import CACHE_BYTES_PER_READ, SMALL_CACHE, _worth_reading
+
+    cache = tmp_path / ".archive.json.harvest-cache.jsonl"
+    assert not _worth_reading(cache, 1000)  # none
+    cache.write_text("x" * 100)
+    assert _worth_reading(cache, 1)  # small: read for one task
+    size = 4 * SMALL_CACHE
+    with cache.open("r+b") as stream:
+        stream.truncate(size)
+    enough = -(-size // CACHE_BYTES_PER_READ)  # tasks whose files take as long as it
+    assert not _worth_reading(cache, enough - 1)  # fewer: their files
+    assert _worth_reading(cache, enough)

@@ -21,7 +21,7 @@ def completion(shell: str) -> None:
 
     \b
       bash: eval "$(autojob completion bash)"    (in ~/.bashrc; bash 4.4 or newer)
-      zsh:  eval "$(autojob completion zsh)"     (in ~/.zshrc)
+      zsh:  eval "$(autojob completion zsh)"     (in ~/.zshrc, after compinit)
       fish: autojob completion fish > ~/.config/fish/completions/autojob.fish
 
     Completing runs autojob, which then imports only the command being completed.

@@ -180,13 +180,18 @@ def _table(rows: Iterable[TaskRow], root: Path, show_all: bool) -> int:
     )
     cells = [_cells(row) for row in shown]
     names = _shown_columns(wide, shown)
+    widths = _fitted(cells, names, console.width, edges=wide)
     for name in names:
         options = dict(COLUMNS[name])
-        if "ratio" not in options:  # a short column is never cut
+        if name in widths:  # cut to fit: each row stays one line
+            options["width"] = widths[name]
+        elif "ratio" not in options:  # a short column is never cut
             options["min_width"] = max(len(name), *(len(c[name]) for c in cells))
         table.add_column(name, no_wrap=True, **options)  # type: ignore[arg-type]
-    for row_cells in cells:
-        table.add_row(*(row_cells[name] for name in names))
+    for row, row_cells in zip(shown, cells, strict=True):
+        table.add_row(
+            *(_markup(row, name, _cut(row_cells[name], widths.get(name))) for name in names)
+        )
     console.print(table)
     more = more_rows(len(shown), total)
     if more:
@@ -213,20 +218,63 @@ def _shown_columns(wide: bool, rows: list[TaskRow]) -> list[str]:
 
 
 def _cells(row: TaskRow) -> dict[str, str]:
-    """Every cell of a row, by column (rich markup escaped)."""
-    from rich.markup import escape  # noqa: PLC0415
-
-    error = f"[red]{escape(row.error)}[/red]" if row.error else ""
+    """Every cell of a row, by column, as plain text."""
     return {
-        "task": escape(row.task_id or "?"),
-        "label": "" if row.error else escape(row.label),
+        "task": row.task_id or "?",
+        "label": "" if row.error else row.label,
         "state": row.state or "",
         "run time": duration(row.run_seconds),
         "exit": _text(row.exit_code),
-        "cause": escape(row.cause or ""),
-        "path": escape(shown_path(row.path)),
-        "command": error or escape(_short(row.command or "")),
+        "cause": row.cause or "",
+        "path": shown_path(row.path),
+        "command": row.error or _short(row.command or ""),
     }
+
+
+def _markup(row: TaskRow, name: str, text: str) -> str:
+    """A cell's text as rich markup: escaped; a broken task's error in red."""
+    from rich.markup import escape  # noqa: PLC0415
+
+    return f"[red]{escape(text)}[/red]" if name == "command" and row.error else escape(text)
+
+
+def _fitted(
+    cells: list[dict[str, str]], names: list[str], width: int, *, edges: bool
+) -> dict[str, int]:
+    """The widths of the columns to cut (label, cause, path, command) so rows fit ``width``.
+
+    Empty when every row fits whole. The short columns keep their width; the
+    others share what is left by their ratio, none wider than its longest cell.
+    Each column takes its padding and a separator (the edges too, when drawn).
+    """
+    needed = {name: max(len(name), *(len(c[name]) for c in cells)) for name in names}
+    cut = [name for name in names if "ratio" in COLUMNS[name]]
+    frame = 3 * len(names) + 1 if edges else 3 * (len(names) - 1)
+    room = width - frame - sum(needed[name] for name in names if name not in cut)
+    if sum(needed[name] for name in cut) <= room:
+        return {}
+    widths: dict[str, int] = {}
+    while cut:  # the columns that need less than their share take only that
+        ratio = {name: int(str(COLUMNS[name]["ratio"])) for name in cut}
+        share = {name: room * ratio[name] // sum(ratio.values()) for name in cut}
+        small = [name for name in cut if needed[name] <= share[name]]
+        if not small:
+            widths.update({name: max(share[name], len(name)) for name in cut})
+            break
+        for name in small:
+            widths[name] = needed[name]
+            room -= needed[name]
+            cut.remove(name)
+    return widths
+
+
+def _cut(text: str, width: int | None) -> str:
+    """``text`` cut to ``width`` with an ellipsis: a path keeps its end, other texts their start."""
+    if width is None or len(text) <= width:
+        return text
+    if "/" in text and " " not in text:
+        return "…" + text[len(text) - width + 1 :]
+    return text[: width - 1] + "…"
 
 
 def _short(command: str, width: int = 30) -> str:

@@ -139,6 +139,30 @@ class Reader:
             record,
         )
 
+    def read_sections(
+        self, top: str, rel: str, names: set[str], *, outputs: bool
+    ) -> tuple[dict[str, Any], list[Problem]]:
+        """The ``path``, ``metadata``, ``inputs`` and ``outputs`` of the task in ``top``.
+
+        Each as :meth:`read` has it in the task's record (``outputs`` None
+        unless asked for: no harvester runs), without reading the task's
+        state, accounting or history, nor its task group's file. Returns them
+        with the problems met reading them.
+        """
+        problems: list[Problem] = []
+        meta = self._metadata(top, names, problems)
+        inputs = self._inputs(top, names, problems, has_meta=bool(meta))
+        found = None
+        if outputs:
+            found, _ = self._outputs(TaskFiles(top, names, meta, inputs), problems)
+        sections = {
+            "path": rel,
+            "metadata": meta or {"label": os.path.basename(top)},
+            "inputs": inputs,
+            "outputs": found,
+        }
+        return sections, problems
+
     def _problem(self, exc: AutojobError, problems: list[Problem]) -> None:
         if self.strict:
             raise exc

@@ -50,16 +50,23 @@ class Written:
     seconds: float
     plot_reads: int = 0  # tasks whose plotted fields were read from their files
     plot_cached: int = 0  # tasks whose plotted fields came from the cache beside the page
+    plot_harvested: int = 0  # tasks whose plotted fields came from a harvest's cache
 
 
 def write_report(
-    root: Path, output: Path, plots: Sequence[PlotSpec] = (), *, rescan: bool = False
+    root: Path,
+    output: Path,
+    plots: Sequence[PlotSpec] = (),
+    *,
+    rescan: bool = False,
+    archive: Path | None = None,
 ) -> Written:
     """Write the report of the tasks under ``root`` to ``output`` (HTML).
 
     ``plots``: sweep plots, each an output against a parameter, read from the
     tasks' records; the plotted fields are cached beside ``output``
-    (:mod:`autojob.report.sweep`).
+    (:mod:`autojob.report.sweep`). ``archive``: the archive of a harvest of
+    ``root``, whose cache gives the fields of the tasks unchanged since.
 
     Raises:
         InputError: matplotlib is missing, or a plot names a field no task has.
@@ -79,7 +86,7 @@ def write_report(
             hint="create it first, or write the report elsewhere (--output)",
         )
     data = gather(root, rescan=rescan)
-    sweeps = sweep_points(data.status, list(plots), output) if plots else Sweeps([])
+    sweeps = sweep_points(data.status, list(plots), output, archive) if plots else Sweeps([])
     page, counted = render_page(data, sweeps.plots, pilot_section(root))
     write_atomic(output, page)
     sweeps.keep()
@@ -93,6 +100,7 @@ def write_report(
         time.perf_counter() - started,
         sweeps.read,
         sweeps.cached,
+        sweeps.harvested,
     )
 
 

@@ -6,10 +6,9 @@ field not at the top of a record is looked up as ``--where`` looks it up (in
 so ``outputs.energy:cutoff`` finds ``cutoff`` in the outputs or the inputs.
 
 Only the newest attempt of each task group counts, as the status index says
-(its path and state come from there too). A task's record is read as a harvest
-reads it, harvesters included; of it, only the plotted fields are kept, in a
-cache beside the report (``.<report name>.plot-cache.json``): per task, its
-state, the stamp of its files as a harvest's cache takes it
+(its path and state come from there too). Of a task, only the plotted fields
+are kept, in a cache beside the report (``.<report name>.plot-cache.json``):
+per task, its state, the stamp of its files as a harvest's cache takes it
 (:mod:`autojob.harvest.cache`: the directory's mtime, and when a full check is
 due, each watched file's mtime and size) and the value of each field. The next
 report with the same fields reads again only the tasks whose stamp or state
@@ -17,6 +16,17 @@ changed: idle, running and lost tasks are kept as the ended ones are, and no
 record is parsed for the others. The cache is dropped whole when the fields,
 the root, the harvesters or the autojob version differ; it is replaced
 atomically, and only when the report is written.
+
+A task that cache does not hold is taken, where one is given, from the cache
+of a harvest of the same tree (beside its archive) if the task is there in the
+same state with the same stamp: its record is parsed only up to its outputs.
+Otherwise its files are read as a harvest reads them, but only those the
+fields can be in: ``task.json``, ``inputs.json`` and what the harvesters that
+run on its class read (``outputs.json``, ...), not its state records,
+accounting, history or task group. A field that may be elsewhere in a record
+(``state.*``, ``scheduler.*``, ``history``, ``harvesters``, ``problems``)
+makes the whole record read. ``attempts`` is not among the fields: a record
+read here holds none, as the task's own files say nothing of it.
 """
 
 from __future__ import annotations
@@ -25,18 +35,20 @@ import difflib
 import json
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from autojob.__about__ import __version__
 from autojob.errors import InputError
-from autojob.harvest.cache import check_files_now
+from autojob.harvest.cache import cache_header, cache_path, check_files_now
 from autojob.harvest.collect import Reader
 from autojob.harvest.conditions import Condition
+from autojob.harvest.entries import rel_of
 from autojob.harvest.harvesting import make_reader
 from autojob.store.atomic import write_atomic
+from autojob.store.load import collector_paused
 from autojob.store.status_index import StatusReport, newest_rows
 
 __all__ = [
@@ -52,6 +64,11 @@ __all__ = [
 logger = logging.getLogger(__name__)
 #: the cache's format: a cache of another is not used
 CACHE_FORMAT = 1
+
+#: a harvest's cache this small (bytes) is read for any number of tasks
+SMALL_CACHE = 1 << 20
+#: bytes of a harvest's cache read in the time one task's files are (about 60 µs)
+CACHE_BYTES_PER_READ = 4000
 
 #: records whose fields are noted, to name the nearest when a plot's field is in none
 NOTED_RECORDS = 1000
@@ -133,6 +150,7 @@ class Sweeps:
     read: int = 0  # tasks whose record was read from their files
     cached: int = 0  # tasks whose values came from the cache
     cache: _PlotCache | None = None
+    harvested: int = 0  # tasks whose values came from a harvest's cache
 
     def keep(self) -> None:
         """Write the cache for the next report (once the report is written)."""
@@ -140,40 +158,167 @@ class Sweeps:
             self.cache.save()
 
 
-def sweep_points(status: StatusReport, specs: list[PlotSpec], report: Path) -> Sweeps:
+def sweep_points(
+    status: StatusReport, specs: list[PlotSpec], report: Path, archive: Path | None = None
+) -> Sweeps:
     """The points of every plot, for the newest attempts of ``status``'s task groups.
 
     The values come from the cache beside ``report`` where a task is
-    unchanged, else from its files; :meth:`Sweeps.keep` writes the cache anew
-    for the next report.
+    unchanged, else from the harvest cache beside ``archive`` (if given, and
+    made by a harvest of the same tree) where the task is unchanged since
+    that harvest, else from the task's files: only those the fields are in.
+    :meth:`Sweeps.keep` writes the cache anew for the next report.
 
     Raises:
         InputError: a field of a plot is in no record (the message names the
             fields the records have that come closest).
     """
+    with collector_paused():  # many values and records, no garbage cycles
+        return _sweep_points(status, specs, report, archive)
+
+
+def _sweep_points(
+    status: StatusReport, specs: list[PlotSpec], report: Path, archive: Path | None
+) -> Sweeps:
     names = list(dict.fromkeys(name for spec in specs for name in (spec.parameter, spec.output)))
     reader = make_reader(status.root, strict=False, magic=False, harvesters=None)
     cache = _PlotCache(plot_cache_path(report), reader, names)
     index = {name: number for number, name in enumerate(names)}
     sweeps = [(SweepPoints(spec), index[spec.parameter], index[spec.output]) for spec in specs]
-    fields = [_Field(name) for name in names]
+    fields = _Fields(names)
     paths, states, groups = (status.columns[c] for c in ("path", "state", "group"))
     prefix = str(status.root) + os.sep
-    for row in newest_rows(status):
-        rel, state = paths[row], states[row]
-        values = cache.values(prefix + rel, rel, state)
+    rows = newest_rows(status)
+    found: list[list[float | None]] = []
+    missing: dict[str, int] = {}  # tasks the plot cache does not hold: rel -> place in found
+    for row in rows:
+        rel = paths[row]
+        values = cache.values(prefix + rel, rel, states[row])
         if values is None:
-            values = cache.read(prefix + rel, rel, state, groups[row], fields)
+            missing[rel] = len(found)
+        found.append(values or [])
+    if missing and archive is not None and _worth_reading(cache_path(archive), len(missing)):
+        wanted = {rel: states[rows[place]] for rel, place in missing.items()}
+        for rel, stamp, values in _harvested(cache_path(archive), reader, wanted, fields, cache):
+            found[missing.pop(rel)] = cache.take(rel, wanted[rel], stamp, values)
+    for rel, place in missing.items():
+        row = rows[place]
+        found[place] = cache.read(prefix + rel, rel, states[row], groups[row], fields)
+    for row, values in zip(rows, found, strict=True):
         for sweep, x, y in sweeps:
             at, value = values[x], values[y]
             if at is None or value is None:
                 sweep.missing += 1
             else:
-                sweep.points.append((at, value, state, rel))
+                sweep.points.append((at, value, states[row], paths[row]))
     for sweep, _, _ in sweeps:
         if not sweep.points:
             raise _unknown_field(sweep.spec, _fields_of(status, reader))
-    return Sweeps([sweep for sweep, _, _ in sweeps], cache.reads, cache.hits, cache)
+    return Sweeps([sweep for sweep, _, _ in sweeps], cache.reads, cache.hits, cache, cache.taken)
+
+
+class _Fields:
+    """The plotted fields, and which sections of a record they can be found in."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.fields = [_Field(name) for name in names]
+        firsts = {name.split(".")[0] for name in names}
+        #: a field may be at the top of the record, outside the sections read apart
+        self.whole = bool(firsts & _ELSEWHERE)
+        #: a field may be in the outputs (found after those in the metadata)
+        self.outputs = self.whole or bool(firsts - {"path", "metadata", "inputs"})
+
+    def values(self, record: Mapping[str, Any]) -> list[float | None]:
+        """The value of each field in ``record`` (None where it is not a number)."""
+        return [_number(*f.lookup(record)) for f in self.fields]
+
+
+#: the fields at the top of a harvest record besides path, metadata, inputs and outputs
+_ELSEWHERE = frozenset({"state", "scheduler", "history", "harvesters", "problems"})
+#: the sections of a record read apart, as they begin a record the harvest cache holds
+_SECTIONS = ("path", "metadata", "inputs", "outputs")
+_decode_at = json.JSONDecoder().raw_decode
+
+
+def _worth_reading(path: Path, wanted: int) -> bool:
+    """Whether to read the harvest cache ``path`` for ``wanted`` tasks, not their files.
+
+    It is read whole, line by line: for a few tasks of a large tree (those
+    changed since the last report) their own files are read sooner.
+    """
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return False
+    return size <= SMALL_CACHE or wanted * CACHE_BYTES_PER_READ >= size
+
+
+def _harvested(
+    path: Path, reader: Reader, wanted: dict[str, str], fields: _Fields, plot: _PlotCache
+) -> Iterator[tuple[str, str, list[float | None]]]:
+    """The fields of the ``wanted`` tasks (path: state) the harvest cache ``path`` holds.
+
+    Only a task whose line is in the state wanted and whose files are as the
+    line's stamp says counts (its directory, or every watched file once the
+    harvest's last such check is old, as that harvest's next run would check
+    them); its record is parsed up to its outputs where the fields are in the
+    first sections. Yields each task's path, stamp and values.
+    """
+    try:
+        stream = path.open(encoding="utf-8", newline="\n")
+    except OSError:
+        return
+    with stream:
+        try:
+            header = json.loads(stream.readline())
+            verified = header.pop("verified")
+        except (ValueError, AttributeError, KeyError):
+            header, verified = None, None
+        if header != cache_header(reader):
+            logger.info("%s: made by another harvest; not used", path)
+            return
+        checked = float(verified) if isinstance(verified, int | float) else None
+        every_file = check_files_now(checked, verify=False)
+        same = reader.unchanged if every_file else reader.same_directory
+        if not every_file and checked is not None:  # its tasks' files were last all checked then
+            plot.checked_before(checked)
+        prefix = reader.root + os.sep
+        for line in stream:
+            parts = line.split("\t", 9)
+            if len(parts) != 10 or parts[0] != "T" or not line.endswith("}\n"):
+                continue
+            try:
+                rel = rel_of(parts[1]) if parts[1].startswith('"') else parts[1]
+            except ValueError:  # not a path the cache wrote: the task is read
+                continue
+            if wanted.get(rel) != parts[7] or not same(prefix + rel, parts[8]):
+                continue
+            record = _sections(parts[9][:-1], fields.whole)
+            if record is not None:
+                yield rel, parts[8], fields.values(record)
+
+
+def _sections(text: str, whole: bool) -> dict[str, Any] | None:
+    """The record ``text`` (compact JSON) as a dict: whole, or its first sections alone."""
+    try:
+        if whole or not text.startswith('{"path":'):
+            found = json.loads(text)
+            if not isinstance(found, dict):
+                return None
+            found.pop("attempts", None)  # as a task read from its files: see the module
+            return found
+        record: dict[str, Any] = {}
+        at = 1
+        while True:
+            key, at = _decode_at(text, at)
+            if text[at] != ":":
+                return None
+            record[key], at = _decode_at(text, at + 1)
+            if key == _SECTIONS[-1] or text[at] != ",":
+                return record
+            at += 1
+    except (ValueError, IndexError, TypeError):
+        return None
 
 
 #: a task's line in the cache: its state, the stamp of its files, then each field's value
@@ -199,6 +344,7 @@ class _PlotCache:
         self.changed = True  # the file must be written again
         self.reads = 0  # tasks read from their files
         self.hits = 0  # tasks whose values the cache held
+        self.taken = 0  # tasks whose values came from a harvest's cache
         verified = self._load()
         self.check_files = check_files_now(verified, verify=False)
         if self.check_files:  # when every file was checked is kept for the next report
@@ -248,17 +394,42 @@ class _PlotCache:
         self.hits += 1
         return kept[2:]
 
-    def read(
-        self, top: str, rel: str, state: str, group: str | None, fields: list[_Field]
+    def checked_before(self, when: float) -> None:
+        """Some tasks kept were last checked whole at ``when`` (seconds since the epoch)."""
+        verified = self.header["verified"]
+        if verified is not None and when < verified:
+            self.header["verified"] = when
+
+    def take(
+        self, rel: str, state: str, stamp: str, values: list[float | None]
     ) -> list[float | None]:
-        """The fields of the task in ``top``, read from its files (and kept, if settled)."""
+        """Keep the fields of a task as a harvest's cache holds them (``stamp``: its files)."""
+        self.changed = True
+        self.taken += 1
+        self.new[rel] = [state, stamp, *values]
+        return values
+
+    def read(
+        self, top: str, rel: str, state: str, group: str | None, fields: _Fields
+    ) -> list[float | None]:
+        """The fields of the task in ``top``, read from its files (and kept, if settled).
+
+        Only the task's metadata, inputs and outputs (its harvesters) are read,
+        unless a field may be elsewhere in its record: then the whole record.
+        """
         self.changed = True
         self.reads += 1
-        record = _record(self.reader, top, rel, group)
-        if record is None:
-            return [None] * len(fields)
-        values = [_number(*f.lookup(record)) for f in fields]
-        stamp = None if record["problems"] else self.reader.stamp(top)
+        try:
+            names = set(os.listdir(top))
+        except OSError:
+            return [None] * len(fields.fields)
+        if fields.whole:
+            record = self.reader.read(top, rel, names, group).record or {}
+            problems = record.get("problems")
+        else:
+            record, problems = self.reader.read_sections(top, rel, names, outputs=fields.outputs)
+        values = fields.values(record)
+        stamp = None if problems else self.reader.stamp(top, names)
         if stamp is not None:
             self.new[rel] = [state, stamp, *values]
         return values

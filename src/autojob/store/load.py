@@ -38,6 +38,7 @@ from autojob.store.names import STAGING_PREFIX
 
 __all__ = [
     "child_dirs_with",
+    "collector_paused",
     "inputs_sections",
     "invalid",
     "load_study",
@@ -55,8 +56,8 @@ T = TypeVar("T", bound=TaskBase)
 
 
 @contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Keep Python's cyclic garbage collector out of a load.
+def collector_paused() -> Iterator[None]:
+    """Keep Python's cyclic garbage collector out of a load (or a read of many tasks).
 
     A load builds some twenty tracked objects (models, their dicts, sets and
     lists) per task and keeps them all. Left running, the collector walks
@@ -400,7 +401,7 @@ _LINKED = {"linked": True}
 
 def load_task_group(cls: type[M], src: str | Path, *, strict_mode: bool | None) -> M:
     """Load a task group and its tasks (each in the class its metadata names)."""
-    with _collector_paused():
+    with collector_paused():
         return _load_task_group(cls, os.fspath(src), None, _strict(strict_mode))
 
 
@@ -427,7 +428,7 @@ def _load_task_group(cls: type[M], src: str, raw: bytes | None, strict: bool) ->
 
 def load_study(cls: type[M], src: str | Path, *, strict_mode: bool | None) -> M:
     """Load a study, its task groups and their tasks."""
-    with _collector_paused():
+    with collector_paused():
         return _load_study(cls, os.fspath(src), None, _strict(strict_mode))
 
 
@@ -460,7 +461,7 @@ def load_study_group(cls: type[M], src: str | Path, *, strict_mode: bool | None)
     strict = _strict(strict_mode)
     top = os.fspath(src)
     name = SETTINGS.STUDY_METADATA_FILE
-    with _collector_paused():
+    with collector_paused():
         children = []
         for study_dir, study_raw in _children_with(top, name):
             study = _load_study(Study, study_dir, study_raw, strict)

@@ -195,8 +195,7 @@ def _as_json(report: StatusReport) -> dict[str, Any]:
     newest = _newest(report, None)
     counts = Counter({state: n for (_, state), n in current_counts(report, None, newest).items()})
     groups = group_states(report, newest)
-    index = report.rows
-    tasks: Iterator[dict[str, Any]] = report.dicts(index[path] for path in sorted(index))
+    tasks: Iterator[dict[str, Any]] = report.dicts(report.path_order())
     return {
         "root": str(report.root),
         "source": report.source,

@@ -6,12 +6,13 @@ warm status decodes only the columns it uses (the paths, the states and the
 sparse ids: about a fifth of the file) and writes the rows it changed into
 the others without decoding them (:class:`Columns`). Its layout:
 
-- line 1: ``autojob status index 6``;
+- line 1: ``autojob status index 6`` and, after a space, the CRC-32 of every
+  byte after this line, as 8 hexadecimal digits;
 - line 2: the header, one JSON object: ``root``, ``built_at``,
   ``journal_offset`` and ``token`` (what the index was built from, see
   :mod:`autojob.store.status_index`), ``rows`` (N), ``sorted`` (the rows are
   in the order of their paths), ``shared`` (the task groups holding more
-  than one row), ``crc32`` (of every byte after this line) and ``columns``:
+  than one row) and ``columns``:
   per column, in file order, ``name``, ``encoding``, ``size`` (bytes) and
   the encoding's own fields;
 - then the columns' bytes, back to back.
@@ -37,20 +38,22 @@ from __future__ import annotations
 
 import json
 import math
+import operator
 import sys
 import zlib
 from array import array
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from itertools import compress, repeat
 from typing import Any
 
 __all__ = ["MAGIC", "Columns", "IndexFileError", "encode_index", "parse_index"]
 
-MAGIC = b"autojob status index 6\n"
+MAGIC = b"autojob status index 6 "
 #: text columns (strings of paths: never empty, so None is written as "")
 TEXT = frozenset({"path", "group"})
 #: a column whose most common value holds at least this share of rows is sparse
-SPARSE_SHARE = 0.5
+SPARSE_SHARE = 0.9
 _NONE = type(None)
 _U32 = next(code for code in "IL" if array(code).itemsize == 4)
 _LITTLE = sys.byteorder == "little"
@@ -78,31 +81,37 @@ def _from_u32(raw: bytes) -> list[int]:
 # -- encoding -----------------------------------------------------------------
 
 
+def _rows_not(values: list[Any], value: Any) -> list[int]:
+    """The rows whose value is not ``value`` (a search in C)."""
+    return list(compress(range(len(values)), map(operator.ne, values, repeat(value))))
+
+
 def _encode(name: str, values: list[Any]) -> tuple[dict[str, Any], bytes]:
     """The header fields and the bytes of one column."""
     n = len(values)
-    if name in TEXT and all(
-        type(v) is str and v and "\0" not in v for v in values if v is not None
-    ):
+    types = set(map(type, values))
+    if name in TEXT and types <= {str, _NONE} and str in types and "" not in values:
         blanks = values.count(None)
-        text = "\0".join(v or "" for v in values) if blanks else "\0".join(values)
-        return {"encoding": "text", "nulls": blanks}, text.encode("utf-8", "surrogateescape")
-    types = {type(v) for v in values}
+        text = "\0".join(["" if v is None else v for v in values] if blanks else values)
+        if text.count("\0") == n - 1:  # no value holds a NUL
+            return {"encoding": "text", "nulls": blanks}, text.encode("utf-8", "surrogateescape")
     if types <= {float, _NONE} and float in types:
-        nulls = [i for i, v in enumerate(values) if v is None]
-        doubles = array("d", (math.nan if v is None else v for v in values))
+        nulls = list(compress(range(n), map(operator.is_, values, repeat(None))))
+        if nulls:
+            values = [math.nan if v is None else v for v in values]
+        doubles = array("d", values)
         if not _LITTLE:
             doubles.byteswap()
         return {"encoding": "floats", "nulls": len(nulls)}, doubles.tobytes() + _u32(nulls)
     if n and types <= {str, int, bool, _NONE} and len(types - {_NONE}) <= 1:
         counts = Counter(values)  # one type (and None): 1 and True are never merged
-        distinct = list(counts)
         default, most = counts.most_common(1)[0]
         if most >= SPARSE_SHARE * n:
-            rows = [i for i, v in enumerate(values) if v != default]
+            rows = _rows_not(values, default)
             body = {"rows": rows, "values": [values[i] for i in rows]}
             return {"encoding": "sparse", "default": default}, _dump(body)
-        if len(distinct) <= n // 2:
+        if len(counts) <= n // 2:
+            distinct = list(counts)
             code = {v: i for i, v in enumerate(distinct)}
             return {"encoding": "codes", "values": distinct}, _u32(map(code.__getitem__, values))
     return {"encoding": "json"}, _dump(values)
@@ -113,15 +122,14 @@ def _dump(data: Any) -> bytes:
 
 
 def encode_index(header: dict[str, Any], columns: dict[str, list[Any]]) -> bytes:
-    """The whole file: ``header`` (without ``columns`` and ``crc32``) and every column."""
+    """The whole file: ``header`` (without ``columns``) and every column."""
     specs, blocks = [], []
     for name, values in columns.items():
         spec, body = _encode(name, values)
         specs.append({"name": name, **spec, "size": len(body)})
         blocks.append(body)
-    body = b"".join(blocks)
-    head = {**header, "crc32": zlib.crc32(body), "columns": specs}
-    return MAGIC + _dump(head) + b"\n" + body
+    rest = _dump({**header, "columns": specs}) + b"\n" + b"".join(blocks)
+    return MAGIC + b"%08x\n" % zlib.crc32(rest) + rest
 
 
 # -- decoding -----------------------------------------------------------------
@@ -211,9 +219,13 @@ def parse_index(data: bytes, names: Sequence[str]) -> tuple[dict[str, Any], Colu
     """
     if not data.startswith(MAGIC):
         raise IndexFileError("not a status index of this version")
-    end = data.find(b"\n", len(MAGIC))
+    start = len(MAGIC) + 9
+    crc = b"%08x\n" % zlib.crc32(memoryview(data)[start:])
+    if data[len(MAGIC) : start] != crc:
+        raise IndexFileError("its bytes do not match its checksum (cut short or changed)")
+    end = data.find(b"\n", start)
     try:
-        header = json.loads(data[len(MAGIC) : end])
+        header = json.loads(data[start:end])
         specs = header["columns"]
         n = int(header["rows"])
         sizes = [int(spec["size"]) for spec in specs]
@@ -223,8 +235,8 @@ def parse_index(data: bytes, names: Sequence[str]) -> tuple[dict[str, Any], Colu
     if end < 0 or sorted(found) != sorted(names):
         raise IndexFileError("its columns are not the expected ones")
     body = memoryview(data)[end + 1 :]
-    if len(body) != sum(sizes) or zlib.crc32(body) != header.get("crc32"):
-        raise IndexFileError("its bytes do not match its checksum (cut short or changed)")
+    if len(body) != sum(sizes):
+        raise IndexFileError("its columns' sizes do not add up to its length")
     blocks, start = {}, 0
     for spec, size in zip(specs, sizes, strict=True):
         blocks[spec["name"]] = (spec, body[start : start + size])

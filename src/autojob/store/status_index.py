@@ -559,8 +559,10 @@ def _collect(top: str, *, rescan: bool, use_index: bool, create_index: bool) -> 
         return _scan(top)
     index = None if rescan else _load_index(top)
     if index is not None:
-        with contextlib.suppress(KeyError, TypeError, ValueError):
+        try:
             return _refresh(top, *index)
+        except (KeyError, TypeError, ValueError) as exc:
+            logger.warning("status index of %s not used (%s): the tree is read again", top, exc)
     return _full_scan(top) if create_index else _scan(top)
 
 

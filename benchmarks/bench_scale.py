@@ -273,7 +273,11 @@ def one_size(n: int, base: str, args: argparse.Namespace) -> Size:
     size = Size(n)
     folder = os.path.join(base, f"n{n}")
     os.mkdir(folder)
-    root = measure_create(size, folder, args.skip)
+    if args.tree:
+        common.log(f"N={n:,}: the tree given, {args.tree} (not created)")
+        root = os.path.realpath(args.tree)
+    else:
+        root = measure_create(size, folder, args.skip)
     repeats = args.repeats if n < MILLION else 1
     if "load" not in args.skip:
         measure_load(size, root, repeats)
@@ -421,7 +425,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     common.add_skip(parser, SKIPPABLE, "parts")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     parser.add_argument("--keep", action="store_true", help="keep the trees")
+    parser.add_argument(
+        "--tree",
+        default=None,
+        help="measure this tree of one study of N one-task groups (--sizes N, one size; "
+        "kept by an earlier run with --keep: n*/create-*/bench-scale-*) instead of creating "
+        "one; its status records are written anew",
+    )
     args = parser.parse_args(argv)
+    if args.tree and len(args.sizes) != 1:
+        parser.error("--tree measures one tree: give its size alone in --sizes")
     common.check_skip(parser, args.skip, SKIPPABLE)
     common.check_sizes(parser, args.sizes)
     if args.million and MILLION not in args.sizes:

@@ -21,6 +21,7 @@ from autojob import SETTINGS
 from autojob.next import create_task_group_tree
 from autojob.store import status_index
 from autojob.store.index_file import Columns, IndexFileError, encode_index, parse_index
+from autojob.store.state import read_state
 from autojob.store.status_index import COLUMNS, collect
 from autojob.task_group import TaskGroup
 from autojob.tasks.task import Task
@@ -46,7 +47,7 @@ def test_a_warm_status_reads_only_the_changed_tasks(
     collect(study)
     end(dirs[3:5], 1)
     read: list[str] = []
-    real = status_index.read_state
+    real = read_state
 
     def counted(folder: str, names: Any = None) -> Any:
         read.append(os.path.basename(folder))

@@ -274,7 +274,9 @@ def _render(
 
     if by is None:
         by = "study" if any(report.columns["study"]) else "state"
-    parts: list[RenderableType] = [_table(report, by, show_all), *_workflow_tables(report)]
+    newest = _newest(report, None)  # once, for every count below
+    parts: list[RenderableType] = [_table(report, by, show_all, newest)]
+    parts += _workflow_tables(report)
     parts += pilot_tables(report.root)
     # earlier attempts are history: only the newest attempt of a group needs attention
     candidates = list(report.rows_where(TROUBLE))
@@ -283,7 +285,7 @@ def _render(
         parts.append(_trouble(report.root, trouble[:show_failed], len(trouble)))
     if report.problems:
         parts.append(_problems(report))
-    replaced = replaced_counts(report)
+    replaced = replaced_counts(report, newest)
     if replaced:
         shown = ", ".join(f"{state} {replaced[state]}" for state in ORDER if state in replaced)
         parts.append(
@@ -316,7 +318,9 @@ def _problems(report: StatusReport, shown: int = 10) -> Text:
     return Text("\n".join(lines), style="red")
 
 
-def _table(report: StatusReport, by: By, show_all: bool = False) -> Table:
+def _table(
+    report: StatusReport, by: By, show_all: bool = False, newest: list[int] | None = None
+) -> Table:
     from rich.table import Table  # noqa: PLC0415
     from rich.text import Text  # noqa: PLC0415
 
@@ -325,7 +329,9 @@ def _table(report: StatusReport, by: By, show_all: bool = False) -> Table:
         table.add_column("state")
         table.add_column("tasks", justify="right")
         table.add_column("attempts", justify="right")
-        counts = Counter({state: n for (_, state), n in current_counts(report).items()})
+        counts = Counter(
+            {state: n for (_, state), n in current_counts(report, None, newest).items()}
+        )
         every = Counter(report.columns["state"])
         for state in (s for s in ORDER if s in every):
             table.add_row(
@@ -336,7 +342,7 @@ def _table(report: StatusReport, by: By, show_all: bool = False) -> Table:
         table.add_column("task group")
         table.add_column("state")
         table.add_column("attempts", justify="right")
-        groups = group_states(report)
+        groups = group_states(report, newest)
         for group in sorted(groups)[: None if show_all else TABLE_ROWS]:
             state, attempts = groups[group]
             table.add_row(group, Text(state, style=COLOURS[state]), str(attempts))
@@ -349,7 +355,7 @@ def _table(report: StatusReport, by: By, show_all: bool = False) -> Table:
         return table
     table.add_column("study")
     per: dict[str, Counter[str]] = {}
-    for (study, state), count in current_counts(report, "study").items():
+    for (study, state), count in current_counts(report, "study", newest).items():
         per.setdefault(_study_name(report, study), Counter())[state] += count
     per_study = Counter(_study_name(report, study) for study in report.columns["study"])
     states = [s for s in ORDER if any(s in counts for counts in per.values())]

@@ -621,12 +621,18 @@ def newest_attempts(report: StatusReport, rows: list[int] | None = None) -> list
 def newest_rows(report: StatusReport, rows: list[int] | None = None) -> list[int]:
     """The rows of :func:`newest_attempts` (in the order of their paths), no entry built."""
     col = report.columns
+    if rows is None:
+        sizes = Counter(col["group"])  # counted in C
+        sizes.pop(None, None)
+        if max(sizes.values(), default=1) == 1:
+            return list(report.path_order())  # no group holds attempts
     groups = None if rows is None else {col["group"][r] for r in rows}
+    wanted = None if rows is None else set(rows)
     best: dict[str, int] = {}
     loose = []
     for row, group in enumerate(col["group"]):
         if group is None:
-            if rows is None or row in rows:
+            if wanted is None or row in wanted:
                 loose.append(row)
             continue
         if groups is not None and group not in groups:
@@ -634,7 +640,7 @@ def newest_rows(report: StatusReport, rows: list[int] | None = None) -> list[int
         current = best.get(group)
         if current is None or _attempt_key(col, row) > _attempt_key(col, current):
             best[group] = row
-    return sorted([*best.values(), *loose], key=lambda r: col["path"][r])
+    return sorted([*best.values(), *loose], key=col["path"].__getitem__)
 
 
 def _attempt_key(col: dict[str, list[Any]], row: int) -> tuple[str, float, str]:

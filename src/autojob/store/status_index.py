@@ -307,16 +307,33 @@ def _walk(top: str, rel: str, group: str | None, study: str | None, out: StatusR
         put(path, read_state(folder, names), task_group, task_study)
 
 
-def _context(root: str, folder: str) -> tuple[str | None, str | None]:
-    """The task group and study above a task directory, by their files."""
+def _context(
+    root: str, folder: str, studies: dict[str, bool] | None = None
+) -> tuple[str | None, str | None]:
+    """The task group and study above a task directory, by their files.
+
+    ``studies``: whether a directory is a study, by directory, kept between
+    calls (the tasks re-read share their studies).
+    """
     parent = os.path.dirname(folder)
     group = study = None
     if os.path.isfile(os.path.join(parent, SETTINGS.TASK_GROUP_METADATA_FILE)):
-        group = os.path.relpath(parent, root)
+        group = _below(parent, root)
         parent = os.path.dirname(parent)
-    if os.path.isfile(os.path.join(parent, SETTINGS.STUDY_METADATA_FILE)):
-        study = os.path.relpath(parent, root)
+    known = {} if studies is None else studies
+    if parent not in known:
+        known[parent] = os.path.isfile(os.path.join(parent, SETTINGS.STUDY_METADATA_FILE))
+    if known[parent]:
+        study = _below(parent, root)
     return group, study
+
+
+def _below(path: str, root: str) -> str:
+    """``os.path.relpath(path, root)``, by slicing where ``path`` is inside ``root``."""
+    if path == root:
+        return "."
+    prefix = root.rstrip(os.sep) + os.sep
+    return path[len(prefix) :] if path.startswith(prefix) else os.path.relpath(path, root)
 
 
 def _order_attempts(root: str, report: StatusReport, groups: set[str] | None = None) -> None:
@@ -481,13 +498,14 @@ def _refresh(root: str, header: dict[str, Any], columns: Columns) -> StatusRepor
     report.touched.clear()
     report.dropped.clear()
     changed, offset = read_journal(journal_path(root), offset)
-    todo = {os.path.relpath(p, root) for p in changed if _inside(p, root)}
+    todo = {_below(os.path.normpath(p), root) for p in changed if _inside(p, root)}
     for rel in todo:
-        report.forget_metadata(os.path.normpath(rel))  # its task.json may have changed too
+        report.forget_metadata(rel)  # its task.json may have changed too
     todo.update(report.columns["path"][i] for i in report.rows_where(LIVE))
     touched: set[str] = set()
+    studies: dict[str, bool] = {}
     for rel in sorted(todo):
-        touched |= _reread(root, rel, report)
+        touched |= _reread(root, rel, report, studies)
     if todo:
         _order_attempts(root, report, touched)
         _save_changes(root, report, index, offset, pending)
@@ -498,13 +516,12 @@ def _inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
-def _reread(root: str, rel: str, report: StatusReport) -> set[str]:
-    """Re-read one journalled path (a task, a new subtree, or a removal).
+def _reread(root: str, rel: str, report: StatusReport, studies: dict[str, bool]) -> set[str]:
+    """Re-read one journalled path (a task, a new subtree, or a removal), below ``root``.
 
     Returns the task groups touched.
     """
-    folder = os.path.normpath(os.path.join(root, rel))
-    rel = os.path.relpath(folder, root)
+    folder = os.path.join(root, rel) if rel != "." else root
     report.reread += 1
     if not os.path.isdir(folder):
         inside = rel + os.sep
@@ -516,7 +533,7 @@ def _reread(root: str, rel: str, report: StatusReport) -> set[str]:
         logger.warning("%s; skipped", exc)
         return set()
     if is_task_dir(names):
-        group, study = _context(root, folder)
+        group, study = _context(root, folder, studies)
         report.put(rel, read_state(folder, names), group, study)
         return {group} if group else set()
     before = len(report)

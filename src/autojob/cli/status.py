@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict
+from itertools import repeat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -156,12 +157,18 @@ def group_states(
     ``newest``: the rows of the newest attempts (:func:`newest_rows`), if known already.
     """
     col = report.columns
-    sizes = Counter(g for g in col["group"] if g is not None)
-    return {
-        col["group"][r]: (col["state"][r], sizes[col["group"][r]])
-        for r in _newest(report, newest)
-        if col["group"][r] is not None
-    }
+    rows = _newest(report, newest)
+    sizes = Counter(col["group"])  # counted in C, as the rest (None too, dropped)
+    groups = list(map(col["group"].__getitem__, rows))
+    found = dict(
+        zip(
+            groups,
+            zip(map(col["state"].__getitem__, rows), map(sizes.__getitem__, groups), strict=True),
+            strict=True,
+        )
+    )
+    found.pop(None, None)
+    return found
 
 
 def current_counts(
@@ -173,14 +180,18 @@ def current_counts(
     are counted apart (:func:`replaced_counts`).
     """
     states, rows = report.columns["state"], _newest(report, newest)
-    keys = report.columns[by] if by is not None else None
-    return Counter((None if keys is None else keys[r], states[r]) for r in rows)
+    if by is None:
+        return Counter(zip(repeat(None), map(states.__getitem__, rows)))  # in C
+    keys = report.columns[by]
+    return Counter(zip(map(keys.__getitem__, rows), map(states.__getitem__, rows), strict=True))
 
 
 def replaced_counts(report: StatusReport, newest: list[int] | None = None) -> Counter[str]:
     """Earlier attempts (replaced by a newer one in their task group), per state."""
     every = Counter(report.columns["state"])
-    every.subtract(Counter(state for _, state in current_counts(report, None, newest).elements()))
+    every.subtract(
+        Counter({state: n for (_, state), n in current_counts(report, None, newest).items()})
+    )
     return +every
 
 
@@ -203,8 +214,13 @@ def _as_json(report: StatusReport) -> dict[str, Any]:
         "attempt_counts": dict(Counter(report.columns["state"])),
         "replaced_counts": dict(replaced_counts(report, newest)),
         "tasks": tasks,
-        "task_groups": (
-            {"path": g, "state": s, "attempts": n} for g, (s, n) in sorted(groups.items())
+        "task_groups": map(
+            dict,
+            map(
+                zip,
+                repeat(("path", "state", "attempts")),
+                ((g, s, n) for g, (s, n) in sorted(groups.items())),
+            ),
         ),
         "workflows": {
             study: [asdict(row) for row in rows] if isinstance(rows, list) else {"error": rows}

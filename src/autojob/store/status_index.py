@@ -31,6 +31,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -269,18 +270,19 @@ class StatusReport:
     def dicts(self, rows: Iterable[int]) -> Iterator[dict[str, Any]]:
         """The tasks in ``rows`` as :meth:`TaskEntry.as_dict` gives them, one at a time.
 
-        Read straight from the columns (no entry is built): what prints 100,000
-        tasks as JSON.
+        Read straight from the columns (no entry is built), the rows taken
+        from them in C: what prints 100,000 tasks as JSON.
         """
-        names = (*PLACE, *STATE_FIELDS)
-        columns = [self.columns[name] for name in names]
-        now = time.time()
-        for row in rows:
-            data = dict(zip(names, [column[row] for column in columns], strict=True))
-            data["run_seconds"] = run_seconds(
-                data["state"], data["started_at"], data["ended_at"], now
-            )
-            yield data
+        names = (*PLACE, *STATE_FIELDS, "run_seconds")
+        columns = [self.columns[name] for name in names[:-1]]
+        if not (isinstance(rows, range) and rows == range(len(self))):
+            chosen = list(rows)
+            columns = [list(map(column.__getitem__, chosen)) for column in columns]
+        at = dict(zip(names, columns, strict=False))
+        seconds = map(
+            run_seconds, at["state"], at["started_at"], at["ended_at"], repeat(time.time())
+        )
+        return map(dict, map(zip, repeat(names), zip(*columns, seconds, strict=True)))
 
     def counts(self, by: str | None = None) -> Counter[tuple[Any, str]]:
         """Tasks per (``by`` column value, state), or per state if ``by`` is None."""

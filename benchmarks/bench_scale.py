@@ -247,8 +247,8 @@ def measure_status(size: Size, root: str, repeats: int) -> None:
     for _ in range(repeats):
         bench_status.change_some(tree)
         took, out = bench_status.run_cli(["status", root])
-        changed = max(1, round(size.n * bench_status.CHANGE_FRACTION))
-        if f"{size.n} task(s); {changed} read from disk (index)" not in out.decode():
+        count = max(1, round(size.n * bench_status.CHANGE_FRACTION))
+        if f"{size.n} task(s); {count} read from disk (index)" not in out.decode():
             raise AssertionError(f"autojob status did not re-read the changed tasks: {out!r}")
         cli = took if cli is None else min(cli, took)
     if cli is not None:

@@ -148,23 +148,29 @@ def checker(name: str, n: int) -> Callable[[bytes], None]:
     return check
 
 
-def measure_size(n: int, base: str, repeats: int, seed: int, skip: set[str]) -> dict[str, Run]:
-    """Build the tree for n tasks, then time each library call and each command on it."""
-    dest = tempfile.mkdtemp(prefix=f"tree-{n}-", dir=base)
+def measure_size(
+    n: int, base: str, repeats: int, seed: int, skip: set[str], given: str | None = None
+) -> dict[str, Run]:
+    """Build the tree for n tasks (or take ``given``), then time each call and command on it."""
     start = time.perf_counter()
-    tree = bench_status.build_tree(n, dest, seed)
-    bench_status.ours_cold(tree.root)  # the index every run reads
-    common.log(f"N={n:,}: tree and index built in {time.perf_counter() - start:.1f} s")
+    if given is None:
+        root = bench_status.build_tree(
+            n, tempfile.mkdtemp(prefix=f"tree-{n}-", dir=base), seed
+        ).root
+    else:
+        root = os.path.realpath(given)
+    bench_status.ours_cold(root)  # the index every run reads
+    common.log(f"N={n:,}: tree and index ready in {time.perf_counter() - start:.1f} s")
     best: dict[str, Run] = {}
     autojob = bench_status.autojob_command()
     for rep in range(repeats):
         for name, script in LIB.items():
             if name not in skip:
-                run = timed_process([sys.executable, "-c", script, tree.root, str(n)])
+                run = timed_process([sys.executable, "-c", script, root, str(n)])
                 keep(best, f"lib {name}", run, n, rep, repeats)
         for name, (lib, args) in CLI.items():
             if lib not in skip:
-                run = timed_process([*autojob, *args, tree.root], checker(name, n))
+                run = timed_process([*autojob, *args, root], checker(name, n))
                 keep(best, name, run, n, rep, repeats)
     return best
 
@@ -223,7 +229,15 @@ def main(argv: list[str] | None = None) -> int:
     common.add_skip(parser, list(LIB), "library calls (and the commands printing them)")
     parser.add_argument("--check", action="store_true", help="exit 1 when the target is missed")
     parser.add_argument("--keep", action="store_true", help="keep the trees, for inspection")
+    parser.add_argument(
+        "--tree",
+        default=None,
+        help="time on this tree of N tasks (--sizes N, one size; e.g. one kept by "
+        "bench_scale.py --keep) instead of building one",
+    )
     args = parser.parse_args(argv)
+    if args.tree and len(args.sizes) != 1:
+        parser.error("--tree is one tree: give its size alone in --sizes")
     common.check_sizes(parser, args.sizes)
     common.check_skip(parser, args.skip, list(LIB))
     base = common.base_dir(args.dir)
@@ -233,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     best: dict[int, dict[str, Run]] = {}
     with common.bench_root(base, "autojob-bench-cli-output-", args.keep) as root:
         for n in args.sizes:
-            best[n] = measure_size(n, root, args.repeats, args.seed, args.skip)
+            best[n] = measure_size(n, root, args.repeats, args.seed, args.skip, args.tree)
             gc.collect()
     print()
     report(best)

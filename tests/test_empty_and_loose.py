@@ -89,7 +89,7 @@ def test_status_of_a_task_keeps_no_index_inside_it(tmp_path: Path) -> None:
     assert not (tmp_path / SETTINGS.INDEX_DIR).exists()  # nor beside it: nothing asked for one
     # the directory around it keeps the index of its tree, as any tree does
     assert run("status", tmp_path, cwd=tmp_path).returncode == 0
-    assert (tmp_path / SETTINGS.INDEX_DIR / "status.json").is_file()
+    assert (tmp_path / SETTINGS.INDEX_DIR / "status.index").is_file()
     assert not (task / SETTINGS.INDEX_DIR).exists()
 
 

@@ -16,7 +16,9 @@ import pytest
 from autojob.execution.local import LocalRunner
 from autojob.execution.submit import DEFAULT_ONLY, plan, select_tasks
 from autojob.next import create_task_group_tree
+from autojob.store.index_file import parse_index
 from autojob.store.state import State, read_state
+from autojob.store.status_index import COLUMNS
 from autojob.study import Study
 from autojob.task_group import TaskGroup
 from autojob.tasks.task import Task, TaskInputs, TaskMetadata
@@ -237,7 +239,7 @@ def test_status_index_sees_what_changed(tmp_path: Path) -> None:
     study, _ = study_of_commands(tmp_path, {f"t{i}": "true" for i in range(5)}, count_runs=True)
     cold = collect(study)
     assert cold.source == "scan" and len(cold.tasks) == 5
-    assert (study / ".autojob" / "status.json").is_file()
+    assert (study / ".autojob" / "status.index").is_file()
     warm = collect(study)
     assert warm.source == "index" and warm.reread == 0
     run_all(study)
@@ -273,10 +275,12 @@ def test_status_watch_refreshes_until_interrupted(tmp_path: Path) -> None:
         text=True,
     )
     assert run("submit", study, "--wait", cwd=tmp_path).returncode == 0
-    index = study / ".autojob" / "status.json"
+    index = study / ".autojob" / "status.index"
 
     def seen_by_the_watcher() -> bool:  # only the watcher collects: its index says what it saw
-        return index.is_file() and json.loads(index.read_text())["columns"]["state"] == ["success"]
+        if not index.is_file():
+            return False
+        return parse_index(index.read_bytes(), COLUMNS)[1]["state"] == ["success"]
 
     wait_until(seen_by_the_watcher, 20, "the watcher to see the task succeed")
     time.sleep(0.4)  # two intervals: the frame of that refresh is drawn right after it

@@ -30,9 +30,10 @@ from autojob.execution.submit import DEFAULT_ONLY, plan, select_tasks
 from autojob.next import create_task_group_tree, create_task_tree
 from autojob.next.restart import restart_task
 from autojob.store.completed_tasks import append_record, read_record, record_path
+from autojob.store.index_file import parse_index
 from autojob.store.names import STAGING_PREFIX
 from autojob.store.state import State, read_state
-from autojob.store.status_index import collect
+from autojob.store.status_index import COLUMNS, collect
 from autojob.task_group import TaskGroup
 from autojob.tasks.task import Task, TaskInputs, TaskMetadata
 
@@ -234,9 +235,9 @@ def test_killed_while_writing_the_status_index(tmp_path: Path, figures: dict[str
     n, kills = trials(40), 0
     for trial in range(n):
         kills += fork_and_kill(lambda: collect(study, rescan=True), rng.uniform(0, span))
-        index = study / SETTINGS.INDEX_DIR / "status.json"
+        index = study / SETTINGS.INDEX_DIR / "status.index"
         if index.exists():
-            json.loads(index.read_bytes())  # never half a file
+            parse_index(index.read_bytes(), COLUMNS)  # never half a file
         run_study(paths[trial % 40 : trial % 40 + 1])  # a task changes meanwhile
         assert states_seen(study) == states_seen(study, use_index=False)
     figures["crash: writing the status index"] = {"trials": n, "killed mid-work": kills}

@@ -56,7 +56,7 @@ def states(study: Path, **options: bool) -> dict[str, str]:
 
 
 def index_bytes(study: Path) -> bytes:
-    return (study / SETTINGS.INDEX_DIR / "status.json").read_bytes()
+    return (study / SETTINGS.INDEX_DIR / "status.index").read_bytes()
 
 
 def test_a_few_changes_are_appended_and_many_rewrite_the_index(tmp_path: Path) -> None:

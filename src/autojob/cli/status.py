@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict
+from itertools import repeat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -156,12 +157,18 @@ def group_states(
     ``newest``: the rows of the newest attempts (:func:`newest_rows`), if known already.
     """
     col = report.columns
-    sizes = Counter(g for g in col["group"] if g is not None)
-    return {
-        col["group"][r]: (col["state"][r], sizes[col["group"][r]])
-        for r in _newest(report, newest)
-        if col["group"][r] is not None
-    }
+    rows = _newest(report, newest)
+    sizes = Counter(col["group"])  # counted in C, as the rest (None too, dropped)
+    groups = list(map(col["group"].__getitem__, rows))
+    found = dict(
+        zip(
+            groups,
+            zip(map(col["state"].__getitem__, rows), map(sizes.__getitem__, groups), strict=True),
+            strict=True,
+        )
+    )
+    found.pop(None, None)
+    return found
 
 
 def current_counts(
@@ -173,14 +180,18 @@ def current_counts(
     are counted apart (:func:`replaced_counts`).
     """
     states, rows = report.columns["state"], _newest(report, newest)
-    keys = report.columns[by] if by is not None else None
-    return Counter((None if keys is None else keys[r], states[r]) for r in rows)
+    if by is None:
+        return Counter(zip(repeat(None), map(states.__getitem__, rows)))  # in C
+    keys = report.columns[by]
+    return Counter(zip(map(keys.__getitem__, rows), map(states.__getitem__, rows), strict=True))
 
 
 def replaced_counts(report: StatusReport, newest: list[int] | None = None) -> Counter[str]:
     """Earlier attempts (replaced by a newer one in their task group), per state."""
     every = Counter(report.columns["state"])
-    every.subtract(Counter(state for _, state in current_counts(report, None, newest).elements()))
+    every.subtract(
+        Counter({state: n for (_, state), n in current_counts(report, None, newest).items()})
+    )
     return +every
 
 
@@ -195,8 +206,7 @@ def _as_json(report: StatusReport) -> dict[str, Any]:
     newest = _newest(report, None)
     counts = Counter({state: n for (_, state), n in current_counts(report, None, newest).items()})
     groups = group_states(report, newest)
-    index = report.rows
-    tasks: Iterator[dict[str, Any]] = report.dicts(index[path] for path in sorted(index))
+    tasks: Iterator[dict[str, Any]] = report.dicts(report.path_order())
     return {
         "root": str(report.root),
         "source": report.source,
@@ -204,8 +214,13 @@ def _as_json(report: StatusReport) -> dict[str, Any]:
         "attempt_counts": dict(Counter(report.columns["state"])),
         "replaced_counts": dict(replaced_counts(report, newest)),
         "tasks": tasks,
-        "task_groups": (
-            {"path": g, "state": s, "attempts": n} for g, (s, n) in sorted(groups.items())
+        "task_groups": map(
+            dict,
+            map(
+                zip,
+                repeat(("path", "state", "attempts")),
+                ((g, s, n) for g, (s, n) in sorted(groups.items())),
+            ),
         ),
         "workflows": {
             study: [asdict(row) for row in rows] if isinstance(rows, list) else {"error": rows}
@@ -275,7 +290,9 @@ def _render(
 
     if by is None:
         by = "study" if any(report.columns["study"]) else "state"
-    parts: list[RenderableType] = [_table(report, by, show_all), *_workflow_tables(report)]
+    newest = _newest(report, None)  # once, for every count below
+    parts: list[RenderableType] = [_table(report, by, show_all, newest)]
+    parts += _workflow_tables(report)
     parts += pilot_tables(report.root)
     # earlier attempts are history: only the newest attempt of a group needs attention
     candidates = list(report.rows_where(TROUBLE))
@@ -284,7 +301,7 @@ def _render(
         parts.append(_trouble(report.root, trouble[:show_failed], len(trouble)))
     if report.problems:
         parts.append(_problems(report))
-    replaced = replaced_counts(report)
+    replaced = replaced_counts(report, newest)
     if replaced:
         shown = ", ".join(f"{state} {replaced[state]}" for state in ORDER if state in replaced)
         parts.append(
@@ -317,7 +334,9 @@ def _problems(report: StatusReport, shown: int = 10) -> Text:
     return Text("\n".join(lines), style="red")
 
 
-def _table(report: StatusReport, by: By, show_all: bool = False) -> Table:
+def _table(
+    report: StatusReport, by: By, show_all: bool = False, newest: list[int] | None = None
+) -> Table:
     from rich.table import Table  # noqa: PLC0415
     from rich.text import Text  # noqa: PLC0415
 
@@ -326,7 +345,9 @@ def _table(report: StatusReport, by: By, show_all: bool = False) -> Table:
         table.add_column("state")
         table.add_column("tasks", justify="right")
         table.add_column("attempts", justify="right")
-        counts = Counter({state: n for (_, state), n in current_counts(report).items()})
+        counts = Counter(
+            {state: n for (_, state), n in current_counts(report, None, newest).items()}
+        )
         every = Counter(report.columns["state"])
         for state in (s for s in ORDER if s in every):
             table.add_row(
@@ -337,7 +358,7 @@ def _table(report: StatusReport, by: By, show_all: bool = False) -> Table:
         table.add_column("task group")
         table.add_column("state")
         table.add_column("attempts", justify="right")
-        groups = group_states(report)
+        groups = group_states(report, newest)
         for group in sorted(groups)[: None if show_all else TABLE_ROWS]:
             state, attempts = groups[group]
             table.add_row(group, Text(state, style=COLOURS[state]), str(attempts))
@@ -350,7 +371,7 @@ def _table(report: StatusReport, by: By, show_all: bool = False) -> Table:
         return table
     table.add_column("study")
     per: dict[str, Counter[str]] = {}
-    for (study, state), count in current_counts(report, "study").items():
+    for (study, state), count in current_counts(report, "study", newest).items():
         per.setdefault(_study_name(report, study), Counter())[state] += count
     per_study = Counter(_study_name(report, study) for study in report.columns["study"])
     states = [s for s in ORDER if any(s in counts for counts in per.values())]

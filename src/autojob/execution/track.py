@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import time
+from itertools import compress
 from pathlib import Path
 
 from autojob import SETTINGS
@@ -50,8 +51,8 @@ def refresh_from_scheduler(report: StatusReport, *, force: bool = False) -> str 
     """
     col = report.columns
     candidates: list[tuple[Path, TaskState]] = []
-    for r, job in enumerate(col["job_id"]):
-        if job and (col["state"][r] in LIVE or not col["accounted"][r]):
+    for r in compress(range(len(report)), col["job_id"]):  # rows with a job id, found in C
+        if col["state"][r] in LIVE or not col["accounted"][r]:
             candidates.append((report.root / col["path"][r], report.state_of(r)))
     groups = {
         name: (executor, [t for t in tasks if _worth_asking(executor, t[1])])
@@ -71,7 +72,7 @@ def refresh_from_scheduler(report: StatusReport, *, force: bool = False) -> str 
             continue
         for path, state in changed.items():
             rel = os.path.relpath(path, report.root)
-            if rel in report.rows:
+            if report.find(rel) is not None:
                 report.set_state(rel, state)
     if notes:
         return "scheduler not reachable, showing what the task files say: " + "; ".join(notes)

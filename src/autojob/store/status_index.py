@@ -1,8 +1,9 @@
 """The state of every task under a directory, kept fast by an index.
 
 ``collect(root)`` walks the tree once, derives each task's state from its files
-and saves an index (``<root>/.autojob/status.json``, one JSON array per column)
-with a journal beside it. Later calls load the columns, re-read only the tasks
+and saves an index (``<root>/.autojob/status.index``, its rows in path order,
+one block of bytes per column: :mod:`autojob.store.index_file`) with a journal
+beside it. Later calls load the columns they use, re-read only the tasks
 named in the journal since (and those queued or running, whose processes must
 be checked), and save the columns again: the cost follows what changed, not the
 size of the tree (the rows they changed are appended beside the index, which
@@ -20,6 +21,7 @@ the one it sits in (moved by hand); ``StatusReport.problems`` lists them.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import json
 import logging
@@ -29,12 +31,14 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
 from autojob import SETTINGS
 from autojob.errors import AutojobError
-from autojob.store.atomic import write_atomic
+from autojob.store.atomic import write_atomic, write_atomic_bytes
+from autojob.store.index_file import Columns, IndexFileError, encode_index, parse_index
 from autojob.store.journal import journal_path, read_journal
 from autojob.store.state import STATE_FIELDS, State, TaskState, read_state, run_seconds
 from autojob.store.status_delta import DELTA_SHARE, append_delta, read_delta, remove_delta
@@ -57,7 +61,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-INDEX_VERSION = 5  # 4: ended tasks keep their start (started_at, host, pid); 5: a token
+#: 4: ended tasks keep their start (started_at, host, pid); 5: a token; 6: status.index,
+#: columns of bytes in path order (version 5 was status.json, removed when met)
+INDEX_VERSION = 6
 LIVE = (State.QUEUED.value, State.RUNNING.value)
 #: columns of the index: where the task is, then its state's fields
 PLACE = ("path", "group", "study", "created")
@@ -95,7 +101,13 @@ class StatusReport:
         self.source = source  # "scan" (a full walk) or "index" (index + journal)
         self.reread = 0  # tasks read from disk this time
         self.columns: dict[str, list[Any]] = {name: [] for name in COLUMNS}
-        self.rows: dict[str, int] = {}
+        #: path -> row; None while the rows come from an index in path order, found by
+        #: bisection (the rows put since are in ``_tail``): a warm status builds no dict
+        self._rows: dict[str, int] | None = {}
+        self._sorted = 0  # rows [0, _sorted) are in path order (with _rows None)
+        self._tail: dict[str, int] = {}
+        #: task groups holding more than one row, as the index knew them (None: count them)
+        self.shared_groups: set[str] | None = None
         self._tasks: dict[str, TaskEntry] | None = None
         #: (task path, what is wrong): shared task ids, tasks in another group than named
         self.problems: list[tuple[str, str]] = []
@@ -104,58 +116,133 @@ class StatusReport:
         self.dropped: list[str] = []
 
     def __len__(self) -> int:
-        return len(self.rows)
+        return len(self.columns["path"])
+
+    @classmethod
+    def from_index(cls, root: Path, columns: Columns, in_order: bool) -> StatusReport:
+        """A report over an index's columns (``in_order``: its rows are in path order)."""
+        report = cls(root, source="index")
+        report.columns = columns
+        if in_order:
+            report._rows, report._sorted = None, len(columns["path"])
+        else:
+            report._rows = dict(zip(columns["path"], range(len(columns["path"])), strict=True))
+        return report
+
+    @property
+    def rows(self) -> dict[str, int]:
+        """Every task's row, by relative path (built on first use when read from an index)."""
+        if self._rows is None:
+            paths = self.columns["path"]
+            self._rows = dict(zip(paths, range(len(paths)), strict=True))
+            self._sorted, self._tail = 0, {}
+        return self._rows
+
+    def find(self, rel: str) -> int | None:
+        """The row of the task at ``rel``, or None."""
+        if self._rows is not None:
+            return self._rows.get(rel)
+        row = self._tail.get(rel)
+        if row is not None:
+            return row
+        paths = self.columns["path"]
+        row = bisect.bisect_left(paths, rel, 0, self._sorted)
+        return row if row < self._sorted and paths[row] == rel else None
+
+    def path_order(self) -> list[int] | range:
+        """Every row, in the order of their paths."""
+        if self._rows is None and not self._tail:
+            return range(len(self))
+        paths = self.columns["path"]
+        return sorted(range(len(paths)), key=paths.__getitem__)
+
+    def _set(self, names: Iterable[str], row: int, values: Iterable[Any]) -> None:
+        columns = self.columns
+        if isinstance(columns, Columns):
+            for name, value in zip(names, values, strict=True):
+                columns.put(name, row, value)  # columns not decoded stay so
+        else:
+            for name, value in zip(names, values, strict=True):
+                columns[name][row] = value
+
+    def _value(self, name: str, row: int) -> Any:
+        columns = self.columns
+        return columns.value(name, row) if isinstance(columns, Columns) else columns[name][row]
 
     def put(self, rel: str, state: TaskState, group: str | None, study: str | None) -> None:
         """Add or replace the row of the task at ``rel`` (keeping its ids and date if read)."""
-        row = self.rows.get(rel)
-        kept = [None] * len(_KEPT) if row is None else [self.columns[n][row] for n in _KEPT]
+        row = self.find(rel)
+        kept = [None] * len(_KEPT) if row is None else [self._value(n, row) for n in _KEPT]
         self.put_row([rel, group, study, *kept, *state.row()])
 
     def put_row(self, values: list[Any]) -> None:
         """Add or replace a whole row (every column, in the order of ``COLUMNS``)."""
         rel = values[0]
-        row = self.rows.get(rel)
+        row = self.find(rel)
         if row is None:
-            self.rows[rel] = len(self.columns["path"])
+            row = len(self)
             for name, value in zip(COLUMNS, values, strict=True):
                 self.columns[name].append(value)
+            if self._rows is None:
+                self._tail[rel] = row
+            else:
+                self._rows[rel] = row
+            self.shared_groups = None  # a group may have grown
         else:
-            for name, value in zip(COLUMNS, values, strict=True):
-                self.columns[name][row] = value
+            self._set(COLUMNS, row, values)
         self.touched.add(rel)
         self._tasks = None
 
     def row_values(self, rel: str) -> list[Any]:
         """Every column of the task at ``rel``, in the order of ``COLUMNS``."""
-        row = self.rows[rel]
-        return [self.columns[name][row] for name in COLUMNS]
+        row = self.find(rel)
+        if row is None:
+            raise KeyError(rel)
+        return [self._value(name, row) for name in COLUMNS]
 
     def forget_metadata(self, rel: str) -> None:
         """Read the task's ``date_created`` and ids again when next needed (task.json changed)."""
-        row = self.rows.get(rel)
+        row = self.find(rel)
         if row is not None:
-            for name in _KEPT:
-                self.columns[name][row] = None
+            self._set(_KEPT, row, [None] * len(_KEPT))
 
     def set_state(self, rel: str, state: TaskState) -> None:
         """Replace the state of one task."""
-        row = self.rows[rel]
-        for name, value in zip(STATE_FIELDS, state.row(), strict=True):
-            self.columns[name][row] = value
+        row = self.find(rel)
+        if row is None:
+            raise KeyError(rel)
+        self._set(STATE_FIELDS, row, state.row())
         self.touched.add(rel)
         self._tasks = None
 
+    def decode_all(self) -> None:
+        """Decode every column of an index (before the columns are copied or iterated)."""
+        if isinstance(self.columns, Columns):
+            self.columns.decode_all()
+            self.columns = dict(self.columns)
+
     def drop(self, rels: list[str]) -> None:
         """Remove rows (tasks whose directories are gone)."""
-        gone = {self.rows.pop(rel) for rel in rels if rel in self.rows}
+        gone = {row for row in map(self.find, rels) if row is not None}
         if not gone:
             return
-        self.dropped.extend(rel for rel in rels if rel not in self.rows)
+        self.decode_all()
+        self.dropped.extend(rels)
         self.touched.difference_update(rels)
-        keep = [i for i in range(len(self.columns["path"])) if i not in gone]
+        keep = [i for i in range(len(self)) if i not in gone]
         self.columns = {n: [col[i] for i in keep] for n, col in self.columns.items()}
-        self.rows = {p: i for i, p in enumerate(self.columns["path"])}
+        self._rows, self._sorted, self._tail = None, 0, {}
+        self.rows  # noqa: B018  (rebuilt)
+        self.shared_groups = None
+        self._tasks = None
+
+    def in_path_order(self) -> None:
+        """Put the rows in the order of their paths (before the index is written)."""
+        self.decode_all()
+        order = self.path_order()
+        if not isinstance(order, range):
+            self.columns = {n: [col[i] for i in order] for n, col in self.columns.items()}
+        self._rows, self._sorted, self._tail = None, len(self), {}
         self._tasks = None
 
     def state_of(self, row: int) -> TaskState:
@@ -183,18 +270,19 @@ class StatusReport:
     def dicts(self, rows: Iterable[int]) -> Iterator[dict[str, Any]]:
         """The tasks in ``rows`` as :meth:`TaskEntry.as_dict` gives them, one at a time.
 
-        Read straight from the columns (no entry is built): what prints 100,000
-        tasks as JSON.
+        Read straight from the columns (no entry is built), the rows taken
+        from them in C: what prints 100,000 tasks as JSON.
         """
-        names = (*PLACE, *STATE_FIELDS)
-        columns = [self.columns[name] for name in names]
-        now = time.time()
-        for row in rows:
-            data = dict(zip(names, [column[row] for column in columns], strict=True))
-            data["run_seconds"] = run_seconds(
-                data["state"], data["started_at"], data["ended_at"], now
-            )
-            yield data
+        names = (*PLACE, *STATE_FIELDS, "run_seconds")
+        columns = [self.columns[name] for name in names[:-1]]
+        if not (isinstance(rows, range) and rows == range(len(self))):
+            chosen = list(rows)
+            columns = [list(map(column.__getitem__, chosen)) for column in columns]
+        at = dict(zip(names, columns, strict=False))
+        seconds = map(
+            run_seconds, at["state"], at["started_at"], at["ended_at"], repeat(time.time())
+        )
+        return map(dict, map(zip, repeat(names), zip(*columns, seconds, strict=True)))
 
     def counts(self, by: str | None = None) -> Counter[tuple[Any, str]]:
         """Tasks per (``by`` column value, state), or per state if ``by`` is None."""
@@ -204,8 +292,9 @@ class StatusReport:
 
     def rows_where(self, states: tuple[str, ...]) -> Iterator[int]:
         """Rows whose state is one of ``states``."""
-        wanted = set(states)
-        return (i for i, s in enumerate(self.columns["state"]) if s in wanted)
+        column = self.columns["state"]
+        wanted = {s for s in states if s in column}  # a search in C, to skip the loop
+        return (i for i, s in enumerate(column) if s in wanted) if wanted else iter(())
 
 
 # -- walking -----------------------------------------------------------------
@@ -220,16 +309,33 @@ def _walk(top: str, rel: str, group: str | None, study: str | None, out: StatusR
         put(path, read_state(folder, names), task_group, task_study)
 
 
-def _context(root: str, folder: str) -> tuple[str | None, str | None]:
-    """The task group and study above a task directory, by their files."""
+def _context(
+    root: str, folder: str, studies: dict[str, bool] | None = None
+) -> tuple[str | None, str | None]:
+    """The task group and study above a task directory, by their files.
+
+    ``studies``: whether a directory is a study, by directory, kept between
+    calls (the tasks re-read share their studies).
+    """
     parent = os.path.dirname(folder)
     group = study = None
     if os.path.isfile(os.path.join(parent, SETTINGS.TASK_GROUP_METADATA_FILE)):
-        group = os.path.relpath(parent, root)
+        group = _below(parent, root)
         parent = os.path.dirname(parent)
-    if os.path.isfile(os.path.join(parent, SETTINGS.STUDY_METADATA_FILE)):
-        study = os.path.relpath(parent, root)
+    known = {} if studies is None else studies
+    if parent not in known:
+        known[parent] = os.path.isfile(os.path.join(parent, SETTINGS.STUDY_METADATA_FILE))
+    if known[parent]:
+        study = _below(parent, root)
     return group, study
+
+
+def _below(path: str, root: str) -> str:
+    """``os.path.relpath(path, root)``, by slicing where ``path`` is inside ``root``."""
+    if path == root:
+        return "."
+    prefix = root.rstrip(os.sep) + os.sep
+    return path[len(prefix) :] if path.startswith(prefix) else os.path.relpath(path, root)
 
 
 def _order_attempts(root: str, report: StatusReport, groups: set[str] | None = None) -> None:
@@ -238,8 +344,13 @@ def _order_attempts(root: str, report: StatusReport, groups: set[str] | None = N
     ``groups``: only these groups (the ones that changed); None for all.
     """
     col = report.columns
-    sizes = Counter(g for g in col["group"] if g is not None and (groups is None or g in groups))
-    shared = {g for g, n in sizes.items() if n > 1}
+    if groups is not None and report.shared_groups is not None:
+        shared = groups & report.shared_groups  # no group grew since the index was written
+    else:
+        sizes = Counter(col["group"])
+        shared = {g for g, n in sizes.items() if n > 1 and g is not None}
+        if groups is not None:
+            shared &= groups
     if not shared:
         return
     for row, group in enumerate(col["group"]):
@@ -266,36 +377,53 @@ def _date_created(folder: str) -> tuple[str, str | None, str | None]:
 
 
 def _index_path(root: str) -> str:
-    return os.path.join(root, SETTINGS.INDEX_DIR, "status.json")
+    return os.path.join(root, SETTINGS.INDEX_DIR, "status.index")
 
 
-def _load_index(root: str) -> dict[str, Any] | None:
+#: the index of versions 1-5 (one JSON document), removed when met
+_OLD_INDEX = "status.json"
+
+
+def _load_index(root: str) -> tuple[dict[str, Any], Columns] | None:
+    """The header and columns of the index of ``root``; None when it must be rebuilt."""
+    path = _index_path(root)
     try:
-        with open(_index_path(root), "rb") as stream:
-            data = json.loads(stream.read())
-    except (OSError, ValueError):
+        with open(path, "rb") as stream:
+            data = stream.read()
+    except OSError:
         return None
-    if not isinstance(data, dict) or data.get("version") != INDEX_VERSION:
+    try:
+        header, columns = parse_index(data, COLUMNS)
+    except IndexFileError as exc:
+        logger.warning("status index %s not used (%s): the tree is read again", path, exc)
         return None
-    if time.time() - float(data.get("built_at", 0)) > SETTINGS.INDEX_MAX_AGE:
+    if time.time() - float(header.get("built_at", 0)) > SETTINGS.INDEX_MAX_AGE:
         return None
-    if data.get("root") != root or set(data.get("columns", {})) != set(COLUMNS):
-        return None  # the tree moved (journalled paths differ), or another layout
-    return data
+    if header.get("root") != root:
+        return None  # the tree moved (journalled paths differ)
+    return header, columns
 
 
 def _save_index(root: str, report: StatusReport, built_at: float, offset: int) -> None:
-    """Write the index whole, under a new token (so the delta's lines no longer apply)."""
-    data = {
+    """Write the index whole, under a new token (so the delta's lines no longer apply).
+
+    The rows are put in path order first: a later status finds a row by
+    bisection, and prints the tasks in path order without sorting.
+    """
+    report.in_path_order()
+    groups = Counter(report.columns["group"])
+    header = {
         "version": INDEX_VERSION,
         "root": root,
         "built_at": built_at,
         "journal_offset": offset,
         "token": secrets.token_hex(8),
-        "columns": report.columns,
+        "rows": len(report),
+        "sorted": True,
+        "shared": sorted(g for g, n in groups.items() if n > 1 and g is not None),
     }
     try:
-        write_atomic(Path(_index_path(root)), json.dumps(data, separators=(",", ":")))
+        write_atomic_bytes(Path(_index_path(root)), encode_index(header, report.columns))
     except AutojobError as exc:
         logger.warning("status index not saved: %s", exc)
         return
@@ -306,7 +434,9 @@ def _save_changes(
     root: str, report: StatusReport, index: dict[str, Any], offset: int, pending: int
 ) -> None:
     """Append the rows changed to the delta, or write the index whole when it has grown."""
-    rows = [report.row_values(rel) for rel in sorted(report.touched) if rel in report.rows]
+    rows = [
+        report.row_values(rel) for rel in sorted(report.touched) if report.find(rel) is not None
+    ]
     small = pending + len(rows) + len(report.dropped) <= DELTA_SHARE * len(report)
     token = index.get("token")
     if small and isinstance(token, str) and append_delta(root, token, offset, rows, report.dropped):
@@ -323,8 +453,9 @@ def _start_journal(root: str) -> bool:
     """
     try:
         os.makedirs(os.path.join(root, SETTINGS.INDEX_DIR), exist_ok=True)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(_index_path(root))
+        for name in (_index_path(root), os.path.join(root, SETTINGS.INDEX_DIR, _OLD_INDEX)):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(name)
         remove_delta(root)
         write_atomic(Path(journal_path(root)), "")
     except (OSError, AutojobError) as exc:
@@ -355,10 +486,11 @@ def _full_scan(root: str) -> StatusReport:
     return report
 
 
-def _refresh(root: str, index: dict[str, Any]) -> StatusReport:
-    report = StatusReport(Path(root), source="index")
-    report.columns = {name: index["columns"][name] for name in COLUMNS}
-    report.rows = dict(zip(report.columns["path"], range(len(report.columns["path"])), strict=True))
+def _refresh(root: str, header: dict[str, Any], columns: Columns) -> StatusReport:
+    report = StatusReport.from_index(Path(root), columns, header.get("sorted") is True)
+    shared = header.get("shared")
+    report.shared_groups = set(shared) if isinstance(shared, list) else None
+    index = header
     offset, pending = int(index.get("journal_offset", 0)), 0
     for line in read_delta(root, str(index.get("token"))):
         report.drop(list(line["dropped"]))
@@ -368,13 +500,14 @@ def _refresh(root: str, index: dict[str, Any]) -> StatusReport:
     report.touched.clear()
     report.dropped.clear()
     changed, offset = read_journal(journal_path(root), offset)
-    todo = {os.path.relpath(p, root) for p in changed if _inside(p, root)}
+    todo = {_below(os.path.normpath(p), root) for p in changed if _inside(p, root)}
     for rel in todo:
-        report.forget_metadata(os.path.normpath(rel))  # its task.json may have changed too
+        report.forget_metadata(rel)  # its task.json may have changed too
     todo.update(report.columns["path"][i] for i in report.rows_where(LIVE))
     touched: set[str] = set()
+    studies: dict[str, bool] = {}
     for rel in sorted(todo):
-        touched |= _reread(root, rel, report)
+        touched |= _reread(root, rel, report, studies)
     if todo:
         _order_attempts(root, report, touched)
         _save_changes(root, report, index, offset, pending)
@@ -385,17 +518,16 @@ def _inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
-def _reread(root: str, rel: str, report: StatusReport) -> set[str]:
-    """Re-read one journalled path (a task, a new subtree, or a removal).
+def _reread(root: str, rel: str, report: StatusReport, studies: dict[str, bool]) -> set[str]:
+    """Re-read one journalled path (a task, a new subtree, or a removal), below ``root``.
 
     Returns the task groups touched.
     """
-    folder = os.path.normpath(os.path.join(root, rel))
-    rel = os.path.relpath(folder, root)
+    folder = os.path.join(root, rel) if rel != "." else root
     report.reread += 1
     if not os.path.isdir(folder):
         inside = rel + os.sep
-        report.drop([p for p in report.rows if p == rel or p.startswith(inside)])
+        report.drop([p for p in report.columns["path"] if p == rel or p.startswith(inside)])
         return set()
     try:
         names, _ = list_directory(folder)
@@ -403,7 +535,7 @@ def _reread(root: str, rel: str, report: StatusReport) -> set[str]:
         logger.warning("%s; skipped", exc)
         return set()
     if is_task_dir(names):
-        group, study = _context(root, folder)
+        group, study = _context(root, folder, studies)
         report.put(rel, read_state(folder, names), group, study)
         return {group} if group else set()
     before = len(report)
@@ -446,8 +578,10 @@ def _collect(top: str, *, rescan: bool, use_index: bool, create_index: bool) -> 
         return _scan(top)
     index = None if rescan else _load_index(top)
     if index is not None:
-        with contextlib.suppress(KeyError, TypeError, ValueError):
-            return _refresh(top, index)
+        try:
+            return _refresh(top, *index)
+        except (KeyError, TypeError, ValueError) as exc:
+            logger.warning("status index of %s not used (%s): the tree is read again", top, exc)
     return _full_scan(top) if create_index else _scan(top)
 
 
@@ -458,6 +592,8 @@ def id_problems(root: str, report: StatusReport) -> list[tuple[str, str]]:
     group whose tasks disagree has its own file read to tell which moved in.
     """
     col = report.columns
+    if col["task_id"].count(None) == len(report):
+        return []  # no ids read (no group holds attempts): nothing to compare
     first: dict[str, str] = {}
     named: dict[str, set[str]] = {}
     problems = []
@@ -504,12 +640,18 @@ def newest_attempts(report: StatusReport, rows: list[int] | None = None) -> list
 def newest_rows(report: StatusReport, rows: list[int] | None = None) -> list[int]:
     """The rows of :func:`newest_attempts` (in the order of their paths), no entry built."""
     col = report.columns
+    if rows is None:
+        sizes = Counter(col["group"])  # counted in C
+        sizes.pop(None, None)
+        if max(sizes.values(), default=1) == 1:
+            return list(report.path_order())  # no group holds attempts
     groups = None if rows is None else {col["group"][r] for r in rows}
+    wanted = None if rows is None else set(rows)
     best: dict[str, int] = {}
     loose = []
     for row, group in enumerate(col["group"]):
         if group is None:
-            if rows is None or row in rows:
+            if wanted is None or row in wanted:
                 loose.append(row)
             continue
         if groups is not None and group not in groups:
@@ -517,7 +659,7 @@ def newest_rows(report: StatusReport, rows: list[int] | None = None) -> list[int
         current = best.get(group)
         if current is None or _attempt_key(col, row) > _attempt_key(col, current):
             best[group] = row
-    return sorted([*best.values(), *loose], key=lambda r: col["path"][r])
+    return sorted([*best.values(), *loose], key=col["path"].__getitem__)
 
 
 def _attempt_key(col: dict[str, list[Any]], row: int) -> tuple[str, float, str]:

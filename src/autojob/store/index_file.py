@@ -1,0 +1,244 @@
+"""The file of the status index: columns of bytes, each decoded when first used.
+
+``.autojob/status.index`` (version 6) holds the index's columns
+(:data:`autojob.store.status_index.COLUMNS`), one block of bytes each, so a
+warm status decodes only the columns it uses (the paths, the states and the
+sparse ids: about a fifth of the file) and writes the rows it changed into
+the others without decoding them (:class:`Columns`). Its layout:
+
+- line 1: ``autojob status index 6`` and, after a space, the CRC-32 of every
+  byte after this line, as 8 hexadecimal digits;
+- line 2: the header, one JSON object: ``root``, ``built_at``,
+  ``journal_offset`` and ``token`` (what the index was built from, see
+  :mod:`autojob.store.status_index`), ``rows`` (N), ``sorted`` (the rows are
+  in the order of their paths), ``shared`` (the task groups holding more
+  than one row) and ``columns``:
+  per column, in file order, ``name``, ``encoding``, ``size`` (bytes) and
+  the encoding's own fields;
+- then the columns' bytes, back to back.
+
+The encodings (N values each):
+
+- ``text``: the strings joined by NUL, UTF-8; ``nulls`` (header) > 0 when
+  some values are None, written as empty strings (the paths, never empty).
+- ``codes``: ``values`` (header) the distinct values; the bytes N
+  little-endian unsigned 32-bit indices into them (states, hosts, studies).
+- ``sparse``: ``default`` (header) the value of most rows; the bytes a JSON
+  object ``{"rows": [...], "values": [...]}`` of the others (ids, reasons).
+- ``floats``: N little-endian doubles, then ``nulls`` (header) little-endian
+  unsigned 32-bit rows whose value is None (times).
+- ``json``: the bytes a JSON list of the N values (anything else).
+
+The index is a cache: a file that does not parse, whose checksum or sizes
+disagree, or of another version is not used (the tree is scanned again and
+the index rewritten).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import operator
+import sys
+import zlib
+from array import array
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from itertools import compress, repeat
+from typing import Any
+
+__all__ = ["MAGIC", "Columns", "IndexFileError", "encode_index", "parse_index"]
+
+MAGIC = b"autojob status index 6 "
+#: text columns (strings of paths: never empty, so None is written as "")
+TEXT = frozenset({"path", "group"})
+#: a column whose most common value holds at least this share of rows is sparse
+SPARSE_SHARE = 0.9
+_NONE = type(None)
+_U32 = next(code for code in "IL" if array(code).itemsize == 4)
+_LITTLE = sys.byteorder == "little"
+
+
+class IndexFileError(ValueError):
+    """The index file is not one this version reads (or not whole)."""
+
+
+def _u32(values: Iterable[int]) -> bytes:
+    found = array(_U32, values)
+    if not _LITTLE:
+        found.byteswap()
+    return found.tobytes()
+
+
+def _from_u32(raw: bytes) -> list[int]:
+    found = array(_U32)
+    found.frombytes(raw)
+    if not _LITTLE:
+        found.byteswap()
+    return found.tolist()
+
+
+# -- encoding -----------------------------------------------------------------
+
+
+def _rows_not(values: list[Any], value: Any) -> list[int]:
+    """The rows whose value is not ``value`` (a search in C)."""
+    return list(compress(range(len(values)), map(operator.ne, values, repeat(value))))
+
+
+def _encode(name: str, values: list[Any]) -> tuple[dict[str, Any], bytes]:
+    """The header fields and the bytes of one column."""
+    n = len(values)
+    types = set(map(type, values))
+    if name in TEXT and types <= {str, _NONE} and str in types and "" not in values:
+        blanks = values.count(None)
+        text = "\0".join(["" if v is None else v for v in values] if blanks else values)
+        if text.count("\0") == n - 1:  # no value holds a NUL
+            return {"encoding": "text", "nulls": blanks}, text.encode("utf-8", "surrogateescape")
+    if types <= {float, _NONE} and float in types:
+        nulls = list(compress(range(n), map(operator.is_, values, repeat(None))))
+        if nulls:
+            values = [math.nan if v is None else v for v in values]
+        doubles = array("d", values)
+        if not _LITTLE:
+            doubles.byteswap()
+        return {"encoding": "floats", "nulls": len(nulls)}, doubles.tobytes() + _u32(nulls)
+    if n and types <= {str, int, bool, _NONE} and len(types - {_NONE}) <= 1:
+        counts = Counter(values)  # one type (and None): 1 and True are never merged
+        default, most = counts.most_common(1)[0]
+        if most >= SPARSE_SHARE * n:
+            rows = _rows_not(values, default)
+            body = {"rows": rows, "values": [values[i] for i in rows]}
+            return {"encoding": "sparse", "default": default}, _dump(body)
+        if len(counts) <= n // 2:
+            distinct = list(counts)
+            code = {v: i for i, v in enumerate(distinct)}
+            return {"encoding": "codes", "values": distinct}, _u32(map(code.__getitem__, values))
+    return {"encoding": "json"}, _dump(values)
+
+
+def _dump(data: Any) -> bytes:
+    return json.dumps(data, separators=(",", ":")).encode("utf-8", "surrogateescape")
+
+
+def encode_index(header: dict[str, Any], columns: dict[str, list[Any]]) -> bytes:
+    """The whole file: ``header`` (without ``columns``) and every column."""
+    specs, blocks = [], []
+    for name, values in columns.items():
+        spec, body = _encode(name, values)
+        specs.append({"name": name, **spec, "size": len(body)})
+        blocks.append(body)
+    rest = _dump({**header, "columns": specs}) + b"\n" + b"".join(blocks)
+    return MAGIC + b"%08x\n" % zlib.crc32(rest) + rest
+
+
+# -- decoding -----------------------------------------------------------------
+
+
+def _decode(spec: dict[str, Any], view: memoryview, n: int) -> list[Any]:
+    encoding, raw = spec["encoding"], bytes(view)
+    if encoding == "text":
+        values: list[Any] = raw.decode("utf-8", "surrogateescape").split("\0") if n else []
+        if spec.get("nulls"):
+            values = [v or None for v in values]
+    elif encoding == "codes":
+        values = list(map(list(spec["values"]).__getitem__, _from_u32(raw)))
+    elif encoding == "sparse":
+        body = json.loads(raw)
+        values = [spec["default"]] * n
+        for row, value in zip(body["rows"], body["values"], strict=True):
+            values[row] = value
+    elif encoding == "floats":
+        doubles = array("d")
+        doubles.frombytes(raw[: 8 * n])
+        if not _LITTLE:
+            doubles.byteswap()
+        values = list(doubles.tolist())
+        for row in _from_u32(raw[8 * n :]):
+            values[row] = None
+    elif encoding == "json":
+        values = json.loads(raw)
+    else:
+        raise IndexFileError(f"unknown encoding {encoding!r}")
+    if not isinstance(values, list) or len(values) != n:
+        raise IndexFileError(f"column {spec.get('name')!r} holds another number of rows")
+    return values
+
+
+class Columns(dict[str, list[Any]]):
+    """The index's columns by name, each decoded from its bytes when first read.
+
+    A value written into a column not yet decoded is kept apart
+    (:meth:`put`) and laid over the column when it is decoded, so a status
+    that changes a few rows decodes only the columns it reads. Iterating or
+    copying sees only the columns decoded so far: call :meth:`decode_all`
+    first.
+    """
+
+    def __init__(self, blocks: dict[str, tuple[dict[str, Any], memoryview]], n: int) -> None:
+        super().__init__()
+        self._blocks = blocks
+        self._n = n
+        self._pending: dict[str, dict[int, Any]] = {}
+
+    def __missing__(self, name: str) -> list[Any]:
+        spec, raw = self._blocks.pop(name)
+        values = _decode(spec, raw, self._n)
+        for row, value in self._pending.pop(name, {}).items():
+            values[row] = value
+        self[name] = values
+        return values
+
+    def put(self, name: str, row: int, value: Any) -> None:
+        """Set one value, decoding nothing."""
+        if name in self:
+            self[name][row] = value
+        else:
+            self._pending.setdefault(name, {})[row] = value
+
+    def value(self, name: str, row: int) -> Any:
+        """One value (decoding its column only when it was not written here)."""
+        if name not in self:
+            pending = self._pending.get(name)
+            if pending is not None and row in pending:
+                return pending[row]
+        return self[name][row]
+
+    def decode_all(self) -> None:
+        """Decode every column still held as bytes."""
+        for name in list(self._blocks):
+            self[name]
+
+
+def parse_index(data: bytes, names: Sequence[str]) -> tuple[dict[str, Any], Columns]:
+    """The header and the columns of an index file (``names``: the columns expected).
+
+    Raises:
+        IndexFileError: another version, a header that does not parse, other
+            columns, or bytes that do not match the checksum or the sizes.
+    """
+    if not data.startswith(MAGIC):
+        raise IndexFileError("not a status index of this version")
+    start = len(MAGIC) + 9
+    crc = b"%08x\n" % zlib.crc32(memoryview(data)[start:])
+    if data[len(MAGIC) : start] != crc:
+        raise IndexFileError("its bytes do not match its checksum (cut short or changed)")
+    end = data.find(b"\n", start)
+    try:
+        header = json.loads(data[start:end])
+        specs = header["columns"]
+        n = int(header["rows"])
+        sizes = [int(spec["size"]) for spec in specs]
+        found = [spec["name"] for spec in specs]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise IndexFileError(f"its header does not parse: {exc}") from exc
+    if end < 0 or sorted(found) != sorted(names):
+        raise IndexFileError("its columns are not the expected ones")
+    body = memoryview(data)[end + 1 :]
+    if len(body) != sum(sizes):
+        raise IndexFileError("its columns' sizes do not add up to its length")
+    blocks, start = {}, 0
+    for spec, size in zip(specs, sizes, strict=True):
+        blocks[spec["name"]] = (spec, body[start : start + size])
+        start += size
+    return header, Columns(blocks, n)

@@ -1,0 +1,192 @@
+"""The status index file: columns of bytes in path order, decoded when used.
+
+A warm status reads only the tasks named in the journal, finds their rows
+without building a map of every path, and writes their changed values into
+columns it never decodes; the index is a cache, rebuilt (with a warning) when
+it is corrupt or of an older version. ``status --json`` prints the tasks in
+path order whatever order the index holds them in.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from autojob import SETTINGS
+from autojob.next import create_task_group_tree
+from autojob.store import status_index
+from autojob.store.index_file import Columns, IndexFileError, encode_index, parse_index
+from autojob.store.state import read_state
+from autojob.store.status_index import COLUMNS, collect
+from autojob.task_group import TaskGroup
+from autojob.tasks.task import Task
+
+from .helpers import run
+from .test_status_delta import end, make_study, states
+
+
+def index_file(study: Path) -> Path:
+    return study / SETTINGS.INDEX_DIR / "status.index"
+
+
+def decoded(columns: Any) -> set[str]:
+    """The columns of an index decoded so far."""
+    assert isinstance(columns, Columns)
+    return set(dict.keys(columns))
+
+
+def test_a_warm_status_reads_only_the_changed_tasks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    study, dirs = make_study(tmp_path, 30)
+    collect(study)
+    end(dirs[3:5], 1)
+    read: list[str] = []
+    real = read_state
+
+    def counted(folder: str, names: Any = None) -> Any:
+        read.append(os.path.basename(folder))
+        return real(folder, names)
+
+    monkeypatch.setattr(status_index, "read_state", counted)
+    report = collect(study)
+    assert sorted(read) == sorted(d.name for d in dirs[3:5])
+    assert report.source == "index" and report.reread == 2
+    # the rows were found and written without decoding the columns of times and hosts
+    assert {"queued_at", "started_at", "ended_at", "host"}.isdisjoint(decoded(report.columns))
+    assert report._rows is None  # no map of every path was built
+    monkeypatch.undo()
+    assert states(study) == states(study, use_index=False)
+    failed = [p for p, s in states(study).items() if s == "failed"]
+    assert sorted(os.path.basename(p) for p in failed) == sorted(d.name for d in dirs[3:5])
+
+
+def test_values_written_into_undecoded_columns_are_seen_when_decoded(tmp_path: Path) -> None:
+    study, dirs = make_study(tmp_path, 12)
+    collect(study)
+    end(dirs[:1], 0)
+    report = collect(study)
+    assert "ended_at" not in decoded(report.columns)
+    row = report.find(os.path.relpath(dirs[0], os.path.realpath(study)))
+    assert row is not None
+    assert report.columns["ended_at"][row] is not None  # decoded now, the new end laid over it
+    assert report.columns["ended_at"].count(None) == len(report) - 1
+    scan = collect(study, use_index=False)
+    assert {p: e.as_dict() for p, e in report.tasks.items()} == {
+        p: e.as_dict() for p, e in scan.tasks.items()
+    }
+
+
+def test_a_corrupt_index_is_rebuilt_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    study, dirs = make_study(tmp_path, 8)
+    collect(study)
+    index = index_file(study)
+    whole = index.read_bytes()
+    damaged = [
+        whole[: len(whole) - 7],  # cut short
+        whole[:-3] + bytes([whole[-3] ^ 0xFF]) + whole[-2:],  # one byte changed
+        b"garbage\n",
+        whole.replace(b'"rows":8', b'"rows":9'),  # checksum fails
+    ]
+    for number, data in enumerate(damaged):
+        index.write_bytes(data)
+        end(dirs[number : number + 1], 0)  # journalled: a trusted index would miss nothing
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="autojob.store.status_index"):
+            report = collect(study)
+        assert report.source == "scan", number
+        assert "not used" in caplog.text and os.path.realpath(study) in caplog.text
+        parse_index(index.read_bytes(), COLUMNS)  # rewritten whole
+        assert states(study) == states(study, use_index=False)
+        assert collect(study).source == "index"
+
+
+def test_an_index_of_version_5_is_replaced(tmp_path: Path) -> None:
+    study, _ = make_study(tmp_path, 3)
+    old = study / SETTINGS.INDEX_DIR / "status.json"
+    old.parent.mkdir()
+    old.write_text(json.dumps({"version": 5, "columns": {}}))
+    assert collect(study).source == "scan"
+    assert not old.exists() and index_file(study).is_file()
+    assert collect(study).source == "index"
+
+
+def test_the_index_holds_its_rows_in_path_order(tmp_path: Path) -> None:
+    study, _ = make_study(tmp_path, 15)
+    collect(study)
+    _, columns = parse_index(index_file(study).read_bytes(), COLUMNS)
+    assert columns["path"] == sorted(columns["path"])
+
+
+def test_status_json_prints_the_tasks_in_path_order_after_new_ones(tmp_path: Path) -> None:
+    study, _ = make_study(tmp_path, 12)
+    collect(study)
+    # new task groups whose names sort before and after the others, journalled by the writer
+    for label in ("aaa", "zzz"):
+        create_task_group_tree(TaskGroup(label=label, tasks=[Task()]), study, name_template=label)
+    report = collect(study)
+    assert report.source == "index" and len(report) == 14
+    done = run("status", "--json", study, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    paths = [task["path"] for task in json.loads(done.stdout)["tasks"]]
+    assert len(paths) == 14 and paths == sorted(paths)
+    assert [g["path"] for g in json.loads(done.stdout)["task_groups"]] == sorted(
+        {os.path.dirname(p) for p in paths}
+    )
+
+
+def test_every_encoding_reads_back_what_was_written() -> None:
+    n = 40
+    columns: dict[str, list[Any]] = {
+        "path": [f"s/g{i:02d}/t\udcff{i}" for i in range(n)],  # a name that is not UTF-8
+        "group": [None if i % 3 else f"s/g{i:02d}" for i in range(n)],
+        "state": ["success" if i % 2 else "failed" for i in range(n)],
+        "exit_code": [i % 5 for i in range(n)],
+        "queued_at": [None if i == 7 else 1.5 + i for i in range(n)],
+        "started_at": [float(i) for i in range(n)],
+        "ended_at": [i if i % 2 else None for i in range(n)],  # ints stay ints
+        "accounted": [i == 3 for i in range(n)],
+        "detail": [None] * n,
+        "mixed": [1 if i % 2 else True for i in range(n)],  # 1 and True stay apart
+        "unique": [f"id-{i}" for i in range(n)],
+        "nul": ["a\0b" if i == 0 else f"x{i}" for i in range(n)],
+    }
+    columns["path"][5] = "s/g05/ünïcode"
+    data = encode_index({"rows": n}, columns)
+    header, read = parse_index(data, list(columns))
+    encodings = {spec["name"]: spec["encoding"] for spec in header["columns"]}
+    assert encodings["path"] == encodings["group"] == "text"
+    assert encodings["state"] == encodings["exit_code"] == "codes"
+    assert encodings["queued_at"] == encodings["started_at"] == "floats"
+    assert encodings["detail"] == encodings["accounted"] == "sparse"
+    for name, values in columns.items():
+        got = read[name]
+        assert got == values, name
+        assert [type(v) for v in got] == [type(v) for v in values], name
+    empty = parse_index(encode_index({"rows": 0}, {"path": []}), ["path"])[1]
+    assert empty["path"] == []
+
+
+def test_an_index_with_other_columns_is_refused() -> None:
+    data = encode_index({"rows": 1}, {"path": ["a"]})
+    with pytest.raises(IndexFileError, match="columns"):
+        parse_index(data, ["path", "state"])
+
+
+def test_a_header_that_disagrees_with_its_columns_is_not_used(tmp_path: Path) -> None:
+    study, _ = make_study(tmp_path, 4)
+    collect(study)
+    header, columns = parse_index(index_file(study).read_bytes(), COLUMNS)
+    columns.decode_all()
+    wrong = {k: v for k, v in header.items() if k != "columns"} | {"rows": 5}
+    index_file(study).write_bytes(encode_index(wrong, dict(columns)))  # a valid checksum
+    with pytest.raises(IndexFileError, match="number of rows"):
+        parse_index(index_file(study).read_bytes(), COLUMNS)[1]["path"]
+    assert collect(study).source == "scan"  # the paths did not decode: rebuilt

@@ -16,7 +16,7 @@ from pathlib import Path
 from autojob import SETTINGS
 from autojob.errors import AutojobError, InputError
 
-__all__ = ["append_record", "read_record", "record_path"]
+__all__ = ["append_record", "in_record", "read_record", "record_path"]
 
 
 def record_path(study_dir: Path) -> Path:
@@ -65,3 +65,25 @@ def read_record(study_dir: Path) -> list[str]:
         ) from exc
     complete = raw[: raw.rfind(b"\n") + 1].decode("utf-8", "replace")
     return [line.strip() for line in complete.splitlines() if line.strip()]
+
+
+def in_record(study_dir: Path, task_id: str) -> bool:
+    """Whether ``task_id`` is a line of the study's record.
+
+    A search of the file's bytes, building no list: advancing from each task
+    of a large study asks this once per task.
+    """
+    try:
+        raw = record_path(study_dir).read_bytes()
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise AutojobError(
+            f"cannot read the record: {exc.strerror}", path=record_path(study_dir)
+        ) from exc
+    complete = raw[: raw.rfind(b"\n") + 1]
+    line = task_id.encode("utf-8") + b"\n"
+    if complete.startswith(line) or complete.find(b"\n" + line) >= 0:
+        return True
+    # a line with spaces around the id (written by hand) counts too
+    return task_id.encode("utf-8") in complete and task_id in read_record(study_dir)

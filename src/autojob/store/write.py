@@ -38,7 +38,6 @@ from autojob.store.atomic import (
     dump_model,
     read_json_object,
     register_child,
-    register_children,
     write_atomic,
     write_atomic_bytes,
 )
@@ -49,6 +48,7 @@ from autojob.store.names import STAGING_PREFIX, NameBook, check_dest, check_task
 from autojob.store.paths import carry_over, relative_inside
 from autojob.store.render import render_own_script, render_task_script
 from autojob.store.state import process_alive, this_host
+from autojob.store.study_list import list_task_groups
 from autojob.store.task_script import SCRIPT_MODE, sources_digest, stamped
 from autojob.task_group import TaskGroup
 
@@ -66,9 +66,11 @@ __all__ = [
     "groups_of",
     "make_dest",
     "relative_inside",
+    "remove_abandoned_stages",
     "write_study",
     "write_study_group",
     "write_task_files",
+    "write_task_group",
 ]
 
 logger = logging.getLogger(__name__)
@@ -173,16 +175,19 @@ def _write_metadata(folder: str, file_name: str, model: BaseModel) -> None:
 
 
 @contextlib.contextmanager
-def _staging(dest: Path) -> Iterator[Path]:
+def _staging(dest: Path, *, tidy: bool = True) -> Iterator[Path]:
     """Yield a hidden directory inside ``dest``, removed afterwards.
 
     A missing ``dest`` is created first, with its missing parents (as ``mkdir
     -p`` does); if the write then fails, the directories created are removed.
+    ``tidy``: first remove the staging directories that dead writers left in
+    ``dest`` (a listing of ``dest``; see :func:`remove_abandoned_stages`).
     """
     check_dest(dest)
     made = make_dest(dest)
     try:
-        _remove_abandoned_stages(dest)
+        if tidy:
+            remove_abandoned_stages(dest)
         try:
             prefix = f"{STAGING_PREFIX}{this_host()}-{os.getpid()}-"
             stage = Path(tempfile.mkdtemp(prefix=prefix, dir=dest))
@@ -234,7 +239,7 @@ def make_dest(dest: Path) -> list[Path]:
     return made
 
 
-def _remove_abandoned_stages(dest: Path) -> None:
+def remove_abandoned_stages(dest: Path) -> None:
     """Remove staging directories left by writers on this host that died.
 
     A writer killed before it published leaves its hidden staging directory
@@ -740,7 +745,7 @@ def add_task_groups(
             if published:
                 note_changed(published)
                 ids = [group.task_group_id for _, group in named[: len(published)]]
-                register_children(study_meta, "task_groups", ids)
+                list_task_groups(study_dir, ids, merge=True)
     return published
 
 
@@ -856,4 +861,45 @@ def create_task_group_tree(
     note_changed([final])
     if study_meta.is_file():
         register_child(study_meta, "task_groups", group.task_group_id)
+    return final
+
+
+def write_task_group(
+    group: TaskGroup,
+    study_dir: Path,
+    *,
+    name_template: str | None = None,
+    src: Path | None = None,
+    files_to_carry_over: Sequence[str] = (),
+    tidy: bool = True,
+) -> Path:
+    """Write ``group`` with its tasks into the study ``study_dir``, without listing it.
+
+    The group holds the study's ids already. It appears complete or not at
+    all, as with :func:`create_task_group_tree`, but ``study.json`` is left
+    alone: the caller lists the group with
+    :func:`autojob.store.study_list.list_task_groups`, with the other groups
+    it makes, in time that does not grow with the study. With ``src`` (a task
+    directory), ``files_to_carry_over`` are copied from it into each task,
+    and the permissions of it and its group reused. ``tidy``: as for
+    :func:`_staging` (a listing of the study).
+
+    Returns:
+        The new task group directory.
+    """
+    group.link()
+    template = name_template or "{task_group_id}"
+    name = _name_group(NameBook(study_dir, on_disk=True), template, group)
+    with _staging(study_dir, tidy=tidy) as stage:
+        folder = os.path.join(stage, name)
+        os.mkdir(folder)
+        _write_metadata(folder, SETTINGS.TASK_GROUP_METADATA_FILE, group)
+        names = NameBook(Path(folder), empty=True)
+        for task in group.tasks:
+            task_dir = os.path.join(folder, _name_task(names, None, task))
+            carry = list(files_to_carry_over)
+            _write_task_dir(task, task_dir, src=src, files_to_carry_over=carry)
+        _copy_mode(src.parent if src else None, stage / name)
+        final = _publish(stage / name, study_dir / name)
+    note_changed([final])
     return final

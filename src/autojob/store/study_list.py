@@ -23,15 +23,24 @@ twice over, and the next merge adds each once.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from autojob import SETTINGS
-from autojob.errors import AutojobError
-from autojob.store.atomic import locked, register_children
+from autojob.errors import AutojobError, MetadataError
+from autojob.store.atomic import AtomicFile, dump_json, locked, read_json_object, register_children
 
-__all__ = ["DIRECT_BYTES", "SHARE", "list_task_groups", "pending_task_groups"]
+__all__ = [
+    "DIRECT_BYTES",
+    "SHARE",
+    "list_many_task_groups",
+    "list_task_groups",
+    "pending_task_groups",
+    "write_listing",
+]
 
 #: ``study.json`` up to this size is rewritten for every new group
 DIRECT_BYTES = 16 * 1024
@@ -108,3 +117,74 @@ def list_task_groups(study_dir: Path, ids: Sequence[str], *, merge: bool = False
             ids = ()
         _merge(study_dir, ids)
     return True
+
+
+_MARK = "\x00task_groups\x00"
+_CHUNK = 4096
+
+
+def write_listing(
+    write: Callable[[str], object], path: Path, data: Mapping[str, Any], ids: Iterable[str]
+) -> int:
+    """Write ``data`` as :func:`dump_json` lays it out, its ``task_groups`` being ``ids``.
+
+    The ids are written as they come, a chunk at a time, so a list of a
+    million is never held. Returns how many were written.
+    """
+    document = {**data, "task_groups": _MARK}
+    head, _, tail = dump_json(document, path).partition(json.dumps(_MARK))
+    write(head)
+    count, chunk = 0, []
+    for ident in ids:
+        chunk.append(("," if count else "[") + "\n        " + json.dumps(ident))
+        count += 1
+        if len(chunk) == _CHUNK:
+            write("".join(chunk))
+            chunk.clear()
+    write("".join(chunk) + ("\n    ]" if count else "[]") + tail)
+    return count
+
+
+def list_many_task_groups(study_dir: Path, ids: Iterable[str]) -> None:
+    """List many new task groups (in place already) in ``study.json``, in one rewrite.
+
+    The ids already listed and the pending ones come first, then ``ids``,
+    written as they come: memory holds the study's old list, never the new
+    one. The pending file is removed afterwards.
+
+    Raises:
+        MetadataError: ``study.json`` is broken or its ``task_groups`` is not a list.
+    """
+    study_meta = study_dir / SETTINGS.STUDY_METADATA_FILE
+    with locked(study_meta):
+        data = read_json_object(study_meta)
+        old = data.get("task_groups", [])
+        if not isinstance(old, list):
+            raise MetadataError(
+                "is not a list",
+                path=study_meta,
+                field="task_groups",
+                hint="make it a list of the ids of the directories inside",
+            )
+        waiting = dict.fromkeys(pending_task_groups(study_dir))
+
+        def every() -> Iterator[str]:
+            for ident in old:
+                waiting.pop(ident, None)
+                yield ident
+            yield from list(waiting)
+            yield from ids
+
+        try:
+            with AtomicFile(study_meta) as out:
+                write_listing(
+                    lambda text: out.write(text.encode("utf-8")), study_meta, data, every()
+                )
+        except OSError as exc:
+            raise AutojobError(
+                f"cannot write the file: {exc.strerror or exc}",
+                path=study_meta,
+                hint="check that the directory is writable and has space",
+            ) from exc
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(study_dir / SETTINGS.PENDING_TASK_GROUPS_FILE)

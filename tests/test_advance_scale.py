@@ -28,7 +28,7 @@ from autojob.store.completed_tasks import append_record, in_record, read_record
 from autojob.study import Study
 from autojob.sweep import SweepSpec, SweepStep
 
-from .test_reliability_crash import assert_files_parse, fork_and_kill, full_duration, trials
+from .crash_helpers import assert_files_parse, fork_and_kill, full_duration, trials
 
 
 def step(name: str) -> SweepStep:

@@ -422,7 +422,8 @@ def sweep_into(
     refused combination leaves nothing behind, and a million combinations take
     the memory of one. ``keep``: also keep the task groups in the returned
     study (memory then grows with the combinations); else a grown study keeps
-    the first :data:`SAMPLE`, to say what was added. ``on_group``: called with each group written, as it is.
+    the first :data:`SAMPLE`, to say what was added. ``on_group``: called with
+    each group written, as it is.
     """
     base = base if base is not None else spec.base or Path()
     existing = study_dir_of(spec, dest)

@@ -32,6 +32,7 @@ from typing import Any
 from autojob import SETTINGS
 from autojob.errors import AutojobError, MetadataError
 from autojob.store.atomic import AtomicFile, dump_json, locked, read_json_object, register_children
+from autojob.store.completed_tasks import append_lines
 
 __all__ = [
     "DIRECT_BYTES",
@@ -65,24 +66,6 @@ def pending_task_groups(study_dir: Path) -> list[str]:
     return [line for line in complete.splitlines() if line]
 
 
-def _append(pending: Path, ids: Sequence[str]) -> None:
-    data = "".join(f"{ident}\n" for ident in ids).encode("utf-8")
-    try:
-        fd = os.open(pending, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666)
-        try:
-            written = os.write(fd, data)
-        finally:
-            os.close(fd)
-    except OSError as exc:
-        raise AutojobError(
-            f"cannot append to the pending task groups: {exc.strerror}",
-            path=pending,
-            hint="check that the study directory is writable",
-        ) from exc
-    if written != len(data):  # pragma: no cover - a full disk
-        raise AutojobError("the pending ids were cut short (disk full?)", path=pending)
-
-
 def _merge(study_dir: Path, ids: Sequence[str]) -> None:
     """Rewrite ``study.json`` with the pending ids and ``ids``; remove the pending file."""
     pending = study_dir / SETTINGS.PENDING_TASK_GROUPS_FILE
@@ -111,7 +94,7 @@ def list_task_groups(study_dir: Path, ids: Sequence[str], *, merge: bool = False
         return False
     with locked(study_meta):
         if not merge and _size(study_meta) > DIRECT_BYTES:
-            _append(pending, ids)
+            append_lines(pending, ids, what="the pending task groups")
             if _size(pending) < SHARE * _size(study_meta):
                 return False
             ids = ()

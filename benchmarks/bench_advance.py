@@ -8,18 +8,23 @@ Then, timed, each contender moves on from every one of the N tasks:
 
 ``ours``
     ``autojob.next.advance.advance(task_dir)`` per task: the workflow lock,
-    the task recorded in ``record.txt``, the workflow files read and checked,
-    the value read from ``outputs.json``, a new task group with its task
-    (``task_group.json``, ``task.json``, ``inputs.json``, ``run.sh``) staged and
-    renamed into place, the study's ``task_groups`` updated under its lock.
+    the record searched and the task appended to ``record.txt``, the workflow
+    files read and checked, the value read from ``outputs.json``, a new task
+    group with its task (``task_group.json``, ``task.json``, ``inputs.json``,
+    ``run.sh``) staged and renamed into place, and its id listed under the
+    study's lock: in ``study.json`` at once while it is small (16 KiB), else
+    appended to ``task_groups.pending`` and merged into ``study.json`` once
+    the pending ids reach an eighth of its size.
 
 ``lower`` (the lower bound)
     Plain Python doing the same file work per task: read ``task.json`` and
-    ``outputs.json``, append the id to ``record.txt`` (``O_APPEND``, ``flock``),
-    make the task group and task directories and write the same four files
-    (``run.sh`` from one untimed rendering, filled in with ``%``), and rewrite
-    ``study.json`` with the new task group id (temporary file, rename). No
-    models, no lock files, no staging, no validation of the workflow.
+    ``outputs.json``, read ``record.txt`` and look for the id, append it
+    (``O_APPEND``, ``flock``), make the task group and task directories and
+    write the same four files (``run.sh`` from one untimed rendering, filled
+    in with ``%``), and list the group as ours does (``study.json`` rewritten
+    through a temporary file and a rename while small, else the id appended
+    to the pending file and merged at the same share). No models, no lock
+    files, no staging, no validation of the workflow.
 
 ``signac``
     A signac project of N jobs whose documents hold the value; per job, the
@@ -29,8 +34,11 @@ Then, timed, each contender moves on from every one of the N tasks:
     task groups or task scripts, so it does less work than the others.
 
 After the timed run the trees are checked (N new task groups with the right
-values, N lines in ``record.txt``; N new signac jobs). The machine may be
-shared: run it more than once and compare ratios, not seconds.
+values, each listed in ``study.json`` or pending, N lines in ``record.txt``; N
+new signac jobs). Each contender's tree is written just before its run and
+deleted after its check, so one tree of N (or signac's project) is on disk at a
+time. The machine may be shared: run it more than once and compare ratios
+and µs per task, not seconds.
 """
 
 from __future__ import annotations
@@ -38,11 +46,14 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from common import (
     add_dir,
     add_sizes,
+    add_skip,
     base_dir,
     bench_root,
     check_sizes,
@@ -60,9 +71,11 @@ from autojob import SETTINGS
 from autojob.create.sweep import write_sweep
 from autojob.next.advance import advance
 from autojob.store.completed_tasks import read_record
+from autojob.store.study_list import DIRECT_BYTES, SHARE, pending_task_groups
 from autojob.sweep import SweepSpec, SweepStep
 
 TARGET_RATIO = 3.0
+SENTINEL = "jSENTINEL0"  # the task id in the one rendering of run.sh, replaced per task
 
 
 def make_study(n: int, dest: Path) -> Path:
@@ -110,19 +123,54 @@ def _write(path: str, data: bytes, mode: int = 0o644) -> None:
     os.close(fd)
 
 
+def _list_group(study_file: str, pending: str, group_id: str) -> None:
+    """List the new group as ours does: at once while small, else pending and merged."""
+    size = os.stat(study_file).st_size
+    if size > DIRECT_BYTES:
+        fd = os.open(pending, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        os.write(fd, (group_id + "\n").encode())
+        os.close(fd)
+        if os.stat(pending).st_size < SHARE * size:
+            return
+        with open(pending, "rb") as stream:
+            new = stream.read().decode().split()
+    else:
+        new = [group_id]
+    with open(study_file, "rb") as stream:
+        data = json.loads(stream.read())
+    data["task_groups"].extend(new)
+    tmp = study_file + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as stream:
+        stream.write(json.dumps(data, indent=4))
+    os.replace(tmp, study_file)
+    if size > DIRECT_BYTES:
+        os.unlink(pending)
+
+
+def _record(record: str, task_id: str) -> None:
+    """Append the id to the record unless a line holds it already."""
+    with open(record, "rb") as stream:
+        if (b"\n" + stream.read()).find(b"\n" + task_id.encode() + b"\n") >= 0:
+            return
+    fd = os.open(record, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    os.write(fd, (task_id + "\n").encode())
+    os.close(fd)
+
+
 def run_lower(study: Path, script: str) -> None:
     root = str(study)
     record = os.path.join(root, SETTINGS.RECORD_FILE)
     study_file = os.path.join(root, SETTINGS.STUDY_METADATA_FILE)
+    pending = os.path.join(root, SETTINGS.PENDING_TASK_GROUPS_FILE)
+    with open(record, "ab"):
+        pass  # the record exists from the start, as in ours after the first advance
     for i, task in enumerate(sweep_tasks(study)):
         with open(task / SETTINGS.TASK_METADATA_FILE, "rb") as stream:
             meta = json.loads(stream.read())
         with open(task / SETTINGS.OUTPUTS_FILE, "rb") as stream:
             value = json.loads(stream.read())["value"]
-        fd = os.open(record, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        os.write(fd, (meta["task_id"] + "\n").encode())
-        os.close(fd)
+        _record(record, meta["task_id"])
         group_id, task_id = f"c{i:09d}", f"j{i:09d}"
         group = os.path.join(root, "double." + task.parent.name)
         os.mkdir(group)
@@ -139,19 +187,13 @@ def run_lower(study: Path, script: str) -> None:
             "scheduler_inputs": {},
         }
         _write(os.path.join(folder, SETTINGS.INPUTS_FILE), json.dumps(inputs, indent=4).encode())
-        _write(os.path.join(folder, "run.sh"), (script % task_id).encode(), 0o755)
+        _write(os.path.join(folder, "run.sh"), script.replace(SENTINEL, task_id).encode(), 0o755)
         new_meta = {**meta, "task_id": task_id, "task_group_id": group_id, "label": "double"}
         _write(
             os.path.join(folder, SETTINGS.TASK_METADATA_FILE),
             json.dumps(new_meta, indent=4).encode(),
         )
-        with open(study_file, "rb") as stream:
-            data = json.loads(stream.read())
-        data["task_groups"].append(group_id)
-        tmp = study_file + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as stream:
-            stream.write(json.dumps(data, indent=4))
-        os.replace(tmp, study_file)
+        _list_group(study_file, pending, group_id)
 
 
 def signac_project(n: int, dest: Path) -> object:
@@ -175,20 +217,22 @@ def run_signac(project: object) -> None:
 
 
 def script_format() -> str:
-    """run.sh of a new task as a %-format string (one untimed rendering)."""
+    """run.sh of a new task holding SENTINEL as its id (one untimed rendering)."""
     from autojob.store.render import render_task_script
     from autojob.tasks.task import Task, TaskInputs, TaskMetadata
 
     task = Task(
-        task_metadata=TaskMetadata(task_id="jSENTINEL0"),
+        task_metadata=TaskMetadata(task_id=SENTINEL),
         task_inputs=TaskInputs(command="python3 double.py"),
     )
-    return render_task_script(task).replace("%", "%%").replace("jSENTINEL0", "%s")
+    return render_task_script(task)
 
 
 def check_ours(study: Path, n: int) -> None:
     groups = [p for p in study.iterdir() if p.name.startswith("double.")]
     assert len(groups) == n, len(groups)
+    data = json.loads((study / SETTINGS.STUDY_METADATA_FILE).read_text())
+    assert len(set(data["task_groups"]) | set(pending_task_groups(study))) == 2 * n
     assert len(read_record(study)) == n
     some = next(groups[0].glob("j*"))
     assert "value" in json.loads((some / SETTINGS.INPUTS_FILE).read_text())["task_inputs"]
@@ -196,20 +240,27 @@ def check_ours(study: Path, n: int) -> None:
 
 Row = tuple[int, float, float, float | None]
 COLUMNS = (("N", 7), ("ours s", 8), ("lower s", 8), ("signac s", 9))
+PER_TASK = (("ours µs/task", 13), ("lower µs/task", 14))
 RATIOS = (("ours/lower", 11), ("ours/signac", 12))
 
 
-def one_size(n: int, root: str, script: str) -> Row:
-    """Time the three contenders on N tasks; check what they wrote."""
-    studies = []
-    for name in ("ours", "lower"):
-        Path(root, f"{name}-{n}").mkdir()
-        studies.append(make_study(n, Path(root, f"{name}-{n}")))
-    ours_study, lower_study = studies
-    ours = measure(lambda: run_ours(ours_study)).seconds
-    check_ours(ours_study, n)
-    lower = measure(lambda: run_lower(lower_study, script)).seconds
-    check_ours(lower_study, n)
+def timed(name: str, n: int, root: str, run: Callable[[Path], None]) -> float:
+    """Write a study of N finished tasks, time ``run`` on it, check it, delete it."""
+    folder = Path(root, f"{name}-{n}")
+    folder.mkdir()
+    study = make_study(n, folder)
+    seconds = measure(lambda: run(study)).seconds
+    check_ours(study, n)
+    shutil.rmtree(folder)  # the next contender needs the inodes
+    return seconds
+
+
+def one_size(n: int, root: str, script: str, skip: set[str]) -> Row:
+    """Time the contenders on N tasks, one tree at a time; check what they wrote."""
+    ours = timed("ours", n, root, run_ours)
+    lower = timed("lower", n, root, lambda study: run_lower(study, script))
+    if "signac" in skip:
+        return n, ours, lower, None
     try:
         project = signac_project(n, Path(root, f"signac-{n}"))
     except ImportError:
@@ -220,34 +271,49 @@ def one_size(n: int, root: str, script: str) -> Row:
     return n, ours, lower, peer
 
 
+def per_task(seconds: float, n: int) -> str:
+    return f"{seconds / n * 1e6:,.0f}"
+
+
 def print_table(rows: list[Row]) -> None:
     """The timings and ratios, one row per N."""
-    print_header(" ".join(f"{name:>{width}}" for name, width in (*COLUMNS, *RATIOS)))
+    layout = (*COLUMNS, *PER_TASK, *RATIOS)
+    print_header(" ".join(f"{name:>{width}}" for name, width in layout))
     for n, ours, lower, peer in rows:
-        cells = [f"{n:,}", fmt(ours), fmt(lower), fmt(peer), ratio(ours, lower), ratio(ours, peer)]
-        widths = [width for _, width in (*COLUMNS, *RATIOS)]
+        cells = [f"{n:,}", fmt(ours), fmt(lower), fmt(peer), per_task(ours, n)]
+        cells += [per_task(lower, n), ratio(ours, lower), ratio(ours, peer)]
+        widths = [width for _, width in layout]
         print(" ".join(f"{c:>{w}}" for c, w in zip(cells, widths, strict=True)))
 
 
 def main() -> None:
     """Run the benchmark for each N and print the table."""
     parser = new_parser(__doc__.splitlines()[0])
-    add_sizes(parser, [300, 1000])
+    add_sizes(parser, [1000, 10000])
     add_dir(parser)
+    add_skip(parser, ["signac"], "contenders")
     args = parser.parse_args()
     check_sizes(parser, args.sizes)
     base = base_dir(args.dir)
     log(f"python {python_version()}; advancing a workflow from N finished tasks")
+    log(f"load average {os.getloadavg()[0]:.2f} at the start")
     script = script_format()
     rows = []
     with bench_root(base, "autojob-bench-advance-", keep=False) as root:
         for n in args.sizes:
-            rows.append(one_size(n, root, script))
+            rows.append(one_size(n, root, script, args.skip))
             log(f"N={n:,}: ours {rows[-1][1]:.2f} s, lower {rows[-1][2]:.2f} s")
+            for name in os.listdir(root):  # the next size needs the inodes
+                shutil.rmtree(os.path.join(root, name))
     print_table(rows)
+    print(f"load average {os.getloadavg()[0]:.2f} at the end")
     n, ours, lower, _ = rows[-1]
     met = ours <= TARGET_RATIO * lower
     print(f"target ours <= {TARGET_RATIO}x lower at N={n:,}: {'MET' if met else 'MISSED'}")
+    first_n, first, *_ = rows[0]
+    if n != first_n:
+        growth = (ours / n) / (first / first_n)
+        print(f"ours per task at N={n:,} / at N={first_n:,}: {growth:.2f}x (flat: about 1)")
 
 
 if __name__ == "__main__":

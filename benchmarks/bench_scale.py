@@ -8,7 +8,11 @@ the same run, each command against plain Python doing the same file work:
     In a fresh process: ``Study(...).to_directory(group, tasks=generator)``,
     its time per task and its peak resident memory (``VmHWM``); then, in
     another fresh process, ``autojob sweep`` of a spec of N combinations, its
-    peak memory. Target: the peak at the largest N <= 1.2x the peak at 10,000.
+    peak memory; then, each in a fresh process, ``autojob sweep --dry-run`` of
+    a spec of 2N combinations into that study (N there, N new: the table of
+    50 rows, every combination checked) and ``autojob sweep`` of it (the
+    study grown by N). Target for each: the peak at the largest N <= 1.2x the
+    peak at 10,000.
 ``load``
     ``StudyGroup.from_directory(root, strict_mode=True)`` against
     ``bench_load.lower`` (``os.scandir`` and ``json.loads`` of the same
@@ -71,7 +75,7 @@ TARGET_WARM_SECONDS = 1.0
 TARGET_HARVEST = 2.0
 HARVEST_TARGET_SIZES = (10_000, 100_000)
 TARGET_START = 2.0
-SKIPPABLE = ("sweep", "load", "status", "harvest", "memory", "start")
+SKIPPABLE = ("sweep", "grow", "load", "status", "harvest", "memory", "start")
 
 
 # -- children: one fresh process per memory figure --------------------------------------
@@ -98,13 +102,13 @@ def create_child(count: str, dest: str) -> dict[str, Any]:
     return {"seconds": time.perf_counter() - start, "rss": peak_rss(), "root": str(group)}
 
 
-def sweep_child(spec: str, dest: str) -> dict[str, Any]:
-    """``autojob sweep SPEC --dest DEST`` in this process; its time and peak memory."""
+def sweep_child(spec: str, dest: str, *options: str) -> dict[str, Any]:
+    """``autojob sweep SPEC --dest DEST [OPTIONS]`` in this process; its time and peak memory."""
     from autojob.cli.main import main
 
     start = time.perf_counter()
     try:
-        main(["-q", "sweep", spec, "--dest", dest])
+        main(["-q", "sweep", spec, "--dest", dest, *options])
     except SystemExit as stop:
         if stop.code not in (0, None):
             raise
@@ -173,9 +177,9 @@ def best_of(
     return best
 
 
-def sweep_spec(n: int, folder: str) -> str:
+def sweep_spec(n: int, folder: str, name: str = "scale.toml") -> str:
     """A spec of ``n`` combinations (one parameter of ``n`` values)."""
-    path = os.path.join(folder, "scale.toml")
+    path = os.path.join(folder, name)
     values = ", ".join(str(i) for i in range(n))
     with open(path, "w", encoding="utf-8") as out:
         out.write(
@@ -196,6 +200,14 @@ def measure_create(size: Size, base: str, skip: set[str]) -> str:
         os.mkdir(out)
         swept = in_child("sweep", sweep_spec(size.n, base), out)
         size.figures |= {"sweep": swept["seconds"], "sweep rss": swept["rss"]}
+        if "grow" not in skip:
+            grown = sweep_spec(2 * size.n, base, "grown.toml")
+            common.log(f"N={size.n:,}: autojob sweep --dry-run of {2 * size.n:,} (N there)")
+            dry = in_child("sweep", grown, out, "--dry-run")
+            common.log(f"N={size.n:,}: autojob sweep of {2 * size.n:,} (N there, N added)")
+            grew = in_child("sweep", grown, out)
+            size.figures |= {"dry-run": dry["seconds"], "dry-run rss": dry["rss"]}
+            size.figures |= {"grow": grew["seconds"], "grow rss": grew["rss"]}
     return os.path.realpath(str(made["root"]))
 
 
@@ -318,6 +330,8 @@ def print_times(sizes: list[Size]) -> None:
     rows = (
         ("create", "create", None),
         ("sweep", "sweep", None),
+        ("sweep dry-run 2N", "dry-run", None),
+        ("sweep grow +N", "grow", None),
         ("load", "load", "load lower"),
         ("status cold", "status cold", "status lower"),
         ("status warm 1%", "status warm", "status lower"),
@@ -340,8 +354,8 @@ def print_times(sizes: list[Size]) -> None:
 def print_memory(sizes: list[Size]) -> None:
     print()
     common.print_header(
-        f"{'N':>9} {'create MB':>9} {'sweep MB':>8} {'harvest() MB':>12}"
-        f" {'list(harvest()) MB':>18} {'list bytes/task':>15}"
+        f"{'N':>9} {'create MB':>9} {'sweep MB':>8} {'dry-run MB':>10} {'grow MB':>7}"
+        f" {'harvest() MB':>12} {'list(harvest()) MB':>18} {'list bytes/task':>15}"
     )
     for size in sizes:
         listed = size.get("harvest list rss")
@@ -349,6 +363,7 @@ def print_memory(sizes: list[Size]) -> None:
         extra = None if listed is None or iterated is None else (listed - iterated) / size.n
         print(
             f"{size.n:>9,} {mb(size.get('create rss')):>9} {mb(size.get('sweep rss')):>8}"
+            f" {mb(size.get('dry-run rss')):>10} {mb(size.get('grow rss')):>7}"
             f" {mb(iterated):>12} {mb(listed):>18} {'-' if extra is None else f'{extra:.0f}':>15}"
         )
 
@@ -377,6 +392,8 @@ def memory_targets(sizes: list[Size]) -> bool:
         for name, label in (
             ("create rss", "create"),
             ("sweep rss", "sweep"),
+            ("dry-run rss", "sweep --dry-run"),
+            ("grow rss", "sweep growing a study"),
             ("harvest iterate rss", "iterating harvest()"),
         ):
             theirs = base.get(name)

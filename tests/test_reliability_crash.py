@@ -11,13 +11,9 @@ the interrupted work finishes it with nothing created or run twice.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
-import os
 import random
-import signal
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -37,78 +33,10 @@ from autojob.store.status_index import COLUMNS, collect
 from autojob.task_group import TaskGroup
 from autojob.tasks.task import Task, TaskInputs, TaskMetadata
 
+from .crash_helpers import assert_files_parse, fork_and_kill, full_duration, trials
 from .helpers import runs, study_of_commands, wait_until
 
 pytestmark = pytest.mark.slow
-
-SCALE = float(os.environ.get("AUTOJOB_CRASH_TRIALS", "360")) / 360
-RECORDS = ("QUEUED_FILE", "STARTED_FILE", "ENDED_FILE", "CANCEL_FILE")
-
-
-def trials(base: int) -> int:
-    return max(1, round(base * SCALE))
-
-
-def fork_and_kill(work: Callable[[], object], delay: float) -> bool:
-    """Run ``work`` in a child, SIGKILL it at ``delay`` s; True if it was killed then."""
-    pid = os.fork()
-    if pid == 0:  # the child: do the work, leave without pytest's teardown
-        code = 0
-        try:
-            work()
-        except BaseException:  # reported by the exit status
-            code = 3
-        os._exit(code)
-    deadline = time.monotonic() + delay
-    while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            break
-        if time.monotonic() >= deadline:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-            _, status = os.waitpid(pid, 0)
-            break
-        time.sleep(0.0005)
-    if os.WIFEXITED(status):
-        assert os.WEXITSTATUS(status) == 0, "the work failed by itself, not by the kill"
-        return False
-    return os.WTERMSIG(status) == signal.SIGKILL
-
-
-def full_duration(fresh_work: Callable[[int], Callable[[], object]]) -> float:
-    """How long the work takes in a child left alone (least of three), to pick kill times.
-
-    ``fresh_work(i)`` returns the work of probe ``i`` (on a tree of its own).
-    """
-    spans = []
-    for i in range(3):
-        work = fresh_work(i)
-        start = time.monotonic()
-        assert not fork_and_kill(work, 600)
-        spans.append(time.monotonic() - start)
-    return min(spans)
-
-
-def assert_files_parse(root: Path) -> int:
-    """Every metadata file and state record under ``root`` parses; return how many."""
-    names = {
-        SETTINGS.TASK_METADATA_FILE,
-        SETTINGS.INPUTS_FILE,
-        SETTINGS.TASK_GROUP_METADATA_FILE,
-        SETTINGS.STUDY_METADATA_FILE,
-        *(getattr(SETTINGS, r) for r in RECORDS),
-    }
-    checked = 0
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = [d for d in dirs if not d.startswith(STAGING_PREFIX)]  # never visible
-        for name in files:
-            if name in names:
-                path = Path(folder, name)
-                assert isinstance(json.loads(path.read_bytes()), dict), path
-                checked += 1
-    return checked
-
 
 # -- creating tasks ------------------------------------------------------------------
 

@@ -189,6 +189,10 @@ class AutojobSettings(BaseSettings):
         description="the reference implementation's spelling, read as well",
     )
     RECORD_FILE: str = Field("record.txt", description="ids of completed tasks")
+    PENDING_TASK_GROUPS_FILE: str = Field(
+        "task_groups.pending",
+        description="ids of a large study's new task groups, not yet merged into study.json",
+    )
     STOP_FILE: str = Field(
         "autojob.stop", description="present in a task: never restart or advance it"
     )

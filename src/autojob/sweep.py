@@ -26,7 +26,7 @@ import itertools
 import shlex
 import string
 import uuid
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Self
 
@@ -470,12 +470,16 @@ def build_study(
 
 
 def sweep_groups(
-    spec: SweepSpec, *, only: Collection[int] | None = None
+    spec: SweepSpec,
+    *,
+    only: Collection[int] | None = None,
+    skip: Callable[[dict[str, Any]], bool] | None = None,
 ) -> Iterator[tuple[int, TaskGroup]]:
     """The task group of each combination with its number, built one at a time.
 
     What :func:`build_study` makes, without holding more than one group: a
-    sweep of a million combinations is written from this.
+    sweep of a million combinations is written from this. ``skip``: a
+    combination whose values it is true of is not built (one a study has).
 
     Raises:
         InputError: as :func:`build_study`, when the combination at fault is reached.
@@ -483,7 +487,7 @@ def sweep_groups(
     task_class = get_task_class(spec.task_class)
     workflow_step = step_id(spec.step) if spec.steps else None
     for index, values in enumerate(spec.iter_combinations()):
-        if only is not None and index not in only:
+        if (only is not None and index not in only) or (skip is not None and skip(values)):
             continue
         label = spec.label_of(values, index)
         document = spec.sections_of(values)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,6 +20,7 @@ from autojob.cli.output import (
 
 if TYPE_CHECKING:
     from autojob.create.sweep import SweepResult
+    from autojob.task_group import TaskGroup
 
 __all__ = ["sweep"]
 
@@ -89,19 +90,17 @@ def sweep(spec: Path, dest: Path, dry_run: bool, show_all: bool, as_json: bool) 
       autojob sweep ecut.toml --dry-run --json
     """
     from autojob.create.sweep import (  # noqa: PLC0415
-        check_files,
+        check_combinations,
         existing_combinations,
         load_spec,
         study_dir_of,
         sweep_into,
         table_rows,
     )
-    from autojob.sweep import build_study  # noqa: PLC0415
 
     parsed = load_spec(spec)
     if dry_run:
-        build_study(parsed)  # every check of the real run, writing nothing
-        check_files(parsed, spec.parent)
+        check_combinations(parsed, spec.parent)  # every check of the real run, writing nothing
         study_dir = study_dir_of(parsed, dest)
         existing = existing_combinations(study_dir, parsed) if study_dir else None
         header, rows = table_rows(parsed, existing)
@@ -114,9 +113,12 @@ def sweep(spec: Path, dest: Path, dry_run: bool, show_all: bool, as_json: bool) 
         else:
             _print_combinations(parsed.name, header, rows, show_all)
         return
-    result = sweep_into(parsed, dest, base=spec.parent)
+    summaries: list[dict[str, object]] = []  # what --json prints of each group written
+    result = sweep_into(
+        parsed, dest, base=spec.parent, on_group=_summarised(summaries) if as_json else None
+    )
     if as_json:
-        _print_json(result)
+        _print_json(result, summaries)
         return
     study, path, groups = result.study, shown_path(result.path), result.study.task_groups
     if not result.grown:
@@ -124,11 +126,11 @@ def sweep(spec: Path, dest: Path, dry_run: bool, show_all: bool, as_json: bool) 
         if parsed.steps:
             click.echo(f"with a workflow of {len(parsed.steps) + 1} steps")
         return
-    if groups:
+    if result.added:
         labels = ", ".join(group.label for group in groups[:10])
-        labels += f", ... ({len(groups) - 10} more)" if len(groups) > 10 else ""
+        labels += f", ... ({result.added - 10} more)" if result.added > 10 else ""
         click.echo(
-            f"added {len(groups)} task group(s) to study {study.study_id} at {path}: {labels} "
+            f"added {result.added} task group(s) to study {study.study_id} at {path}: {labels} "
             f"({result.existing} combination(s) there already, left as they are)"
         )
     else:
@@ -138,36 +140,45 @@ def sweep(spec: Path, dest: Path, dry_run: bool, show_all: bool, as_json: bool) 
 
 
 def _print_combinations(
-    name: str, header: Sequence[object], rows: Sequence[Sequence[object]], show_all: bool
+    name: str, header: Sequence[object], rows: Iterable[Sequence[object]], show_all: bool
 ) -> None:
-    """The table of combinations (the first :data:`TABLE_ROWS` unless ``show_all``)."""
+    """The table of combinations (the first :data:`TABLE_ROWS` unless ``show_all``).
+
+    The rows are taken one at a time: those not shown are counted, not kept.
+    """
     from rich.console import Console  # noqa: PLC0415
     from rich.table import Table  # noqa: PLC0415
 
     table = Table()
     for column in header:
         table.add_column(str(column))
-    for row in rows[: None if show_all else TABLE_ROWS]:
-        table.add_row(*(str(v) for v in row))
+    total = 0
+    for row in rows:
+        total += 1
+        if show_all or total <= TABLE_ROWS:
+            table.add_row(*(str(v) for v in row))
     console = Console()
-    console.print(f"{len(rows)} combination(s) of {name}:")
+    console.print(f"{total} combination(s) of {name}:")
     console.print(table)
-    more = more_rows(len(table.rows), len(rows), "combination(s)")
+    more = more_rows(len(table.rows), total, "combination(s)")
     if more:
         click.echo(more)
 
 
-def _print_json(result: SweepResult) -> None:
+def _summarised(summaries: list[dict[str, object]]) -> Callable[[TaskGroup], None]:
+    """A callback keeping what --json prints of each group written (ids and label only)."""
+
+    def keep(group: TaskGroup) -> None:
+        tasks = [t.task_metadata.task_id for t in group.tasks]
+        summaries.append({"id": group.task_group_id, "label": group.label, "tasks": tasks})
+
+    return keep
+
+
+def _print_json(result: SweepResult, summaries: list[dict[str, object]]) -> None:
     """What a sweep wrote, as --json prints it (its task groups streamed)."""
     study = result.study
-    groups: Iterator[dict[str, object]] = (
-        {
-            "id": g.task_group_id,
-            "label": g.label,
-            "tasks": [t.task_metadata.task_id for t in g.tasks],
-        }
-        for g in study.task_groups
-    )
+    groups: Iterator[dict[str, object]] = iter(summaries)
     print_json_streamed(
         {
             "study_id": study.study_id,

@@ -15,10 +15,12 @@ PyYAML's composer, TOML through a scan of its table headers and keys
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tomllib
-from collections.abc import Iterator, Mapping, Sequence
+from array import array
+from collections.abc import Callable, Container, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,21 +30,24 @@ from pydantic import ValidationError
 
 from autojob import SETTINGS
 from autojob.bases.input_files import InputFile
+from autojob.bases.task_base import TaskBase
 from autojob.errors import AutojobError, InputError
 from autojob.store.atomic import read_json_object, read_json_object_if_file
 from autojob.store.input_files import check_input_files
 from autojob.store.names import render_template, template_fields
 from autojob.store.task_lock import task_lock
 from autojob.store.workflow import has_workflow, load_workflow, save_workflow
-from autojob.store.write import add_task_groups, write_study
+from autojob.store.write import stream_task_groups, write_study
 from autojob.study import Study
 from autojob.sweep import SpecKeyError, SweepSpec, build_study, step_id, sweep_groups
 from autojob.task_group import TaskGroup
 from autojob.workflow import Workflow, WorkflowGraph, split_set_path
 
 __all__ = [
+    "CombinationKeys",
     "SweepResult",
     "build_study",
+    "check_combinations",
     "check_files",
     "existing_combinations",
     "load_spec",
@@ -195,7 +200,8 @@ def load_spec(path: Path) -> SweepSpec:
 class SweepResult:
     """What :func:`sweep_into` did: the study, its directory and what it added."""
 
-    #: the study written (its task groups only if kept), or (when grown) the groups added to it
+    #: the study written (its task groups only if kept), or (when grown) holding the groups
+    #: added: all of them if kept, else the first SAMPLE
     study: Study
     path: Path
     added: int = 0  #: the task groups written
@@ -275,7 +281,56 @@ def _values_of_tasks(group_dir: Path, spec: SweepSpec) -> list[dict[str, Any]]:
     return found
 
 
-def existing_combinations(study_dir: Path, spec: SweepSpec) -> set[str]:
+class CombinationKeys:
+    """A set of combination keys held as 8-byte digests, about 16 bytes a key.
+
+    An open-addressing table of BLAKE2b digests (0 marks a free slot): the
+    combinations of a study of a million tasks take 16 MB, not the hundreds
+    a set of strings would. Two keys share a digest with a chance of about
+    n²/2⁶⁵ (3e-8 for a million): the one would be taken for the other.
+    """
+
+    def __init__(self) -> None:
+        self._slots = array("Q", bytes(8 * 1024))
+        self._count = 0
+
+    @staticmethod
+    def _digest(key: str) -> int:
+        digest = hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest()
+        return int.from_bytes(digest, "little") or 1
+
+    def _slot(self, digest: int) -> int:
+        slots, size = self._slots, len(self._slots)
+        index = digest % size
+        while slots[index] not in (0, digest):
+            index = (index + 1) % size
+        return index
+
+    def add(self, key: str) -> None:
+        """Add ``key`` (once)."""
+        digest = self._digest(key)
+        index = self._slot(digest)
+        if self._slots[index] == digest:
+            return
+        self._slots[index] = digest
+        self._count += 1
+        if 2 * self._count > len(self._slots):  # keep the table at most half full
+            old, self._slots = self._slots, array("Q", bytes(16 * len(self._slots)))
+            for value in old:
+                if value:
+                    self._slots[self._slot(value)] = value
+
+    def __contains__(self, key: object) -> bool:
+        if not isinstance(key, str):
+            return False
+        digest = self._digest(key)
+        return self._slots[self._slot(digest)] == digest
+
+    def __len__(self) -> int:
+        return self._count
+
+
+def existing_combinations(study_dir: Path, spec: SweepSpec) -> CombinationKeys:
     """The combinations of ``spec`` that the study holds already (as keys of their values).
 
     A task group's ``parameters`` in its ``task_group.json`` name its
@@ -283,7 +338,7 @@ def existing_combinations(study_dir: Path, spec: SweepSpec) -> set[str]:
     the values its tasks' ``inputs.json`` hold at the parameters' paths.
     """
     names = spec.names()
-    keys: set[str] = set()
+    keys = CombinationKeys()
     for entry in os.scandir(study_dir):
         meta = os.path.join(entry.path, SETTINGS.TASK_GROUP_METADATA_FILE)
         if not entry.is_dir(follow_symlinks=False):
@@ -296,21 +351,9 @@ def existing_combinations(study_dir: Path, spec: SweepSpec) -> set[str]:
             found = [recorded] if set(names) <= set(recorded) else []
         else:
             found = _values_of_tasks(Path(entry.path), spec)
-        keys.update(_key(values, names) for values in found)
+        for values in found:
+            keys.add(_key(values, names))
     return keys
-
-
-def _files_by_task(spec: SweepSpec, study: Study, base: Path) -> dict[str, list[InputFile]]:
-    """The input files of each task, checked: refused before anything is written."""
-    numbered = {_key(v, spec.names()): i for i, v in enumerate(spec.iter_combinations())}
-    files: dict[str, list[InputFile]] = {}
-    if not spec.files:
-        return files
-    for group in study.task_groups:
-        values = group.model_extra["parameters"] if group.model_extra else {}
-        index = numbered[_key(values, spec.names())]
-        files[group.tasks[0].task_metadata.task_id] = _files_of(spec, index, group, base)
-    return files
 
 
 def _files_of(spec: SweepSpec, index: int, group: TaskGroup, base: Path) -> list[InputFile]:
@@ -326,9 +369,28 @@ def _files_of(spec: SweepSpec, index: int, group: TaskGroup, base: Path) -> list
     return found
 
 
+def check_combinations(spec: SweepSpec, base: Path) -> int:
+    """Check every combination as the real run does, writing nothing; return how many.
+
+    Each combination is built, its inputs and input files checked (a missing
+    or unsafe file refused), and dropped before the next: a spec of a million
+    combinations is checked in the memory of one.
+
+    Raises:
+        InputError: a combination gives an invalid value or a key autojob refuses.
+        AutojobError: an input file is missing or unsafe.
+    """
+    count = 0
+    for index, group in sweep_groups(spec):
+        if spec.files:
+            _files_of(spec, index, group, base)
+        count += 1
+    return count
+
+
 def check_files(spec: SweepSpec, base: Path) -> None:
     """Refuse the spec's input files that are missing or unsafe (as a run would)."""
-    _files_by_task(spec, build_study(spec), base)
+    check_combinations(spec, base)
 
 
 def write_sweep(spec: SweepSpec, dest: Path, *, base: Path | None = None) -> tuple[Study, Path]:
@@ -342,53 +404,72 @@ def write_sweep(spec: SweepSpec, dest: Path, *, base: Path | None = None) -> tup
 
 
 def sweep_into(
-    spec: SweepSpec, dest: Path, *, base: Path | None = None, keep: bool = False
+    spec: SweepSpec,
+    dest: Path,
+    *,
+    base: Path | None = None,
+    keep: bool = False,
+    on_group: Callable[[TaskGroup], object] | None = None,
 ) -> SweepResult:
     """Write the study of ``spec`` inside ``dest``, or add what it lacks if it exists.
 
     ``base``: the directory the paths of ``files`` are relative to (default:
     the spec file's directory when the spec was read by :func:`load_spec`, else
     the current directory). Each combination is built, checked (its inputs and
-    input files) and written before the next is built, in a staging directory
-    that appears as the study once every combination is written: a refused
-    combination leaves nothing behind, and a new study of a million
-    combinations takes the memory of one. ``keep``: also keep the task groups
-    in the returned study (memory then grows with the combinations).
+    input files) and written before the next is built, in a staging directory:
+    a new study appears once every combination is written, and the groups
+    added to an existing study are renamed into it once all are written, so a
+    refused combination leaves nothing behind, and a million combinations take
+    the memory of one. ``keep``: also keep the task groups in the returned
+    study (memory then grows with the combinations); else a grown study keeps
+    the first :data:`SAMPLE`, to say what was added. ``on_group``: called with
+    each group written, as it is.
     """
     base = base if base is not None else spec.base or Path()
     existing = study_dir_of(spec, dest)
-    if existing is not None:
-        with _study_lock(existing):
-            return _grow(spec, existing, base)
-    study = Study(name=spec.name)
     kept: list[TaskGroup] = []
     files: dict[str, list[InputFile]] = {}  # of the group being written only
-    written = [0]
+    count = [0]
 
-    def groups() -> Iterator[TaskGroup]:
-        for index, group in sweep_groups(spec):
-            written[0] += 1
+    def written(groups: Iterator[tuple[int, TaskGroup]]) -> Iterator[TaskGroup]:
+        for index, group in groups:
             if spec.files:
                 files.clear()
                 files[group.tasks[0].task_metadata.task_id] = _files_of(spec, index, group, base)
-            if keep:
+            count[0] += 1
+            if keep or (existing is not None and len(kept) < SAMPLE):
                 kept.append(group)
+            if on_group is not None:
+                on_group(group)
             yield group
 
+    def files_of(task: TaskBase) -> list[InputFile]:
+        return files.get(task.task_metadata.task_id, [])
+
+    if existing is not None:
+        with _study_lock(existing):
+            return _grow(spec, existing, written, files_of, kept)
+    study = Study(name=spec.name)
     path = write_study(
         study,
         dest,
         study_template=spec.study_template,
         task_group_template=spec.task_group_template,
         task_template=spec.task_template,
-        files=lambda task: files.get(task.task_metadata.task_id, ()),
-        tasks=groups(),
+        files=files_of,
+        tasks=written(sweep_groups(spec)),
     )
     study.task_groups = kept
     workflow = spec.workflow()
     if workflow is not None:
         save_workflow(path, workflow)
-    return SweepResult(study, path, added=written[0])
+    return SweepResult(study, path, added=count[0])
+
+
+#: the task groups a sweep keeps to show what it wrote, unless asked to keep all
+SAMPLE = 10
+
+Written = Callable[[Iterator[tuple[int, TaskGroup]]], Iterator[TaskGroup]]
 
 
 @contextlib.contextmanager
@@ -409,8 +490,18 @@ def _study_lock(study_dir: Path) -> Iterator[None]:
 _GROW_WAIT = 600.0
 
 
-def _grow(spec: SweepSpec, study_dir: Path, base: Path) -> SweepResult:
-    """Add the spec's missing combinations and steps to the study in ``study_dir``."""
+def _grow(
+    spec: SweepSpec,
+    study_dir: Path,
+    written: Written,
+    files_of: Callable[[TaskBase], list[InputFile]],
+    kept: list[TaskGroup],
+) -> SweepResult:
+    """Add the spec's missing combinations and steps to the study in ``study_dir``.
+
+    The combinations are taken one at a time; the study's are known by an
+    8-byte digest each (:class:`CombinationKeys`).
+    """
     data = read_json_object(study_dir / SETTINGS.STUDY_METADATA_FILE)
     if data.get("name") != spec.name:
         raise InputError(
@@ -419,25 +510,30 @@ def _grow(spec: SweepSpec, study_dir: Path, base: Path) -> SweepResult:
             field="name",
             hint="give the spec the study's name, or write it elsewhere (--dest)",
         )
+    study_id = data.get("study_id")
+    del data  # its list of task groups: not kept while the groups are written
     have = existing_combinations(study_dir, spec)
-    missing = [i for i, v in enumerate(spec.combinations()) if _key(v, spec.names()) not in have]
     workflow, added_steps = _merged_workflow(spec, study_dir)
-    study = build_study(spec, only=set(missing))
-    if study.task_groups:
-        add_task_groups(
-            study_dir,
-            study.task_groups,
-            task_group_template=spec.task_group_template,
-            task_template=spec.task_template,
-            files=_files_by_task(spec, study, base),
-        )
+    names, there = spec.names(), [0]
+
+    def is_there(values: dict[str, Any]) -> bool:
+        found = _key(values, names) in have
+        there[0] += found
+        return found
+
+    added = stream_task_groups(
+        study_dir,
+        written(sweep_groups(spec, skip=is_there)),
+        task_group_template=spec.task_group_template,
+        task_template=spec.task_template,
+        files=files_of,
+    )
     if added_steps and workflow is not None:
         save_workflow(study_dir, workflow)
-    study.study_id = data.get("study_id", study.study_id)
-    there = len(spec.combinations()) - len(missing)
-    added = len(study.task_groups)
+    study = Study(name=spec.name, task_groups=kept)
+    study.study_id = study_id or study.study_id
     return SweepResult(
-        study, study_dir, added=added, grown=True, existing=there, added_steps=added_steps
+        study, study_dir, added=added, grown=True, existing=there[0], added_steps=added_steps
     )
 
 
@@ -479,21 +575,22 @@ def _merged_workflow(spec: SweepSpec, study_dir: Path) -> tuple[Workflow | None,
 
 
 def table_rows(
-    spec: SweepSpec, existing: set[str] | None = None
-) -> tuple[list[str], list[Sequence[Any]]]:
+    spec: SweepSpec, existing: Container[str] | None = None
+) -> tuple[list[str], Iterator[list[Any]]]:
     """The header and rows of the table of combinations (``--dry-run``).
 
-    With ``existing`` (the combinations a study holds), a last column says
-    which are there and which a run would add.
+    The rows are made one at a time, as they are taken. With ``existing``
+    (the combinations a study holds), a last column says which are there and
+    which a run would add.
     """
-    header = ["#", "label", *spec.names()]
-    rows: list[Sequence[Any]] = [
-        [i, spec.label_of(values, i), *values.values()]
-        for i, values in enumerate(spec.combinations())
-    ]
-    if existing is not None:
-        header.append("")
-        for row, values in zip(rows, spec.combinations(), strict=True):
-            there = _key(values, spec.names()) in existing
-            row.append("exists" if there else "new")  # type: ignore[attr-defined]
-    return header, rows
+    header = ["#", "label", *spec.names(), *([""] if existing is not None else [])]
+    names = spec.names()
+
+    def rows() -> Iterator[list[Any]]:
+        for i, values in enumerate(spec.iter_combinations()):
+            row = [i, spec.label_of(values, i), *values.values()]
+            if existing is not None:
+                row.append("exists" if _key(values, names) in existing else "new")
+            yield row
+
+    return header, rows()

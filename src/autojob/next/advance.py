@@ -14,13 +14,25 @@ follows the task's step creates its tasks:
 Everything happens under the study's workflow lock, and a task group that
 exists already is never created again: running advance twice, or many times
 at once, creates each task group once.
+
+An advance costs time in what it reads and writes, not in the size of the
+study: the record is searched, not parsed (it is read whole only for a
+dependent step); each new task group appears complete or not at all, and all
+those of one advance are listed in ``study.json`` together
+(:mod:`autojob.store.study_list`: a large study's list is rewritten only once
+its pending ids reach a share of it); staging directories left by dead writers
+are looked for when the list is rewritten. A crash mid-advance leaves the task
+recorded and some of its next task groups made: running advance again makes
+the others.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,12 +45,13 @@ from autojob.errors import InputError, MetadataError
 from autojob.next.restart import check_not_stopped
 from autojob.plugins import get_task_class
 from autojob.store.atomic import locked, read_json_object
-from autojob.store.completed_tasks import append_record, read_record
+from autojob.store.completed_tasks import append_record, in_record, read_record
 from autojob.store.load import read_inputs_sections
 from autojob.store.state import State, read_state
+from autojob.store.study_list import list_task_groups
 from autojob.store.walk import is_task_path, list_directory
 from autojob.store.workflow import has_workflow, load_workflow
-from autojob.store.write import create_task_group_tree, create_task_tree
+from autojob.store.write import remove_abandoned_stages, write_task_group
 from autojob.task_group import TaskGroup
 from autojob.workflow import Source, Step, VariableReference, Workflow, compose, split_set_path
 
@@ -80,6 +93,7 @@ class Advance:
     created: list[Path] = field(default_factory=list)  # new task directories
     existing: list[Path] = field(default_factory=list)  # task groups made before
     waiting: list[str] = field(default_factory=list)  # why dependent steps wait
+    group_ids: list[str] = field(default_factory=list)  # of the task groups created
 
 
 @dataclass
@@ -114,12 +128,16 @@ def _task_meta(task_dir: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def _group_dirs(study_dir: Path) -> list[str]:
-    """The task group directories of a study, sorted by name (as a walk lists them)."""
+def _group_dirs(study_dir: Path, *, newest_first: bool = False) -> Iterator[str]:
+    """The task group directories of a study, sorted by name (as a walk lists them).
+
+    Each is checked as it is taken, so a search that stops early checks few.
+    """
     _, subdirs = list_directory(os.fspath(study_dir))
     group_file = SETTINGS.TASK_GROUP_METADATA_FILE
-    folders = (os.path.join(study_dir, name) for name in subdirs)
-    return [f for f in folders if os.path.isfile(os.path.join(f, group_file))]
+    names = reversed(subdirs) if newest_first else iter(subdirs)
+    folders = (os.path.join(study_dir, name) for name in names)
+    return (f for f in folders if os.path.isfile(os.path.join(f, group_file)))
 
 
 def _group_info(folder: str, default_step: str | None) -> GroupInfo:
@@ -150,7 +168,7 @@ def _an_undone_group(
     one: while a sweep runs, that is found at once, so each advance costs little
     until the last tasks finish.
     """
-    for folder in reversed(_group_dirs(study_dir)):
+    for folder in _group_dirs(study_dir, newest_first=True):
         info = _group_info(folder, default_step)
         if info.step in steps and info.recorded(record) is None:
             return info
@@ -273,17 +291,33 @@ def _group_names(step: Step, base: str) -> list[str]:
     return [f"{base}-{k}" for k in range(len(step.parametrizations))]
 
 
-def _create(task: TaskBase, study_dir: Path, name: str, src: Path | None) -> Path:
+def _study_ids(task_dir: Path) -> dict[str, Any]:
+    """The study's ids as the task's group holds them (a small file, not ``study.json``)."""
+    data = read_json_object(task_dir.parent / SETTINGS.TASK_GROUP_METADATA_FILE)
+    if not data.get("study_id"):
+        data = read_json_object(task_dir.parent.parent / SETTINGS.STUDY_METADATA_FILE)
+    return {key: data.get(key) for key in ("study_id", "study_group_id")}
+
+
+def _create(task: TaskBase, result: Advance, name: str, src: Path | None) -> Path:
+    """Write the task in a new task group ``name`` of the study (listed later)."""
     template = name.replace("{", "{{").replace("}", "}}")
     if src is not None:
         task.follow(src)  # e.g. a calculation starts from where its predecessor ended
     copy = list(task.task_inputs.files_to_copy)
-    if src is None or not copy:
-        group = TaskGroup(label=task.task_metadata.label, tasks=[task])
-        folder = create_task_group_tree(group, study_dir, name_template=template)
-        return folder / task.task_metadata.task_id
-    folder = create_task_group_tree(task, study_dir, name_template=template)
-    return create_task_tree(task, folder, src=src, files_to_carry_over=copy)
+    ids = _study_ids(result.task_dir)
+    group = TaskGroup(label=task.task_metadata.label, tasks=[task], **ids)
+    carry = src if copy else None
+    folder = write_task_group(
+        group,
+        result.study_dir,
+        name_template=template,
+        src=carry,
+        files_to_carry_over=copy,
+        tidy=False,
+    )
+    result.group_ids.append(group.task_group_id)
+    return folder / task.task_metadata.task_id
 
 
 def _make_step(
@@ -301,7 +335,7 @@ def _make_step(
             result.existing.append(result.study_dir / name)
             continue
         task = _new_task(workflow, step_id, refs, pick, [trigger])
-        result.created.append(_create(task, result.study_dir, name, src))
+        result.created.append(_create(task, result, name, src))
 
 
 def _step_dir_name(workflow: Workflow, step_id: str) -> str:
@@ -337,7 +371,9 @@ def _why_waiting(
     return None
 
 
-def _advance_step(result: Advance, workflow: Workflow, step_id: str, record: set[str]) -> None:
+def _advance_step(
+    result: Advance, workflow: Workflow, step_id: str, record_of: Callable[[], set[str]]
+) -> None:
     step = workflow.steps[step_id]
     if step.progression == "independent":
         base = f"{_step_dir_name(workflow, step_id)}.{result.task_dir.parent.name}"
@@ -349,6 +385,7 @@ def _advance_step(result: Advance, workflow: Workflow, step_id: str, record: set
         result.existing.extend(made)  # made before: no need to look at the groups
         return
     ancestors = workflow.graph.ancestors(step_id)
+    record = record_of()
     undone = _an_undone_group(result.study_dir, ancestors, _default_step(workflow), record)
     if undone is not None:
         label = workflow.label(undone.step or "")
@@ -413,28 +450,37 @@ def advance(task_dir: Path, *, dry_run: bool = False) -> Advance:
     if not isinstance(task_id, str):
         raise MetadataError("no task_id", path=task_dir / SETTINGS.TASK_METADATA_FILE)
     with locked(study / SETTINGS.WORKFLOW_FILE):
-        record = set(read_record(study))
-        if task_id not in record and not dry_run:
+        if not dry_run and not in_record(study, task_id):
             append_record(study, task_id)
-            record.add(task_id)
             result.recorded = True
         if not has_workflow(study):
             return result
-        workflow = load_workflow(study)
-        result.step = meta.get("workflow_step_id") or _default_step(workflow)
-        if result.step not in workflow.steps:
-            raise MetadataError(
-                f"the task's step {result.step} is not a step of the workflow",
-                path=task_dir / SETTINGS.TASK_METADATA_FILE,
-                field="workflow_step_id",
-                hint=f"fix it, or add the step to {SETTINGS.WORKFLOW_FILE}",
-            )
-        for successor in workflow.graph.successors(result.step):
-            if dry_run:
-                result.waiting.append(f"would advance {workflow.label(successor)}")
-                continue
-            _advance_step(result, workflow, successor, record)
+        try:
+            _advance_steps(result, meta, dry_run)
+        finally:  # the groups made are listed, even when a later one failed
+            if list_task_groups(study, result.group_ids):
+                remove_abandoned_stages(study)  # a listing, as seldom as the rewrite
     return result
+
+
+def _advance_steps(result: Advance, meta: dict[str, Any], dry_run: bool) -> None:
+    """Create the tasks of the steps after the task's step (under the workflow lock)."""
+    study, task_dir = result.study_dir, result.task_dir
+    record_of = functools.cache(lambda: set(read_record(study)))  # read once, if needed
+    workflow = load_workflow(study)
+    result.step = meta.get("workflow_step_id") or _default_step(workflow)
+    if result.step not in workflow.steps:
+        raise MetadataError(
+            f"the task's step {result.step} is not a step of the workflow",
+            path=task_dir / SETTINGS.TASK_METADATA_FILE,
+            field="workflow_step_id",
+            hint=f"fix it, or add the step to {SETTINGS.WORKFLOW_FILE}",
+        )
+    for successor in workflow.graph.successors(result.step):
+        if dry_run:
+            result.waiting.append(f"would advance {workflow.label(successor)}")
+            continue
+        _advance_step(result, workflow, successor, record_of)
 
 
 def workflow_progress(study_dir: Path) -> list[StepProgress]:

@@ -280,10 +280,13 @@ def locked(path: Path, timeout: float = 60.0) -> Iterator[None]:
 
 
 def update_json_object(
-    path: Path, change: Callable[[dict[str, Any]], dict[str, Any]]
+    path: Path, change: Callable[[dict[str, Any]], dict[str, Any]], *, lock: bool = True
 ) -> dict[str, Any]:
-    """Apply ``change`` to the object in ``path`` under its lock, atomically."""
-    with locked(path):
+    """Apply ``change`` to the object in ``path`` under its lock, atomically.
+
+    ``lock=False``: the caller holds the lock already.
+    """
+    with locked(path) if lock else contextlib.nullcontext():
         data = change(read_json_object(path))
         write_atomic(path, dump_json(data, path))
     return data
@@ -294,8 +297,13 @@ def register_child(metadata_file: Path, key: str, item_id: str) -> None:
     register_children(metadata_file, key, [item_id])
 
 
-def register_children(metadata_file: Path, key: str, item_ids: Sequence[str]) -> None:
-    """Add ``item_ids`` to the list ``key`` of a parent's metadata file (each once)."""
+def register_children(
+    metadata_file: Path, key: str, item_ids: Sequence[str], *, lock: bool = True
+) -> None:
+    """Add ``item_ids`` to the list ``key`` of a parent's metadata file (each once).
+
+    ``lock=False``: the caller holds the file's lock already.
+    """
 
     def add(data: dict[str, Any]) -> dict[str, Any]:
         items = data.setdefault(key, [])
@@ -310,4 +318,4 @@ def register_children(metadata_file: Path, key: str, item_ids: Sequence[str]) ->
         items.extend(i for i in dict.fromkeys(item_ids) if i not in held)
         return data
 
-    update_json_object(metadata_file, add)
+    update_json_object(metadata_file, add, lock=lock)

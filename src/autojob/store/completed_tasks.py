@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import fcntl
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from autojob import SETTINGS
 from autojob.errors import AutojobError, InputError
 
-__all__ = ["append_record", "read_record", "record_path"]
+__all__ = ["append_lines", "append_record", "in_record", "read_record", "record_path"]
 
 
 def record_path(study_dir: Path) -> Path:
@@ -34,23 +35,34 @@ def append_record(study_dir: Path, task_id: str) -> Path:
     if not task_id or any(c in task_id for c in "\r\n\0"):
         raise InputError(f"{task_id!r} is not a task id", field="task_id")
     path = record_path(study_dir)
-    line = (task_id + "\n").encode("utf-8")
+    append_lines(path, [task_id], what="the record")
+    return path
+
+
+def append_lines(path: Path, lines: Sequence[str], *, what: str) -> None:
+    """Append ``lines`` to ``path`` with one ``write`` under ``flock`` (``O_APPEND``).
+
+    ``what``: the file as messages name it.
+
+    Raises:
+        AutojobError: the file cannot be written.
+    """
+    data = "".join(f"{line}\n" for line in lines).encode("utf-8")
     try:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            written = os.write(fd, line)
+            written = os.write(fd, data)
         finally:
             os.close(fd)  # closing releases the lock
     except OSError as exc:
         raise AutojobError(
-            f"cannot append to the record: {exc.strerror}",
+            f"cannot append to {what}: {exc.strerror}",
             path=path,
             hint="check that the study directory is writable",
         ) from exc
-    if written != len(line):  # pragma: no cover - a full disk
-        raise AutojobError("the record line was cut short (disk full?)", path=path)
-    return path
+    if written != len(data):  # pragma: no cover - a full disk
+        raise AutojobError(f"the lines appended to {what} were cut short (disk full?)", path=path)
 
 
 def read_record(study_dir: Path) -> list[str]:
@@ -65,3 +77,25 @@ def read_record(study_dir: Path) -> list[str]:
         ) from exc
     complete = raw[: raw.rfind(b"\n") + 1].decode("utf-8", "replace")
     return [line.strip() for line in complete.splitlines() if line.strip()]
+
+
+def in_record(study_dir: Path, task_id: str) -> bool:
+    """Whether ``task_id`` is a line of the study's record.
+
+    A search of the file's bytes, building no list: advancing from each task
+    of a large study asks this once per task.
+    """
+    try:
+        raw = record_path(study_dir).read_bytes()
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise AutojobError(
+            f"cannot read the record: {exc.strerror}", path=record_path(study_dir)
+        ) from exc
+    complete = raw[: raw.rfind(b"\n") + 1]
+    line = task_id.encode("utf-8") + b"\n"
+    if complete.startswith(line) or complete.find(b"\n" + line) >= 0:
+        return True
+    # a line with spaces around the id (written by hand) counts too
+    return task_id.encode("utf-8") in complete and task_id in read_record(study_dir)

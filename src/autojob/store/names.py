@@ -248,25 +248,36 @@ class NameBook:
     thousands of siblings costs no further listing.
     """
 
-    def __init__(self, directory: Path, *, empty: bool = False, on_disk: bool = False) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        empty: bool = False,
+        on_disk: bool = False,
+        also: Path | None = None,
+    ) -> None:
         """Read the names in ``directory``; ``empty`` says it was just made.
 
         ``on_disk``: remember nothing, and look each name up in the directory
         instead (one ``lstat``), for one name claimed in a directory of many
         (no listing), or for a directory that only this writer fills, each
         name's directory made before the next name is claimed (memory then
-        stays the same however many siblings are named).
+        stays the same however many siblings are named). ``also`` (with
+        ``on_disk``): a directory whose names count as taken too (where the
+        directories staged in ``directory`` will go).
         """
         self.directory = directory
         self.taken: set[str] = set()
         self._on_disk = on_disk
+        self._also = also
         if not empty and not on_disk and directory.is_dir():
             self.taken.update(os.listdir(directory))
 
     def _is_taken(self, name: str) -> bool:
         if self._on_disk:  # not one plain name: not looked up, refused by check_name
             plain = name not in ("", ".", "..") and os.sep not in name
-            return plain and os.path.lexists(os.path.join(self.directory, name))
+            dirs = (self.directory, self._also) if self._also else (self.directory,)
+            return plain and any(os.path.lexists(os.path.join(d, name)) for d in dirs)
         return name in self.taken
 
     def _take(self, name: str) -> None:

@@ -17,6 +17,7 @@ import contextlib
 import ctypes
 import errno
 import functools
+import itertools
 import json
 import logging
 import os
@@ -38,7 +39,6 @@ from autojob.store.atomic import (
     dump_model,
     read_json_object,
     register_child,
-    register_children,
     write_atomic,
     write_atomic_bytes,
 )
@@ -49,6 +49,7 @@ from autojob.store.names import STAGING_PREFIX, NameBook, check_dest, check_task
 from autojob.store.paths import carry_over, relative_inside
 from autojob.store.render import render_own_script, render_task_script
 from autojob.store.state import process_alive, this_host
+from autojob.store.study_list import list_many_task_groups, list_task_groups, write_listing
 from autojob.store.task_script import SCRIPT_MODE, sources_digest, stamped
 from autojob.task_group import TaskGroup
 
@@ -66,9 +67,12 @@ __all__ = [
     "groups_of",
     "make_dest",
     "relative_inside",
+    "remove_abandoned_stages",
+    "stream_task_groups",
     "write_study",
     "write_study_group",
     "write_task_files",
+    "write_task_group",
 ]
 
 logger = logging.getLogger(__name__)
@@ -173,16 +177,19 @@ def _write_metadata(folder: str, file_name: str, model: BaseModel) -> None:
 
 
 @contextlib.contextmanager
-def _staging(dest: Path) -> Iterator[Path]:
+def _staging(dest: Path, *, tidy: bool = True) -> Iterator[Path]:
     """Yield a hidden directory inside ``dest``, removed afterwards.
 
     A missing ``dest`` is created first, with its missing parents (as ``mkdir
     -p`` does); if the write then fails, the directories created are removed.
+    ``tidy``: first remove the staging directories that dead writers left in
+    ``dest`` (a listing of ``dest``; see :func:`remove_abandoned_stages`).
     """
     check_dest(dest)
     made = make_dest(dest)
     try:
-        _remove_abandoned_stages(dest)
+        if tidy:
+            remove_abandoned_stages(dest)
         try:
             prefix = f"{STAGING_PREFIX}{this_host()}-{os.getpid()}-"
             stage = Path(tempfile.mkdtemp(prefix=prefix, dir=dest))
@@ -234,7 +241,7 @@ def make_dest(dest: Path) -> list[Path]:
     return made
 
 
-def _remove_abandoned_stages(dest: Path) -> None:
+def remove_abandoned_stages(dest: Path) -> None:
     """Remove staging directories left by writers on this host that died.
 
     A writer killed before it published leaves its hidden staging directory
@@ -587,23 +594,12 @@ class _IdSpool:
             yield line[:-1]
 
 
-_GROUPS_MARK = "\x00task_groups\x00"
-
-
 def _write_study_metadata(folder: str, study: Study, ids: _IdSpool) -> None:
     """Write ``study.json`` listing the spooled ids, as ``dump_json`` lays a list out."""
     path = os.path.join(folder, SETTINGS.STUDY_METADATA_FILE)
-    data = study.model_dump(mode="json")
-    data["task_groups"] = _GROUPS_MARK
-    head, _, tail = dump_json(data, path).partition(json.dumps(_GROUPS_MARK))
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
     with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(head)
-        out.write("[" if ids.count else "[]")
-        for number, ident in enumerate(ids.lines()):
-            out.write(("," if number else "") + "\n        " + json.dumps(ident))
-        out.write("\n    ]" if ids.count else "")
-        out.write(tail)
+        write_listing(out.write, Path(path), study.model_dump(mode="json"), ids.lines())
 
 
 def write_study(
@@ -740,8 +736,68 @@ def add_task_groups(
             if published:
                 note_changed(published)
                 ids = [group.task_group_id for _, group in named[: len(published)]]
-                register_children(study_meta, "task_groups", ids)
+                list_task_groups(study_dir, ids, merge=True)
     return published
+
+
+def stream_task_groups(
+    study_dir: Path,
+    groups: Iterable[TaskGroup],
+    *,
+    task_group_template: str | None = None,
+    task_template: str | None = None,
+    files: Files | FilesOf | None = None,
+) -> int:
+    """Add a stream of task groups to the existing study in ``study_dir``; return how many.
+
+    As :func:`add_task_groups`, one group at a time: each group is checked
+    and written into a staging directory before the next is taken, and never
+    kept (names are looked up on disk, the groups spooled to a file), so a
+    million groups take the memory of one. Once every group is written, each
+    is renamed into place (each appears complete or not at all) and all are
+    listed in ``study.json`` in one streamed rewrite; a group refused on the
+    way (a bad input, a missing file) leaves nothing behind. A group whose
+    name another writer took meanwhile is refused (``TreeError``) after those
+    before it are listed.
+    """
+    head = read_json_object(study_dir / SETTINGS.STUDY_METADATA_FILE)
+    ids = (head.get("study_id"), head.get("study_group_id"))
+    del head  # its list of task groups: not kept while the groups are written
+    files_of = _files_of(files)
+    with _staging(study_dir) as stage, _IdSpool(os.fspath(stage)) as spool:
+        names = NameBook(stage, empty=True, on_disk=True, also=study_dir)
+        for group in groups:
+            set_unvalidated(group, "study_id", ids[0])
+            set_unvalidated(group, "study_group_id", ids[1])
+            group.link()
+            _check_files(group.tasks, files_of)
+            name = _name_group(names, task_group_template, group)
+            _write_group_dir(group, os.path.join(stage, name), task_template, files_of)
+            fallback = _fallback(task_group_template, name, group.label, group.task_group_id)
+            spool.add(json.dumps([name, group.task_group_id, fallback]))
+        return _publish_spooled(study_dir, stage, spool)
+
+
+def _publish_spooled(study_dir: Path, stage: Path, spool: _IdSpool) -> int:
+    """Rename the spooled groups into place, then list those renamed in ``study.json``."""
+    count, changed = 0, []
+    try:
+        for line in spool.lines():
+            name, _, fallback = json.loads(line)
+            changed.append(_publish(stage / name, study_dir / name, fallback))
+            count += 1
+            if len(changed) == _JOURNAL_CHUNK:
+                note_changed(changed)
+                changed.clear()
+    finally:
+        note_changed(changed)
+        if count:
+            published = (json.loads(line)[1] for line in spool.lines())
+            list_many_task_groups(study_dir, itertools.islice(published, count))
+    return count
+
+
+_JOURNAL_CHUNK = 1024
 
 
 def _adopt_parent_ids(task: TaskBase, group_meta: Path) -> None:
@@ -856,4 +912,45 @@ def create_task_group_tree(
     note_changed([final])
     if study_meta.is_file():
         register_child(study_meta, "task_groups", group.task_group_id)
+    return final
+
+
+def write_task_group(
+    group: TaskGroup,
+    study_dir: Path,
+    *,
+    name_template: str | None = None,
+    src: Path | None = None,
+    files_to_carry_over: Sequence[str] = (),
+    tidy: bool = True,
+) -> Path:
+    """Write ``group`` with its tasks into the study ``study_dir``, without listing it.
+
+    The group holds the study's ids already. It appears complete or not at
+    all, as with :func:`create_task_group_tree`, but ``study.json`` is left
+    alone: the caller lists the group with
+    :func:`autojob.store.study_list.list_task_groups`, with the other groups
+    it makes, in time that does not grow with the study. With ``src`` (a task
+    directory), ``files_to_carry_over`` are copied from it into each task,
+    and the permissions of it and its group reused. ``tidy``: as for
+    :func:`_staging` (a listing of the study).
+
+    Returns:
+        The new task group directory.
+    """
+    group.link()
+    template = name_template or "{task_group_id}"
+    name = _name_group(NameBook(study_dir, on_disk=True), template, group)
+    with _staging(study_dir, tidy=tidy) as stage:
+        folder = os.path.join(stage, name)
+        os.mkdir(folder)
+        _write_metadata(folder, SETTINGS.TASK_GROUP_METADATA_FILE, group)
+        names = NameBook(Path(folder), empty=True)
+        for task in group.tasks:
+            task_dir = os.path.join(folder, _name_task(names, None, task))
+            carry = list(files_to_carry_over)
+            _write_task_dir(task, task_dir, src=src, files_to_carry_over=carry)
+        _copy_mode(src.parent if src else None, stage / name)
+        final = _publish(stage / name, study_dir / name)
+    note_changed([final])
     return final

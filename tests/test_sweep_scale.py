@@ -1,0 +1,134 @@
+"""Sweeps that grow a study, and --dry-run, take one combination at a time.
+
+What is checked is structural: no list of every combination is made
+(``SweepSpec.combinations`` and ``build_study`` refuse to run), and at most
+the group being written is alive while later ones are made (weak references
+to the groups built die as the next are built).
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import weakref
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from autojob import SETTINGS
+from autojob.cli.app import cli
+from autojob.create import sweep as create_sweep
+from autojob.create.sweep import SAMPLE, CombinationKeys, load_spec, sweep_into
+from autojob.errors import AutojobError
+from autojob.store.names import STAGING_PREFIX
+from autojob.study import Study
+from autojob.sweep import SweepSpec
+from autojob.task_group import TaskGroup
+
+
+def spec_text(n: int, files: bool = False) -> str:
+    text = f'name = "grow"\ncommand = "echo {{x}}"\n[parameters]\nx = {list(range(n))}\n'
+    return ('files = [{src = "in/{x}.txt", dest = "in.txt"}]\n' if files else "") + text
+
+
+@pytest.fixture
+def alive(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """How many groups built by a sweep are alive, counted every 25 groups.
+
+    Listing every combination, or building the whole study, fails the test.
+    """
+    counts: list[int] = []
+    real = create_sweep.sweep_groups  # type: ignore[attr-defined]
+
+    def tracked(spec: SweepSpec, **how: Any) -> Iterator[tuple[int, TaskGroup]]:
+        refs: list[weakref.ref[TaskGroup]] = []
+        for number, (index, group) in enumerate(real(spec, **how)):
+            if number % 25 == 24:
+                gc.collect()
+                counts.append(sum(ref() is not None for ref in refs))
+            refs.append(weakref.ref(group))
+            yield index, group
+
+    def refused(*_: object, **__: object) -> None:
+        raise AssertionError("every combination was listed")
+
+    monkeypatch.setattr(create_sweep, "sweep_groups", tracked)
+    monkeypatch.setattr(create_sweep, "build_study", refused)
+    monkeypatch.setattr(SweepSpec, "combinations", refused)
+    yield counts
+
+
+def test_dry_run_checks_and_shows_one_combination_at_a_time(
+    tmp_path: Path, alive: list[int]
+) -> None:
+    (tmp_path / "spec.toml").write_text(spec_text(300))
+    result = CliRunner().invoke(
+        cli, ["sweep", str(tmp_path / "spec.toml"), "-d", str(tmp_path), "--dry-run"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "300 combination(s) of grow" in result.output
+    assert "250 more combination(s)" in result.output
+    assert len(alive) == 12 and max(alive) <= 2  # every combination built, one at a time
+    assert sorted(os.listdir(tmp_path)) == ["spec.toml"]  # nothing written
+
+
+def test_dry_run_refuses_a_later_combination_as_the_run_would(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    for x in range(4):  # the file of x = 4 is missing
+        (tmp_path / "in" / f"{x}.txt").write_text(f"{x}\n")
+    (tmp_path / "spec.toml").write_text(spec_text(5, files=True))
+    result = CliRunner().invoke(
+        cli, ["sweep", str(tmp_path / "spec.toml"), "-d", str(tmp_path), "--dry-run"]
+    )
+    assert isinstance(result.exception, AutojobError)
+    assert "combination 4" in str(result.exception) and "4.txt" in str(result.exception)
+
+
+def test_growing_a_study_writes_one_combination_at_a_time(tmp_path: Path, alive: list[int]) -> None:
+    (tmp_path / "spec.toml").write_text(spec_text(100))
+    first = sweep_into(load_spec(tmp_path / "spec.toml"), tmp_path)
+    before = json.loads((first.path / SETTINGS.STUDY_METADATA_FILE).read_text())["task_groups"]
+    (tmp_path / "spec.toml").write_text(spec_text(250))
+    alive.clear()
+    grown = sweep_into(load_spec(tmp_path / "spec.toml"), tmp_path)
+    assert grown.grown and grown.added == 150 and grown.existing == 100
+    assert len(grown.study.task_groups) == SAMPLE  # what it says it added, not all of it
+    # only the new combinations, one at a time (and the first ones, kept to say what was added)
+    assert len(alive) == 6 and max(alive) <= SAMPLE + 2
+    listed = json.loads((first.path / SETTINGS.STUDY_METADATA_FILE).read_text())["task_groups"]
+    assert listed[:100] == before and len(set(listed)) == 250
+    loaded = Study.from_directory(first.path, strict_mode=True)
+    assert [t.task_inputs.command for t in loaded.tasks] == [f"echo {x}" for x in range(250)]
+    assert not [n for n in os.listdir(first.path) if n.startswith(STAGING_PREFIX)]
+
+
+def test_a_grow_refused_at_a_later_combination_leaves_the_study_as_it_was(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "in").mkdir()
+    for x in range(8):  # the file of x = 8 is missing
+        (tmp_path / "in" / f"{x}.txt").write_text(f"{x}\n")
+    (tmp_path / "spec.toml").write_text(spec_text(4, files=True))
+    study = sweep_into(load_spec(tmp_path / "spec.toml"), tmp_path).path
+    names = sorted(os.listdir(study))
+    meta = (study / SETTINGS.STUDY_METADATA_FILE).read_bytes()
+    (tmp_path / "spec.toml").write_text(spec_text(9, files=True))
+    with pytest.raises(AutojobError, match="combination 8"):
+        sweep_into(load_spec(tmp_path / "spec.toml"), tmp_path)
+    assert sorted(os.listdir(study)) == names  # x-4 .. x-7 were written, none appeared
+    assert (study / SETTINGS.STUDY_METADATA_FILE).read_bytes() == meta
+
+
+def test_combination_keys_hold_each_key_once() -> None:
+    keys = CombinationKeys()
+    for i in range(5000):  # past several growths of the table
+        keys.add(json.dumps([i]))
+    keys.add(json.dumps([7]))
+    assert len(keys) == 5000
+    assert all(json.dumps([i]) in keys for i in range(5000))
+    assert not any(json.dumps([i]) in keys for i in range(5000, 6000))
+    assert 7 not in keys

@@ -27,7 +27,7 @@ from autojob.task_group import TaskGroup
 from autojob.tasks.task import Task
 
 from .helpers import run
-from .test_status_delta import end, make_study, states
+from .status_helpers import end, make_study, states
 
 
 def index_file(study: Path) -> Path:

@@ -65,7 +65,6 @@ def report(
       autojob submit --wait
       autojob report
       autojob report . --output status.html
-      autojob harvest && autojob report --plot outputs.energy:cutoff
     """
     from rich.console import Console  # noqa: PLC0415
 

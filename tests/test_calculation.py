@@ -234,6 +234,30 @@ def _created(task: Path) -> str:
     return str(json.loads((task / SETTINGS.TASK_METADATA_FILE).read_text())["date_created"])
 
 
+def test_a_restart_reads_contcar_and_keeps_the_structures_metadata(tmp_path: Path) -> None:
+    """No final structure and no trajectory: VASP's CONTCAR, with what it cannot hold kept."""
+    slab = fcc111("Cu", size=(2, 2, 2), vacuum=4.0)
+    slab.set_constraint(FixAtoms(mask=slab.get_tags() == 2))
+    slab.set_initial_magnetic_moments([0.5] * len(slab))
+    slab.info["adsorbate"] = "none"
+    old = the_task(write_study(tmp_path, [calculation(slab, "slab")]), "slab")
+    moved = slab.copy()
+    moved.positions[slab.get_tags() == 1] += [0.0, 0.0, 0.1]  # the free top layer moved
+    write(old / "CONTCAR", moved, format="vasp")
+    assert not read(old / "CONTCAR").get_tags().any()  # which a CONTCAR cannot hold
+    made = run("restart", old, cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    (new,) = [p for p in old.parent.iterdir() if p.is_dir() and p != old]
+    start = read(new / "in.traj")
+    assert np.allclose(start.positions, moved.positions)
+    assert np.array_equal(start.get_tags(), slab.get_tags())
+    assert start.info["adsorbate"] == "none"
+    assert np.array_equal(start.get_initial_magnetic_moments(), [0.5] * len(slab))
+    (fixed,) = start.constraints
+    assert isinstance(fixed, FixAtoms)
+    assert sorted(fixed.index) == sorted(np.flatnonzero(slab.get_tags() == 2))
+
+
 # -- bad input: clear errors, nothing written ----------------------------------------
 
 

@@ -23,7 +23,7 @@ import click
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from autojob.execution.executor import Submission
+    from autojob.execution.executor import Plan, Submission
 
 __all__ = [
     "TABLE_ROWS",
@@ -33,6 +33,7 @@ __all__ = [
     "print_json",
     "print_json_lines",
     "print_json_streamed",
+    "print_plan_preview",
     "progress_console",
     "shown_path",
     "submission_json",
@@ -223,3 +224,30 @@ def progress_console() -> Console:
     from rich.console import Console  # noqa: PLC0415
 
     return Console(stderr=True)
+
+
+def print_plan_preview(plan: Plan, show_all: bool) -> None:
+    """Print a plan as a dry run shows it: a table, or each script and command.
+
+    A table shows the first :data:`TABLE_ROWS` tasks unless ``show_all``.
+    """
+    from rich.console import Console  # noqa: PLC0415
+    from rich.table import Table  # noqa: PLC0415
+
+    preview = plan.preview
+    if preview.columns:
+        paths = {str(s.spec.path) for s in plan.selected}
+        table = Table(title=preview.title, title_justify="left")
+        for column in preview.columns:
+            table.add_column(column, overflow="fold")
+        for row in preview.rows[: None if show_all else TABLE_ROWS]:
+            table.add_row(*(shown_path(cell) if cell in paths else cell for cell in row))
+        Console().print(table)
+        more = more_rows(len(table.rows), len(preview.rows))
+        if more:
+            click.echo(more)
+    for comment, text in preview.blocks:
+        click.echo(comment)
+        click.echo(text)
+    if preview.summary:
+        click.echo(preview.summary)

@@ -173,7 +173,7 @@ def _say_json(
 
 
 def _say(plan: Plan, done: Submission | None, allowed: frozenset[State]) -> None:
-    from autojob.cli.submit import _print_preview  # noqa: PLC0415
+    from autojob.cli.output import print_plan_preview  # noqa: PLC0415
     from autojob.execution.submit import nothing_to_submit  # noqa: PLC0415
 
     if done is not None:
@@ -181,6 +181,6 @@ def _say(plan: Plan, done: Submission | None, allowed: frozenset[State]) -> None
         for line in done.details:
             click.echo(line)
     elif plan.selected:
-        _print_preview(plan, show_all=False)
+        print_plan_preview(plan, show_all=False)
     else:
         click.echo(nothing_to_submit(allowed))

@@ -16,15 +16,13 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
-from rich.table import Table
 
 from autojob.cli.options import ExistingDir, executor_option
 from autojob.cli.output import (
-    TABLE_ROWS,
     all_option,
     json_option,
-    more_rows,
     print_json_streamed,
+    print_plan_preview,
     progress_console,
     shown_path,
     submission_json,
@@ -151,7 +149,7 @@ def submit(
         if as_json:
             print_json_streamed({**report, **_preview_json(plan)})
         else:
-            _print_preview(plan, show_all)
+            print_plan_preview(plan, show_all)
         return
     if not plan.selected:
         _finish(report | {"selected": 0, "submitted": 0}, nothing_to_submit(allowed), as_json)
@@ -216,30 +214,6 @@ def _say_scripts(again: Sequence[Path], dry_run: bool) -> None:
             f"{verb} the task script of {len(again)} task(s) again, as their inputs "
             f"changed: {shown}"
         )
-
-
-def _print_preview(plan: Plan, show_all: bool) -> None:
-    """Print a plan as a dry run shows it: a table, or each script and command.
-
-    A table shows the first :data:`TABLE_ROWS` tasks unless ``show_all``.
-    """
-    preview = plan.preview
-    if preview.columns:
-        paths = {str(s.spec.path) for s in plan.selected}
-        table = Table(title=preview.title, title_justify="left")
-        for column in preview.columns:
-            table.add_column(column, overflow="fold")
-        for row in preview.rows[: None if show_all else TABLE_ROWS]:
-            table.add_row(*(shown_path(cell) if cell in paths else cell for cell in row))
-        Console().print(table)
-        more = more_rows(len(table.rows), len(preview.rows))
-        if more:
-            click.echo(more)
-    for comment, text in preview.blocks:
-        click.echo(comment)
-        click.echo(text)
-    if preview.summary:
-        click.echo(preview.summary)
 
 
 def _left_to_others(selected: int, claimed: int) -> None:

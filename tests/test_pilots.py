@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -205,6 +206,29 @@ def test_status_submits_pilots_when_work_is_left_and_every_pilot_died(tmp_path: 
     assert pool.budget_used()["pilots"] == 2
     table = run("status", study, cwd=tmp_path).stdout
     assert "submitted pilot(s)" not in table
+
+
+def test_status_watch_submits_pilots_when_every_pilot_died(tmp_path: Path) -> None:
+    """The live view revives a pool as status does: watching a study never stalls it."""
+    study, paths = study_of_commands(tmp_path, {f"t{i}": counted(0.5) for i in range(4)})
+    submit_pilots(study, "--pilots", "1", "-j", "2", "--max-pilots", "3")
+    pool = the_pool(study)
+    wait_until(lambda: any(read_state(p).state is State.RUNNING for p in paths), 60, "a start")
+    (first,) = list(pool.pilots())
+    kill_pilot(first, with_tasks=True)  # no pilot is left to replace it
+    watch = subprocess.Popen(
+        [AUTOJOB, "status", study, "--watch", "--interval", "0.5"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert set(wait_all_final(paths, timeout=120).values()) == {State.SUCCESS}
+    finally:
+        watch.send_signal(signal.SIGINT)
+        out, err = watch.communicate(timeout=30)
+    assert watch.returncode == 0, err
+    assert len(pool.submits()) == 2  # the first pilot, and the one the view submitted
+    assert "pilots (local)" in out  # the pool drawn in the view
+    check_deaths(paths)
 
 
 def test_status_submits_no_pilot_beyond_the_budget(tmp_path: Path) -> None:

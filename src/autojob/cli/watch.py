@@ -3,8 +3,11 @@
 Each refresh reads the status index (the tasks changed since the last one,
 and those queued or running), asks the schedulers about their tasks once, and
 draws: a progress bar per study and per workflow step, the counts per state,
-the newest failures with their cause, and an estimate of the time left from
-the run times of the tasks that ended. Ctrl-C stops it, leaving the last view
+the newest failures with their cause, an estimate of the time left from
+the run times of the tasks that ended, and the pilots of each pool. As
+``status`` does, it first gives new pilots to a pool with work left and no
+live pilot (within its budget), so a study run by pilots goes on while it is
+watched. Ctrl-C stops it, leaving the last view
 on the terminal, with exit status 0.
 """
 
@@ -48,12 +51,16 @@ def watch_status(
     from rich.console import Console, Group  # noqa: PLC0415
     from rich.live import Live  # noqa: PLC0415
 
+    from autojob.cli.pilot_view import pilot_tables  # noqa: PLC0415
     from autojob.report.data import gather  # noqa: PLC0415
 
     def view(rescan: bool = False) -> RenderableType:
         data = gather(path, rescan=rescan, tails=False)
-        drawn = render(data, failures)
-        return drawn if table is None else Group(drawn, table(data.status))
+        parts = [render(data, failures)]
+        if table is not None:
+            parts.append(table(data.status))
+        parts += pilot_tables(data.status.root)  # revives pools left with work and no pilot
+        return parts[0] if len(parts) == 1 else Group(*parts)
 
     try:
         with Live(view(rescan), console=Console(), auto_refresh=False) as live:

@@ -185,14 +185,16 @@ def poll_calls(n: int, base: str) -> tuple[int, int, float]:
     root = build_tree(n, 1, tempfile.mkdtemp(prefix=f"status-{n}-", dir=base), None)
     executor = SgeExecutor()
     selected = select_tasks([Path(root)])
-    executor.submit(
+    done = executor.submit(
         executor.plan(selected, max_parallel=None, root=Path(root)), allowed=DEFAULT_ONLY
     )
     paths = [s.spec.path for s in selected]
-    deadline = time.monotonic() + 600
+    limit = max(600, 2 * n)  # about a second a task on two slots of a busy machine
+    deadline = time.monotonic() + limit
     while not all(read_state(p).state in FINAL_STATES for p in paths):
         if time.monotonic() > deadline:
-            msg = "the status tasks did not end within 600 s"
+            sge("qdel", *done.job_ids)  # leave nothing queued behind
+            msg = f"the status tasks did not end within {limit} s"
             raise ClusterError(msg)
         time.sleep(1)
     time.sleep(3)  # qacct learns of the last ones a moment after they end

@@ -14,7 +14,7 @@ import pytest
 
 from autojob import SETTINGS
 from autojob.execution.claims import claim_tasks, new_claim
-from autojob.execution.pilots.pool import Budget
+from autojob.execution.pilots.pool import Budget, Pool
 from autojob.store.state import State, read_record, read_state
 
 from .helpers import AUTOJOB, run, study_of_commands, wait_until
@@ -185,13 +185,19 @@ def test_random_pilot_deaths_lose_no_task_and_run_none_twice(
     }
 
 
-def test_status_submits_pilots_when_work_is_left_and_every_pilot_died(tmp_path: Path) -> None:
+def _the_only_pilot_killed(tmp_path: Path) -> tuple[Path, list[Path], Pool]:
+    """A study of 4 tasks whose one pilot (of at most 3) was killed with its tasks."""
     study, paths = study_of_commands(tmp_path, {f"t{i}": counted(0.5) for i in range(4)})
     submit_pilots(study, "--pilots", "1", "-j", "2", "--max-pilots", "3")
     pool = the_pool(study)
     wait_until(lambda: any(read_state(p).state is State.RUNNING for p in paths), 60, "a start")
     (first,) = list(pool.pilots())
     kill_pilot(first, with_tasks=True)  # no pilot is left to replace it
+    return study, paths, pool
+
+
+def test_status_submits_pilots_when_work_is_left_and_every_pilot_died(tmp_path: Path) -> None:
+    study, paths, pool = _the_only_pilot_killed(tmp_path)
     status = json.loads(run("status", study, "--json", cwd=tmp_path).stdout)
     (shown,) = status["pilots"]
     assert len(shown["revived"]) == 1 and shown["revive_error"] is None
@@ -210,12 +216,7 @@ def test_status_submits_pilots_when_work_is_left_and_every_pilot_died(tmp_path: 
 
 def test_status_watch_submits_pilots_when_every_pilot_died(tmp_path: Path) -> None:
     """The live view revives a pool as status does: watching a study never stalls it."""
-    study, paths = study_of_commands(tmp_path, {f"t{i}": counted(0.5) for i in range(4)})
-    submit_pilots(study, "--pilots", "1", "-j", "2", "--max-pilots", "3")
-    pool = the_pool(study)
-    wait_until(lambda: any(read_state(p).state is State.RUNNING for p in paths), 60, "a start")
-    (first,) = list(pool.pilots())
-    kill_pilot(first, with_tasks=True)  # no pilot is left to replace it
+    study, paths, pool = _the_only_pilot_killed(tmp_path)
     watch = subprocess.Popen(
         [AUTOJOB, "status", study, "--watch", "--interval", "0.5"],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -7,8 +7,8 @@ the newest failures with their cause, an estimate of the time left from
 the run times of the tasks that ended, and the pilots of each pool. As
 ``status`` does, it first gives new pilots to a pool with work left and no
 live pilot (within its budget), so a study run by pilots goes on while it is
-watched. Ctrl-C stops it, leaving the last view
-on the terminal, with exit status 0.
+watched. Ctrl-C stops it, leaving the last view on the terminal, with exit
+status 0.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def watch_status(
         if table is not None:
             parts.append(table(data.status))
         parts += pilot_tables(data.status.root)  # revives pools left with work and no pilot
-        return parts[0] if len(parts) == 1 else Group(*parts)
+        return Group(*parts)
 
     try:
         with Live(view(rescan), console=Console(), auto_refresh=False) as live:

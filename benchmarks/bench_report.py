@@ -59,6 +59,8 @@ CONTENDERS = (
 )
 PLOT = PlotSpec("outputs.energy", "cutoff")
 TARGET = 1.0  # report (any) / harvest, at every size
+#: the margin aimed at, so the target holds on a loaded machine too
+MARGIN = 0.7
 #: the reports that have a cache: the status index, a harvest's, the plotted fields
 WARM = ("report warm", "plot harvested", "plot warm")
 
@@ -167,6 +169,8 @@ def main() -> None:
         worst = max(best[c] for c in CONTENDERS[2:])
         met = common.verdict(worst <= TARGET * best["harvest"])
         print(f"{'':>8} every report <= {TARGET}x harvest: {met}")
+        met = common.verdict(worst <= MARGIN * best["harvest"])
+        print(f"{'':>8} every report <= {MARGIN}x harvest (the margin aimed at): {met}")
         warm = max(best[c] for c in WARM)
         met = common.verdict(warm <= TARGET * best["harvest"])
         print(f"{'':>8} with their caches ({', '.join(WARM)}) <= {TARGET}x harvest: {met}")

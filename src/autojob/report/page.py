@@ -19,7 +19,7 @@ from typing import Any
 import jinja2
 
 from autojob.errors import AutojobError
-from autojob.report.data import STATE_ORDER, TROUBLE, ReportData, gather
+from autojob.report.data import TROUBLE, ReportData, gather
 from autojob.report.pilots import pilot_section
 from autojob.report.plots import (
     STATE_COLOURS,
@@ -33,6 +33,7 @@ from autojob.report.plots import (
 )
 from autojob.report.sweep import PlotSpec, SweepPoints, Sweeps, sweep_points
 from autojob.store.atomic import write_atomic
+from autojob.store.state import STATE_ORDER
 
 __all__ = ["Written", "render_page", "write_report"]
 

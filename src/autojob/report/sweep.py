@@ -23,10 +23,12 @@ same state with the same stamp: its record is parsed only up to its outputs.
 Otherwise its files are read as a harvest reads them, but only those the
 fields can be in: ``task.json``, ``inputs.json`` and what the harvesters that
 run on its class read (``outputs.json``, ...), not its state records,
-accounting, history or task group. A field that may be elsewhere in a record
-(``state.*``, ``scheduler.*``, ``history``, ``harvesters``, ``problems``)
-makes the whole record read. ``attempts`` is not among the fields: a record
-read here holds none, as the task's own files say nothing of it.
+accounting, history or task group; a ``task.json`` the metadata model refuses
+is read as any other (a harvest lists it as a problem, but no value changes).
+A field that may be elsewhere in a record (``state.*``, ``scheduler.*``,
+``history``, ``harvesters``, ``problems``) makes the whole record read.
+``attempts`` is not among the fields: a record read here holds none, as the
+task's own files say nothing of it.
 """
 
 from __future__ import annotations

@@ -15,6 +15,12 @@ best of ``--repeats`` (after ``gc.collect()`` and ``os.sync()``):
     ``autojob harvest`` runs the first time. The reference: the report of a
     tree must take no longer than a harvest of it.
 
+``status cold``
+    ``autojob.store.status_index.collect(root, rescan=True)``: the walk that
+    makes the status index, as ``autojob status --rescan`` does; nothing drawn.
+    What every report without an index starts with (not a report: not
+    compared with the target).
+
 ``report cold`` / ``report warm``
     ``autojob.report.write_report(root, "report.html")``: cold walks the tree
     (``rescan=True``: no index); warm after 1% of the tasks ended anew (noted
@@ -47,10 +53,12 @@ import common
 from autojob.harvest import archive
 from autojob.report import PlotSpec, write_report
 from autojob.report.sweep import plot_cache_path
+from autojob.store.status_index import collect
 
 CONTENDERS = (
     "lower",
     "harvest",
+    "status cold",
     "report cold",
     "report warm",
     "plot cold",
@@ -59,8 +67,12 @@ CONTENDERS = (
 )
 PLOT = PlotSpec("outputs.energy", "cutoff")
 TARGET = 1.0  # report (any) / harvest, at every size
+#: the margin aimed at, so the target holds on a loaded machine too
+MARGIN = 0.7
 #: the reports that have a cache: the status index, a harvest's, the plotted fields
 WARM = ("report warm", "plot harvested", "plot warm")
+#: the reports, each compared with the target
+REPORTS = tuple(name for name in CONTENDERS if name.startswith(("report", "plot")))
 
 
 def add_outputs(tree: bench_status.Tree, seed: int) -> None:
@@ -104,6 +116,7 @@ def one_repeat(tree: bench_status.Tree, out: Path, rep: int) -> dict[str, float]
     times = {
         "lower": common.measure(lambda: bench_status.lower_bound(tree.root)).seconds,
         "harvest": common.measure(lambda: archive(root, archived, incremental=False)).seconds,
+        "status cold": common.measure(lambda: collect(root, rescan=True)).seconds,
         "report cold": common.measure(lambda: write_report(root, page, rescan=True)).seconds,
     }
     check_page(page, tree, plot=False)
@@ -164,9 +177,11 @@ def main() -> None:
             f"{c} {common.ratio(best[c], best['harvest'])}" for c in CONTENDERS if c != "harvest"
         )
         print(f"{'':>8} /harvest: {ratios}")
-        worst = max(best[c] for c in CONTENDERS[2:])
+        worst = max(best[c] for c in REPORTS)
         met = common.verdict(worst <= TARGET * best["harvest"])
         print(f"{'':>8} every report <= {TARGET}x harvest: {met}")
+        met = common.verdict(worst <= MARGIN * best["harvest"])
+        print(f"{'':>8} every report <= {MARGIN}x harvest (the margin aimed at): {met}")
         warm = max(best[c] for c in WARM)
         met = common.verdict(warm <= TARGET * best["harvest"])
         print(f"{'':>8} with their caches ({', '.join(WARM)}) <= {TARGET}x harvest: {met}")

@@ -23,8 +23,11 @@ from click.testing import CliRunner
 
 import autojob
 from autojob.cli.app import COMMANDS, cli
+from autojob.report import write_report
+from autojob.store.state import STATE_ORDER, State
 
 from .helpers import run, snapshot
+from .status_helpers import end, make_study
 
 CREATED = re.compile(r"^created (task group|task|study group|study) (\S+) at (.+)$")
 
@@ -817,3 +820,23 @@ def test_set_a_bad_scheduler_time_names_field_and_forms(tmp_path: Path) -> None:
     assert "scheduler_inputs.time" in result.stderr and "25:61:00" in result.stderr
     assert "days-hours:minutes:seconds" in result.stderr
     assert snapshot(tmp_path) == before
+
+
+def test_status_by_state_lists_the_states_in_the_order_the_report_shows_them(
+    tmp_path: Path,
+) -> None:
+    """``status --by state`` and the report's summary show the states in one order."""
+    assert sorted(STATE_ORDER) == sorted(s.value for s in State)  # every state, once
+    study, folders = make_study(tmp_path, 3)
+    end(folders[:1], 0)
+    end(folders[1:2], 1)  # the third stays idle
+    result = CliRunner().invoke(cli, ["status", str(study), "--by", "state", "--all"])
+    assert result.exit_code == 0, result.output
+    shown = [s for line in result.output.splitlines() for s in line.split() if s in STATE_ORDER]
+    expected = [s for s in STATE_ORDER if s in {"success", "failed", "idle"}]
+    assert list(dict.fromkeys(shown)) == expected
+    page = tmp_path / "report.html"
+    write_report(study, page)
+    summary = page.read_text().split('id="failures"')[0]
+    cells = {s: summary.find(f'<td class="s-{s}">{s}</td>') for s in STATE_ORDER}
+    assert sorted((s for s, at in cells.items() if at >= 0), key=cells.__getitem__) == expected

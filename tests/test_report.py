@@ -265,6 +265,27 @@ def test_a_second_plot_reads_only_the_tasks_that_changed(tmp_path: Path) -> None
     assert _points(fourth) == _points(second)
 
 
+def test_a_task_json_the_model_refuses_is_plotted_and_cached(tmp_path: Path) -> None:
+    """Read as any other task; a harvest's problem with it is no reason to read it again."""
+    study, tasks = study_of_commands(tmp_path / "tree", {"a": "true", "b": "true"})
+    for number, task in enumerate(tasks):
+        _write_outputs(task, -1.0 - number, 300 + 100 * number)
+    meta = json.loads((tasks[0] / SETTINGS.TASK_METADATA_FILE).read_text())
+    meta["tags"] = "not a list"  # valid JSON, refused by the metadata model
+    (tasks[0] / SETTINGS.TASK_METADATA_FILE).write_text(json.dumps(meta))
+    _settle(study)
+    out = tmp_path / "sweep.html"
+    for reads in (2, 0):
+        done = run("report", study, "-o", out, "--plot", "outputs.energy:cutoff", cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        said = " ".join(done.stderr.split())
+        assert f"plotted fields: {reads} task(s) read, {2 - reads} cached" in said, said
+        assert "2 task(s)" in _points(out.read_text())
+    harvested = run("harvest", study, "--json", cwd=tmp_path)  # the harvest still says so
+    assert harvested.returncode == 0, harvested.stderr
+    assert "tags" in harvested.stdout
+
+
 def test_report_takes_the_fields_from_the_last_harvest(tmp_path: Path) -> None:
     """``autojob harvest``, then ``autojob report --plot`` beside it: from the harvest's cache."""
     study, tasks = study_of_commands(tmp_path / "tree", {"a": "true", "b": "true", "c": "true"})

@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 __all__ = ["status"]
 
 By = Literal["study", "task_group", "state"]
-ORDER = ["success", "failed", "timeout", "oom", "cancelled", "unknown", "running", "queued", "idle"]
 COLOURS = {
     "success": "green",
     "failed": "red",
@@ -286,6 +285,7 @@ def _render(
     from rich.console import Group  # noqa: PLC0415
     from rich.text import Text  # noqa: PLC0415
 
+    from autojob.store.state import STATE_ORDER  # noqa: PLC0415
     from autojob.store.status_index import newest_attempts  # noqa: PLC0415
 
     if by is None:
@@ -303,7 +303,9 @@ def _render(
         parts.append(_problems(report))
     replaced = replaced_counts(report, newest)
     if replaced:
-        shown = ", ".join(f"{state} {replaced[state]}" for state in ORDER if state in replaced)
+        shown = ", ".join(
+            f"{state} {replaced[state]}" for state in STATE_ORDER if state in replaced
+        )
         parts.append(
             Text(
                 f"{sum(replaced.values())} earlier attempt(s) replaced by a newer one in their "
@@ -340,6 +342,8 @@ def _table(
     from rich.table import Table  # noqa: PLC0415
     from rich.text import Text  # noqa: PLC0415
 
+    from autojob.store.state import STATE_ORDER  # noqa: PLC0415
+
     table = Table(title=f"status of {shown_path(report.root)}", title_justify="left")
     if by == "state":
         table.add_column("state")
@@ -349,7 +353,7 @@ def _table(
             {state: n for (_, state), n in current_counts(report, None, newest).items()}
         )
         every = Counter(report.columns["state"])
-        for state in (s for s in ORDER if s in every):
+        for state in (s for s in STATE_ORDER if s in every):
             table.add_row(
                 Text(state, style=COLOURS[state]), str(counts.get(state, 0)), str(every[state])
             )
@@ -374,7 +378,7 @@ def _table(
     for (study, state), count in current_counts(report, "study", newest).items():
         per.setdefault(_study_name(report, study), Counter())[state] += count
     per_study = Counter(_study_name(report, study) for study in report.columns["study"])
-    states = [s for s in ORDER if any(s in counts for counts in per.values())]
+    states = [s for s in STATE_ORDER if any(s in counts for counts in per.values())]
     for state in states:
         table.add_column(state, justify="right", style=COLOURS[state])
     table.add_column("total", justify="right")

@@ -132,7 +132,7 @@ def _of(done: int, total: int | None) -> str:
 def _counts(data: ReportData) -> RenderableType:
     from rich.text import Text  # noqa: PLC0415
 
-    from autojob.report.data import STATE_ORDER  # noqa: PLC0415
+    from autojob.store.state import STATE_ORDER  # noqa: PLC0415
 
     text = Text()
     for state in STATE_ORDER:

@@ -147,10 +147,12 @@ class Reader:
         Each as :meth:`read` has it in the task's record (``outputs`` None
         unless asked for: no harvester runs), without reading the task's
         state, accounting or history, nor its task group's file. Returns them
-        with the problems met reading them.
+        with the problems met reading them: files that cannot be read or
+        decoded, not a ``task.json`` the metadata model refuses (a record's
+        problem, which changes none of its values).
         """
         problems: list[Problem] = []
-        meta = self._metadata(top, names, problems)
+        meta = self._metadata(top, names, problems, check=False)
         inputs = self._inputs(top, names, problems, has_meta=bool(meta))
         found = None
         if outputs:
@@ -186,10 +188,12 @@ class Reader:
             self._problem(exc, problems)
             return None
 
-    def _metadata(self, top: str, names: set[str], problems: list[Problem]) -> dict[str, Any]:
+    def _metadata(
+        self, top: str, names: set[str], problems: list[Problem], *, check: bool = True
+    ) -> dict[str, Any]:
         meta = self._optional(top, SETTINGS.TASK_METADATA_FILE, names, problems)
-        if not meta:
-            return {}
+        if not meta or not check:
+            return meta or {}
         try:
             TaskMetadataBase.model_validate(meta)
         except ValidationError as exc:

@@ -25,11 +25,12 @@ import math
 import operator
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cached_property
+from typing import Any, TypeGuard
 
 from autojob.errors import InputError
 
-__all__ = ["OPERATORS", "Condition", "FieldCheck", "parse_condition"]
+__all__ = ["OPERATORS", "Condition", "FieldCheck", "is_mapping", "parse_condition"]
 
 #: the operators, longest first (so ``<=`` is not read as ``<``)
 OPERATORS = ("!=", "<=", ">=", "=", "<", ">", "~")
@@ -64,11 +65,16 @@ class Condition:
     def __str__(self) -> str:
         return f"{self.field}{self.op}{self.text}"
 
+    @cached_property
+    def parts(self) -> list[str]:
+        """The field's dotted parts (split once: a condition is looked up in many records)."""
+        return self.field.split(".")
+
     def lookup(self, record: Mapping[str, Any]) -> tuple[bool, Any]:
         """Whether the record has the field, and its value."""
-        parts = self.field.split(".")
+        parts = self.parts
         for base in (record, record.get("metadata"), record.get("outputs")):
-            if isinstance(base, Mapping) and parts[0] in base:
+            if is_mapping(base) and parts[0] in base:
                 return _lookup(base, parts)
         return False, None
 
@@ -118,10 +124,15 @@ def _number(text: str) -> float | None:
     return None if math.isnan(number) else number
 
 
+def is_mapping(value: Any) -> TypeGuard[Mapping[str, Any]]:
+    """``isinstance(value, Mapping)``, the dicts of a parsed record first (no ABC check)."""
+    return type(value) is dict or isinstance(value, Mapping)
+
+
 def _lookup(base: Mapping[str, Any], parts: list[str]) -> tuple[bool, Any]:
     value: Any = base
     for part in parts:
-        if not isinstance(value, Mapping) or part not in value:
+        if not is_mapping(value) or part not in value:
             return False, None
         value = value[part]
     return True, value

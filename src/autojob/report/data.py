@@ -24,14 +24,13 @@ from autojob.execution.track import refresh_from_scheduler
 from autojob.next.advance import StepProgress, workflow_progress
 from autojob.scheduler import memory_mb
 from autojob.store.run_files import tail
-from autojob.store.state import FINAL_STATES, State
+from autojob.store.state import FINAL_STATES
 from autojob.store.status_index import StatusReport, collect, newest_rows
 from autojob.store.walk import no_tasks_error
 from autojob.store.workflow import has_workflow
 
 __all__ = [
     "ENDED",
-    "STATE_ORDER",
     "TROUBLE",
     "Estimate",
     "Failure",
@@ -44,12 +43,6 @@ __all__ = [
     "summarise",
 ]
 
-#: every state, in the order they are shown: the ended ones first (success,
-#: failed, timeout, oom, cancelled), then unknown, running, queued, idle
-STATE_ORDER = (
-    *(s.value for s in State if s in FINAL_STATES),
-    *(s.value for s in reversed(State) if s not in FINAL_STATES),
-)
 #: states whose run is over: they count as done in a progress bar
 ENDED = frozenset(s.value for s in FINAL_STATES)
 #: the states of a task that needs attention, as listed in a report

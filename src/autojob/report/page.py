@@ -13,12 +13,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import jinja2
 
 from autojob.errors import AutojobError
-from autojob.report.data import STATE_ORDER, TROUBLE, ReportData, gather
+from autojob.report.data import TROUBLE, ReportData, gather
 from autojob.report.pilots import pilot_section
 from autojob.report.plots import (
     STATE_COLOURS,
@@ -26,11 +27,13 @@ from autojob.report.plots import (
     memory_svg,
     require_matplotlib,
     runtime_svg,
+    started_first,
     sweep_svg,
     timeline_svg,
 )
 from autojob.report.sweep import PlotSpec, SweepPoints, Sweeps, sweep_points
 from autojob.store.atomic import write_atomic
+from autojob.store.state import STATE_ORDER
 
 __all__ = ["Written", "render_page", "write_report"]
 
@@ -109,12 +112,13 @@ def render_page(
 ) -> tuple[str, int]:
     """The page's HTML, and how many plots it holds (``pilots``: :func:`pilot_section`)."""
     now = data.generated_at
+    times = started_first(data.times)
     plots = [
         {"id": name, "svg": svg}
         for name, svg in (
-            ("runtime", runtime_svg(data.times)),
-            ("memory", memory_svg(data.times)),
-            ("timeline", timeline_svg(data.times, now)),
+            ("runtime", runtime_svg(times)),
+            ("memory", memory_svg(times)),
+            ("timeline", timeline_svg(times, now)),
         )
         if svg is not None
     ]
@@ -157,7 +161,8 @@ def render_page(
         plot_notes=notes,
         sweeps=drawn_sweeps,
         workflows=workflows,
-        failures=[{**vars(f), "ended": _when(f.ended_at)} for f in data.failures],
+        # attributes, not dict keys: the template's f.path then needs no fallback lookup
+        failures=[SimpleNamespace(**vars(f), ended=_when(f.ended_at)) for f in data.failures],
         failure_states=[s for s in TROUBLE if any(f.state == s for f in data.failures)],
         pilots=list(pilots),
     )

@@ -32,6 +32,7 @@ __all__ = [
     "memory_svg",
     "require_matplotlib",
     "runtime_svg",
+    "started_first",
     "sweep_svg",
     "timeline_svg",
 ]
@@ -130,12 +131,17 @@ def _whole_numbers(axis: Axis) -> None:
     axis.set_major_locator(MaxNLocator(integer=True))
 
 
-def _started_first(times: Sequence[TaskTimes]) -> list[TaskTimes]:
+def started_first(times: Sequence[TaskTimes]) -> list[TaskTimes]:
+    """The attempts in the order they started (then by path), as the plots take them."""
     return sorted(times, key=lambda t: (t.started_at or 0.0, t.path))
 
 
 def runtime_svg(times: Sequence[TaskTimes]) -> str | None:
-    """Run time per attempt (start to end), or None if no attempt has run."""
+    """Run time per attempt (start to end), or None if no attempt has run.
+
+    ``times``, here and in :func:`memory_svg` and :func:`timeline_svg`: in the
+    order of :func:`started_first` (sorted once for the three plots).
+    """
     seconds = {t.path: t.run_seconds for t in times}
     return _per_task_svg(times, seconds, "run time (s)", "Run time per task")
 
@@ -149,7 +155,7 @@ def memory_svg(times: Sequence[TaskTimes]) -> str | None:
 def _per_task_svg(
     times: Sequence[TaskTimes], values: dict[str, float | None], label: str, title: str
 ) -> str | None:
-    known = _started_first([t for t in times if values[t.path] is not None])
+    known = [t for t in times if values[t.path] is not None]
     if not known:
         return None
     shown = [float(values[t.path] or 0.0) for t in known]
@@ -158,7 +164,7 @@ def _per_task_svg(
 
 def timeline_svg(times: Sequence[TaskTimes], now: float) -> str | None:
     """Each attempt from its start to its end (or now, while it runs), coloured by state."""
-    ran = _started_first([t for t in times if t.started_at is not None])
+    ran = [t for t in times if t.started_at is not None]
     if not ran:
         return None
     origin = min(t.started_at or 0.0 for t in ran)

@@ -23,10 +23,12 @@ same state with the same stamp: its record is parsed only up to its outputs.
 Otherwise its files are read as a harvest reads them, but only those the
 fields can be in: ``task.json``, ``inputs.json`` and what the harvesters that
 run on its class read (``outputs.json``, ...), not its state records,
-accounting, history or task group. A field that may be elsewhere in a record
-(``state.*``, ``scheduler.*``, ``history``, ``harvesters``, ``problems``)
-makes the whole record read. ``attempts`` is not among the fields: a record
-read here holds none, as the task's own files say nothing of it.
+accounting, history or task group; a ``task.json`` the metadata model refuses
+is read as any other (a harvest lists it as a problem, but no value changes).
+A field that may be elsewhere in a record (``state.*``, ``scheduler.*``,
+``history``, ``harvesters``, ``problems``) makes the whole record read.
+``attempts`` is not among the fields: a record read here holds none, as the
+task's own files say nothing of it.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from autojob.__about__ import __version__
 from autojob.errors import InputError
 from autojob.harvest.cache import cache_header, cache_path, check_files_now
 from autojob.harvest.collect import Reader
-from autojob.harvest.conditions import Condition
+from autojob.harvest.conditions import Condition, is_mapping
 from autojob.harvest.entries import rel_of
 from autojob.harvest.harvesting import make_reader
 from autojob.store.atomic import write_atomic
@@ -129,9 +131,9 @@ class _Field:
         if found:
             return found, value
         inputs = record.get("inputs")
-        value = inputs.get("task_inputs") if isinstance(inputs, Mapping) else None
+        value = inputs.get("task_inputs") if is_mapping(inputs) else None
         for part in self.in_inputs:
-            if not isinstance(value, Mapping) or part not in value:
+            if not is_mapping(value) or part not in value:
                 return False, None
             value = value[part]
         return True, value
@@ -323,6 +325,8 @@ def _sections(text: str, whole: bool) -> dict[str, Any] | None:
 
 #: a task's line in the cache: its state, the stamp of its files, then each field's value
 _Kept = list[Any]
+#: the types of a field's value in a task's line (a number, or null)
+_VALUE_TYPES = frozenset({float, int, type(None)})
 
 
 class _PlotCache:
@@ -339,6 +343,7 @@ class _PlotCache:
             "watched": list(reader.watched),
             "fields": names,
         }
+        self.width = 2 + len(names)  # of a task's line
         self.old: dict[str, _Kept] = {}
         self.new: dict[str, _Kept] = {}
         self.changed = True  # the file must be written again
@@ -378,11 +383,11 @@ class _PlotCache:
     def _fits(self, kept: Any) -> bool:
         """Whether ``kept`` is a task's line: state, stamp, a number or null per field."""
         return (
-            isinstance(kept, list)
-            and len(kept) == 2 + len(self.header["fields"])
-            and isinstance(kept[0], str)
-            and isinstance(kept[1], str)
-            and all(v is None or type(v) in (float, int) for v in kept[2:])
+            type(kept) is list  # as json.loads makes them: checked in C, one a task
+            and len(kept) == self.width
+            and type(kept[0]) is str
+            and type(kept[1]) is str
+            and _VALUE_TYPES.issuperset(map(type, kept[2:]))
         )
 
     def values(self, top: str, rel: str, state: str) -> list[float | None] | None:

@@ -32,6 +32,7 @@ from autojob import SETTINGS
 __all__ = [
     "FINAL_STATES",
     "STATE_FIELDS",
+    "STATE_ORDER",
     "State",
     "TaskState",
     "command_alive",
@@ -62,6 +63,13 @@ class State(StrEnum):
 
 
 FINAL_STATES = frozenset({State.SUCCESS, State.FAILED, State.TIMEOUT, State.OOM, State.CANCELLED})
+#: every state, in the order tables, reports and the live view show them: the
+#: ended ones first (success, failed, timeout, oom, cancelled), then unknown,
+#: running, queued and idle
+STATE_ORDER: tuple[str, ...] = (
+    *(s.value for s in State if s in FINAL_STATES),
+    *(s.value for s in reversed(State) if s not in FINAL_STATES),
+)
 #: exit code of ``autojob run`` (and coreutils ``timeout``) when time ran out
 TIMEOUT_EXIT = 124
 _REASONS = {s.value: s for s in (State.TIMEOUT, State.OOM, State.CANCELLED, State.FAILED)}

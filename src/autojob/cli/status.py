@@ -180,14 +180,19 @@ def current_counts(
     are counted apart (:func:`replaced_counts`).
     """
     states, rows = report.columns["state"], _newest(report, newest)
+    every = len(rows) == len(report)  # every row is the newest of its group: none picked
     if by is None:
-        return Counter(zip(repeat(None), map(states.__getitem__, rows)))  # in C
+        return Counter(zip(repeat(None), states if every else map(states.__getitem__, rows)))
     keys = report.columns[by]
+    if every:
+        return Counter(zip(keys, states, strict=True))  # in C
     return Counter(zip(map(keys.__getitem__, rows), map(states.__getitem__, rows), strict=True))
 
 
 def replaced_counts(report: StatusReport, newest: list[int] | None = None) -> Counter[str]:
     """Earlier attempts (replaced by a newer one in their task group), per state."""
+    if len(_newest(report, newest)) == len(report):
+        return Counter()  # every row is the newest attempt of its group
     every = Counter(report.columns["state"])
     every.subtract(
         Counter({state: n for (_, state), n in current_counts(report, None, newest).items()})
@@ -286,7 +291,7 @@ def _render(
     from rich.console import Group  # noqa: PLC0415
     from rich.text import Text  # noqa: PLC0415
 
-    from autojob.store.status_index import newest_attempts  # noqa: PLC0415
+    from autojob.store.status_index import newest_rows  # noqa: PLC0415
 
     if by is None:
         by = "study" if any(report.columns["study"]) else "state"
@@ -295,10 +300,13 @@ def _render(
     parts += _workflow_tables(report)
     parts += pilot_tables(report.root)
     # earlier attempts are history: only the newest attempt of a group needs attention
-    candidates = list(report.rows_where(TROUBLE))
-    trouble = [e for e in newest_attempts(report, candidates) if e.state.state.value in TROUBLE]
+    states = report.columns["state"]
+    trouble = [
+        r for r in newest_rows(report, list(report.rows_where(TROUBLE))) if states[r] in TROUBLE
+    ]
     if trouble and show_failed:
-        parts.append(_trouble(report.root, trouble[:show_failed], len(trouble)))
+        shown = [report.entry(r) for r in trouble[:show_failed]]  # entries for these only
+        parts.append(_trouble(report.root, shown, len(trouble)))
     if report.problems:
         parts.append(_problems(report))
     replaced = replaced_counts(report, newest)
@@ -348,7 +356,7 @@ def _table(
         counts = Counter(
             {state: n for (_, state), n in current_counts(report, None, newest).items()}
         )
-        every = Counter(report.columns["state"])
+        every = Counter(report.columns["state"])  # every attempt
         for state in (s for s in ORDER if s in every):
             table.add_row(
                 Text(state, style=COLOURS[state]), str(counts.get(state, 0)), str(every[state])
@@ -373,7 +381,9 @@ def _table(
     per: dict[str, Counter[str]] = {}
     for (study, state), count in current_counts(report, "study", newest).items():
         per.setdefault(_study_name(report, study), Counter())[state] += count
-    per_study = Counter(_study_name(report, study) for study in report.columns["study"])
+    per_study: Counter[str] = Counter()
+    for study, count in Counter(report.columns["study"]).items():  # counted in C
+        per_study[_study_name(report, study)] += count
     states = [s for s in ORDER if any(s in counts for counts in per.values())]
     for state in states:
         table.add_column(state, justify="right", style=COLOURS[state])

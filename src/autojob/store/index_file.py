@@ -42,7 +42,7 @@ import operator
 import sys
 import zlib
 from array import array
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable, Sequence
 from itertools import compress, repeat
 from typing import Any
@@ -195,6 +195,13 @@ class Columns(dict[str, list[Any]]):
             self[name][row] = value
         else:
             self._pending.setdefault(name, {})[row] = value
+
+    def put_many(self, name: str, rows: Sequence[int], values: Iterable[Any]) -> None:
+        """Set one column's values at ``rows`` (in C), decoding nothing."""
+        if name in self:
+            deque(map(self[name].__setitem__, rows, values), maxlen=0)
+        else:
+            self._pending.setdefault(name, {}).update(zip(rows, values, strict=True))
 
     def value(self, name: str, row: int) -> Any:
         """One value (decoding its column only when it was not written here)."""

@@ -28,10 +28,10 @@ import logging
 import os
 import secrets
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from itertools import repeat
+from itertools import compress, repeat
 from pathlib import Path
 from typing import Any
 
@@ -193,6 +193,28 @@ class StatusReport:
         self.touched.add(rel)
         self._tasks = None
 
+    def put_rows(self, rows: list[list[Any]]) -> None:
+        """Add or replace whole rows, as :meth:`put_row` does, each column set at once.
+
+        What replays the index's delta: a row's values are set column by
+        column, in C, instead of one value at a time.
+        """
+        found = list(map(self.find, [values[0] for values in rows]))
+        old = [values for values, row in zip(rows, found, strict=True) if row is not None]
+        if old:
+            at = [row for row in found if row is not None]
+            columns = self.columns
+            for name, values in zip(COLUMNS, zip(*old, strict=True), strict=True):
+                if isinstance(columns, Columns):
+                    columns.put_many(name, at, values)
+                else:
+                    deque(map(columns[name].__setitem__, at, values), maxlen=0)
+            self.touched.update(values[0] for values in old)
+            self._tasks = None
+        for values, row in zip(rows, found, strict=True):
+            if row is None:
+                self.put_row(values)
+
     def row_values(self, rel: str) -> list[Any]:
         """Every column of the task at ``rel``, in the order of ``COLUMNS``."""
         row = self.find(rel)
@@ -294,7 +316,9 @@ class StatusReport:
         """Rows whose state is one of ``states``."""
         column = self.columns["state"]
         wanted = {s for s in states if s in column}  # a search in C, to skip the loop
-        return (i for i, s in enumerate(column) if s in wanted) if wanted else iter(())
+        if not wanted:
+            return iter(())
+        return compress(range(len(column)), map(wanted.__contains__, column))  # in C
 
 
 # -- walking -----------------------------------------------------------------
@@ -494,8 +518,7 @@ def _refresh(root: str, header: dict[str, Any], columns: Columns) -> StatusRepor
     offset, pending = int(index.get("journal_offset", 0)), 0
     for line in read_delta(root, str(index.get("token"))):
         report.drop(list(line["dropped"]))
-        for values in line["rows"]:
-            report.put_row(values)
+        report.put_rows(line["rows"])
         offset, pending = int(line["offset"]), pending + len(line["rows"]) + len(line["dropped"])
     report.touched.clear()
     report.dropped.clear()
@@ -640,6 +663,15 @@ def newest_attempts(report: StatusReport, rows: list[int] | None = None) -> list
 def newest_rows(report: StatusReport, rows: list[int] | None = None) -> list[int]:
     """The rows of :func:`newest_attempts` (in the order of their paths), no entry built."""
     col = report.columns
+    if report.shared_groups is not None and not report.shared_groups:
+        # no group holds attempts, as the index knew it (no row added since): every row
+        # is its group's newest attempt, and the group column is not even decoded
+        order = report.path_order()
+        if rows is None:
+            return list(order)
+        if isinstance(order, range):
+            return sorted(rows)
+        return sorted(rows, key=col["path"].__getitem__)
     if rows is None:
         sizes = Counter(col["group"])  # counted in C
         sizes.pop(None, None)

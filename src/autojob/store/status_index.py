@@ -46,7 +46,6 @@ from autojob.store.walk import (
     has_tasks,
     is_task_dir,
     is_task_path,
-    list_directory,
     walk_task_dirs,
 )
 
@@ -165,14 +164,15 @@ class StatusReport:
             for name, value in zip(names, values, strict=True):
                 columns[name][row] = value
 
-    def _value(self, name: str, row: int) -> Any:
+    def value(self, name: str, row: int) -> Any:
+        """One value of one row (decoding no column written into since the index was read)."""
         columns = self.columns
         return columns.value(name, row) if isinstance(columns, Columns) else columns[name][row]
 
     def put(self, rel: str, state: TaskState, group: str | None, study: str | None) -> None:
         """Add or replace the row of the task at ``rel`` (keeping its ids and date if read)."""
         row = self.find(rel)
-        kept = [None] * len(_KEPT) if row is None else [self._value(n, row) for n in _KEPT]
+        kept = [None] * len(_KEPT) if row is None else [self.value(n, row) for n in _KEPT]
         self.put_row([rel, group, study, *kept, *state.row()])
 
     def put_row(self, values: list[Any]) -> None:
@@ -220,7 +220,7 @@ class StatusReport:
         row = self.find(rel)
         if row is None:
             raise KeyError(rel)
-        return [self._value(name, row) for name in COLUMNS]
+        return [self.value(name, row) for name in COLUMNS]
 
     def forget_metadata(self, rel: str) -> None:
         """Read the task's ``date_created`` and ids again when next needed (task.json changed)."""
@@ -548,17 +548,21 @@ def _reread(root: str, rel: str, report: StatusReport, studies: dict[str, bool])
     """
     folder = os.path.join(root, rel) if rel != "." else root
     report.reread += 1
-    if not os.path.isdir(folder):
+    try:
+        names = set(os.listdir(folder))  # a task's names: no entry needs a stat
+    except (FileNotFoundError, NotADirectoryError):
         inside = rel + os.sep
         report.drop([p for p in report.columns["path"] if p == rel or p.startswith(inside)])
         return set()
-    try:
-        names, _ = list_directory(folder)
-    except AutojobError as exc:
-        logger.warning("%s; skipped", exc)
+    except OSError as exc:
+        logger.warning("%s: cannot list the directory: %s; skipped", folder, exc.strerror)
         return set()
     if is_task_dir(names):
-        group, study = _context(root, folder, studies)
+        row = report.find(rel)
+        if row is None:
+            group, study = _context(root, folder, studies)
+        else:  # a task in the index: its group and study are where it sits, as known
+            group, study = report.value("group", row), report.value("study", row)
         report.put(rel, read_state(folder, names), group, study)
         return {group} if group else set()
     before = len(report)

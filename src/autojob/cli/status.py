@@ -12,7 +12,14 @@ from typing import TYPE_CHECKING, Any, Literal
 import click
 
 from autojob.cli.options import ExistingDir
-from autojob.cli.output import TABLE_ROWS, all_option, more_rows, print_json_streamed, shown_path
+from autojob.cli.output import (
+    TABLE_ROWS,
+    all_option,
+    json_objects,
+    more_rows,
+    print_json_streamed,
+    shown_path,
+)
 from autojob.cli.pilot_view import pilot_tables, pilots_json
 
 if TYPE_CHECKING:
@@ -211,7 +218,9 @@ def _as_json(report: StatusReport) -> dict[str, Any]:
     newest = _newest(report, None)
     counts = Counter({state: n for (_, state), n in current_counts(report, None, newest).items()})
     groups = group_states(report, newest)
-    tasks: Iterator[dict[str, Any]] = report.dicts(report.path_order())
+    tasks: Iterator[str] = json_objects(*report.dict_columns(report.path_order()))
+    names = sorted(groups)
+    states, attempts = zip(*map(groups.__getitem__, names), strict=True) if names else ((), ())
     return {
         "root": str(report.root),
         "source": report.source,
@@ -219,14 +228,7 @@ def _as_json(report: StatusReport) -> dict[str, Any]:
         "attempt_counts": dict(Counter(report.columns["state"])),
         "replaced_counts": dict(replaced_counts(report, newest)),
         "tasks": tasks,
-        "task_groups": map(
-            dict,
-            map(
-                zip,
-                repeat(("path", "state", "attempts")),
-                ((g, s, n) for g, (s, n) in sorted(groups.items())),
-            ),
-        ),
+        "task_groups": json_objects(("path", "state", "attempts"), (names, states, attempts)),
         "workflows": {
             study: [asdict(row) for row in rows] if isinstance(rows, list) else {"error": rows}
             for study, rows in _workflows(report).items()
@@ -305,8 +307,8 @@ def _render(
         r for r in newest_rows(report, list(report.rows_where(TROUBLE))) if states[r] in TROUBLE
     ]
     if trouble and show_failed:
-        shown = [report.entry(r) for r in trouble[:show_failed]]  # entries for these only
-        parts.append(_trouble(report.root, shown, len(trouble)))
+        entries = [report.entry(r) for r in trouble[:show_failed]]  # for these rows only
+        parts.append(_trouble(report.root, entries, len(trouble)))
     if report.problems:
         parts.append(_problems(report))
     replaced = replaced_counts(report, newest)

@@ -28,7 +28,8 @@ if TYPE_CHECKING:
     from rich.text import Text
 
     from autojob.next.advance import StepProgress
-    from autojob.store.status_index import StatusReport, TaskEntry
+    from autojob.store.state import TaskState
+    from autojob.store.status_index import StatusReport
 
 __all__ = ["status"]
 
@@ -307,8 +308,8 @@ def _render(
         r for r in newest_rows(report, list(report.rows_where(TROUBLE))) if states[r] in TROUBLE
     ]
     if trouble and show_failed:
-        entries = [report.entry(r) for r in trouble[:show_failed]]  # for these rows only
-        parts.append(_trouble(report.root, entries, len(trouble)))
+        rows = [(report.value("path", r), report.state_of(r)) for r in trouble[:show_failed]]
+        parts.append(_trouble(report.root, rows, len(trouble)))
     if report.problems:
         parts.append(_problems(report))
     replaced = replaced_counts(report, newest)
@@ -405,7 +406,7 @@ def _study_name(report: StatusReport, study: str | None) -> str:
     return report.root.name if study == "." else study or "(no study)"
 
 
-def _trouble(root: Path, entries: list[TaskEntry], total: int) -> Table:
+def _trouble(root: Path, entries: list[tuple[str, TaskState]], total: int) -> Table:
     from rich.table import Table  # noqa: PLC0415
     from rich.text import Text  # noqa: PLC0415
 
@@ -419,11 +420,10 @@ def _trouble(root: Path, entries: list[TaskEntry], total: int) -> Table:
     )
     for column in ("task", "state", "exit", "why / last lines of stderr"):
         table.add_column(column, overflow="fold")
-    for entry in entries:
-        st = entry.state
-        why = st.detail or st.reason or tail(root / entry.path / SETTINGS.STDERR_FILE, 3)
+    for path, st in entries:
+        why = st.detail or st.reason or tail(root / path / SETTINGS.STDERR_FILE, 3)
         table.add_row(
-            shown_path(root / entry.path),
+            shown_path(root / path),
             Text(st.state.value, style=COLOURS[st.state.value]),
             "" if st.exit_code is None else str(st.exit_code),
             why,

@@ -36,9 +36,11 @@ the index rewritten).
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 import operator
+import struct
 import sys
 import zlib
 from array import array
@@ -57,6 +59,11 @@ SPARSE_SHARE = 0.9
 _NONE = type(None)
 _U32 = next(code for code in "IL" if array(code).itemsize == 4)
 _LITTLE = sys.byteorder == "little"
+#: one code and one double of a column's bytes, read in place
+_CODE = struct.Struct("<I")
+_DOUBLE = struct.Struct("<d")
+#: the encodings whose values :meth:`Columns.value` reads a row at a time
+_ONE_BY_ONE = frozenset({"codes", "floats", "sparse"})
 
 
 class IndexFileError(ValueError):
@@ -180,6 +187,8 @@ class Columns(dict[str, list[Any]]):
         self._blocks = blocks
         self._n = n
         self._pending: dict[str, dict[int, Any]] = {}
+        #: per column read a row at a time: its rows apart (sorted) and their values
+        self._rows_apart: dict[str, tuple[list[int], list[Any]]] = {}
 
     def __missing__(self, name: str) -> list[Any]:
         spec, raw = self._blocks.pop(name)
@@ -204,12 +213,47 @@ class Columns(dict[str, list[Any]]):
             self._pending.setdefault(name, {}).update(zip(rows, values, strict=True))
 
     def value(self, name: str, row: int) -> Any:
-        """One value (decoding its column only when it was not written here)."""
-        if name not in self:
-            pending = self._pending.get(name)
-            if pending is not None and row in pending:
-                return pending[row]
-        return self[name][row]
+        """One value, read from the column's bytes where they allow it (codes, floats, sparse).
+
+        A column is decoded whole only when its encoding cannot be read a row
+        at a time (text, json): a status that shows ten tasks of a million
+        reads ten values of each of their columns, not every column.
+        """
+        if name in self:
+            return self[name][row]
+        pending = self._pending.get(name)
+        if pending is not None and row in pending:
+            return pending[row]
+        block = self._blocks.get(name)
+        if block is None or not 0 <= row < self._n or block[0]["encoding"] not in _ONE_BY_ONE:
+            return self[name][row]
+        spec, raw = block
+        if spec["encoding"] == "codes":
+            (code,) = _CODE.unpack_from(raw, 4 * row)
+            return spec["values"][code]
+        rows, values = self._rows_apart_of(name, spec, raw)
+        at = bisect.bisect_left(rows, row)
+        apart = at < len(rows) and rows[at] == row
+        if spec["encoding"] == "sparse":
+            return values[at] if apart else spec["default"]
+        return None if apart else _DOUBLE.unpack_from(raw, 8 * row)[0]  # floats
+
+    def _rows_apart_of(
+        self, name: str, spec: dict[str, Any], raw: memoryview
+    ) -> tuple[list[int], list[Any]]:
+        """The rows set apart in a column (its nulls, or its other values), parsed once."""
+        found = self._rows_apart.get(name)
+        if found is None:
+            if spec["encoding"] == "floats":
+                found = (_from_u32(bytes(raw[8 * self._n :])), [])
+            else:
+                body = json.loads(bytes(raw))
+                found = (list(body["rows"]), list(body["values"]))
+            if found[0] != sorted(found[0]):  # written in order; sorted here if not
+                pairs = sorted(zip(*found, strict=True)) if found[1] else []
+                found = (sorted(found[0]), [v for _, v in pairs])
+            self._rows_apart[name] = found
+        return found
 
     def decode_all(self) -> None:
         """Decode every column still held as bytes."""

@@ -268,8 +268,8 @@ class StatusReport:
         self._tasks = None
 
     def state_of(self, row: int) -> TaskState:
-        """The state held in one row."""
-        return TaskState.from_row([self.columns[n][row] for n in STATE_FIELDS])
+        """The state held in one row (its values read alone from columns not decoded)."""
+        return TaskState.from_row([self.value(n, row) for n in STATE_FIELDS])
 
     def entry(self, row: int) -> TaskEntry:
         """The task held in one row."""

@@ -241,13 +241,15 @@ def _as_json(report: StatusReport) -> dict[str, Any]:
 
 def _workflows(report: StatusReport) -> dict[str, list[StepProgress] | str]:
     """Per study with a workflow: the progress of each step (or why it is unreadable)."""
+    from autojob import SETTINGS  # noqa: PLC0415
     from autojob.errors import AutojobError  # noqa: PLC0415
-    from autojob.store.workflow import has_workflow  # noqa: PLC0415
 
     found: dict[str, list[StepProgress] | str] = {}
-    for study in sorted({s for s in report.columns["study"] if s is not None}):
+    studies = set(report.columns["study"])  # in C
+    studies.discard(None)
+    for study in sorted(studies):
         folder = report.root / study
-        if has_workflow(folder):
+        if (folder / SETTINGS.WORKFLOW_FILE).is_file():  # store.workflow's has_workflow
             # imported only for a workflow: it is most of what status imports
             from autojob.next.advance import workflow_progress  # noqa: PLC0415
 

@@ -322,7 +322,7 @@ class StatusReport:
     def rows_where(self, states: tuple[str, ...]) -> Iterator[int]:
         """Rows whose state is one of ``states``."""
         column = self.columns["state"]
-        wanted = {s for s in states if s in column}  # a search in C, to skip the loop
+        wanted = set(states).intersection(column)  # a pass in C, to skip the loop
         if not wanted:
             return iter(())
         return compress(range(len(column)), map(wanted.__contains__, column))  # in C

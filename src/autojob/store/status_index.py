@@ -61,8 +61,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 #: 4: ended tasks keep their start (started_at, host, pid); 5: a token; 6: status.index,
-#: columns of bytes in path order (version 5 was status.json, removed when met)
-INDEX_VERSION = 6
+#: columns of bytes in path order (version 5 was status.json, removed when met); 7: text
+#: columns hold where each value ends (a path is found and read without decoding the rest)
+INDEX_VERSION = 7
 LIVE = (State.QUEUED.value, State.RUNNING.value)
 #: columns of the index: where the task is, then its state's fields
 PLACE = ("path", "group", "study", "created")
@@ -115,7 +116,10 @@ class StatusReport:
         self.dropped: list[str] = []
 
     def __len__(self) -> int:
-        return len(self.columns["path"])
+        columns = self.columns
+        if isinstance(columns, Columns) and "path" not in columns:
+            return columns.rows  # rows are only ever added to decoded columns
+        return len(columns["path"])
 
     @classmethod
     def from_index(cls, root: Path, columns: Columns, in_order: bool) -> StatusReport:
@@ -144,9 +148,11 @@ class StatusReport:
         row = self._tail.get(rel)
         if row is not None:
             return row
-        paths = self.columns["path"]
-        row = bisect.bisect_left(paths, rel, 0, self._sorted)
-        return row if row < self._sorted and paths[row] == rel else None
+        columns = self.columns
+        if isinstance(columns, Columns):
+            return columns.search("path", rel, self._sorted)  # the paths are not decoded
+        row = bisect.bisect_left(columns["path"], rel, 0, self._sorted)
+        return row if row < self._sorted and columns["path"][row] == rel else None
 
     def path_order(self) -> list[int] | range:
         """Every row, in the order of their paths."""

@@ -127,7 +127,7 @@ class StatusReport:
         report = cls(root, source="index")
         report.columns = columns
         if in_order:
-            report._rows, report._sorted = None, len(columns["path"])
+            report._rows, report._sorted = None, columns.rows
         else:
             report._rows = dict(zip(columns["path"], range(len(columns["path"])), strict=True))
         return report

@@ -169,6 +169,11 @@ class JsonObjects(Iterator[str]):
     def __next__(self) -> str:
         return next(self._items)
 
+    @property
+    def items(self) -> Iterator[str]:
+        """The encoded objects, taken without a call here per object."""
+        return self._items
+
 
 def json_objects(names: Sequence[str], columns: Sequence[Sequence[Any]]) -> JsonObjects:
     """The objects ``{names[0]: columns[0][i], ...}`` for each row i, encoded column by column.
@@ -234,8 +239,10 @@ def _write_array(out: TextIO, items: Iterator[Any]) -> None:
     two tokens is JSON whitespace wherever it falls).
     """
     first = True
-    while chunk := list(itertools.islice(items, CHUNK)):
-        if isinstance(items, JsonObjects):
+    encoded = isinstance(items, JsonObjects)
+    source = items.items if isinstance(items, JsonObjects) else items
+    while chunk := list(itertools.islice(source, CHUNK)):
+        if encoded:
             text = ",\n    ".join(chunk)
         else:
             text = _encode_chunk(chunk)[1:-1].replace('},{"', '},\n    {"')

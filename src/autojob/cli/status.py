@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import operator
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict
-from itertools import repeat
+from itertools import compress, repeat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -164,19 +165,28 @@ def group_states(
 
     ``newest``: the rows of the newest attempts (:func:`newest_rows`), if known already.
     """
-    col = report.columns
-    rows = _newest(report, newest)
-    sizes = Counter(col["group"])  # counted in C, as the rest (None too, dropped)
-    groups = list(map(col["group"].__getitem__, rows))
-    found = dict(
-        zip(
-            groups,
-            zip(map(col["state"].__getitem__, rows), map(sizes.__getitem__, groups), strict=True),
-            strict=True,
-        )
-    )
-    found.pop(None, None)
-    return found
+    names, states, attempts = group_columns(report, newest)
+    return dict(zip(names, zip(states, attempts, strict=True), strict=True))
+
+
+def group_columns(
+    report: StatusReport, newest: list[int] | None = None
+) -> tuple[list[str], list[str], list[int]]:
+    """The task groups in path order, their newest attempt's state, and their attempts.
+
+    Taken from the columns in C: what prints 100,000 task groups as JSON.
+    """
+    col, rows = report.columns, _newest(report, newest)
+    every = len(rows) == len(report)  # one row per group: every row is the newest
+    groups = col["group"] if every else list(map(col["group"].__getitem__, rows))
+    states = col["state"] if every else list(map(col["state"].__getitem__, rows))
+    grouped = compress(range(len(groups)), map(operator.is_not, groups, repeat(None)))
+    order = sorted(grouped, key=groups.__getitem__)
+    names = list(map(groups.__getitem__, order))
+    if every:
+        return names, list(map(states.__getitem__, order)), [1] * len(names)
+    sizes = Counter(col["group"])  # counted in C
+    return names, list(map(states.__getitem__, order)), list(map(sizes.__getitem__, names))
 
 
 def current_counts(
@@ -218,10 +228,7 @@ def _as_json(report: StatusReport) -> dict[str, Any]:
     """The document --json prints; its lists of tasks and task groups are generators."""
     newest = _newest(report, None)
     counts = Counter({state: n for (_, state), n in current_counts(report, None, newest).items()})
-    groups = group_states(report, newest)
     tasks: Iterator[str] = json_objects(*report.dict_columns(report.path_order()))
-    names = sorted(groups)
-    states, attempts = zip(*map(groups.__getitem__, names), strict=True) if names else ((), ())
     return {
         "root": str(report.root),
         "source": report.source,
@@ -229,7 +236,7 @@ def _as_json(report: StatusReport) -> dict[str, Any]:
         "attempt_counts": dict(Counter(report.columns["state"])),
         "replaced_counts": dict(replaced_counts(report, newest)),
         "tasks": tasks,
-        "task_groups": json_objects(("path", "state", "attempts"), (names, states, attempts)),
+        "task_groups": json_objects(("path", "state", "attempts"), group_columns(report, newest)),
         "workflows": {
             study: [asdict(row) for row in rows] if isinstance(rows, list) else {"error": rows}
             for study, rows in _workflows(report).items()

@@ -49,6 +49,10 @@ def test_objects_match_the_json_of_their_dicts() -> None:
 def test_no_rows_and_one_row() -> None:
     assert list(json_objects(["a", "b"], [[], []])) == []
     assert list(json_objects(["a", "b"], [[None], ["x"]])) == ['{"a":null,"b":"x"}']
+    # every column the same in every row: still one object per row, no more
+    assert list(json_objects(["a", "b"], [["x"] * 3, [None] * 3])) == ['{"a":"x","b":null}'] * 3
+    with pytest.raises(ValueError, match="different lengths"):
+        json_objects(["a", "b"], [[1, 2], [1]])
 
 
 def test_a_streamed_document_is_the_same_with_encoded_objects() -> None:

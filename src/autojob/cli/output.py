@@ -182,19 +182,33 @@ def json_objects(names: Sequence[str], columns: Sequence[Sequence[Any]]) -> Json
     few distinct values), and each object is a join of its pieces: the same
     JSON as encoding the dicts, several times faster.
     """
-    keys = [("{" if i == 0 else ",") + to_json(name) + ":" for i, name in enumerate(names)]
+    sizes = set(map(len, columns))
+    if len(sizes) > 1:
+        raise ValueError(f"columns of different lengths: {sorted(sizes)}")
+    n = sizes.pop() if sizes else 0
     parts: list[Iterable[str]] = []
-    for key, column in zip(keys, columns, strict=True):
-        parts += [itertools.repeat(key), _encoded(column)]
-    parts.append(itertools.repeat("}"))
-    return JsonObjects(map("".join, zip(*parts, strict=False)))  # the keys repeat forever
+    text = "{"  # what comes before the next column that varies (keys, constant values)
+    for i, (name, column) in enumerate(zip(names, columns, strict=True)):
+        text += ("," if i else "") + to_json(name) + ":"
+        encoded = _encoded(column)
+        if isinstance(encoded, str):  # the same in every row: part of the text
+            text += encoded
+        else:
+            parts += [itertools.repeat(text), encoded]
+            text = ""
+    parts.append(itertools.repeat(text + "}", n))  # n times: every column may be constant
+    return JsonObjects(map("".join, zip(*parts, strict=False)))  # the texts repeat
 
 
 _NULL = type(None)
 
 
-def _encoded(values: Sequence[Any]) -> list[str]:
-    """Each value as compact JSON text (no spaces: as the chunks of `_encode_chunk`)."""
+def _encoded(values: Sequence[Any]) -> list[str] | str:
+    """Each value as compact JSON text (no spaces: as the chunks of `_encode_chunk`).
+
+    A column holding one value only (an id no task has, a study of its own)
+    is that value's text, once.
+    """
     if not values:
         return []
     types = set(map(type, values))
@@ -204,7 +218,9 @@ def _encoded(values: Sequence[Any]) -> list[str]:
             distinct = set(values)
         except TypeError:  # unhashable: one call each below
             distinct = None
-        if distinct is not None and len(distinct) <= max(1, len(values) // 2):
+        if distinct is not None and len(distinct) == 1:
+            return _TIGHT.encode(next(iter(distinct)))
+        if distinct is not None and len(distinct) <= len(values) // 2:
             texts = {value: _TIGHT.encode(value) for value in distinct}  # 1, True apart
             return list(map(texts.__getitem__, values))
         if kinds <= {str, int, float}:

@@ -95,6 +95,7 @@ def test_a_corrupt_index_is_rebuilt_with_a_warning(
         whole[:-3] + bytes([whole[-3] ^ 0xFF]) + whole[-2:],  # one byte changed
         b"garbage\n",
         whole.replace(b'"rows":8', b'"rows":9'),  # checksum fails
+        whole.replace(MAGIC, b"autojob status index 6 ", 1),  # the version before
     ]
     for number, data in enumerate(damaged):
         index.write_bytes(data)
@@ -202,22 +203,6 @@ def test_a_text_column_whose_offsets_disagree_is_refused() -> None:
         rest = b"\n".join(header[1:])
         with pytest.raises(IndexFileError):
             parse_index(MAGIC + b"%08x\n" % zlib.crc32(rest) + rest, ["path"])
-
-
-def test_an_index_of_version_6_is_rebuilt_with_a_warning(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    study, dirs = make_study(tmp_path, 4)
-    collect(study)
-    index = index_file(study)
-    index.write_bytes(index.read_bytes().replace(MAGIC, b"autojob status index 6 ", 1))
-    end(dirs[:1], 0)
-    with caplog.at_level(logging.WARNING, logger="autojob.store.status_index"):
-        report = collect(study)
-    assert report.source == "scan" and "not a status index of this version" in caplog.text
-    assert index.read_bytes().startswith(MAGIC)
-    assert states(study) == states(study, use_index=False)
-    assert collect(study).source == "index"
 
 
 def test_an_index_with_other_columns_is_refused() -> None:

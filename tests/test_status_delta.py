@@ -14,7 +14,10 @@ import random
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from autojob import SETTINGS
+from autojob.store import status_index
 from autojob.store.status_delta import delta_path
 from autojob.store.status_index import collect
 
@@ -76,7 +79,11 @@ def every_row(study: Path, **options: bool) -> dict[str, tuple[object, ...]]:
     return {rel: tuple(report.row_values(rel)) for rel in report.rows}
 
 
-def test_many_warm_updates_hold_what_a_full_scan_reads(tmp_path: Path) -> None:
+@pytest.mark.parametrize("share", [0, 10**9], ids=["paths searched", "paths decoded"])
+def test_many_warm_updates_hold_what_a_full_scan_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, share: int
+) -> None:
+    monkeypatch.setattr(status_index, "SEARCHED_SHARE", share)
     study, dirs = make_study(tmp_path, 60)
     collect(study)
     rng = random.Random(7)

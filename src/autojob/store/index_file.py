@@ -257,14 +257,19 @@ class Columns(dict[str, list[Any]]):
 
     def _text_at(self, name: str, spec: dict[str, Any], raw: memoryview, row: int) -> str:
         """The value of ``row`` in a text column, sliced from its bytes."""
+        ends = self._ends_of(name, spec, raw)
+        start = ends[row - 1] + 1 if row else 0
+        return bytes(raw[start : ends[row]]).decode("utf-8", "surrogateescape")
+
+    def _ends_of(self, name: str, spec: dict[str, Any], raw: memoryview) -> Sequence[int]:
+        """Where each value of a text column ends in its bytes (read once)."""
         ends = self._ends.get(name)
         if ends is None:
             tail = raw[int(spec["text_size"]) :]
             # read in place where the machine is little-endian, as the file is
             in_place = _LITTLE and _U32 == "I"
             ends = self._ends[name] = tail.cast("I") if in_place else _from_u32(bytes(tail))
-        start = ends[row - 1] + 1 if row else 0
-        return bytes(raw[start : ends[row]]).decode("utf-8", "surrogateescape")
+        return ends
 
     def search(self, name: str, key: str, hi: int) -> int | None:
         """The row in ``[0, hi)`` of a text column sorted there whose value is ``key``, or None.
@@ -280,8 +285,16 @@ class Columns(dict[str, list[Any]]):
         if spec["encoding"] != "text":
             self[name]  # decoded, then searched
             return self.search(name, key, hi)
-        row = bisect.bisect_left(range(hi), key, key=lambda i: self._text_at(name, spec, raw, i))
-        return row if row < hi and self._text_at(name, spec, raw, row) == key else None
+        stop, lo, ends = hi, 0, self._ends_of(name, spec, raw)
+        while lo < hi:  # bisect_left, each probe one value sliced and decoded
+            mid = (lo + hi) // 2
+            start = ends[mid - 1] + 1 if mid else 0
+            if bytes(raw[start : ends[mid]]).decode("utf-8", "surrogateescape") < key:
+                lo = mid + 1
+            else:
+                hi = mid
+        found = lo < self._n and self._text_at(name, spec, raw, lo) == key
+        return lo if found and lo < stop else None
 
     @property
     def rows(self) -> int:

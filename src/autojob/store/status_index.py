@@ -70,6 +70,9 @@ PLACE = ("path", "group", "study", "created")
 #: ids read with ``created`` (tasks sharing a group only), to find copies and moves
 IDS = ("task_id", "task_group_id")
 COLUMNS = PLACE + IDS + STATE_FIELDS
+#: the paths of an index are decoded whole when more than one task in this many is re-read
+#: (a search over the undecoded paths costs about as much as decoding 60-100 of them)
+SEARCHED_SHARE = 100
 #: read from task.json once, kept when the state is read again (the columns after PLACE[:3])
 _KEPT = ("created", *IDS)
 
@@ -105,6 +108,8 @@ class StatusReport:
         #: bisection (the rows put since are in ``_tail``): a warm status builds no dict
         self._rows: dict[str, int] | None = {}
         self._sorted = 0  # rows [0, _sorted) are in path order (with _rows None)
+        #: rows found by searching the index's paths undecoded (they stay put until dropped)
+        self._found: dict[str, int] = {}
         self._tail: dict[str, int] = {}
         #: task groups holding more than one row, as the index knew them (None: count them)
         self.shared_groups: set[str] | None = None
@@ -149,8 +154,13 @@ class StatusReport:
         if row is not None:
             return row
         columns = self.columns
-        if isinstance(columns, Columns):
-            return columns.search("path", rel, self._sorted)  # the paths are not decoded
+        if isinstance(columns, Columns) and "path" not in columns:
+            row = self._found.get(rel)  # a task is looked up several times while re-read
+            if row is None:
+                row = columns.search("path", rel, self._sorted)  # over the paths' bytes
+                if row is not None:
+                    self._found[rel] = row
+            return row
         row = bisect.bisect_left(columns["path"], rel, 0, self._sorted)
         return row if row < self._sorted and columns["path"][row] == rel else None
 
@@ -255,6 +265,7 @@ class StatusReport:
         if not gone:
             return
         self.decode_all()
+        self._found = {}
         self.dropped.extend(rels)
         self.touched.difference_update(rels)
         keep = [i for i in range(len(self)) if i not in gone]
@@ -271,6 +282,7 @@ class StatusReport:
         if not isinstance(order, range):
             self.columns = {n: [col[i] for i in order] for n, col in self.columns.items()}
         self._rows, self._sorted, self._tail = None, len(self), {}
+        self._found = {}
         self._tasks = None
 
     def state_of(self, row: int) -> TaskState:
@@ -537,6 +549,8 @@ def _refresh(root: str, header: dict[str, Any], columns: Columns) -> StatusRepor
     report.dropped.clear()
     changed, offset = read_journal(journal_path(root), offset)
     todo = {_below(os.path.normpath(p), root) for p in changed if _inside(p, root)}
+    if len(todo) * SEARCHED_SHARE > len(report):
+        report.columns["path"]  # decoded: cheaper than searching for each path
     for rel in todo:
         report.forget_metadata(rel)  # its task.json may have changed too
     todo.update(report.columns["path"][i] for i in report.rows_where(LIVE))

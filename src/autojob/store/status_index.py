@@ -540,20 +540,21 @@ def _refresh(root: str, header: dict[str, Any], columns: Columns) -> StatusRepor
     shared = header.get("shared")
     report.shared_groups = set(shared) if isinstance(shared, list) else None
     index = header
-    offset, pending = int(index.get("journal_offset", 0)), 0
-    for line in read_delta(root, str(index.get("token"))):
-        report.drop(list(line["dropped"]))
-        report.put_rows(line["rows"])
-        offset, pending = int(line["offset"]), pending + len(line["rows"]) + len(line["dropped"])
-    report.touched.clear()
-    report.dropped.clear()
+    lines = read_delta(root, str(index.get("token")))
+    offset = int(lines[-1]["offset"] if lines else index.get("journal_offset", 0))
+    pending = sum(len(line["rows"]) + len(line["dropped"]) for line in lines)
     changed, offset = read_journal(journal_path(root), offset)
     todo = {_below(os.path.normpath(p), root) for p in changed if _inside(p, root)}
-    if len(todo) * SEARCHED_SHARE > len(report):
+    if (pending + len(todo)) * SEARCHED_SHARE > len(report):
         report.columns["path"]  # decoded: cheaper than searching for each path
+    for line in lines:
+        report.drop(list(line["dropped"]))
+        report.put_rows(line["rows"])
+    report.touched.clear()
+    report.dropped.clear()
     for rel in todo:
         report.forget_metadata(rel)  # its task.json may have changed too
-    todo.update(report.columns["path"][i] for i in report.rows_where(LIVE))
+    todo.update(report.value("path", i) for i in report.rows_where(LIVE))
     touched: set[str] = set()
     studies: dict[str, bool] = {}
     for rel in sorted(todo):

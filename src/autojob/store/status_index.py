@@ -108,7 +108,7 @@ class StatusReport:
         #: bisection (the rows put since are in ``_tail``): a warm status builds no dict
         self._rows: dict[str, int] | None = {}
         self._sorted = 0  # rows [0, _sorted) are in path order (with _rows None)
-        #: rows found by searching the index's paths undecoded (they stay put until dropped)
+        #: rows found by bisection in [0, _sorted) (they stay put until rows are dropped)
         self._found: dict[str, int] = {}
         self._tail: dict[str, int] = {}
         #: task groups holding more than one row, as the index knew them (None: count them)
@@ -151,18 +151,19 @@ class StatusReport:
         if self._rows is not None:
             return self._rows.get(rel)
         row = self._tail.get(rel)
+        if row is None:
+            row = self._found.get(rel)  # a task is looked up several times while re-read
         if row is not None:
             return row
         columns = self.columns
         if isinstance(columns, Columns) and "path" not in columns:
-            row = self._found.get(rel)  # a task is looked up several times while re-read
-            if row is None:
-                row = columns.search("path", rel, self._sorted)  # over the paths' bytes
-                if row is not None:
-                    self._found[rel] = row
-            return row
-        row = bisect.bisect_left(columns["path"], rel, 0, self._sorted)
-        return row if row < self._sorted and columns["path"][row] == rel else None
+            row = columns.search("path", rel, self._sorted)  # over the paths' bytes
+        else:
+            row = bisect.bisect_left(columns["path"], rel, 0, self._sorted)
+            row = row if row < self._sorted and columns["path"][row] == rel else None
+        if row is not None:
+            self._found[rel] = row
+        return row
 
     def path_order(self) -> list[int] | range:
         """Every row, in the order of their paths."""

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from autojob import SETTINGS
+from autojob.cli import output
 from autojob.cli.output import json_objects, print_json_streamed
 from autojob.store.status_index import collect
 
@@ -32,7 +33,9 @@ COLUMNS: dict[str, list[Any]] = {
 }
 
 
-def test_objects_match_the_json_of_their_dicts() -> None:
+@pytest.mark.parametrize("block", [3, 10_000], ids=["in blocks of 3 rows", "one block"])
+def test_objects_match_the_json_of_their_dicts(monkeypatch: pytest.MonkeyPatch, block: int) -> None:
+    monkeypatch.setattr(output, "BLOCK", block)
     names = list(COLUMNS)
     rows = list(zip(*COLUMNS.values(), strict=True))
     objects = list(json_objects(names, list(COLUMNS.values())))

@@ -47,6 +47,7 @@ Run ``.venv/bin/python benchmarks/bench_status.py --help`` for the options.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import gc
 import io
@@ -128,11 +129,17 @@ def write_record(folder: str, name: str, data: bytes) -> None:
 
 
 def write_state(folder: str, state: str, when: float, pid: int) -> None:
-    """Give a task directory the records of ``state`` (idle: none)."""
+    """Give a task directory the records of ``state`` (idle: none; a record of a tree
+    measured before, ``--tree``, is removed)."""
+    ended = state in ("success", "failed")
+    for name, keep in ((STARTED, state != "idle"), (ENDED, ended)):
+        if not keep:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(f"{folder}/{name}")
     if state == "idle":
         return
     write_record(folder, STARTED, started_record(when, pid))
-    if state in ("success", "failed"):
+    if ended:
         write_record(folder, ENDED, ended_record(when + 1.0, 0 if state == "success" else 1))
 
 

@@ -8,13 +8,20 @@ the states reported must be those a full scan reads.
 
 from __future__ import annotations
 
+import json
 import os
+import random
+from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from autojob import SETTINGS
+from autojob.store import status_index
 from autojob.store.status_delta import delta_path
 from autojob.store.status_index import collect
 
+from .helpers import run
 from .status_helpers import end, make_study, states
 
 
@@ -64,3 +71,35 @@ def test_a_rescan_drops_the_delta(tmp_path: Path) -> None:
     assert not delta.exists()
     end(dirs[1:2], 1)
     assert states(study) == states(study, use_index=False)
+
+
+def every_row(study: Path, **options: bool) -> dict[str, tuple[object, ...]]:
+    """Every column of every task, by path (the values a status holds)."""
+    report = collect(study, **options)
+    return {rel: tuple(report.row_values(rel)) for rel in report.rows}
+
+
+@pytest.mark.parametrize("share", [0, 10**9], ids=["paths searched", "paths decoded"])
+def test_many_warm_updates_hold_what_a_full_scan_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, share: int
+) -> None:
+    monkeypatch.setattr(status_index, "SEARCHED_SHARE", share)
+    study, dirs = make_study(tmp_path, 60)
+    collect(study)
+    rng = random.Random(7)
+    delta = Path(delta_path(os.path.realpath(study)))
+    appended = rewritten = 0
+    for _ in range(30):
+        end(rng.sample(dirs, rng.randint(1, 4)), rng.choice([0, 1]))
+        before = index_bytes(study)
+        warm = every_row(study)
+        appended += delta.exists()
+        rewritten += index_bytes(study) != before
+        assert warm == every_row(study, use_index=False)
+    assert appended and rewritten  # both the delta and the whole index were exercised
+    report = collect(study)
+    assert report.source == "index" and len(report) == 60
+    expected = Counter(states(study, use_index=False).values())
+    done = run("status", "--json", study, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["counts"] == dict(expected)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ import pytest
 from autojob import SETTINGS
 from autojob.next import create_task_group_tree
 from autojob.store import status_index
-from autojob.store.index_file import Columns, IndexFileError, encode_index, parse_index
+from autojob.store.index_file import MAGIC, Columns, IndexFileError, encode_index, parse_index
 from autojob.store.state import read_state
 from autojob.store.status_index import COLUMNS, collect
 from autojob.task_group import TaskGroup
@@ -94,6 +95,7 @@ def test_a_corrupt_index_is_rebuilt_with_a_warning(
         whole[:-3] + bytes([whole[-3] ^ 0xFF]) + whole[-2:],  # one byte changed
         b"garbage\n",
         whole.replace(b'"rows":8', b'"rows":9'),  # checksum fails
+        whole.replace(MAGIC, b"autojob status index 6 ", 1),  # the version before
     ]
     for number, data in enumerate(damaged):
         index.write_bytes(data)
@@ -172,6 +174,35 @@ def test_every_encoding_reads_back_what_was_written() -> None:
         assert [type(v) for v in got] == [type(v) for v in values], name
     empty = parse_index(encode_index({"rows": 0}, {"path": []}), ["path"])[1]
     assert empty["path"] == []
+    # one row at a time, without decoding the column where its encoding allows
+    one_by_one = parse_index(data, list(columns))[1]
+    one_by_one.put("state", 4, "oom")  # written, not decoded: read back as written
+    for name, values in columns.items():
+        got = [one_by_one.value(name, row) for row in range(n)]
+        expected = ["oom" if (name, row) == ("state", 4) else v for row, v in enumerate(values)]
+        assert got == expected, name
+        assert [type(v) for v in got] == [type(v) for v in expected], name
+    read_whole = {n for n, e in encodings.items() if e == "json"}
+    assert set(one_by_one) == read_whole  # json only was decoded whole
+    # the sorted paths searched over their bytes: each found, absent ones not
+    paths = parse_index(encode_index({"rows": n}, {"path": sorted(columns["path"])}), ["path"])[1]
+    for row, path in enumerate(sorted(columns["path"])):
+        assert paths.search("path", path, n) == row
+    for absent in ("", "s/g05", "s/g99/t", "\uffff"):
+        assert paths.search("path", absent, n) is None
+    assert paths.search("path", sorted(columns["path"])[-1], n - 1) is None  # outside [0, hi)
+    assert decoded(paths) == set()
+
+
+def test_a_text_column_whose_offsets_disagree_is_refused() -> None:
+    data = encode_index({"rows": 2}, {"path": ["a", "b"]})
+    assert b'"text_size":3' in data
+    for wrong in (b'"text_size":4', b'"text_size":"3"', b'"nothing":3'):
+        header = data.split(b"\n", 2)
+        header[1] = header[1].replace(b'"text_size":3', wrong)
+        rest = b"\n".join(header[1:])
+        with pytest.raises(IndexFileError):
+            parse_index(MAGIC + b"%08x\n" % zlib.crc32(rest) + rest, ["path"])
 
 
 def test_an_index_with_other_columns_is_refused() -> None:
@@ -187,6 +218,6 @@ def test_a_header_that_disagrees_with_its_columns_is_not_used(tmp_path: Path) ->
     columns.decode_all()
     wrong = {k: v for k, v in header.items() if k != "columns"} | {"rows": 5}
     index_file(study).write_bytes(encode_index(wrong, dict(columns)))  # a valid checksum
-    with pytest.raises(IndexFileError, match="number of rows"):
+    with pytest.raises(IndexFileError, match="rows"):
         parse_index(index_file(study).read_bytes(), COLUMNS)[1]["path"]
     assert collect(study).source == "scan"  # the paths did not decode: rebuilt

@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
+import operator
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from itertools import compress, repeat
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 import click
@@ -27,7 +30,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "TABLE_ROWS",
+    "JsonObjects",
     "all_option",
+    "json_objects",
     "json_option",
     "more_rows",
     "print_json",
@@ -101,6 +106,8 @@ def _default(value: object) -> object:
 
 #: one encoder for every line of JSON Lines (json.dumps would make one a call)
 _COMPACT = json.JSONEncoder(ensure_ascii=False, default=_default)
+#: as _COMPACT, without spaces: what pydantic_core writes
+_TIGHT = json.JSONEncoder(ensure_ascii=False, default=_default, separators=(",", ":"))
 
 
 def to_json(value: object, *, indent: int | None = None) -> str:
@@ -149,6 +156,113 @@ def print_json_streamed(document: Mapping[str, Any]) -> None:
 CHUNK = 1000
 
 
+class JsonObjects(Iterator[str]):
+    """Objects of the same keys, each already encoded as compact JSON, built from columns.
+
+    :func:`json_objects` makes one; :func:`print_json_streamed` writes its
+    items as they are, so a list of 100,000 tasks is written without a dict
+    per task or an encoder call per object.
+    """
+
+    def __init__(self, items: Iterator[str]) -> None:
+        self._items = items
+
+    def __next__(self) -> str:
+        return next(self._items)
+
+    @property
+    def items(self) -> Iterator[str]:
+        """The encoded objects, taken without a call here per object."""
+        return self._items
+
+
+def json_objects(names: Sequence[str], columns: Sequence[Sequence[Any]]) -> JsonObjects:
+    """The objects ``{names[0]: columns[0][i], ...}`` for each row i, encoded column by column.
+
+    Each column is encoded once, in C where its values allow (strings, numbers,
+    few distinct values), and each object is a join of its pieces: the same
+    JSON as encoding the dicts, several times faster. The rows are taken
+    :data:`BLOCK` at a time, so the texts of a block only are held.
+    """
+    sizes = set(map(len, columns))
+    if len(sizes) > 1:
+        raise ValueError(f"columns of different lengths: {sorted(sizes)}")
+    n = sizes.pop() if sizes else 0
+    keys = [("," if i else "") + to_json(name) + ":" for i, name in enumerate(names)]
+    blocks = (
+        _objects(keys, [column[start : start + BLOCK] for column in columns])
+        for start in range(0, n, BLOCK)
+    )
+    return JsonObjects(itertools.chain.from_iterable(blocks))
+
+
+#: rows of :func:`json_objects` encoded together
+BLOCK = 10_000
+
+
+def _objects(keys: list[str], columns: list[Sequence[Any]]) -> Iterator[str]:
+    """The objects of one block of rows (``keys``: each key's text, its comma first)."""
+    n = len(columns[0]) if columns else 0
+    parts: list[Iterable[str]] = []
+    text = "{"  # what comes before the next column that varies (keys, constant values)
+    for key, column in zip(keys, columns, strict=True):
+        text += key
+        encoded = _encoded(column)
+        if isinstance(encoded, str):  # the same in every row: part of the text
+            text += encoded
+        else:
+            parts += [itertools.repeat(text), encoded]
+            text = ""
+    parts.append(itertools.repeat(text + "}", n))  # n times: every column may be constant
+    return map("".join, zip(*parts, strict=False))  # the texts repeat
+
+
+_NULL = type(None)
+
+
+def _encoded(values: Sequence[Any]) -> list[str] | str:
+    """Each value as compact JSON text (no spaces: as the chunks of `_encode_chunk`).
+
+    A column holding one value only (an id no task has, a study of its own)
+    is that value's text, once.
+    """
+    if not values:
+        return []
+    types = set(map(type, values))
+    kinds = types - {_NULL}
+    if len(kinds) <= 1:
+        try:
+            distinct = set(values)
+        except TypeError:  # unhashable: one call each below
+            distinct = None
+        if distinct is not None and len(distinct) == 1:
+            return _TIGHT.encode(next(iter(distinct)))
+        if distinct is not None and len(distinct) <= len(values) // 2:
+            texts = {value: _TIGHT.encode(value) for value in distinct}  # 1, True apart
+            return list(map(texts.__getitem__, values))
+        if kinds <= {str, int, float}:
+            return _scalars(values, kinds.pop() if kinds else _NULL, _NULL in types)
+    return list(map(_TIGHT.encode, values))
+
+
+def _scalars(values: Sequence[Any], kind: type, nulls: bool) -> list[str]:
+    """Strings, ints or finite floats (and None) as JSON, each encoded in C."""
+    encode: Callable[[Any], str] = json.encoder.encode_basestring if kind is str else repr
+    blank: Any = "" if kind is str else 0
+    data = list(values)
+    missing = (
+        list(compress(range(len(data)), map(operator.is_, data, repeat(None)))) if nulls else []
+    )
+    for i in missing:
+        data[i] = blank
+    if kind is float and not all(map(math.isfinite, data)):
+        return list(map(_TIGHT.encode, values))  # NaN, Infinity as json writes them
+    texts = list(map(encode, data))
+    for i in missing:
+        texts[i] = "null"
+    return texts
+
+
 def _write_array(out: TextIO, items: Iterator[Any]) -> None:
     """Write the items as a JSON array, encoding :data:`CHUNK` of them at a time.
 
@@ -158,15 +272,16 @@ def _write_array(out: TextIO, items: Iterator[Any]) -> None:
     two tokens is JSON whitespace wherever it falls).
     """
     first = True
-    while chunk := list(itertools.islice(items, CHUNK)):
-        text = _encode_chunk(chunk)[1:-1].replace('},{"', '},\n    {"')
+    encoded = isinstance(items, JsonObjects)
+    source = items.items if isinstance(items, JsonObjects) else items
+    while chunk := list(itertools.islice(source, CHUNK)):
+        if encoded:
+            text = ",\n    ".join(chunk)
+        else:
+            text = _encode_chunk(chunk)[1:-1].replace('},{"', '},\n    {"')
         out.write(("[\n    " if first else ",\n    ") + text)
         first = False
     out.write("[]" if first else "\n  ]")
-
-
-#: as _COMPACT, without spaces: what pydantic_core writes
-_TIGHT = json.JSONEncoder(ensure_ascii=False, default=_default, separators=(",", ":"))
 
 
 def _encode_chunk(chunk: list[Any]) -> str:

@@ -19,6 +19,10 @@ def pilots_json(root: Path) -> list[dict[str, Any]]:
     A pool with work left and no live pilot gets new pilots first (within its
     budget), so a study finishes with no one watching but ``status``.
     """
+    from autojob.store.walk import tree_dir  # noqa: PLC0415
+
+    if not (tree_dir(root) / "pilots").is_dir():
+        return []  # no pool was ever kept here: the pilots' modules are not even imported
     from autojob.execution.pilots.report import pilot_report  # noqa: PLC0415
 
     return pilot_report(root, revive_idle=True)
@@ -26,12 +30,15 @@ def pilots_json(root: Path) -> list[dict[str, Any]]:
 
 def pilot_tables(root: Path) -> list[Table]:
     """One table per pool that has a pilot not ended, or pilots at all when none ended."""
+    pools = pilots_json(root)
+    if not pools:
+        return []
     from rich.table import Table  # noqa: PLC0415
 
     from autojob.execution.pilots.report import clock, state_counts  # noqa: PLC0415
 
     tables = []
-    for pool in pilots_json(root):
+    for pool in pools:
         rows = pool["pilots"]
         shown = state_counts(pool)
         table = Table(

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import operator
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict
-from itertools import repeat
+from itertools import compress, repeat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import click
 
 from autojob.cli.options import ExistingDir
-from autojob.cli.output import TABLE_ROWS, all_option, more_rows, print_json_streamed, shown_path
+from autojob.cli.output import (
+    TABLE_ROWS,
+    all_option,
+    json_objects,
+    more_rows,
+    print_json_streamed,
+    shown_path,
+)
 from autojob.cli.pilot_view import pilot_tables, pilots_json
 
 if TYPE_CHECKING:
@@ -21,7 +29,8 @@ if TYPE_CHECKING:
     from rich.text import Text
 
     from autojob.next.advance import StepProgress
-    from autojob.store.status_index import StatusReport, TaskEntry
+    from autojob.store.state import TaskState
+    from autojob.store.status_index import StatusReport
 
 __all__ = ["status"]
 
@@ -155,19 +164,28 @@ def group_states(
 
     ``newest``: the rows of the newest attempts (:func:`newest_rows`), if known already.
     """
-    col = report.columns
-    rows = _newest(report, newest)
-    sizes = Counter(col["group"])  # counted in C, as the rest (None too, dropped)
-    groups = list(map(col["group"].__getitem__, rows))
-    found = dict(
-        zip(
-            groups,
-            zip(map(col["state"].__getitem__, rows), map(sizes.__getitem__, groups), strict=True),
-            strict=True,
-        )
-    )
-    found.pop(None, None)
-    return found
+    names, states, attempts = group_columns(report, newest)
+    return dict(zip(names, zip(states, attempts, strict=True), strict=True))
+
+
+def group_columns(
+    report: StatusReport, newest: list[int] | None = None
+) -> tuple[list[str], list[str], list[int]]:
+    """The task groups in path order, their newest attempt's state, and their attempts.
+
+    Taken from the columns in C: what prints 100,000 task groups as JSON.
+    """
+    col, rows = report.columns, _newest(report, newest)
+    every = len(rows) == len(report)  # one row per group: every row is the newest
+    groups = col["group"] if every else list(map(col["group"].__getitem__, rows))
+    states = col["state"] if every else list(map(col["state"].__getitem__, rows))
+    grouped = compress(range(len(groups)), map(operator.is_not, groups, repeat(None)))
+    order = sorted(grouped, key=groups.__getitem__)
+    names = list(map(groups.__getitem__, order))
+    if every:
+        return names, list(map(states.__getitem__, order)), [1] * len(names)
+    sizes = Counter(col["group"])  # counted in C
+    return names, list(map(states.__getitem__, order)), list(map(sizes.__getitem__, names))
 
 
 def current_counts(
@@ -179,14 +197,19 @@ def current_counts(
     are counted apart (:func:`replaced_counts`).
     """
     states, rows = report.columns["state"], _newest(report, newest)
+    every = len(rows) == len(report)  # every row is the newest of its group: none picked
     if by is None:
-        return Counter(zip(repeat(None), map(states.__getitem__, rows)))  # in C
+        return Counter(zip(repeat(None), states if every else map(states.__getitem__, rows)))
     keys = report.columns[by]
+    if every:
+        return Counter(zip(keys, states, strict=True))  # in C
     return Counter(zip(map(keys.__getitem__, rows), map(states.__getitem__, rows), strict=True))
 
 
 def replaced_counts(report: StatusReport, newest: list[int] | None = None) -> Counter[str]:
     """Earlier attempts (replaced by a newer one in their task group), per state."""
+    if len(_newest(report, newest)) == len(report):
+        return Counter()  # every row is the newest attempt of its group
     every = Counter(report.columns["state"])
     every.subtract(
         Counter({state: n for (_, state), n in current_counts(report, None, newest).items()})
@@ -204,8 +227,7 @@ def _as_json(report: StatusReport) -> dict[str, Any]:
     """The document --json prints; its lists of tasks and task groups are generators."""
     newest = _newest(report, None)
     counts = Counter({state: n for (_, state), n in current_counts(report, None, newest).items()})
-    groups = group_states(report, newest)
-    tasks: Iterator[dict[str, Any]] = report.dicts(report.path_order())
+    tasks: Iterator[str] = json_objects(*report.dict_columns(report.path_order()))
     return {
         "root": str(report.root),
         "source": report.source,
@@ -213,14 +235,7 @@ def _as_json(report: StatusReport) -> dict[str, Any]:
         "attempt_counts": dict(Counter(report.columns["state"])),
         "replaced_counts": dict(replaced_counts(report, newest)),
         "tasks": tasks,
-        "task_groups": map(
-            dict,
-            map(
-                zip,
-                repeat(("path", "state", "attempts")),
-                ((g, s, n) for g, (s, n) in sorted(groups.items())),
-            ),
-        ),
+        "task_groups": json_objects(("path", "state", "attempts"), group_columns(report, newest)),
         "workflows": {
             study: [asdict(row) for row in rows] if isinstance(rows, list) else {"error": rows}
             for study, rows in _workflows(report).items()
@@ -232,13 +247,15 @@ def _as_json(report: StatusReport) -> dict[str, Any]:
 
 def _workflows(report: StatusReport) -> dict[str, list[StepProgress] | str]:
     """Per study with a workflow: the progress of each step (or why it is unreadable)."""
+    from autojob import SETTINGS  # noqa: PLC0415
     from autojob.errors import AutojobError  # noqa: PLC0415
-    from autojob.store.workflow import has_workflow  # noqa: PLC0415
 
     found: dict[str, list[StepProgress] | str] = {}
-    for study in sorted({s for s in report.columns["study"] if s is not None}):
+    studies = set(report.columns["study"])  # in C
+    studies.discard(None)
+    for study in sorted(studies):
         folder = report.root / study
-        if has_workflow(folder):
+        if (folder / SETTINGS.WORKFLOW_FILE).is_file():  # store.workflow's has_workflow
             # imported only for a workflow: it is most of what status imports
             from autojob.next.advance import workflow_progress  # noqa: PLC0415
 
@@ -286,7 +303,7 @@ def _render(
     from rich.text import Text  # noqa: PLC0415
 
     from autojob.store.state import STATE_ORDER  # noqa: PLC0415
-    from autojob.store.status_index import newest_attempts  # noqa: PLC0415
+    from autojob.store.status_index import newest_rows  # noqa: PLC0415
 
     if by is None:
         by = "study" if any(report.columns["study"]) else "state"
@@ -295,10 +312,13 @@ def _render(
     parts += _workflow_tables(report)
     parts += pilot_tables(report.root)
     # earlier attempts are history: only the newest attempt of a group needs attention
-    candidates = list(report.rows_where(TROUBLE))
-    trouble = [e for e in newest_attempts(report, candidates) if e.state.state.value in TROUBLE]
+    states = report.columns["state"]
+    trouble = [
+        r for r in newest_rows(report, list(report.rows_where(TROUBLE))) if states[r] in TROUBLE
+    ]
     if trouble and show_failed:
-        parts.append(_trouble(report.root, trouble[:show_failed], len(trouble)))
+        rows = [(report.value("path", r), report.state_of(r)) for r in trouble[:show_failed]]
+        parts.append(_trouble(report.root, rows, len(trouble)))
     if report.problems:
         parts.append(_problems(report))
     replaced = replaced_counts(report, newest)
@@ -352,7 +372,7 @@ def _table(
         counts = Counter(
             {state: n for (_, state), n in current_counts(report, None, newest).items()}
         )
-        every = Counter(report.columns["state"])
+        every = Counter(report.columns["state"])  # every attempt
         for state in (s for s in STATE_ORDER if s in every):
             table.add_row(
                 Text(state, style=COLOURS[state]), str(counts.get(state, 0)), str(every[state])
@@ -377,7 +397,9 @@ def _table(
     per: dict[str, Counter[str]] = {}
     for (study, state), count in current_counts(report, "study", newest).items():
         per.setdefault(_study_name(report, study), Counter())[state] += count
-    per_study = Counter(_study_name(report, study) for study in report.columns["study"])
+    per_study: Counter[str] = Counter()
+    for study, count in Counter(report.columns["study"]).items():  # counted in C
+        per_study[_study_name(report, study)] += count
     states = [s for s in STATE_ORDER if any(s in counts for counts in per.values())]
     for state in states:
         table.add_column(state, justify="right", style=COLOURS[state])
@@ -397,7 +419,7 @@ def _study_name(report: StatusReport, study: str | None) -> str:
     return report.root.name if study == "." else study or "(no study)"
 
 
-def _trouble(root: Path, entries: list[TaskEntry], total: int) -> Table:
+def _trouble(root: Path, entries: list[tuple[str, TaskState]], total: int) -> Table:
     from rich.table import Table  # noqa: PLC0415
     from rich.text import Text  # noqa: PLC0415
 
@@ -411,11 +433,10 @@ def _trouble(root: Path, entries: list[TaskEntry], total: int) -> Table:
     )
     for column in ("task", "state", "exit", "why / last lines of stderr"):
         table.add_column(column, overflow="fold")
-    for entry in entries:
-        st = entry.state
-        why = st.detail or st.reason or tail(root / entry.path / SETTINGS.STDERR_FILE, 3)
+    for path, st in entries:
+        why = st.detail or st.reason or tail(root / path / SETTINGS.STDERR_FILE, 3)
         table.add_row(
-            shown_path(root / entry.path),
+            shown_path(root / path),
             Text(st.state.value, style=COLOURS[st.state.value]),
             "" if st.exit_code is None else str(st.exit_code),
             why,

@@ -1,12 +1,13 @@
 """The file of the status index: columns of bytes, each decoded when first used.
 
-``.autojob/status.index`` (version 6) holds the index's columns
+``.autojob/status.index`` (version 7) holds the index's columns
 (:data:`autojob.store.status_index.COLUMNS`), one block of bytes each, so a
-warm status decodes only the columns it uses (the paths, the states and the
-sparse ids: about a fifth of the file) and writes the rows it changed into
-the others without decoding them (:class:`Columns`). Its layout:
+warm status decodes only the columns it counts (the states, the sparse ids),
+finds the changed tasks' rows by bisection over the paths' bytes, reads the
+few values it shows in place, and writes the rows it changed into the others
+without decoding them (:class:`Columns`). Its layout:
 
-- line 1: ``autojob status index 6`` and, after a space, the CRC-32 of every
+- line 1: ``autojob status index 7`` and, after a space, the CRC-32 of every
   byte after this line, as 8 hexadecimal digits;
 - line 2: the header, one JSON object: ``root``, ``built_at``,
   ``journal_offset`` and ``token`` (what the index was built from, see
@@ -19,8 +20,11 @@ the others without decoding them (:class:`Columns`). Its layout:
 
 The encodings (N values each):
 
-- ``text``: the strings joined by NUL, UTF-8; ``nulls`` (header) > 0 when
-  some values are None, written as empty strings (the paths, never empty).
+- ``text``: the strings joined by NUL, UTF-8 (``text_size`` bytes, in the
+  header), then N little-endian unsigned 32-bit offsets, where each string
+  ends in those bytes, so one string is read, or the sorted paths searched by
+  bisection, without decoding the rest; ``nulls`` (header) > 0 when some
+  values are None, written as empty strings (the paths, never empty).
 - ``codes``: ``values`` (header) the distinct values; the bytes N
   little-endian unsigned 32-bit indices into them (states, hosts, studies).
 - ``sparse``: ``default`` (header) the value of most rows; the bytes a JSON
@@ -36,20 +40,22 @@ the index rewritten).
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 import operator
+import struct
 import sys
 import zlib
 from array import array
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable, Sequence
-from itertools import compress, repeat
+from itertools import accumulate, compress, count, repeat
 from typing import Any
 
 __all__ = ["MAGIC", "Columns", "IndexFileError", "encode_index", "parse_index"]
 
-MAGIC = b"autojob status index 6 "
+MAGIC = b"autojob status index 7 "
 #: text columns (strings of paths: never empty, so None is written as "")
 TEXT = frozenset({"path", "group"})
 #: a column whose most common value holds at least this share of rows is sparse
@@ -57,6 +63,11 @@ SPARSE_SHARE = 0.9
 _NONE = type(None)
 _U32 = next(code for code in "IL" if array(code).itemsize == 4)
 _LITTLE = sys.byteorder == "little"
+#: one code and one double of a column's bytes, read in place
+_CODE = struct.Struct("<I")
+_DOUBLE = struct.Struct("<d")
+#: the encodings whose values :meth:`Columns.value` reads a row at a time
+_ONE_BY_ONE = frozenset({"codes", "floats", "sparse", "text"})
 
 
 class IndexFileError(ValueError):
@@ -94,7 +105,11 @@ def _encode(name: str, values: list[Any]) -> tuple[dict[str, Any], bytes]:
         blanks = values.count(None)
         text = "\0".join(["" if v is None else v for v in values] if blanks else values)
         if text.count("\0") == n - 1:  # no value holds a NUL
-            return {"encoding": "text", "nulls": blanks}, text.encode("utf-8", "surrogateescape")
+            data = text.encode("utf-8", "surrogateescape")
+            # where each value ends (its NUL), so one value is read, or searched, in place
+            ends = map(operator.add, accumulate(map(len, data.split(b"\0"))), count())
+            spec = {"encoding": "text", "nulls": blanks, "text_size": len(data)}
+            return spec, data + _u32(ends)
     if types <= {float, _NONE} and float in types:
         nulls = list(compress(range(n), map(operator.is_, values, repeat(None))))
         if nulls:
@@ -138,7 +153,8 @@ def encode_index(header: dict[str, Any], columns: dict[str, list[Any]]) -> bytes
 def _decode(spec: dict[str, Any], view: memoryview, n: int) -> list[Any]:
     encoding, raw = spec["encoding"], bytes(view)
     if encoding == "text":
-        values: list[Any] = raw.decode("utf-8", "surrogateescape").split("\0") if n else []
+        text = raw[: int(spec["text_size"])]
+        values: list[Any] = text.decode("utf-8", "surrogateescape").split("\0") if n else []
         if spec.get("nulls"):
             values = [v or None for v in values]
     elif encoding == "codes":
@@ -180,6 +196,10 @@ class Columns(dict[str, list[Any]]):
         self._blocks = blocks
         self._n = n
         self._pending: dict[str, dict[int, Any]] = {}
+        #: per column read a row at a time: its rows apart (sorted) and their values
+        self._rows_apart: dict[str, tuple[list[int], list[Any]]] = {}
+        #: per text column's bytes: where each value ends, read in place
+        self._ends: dict[str, Sequence[int]] = {}
 
     def __missing__(self, name: str) -> list[Any]:
         spec, raw = self._blocks.pop(name)
@@ -196,18 +216,119 @@ class Columns(dict[str, list[Any]]):
         else:
             self._pending.setdefault(name, {})[row] = value
 
+    def put_many(self, name: str, rows: Sequence[int], values: Iterable[Any]) -> None:
+        """Set one column's values at ``rows`` (in C), decoding nothing."""
+        if name in self:
+            deque(map(self[name].__setitem__, rows, values), maxlen=0)
+        else:
+            self._pending.setdefault(name, {}).update(zip(rows, values, strict=True))
+
     def value(self, name: str, row: int) -> Any:
-        """One value (decoding its column only when it was not written here)."""
-        if name not in self:
-            pending = self._pending.get(name)
-            if pending is not None and row in pending:
-                return pending[row]
-        return self[name][row]
+        """One value, read from the column's bytes where they allow it (codes, floats, sparse).
+
+        A column is decoded whole only when its encoding cannot be read a row
+        at a time (text, json): a status that shows ten tasks of a million
+        reads ten values of each of their columns, not every column.
+        """
+        if name in self:
+            return self[name][row]
+        pending = self._pending.get(name)
+        if pending is not None and row in pending:
+            return pending[row]
+        block = self._blocks.get(name)
+        if block is None or not 0 <= row < self._n or block[0]["encoding"] not in _ONE_BY_ONE:
+            return self[name][row]
+        return self._read_one(name, *block, row)
+
+    def _read_one(self, name: str, spec: dict[str, Any], raw: memoryview, row: int) -> Any:
+        """The value of ``row`` read from a column's bytes (one of :data:`_ONE_BY_ONE`)."""
+        if spec["encoding"] == "codes":
+            (code,) = _CODE.unpack_from(raw, 4 * row)
+            return spec["values"][code]
+        if spec["encoding"] == "text":
+            found = self._text_at(name, spec, raw, row)
+            return (found or None) if spec.get("nulls") else found
+        rows, values = self._rows_apart_of(name, spec, raw)
+        at = bisect.bisect_left(rows, row)
+        apart = at < len(rows) and rows[at] == row
+        if spec["encoding"] == "sparse":
+            return values[at] if apart else spec["default"]
+        return None if apart else _DOUBLE.unpack_from(raw, 8 * row)[0]  # floats
+
+    def _text_at(self, name: str, spec: dict[str, Any], raw: memoryview, row: int) -> str:
+        """The value of ``row`` in a text column, sliced from its bytes."""
+        ends = self._ends_of(name, spec, raw)
+        start = ends[row - 1] + 1 if row else 0
+        return bytes(raw[start : ends[row]]).decode("utf-8", "surrogateescape")
+
+    def _ends_of(self, name: str, spec: dict[str, Any], raw: memoryview) -> Sequence[int]:
+        """Where each value of a text column ends in its bytes (read once)."""
+        ends = self._ends.get(name)
+        if ends is None:
+            tail = raw[int(spec["text_size"]) :]
+            # read in place where the machine is little-endian, as the file is
+            in_place = _LITTLE and _U32 == "I"
+            ends = self._ends[name] = tail.cast("I") if in_place else _from_u32(bytes(tail))
+        return ends
+
+    def search(self, name: str, key: str, hi: int) -> int | None:
+        """The row in ``[0, hi)`` of a text column sorted there whose value is ``key``, or None.
+
+        A bisection over the column's bytes, which are decoded only where
+        compared (about 20 values of a million), unless the column is decoded.
+        """
+        if name in self:
+            values = self[name]
+            row = bisect.bisect_left(values, key, 0, hi)
+            return row if row < hi and values[row] == key else None
+        spec, raw = self._blocks[name]
+        if spec["encoding"] != "text":
+            self[name]  # decoded, then searched
+            return self.search(name, key, hi)
+        stop, lo, ends = hi, 0, self._ends_of(name, spec, raw)
+        while lo < hi:  # bisect_left, each probe one value sliced and decoded
+            mid = (lo + hi) // 2
+            start = ends[mid - 1] + 1 if mid else 0
+            if bytes(raw[start : ends[mid]]).decode("utf-8", "surrogateescape") < key:
+                lo = mid + 1
+            else:
+                hi = mid
+        found = lo < self._n and self._text_at(name, spec, raw, lo) == key
+        return lo if found and lo < stop else None
+
+    @property
+    def rows(self) -> int:
+        """The number of rows the file held."""
+        return self._n
+
+    def _rows_apart_of(
+        self, name: str, spec: dict[str, Any], raw: memoryview
+    ) -> tuple[list[int], list[Any]]:
+        """The rows set apart in a column (its nulls, or its other values), parsed once."""
+        found = self._rows_apart.get(name)
+        if found is None:
+            if spec["encoding"] == "floats":
+                found = (_from_u32(bytes(raw[8 * self._n :])), [])
+            else:
+                body = json.loads(bytes(raw))
+                found = (list(body["rows"]), list(body["values"]))
+            if found[0] != sorted(found[0]):  # written in order; sorted here if not
+                pairs = sorted(zip(*found, strict=True)) if found[1] else []
+                found = (sorted(found[0]), [v for _, v in pairs])
+            self._rows_apart[name] = found
+        return found
 
     def decode_all(self) -> None:
         """Decode every column still held as bytes."""
         for name in list(self._blocks):
             self[name]
+
+
+def _text_size(spec: dict[str, Any]) -> int:
+    size = spec.get("text_size")
+    if not isinstance(size, int) or size < 0:
+        raise IndexFileError(f"text column {spec.get('name')!r} has no text_size")
+    return size
 
 
 def parse_index(data: bytes, names: Sequence[str]) -> tuple[dict[str, Any], Columns]:
@@ -237,6 +358,9 @@ def parse_index(data: bytes, names: Sequence[str]) -> tuple[dict[str, Any], Colu
     body = memoryview(data)[end + 1 :]
     if len(body) != sum(sizes):
         raise IndexFileError("its columns' sizes do not add up to its length")
+    for spec, size in zip(specs, sizes, strict=True):
+        if spec.get("encoding") == "text" and size != _text_size(spec) + 4 * n:
+            raise IndexFileError(f"text column {spec['name']!r}: its size disagrees with its rows")
     blocks, start = {}, 0
     for spec, size in zip(specs, sizes, strict=True):
         blocks[spec["name"]] = (spec, body[start : start + size])

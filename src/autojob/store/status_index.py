@@ -28,10 +28,10 @@ import logging
 import os
 import secrets
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from itertools import repeat
+from itertools import compress, repeat
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,6 @@ from autojob.store.walk import (
     has_tasks,
     is_task_dir,
     is_task_path,
-    list_directory,
     walk_task_dirs,
 )
 
@@ -62,14 +61,18 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 #: 4: ended tasks keep their start (started_at, host, pid); 5: a token; 6: status.index,
-#: columns of bytes in path order (version 5 was status.json, removed when met)
-INDEX_VERSION = 6
+#: columns of bytes in path order (version 5 was status.json, removed when met); 7: text
+#: columns hold where each value ends (a path is found and read without decoding the rest)
+INDEX_VERSION = 7
 LIVE = (State.QUEUED.value, State.RUNNING.value)
 #: columns of the index: where the task is, then its state's fields
 PLACE = ("path", "group", "study", "created")
 #: ids read with ``created`` (tasks sharing a group only), to find copies and moves
 IDS = ("task_id", "task_group_id")
 COLUMNS = PLACE + IDS + STATE_FIELDS
+#: the paths of an index are decoded whole when more than one task in this many is re-read
+#: (a search over the undecoded paths costs about as much as decoding 60-100 of them)
+SEARCHED_SHARE = 100
 #: read from task.json once, kept when the state is read again (the columns after PLACE[:3])
 _KEPT = ("created", *IDS)
 
@@ -105,6 +108,8 @@ class StatusReport:
         #: bisection (the rows put since are in ``_tail``): a warm status builds no dict
         self._rows: dict[str, int] | None = {}
         self._sorted = 0  # rows [0, _sorted) are in path order (with _rows None)
+        #: rows found by bisection in [0, _sorted) (they stay put until rows are dropped)
+        self._found: dict[str, int] = {}
         self._tail: dict[str, int] = {}
         #: task groups holding more than one row, as the index knew them (None: count them)
         self.shared_groups: set[str] | None = None
@@ -116,7 +121,10 @@ class StatusReport:
         self.dropped: list[str] = []
 
     def __len__(self) -> int:
-        return len(self.columns["path"])
+        columns = self.columns
+        if isinstance(columns, Columns) and "path" not in columns:
+            return columns.rows  # rows are only ever added to decoded columns
+        return len(columns["path"])
 
     @classmethod
     def from_index(cls, root: Path, columns: Columns, in_order: bool) -> StatusReport:
@@ -124,7 +132,7 @@ class StatusReport:
         report = cls(root, source="index")
         report.columns = columns
         if in_order:
-            report._rows, report._sorted = None, len(columns["path"])
+            report._rows, report._sorted = None, columns.rows
         else:
             report._rows = dict(zip(columns["path"], range(len(columns["path"])), strict=True))
         return report
@@ -143,11 +151,19 @@ class StatusReport:
         if self._rows is not None:
             return self._rows.get(rel)
         row = self._tail.get(rel)
+        if row is None:
+            row = self._found.get(rel)  # a task is looked up several times while re-read
         if row is not None:
             return row
-        paths = self.columns["path"]
-        row = bisect.bisect_left(paths, rel, 0, self._sorted)
-        return row if row < self._sorted and paths[row] == rel else None
+        columns = self.columns
+        if isinstance(columns, Columns) and "path" not in columns:
+            row = columns.search("path", rel, self._sorted)  # over the paths' bytes
+        else:
+            row = bisect.bisect_left(columns["path"], rel, 0, self._sorted)
+            row = row if row < self._sorted and columns["path"][row] == rel else None
+        if row is not None:
+            self._found[rel] = row
+        return row
 
     def path_order(self) -> list[int] | range:
         """Every row, in the order of their paths."""
@@ -165,14 +181,15 @@ class StatusReport:
             for name, value in zip(names, values, strict=True):
                 columns[name][row] = value
 
-    def _value(self, name: str, row: int) -> Any:
+    def value(self, name: str, row: int) -> Any:
+        """One value of one row (decoding no column written into since the index was read)."""
         columns = self.columns
         return columns.value(name, row) if isinstance(columns, Columns) else columns[name][row]
 
     def put(self, rel: str, state: TaskState, group: str | None, study: str | None) -> None:
         """Add or replace the row of the task at ``rel`` (keeping its ids and date if read)."""
         row = self.find(rel)
-        kept = [None] * len(_KEPT) if row is None else [self._value(n, row) for n in _KEPT]
+        kept = [None] * len(_KEPT) if row is None else [self.value(n, row) for n in _KEPT]
         self.put_row([rel, group, study, *kept, *state.row()])
 
     def put_row(self, values: list[Any]) -> None:
@@ -193,12 +210,34 @@ class StatusReport:
         self.touched.add(rel)
         self._tasks = None
 
+    def put_rows(self, rows: list[list[Any]]) -> None:
+        """Add or replace whole rows, as :meth:`put_row` does, each column set at once.
+
+        What replays the index's delta: a row's values are set column by
+        column, in C, instead of one value at a time.
+        """
+        found = list(map(self.find, [values[0] for values in rows]))
+        old = [values for values, row in zip(rows, found, strict=True) if row is not None]
+        if old:
+            at = [row for row in found if row is not None]
+            columns = self.columns
+            for name, column in zip(COLUMNS, zip(*old, strict=True), strict=True):
+                if isinstance(columns, Columns):
+                    columns.put_many(name, at, column)
+                else:
+                    deque(map(columns[name].__setitem__, at, column), maxlen=0)
+            self.touched.update(values[0] for values in old)
+            self._tasks = None
+        for values, row in zip(rows, found, strict=True):
+            if row is None:
+                self.put_row(values)
+
     def row_values(self, rel: str) -> list[Any]:
         """Every column of the task at ``rel``, in the order of ``COLUMNS``."""
         row = self.find(rel)
         if row is None:
             raise KeyError(rel)
-        return [self._value(name, row) for name in COLUMNS]
+        return [self.value(name, row) for name in COLUMNS]
 
     def forget_metadata(self, rel: str) -> None:
         """Read the task's ``date_created`` and ids again when next needed (task.json changed)."""
@@ -227,6 +266,7 @@ class StatusReport:
         if not gone:
             return
         self.decode_all()
+        self._found = {}
         self.dropped.extend(rels)
         self.touched.difference_update(rels)
         keep = [i for i in range(len(self)) if i not in gone]
@@ -243,11 +283,12 @@ class StatusReport:
         if not isinstance(order, range):
             self.columns = {n: [col[i] for i in order] for n, col in self.columns.items()}
         self._rows, self._sorted, self._tail = None, len(self), {}
+        self._found = {}
         self._tasks = None
 
     def state_of(self, row: int) -> TaskState:
-        """The state held in one row."""
-        return TaskState.from_row([self.columns[n][row] for n in STATE_FIELDS])
+        """The state held in one row (its values read alone from columns not decoded)."""
+        return TaskState.from_row([self.value(n, row) for n in STATE_FIELDS])
 
     def entry(self, row: int) -> TaskEntry:
         """The task held in one row."""
@@ -271,7 +312,15 @@ class StatusReport:
         """The tasks in ``rows`` as :meth:`TaskEntry.as_dict` gives them, one at a time.
 
         Read straight from the columns (no entry is built), the rows taken
-        from them in C: what prints 100,000 tasks as JSON.
+        from them in C.
+        """
+        names, columns = self.dict_columns(rows)
+        return map(dict, map(zip, repeat(names), zip(*columns, strict=True)))
+
+    def dict_columns(self, rows: Iterable[int]) -> tuple[tuple[str, ...], list[list[Any]]]:
+        """The keys of :meth:`TaskEntry.as_dict`, and the values of ``rows`` under each.
+
+        What prints 100,000 tasks as JSON, a column at a time.
         """
         names = (*PLACE, *STATE_FIELDS, "run_seconds")
         columns = [self.columns[name] for name in names[:-1]]
@@ -279,10 +328,9 @@ class StatusReport:
             chosen = list(rows)
             columns = [list(map(column.__getitem__, chosen)) for column in columns]
         at = dict(zip(names, columns, strict=False))
-        seconds = map(
-            run_seconds, at["state"], at["started_at"], at["ended_at"], repeat(time.time())
-        )
-        return map(dict, map(zip, repeat(names), zip(*columns, seconds, strict=True)))
+        now = repeat(time.time())
+        columns.append(list(map(run_seconds, at["state"], at["started_at"], at["ended_at"], now)))
+        return names, columns
 
     def counts(self, by: str | None = None) -> Counter[tuple[Any, str]]:
         """Tasks per (``by`` column value, state), or per state if ``by`` is None."""
@@ -293,8 +341,10 @@ class StatusReport:
     def rows_where(self, states: tuple[str, ...]) -> Iterator[int]:
         """Rows whose state is one of ``states``."""
         column = self.columns["state"]
-        wanted = {s for s in states if s in column}  # a search in C, to skip the loop
-        return (i for i, s in enumerate(column) if s in wanted) if wanted else iter(())
+        wanted = set(states).intersection(column)  # a pass in C, to skip the loop
+        if not wanted:
+            return iter(())
+        return compress(range(len(column)), map(wanted.__contains__, column))  # in C
 
 
 # -- walking -----------------------------------------------------------------
@@ -491,19 +541,21 @@ def _refresh(root: str, header: dict[str, Any], columns: Columns) -> StatusRepor
     shared = header.get("shared")
     report.shared_groups = set(shared) if isinstance(shared, list) else None
     index = header
-    offset, pending = int(index.get("journal_offset", 0)), 0
-    for line in read_delta(root, str(index.get("token"))):
-        report.drop(list(line["dropped"]))
-        for values in line["rows"]:
-            report.put_row(values)
-        offset, pending = int(line["offset"]), pending + len(line["rows"]) + len(line["dropped"])
-    report.touched.clear()
-    report.dropped.clear()
+    lines = read_delta(root, str(index.get("token")))
+    offset = int(lines[-1]["offset"] if lines else index.get("journal_offset", 0))
+    pending = sum(len(line["rows"]) + len(line["dropped"]) for line in lines)
     changed, offset = read_journal(journal_path(root), offset)
     todo = {_below(os.path.normpath(p), root) for p in changed if _inside(p, root)}
+    if (pending + len(todo)) * SEARCHED_SHARE > len(report):
+        report.columns["path"]  # decoded: cheaper than searching for each path
+    for line in lines:
+        report.drop(list(line["dropped"]))
+        report.put_rows(line["rows"])
+    report.touched.clear()
+    report.dropped.clear()
     for rel in todo:
         report.forget_metadata(rel)  # its task.json may have changed too
-    todo.update(report.columns["path"][i] for i in report.rows_where(LIVE))
+    todo.update(report.value("path", i) for i in report.rows_where(LIVE))
     touched: set[str] = set()
     studies: dict[str, bool] = {}
     for rel in sorted(todo):
@@ -525,17 +577,21 @@ def _reread(root: str, rel: str, report: StatusReport, studies: dict[str, bool])
     """
     folder = os.path.join(root, rel) if rel != "." else root
     report.reread += 1
-    if not os.path.isdir(folder):
+    try:
+        names = set(os.listdir(folder))  # a task's names: no entry needs a stat
+    except (FileNotFoundError, NotADirectoryError):
         inside = rel + os.sep
         report.drop([p for p in report.columns["path"] if p == rel or p.startswith(inside)])
         return set()
-    try:
-        names, _ = list_directory(folder)
-    except AutojobError as exc:
-        logger.warning("%s; skipped", exc)
+    except OSError as exc:
+        logger.warning("%s: cannot list the directory: %s; skipped", folder, exc.strerror)
         return set()
     if is_task_dir(names):
-        group, study = _context(root, folder, studies)
+        row = report.find(rel)
+        if row is None:
+            group, study = _context(root, folder, studies)
+        else:  # a task in the index: its group and study are where it sits, as known
+            group, study = report.value("group", row), report.value("study", row)
         report.put(rel, read_state(folder, names), group, study)
         return {group} if group else set()
     before = len(report)
@@ -640,6 +696,15 @@ def newest_attempts(report: StatusReport, rows: list[int] | None = None) -> list
 def newest_rows(report: StatusReport, rows: list[int] | None = None) -> list[int]:
     """The rows of :func:`newest_attempts` (in the order of their paths), no entry built."""
     col = report.columns
+    if report.shared_groups is not None and not report.shared_groups:
+        # no group holds attempts, as the index knew it (no row added since): every row
+        # is its group's newest attempt, and the group column is not even decoded
+        order = report.path_order()
+        if rows is None:
+            return list(order)
+        if isinstance(order, range):
+            return sorted(rows)
+        return sorted(rows, key=col["path"].__getitem__)
     if rows is None:
         sizes = Counter(col["group"])  # counted in C
         sizes.pop(None, None)

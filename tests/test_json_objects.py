@@ -1,0 +1,92 @@
+"""Objects encoded column by column (what ``status --json`` prints) equal json's encoding."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from contextlib import redirect_stdout
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from autojob import SETTINGS
+from autojob.cli import output
+from autojob.cli.output import json_objects, print_json_streamed
+from autojob.store.status_index import collect
+
+from .helpers import study_of_commands
+
+#: columns of every kind the encoder treats apart, each with None among its values
+COLUMNS: dict[str, list[Any]] = {
+    "text": ['a"b', "tab\there", "new\nline", "é ü 日本", "back\\slash", None, "\x01"],
+    "few": ["x", "x", "x", None, "x", "y", "x"],
+    "ints": [1, 2, 3, None, -5, 2**40, 0],
+    "floats": [1.5, 1733171234.123456, None, 0.1, -0.0, 1e16, 3.0],
+    "bools": [True, False, None, True, True, True, True],
+    "int and bool": [1, True, 0, False, 2, 3, 4],
+    "none": [None] * 7,
+    "odd floats": [math.inf, 1.0, None, 2.0, 3.0, 4.0, 5.0],
+    "mixed": [1, "1", 1.0, None, [1, 2], {"k": "v"}, False],
+    "surrogates": ["\udcff name", "plain", None, "a", "b", "c", "d"],
+}
+
+
+@pytest.mark.parametrize("block", [3, 10_000], ids=["in blocks of 3 rows", "one block"])
+def test_objects_match_the_json_of_their_dicts(monkeypatch: pytest.MonkeyPatch, block: int) -> None:
+    monkeypatch.setattr(output, "BLOCK", block)
+    names = list(COLUMNS)
+    rows = list(zip(*COLUMNS.values(), strict=True))
+    objects = list(json_objects(names, list(COLUMNS.values())))
+    assert len(objects) == len(rows)
+    for text, row in zip(objects, rows, strict=True):
+        # the same text json writes (surrogates kept), so the same values back
+        expected = json.dumps(dict(zip(names, row, strict=True)), ensure_ascii=False)
+        assert json.loads(text) == json.loads(expected)
+        assert text == json.dumps(
+            dict(zip(names, row, strict=True)), ensure_ascii=False, separators=(",", ":")
+        )
+
+
+def test_no_rows_and_one_row() -> None:
+    assert list(json_objects(["a", "b"], [[], []])) == []
+    assert list(json_objects(["a", "b"], [[None], ["x"]])) == ['{"a":null,"b":"x"}']
+    # every column the same in every row: still one object per row, no more
+    assert list(json_objects(["a", "b"], [["x"] * 3, [None] * 3])) == ['{"a":"x","b":null}'] * 3
+    with pytest.raises(ValueError, match="different lengths"):
+        json_objects(["a", "b"], [[1, 2], [1]])
+
+
+def test_a_streamed_document_is_the_same_with_encoded_objects() -> None:
+    names = ["text", "floats", "bools"]
+    columns = [COLUMNS[n][:6] for n in names]
+    dicts = (dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True))
+    found = []
+    for items in (dicts, json_objects(names, columns)):
+        out = io.StringIO()
+        with redirect_stdout(out):
+            print_json_streamed({"before": 1, "items": items, "after": [2]})
+        found.append(out.getvalue())
+    assert found[0] == found[1]
+    assert json.loads(found[1])["items"][5] == {"text": None, "floats": 1e16, "bools": True}
+
+
+@pytest.mark.parametrize("warm", [False, True])
+def test_the_tasks_of_a_report_encode_as_their_dicts(tmp_path: Path, warm: bool) -> None:
+    root, tasks = study_of_commands(tmp_path, {f"t{i}": "true" for i in range(5)})
+    for code, task in enumerate(tasks[:3]):  # ended (0: success, else failed), two idle
+        record = {"time": 1733171234.5 + code, "exit_code": code, "started_at": 1733171200.25}
+        (task / SETTINGS.ENDED_FILE).write_text(json.dumps({**record, "host": "node-é"}))
+    report = collect(root)
+    assert sorted(report.columns["state"]) == ["failed", "failed", "idle", "idle", "success"]
+    if warm:  # columns read from the index file, each decoded when first used
+        report = collect(root)
+        assert report.source == "index"
+    rows = report.path_order()
+    texts = list(json_objects(*report.dict_columns(rows)))
+    dicts = list(report.dicts(rows))
+    assert len(texts) == len(report) == 5
+    for text, data in zip(texts, dicts, strict=True):
+        assert json.loads(text) == {**data, "run_seconds": json.loads(text)["run_seconds"]}
+        assert list(json.loads(text)) == list(data)

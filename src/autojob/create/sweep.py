@@ -32,8 +32,9 @@ from autojob import SETTINGS
 from autojob.bases.input_files import InputFile
 from autojob.bases.task_base import TaskBase
 from autojob.errors import AutojobError, InputError
-from autojob.store.atomic import read_json_object, read_json_object_if_file
+from autojob.store.atomic import read_json_object_if_file
 from autojob.store.input_files import check_input_files
+from autojob.store.json_stream import object_head
 from autojob.store.names import render_template, template_fields
 from autojob.store.task_lock import task_lock
 from autojob.store.workflow import has_workflow, load_workflow, save_workflow
@@ -502,7 +503,7 @@ def _grow(
     The combinations are taken one at a time; the study's are known by an
     8-byte digest each (:class:`CombinationKeys`).
     """
-    data = read_json_object(study_dir / SETTINGS.STUDY_METADATA_FILE)
+    data = object_head(study_dir / SETTINGS.STUDY_METADATA_FILE, "task_groups").members
     if data.get("name") != spec.name:
         raise InputError(
             f"the study there is named {data.get('name')!r}, not {spec.name!r}",
@@ -511,7 +512,6 @@ def _grow(
             hint="give the spec the study's name, or write it elsewhere (--dest)",
         )
     study_id = data.get("study_id")
-    del data  # its list of task groups: not kept while the groups are written
     have = existing_combinations(study_dir, spec)
     workflow, added_steps = _merged_workflow(spec, study_dir)
     names, there = spec.names(), [0]

@@ -40,7 +40,7 @@ from autojob.store.task_lock import task_lock
 from autojob.store.workflow import has_workflow, load_workflow, save_workflow
 from autojob.store.write import stream_task_groups, write_study
 from autojob.study import Study
-from autojob.sweep import SpecKeyError, SweepSpec, build_study, step_id, sweep_groups
+from autojob.sweep import SHARE_LISTS, SpecKeyError, SweepSpec, build_study, step_id, sweep_groups
 from autojob.task_group import TaskGroup
 from autojob.workflow import Workflow, WorkflowGraph, split_set_path
 
@@ -86,22 +86,43 @@ def _key_parts(text: str) -> tuple[str, ...]:
     return (*parts, current.strip())
 
 
+def _stripped_lines(text: str) -> Iterator[tuple[int, int, int]]:
+    """Each line's number (1-based) and bounds without the white space around it.
+
+    Bounds, not slices: a spec's long list of values, one line of megabytes,
+    is never copied.
+    """
+    start, number, size = 0, 0, len(text)
+    while start < size:
+        number += 1
+        end = text.find("\n", start)
+        end = size if end < 0 else end
+        first, last = start, end
+        while first < last and text[first].isspace():
+            first += 1
+        while last > first and text[last - 1].isspace():
+            last -= 1
+        yield number, first, last
+        start = end + 1
+
+
 def toml_key_lines(text: str) -> dict[Loc, int]:
     """The first line (1-based) of every table and key of a TOML document."""
     lines: dict[Loc, int] = {}
     table: Loc = ()
     arrays: dict[Loc, int] = {}
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if line.startswith("[["):
-            key = _key_parts(line[2 : line.find("]]")])
+    for number, first, last in _stripped_lines(text):
+        if text.startswith("[[", first, last):
+            close = text.find("]]", first, last)
+            key = _key_parts(text[first + 2 : close if close >= 0 else last - 1])
             arrays[key] = arrays.get(key, -1) + 1
             table = (*key, arrays[key])
             lines.setdefault(key, number)
-        elif line.startswith("["):
-            table = _key_parts(line[1 : line.find("]")])
-        elif "=" in line and not line.startswith("#"):
-            lines.setdefault((*table, *_key_parts(line.split("=", 1)[0])), number)
+        elif text.startswith("[", first, last):
+            close = text.find("]", first, last)
+            table = _key_parts(text[first + 1 : close if close >= 0 else last - 1])
+        elif (equals := text.find("=", first, last)) >= 0 and not text.startswith("#", first):
+            lines.setdefault((*table, *_key_parts(text[first:equals])), number)
             continue
         else:
             continue
@@ -163,7 +184,7 @@ def parse_spec(text: str, path: Path) -> SweepSpec:
     if not isinstance(data, dict):
         raise InputError("a sweep spec must be a table of keys", path=path)
     try:
-        return SweepSpec.model_validate(data)
+        return SweepSpec.model_validate(data, context={SHARE_LISTS: True})
     except ValidationError as exc:
         error = exc.errors()[0]
         loc: Loc = tuple(p for p in error["loc"] if isinstance(p, str | int))
@@ -292,7 +313,7 @@ class CombinationKeys:
     """
 
     def __init__(self) -> None:
-        self._slots = array("Q", bytes(8 * 1024))
+        self._slots = array("Q", [0]) * 1024
         self._count = 0
 
     @staticmethod
@@ -316,7 +337,7 @@ class CombinationKeys:
         self._slots[index] = digest
         self._count += 1
         if 2 * self._count > len(self._slots):  # keep the table at most half full
-            old, self._slots = self._slots, array("Q", bytes(16 * len(self._slots)))
+            old, self._slots = self._slots, array("Q", [0]) * (2 * len(self._slots))
             for value in old:
                 if value:
                     self._slots[self._slot(value)] = value

@@ -31,6 +31,8 @@ __all__ = ["ObjectHead", "list_items", "object_head"]
 _CHUNK = 1 << 16
 _DECODER = json.JSONDecoder()
 _SPACE = re.compile(r"[ \t\n\r]*")
+#: what may follow a value in valid JSON
+_AFTER = frozenset(" \t\n\r,:]}")
 
 
 class _MalformedError(Exception):
@@ -89,7 +91,8 @@ class _Text:
                 if not self.more():
                     raise _MalformedError from None
                 continue
-            if end < len(self.text) or not self.more():  # a number may go on
+            # what follows must end the value (a number cut by a chunk may go on)
+            if (end < len(self.text) and self.text[end] in _AFTER) or not self.more():
                 self.pos = end
                 return value
 

@@ -248,8 +248,9 @@ def remove_abandoned_stages(dest: Path) -> None:
     A writer killed before it published leaves its hidden staging directory
     (named after its host and pid); nothing in it was ever visible.
     """
-    try:
-        names = [n for n in os.listdir(dest) if n.startswith(STAGING_PREFIX)]
+    try:  # scanned, not listed: a study of a million groups is not held as names
+        with os.scandir(dest) as entries:
+            names = [e.name for e in entries if e.name.startswith(STAGING_PREFIX)]
     except OSError:
         return
     for name in names:

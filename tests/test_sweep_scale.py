@@ -183,3 +183,12 @@ def test_a_parsed_spec_holds_its_lists_once(
     assert (
         SweepSpec(name="s", command="echo {x}", parameters=given).parameters["x"] is not given["x"]
     )
+
+
+def test_combination_keys_sized_for_the_keys_expected_do_not_grow() -> None:
+    keys = CombinationKeys(expected=3000)
+    table = keys._slots
+    for i in range(3000):
+        keys.add(json.dumps([i]))
+    assert keys._slots is table and len(keys) == 3000  # no copy made while filling
+    assert all(json.dumps([i]) in keys for i in range(3000))

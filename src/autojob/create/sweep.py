@@ -312,8 +312,12 @@ class CombinationKeys:
     n²/2⁶⁵ (3e-8 for a million): the one would be taken for the other.
     """
 
-    def __init__(self) -> None:
-        self._slots = array("Q", [0]) * 1024
+    def __init__(self, expected: int = 0) -> None:
+        """An empty set, sized to take ``expected`` keys without growing (a hint)."""
+        size = 1024
+        while size < 2 * expected:
+            size *= 2
+        self._slots = array("Q", [0]) * size
         self._count = 0
 
     @staticmethod
@@ -360,7 +364,8 @@ def existing_combinations(study_dir: Path, spec: SweepSpec) -> CombinationKeys:
     the values its tasks' ``inputs.json`` hold at the parameters' paths.
     """
     names = spec.names()
-    keys = CombinationKeys()
+    listed = object_head(study_dir / SETTINGS.STUDY_METADATA_FILE, "task_groups").count
+    keys = CombinationKeys(expected=listed)  # not doubled (and copied) as it fills
     for entry in os.scandir(study_dir):
         meta = os.path.join(entry.path, SETTINGS.TASK_GROUP_METADATA_FILE)
         if not entry.is_dir(follow_symlinks=False):

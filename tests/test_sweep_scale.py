@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import tomllib
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +25,7 @@ from autojob.cli.app import cli
 from autojob.create import sweep as create_sweep
 from autojob.create.sweep import SAMPLE, CombinationKeys, load_spec, sweep_into
 from autojob.errors import AutojobError
+from autojob.store import atomic
 from autojob.store.names import STAGING_PREFIX
 from autojob.study import Study
 from autojob.sweep import SweepSpec
@@ -132,3 +134,61 @@ def test_combination_keys_hold_each_key_once() -> None:
     assert all(json.dumps([i]) in keys for i in range(5000))
     assert not any(json.dumps([i]) in keys for i in range(5000, 6000))
     assert 7 not in keys
+
+
+def test_growing_a_study_never_holds_its_list_of_task_groups(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``study.json`` is read a piece at a time: never parsed whole, its old ids copied."""
+    (tmp_path / "spec.toml").write_text(spec_text(40))
+    study = sweep_into(load_spec(tmp_path / "spec.toml"), tmp_path).path
+    meta = study / SETTINGS.STUDY_METADATA_FILE
+    before = json.loads(meta.read_text())
+    parsed: list[str] = []
+    real = atomic.parse_json_object
+
+    def watched(raw: bytes, path: str | Path) -> dict[str, Any]:
+        parsed.append(os.path.basename(path))
+        return real(raw, path)
+
+    monkeypatch.setattr(atomic, "parse_json_object", watched)
+    (tmp_path / "spec.toml").write_text(spec_text(100))
+    grown = sweep_into(load_spec(tmp_path / "spec.toml"), tmp_path)
+    assert grown.added == 60 and parsed.count(SETTINGS.TASK_GROUP_METADATA_FILE) >= 40
+    assert SETTINGS.STUDY_METADATA_FILE not in parsed
+    after = json.loads(meta.read_text())
+    assert after["task_groups"][:40] == before["task_groups"] and len(after["task_groups"]) == 100
+    assert {k: v for k, v in after.items() if k != "task_groups"} == {
+        k: v for k, v in before.items() if k != "task_groups"
+    }
+    assert list(after) == list(before)  # the members in their place
+
+
+def test_a_parsed_spec_holds_its_lists_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lists a spec's TOML gives are the spec's own: not copied by validation."""
+    made: list[dict[str, Any]] = []
+    real = tomllib.loads
+
+    def kept(text: str) -> dict[str, Any]:
+        made.append(real(text))
+        return made[-1]
+
+    monkeypatch.setattr(tomllib, "loads", kept)
+    (tmp_path / "spec.toml").write_text(spec_text(50))
+    spec = load_spec(tmp_path / "spec.toml")
+    assert spec.parameters["x"] is made[0]["parameters"]["x"]
+    given = {"x": list(range(3))}  # a spec built in code validates (copies) as any model
+    assert (
+        SweepSpec(name="s", command="echo {x}", parameters=given).parameters["x"] is not given["x"]
+    )
+
+
+def test_combination_keys_sized_for_the_keys_expected_do_not_grow() -> None:
+    keys = CombinationKeys(expected=3000)
+    table = keys._slots
+    for i in range(3000):
+        keys.add(json.dumps([i]))
+    assert keys._slots is table and len(keys) == 3000  # no copy made while filling
+    assert all(json.dumps([i]) in keys for i in range(3000))

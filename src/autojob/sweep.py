@@ -22,7 +22,6 @@ spec can tell which combinations exist.
 
 from __future__ import annotations
 
-import itertools
 import shlex
 import string
 import uuid
@@ -36,6 +35,8 @@ from pydantic import (
     Field,
     PrivateAttr,
     ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
     field_validator,
     model_validator,
 )
@@ -58,6 +59,7 @@ from autojob.workflow import (
 )
 
 __all__ = [
+    "SHARE_LISTS",
     "STEP_NAMESPACE",
     "SpecFile",
     "SpecKeyError",
@@ -180,6 +182,18 @@ class SweepStep(BaseModel):
         )
 
 
+#: a validation context key: take the lists of ``parameters`` and ``zip`` as
+#: they are (``SweepSpec.model_validate(data, context={SHARE_LISTS: True})``)
+SHARE_LISTS = "share_lists"
+
+
+def _plain_lists(value: Any) -> bool:
+    """Whether ``value`` is a dict of lists by name, as validation would give it."""
+    return isinstance(value, dict) and all(
+        isinstance(k, str) and type(v) is list for k, v in value.items()
+    )
+
+
 class SweepSpec(BaseModel):
     """A study specification: what ``autojob sweep SPEC`` reads (TOML or YAML)."""
 
@@ -204,14 +218,26 @@ class SweepSpec(BaseModel):
     _base: Path | None = PrivateAttr(default=None)
     _structure_paths: dict[str, Path] | None = PrivateAttr(default=None)
 
-    @field_validator("parameters", "zip")
+    @field_validator("parameters", "zip", mode="wrap")
     @classmethod
-    def _no_empty_list(cls, value: dict[str, list[Any]], info: Any) -> dict[str, list[Any]]:
-        for key, values in value.items():
+    def _lists_of_values(
+        cls, value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+    ) -> dict[str, list[Any]]:
+        """Refuse an empty list of values; with :data:`SHARE_LISTS`, keep the lists given.
+
+        A spec just parsed (``parse_spec``) gives lists nothing else holds: they
+        are taken as they are, not copied, so a long list is held once.
+        """
+        shared = isinstance(info.context, dict) and info.context.get(SHARE_LISTS)
+        if shared and _plain_lists(value):
+            checked: dict[str, list[Any]] = dict(value)
+        else:
+            checked = handler(value)
+        for key, values in checked.items():
             if not values:
                 msg = "an empty list of values gives an empty sweep"
-                raise SpecKeyError(msg, info.field_name, key)
-        return value
+                raise SpecKeyError(msg, info.field_name or "parameters", key)
+        return checked
 
     @model_validator(mode="after")
     def _a_sweep(self) -> Self:
@@ -382,7 +408,7 @@ class SweepSpec(BaseModel):
         ] or [{}]
         names: list[str | None] = [*self.structure_paths()] if self.structures else [None]
         for name in names:
-            for values in itertools.product(*self.parameters.values()):
+            for values in _product(list(self.parameters.values())):
                 first = dict(zip(self.parameters, values, strict=True))
                 for second in zipped:
                     both = {**first, **second}
@@ -449,6 +475,17 @@ class SweepSpec(BaseModel):
                 node = node.setdefault(part, {})
             node[last] = value
         return sections
+
+
+def _product(lists: list[list[Any]]) -> Iterator[tuple[Any, ...]]:
+    """``itertools.product(*lists)``, without the copy of every list it makes first."""
+    if not lists:
+        yield ()
+        return
+    first, rest = lists[0], lists[1:]
+    for value in first:
+        for tail in _product(rest):
+            yield (value, *tail)
 
 
 def build_study(

@@ -32,14 +32,15 @@ from autojob import SETTINGS
 from autojob.bases.input_files import InputFile
 from autojob.bases.task_base import TaskBase
 from autojob.errors import AutojobError, InputError
-from autojob.store.atomic import read_json_object, read_json_object_if_file
+from autojob.store.atomic import read_json_object_if_file
 from autojob.store.input_files import check_input_files
+from autojob.store.json_stream import object_head
 from autojob.store.names import render_template, template_fields
 from autojob.store.task_lock import task_lock
 from autojob.store.workflow import has_workflow, load_workflow, save_workflow
 from autojob.store.write import stream_task_groups, write_study
 from autojob.study import Study
-from autojob.sweep import SpecKeyError, SweepSpec, build_study, step_id, sweep_groups
+from autojob.sweep import SHARE_LISTS, SpecKeyError, SweepSpec, build_study, step_id, sweep_groups
 from autojob.task_group import TaskGroup
 from autojob.workflow import Workflow, WorkflowGraph, split_set_path
 
@@ -85,22 +86,43 @@ def _key_parts(text: str) -> tuple[str, ...]:
     return (*parts, current.strip())
 
 
+def _stripped_lines(text: str) -> Iterator[tuple[int, int, int]]:
+    """Each line's number (1-based) and bounds without the white space around it.
+
+    Bounds, not slices: a spec's long list of values, one line of megabytes,
+    is never copied.
+    """
+    start, number, size = 0, 0, len(text)
+    while start < size:
+        number += 1
+        end = text.find("\n", start)
+        end = size if end < 0 else end
+        first, last = start, end
+        while first < last and text[first].isspace():
+            first += 1
+        while last > first and text[last - 1].isspace():
+            last -= 1
+        yield number, first, last
+        start = end + 1
+
+
 def toml_key_lines(text: str) -> dict[Loc, int]:
     """The first line (1-based) of every table and key of a TOML document."""
     lines: dict[Loc, int] = {}
     table: Loc = ()
     arrays: dict[Loc, int] = {}
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if line.startswith("[["):
-            key = _key_parts(line[2 : line.find("]]")])
+    for number, first, last in _stripped_lines(text):
+        if text.startswith("[[", first, last):
+            close = text.find("]]", first, last)
+            key = _key_parts(text[first + 2 : close if close >= 0 else last - 1])
             arrays[key] = arrays.get(key, -1) + 1
             table = (*key, arrays[key])
             lines.setdefault(key, number)
-        elif line.startswith("["):
-            table = _key_parts(line[1 : line.find("]")])
-        elif "=" in line and not line.startswith("#"):
-            lines.setdefault((*table, *_key_parts(line.split("=", 1)[0])), number)
+        elif text.startswith("[", first, last):
+            close = text.find("]", first, last)
+            table = _key_parts(text[first + 1 : close if close >= 0 else last - 1])
+        elif (equals := text.find("=", first, last)) >= 0 and not text.startswith("#", first):
+            lines.setdefault((*table, *_key_parts(text[first:equals])), number)
             continue
         else:
             continue
@@ -162,7 +184,7 @@ def parse_spec(text: str, path: Path) -> SweepSpec:
     if not isinstance(data, dict):
         raise InputError("a sweep spec must be a table of keys", path=path)
     try:
-        return SweepSpec.model_validate(data)
+        return SweepSpec.model_validate(data, context={SHARE_LISTS: True})
     except ValidationError as exc:
         error = exc.errors()[0]
         loc: Loc = tuple(p for p in error["loc"] if isinstance(p, str | int))
@@ -290,8 +312,12 @@ class CombinationKeys:
     n²/2⁶⁵ (3e-8 for a million): the one would be taken for the other.
     """
 
-    def __init__(self) -> None:
-        self._slots = array("Q", bytes(8 * 1024))
+    def __init__(self, expected: int = 0) -> None:
+        """An empty set, sized to take ``expected`` keys without growing (a hint)."""
+        size = 1024
+        while size < 2 * expected:
+            size *= 2
+        self._slots = array("Q", [0]) * size
         self._count = 0
 
     @staticmethod
@@ -315,7 +341,7 @@ class CombinationKeys:
         self._slots[index] = digest
         self._count += 1
         if 2 * self._count > len(self._slots):  # keep the table at most half full
-            old, self._slots = self._slots, array("Q", bytes(16 * len(self._slots)))
+            old, self._slots = self._slots, array("Q", [0]) * (2 * len(self._slots))
             for value in old:
                 if value:
                     self._slots[self._slot(value)] = value
@@ -338,7 +364,8 @@ def existing_combinations(study_dir: Path, spec: SweepSpec) -> CombinationKeys:
     the values its tasks' ``inputs.json`` hold at the parameters' paths.
     """
     names = spec.names()
-    keys = CombinationKeys()
+    listed = object_head(study_dir / SETTINGS.STUDY_METADATA_FILE, "task_groups").count
+    keys = CombinationKeys(expected=listed)  # not doubled (and copied) as it fills
     for entry in os.scandir(study_dir):
         meta = os.path.join(entry.path, SETTINGS.TASK_GROUP_METADATA_FILE)
         if not entry.is_dir(follow_symlinks=False):
@@ -502,7 +529,7 @@ def _grow(
     The combinations are taken one at a time; the study's are known by an
     8-byte digest each (:class:`CombinationKeys`).
     """
-    data = read_json_object(study_dir / SETTINGS.STUDY_METADATA_FILE)
+    data = object_head(study_dir / SETTINGS.STUDY_METADATA_FILE, "task_groups").members
     if data.get("name") != spec.name:
         raise InputError(
             f"the study there is named {data.get('name')!r}, not {spec.name!r}",
@@ -511,7 +538,6 @@ def _grow(
             hint="give the spec the study's name, or write it elsewhere (--dest)",
         )
     study_id = data.get("study_id")
-    del data  # its list of task groups: not kept while the groups are written
     have = existing_combinations(study_dir, spec)
     workflow, added_steps = _merged_workflow(spec, study_dir)
     names, there = spec.names(), [0]

@@ -31,8 +31,9 @@ from typing import Any
 
 from autojob import SETTINGS
 from autojob.errors import AutojobError, MetadataError
-from autojob.store.atomic import AtomicFile, dump_json, locked, read_json_object, register_children
+from autojob.store.atomic import AtomicFile, dump_json, locked, register_children
 from autojob.store.completed_tasks import append_lines
+from autojob.store.json_stream import list_items, object_head
 
 __all__ = [
     "DIRECT_BYTES",
@@ -132,17 +133,18 @@ def list_many_task_groups(study_dir: Path, ids: Iterable[str]) -> None:
     """List many new task groups (in place already) in ``study.json``, in one rewrite.
 
     The ids already listed and the pending ones come first, then ``ids``,
-    written as they come: memory holds the study's old list, never the new
-    one. The pending file is removed afterwards.
+    written as they come. The old list is read from ``study.json`` one id at
+    a time as it is copied (:mod:`~autojob.store.json_stream`): memory holds
+    neither list, only the pending ids (at most :data:`SHARE` of the file).
+    The pending file is removed afterwards.
 
     Raises:
         MetadataError: ``study.json`` is broken or its ``task_groups`` is not a list.
     """
     study_meta = study_dir / SETTINGS.STUDY_METADATA_FILE
     with locked(study_meta):
-        data = read_json_object(study_meta)
-        old = data.get("task_groups", [])
-        if not isinstance(old, list):
+        head = object_head(study_meta, "task_groups")
+        if "task_groups" in head.members and head.occurrence is None:
             raise MetadataError(
                 "is not a list",
                 path=study_meta,
@@ -152,8 +154,9 @@ def list_many_task_groups(study_dir: Path, ids: Iterable[str]) -> None:
         waiting = dict.fromkeys(pending_task_groups(study_dir))
 
         def every() -> Iterator[str]:
-            for ident in old:
-                waiting.pop(ident, None)
+            for ident in list_items(study_meta, head):
+                if waiting:
+                    waiting.pop(ident, None)
                 yield ident
             yield from list(waiting)
             yield from ids
@@ -161,7 +164,10 @@ def list_many_task_groups(study_dir: Path, ids: Iterable[str]) -> None:
         try:
             with AtomicFile(study_meta) as out:
                 write_listing(
-                    lambda text: out.write(text.encode("utf-8")), study_meta, data, every()
+                    lambda text: out.write(text.encode("utf-8")),
+                    study_meta,
+                    head.members,
+                    every(),
                 )
         except OSError as exc:
             raise AutojobError(

@@ -44,6 +44,7 @@ from autojob.store.atomic import (
 )
 from autojob.store.input_files import check_input_files, place_input_files
 from autojob.store.journal import note_changed
+from autojob.store.json_stream import object_head
 from autojob.store.load import read_inputs_sections
 from autojob.store.names import STAGING_PREFIX, NameBook, check_dest, check_task_file
 from autojob.store.paths import carry_over, relative_inside
@@ -247,8 +248,9 @@ def remove_abandoned_stages(dest: Path) -> None:
     A writer killed before it published leaves its hidden staging directory
     (named after its host and pid); nothing in it was ever visible.
     """
-    try:
-        names = [n for n in os.listdir(dest) if n.startswith(STAGING_PREFIX)]
+    try:  # scanned, not listed: a study of a million groups is not held as names
+        with os.scandir(dest) as entries:
+            names = [e.name for e in entries if e.name.startswith(STAGING_PREFIX)]
     except OSError:
         return
     for name in names:
@@ -760,9 +762,8 @@ def stream_task_groups(
     name another writer took meanwhile is refused (``TreeError``) after those
     before it are listed.
     """
-    head = read_json_object(study_dir / SETTINGS.STUDY_METADATA_FILE)
+    head = object_head(study_dir / SETTINGS.STUDY_METADATA_FILE, "task_groups").members
     ids = (head.get("study_id"), head.get("study_group_id"))
-    del head  # its list of task groups: not kept while the groups are written
     files_of = _files_of(files)
     with _staging(study_dir) as stage, _IdSpool(os.fspath(stage)) as spool:
         names = NameBook(stage, empty=True, on_disk=True, also=study_dir)

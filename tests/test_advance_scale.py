@@ -20,10 +20,11 @@ from typing import Any
 
 import pytest
 
+import autojob.next.advance as advance_module
 from autojob import SETTINGS
 from autojob.create.sweep import write_sweep
 from autojob.next.advance import advance
-from autojob.store import atomic, study_list
+from autojob.store import atomic, study_list, walk
 from autojob.store.completed_tasks import append_record, in_record, read_record
 from autojob.study import Study
 from autojob.sweep import SweepSpec, SweepStep
@@ -31,24 +32,27 @@ from autojob.sweep import SweepSpec, SweepStep
 from .crash_helpers import assert_files_parse, fork_and_kill, full_duration, trials
 
 
-def step(name: str) -> SweepStep:
+def step(name: str, progression: str = "independent") -> SweepStep:
     return SweepStep.model_validate(
         {
             "name": name,
             "after": ["sweep"],
+            "progression": progression,
             "set": {"command": f"echo {name}"},
             "references": [{"set_path": "value", "get_path": "outputs.value"}],
         }
     )
 
 
-def finished_sweep(dest: Path, n: int, steps: tuple[str, ...] = ("double",)) -> Path:
+def finished_sweep(
+    dest: Path, n: int, steps: tuple[str, ...] = ("double",), progression: str = "independent"
+) -> Path:
     """A study of ``n`` sweep tasks that succeeded (outputs written), then ``steps``."""
     spec = SweepSpec(
         name="s",
         command="true",
         parameters={"x": list(range(n))},
-        steps=[step(name) for name in steps],
+        steps=[step(name, progression) for name in steps],
     )
     study = write_sweep(spec, dest)[1]
     for i, task in enumerate(sweep_tasks(study)):
@@ -142,6 +146,113 @@ def test_the_record_is_searched_by_whole_lines(tmp_path: Path) -> None:
     assert not in_record(tmp_path, "j1")  # a prefix of a recorded id
     assert not in_record(tmp_path, "j99")  # a line being written is not read
     assert not in_record(tmp_path / "none", "j10")
+
+
+# -- a dependent step waiting on every task ----------------------------------------------
+
+
+@pytest.fixture
+def study_listings(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The directories advance lists, as it lists them."""
+    seen: list[str] = []
+    real = walk.list_directory
+
+    def counted(top: str, **kwargs: Any) -> Any:
+        seen.append(os.path.normpath(top))
+        return real(top, **kwargs)
+
+    monkeypatch.setattr(advance_module, "list_directory", counted)
+    return seen
+
+
+def waiting_hints(study: Path) -> dict[str, Any]:
+    path = study / advance_module.WAITING_FILE
+    return dict(json.loads(path.read_text())) if path.exists() else {}
+
+
+def advance_waiting(study: Path, tasks: list[Path]) -> list[Path]:
+    """Advance from each task in turn: the total is made by the last, and only then."""
+    made: list[Path] = []
+    for number, task in enumerate(tasks, 1):
+        result = advance(task)
+        made.extend(result.created)
+        if number < len(tasks):
+            assert not result.created and result.waiting, f"made before task {number}"
+    return made
+
+
+@pytest.mark.parametrize("order", ["ascending", "shuffled", "descending"])
+def test_a_dependent_step_does_not_list_the_study_at_each_advance(
+    tmp_path: Path, study_listings: list[str], order: str
+) -> None:
+    n = 120
+    study = finished_sweep(tmp_path, n, steps=("total",), progression="dependent")
+    tasks = sorted(sweep_tasks(study), key=lambda t: t.parent.name)
+    if order == "shuffled":
+        random.Random(7).shuffle(tasks)
+    elif order == "descending":
+        tasks.reverse()
+    made = advance_waiting(study, tasks)
+    assert [p.parent.name for p in made] == ["total"]
+    assert json.loads((made[0] / SETTINGS.INPUTS_FILE).read_text())["task_inputs"]["value"] == (
+        list(range(n))
+    )
+    of_study = study_listings.count(os.path.normpath(study))
+    # the group found not done is remembered and checked first; the study is listed again
+    # only when that group is done: once or twice in name order, about ln(n) times shuffled;
+    # in the reverse of name order the group found is always the next to finish
+    bound = {"ascending": 3, "shuffled": 20, "descending": n + 1}[order]
+    assert of_study <= bound, f"the study listed {of_study} times for {n} advances"
+    if order != "descending":
+        assert of_study < n // 4
+    assert (
+        not (study / advance_module.WAITING_FILE).exists()
+        or json.loads((study / advance_module.WAITING_FILE).read_text()) == {}
+    )
+
+
+@pytest.mark.parametrize(
+    "hint",
+    [
+        "not json",
+        '["a list"]',
+        '{"STEP": "../outside"}',
+        '{"STEP": "missing-group"}',
+        '{"STEP": 3}',
+        '{"STEP": "x-0"}',  # a group whose task is done: the hint is stale
+        '{"STEP": ".autojob"}',
+        '{"STEP": ""}',
+    ],
+)
+def test_a_wrong_waiting_hint_changes_nothing(tmp_path: Path, hint: str) -> None:
+    n = 6
+    study = finished_sweep(tmp_path, n, steps=("total",), progression="dependent")
+    tasks = sorted(sweep_tasks(study), key=lambda t: t.parent.name)
+    advance(tasks[0])
+    (step_id,) = waiting_hints(study)  # the dependent step's id
+    for task in tasks[1:]:
+        (study / advance_module.WAITING_FILE).write_text(hint.replace("STEP", step_id))
+        result = advance(task)
+        if task != tasks[-1]:
+            assert not result.created and result.waiting
+    assert [p.parent.name for p in result.created] == ["total"]
+    assert not (tmp_path.parent / "outside").exists()
+
+
+def test_a_hint_naming_an_undone_group_keeps_the_step_waiting(tmp_path: Path) -> None:
+    study = finished_sweep(tmp_path, 4, steps=("total",), progression="dependent")
+    tasks = sorted(sweep_tasks(study), key=lambda t: t.parent.name)
+    for task in tasks[:3]:
+        advance(task)
+    assert list(waiting_hints(study).values()) == [tasks[3].parent.name]
+    assert len(Study.from_directory(study, strict_mode=True).task_groups) == 4  # not a group
+    # a task of that group recorded by hand: the hint is checked, found stale, and the step
+    # is made by the next advance, though nothing else changed
+    append_record(
+        study, json.loads((tasks[3] / SETTINGS.TASK_METADATA_FILE).read_text())["task_id"]
+    )
+    result = advance(tasks[0])
+    assert [p.parent.name for p in result.created] == ["total"]
 
 
 # -- killed mid-advance ------------------------------------------------------------------

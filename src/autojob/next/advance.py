@@ -17,13 +17,14 @@ at once, creates each task group once.
 
 An advance costs time in what it reads and writes, not in the size of the
 study: the record is searched, not parsed (it is read whole only for a
-dependent step); each new task group appears complete or not at all, and all
-those of one advance are listed in ``study.json`` together
-(:mod:`autojob.store.study_list`: a large study's list is rewritten only once
-its pending ids reach a share of it); staging directories left by dead writers
-are looked for when the list is rewritten. A crash mid-advance leaves the task
-recorded and some of its next task groups made: running advance again makes
-the others.
+dependent step, when the task group it last found not done, kept in
+``record.waiting``, is done: see :data:`WAITING_FILE`); each new task group
+appears complete or not at all, and all those of one advance are listed in
+``study.json`` together (:mod:`autojob.store.study_list`: a large study's list
+is rewritten only once its pending ids reach a share of it); staging
+directories left by dead writers are looked for when the list is rewritten. A
+crash mid-advance leaves the task recorded and some of its next task groups
+made: running advance again makes the others.
 """
 
 from __future__ import annotations
@@ -41,15 +42,21 @@ from pydantic import ValidationError
 
 from autojob import SETTINGS
 from autojob.bases.task_base import TaskBase
-from autojob.errors import InputError, MetadataError
+from autojob.errors import AutojobError, InputError, MetadataError
 from autojob.next.restart import check_not_stopped
 from autojob.plugins import get_task_class
-from autojob.store.atomic import locked, read_json_object
+from autojob.store.atomic import (
+    dump_json,
+    locked,
+    read_json_object,
+    read_json_object_if_file,
+    write_atomic,
+)
 from autojob.store.completed_tasks import append_record, in_record, read_record
 from autojob.store.load import read_inputs_sections
 from autojob.store.state import State, read_state
 from autojob.store.study_list import list_task_groups
-from autojob.store.walk import is_task_path, list_directory
+from autojob.store.walk import is_task_path, list_directory, skipped_prefixes
 from autojob.store.workflow import has_workflow, load_workflow
 from autojob.store.write import remove_abandoned_stages, write_task_group
 from autojob.task_group import TaskGroup
@@ -66,6 +73,12 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+#: beside ``record.txt``: per dependent step, the task group its last search
+#: found not done (``{step_id: group directory name}``). It is a hint, checked
+#: before it is trusted, so that a step waiting on N tasks does not list the
+#: study at each of their N advances; deleting it loses nothing.
+WAITING_FILE = "record.waiting"
 
 
 @dataclass
@@ -173,6 +186,58 @@ def _an_undone_group(
         if info.step in steps and info.recorded(record) is None:
             return info
     return None
+
+
+def _waiting_hints(study_dir: Path) -> dict[str, Any]:
+    """The hint file's steps and groups; an unreadable or odd file is no hint."""
+    try:
+        data = read_json_object_if_file(study_dir / WAITING_FILE)
+    except AutojobError:
+        return {}
+    return data or {}
+
+
+def _still_undone(
+    study_dir: Path, step_id: str, steps: set[str], default_step: str | None
+) -> GroupInfo | None:
+    """The group the last search found not done for ``step_id``, if it still is.
+
+    Only a positive answer is trusted, and only after checking it: the group
+    exists, belongs to one of ``steps`` and none of its attempts is in the
+    record (searched, not read into a set). Anything else sends the caller to
+    the full search.
+    """
+    name = _waiting_hints(study_dir).get(step_id)
+    if not isinstance(name, str) or not name or name != os.path.basename(name):
+        return None
+    folder = os.path.join(study_dir, name)
+    if name.startswith(skipped_prefixes()) or not os.path.isfile(
+        os.path.join(folder, SETTINGS.TASK_GROUP_METADATA_FILE)
+    ):
+        return None
+    info = _group_info(folder, default_step)
+    if info.step not in steps or not info.tasks:
+        return None
+    if any(in_record(study_dir, task_id) for task_id, _ in info.tasks):
+        return None
+    return info
+
+
+def _remember_undone(study_dir: Path, step_id: str, undone: GroupInfo | None) -> None:
+    """Keep (or forget) the group found not done, for the next advance of ``step_id``."""
+    hints = _waiting_hints(study_dir)
+    name = undone.path.name if undone is not None else None
+    if hints.get(step_id) == name:
+        return
+    if name is None:
+        hints.pop(step_id, None)
+    else:
+        hints[step_id] = name
+    path = study_dir / WAITING_FILE
+    if hints:
+        write_atomic(path, dump_json(hints))
+    else:
+        path.unlink(missing_ok=True)
 
 
 def _default_step(workflow: Workflow) -> str | None:
@@ -385,14 +450,19 @@ def _advance_step(
         result.existing.extend(made)  # made before: no need to look at the groups
         return
     ancestors = workflow.graph.ancestors(step_id)
-    record = record_of()
-    undone = _an_undone_group(result.study_dir, ancestors, _default_step(workflow), record)
+    default = _default_step(workflow)
+    undone = _still_undone(result.study_dir, step_id, ancestors, default)
+    if undone is None:
+        record = record_of()
+        undone = _an_undone_group(result.study_dir, ancestors, default, record)
+        _remember_undone(result.study_dir, step_id, undone)
     if undone is not None:
         label = workflow.label(undone.step or "")
         result.waiting.append(
             f"{workflow.label(step_id)} waits: step {label}: {undone.path.name} not done"
         )
         return
+    record = record_of()
     groups = study_groups(result.study_dir, _default_step(workflow))
     why = _why_waiting(workflow, step_id, groups, record)
     if why is not None:

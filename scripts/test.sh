@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 # Debian packages some tests use: ShellCheck checks the generated task scripts,
 # Chromium (driven through chromium-driver) opens the HTML report, tmux is the
 # terminal the live view of status --watch is driven in, zsh and fish source the
-# completion scripts of autojob completion
+# completion scripts of autojob completion, Graphviz's dot draws the workflow
+# graph of autojob workflow show --format dot (an example of its help)
 missing=()
 command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
@@ -15,6 +16,7 @@ command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 command -v tmux >/dev/null 2>&1 || missing+=(tmux)
 command -v zsh >/dev/null 2>&1 || missing+=(zsh)
 command -v fish >/dev/null 2>&1 || missing+=(fish)
+command -v dot >/dev/null 2>&1 || missing+=(graphviz)
 if [ "${#missing[@]}" -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         echo "== installing ${missing[*]}"

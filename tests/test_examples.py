@@ -28,6 +28,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -58,6 +59,9 @@ KNOWN_FAILURES: dict[str, str] = {}
 #: what an example may need that a marker gives: conftest.py skips those tests
 #: without their cluster, and fails them under CI
 CLUSTERS = frozenset({"slurm", "sge"})
+#: what an example may need that scripts/test.sh installs (Debian packages), by the
+#: command it needs: run where it is installed, skipped elsewhere, failed under CI
+INSTALLED = {"graphviz": "dot"}
 
 PRELUDE = f"""
 autojob() {{
@@ -254,7 +258,12 @@ def test_example_runs(
     documents: dict[str, Document],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    if example.needs is not None and example.needs not in CLUSTERS:
+    if example.needs in INSTALLED and shutil.which(INSTALLED[example.needs]) is None:
+        problem = f"needs {example.needs} (scripts/test.sh installs it as root)"
+        if os.environ.get("CI"):
+            pytest.fail(problem)
+        pytest.skip(problem)
+    elif example.needs is not None and example.needs not in (CLUSTERS | INSTALLED.keys()):
         pytest.skip(f"needs {example.needs}")
     result = run_through(documents, tmp_path_factory, example)
     assert result.returncode == 0, (

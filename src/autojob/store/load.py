@@ -355,6 +355,8 @@ def _match_children(
     was written, and the writer stopped (or is still busy) before adding it to
     the list, so it belongs here and is no error. Linear in the children.
     """
+    if len(listed) == len(children) and listed == list(children):
+        return list(children.values())  # the common case: found as listed, in that order
     known = set(listed)
     missing = [i for i in listed if i not in children]
     unlisted = [i for i in children if i not in known]

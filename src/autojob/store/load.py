@@ -8,8 +8,12 @@ Loading is linear in the size of the tree and does little besides reading
 the files: paths are joined as strings (``f"{dir}/{name}"``; ``Path`` objects
 and ``os.path.join`` cost more per task than opening a file), each metadata
 file is opened once (a missing one is found by opening it, not by a ``stat``
-first), and the task script is read only where ``inputs.json`` has no
-``scheduler_inputs`` section. Errors still name their files as paths.
+first) and read with ``os.open`` and ``os.read``, each directory of the tree
+above the tasks is opened once and the files inside it (and inside its task
+directories) are opened by name from there, so the kernel does not walk the
+whole path from the root for each file, and the task script is read only
+where ``inputs.json`` has no ``scheduler_inputs`` section. Errors still name
+their files by their full paths.
 """
 
 from __future__ import annotations

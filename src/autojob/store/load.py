@@ -8,17 +8,22 @@ Loading is linear in the size of the tree and does little besides reading
 the files: paths are joined as strings (``f"{dir}/{name}"``; ``Path`` objects
 and ``os.path.join`` cost more per task than opening a file), each metadata
 file is opened once (a missing one is found by opening it, not by a ``stat``
-first), and the task script is read only where ``inputs.json`` has no
-``scheduler_inputs`` section. Errors still name their files as paths.
+first) and read with ``os.open`` and ``os.read``, each directory of the tree
+above the tasks is opened once and the files inside it (and inside its task
+directories) are opened by name from there, so the kernel does not walk the
+whole path from the root for each file, and the task script is read only
+where ``inputs.json`` has no ``scheduler_inputs`` section. Errors still name
+their files by their full paths.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import gc
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -30,9 +35,9 @@ from autojob.errors import AutojobError, MetadataError
 from autojob.plugins import get_task_class
 from autojob.store.atomic import (
     parse_json_object,
-    read_bytes_if_file,
+    read_bytes_if_file_at,
     read_json_object,
-    read_json_object_if_file,
+    read_json_object_at,
 )
 from autojob.store.names import STAGING_PREFIX
 
@@ -53,6 +58,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T", bound=TaskBase)
+C = TypeVar("C")
 
 
 @contextlib.contextmanager
@@ -155,15 +161,27 @@ def _task_class_for(cls: type[T], meta: dict[str, Any], path: str, strict: bool)
 
 def load_task(cls: type[T], src: str | Path, *, strict_mode: bool | None, magic: bool) -> T:
     """Load the task in ``src`` as ``cls`` (or the class it names, if ``magic``)."""
-    return _load_task(cls, os.fspath(src), None, _strict(strict_mode), magic)
+    path = os.fspath(src)
+    return _load_task(cls, path, (None, path), None, _strict(strict_mode), magic)
 
 
-def _load_task(cls: type[T], src: str, raw: bytes | None, strict: bool, magic: bool) -> T:
+def _load_task(
+    cls: type[T],
+    src: str,
+    at: tuple[int | None, str],
+    raw: bytes | None,
+    strict: bool,
+    magic: bool,
+) -> T:
     """Load the task in ``src``; ``raw`` is its metadata file's content if already read.
 
-    Paths stay strings: a tree of N tasks would otherwise build and parse
-    several ``Path`` objects per task, which costs more than reading its files.
+    ``at`` is ``(dir_fd, name)``: ``src`` as opened, the name of the task
+    directory relative to the open directory ``dir_fd`` (its task group's),
+    or ``(None, src)``. Paths stay strings: a tree of N tasks would otherwise
+    build and parse several ``Path`` objects per task, which costs more than
+    reading its files.
     """
+    dir_fd, name = at
     meta_path = f"{src}/{SETTINGS.TASK_METADATA_FILE}"
     if raw is None:
         meta = read_json_object(
@@ -175,13 +193,19 @@ def _load_task(cls: type[T], src: str, raw: bytes | None, strict: bool, magic: b
         meta = parse_json_object(raw, meta_path)
     if magic:
         cls = _task_class_for(cls, meta, meta_path, strict)
-    sections = read_inputs_sections(src)
+    inputs_file, outputs_file = SETTINGS.INPUTS_FILE, SETTINGS.OUTPUTS_FILE
+    inputs_path = f"{src}/{inputs_file}"
+    sections = inputs_sections(
+        read_json_object_at(f"{name}/{inputs_file}", dir_fd, inputs_path), inputs_path
+    )
     if sections.get("scheduler_inputs") is None:
         sections["scheduler_inputs"] = _script_directives(src, sections)
+    outputs_path = f"{src}/{outputs_file}"
+    outputs = read_bytes_if_file_at(f"{name}/{outputs_file}", dir_fd, outputs_path)
     document: dict[str, Any] = {
         **sections,
         "task_metadata": meta,
-        "task_outputs": read_json_object_if_file(f"{src}/{SETTINGS.OUTPUTS_FILE}"),
+        "task_outputs": None if outputs is None else parse_json_object(outputs, outputs_path),
     }
     task = validate_task_document(cls, document, src)
     task.read_own_files(src)
@@ -238,8 +262,11 @@ def _script_directives(src: str, sections: dict[str, Any]) -> dict[str, Any]:
     return {**read_sge_options(text, source=script), **read_sbatch_options(text)}
 
 
-def _subdirectories(directory: str) -> list[str]:
-    """The names of the subdirectories of ``directory`` (no symlinks, no staging), sorted."""
+def _subdirectories(directory: str | int) -> list[str]:
+    """The names of the subdirectories of ``directory`` (no symlinks, no staging), sorted.
+
+    ``directory`` is a path or an open directory's descriptor.
+    """
     with os.scandir(directory) as entries:
         return sorted(
             entry.name
@@ -258,18 +285,52 @@ def child_dirs_with(directory: str | Path, file_name: str) -> list[Path]:
     ]
 
 
-def _children_with(directory: str, file_name: str) -> Iterator[tuple[str, bytes]]:
-    """``(path, bytes of file_name)`` of each subdirectory holding the file ``file_name``.
+#: how a directory is opened to read the files inside it by name
+_DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY
 
-    In sorted order, as :func:`child_dirs_with` finds them, but each file is
-    opened once (and parsed where it was parsed before: by the child's loader);
-    where it is missing (or not a file) the directory is skipped.
+
+def _open_directory(name: str, dir_fd: int | None, path: str) -> int | None:
+    """A descriptor of the directory ``name`` (relative to ``dir_fd``), None where it went.
+
+    Raises:
+        MetadataError: it is there but cannot be read.
     """
-    for name in _subdirectories(directory):
-        child = f"{directory}/{name}"
-        raw = read_bytes_if_file(f"{child}/{file_name}")
-        if raw is not None:
-            yield child, raw
+    try:
+        return os.open(name, _DIRECTORY_FLAGS, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):  # removed or replaced since listed
+            return None
+        raise MetadataError(
+            f"cannot read the directory: {exc.strerror}",
+            path=path,
+            hint="check its permissions",
+        ) from exc
+
+
+def _load_children(
+    directory: str, dir_fd: int, file_name: str, load: Callable[[str, int, bytes], C]
+) -> list[C]:
+    """``load(path, fd, bytes of file_name)`` of each subdirectory holding ``file_name``.
+
+    In sorted order, as :func:`child_dirs_with` finds them; where the file is
+    missing (or not a file) the directory is skipped. Each subdirectory is
+    opened once and ``fd`` is its descriptor, open while ``load`` runs, so that
+    the files inside are found from it rather than from the root (see
+    :func:`autojob.store.atomic.read_bytes_if_file_at`).
+    """
+    found = []
+    for name in _subdirectories(dir_fd):
+        path = f"{directory}/{name}"
+        child_fd = _open_directory(name, dir_fd, path)
+        if child_fd is None:
+            continue
+        try:
+            raw = read_bytes_if_file_at(file_name, child_fd, f"{path}/{file_name}")
+            if raw is not None:
+                found.append(load(path, child_fd, raw))
+        finally:
+            os.close(child_fd)
+    return found
 
 
 def _ids_listed(data: dict[str, Any], key: str, path: str) -> list[str]:
@@ -298,6 +359,8 @@ def _match_children(
     was written, and the writer stopped (or is still busy) before adding it to
     the list, so it belongs here and is no error. Linear in the children.
     """
+    if len(listed) == len(children) and listed == list(children):
+        return list(children.values())  # the common case: found as listed, in that order
     known = set(listed)
     missing = [i for i in listed if i not in children]
     unlisted = [i for i in children if i not in known]
@@ -401,19 +464,36 @@ _LINKED = {"linked": True}
 
 def load_task_group(cls: type[M], src: str | Path, *, strict_mode: bool | None) -> M:
     """Load a task group and its tasks (each in the class its metadata names)."""
-    with collector_paused():
-        return _load_task_group(cls, os.fspath(src), None, _strict(strict_mode))
+    path = os.fspath(src)
+    with collector_paused(), _opened(path) as dir_fd:
+        return _load_task_group(cls, path, dir_fd, None, _strict(strict_mode))
 
 
-def _load_task_group(cls: type[M], src: str, raw: bytes | None, strict: bool) -> M:
+@contextlib.contextmanager
+def _opened(directory: str) -> Iterator[int]:
+    """The open directory ``directory`` (a missing one raises ``FileNotFoundError``)."""
+    dir_fd = os.open(directory, _DIRECTORY_FLAGS)
+    try:
+        yield dir_fd
+    finally:
+        os.close(dir_fd)
+
+
+def _load_task_group(cls: type[M], src: str, dir_fd: int, raw: bytes | None, strict: bool) -> M:
+    """Load the task group in ``src`` (open as ``dir_fd``); its tasks are read from there."""
     from autojob.tasks.task import Task  # noqa: PLC0415
 
     name = SETTINGS.TASK_METADATA_FILE
     children = []
-    for task_dir, task_raw in _children_with(src, name):
-        task = _load_task(Task, task_dir, task_raw, strict, True)
+    for task_name in _subdirectories(dir_fd):
+        task_dir = f"{src}/{task_name}"
+        meta_path = f"{task_dir}/{name}"
+        task_raw = read_bytes_if_file_at(f"{task_name}/{name}", dir_fd, meta_path)
+        if task_raw is None:
+            continue
+        task = _load_task(Task, task_dir, (dir_fd, task_name), task_raw, strict, True)
         meta = task.task_metadata
-        children.append((meta.task_id, task, (meta.task_group_id,), f"{src}/{meta.task_id}/{name}"))
+        children.append((meta.task_id, task, (meta.task_group_id,), meta_path))
     return _load_parent(
         cls,
         src,
@@ -428,25 +508,27 @@ def _load_task_group(cls: type[M], src: str, raw: bytes | None, strict: bool) ->
 
 def load_study(cls: type[M], src: str | Path, *, strict_mode: bool | None) -> M:
     """Load a study, its task groups and their tasks."""
-    with collector_paused():
-        return _load_study(cls, os.fspath(src), None, _strict(strict_mode))
+    path = os.fspath(src)
+    with collector_paused(), _opened(path) as dir_fd:
+        return _load_study(cls, path, dir_fd, None, _strict(strict_mode))
 
 
-def _load_study(cls: type[M], src: str, raw: bytes | None, strict: bool) -> M:
+def _load_study(cls: type[M], src: str, dir_fd: int, raw: bytes | None, strict: bool) -> M:
     from autojob.task_group import TaskGroup  # noqa: PLC0415
 
     name = SETTINGS.TASK_GROUP_METADATA_FILE
-    children = []
-    for group_dir, group_raw in _children_with(src, name):
-        group = _load_task_group(TaskGroup, group_dir, group_raw, strict)
+
+    def load_group(group_dir: str, group_fd: int, group_raw: bytes) -> tuple[Any, ...]:
+        group = _load_task_group(TaskGroup, group_dir, group_fd, group_raw, strict)
         held = (group.study_id, group.study_group_id)
-        children.append((group.task_group_id, group, held, f"{group_dir}/{name}"))
+        return (group.task_group_id, group, held, f"{group_dir}/{name}")
+
     return _load_parent(
         cls,
         src,
         metadata_file=SETTINGS.STUDY_METADATA_FILE,
         key="task_groups",
-        children=children,
+        children=_load_children(src, dir_fd, name, load_group),
         id_field="study_id",
         strict=strict,
         raw=raw,
@@ -461,17 +543,18 @@ def load_study_group(cls: type[M], src: str | Path, *, strict_mode: bool | None)
     strict = _strict(strict_mode)
     top = os.fspath(src)
     name = SETTINGS.STUDY_METADATA_FILE
-    with collector_paused():
-        children = []
-        for study_dir, study_raw in _children_with(top, name):
-            study = _load_study(Study, study_dir, study_raw, strict)
-            children.append((study.study_id, study, (study.study_group_id,), f"{study_dir}/{name}"))
+
+    def load_one(study_dir: str, study_fd: int, study_raw: bytes) -> tuple[Any, ...]:
+        study = _load_study(Study, study_dir, study_fd, study_raw, strict)
+        return (study.study_id, study, (study.study_group_id,), f"{study_dir}/{name}")
+
+    with collector_paused(), _opened(top) as dir_fd:
         return _load_parent(
             cls,
             top,
             metadata_file=SETTINGS.STUDY_GROUP_METADATA_FILE,
             key="studies",
-            children=children,
+            children=_load_children(top, dir_fd, name, load_one),
             id_field="study_group_id",
             strict=strict,
             linked_by=("study_group_id",),

@@ -162,3 +162,21 @@ def test_reading_a_file_relative_to_an_open_directory(tmp_path: Path) -> None:
     assert info.value.path == tmp_path / "sub"
     with pytest.raises(MissingFileError):
         read_json_object(tmp_path / "none.json")
+
+
+def test_an_id_listed_twice_is_refused_in_strict_mode_and_loaded_once_otherwise(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    root = write_tree(tmp_path, 2)
+    group_file = task_dirs(root)[0].parent / SETTINGS.TASK_GROUP_METADATA_FILE
+    (task_id,) = json.loads(group_file.read_text())["tasks"]
+    edit_json(group_file, tasks=[task_id, task_id])
+    with pytest.raises(MetadataError, match="listed more than once") as info:
+        StudyGroup.from_directory(root, strict_mode=True)
+    assert info.value.path == group_file
+    assert info.value.field == "tasks"
+    assert task_id in str(info.value)
+    loaded = StudyGroup.from_directory(root, strict_mode=False)
+    groups = loaded.studies[0].task_groups
+    assert sorted(len(g.tasks) for g in groups) == [1, 1]  # not two copies of the task
+    assert "listed more than once" in caplog.text

@@ -23,6 +23,7 @@ import errno
 import gc
 import logging
 import os
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -362,6 +363,10 @@ def _match_children(
     if len(listed) == len(children) and listed == list(children):
         return list(children.values())  # the common case: found as listed, in that order
     known = set(listed)
+    twice: list[str] = []
+    if len(known) < len(listed):  # an id listed more than once is loaded once
+        twice = [i for i, n in Counter(listed).items() if n > 1]
+        listed = list(dict.fromkeys(listed))
     missing = [i for i in listed if i not in children]
     unlisted = [i for i in children if i not in known]
     late = [i for i in unlisted if i in owned]
@@ -370,6 +375,7 @@ def _match_children(
     unlisted = [i for i in unlisted if i not in owned]
     listed = [*listed, *late]
     for problem, ids in (
+        ("listed more than once", twice),
         ("listed but not found on disk", missing),
         ("found on disk but not listed", unlisted),
     ):

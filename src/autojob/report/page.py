@@ -31,7 +31,7 @@ from autojob.report.plots import (
     sweep_svg,
     timeline_svg,
 )
-from autojob.report.sweep import PlotSpec, SweepPoints, Sweeps, sweep_points
+from autojob.report.sweep import FieldReader, PlotSpec, SweepPoints, Sweeps
 from autojob.store.atomic import write_atomic
 from autojob.store.state import STATE_ORDER
 
@@ -88,8 +88,10 @@ def write_report(
             path=output.parent,
             hint="create it first, or write the report elsewhere (--output)",
         )
-    data = gather(root, rescan=rescan)
-    sweeps = sweep_points(data.status, list(plots), output, archive) if plots else Sweeps([])
+    fields = FieldReader(root, list(plots), output, archive) if plots else None
+    # the status walk reads the plotted fields of each task it lists: one pass over the tree
+    data = gather(root, rescan=rescan, visit=None if fields is None else fields.visitor)
+    sweeps = fields.points(data.status) if fields is not None else Sweeps([])
     page, counted = render_page(data, sweeps.plots, pilot_section(root))
     write_atomic(output, page)
     sweeps.keep()

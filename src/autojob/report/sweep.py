@@ -554,14 +554,12 @@ class _PlotCache:
         outputs (its harvesters) are read, unless a field may be elsewhere in
         its record: then the whole record.
         """
-        if fields.whole:
-            record = self.reader.read(top, rel, names, group).record or {}
-            problems = record.get("problems")
-        else:
-            record, problems = self.reader.read_sections(top, rel, names, outputs=fields.outputs)
-        values = fields.values(record)
-        stamp = None if problems else self.reader.stamp(top, names)
-        return [state, stamp, *values]
+        if not fields.whole:
+            record, _, stamp = self.reader.read_sections(top, rel, names, outputs=fields.outputs)
+            return [state, stamp, *fields.values(record)]
+        record = self.reader.read(top, rel, names, group).record or {}
+        stamp = None if record.get("problems") else self.reader.stamp(top, names)
+        return [state, stamp, *fields.values(record)]
 
     def save(self) -> None:
         """Write the cache for the next report, if anything changed."""

@@ -29,6 +29,16 @@ A field that may be elsewhere in a record (``state.*``, ``scheduler.*``,
 ``history``, ``harvesters``, ``problems``) makes the whole record read.
 ``attempts`` is not among the fields: a record read here holds none, as the
 task's own files say nothing of it.
+
+A report makes a :class:`FieldReader` before it collects the status and hands
+its visitor to the status walk, which calls it for each task it lists (every
+task when the tree is walked, those re-read when an index is brought up to
+date): the fields are then read there, from the plot cache or the task's
+files, with the listing the walk made, so a first report reads the tree once
+as a harvest does. Not where a harvest's cache of the tree is beside the
+archive (its lines are cheaper than the files), nor where the whole record is
+read (its state may change once the scheduler is asked). A task whose state
+changed after the walk is looked up again as above.
 """
 
 from __future__ import annotations

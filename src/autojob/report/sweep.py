@@ -35,10 +35,12 @@ its visitor to the status walk, which calls it for each task it lists (every
 task when the tree is walked, those re-read when an index is brought up to
 date): the fields are then read there, from the plot cache or the task's
 files, with the listing the walk made, so a first report reads the tree once
-as a harvest does. Not where a harvest's cache of the tree is beside the
-archive (its lines are cheaper than the files), nor where the whole record is
-read (its state may change once the scheduler is asked). A task whose state
-changed after the walk is looked up again as above.
+as a harvest does (the attempts a restart replaced are read too, as which one
+is newest is known only after the walk; only the newest's lines are kept).
+Not where a harvest's cache of the tree is beside the archive (its lines are
+cheaper than the files), nor where the whole record is read (its state may
+change once the scheduler is asked). A task whose state changed after the walk
+is looked up again as above.
 """
 
 from __future__ import annotations

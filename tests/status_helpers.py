@@ -6,6 +6,7 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 from autojob import SETTINGS
 from autojob.store.journal import note_changed
@@ -43,6 +44,6 @@ def end(folders: list[Path], exit_code: int) -> None:
     note_changed(folders)
 
 
-def states(study: Path, **options: bool) -> dict[str, str]:
+def states(study: Path, **options: Any) -> dict[str, str]:
     report = collect(study, **options)
     return {path: task.state.state.value for path, task in report.tasks.items()}

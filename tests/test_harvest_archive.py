@@ -705,3 +705,52 @@ def _template(factory: pytest.TempPathFactory) -> Path:
         _, dirs = finished_sweep(factory.mktemp("template"))
         _TEMPLATES["task"] = dirs[0]
     return _TEMPLATES["task"]
+
+
+def test_read_json_file_stat_reads_as_read_json_file(tmp_path: Path) -> None:
+    """The same object, the file's status as os.stat gives it, the same errors."""
+    from autojob.harvest.harvesters import read_json_file, read_json_file_stat
+
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps({"energy": -1.5, "name": "é"}))
+    data, info = read_json_file_stat(str(good))
+    assert data == read_json_file(str(good))
+    assert info is not None
+    assert (info.st_mtime_ns, info.st_size) == (good.stat().st_mtime_ns, good.stat().st_size)
+    spaced = tmp_path / "spaced.json"
+    spaced.write_text('\n {"a": 1}')  # not starting with "{": read as read_json_file reads it
+    assert read_json_file_stat(str(spaced))[0] == {"a": 1}
+    assert read_json_file_stat(str(tmp_path / "missing.json")) == (None, None)
+    for name, text in (("list.json", "[1]"), ("cut.json", '{"a": '), ("bad.json", "{\xff")):
+        path = tmp_path / name
+        path.write_bytes(text.encode("latin-1"))
+        with pytest.raises(MetadataError) as expected:
+            read_json_file(str(path))
+        with pytest.raises(MetadataError) as found:
+            read_json_file_stat(str(path))
+        assert str(found.value) == str(expected.value)
+    with pytest.raises(MetadataError, match="cannot read"):
+        read_json_file_stat(str(tmp_path))  # a directory
+
+
+def test_the_stamp_of_the_sections_read_is_the_tasks_stamp(tmp_path: Path) -> None:
+    """The status of the files read as they were opened makes the stamp a stat would."""
+    from autojob.harvest.harvesting import make_reader
+
+    sg_dir, dirs = finished_sweep(tmp_path / "tree")
+    age(sg_dir)
+    reader = make_reader(sg_dir, strict=False, magic=False, harvesters=None)
+    root = os.path.realpath(sg_dir)
+    for task in dirs:  # the first with outputs.json, read by the outputs harvester
+        top = os.path.realpath(task)
+        names = set(os.listdir(top))
+        sections, problems, stamp = reader.read_sections(top, "x", names, outputs=True)
+        assert not problems and bool(sections["outputs"]) == (task == dirs[0])
+        assert stamp is not None and stamp == reader.stamp(top, names)
+    broken = os.path.realpath(dirs[0])
+    Path(broken, SETTINGS.INPUTS_FILE).write_text("{")
+    age(sg_dir)
+    names = set(os.listdir(broken))
+    _, problems, stamp = reader.read_sections(broken, os.path.relpath(broken, root), names,
+                                              outputs=True)  # fmt: skip
+    assert problems and stamp is None

@@ -149,7 +149,7 @@ def test_killed_while_running_a_study(tmp_path: Path, figures: dict[str, Any]) -
 # -- the status index -------------------------------------------------------------------
 
 
-def states_seen(study: Path, **how: bool) -> dict[str, dict[str, Any]]:
+def states_seen(study: Path, **how: Any) -> dict[str, dict[str, Any]]:
     return {k: e.as_dict() for k, e in collect(study, **how).tasks.items()}
 
 

@@ -558,3 +558,73 @@ def test_a_large_harvest_cache_is_read_for_many_tasks_only(tmp_path: Path) -> No
     enough = -(-size // CACHE_BYTES_PER_READ)  # tasks whose files take as long as it
     assert not _worth_reading(cache, enough - 1)  # fewer: their files
     assert _worth_reading(cache, enough)
+
+
+def test_a_first_plot_reads_each_task_in_the_status_walk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fields are read where the walk lists each task; no task directory is listed again."""
+    from autojob.report.sweep import FieldReader
+    from autojob.store.journal import note_changed
+
+    study, tasks = study_of_commands(tmp_path / "tree", {"a": "true", "b": "true", "c": "true"})
+    for number, task in enumerate(tasks):
+        _write_outputs(task, -1.0 - number, 300 + 100 * number)
+    _settle(study)
+    specs = [parse_plot("outputs.energy:cutoff")]
+    expected = _report_points(study, specs, tmp_path / "apart.html")[0]  # read after the walk
+
+    fields = FieldReader(study, specs, tmp_path / "walk.html")
+    visitor = fields.visitor
+    assert visitor is not None
+    visits: list[tuple[str, set[str], str]] = []
+
+    def visit(top: str, rel: str, names: set[str], group: str | None, state: Any) -> None:
+        visits.append((rel, names, state.state.value))
+        visitor(top, rel, names, group, state)
+
+    status = collect(study, rescan=True, visit=visit)
+    assert sorted(rel for rel, _, _ in visits) == sorted(status.columns["path"])
+    for rel, names, state in visits:  # each with its directory's listing and its state
+        assert names == set(os.listdir(study / rel))
+        assert state == status.columns["state"][status.rows[rel]]
+    listed: list[str] = []
+    listdir = os.listdir
+
+    def listing(path: str) -> list[str]:
+        listed.append(path)
+        return listdir(path)
+
+    monkeypatch.setattr(os, "listdir", listing)
+    changed = status.columns["path"][0]
+    status.columns["state"][status.rows[changed]] = "failed"  # as a scheduler may say after
+    sweeps = fields.points(status)
+    monkeypatch.undo()
+    assert listed == [os.path.join(os.path.realpath(study), changed)]  # read again, alone
+    assert [sorted((x, y) for x, y, _, _ in s.points) for s in sweeps.plots] == expected
+    assert (sweeps.read, sweeps.cached) == (3, 0)
+    sweeps.keep()
+
+    _write_outputs(tasks[1], -42.0, 700)  # one task changes; its script notes it
+    _settle(tasks[1])
+    note_changed([str(tasks[1])])
+    visits.clear()
+    status = collect(study, visit=visit)  # the index: only the task noted is read again
+    assert [rel for rel, _, _ in visits] == [os.path.relpath(tasks[1], study)]
+
+
+def test_a_first_plot_with_a_harvest_beside_reads_after_the_walk(tmp_path: Path) -> None:
+    """A harvest's cache gives the fields cheaper than the files: the walk leaves them."""
+    from autojob.report.sweep import FieldReader
+
+    study, tasks = study_of_commands(tmp_path / "tree", {"a": "true"})
+    _write_outputs(tasks[0], -1.0, 300)
+    _settle(study)
+    specs = [parse_plot("outputs.energy:cutoff")]
+    archive = tmp_path / "archive.json"
+    assert FieldReader(study, specs, tmp_path / "a.html", archive).visitor is not None  # none yet
+    done = run("harvest", study, "-o", archive, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert FieldReader(study, specs, tmp_path / "a.html", archive).visitor is None
+    whole = [parse_plot("outputs.energy:state.exit_code")]  # anywhere in a record
+    assert FieldReader(study, whole, tmp_path / "a.html").visitor is None

@@ -13,6 +13,7 @@ import os
 import random
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -73,7 +74,7 @@ def test_a_rescan_drops_the_delta(tmp_path: Path) -> None:
     assert states(study) == states(study, use_index=False)
 
 
-def every_row(study: Path, **options: bool) -> dict[str, tuple[object, ...]]:
+def every_row(study: Path, **options: Any) -> dict[str, tuple[object, ...]]:
     """Every column of every task, by path (the values a status holds)."""
     report = collect(study, **options)
     return {rel: tuple(report.row_values(rel)) for rel in report.rows}

@@ -17,7 +17,7 @@ and given their place (:class:`~autojob.harvest.models.Attempts`).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -28,7 +28,12 @@ from autojob import SETTINGS
 from autojob.bases.task_base import TaskMetadataBase
 from autojob.errors import AutojobError, MetadataError, MissingFileError
 from autojob.harvest.entries import DirNote, Entry, Run, attempts_of, settle
-from autojob.harvest.harvesters import Harvester, TaskFiles, read_json_file
+from autojob.harvest.harvesters import (
+    Harvester,
+    TaskFiles,
+    read_json_file,
+    read_json_file_stat,
+)
 from autojob.harvest.models import Problem
 from autojob.store.load import invalid
 from autojob.store.state import FINAL_STATES, read_state
@@ -141,7 +146,7 @@ class Reader:
 
     def read_sections(
         self, top: str, rel: str, names: set[str], *, outputs: bool
-    ) -> tuple[dict[str, Any], list[Problem]]:
+    ) -> tuple[dict[str, Any], list[Problem], str | None]:
         """The ``path``, ``metadata``, ``inputs`` and ``outputs`` of the task in ``top``.
 
         Each as :meth:`read` has it in the task's record (``outputs`` None
@@ -149,21 +154,24 @@ class Reader:
         state, accounting or history, nor its task group's file. Returns them
         with the problems met reading them: files that cannot be read or
         decoded, not a ``task.json`` the metadata model refuses (a record's
-        problem, which changes none of its values).
+        problem, which changes none of its values); and the task's
+        :meth:`stamp` where none was met (the files read give their mtime and
+        size as they were opened), None where one was or the stamp is racy.
         """
         problems: list[Problem] = []
-        meta = self._metadata(top, names, problems, check=False)
-        inputs = self._inputs(top, names, problems, has_meta=bool(meta))
+        opened: dict[str, os.stat_result] = {}  # the files read, as they were opened
+        meta = self._optional(top, SETTINGS.TASK_METADATA_FILE, names, problems, opened) or {}
+        inputs = self._inputs(top, names, problems, has_meta=bool(meta), opened=opened)
         found = None
         if outputs:
-            found, _ = self._outputs(TaskFiles(top, names, meta, inputs), problems)
+            found, _ = self._outputs(TaskFiles(top, names, meta, inputs, opened), problems)
         sections = {
             "path": rel,
             "metadata": meta or {"label": os.path.basename(top)},
             "inputs": inputs,
             "outputs": found,
         }
-        return sections, problems
+        return sections, problems, None if problems else self.stamp(top, names, opened)
 
     def _problem(self, exc: AutojobError, problems: list[Problem]) -> None:
         if self.strict:
@@ -178,15 +186,27 @@ class Reader:
         )
 
     def _optional(
-        self, top: str, name: str, names: set[str], problems: list[Problem]
+        self,
+        top: str,
+        name: str,
+        names: set[str],
+        problems: list[Problem],
+        opened: dict[str, os.stat_result] | None = None,
     ) -> dict[str, Any] | None:
+        """The file ``name`` of the task, if there; ``opened``: keep its status by its name."""
         if name not in names:
             return None
+        path = os.path.join(top, name)
         try:
-            return read_json_file(os.path.join(top, name))
+            if opened is None:
+                return read_json_file(path)
+            data, info = read_json_file_stat(path)
         except AutojobError as exc:
             self._problem(exc, problems)
             return None
+        if info is not None:
+            opened[name] = info
+        return data
 
     def _metadata(
         self, top: str, names: set[str], problems: list[Problem], *, check: bool = True
@@ -230,7 +250,13 @@ class Reader:
         )
 
     def _inputs(
-        self, top: str, names: set[str], problems: list[Problem], *, has_meta: bool
+        self,
+        top: str,
+        names: set[str],
+        problems: list[Problem],
+        *,
+        has_meta: bool,
+        opened: dict[str, os.stat_result] | None = None,
     ) -> dict[str, Any]:
         if SETTINGS.INPUTS_FILE not in names:
             if has_meta:
@@ -241,7 +267,7 @@ class Reader:
                 )
                 self._problem(missing, problems)
             return {}
-        data = self._optional(top, SETTINGS.INPUTS_FILE, names, problems)
+        data = self._optional(top, SETTINGS.INPUTS_FILE, names, problems, opened)
         if data is None:
             return {}
         return data if "task_inputs" in data else {"task_inputs": data}
@@ -297,12 +323,19 @@ class Reader:
 
     # -- cache stamps -------------------------------------------------------------
 
-    def stamp(self, top: str, names: set[str] | None = None) -> str | None:
+    def stamp(
+        self,
+        top: str,
+        names: set[str] | None = None,
+        opened: Mapping[str, os.stat_result] | None = None,
+    ) -> str | None:
         """What identifies the task's watched files now; None if racy or gone.
 
         The directory's mtime (it changes when a file is added, removed or
         replaced), then for each watched file in turn its mtime and size (they
         change when it is rewritten in place), or ``-`` where there is none.
+        ``opened``: the status of files just read, taken as they were opened
+        (a change since shows as a stamp that differs next time).
         """
         settled = self.started_ns - RACY_NS
         try:
@@ -315,8 +348,9 @@ class Reader:
                 if names is not None and name not in names:
                     parts.append("-")
                     continue
+                info = opened.get(name) if opened is not None else None
                 try:
-                    info = os.stat(prefix + name)
+                    info = info or os.stat(prefix + name)
                 except FileNotFoundError:
                     parts.append("-")
                     continue

@@ -40,6 +40,7 @@ __all__ = [
     "available_harvesters",
     "get_harvester",
     "read_json_file",
+    "read_json_file_stat",
     "refresh_harvesters",
     "register_harvester",
     "select_harvesters",
@@ -59,12 +60,18 @@ class TaskFiles:
         names: the names of the entries in it.
         metadata: the content of its ``task.json`` (empty if it has none).
         inputs: the sections of its ``inputs.json`` (nested form).
+        opened: where the reader keeps the status of the files read, by name,
+            as they were opened (for a cache stamp, saving a ``stat`` of
+            each); None where it does not. A harvester may add the files it
+            reads with :func:`read_json_file_stat`; one it leaves out is
+            stat'ed after.
     """
 
     path: str
     names: Set[str]
     metadata: Mapping[str, Any]
     inputs: Mapping[str, Any]
+    opened: dict[str, os.stat_result] | None = None
 
     def file(self, name: str) -> str:
         """The path of the file ``name`` in the task directory."""
@@ -136,6 +143,41 @@ def read_json_file(path: str, *, required: bool = False) -> dict[str, Any] | Non
     return data
 
 
+def read_json_file_stat(path: str) -> tuple[dict[str, Any] | None, os.stat_result | None]:
+    """:func:`read_json_file` (not required), and the file's status as it was opened.
+
+    One ``open``, ``fstat``, ``read`` and ``close`` (no Python file object):
+    the status gives the file's mtime and size for a cache stamp without a
+    ``stat`` of its path. A file that is not a readable JSON object is read
+    again by :func:`read_json_file`, for the error that names what is wrong.
+
+    Raises:
+        MetadataError: as :func:`read_json_file`.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None, None
+    except OSError:
+        return read_json_file(path), None  # raises the error naming why
+    try:
+        info = os.fstat(fd)
+        raw = os.read(fd, info.st_size + 1)
+        if len(raw) > info.st_size:  # grown since: the rest too
+            raw += b"".join(iter(lambda: os.read(fd, 1 << 16), b""))
+    except OSError:
+        raw, info = None, None  # a directory, or an error reading it
+    finally:
+        os.close(fd)
+    try:
+        data = _decode(raw.decode()) if raw is not None and raw[:1] == b"{" else None
+    except (ValueError, RecursionError):
+        data = None
+    if not isinstance(data, dict):  # not a plain JSON object in UTF-8: as read_json_file says
+        return read_json_file(path), None
+    return data, info
+
+
 class OutputsHarvester(Harvester):
     """The default harvester: the task's own ``outputs.json``, as written."""
 
@@ -150,9 +192,15 @@ class OutputsHarvester(Harvester):
 
     def harvest(self, task: TaskFiles) -> Mapping[str, Any] | None:
         """Read ``outputs.json`` if the task wrote one."""
-        if SETTINGS.OUTPUTS_FILE not in task.names:
+        name = SETTINGS.OUTPUTS_FILE
+        if name not in task.names:
             return None
-        return read_json_file(task.file(SETTINGS.OUTPUTS_FILE))
+        if task.opened is None:
+            return read_json_file(task.file(name))
+        data, info = read_json_file_stat(task.file(name))
+        if info is not None:
+            task.opened[name] = info
+        return data
 
 
 # -- the registry -----------------------------------------------------------------

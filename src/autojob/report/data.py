@@ -25,7 +25,7 @@ from autojob.next.advance import StepProgress, workflow_progress
 from autojob.scheduler import memory_mb
 from autojob.store.run_files import tail
 from autojob.store.state import FINAL_STATES
-from autojob.store.status_index import StatusReport, collect, newest_rows
+from autojob.store.status_index import StatusReport, TaskVisitor, collect, newest_rows
 from autojob.store.walk import no_tasks_error
 from autojob.store.workflow import has_workflow
 
@@ -152,19 +152,22 @@ class ReportData:
         return sum(accounted) if accounted else None
 
 
-def gather(root: Path, *, rescan: bool = False, tails: bool = True) -> ReportData:
+def gather(
+    root: Path, *, rescan: bool = False, tails: bool = True, visit: TaskVisitor | None = None
+) -> ReportData:
     """Everything a report shows of the tasks under ``root``, but sweep results.
 
     The status index is brought up to date with the schedulers first (one
     batched query per executor, as ``autojob status`` makes); a scheduler
     that cannot be asked leaves its note in ``ReportData.note``.
     ``tails=False``: leave out the tails of standard error (the live view
-    reads them only for the failures it shows).
+    reads them only for the failures it shows). ``visit``: called for each
+    task whose files are read on the way (see :func:`collect`).
 
     Raises:
         AutojobError: ``root`` is not a directory, or holds no task.
     """
-    status = collect(root, rescan=rescan)
+    status = collect(root, rescan=rescan, visit=visit)
     if not len(status):
         raise no_tasks_error([root])
     note = refresh_from_scheduler(status, force=rescan)

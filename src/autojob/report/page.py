@@ -8,6 +8,7 @@ atomically: a reader sees the old page or the new one.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import time
 from collections.abc import Sequence
@@ -31,8 +32,9 @@ from autojob.report.plots import (
     sweep_svg,
     timeline_svg,
 )
-from autojob.report.sweep import PlotSpec, SweepPoints, Sweeps, sweep_points
+from autojob.report.sweep import FieldReader, PlotSpec, SweepPoints, Sweeps
 from autojob.store.atomic import write_atomic
+from autojob.store.load import collector_paused
 from autojob.store.state import STATE_ORDER
 
 __all__ = ["Written", "render_page", "write_report"]
@@ -88,8 +90,13 @@ def write_report(
             path=output.parent,
             hint="create it first, or write the report elsewhere (--output)",
         )
-    data = gather(root, rescan=rescan)
-    sweeps = sweep_points(data.status, list(plots), output, archive) if plots else Sweeps([])
+    fields = FieldReader(root, list(plots), output, archive) if plots else None
+    visit = None if fields is None else fields.visitor
+    # the status walk reads the plotted fields of each task it lists: one pass over the tree,
+    # keeping a line per task (and making no garbage cycles: the collector would walk them)
+    with collector_paused() if visit is not None else contextlib.nullcontext():
+        data = gather(root, rescan=rescan, visit=visit)
+    sweeps = fields.points(data.status) if fields is not None else Sweeps([])
     page, counted = render_page(data, sweeps.plots, pilot_section(root))
     write_atomic(output, page)
     sweeps.keep()

@@ -29,6 +29,18 @@ A field that may be elsewhere in a record (``state.*``, ``scheduler.*``,
 ``history``, ``harvesters``, ``problems``) makes the whole record read.
 ``attempts`` is not among the fields: a record read here holds none, as the
 task's own files say nothing of it.
+
+A report makes a :class:`FieldReader` before it collects the status and hands
+its visitor to the status walk, which calls it for each task it lists (every
+task when the tree is walked, those re-read when an index is brought up to
+date): the fields are then read there, from the plot cache or the task's
+files, with the listing the walk made, so a first report reads the tree once
+as a harvest does (the attempts a restart replaced are read too, as which one
+is newest is known only after the walk; only the newest's lines are kept).
+Not where a harvest's cache of the tree is beside the archive (its lines are
+cheaper than the files), nor where the whole record is read (its state may
+change once the scheduler is asked). A task whose state changed after the walk
+is looked up again as above.
 """
 
 from __future__ import annotations
@@ -51,9 +63,11 @@ from autojob.harvest.entries import rel_of
 from autojob.harvest.harvesting import make_reader
 from autojob.store.atomic import write_atomic
 from autojob.store.load import collector_paused
-from autojob.store.status_index import StatusReport, newest_rows
+from autojob.store.state import TaskState
+from autojob.store.status_index import StatusReport, TaskVisitor, newest_rows
 
 __all__ = [
+    "FieldReader",
     "PlotSpec",
     "SweepPoints",
     "Sweeps",
@@ -170,53 +184,134 @@ def sweep_points(
     made by a harvest of the same tree) where the task is unchanged since
     that harvest, else from the task's files: only those the fields are in.
     :meth:`Sweeps.keep` writes the cache anew for the next report.
+    :class:`FieldReader` does the same while the status is collected.
 
     Raises:
         InputError: a field of a plot is in no record (the message names the
             fields the records have that come closest).
     """
-    with collector_paused():  # many values and records, no garbage cycles
-        return _sweep_points(status, specs, report, archive)
+    return FieldReader(status.root, specs, report, archive).points(status)
 
 
-def _sweep_points(
-    status: StatusReport, specs: list[PlotSpec], report: Path, archive: Path | None
-) -> Sweeps:
-    names = list(dict.fromkeys(name for spec in specs for name in (spec.parameter, spec.output)))
-    reader = make_reader(status.root, strict=False, magic=False, harvesters=None)
-    cache = _PlotCache(plot_cache_path(report), reader, names)
-    index = {name: number for number, name in enumerate(names)}
-    sweeps = [(SweepPoints(spec), index[spec.parameter], index[spec.output]) for spec in specs]
-    fields = _Fields(names)
-    paths, states, groups = (status.columns[c] for c in ("path", "state", "group"))
-    prefix = str(status.root) + os.sep
-    rows = newest_rows(status)
-    found: list[list[float | None]] = []
-    missing: dict[str, int] = {}  # tasks the plot cache does not hold: rel -> place in found
-    for row in rows:
-        rel = paths[row]
-        values = cache.values(prefix + rel, rel, states[row])
-        if values is None:
-            missing[rel] = len(found)
-        found.append(values or [])
-    if missing and archive is not None and _worth_reading(cache_path(archive), len(missing)):
-        wanted = {rel: states[rows[place]] for rel, place in missing.items()}
-        for rel, stamp, values in _harvested(cache_path(archive), reader, wanted, fields, cache):
-            found[missing.pop(rel)] = cache.take(rel, wanted[rel], stamp, values)
-    for rel, place in missing.items():
-        row = rows[place]
-        found[place] = cache.read(prefix + rel, rel, states[row], groups[row], fields)
-    for row, values in zip(rows, found, strict=True):
-        for sweep, x, y in sweeps:
-            at, value = values[x], values[y]
-            if at is None or value is None:
-                sweep.missing += 1
-            else:
-                sweep.points.append((at, value, states[row], paths[row]))
-    for sweep, _, _ in sweeps:
-        if not sweep.points:
-            raise _unknown_field(sweep.spec, _fields_of(status, reader))
-    return Sweeps([sweep for sweep, _, _ in sweeps], cache.reads, cache.hits, cache, cache.taken)
+#: a task's fields read during the status walk: its line (state, stamp or None when it is
+#: not to be kept, values), and whether its files were read (else the plot cache held it)
+_Seen = tuple[list[Any], bool]
+
+
+class FieldReader:
+    """The plotted fields of a tree's tasks, read where the status walk lists them.
+
+    Made before the status is collected, its :attr:`visitor` is given to
+    :func:`~autojob.store.status_index.collect`: for each task the walk reads,
+    it takes the fields from the plot cache where that holds the task
+    unchanged, else from the task's files, with the listing of its directory
+    the walk made. A first report then reads the tree in one pass, as a
+    harvest does. :meth:`points` takes the fields of the newest attempts from
+    what was read there (if their state is still the one read), the others as
+    :func:`sweep_points` says.
+    """
+
+    def __init__(
+        self, root: Path, specs: list[PlotSpec], report: Path, archive: Path | None = None
+    ) -> None:
+        self.specs = specs
+        self.names = list(
+            dict.fromkeys(name for spec in specs for name in (spec.parameter, spec.output))
+        )
+        self.reader = make_reader(root, strict=False, magic=False, harvesters=None)
+        self.cache = _PlotCache(plot_cache_path(report), self.reader, self.names)
+        self.fields = _Fields(self.names)
+        self.archive = archive
+        self.seen: dict[str, _Seen] = {}
+
+    @property
+    def visitor(self) -> TaskVisitor | None:
+        """What the status walk is to call for each task it reads; None: read the fields after.
+
+        None where a field may be anywhere in a record (its state among them,
+        which asking the scheduler may change after the walk), and where a
+        harvest of the same tree left its cache beside ``archive``: a line of
+        it costs about half as much as a task's files, for the tasks the plot
+        cache lacks.
+        """
+        if self.fields.whole:
+            return None
+        if self.archive is not None and _harvest_header(cache_path(self.archive), self.reader):
+            return None
+        return self._visit
+
+    def _visit(
+        self, top: str, rel: str, names: set[str], group: str | None, state: TaskState
+    ) -> None:
+        value = state.state.value
+        kept = self.cache.lookup(top, rel, value)
+        if kept is None:
+            kept = self.cache.fields_of(top, rel, value, names, group, self.fields)
+            self.seen[rel] = (kept, True)
+        else:
+            self.seen[rel] = (kept, False)
+
+    def points(self, status: StatusReport) -> Sweeps:
+        """The points of every plot, for the newest attempts of ``status``'s task groups.
+
+        Raises:
+            InputError: as :func:`sweep_points`.
+        """
+        with collector_paused():  # many values and records, no garbage cycles
+            return self._points(status)
+
+    def _points(self, status: StatusReport) -> Sweeps:
+        cache, reader, fields, archive = self.cache, self.reader, self.fields, self.archive
+        index = {name: number for number, name in enumerate(self.names)}
+        sweeps = [(SweepPoints(s), index[s.parameter], index[s.output]) for s in self.specs]
+        paths, states, groups = (status.columns[c] for c in ("path", "state", "group"))
+        prefix = str(status.root) + os.sep
+        rows = newest_rows(status)
+        found, missing = self._known(status, rows)
+        if missing and archive is not None and _worth_reading(cache_path(archive), len(missing)):
+            wanted = {rel: states[rows[place]] for rel, place in missing.items()}
+            harvested = _harvested(cache_path(archive), reader, wanted, fields, cache)
+            for rel, stamp, values in harvested:
+                found[missing.pop(rel)] = cache.take(rel, wanted[rel], stamp, values)
+        for rel, place in missing.items():
+            row = rows[place]
+            found[place] = cache.read(prefix + rel, rel, states[row], groups[row], fields)
+        for row, values in zip(rows, found, strict=True):
+            for sweep, x, y in sweeps:
+                at, value = values[x], values[y]
+                if at is None or value is None:
+                    sweep.missing += 1
+                else:
+                    sweep.points.append((at, value, states[row], paths[row]))
+        for sweep, _, _ in sweeps:
+            if not sweep.points:
+                raise _unknown_field(sweep.spec, _fields_of(status, reader))
+        return Sweeps([s for s, _, _ in sweeps], cache.reads, cache.hits, cache, cache.taken)
+
+    def _known(
+        self, status: StatusReport, rows: list[int]
+    ) -> tuple[list[list[float | None]], dict[str, int]]:
+        """The fields of the tasks in ``rows`` the walk read or the plot cache holds.
+
+        Returns them in the order of ``rows`` (empty for the others), and the
+        others: path -> place in that list.
+        """
+        cache, seen = self.cache, self.seen
+        paths, states = status.columns["path"], status.columns["state"]
+        prefix = str(status.root) + os.sep
+        found: list[list[float | None]] = []
+        missing: dict[str, int] = {}
+        for row in rows:
+            rel, state = paths[row], states[row]
+            early = seen.get(rel)
+            if early is not None and early[0][0] == state:
+                values: list[float | None] | None = cache.settle(rel, *early)
+            else:  # not read by the walk, or its state changed since (the scheduler said so)
+                values = cache.values(prefix + rel, rel, state)
+            if values is None:
+                missing[rel] = len(found)
+            found.append(values or [])
+        return found, missing
 
 
 class _Fields:
@@ -271,14 +366,11 @@ def _harvested(
     except OSError:
         return
     with stream:
-        try:
-            header = json.loads(stream.readline())
-            verified = header.pop("verified")
-        except (ValueError, AttributeError, KeyError):
-            header, verified = None, None
-        if header != cache_header(reader):
+        header = _header_of(stream.readline(), reader)
+        if header is None:
             logger.info("%s: made by another harvest; not used", path)
             return
+        verified = header["verified"]
         checked = float(verified) if isinstance(verified, int | float) else None
         every_file = check_files_now(checked, verify=False)
         same = reader.unchanged if every_file else reader.same_directory
@@ -298,6 +390,28 @@ def _harvested(
             record = _sections(parts[9][:-1], fields.whole)
             if record is not None:
                 yield rel, parts[8], fields.values(record)
+
+
+def _harvest_header(path: Path, reader: Reader) -> dict[str, Any] | None:
+    """The header of the harvest cache ``path``, if there is one made for ``reader``."""
+    try:
+        with path.open(encoding="utf-8", newline="\n") as stream:
+            line = stream.readline()
+    except (OSError, ValueError):
+        return None
+    return _header_of(line, reader)
+
+
+def _header_of(line: str, reader: Reader) -> dict[str, Any] | None:
+    """The header line of a harvest cache, if made by a harvest as ``reader`` reads."""
+    try:
+        header = json.loads(line)
+        verified = header.pop("verified")
+    except (ValueError, AttributeError, KeyError, TypeError):
+        return None
+    if header != cache_header(reader):
+        return None
+    return {**header, "verified": verified}
 
 
 def _sections(text: str, whole: bool) -> dict[str, Any] | None:
@@ -390,13 +504,31 @@ class _PlotCache:
             and _VALUE_TYPES.issuperset(map(type, kept[2:]))
         )
 
-    def values(self, top: str, rel: str, state: str) -> list[float | None] | None:
-        """The fields of the task in ``top``, if the cache holds it unchanged, in ``state``."""
+    def lookup(self, top: str, rel: str, state: str) -> _Kept | None:
+        """The line of the task in ``top``, if the cache holds it unchanged, in ``state``."""
         kept = self.old.get(rel)
         if kept is None or kept[0] != state or not self.same(top, kept[1]):
             return None
+        return kept
+
+    def values(self, top: str, rel: str, state: str) -> list[float | None] | None:
+        """The fields of the task in ``top``, if the cache holds it unchanged, in ``state``."""
+        kept = self.lookup(top, rel, state)
+        return None if kept is None else self.settle(rel, kept, False)
+
+    def settle(self, rel: str, kept: _Kept, read: bool) -> list[float | None]:
+        """Count the line ``kept`` of a newest attempt, keep it if it has a stamp; its values.
+
+        ``read``: it was read from the task's files, else the cache held it.
+        """
+        if read:
+            self.changed = True
+            self.reads += 1
+            if kept[1] is None:  # a problem met, or files changed too recently: not kept
+                return kept[2:]
+        else:
+            self.hits += 1
         self.new[rel] = kept
-        self.hits += 1
         return kept[2:]
 
     def checked_before(self, when: float) -> None:
@@ -417,27 +549,29 @@ class _PlotCache:
     def read(
         self, top: str, rel: str, state: str, group: str | None, fields: _Fields
     ) -> list[float | None]:
-        """The fields of the task in ``top``, read from its files (and kept, if settled).
-
-        Only the task's metadata, inputs and outputs (its harvesters) are read,
-        unless a field may be elsewhere in its record: then the whole record.
-        """
-        self.changed = True
-        self.reads += 1
+        """The fields of the task in ``top``, read from its files (and kept, if settled)."""
         try:
             names = set(os.listdir(top))
         except OSError:
-            return [None] * len(fields.fields)
-        if fields.whole:
-            record = self.reader.read(top, rel, names, group).record or {}
-            problems = record.get("problems")
-        else:
-            record, problems = self.reader.read_sections(top, rel, names, outputs=fields.outputs)
-        values = fields.values(record)
-        stamp = None if problems else self.reader.stamp(top, names)
-        if stamp is not None:
-            self.new[rel] = [state, stamp, *values]
-        return values
+            return self.settle(rel, [state, None, *[None] * len(fields.fields)], True)
+        return self.settle(rel, self.fields_of(top, rel, state, names, group, fields), True)
+
+    def fields_of(
+        self, top: str, rel: str, state: str, names: set[str], group: str | None, fields: _Fields
+    ) -> _Kept:
+        """The line of the task in ``top`` (holding ``names``), read from its files.
+
+        Its stamp is None where a problem was met reading them or they changed
+        too recently to be trusted. Only the task's metadata, inputs and
+        outputs (its harvesters) are read, unless a field may be elsewhere in
+        its record: then the whole record.
+        """
+        if not fields.whole:
+            record, _, stamp = self.reader.read_sections(top, rel, names, outputs=fields.outputs)
+            return [state, stamp, *fields.values(record)]
+        record = self.reader.read(top, rel, names, group).record or {}
+        stamp = None if record.get("problems") else self.reader.stamp(top, names)
+        return [state, stamp, *fields.values(record)]
 
     def save(self) -> None:
         """Write the cache for the next report, if anything changed."""

@@ -29,7 +29,7 @@ import os
 import secrets
 import time
 from collections import Counter, deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import compress, repeat
 from pathlib import Path
@@ -53,6 +53,7 @@ __all__ = [
     "INDEX_VERSION",
     "StatusReport",
     "TaskEntry",
+    "TaskVisitor",
     "collect",
     "id_problems",
     "newest_attempts",
@@ -75,6 +76,10 @@ COLUMNS = PLACE + IDS + STATE_FIELDS
 SEARCHED_SHARE = 100
 #: read from task.json once, kept when the state is read again (the columns after PLACE[:3])
 _KEPT = ("created", *IDS)
+
+#: called for each task whose files :func:`collect` reads: its directory, its path below the
+#: root, the names in it (listed once, for both), its task group and the state just read
+TaskVisitor = Callable[[str, str, set[str], str | None, TaskState], None]
 
 
 @dataclass
@@ -350,13 +355,26 @@ class StatusReport:
 # -- walking -----------------------------------------------------------------
 
 
-def _walk(top: str, rel: str, group: str | None, study: str | None, out: StatusReport) -> None:
-    """Add every task under ``top`` (at ``rel`` below the root) to ``out``, in any order."""
+def _walk(
+    top: str,
+    rel: str,
+    group: str | None,
+    study: str | None,
+    out: StatusReport,
+    visit: TaskVisitor | None = None,
+) -> None:
+    """Add every task under ``top`` (at ``rel`` below the root) to ``out``, in any order.
+
+    ``visit``: called for each task, with the listing of its directory and its state.
+    """
     put = out.put
     for folder, path, names, task_group, task_study in walk_task_dirs(
         top, rel, group, study, ordered=False
     ):
-        put(path, read_state(folder, names), task_group, task_study)
+        state = read_state(folder, names)
+        put(path, state, task_group, task_study)
+        if visit is not None:
+            visit(folder, path, names, task_group, state)
 
 
 def _context(
@@ -517,26 +535,28 @@ def _start_journal(root: str) -> bool:
 # -- collecting ------------------------------------------------------------
 
 
-def _scan(root: str) -> StatusReport:
+def _scan(root: str, visit: TaskVisitor | None = None) -> StatusReport:
     report = StatusReport(Path(root))
-    _walk(root, ".", None, None, report)
+    _walk(root, ".", None, None, report, visit)
     _order_attempts(root, report)
     report.reread = len(report)
     return report
 
 
-def _full_scan(root: str) -> StatusReport:
+def _full_scan(root: str, visit: TaskVisitor | None = None) -> StatusReport:
     if not has_tasks(root):  # no index is written where there is nothing
         return StatusReport(Path(root))
     indexed = _start_journal(root)
     built_at = time.time()
-    report = _scan(root)
+    report = _scan(root, visit)
     if indexed:
         _save_index(root, report, built_at, 0)
     return report
 
 
-def _refresh(root: str, header: dict[str, Any], columns: Columns) -> StatusReport:
+def _refresh(
+    root: str, header: dict[str, Any], columns: Columns, visit: TaskVisitor | None = None
+) -> StatusReport:
     report = StatusReport.from_index(Path(root), columns, header.get("sorted") is True)
     shared = header.get("shared")
     report.shared_groups = set(shared) if isinstance(shared, list) else None
@@ -559,7 +579,7 @@ def _refresh(root: str, header: dict[str, Any], columns: Columns) -> StatusRepor
     touched: set[str] = set()
     studies: dict[str, bool] = {}
     for rel in sorted(todo):
-        touched |= _reread(root, rel, report, studies)
+        touched |= _reread(root, rel, report, studies, visit)
     if todo:
         _order_attempts(root, report, touched)
         _save_changes(root, report, index, offset, pending)
@@ -570,10 +590,16 @@ def _inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
-def _reread(root: str, rel: str, report: StatusReport, studies: dict[str, bool]) -> set[str]:
+def _reread(
+    root: str,
+    rel: str,
+    report: StatusReport,
+    studies: dict[str, bool],
+    visit: TaskVisitor | None = None,
+) -> set[str]:
     """Re-read one journalled path (a task, a new subtree, or a removal), below ``root``.
 
-    Returns the task groups touched.
+    Returns the task groups touched; ``visit`` is called for each task read.
     """
     folder = os.path.join(root, rel) if rel != "." else root
     report.reread += 1
@@ -592,21 +618,34 @@ def _reread(root: str, rel: str, report: StatusReport, studies: dict[str, bool])
             group, study = _context(root, folder, studies)
         else:  # a task in the index: its group and study are where it sits, as known
             group, study = report.value("group", row), report.value("study", row)
-        report.put(rel, read_state(folder, names), group, study)
+        state = read_state(folder, names)
+        report.put(rel, state, group, study)
+        if visit is not None:
+            visit(folder, rel, names, group, state)
         return {group} if group else set()
     before = len(report)
     group, study = _context(root, os.path.join(folder, "x"))
-    _walk(folder, rel, group, study, report)  # a new directory of tasks was written
+    _walk(folder, rel, group, study, report, visit)  # a new directory of tasks was written
     return {g for g in report.columns["group"][before:] if g}
 
 
 def collect(
-    root: Path, *, rescan: bool = False, use_index: bool = True, create_index: bool = True
+    root: Path,
+    *,
+    rescan: bool = False,
+    use_index: bool = True,
+    create_index: bool = True,
+    visit: TaskVisitor | None = None,
 ) -> StatusReport:
     """Return the state of every task under ``root``.
 
     ``create_index=False``: use the index where there is one, but where there
     is none, walk the tree without writing one (a reader such as ``list``).
+    ``visit``: called for each task whose files are read now (every task of
+    a walk of the tree; those re-read when the index is brought up to date),
+    with the names its directory holds, so the caller can read more of the
+    task without listing it again. A task may be visited twice (an index
+    found unusable midway is rebuilt): the last visit counts.
 
     Raises:
         AutojobError: ``root`` is not a directory.
@@ -624,21 +663,24 @@ def collect(
         rescan=rescan,
         use_index=use_index and not is_task_path(top),
         create_index=create_index,
+        visit=visit,
     )
     report.problems = id_problems(top, report)
     return report
 
 
-def _collect(top: str, *, rescan: bool, use_index: bool, create_index: bool) -> StatusReport:
+def _collect(
+    top: str, *, rescan: bool, use_index: bool, create_index: bool, visit: TaskVisitor | None
+) -> StatusReport:
     if not use_index:
-        return _scan(top)
+        return _scan(top, visit)
     index = None if rescan else _load_index(top)
     if index is not None:
         try:
-            return _refresh(top, *index)
+            return _refresh(top, *index, visit)
         except (KeyError, TypeError, ValueError) as exc:
             logger.warning("status index of %s not used (%s): the tree is read again", top, exc)
-    return _full_scan(top) if create_index else _scan(top)
+    return _full_scan(top, visit) if create_index else _scan(top, visit)
 
 
 def id_problems(root: str, report: StatusReport) -> list[tuple[str, str]]:

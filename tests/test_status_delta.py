@@ -103,3 +103,18 @@ def test_many_warm_updates_hold_what_a_full_scan_reads(
     done = run("status", "--json", study, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["counts"] == dict(expected)
+
+
+def test_a_delta_row_names_where_it_sits_and_a_wrong_place_is_not_trusted(
+    tmp_path: Path,
+) -> None:
+    study, dirs, delta = one_change_appended(tmp_path)
+    line = json.loads(delta.read_text())
+    paths = sorted(collect(study, use_index=False).rows)  # the index's rows: in path order
+    changed = os.path.relpath(dirs[0], study)
+    assert line["at"] == [paths.index(changed)]
+    line["at"] = [paths.index(changed) + 1]  # the row of another task
+    delta.write_text("\n" + json.dumps(line) + "\n")
+    end(dirs[1:2], 1)
+    assert states(study) == states(study, use_index=False)  # found by its path instead
+    assert list(states(study).values()).count("success") == 1

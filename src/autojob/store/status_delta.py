@@ -5,7 +5,10 @@ large tree would cost more than the re-reading: at 100,000 tasks, serialising
 and writing its columns is about half of such a status. A status that changed
 few rows instead appends them, with the journal offset it read up to, as one
 line of ``.autojob/status.delta``: ``{"token": T, "offset": O, "rows": [...],
-"dropped": [...]}``, each row the index's columns in order (``COLUMNS``).
+"at": [...], "dropped": [...]}``, each row the index's columns in order
+(``COLUMNS``), ``at`` where each row sits in the index (null for a row added
+since): a replay sets the rows there, after checking each row's path against
+the index, rather than searching the index's paths for each.
 
 A line belongs to the index whose ``token`` it names: an index written whole
 gets a new token, so older lines are ignored (and the file removed). A line is
@@ -58,10 +61,18 @@ def read_delta(root: str, token: str) -> list[dict[str, Any]]:
 
 
 def append_delta(
-    root: str, token: str, offset: int, rows: Sequence[Sequence[Any]], dropped: Sequence[str]
+    root: str,
+    token: str,
+    offset: int,
+    rows: Sequence[Sequence[Any]],
+    at: Sequence[int | None],
+    dropped: Sequence[str],
 ) -> bool:
-    """Append one line of changed ``rows`` and ``dropped`` paths; whether it was written."""
-    line = {"token": token, "offset": offset, "rows": rows, "dropped": dropped}
+    """Append one line of changed ``rows`` and ``dropped`` paths; whether it was written.
+
+    ``at``: where each row sits in the index (None: a row added since).
+    """
+    line = {"token": token, "offset": offset, "rows": rows, "at": at, "dropped": dropped}
     # a newline first too: a line cut short before this one does not swallow it
     text = "\n" + json.dumps(line, separators=(",", ":")) + "\n"
     data = text.encode("utf-8", "surrogateescape")

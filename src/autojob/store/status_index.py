@@ -119,6 +119,11 @@ class StatusReport:
         #: the rows put or changed, and the paths dropped, since the index was read
         self.touched: set[str] = set()
         self.dropped: list[str] = []
+        #: the values of the rows put since, as put (what the delta appends), by path;
+        #: a row changed otherwise since is not here and is read from the columns
+        self._put: dict[str, list[Any]] = {}
+        #: rows [0, _indexed) sit where they sat in the index read (no row dropped since)
+        self._indexed = 0
 
     def __len__(self) -> int:
         columns = self.columns
@@ -131,6 +136,7 @@ class StatusReport:
         """A report over an index's columns (``in_order``: its rows are in path order)."""
         report = cls(root, source="index")
         report.columns = columns
+        report._indexed = columns.rows
         if in_order:
             report._rows, report._sorted = None, columns.rows
         else:
@@ -208,15 +214,19 @@ class StatusReport:
         else:
             self._set(COLUMNS, row, values)
         self.touched.add(rel)
+        self._put[rel] = values
         self._tasks = None
 
-    def put_rows(self, rows: list[list[Any]]) -> None:
+    def put_rows(self, rows: list[list[Any]], at: object = None) -> None:
         """Add or replace whole rows, as :meth:`put_row` does, each column set at once.
 
         What replays the index's delta: a row's values are set column by
-        column, in C, instead of one value at a time.
+        column, in C, instead of one value at a time. ``at``: where each row
+        sat in the index read, as :meth:`changed_rows` gave them (None: look
+        it up by its path), each checked against the row's path.
         """
-        found = list(map(self.find, [values[0] for values in rows]))
+        where = at if isinstance(at, list) else repeat(None)
+        found = list(map(self._row_at, [values[0] for values in rows], where))
         old = [values for values, row in zip(rows, found, strict=True) if row is not None]
         if old:
             at = [row for row in found if row is not None]
@@ -232,18 +242,44 @@ class StatusReport:
             if row is None:
                 self.put_row(values)
 
+    def _row_at(self, rel: str, row: int | None) -> int | None:
+        """The row of ``rel``: ``row`` where the index holds ``rel`` there, else found."""
+        if isinstance(row, int) and 0 <= row < self._indexed and self.value("path", row) == rel:
+            return row
+        return self.find(rel)
+
     def row_values(self, rel: str) -> list[Any]:
         """Every column of the task at ``rel``, in the order of ``COLUMNS``."""
+        put = self._put.get(rel)
+        if put is not None:
+            return list(put)
         row = self.find(rel)
         if row is None:
             raise KeyError(rel)
         return [self.value(name, row) for name in COLUMNS]
+
+    def changed_rows(self) -> tuple[list[int | None], list[list[Any]]]:
+        """The rows changed since the index was read, in path order.
+
+        Where each sits in the index read (None: added since), and its
+        values (as put, not read back from the columns).
+        """
+        found = [(rel, row) for rel in sorted(self.touched) if (row := self.find(rel)) is not None]
+        at = [row if row < self._indexed else None for _, row in found]
+        return at, [self.row_values(rel) for rel, _ in found]
+
+    def changes_saved(self) -> None:
+        """Forget what changed (the changes were replayed from the delta, or saved)."""
+        self.touched.clear()
+        self.dropped.clear()
+        self._put.clear()
 
     def forget_metadata(self, rel: str) -> None:
         """Read the task's ``date_created`` and ids again when next needed (task.json changed)."""
         row = self.find(rel)
         if row is not None:
             self._set(_KEPT, row, [None] * len(_KEPT))
+            self._put.pop(rel, None)
 
     def set_state(self, rel: str, state: TaskState) -> None:
         """Replace the state of one task."""
@@ -252,6 +288,7 @@ class StatusReport:
             raise KeyError(rel)
         self._set(STATE_FIELDS, row, state.row())
         self.touched.add(rel)
+        self._put.pop(rel, None)
         self._tasks = None
 
     def decode_all(self) -> None:
@@ -269,6 +306,7 @@ class StatusReport:
         self._found = {}
         self.dropped.extend(rels)
         self.touched.difference_update(rels)
+        self._indexed = 0  # the rows move: the delta names them by path
         keep = [i for i in range(len(self)) if i not in gone]
         self.columns = {n: [col[i] for i in keep] for n, col in self.columns.items()}
         self._rows, self._sorted, self._tail = None, 0, {}
@@ -282,6 +320,7 @@ class StatusReport:
         order = self.path_order()
         if not isinstance(order, range):
             self.columns = {n: [col[i] for i in order] for n, col in self.columns.items()}
+            self._indexed = 0
         self._rows, self._sorted, self._tail = None, len(self), {}
         self._found = {}
         self._tasks = None
@@ -408,6 +447,7 @@ def _order_attempts(root: str, report: StatusReport, groups: set[str] | None = N
             found = _date_created(os.path.join(root, col["path"][row]))
             col["created"][row], col["task_id"][row], col["task_group_id"][row] = found
             report.touched.add(col["path"][row])
+            report._put.pop(col["path"][row], None)
     report._tasks = None
 
 
@@ -484,12 +524,14 @@ def _save_changes(
     root: str, report: StatusReport, index: dict[str, Any], offset: int, pending: int
 ) -> None:
     """Append the rows changed to the delta, or write the index whole when it has grown."""
-    rows = [
-        report.row_values(rel) for rel in sorted(report.touched) if report.find(rel) is not None
-    ]
+    at, rows = report.changed_rows()
     small = pending + len(rows) + len(report.dropped) <= DELTA_SHARE * len(report)
     token = index.get("token")
-    if small and isinstance(token, str) and append_delta(root, token, offset, rows, report.dropped):
+    if (
+        small
+        and isinstance(token, str)
+        and append_delta(root, token, offset, rows, at, report.dropped)
+    ):
         return
     _save_index(root, report, float(index["built_at"]), offset)
 
@@ -546,13 +588,14 @@ def _refresh(root: str, header: dict[str, Any], columns: Columns) -> StatusRepor
     pending = sum(len(line["rows"]) + len(line["dropped"]) for line in lines)
     changed, offset = read_journal(journal_path(root), offset)
     todo = {_below(os.path.normpath(p), root) for p in changed if _inside(p, root)}
-    if (pending + len(todo)) * SEARCHED_SHARE > len(report):
+    # rows the delta places (``at``) are checked, not searched for
+    unplaced = sum(len(line["rows"]) for line in lines if not isinstance(line.get("at"), list))
+    if (unplaced + len(todo)) * SEARCHED_SHARE > len(report):
         report.columns["path"]  # decoded: cheaper than searching for each path
     for line in lines:
         report.drop(list(line["dropped"]))
-        report.put_rows(line["rows"])
-    report.touched.clear()
-    report.dropped.clear()
+        report.put_rows(line["rows"], line.get("at"))
+    report.changes_saved()
     for rel in todo:
         report.forget_metadata(rel)  # its task.json may have changed too
     todo.update(report.value("path", i) for i in report.rows_where(LIVE))

@@ -333,14 +333,18 @@ def _render(
                 style="dim",
             )
         )
-    parts.append(
-        Text(
-            f"{len(report)} task(s); {report.reread} read from disk ({report.source})", style="dim"
-        )
-    )
+    parts.append(Text(_read_again(report), style="dim"))
     if note:
         parts.append(Text(note, style="yellow"))
     return Group(*parts)
+
+
+def _read_again(report: StatusReport) -> str:
+    """How many tasks were read this time, and where from."""
+    text = f"{len(report)} task(s); {report.reread} read from disk ({report.source})"
+    if report.from_journal:
+        text += f"; {report.from_journal} of them from the copies of their end in the journal"
+    return text
 
 
 def _problems(report: StatusReport, shown: int = 10) -> Text:

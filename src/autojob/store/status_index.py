@@ -40,7 +40,14 @@ from autojob.errors import AutojobError
 from autojob.store.atomic import write_atomic, write_atomic_bytes
 from autojob.store.index_file import Columns, IndexFileError, encode_index, parse_index
 from autojob.store.journal import journal_path, read_journal
-from autojob.store.state import STATE_FIELDS, State, TaskState, read_state, run_seconds
+from autojob.store.state import (
+    STATE_FIELDS,
+    State,
+    TaskState,
+    read_state,
+    run_seconds,
+    state_from_end,
+)
 from autojob.store.status_delta import DELTA_SHARE, append_delta, read_delta, remove_delta
 from autojob.store.walk import (
     has_tasks,
@@ -102,7 +109,8 @@ class StatusReport:
     def __init__(self, root: Path, source: str = "scan") -> None:
         self.root = root
         self.source = source  # "scan" (a full walk) or "index" (index + journal)
-        self.reread = 0  # tasks read from disk this time
+        self.reread = 0  # tasks read again this time
+        self.from_journal = 0  # of which: from the journal's copy of their end record
         self.columns: dict[str, list[Any]] = {name: [] for name in COLUMNS}
         #: path -> row; None while the rows come from an index in path order, found by
         #: bisection (the rows put since are in ``_tail``): a warm status builds no dict
@@ -587,7 +595,9 @@ def _refresh(root: str, header: dict[str, Any], columns: Columns) -> StatusRepor
     offset = int(lines[-1]["offset"] if lines else index.get("journal_offset", 0))
     pending = sum(len(line["rows"]) + len(line["dropped"]) for line in lines)
     changed, offset = read_journal(journal_path(root), offset)
-    todo = {_below(os.path.normpath(p), root) for p in changed if _inside(p, root)}
+    todo = {
+        _below(os.path.normpath(p), root): copy for p, copy in changed.items() if _inside(p, root)
+    }
     # rows the delta places (``at``) are checked, not searched for
     unplaced = sum(len(line["rows"]) for line in lines if not isinstance(line.get("at"), list))
     if (unplaced + len(todo)) * SEARCHED_SHARE > len(report):
@@ -598,11 +608,14 @@ def _refresh(root: str, header: dict[str, Any], columns: Columns) -> StatusRepor
     report.changes_saved()
     for rel in todo:
         report.forget_metadata(rel)  # its task.json may have changed too
-    todo.update(report.value("path", i) for i in report.rows_where(LIVE))
+    for row in report.rows_where(LIVE):
+        todo.setdefault(report.value("path", row), None)
     touched: set[str] = set()
     studies: dict[str, bool] = {}
     for rel in sorted(todo):
-        touched |= _reread(root, rel, report, studies)
+        copy = todo[rel]
+        groups = _from_copy(root, rel, copy, report) if copy else None
+        touched |= _reread(root, rel, report, studies) if groups is None else groups
     if todo:
         _order_attempts(root, report, touched)
         _save_changes(root, report, index, offset, pending)
@@ -611,6 +624,32 @@ def _refresh(root: str, header: dict[str, Any], columns: Columns) -> StatusRepor
 
 def _inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def _from_copy(root: str, rel: str, copy: tuple[str, str], report: StatusReport) -> set[str] | None:
+    """Bring a task in the index up to date from the journal's copy of its end record.
+
+    Returns the task groups touched, or None when the copy is not enough (not
+    of an end, not whole, a task not in the index): the task is read again.
+    """
+    name, text = copy
+    row = report.find(rel) if name == SETTINGS.ENDED_FILE else None
+    if row is None:
+        return None
+    try:
+        record = json.loads(text)
+    except ValueError:
+        return None
+    folder = os.path.join(root, rel)
+    cancel = os.path.lexists(os.path.join(folder, SETTINGS.CANCEL_FILE))
+    state = state_from_end(record, cancel) if isinstance(record, dict) else None
+    if state is None:
+        return None
+    group, study = report.value("group", row), report.value("study", row)
+    report.put(rel, state, group, study)
+    report.reread += 1
+    report.from_journal += 1
+    return {group} if group else set()
 
 
 def _reread(root: str, rel: str, report: StatusReport, studies: dict[str, bool]) -> set[str]:

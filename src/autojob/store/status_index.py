@@ -200,9 +200,15 @@ class StatusReport:
         columns = self.columns
         return columns.value(name, row) if isinstance(columns, Columns) else columns[name][row]
 
-    def put(self, rel: str, state: TaskState, group: str | None, study: str | None) -> None:
-        """Add or replace the row of the task at ``rel`` (keeping its ids and date if read)."""
-        row = self.find(rel)
+    def put(
+        self, rel: str, state: TaskState, group: str | None, study: str | None, keep: bool = True
+    ) -> None:
+        """Add or replace the row of the task at ``rel``.
+
+        ``keep``: keep its ids and date if read (else they are read again when
+        next needed: its ``task.json`` may have changed).
+        """
+        row = self.find(rel) if keep else None
         kept = [None] * len(_KEPT) if row is None else [self.value(n, row) for n in _KEPT]
         self.put_row([rel, group, study, *kept, *state.row()])
 
@@ -281,13 +287,6 @@ class StatusReport:
         self.touched.clear()
         self.dropped.clear()
         self._put.clear()
-
-    def forget_metadata(self, rel: str) -> None:
-        """Read the task's ``date_created`` and ids again when next needed (task.json changed)."""
-        row = self.find(rel)
-        if row is not None:
-            self._set(_KEPT, row, [None] * len(_KEPT))
-            self._put.pop(rel, None)
 
     def set_state(self, rel: str, state: TaskState) -> None:
         """Replace the state of one task."""
@@ -606,8 +605,7 @@ def _refresh(root: str, header: dict[str, Any], columns: Columns) -> StatusRepor
         report.drop(list(line["dropped"]))
         report.put_rows(line["rows"], line.get("at"))
     report.changes_saved()
-    for rel in todo:
-        report.forget_metadata(rel)  # its task.json may have changed too
+    journalled = set(todo)  # their task.json may have changed too: read again when needed
     for row in report.rows_where(LIVE):
         todo.setdefault(report.value("path", row), None)
     touched: set[str] = set()
@@ -615,7 +613,9 @@ def _refresh(root: str, header: dict[str, Any], columns: Columns) -> StatusRepor
     for rel in sorted(todo):
         copy = todo[rel]
         groups = _from_copy(root, rel, copy, report) if copy else None
-        touched |= _reread(root, rel, report, studies) if groups is None else groups
+        if groups is None:
+            groups = _reread(root, rel, report, studies, keep=rel not in journalled)
+        touched |= groups
     if todo:
         _order_attempts(root, report, touched)
         _save_changes(root, report, index, offset, pending)
@@ -646,16 +646,19 @@ def _from_copy(root: str, rel: str, copy: tuple[str, str], report: StatusReport)
     if state is None:
         return None
     group, study = report.value("group", row), report.value("study", row)
-    report.put(rel, state, group, study)
+    report.put(rel, state, group, study, keep=False)
     report.reread += 1
     report.from_journal += 1
     return {group} if group else set()
 
 
-def _reread(root: str, rel: str, report: StatusReport, studies: dict[str, bool]) -> set[str]:
-    """Re-read one journalled path (a task, a new subtree, or a removal), below ``root``.
+def _reread(
+    root: str, rel: str, report: StatusReport, studies: dict[str, bool], keep: bool
+) -> set[str]:
+    """Re-read one path (a task, a new subtree, or a removal), below ``root``.
 
-    Returns the task groups touched.
+    ``keep``: keep a task's ids and date if read (not journalled: its
+    ``task.json`` has not changed). Returns the task groups touched.
     """
     folder = os.path.join(root, rel) if rel != "." else root
     report.reread += 1
@@ -674,7 +677,7 @@ def _reread(root: str, rel: str, report: StatusReport, studies: dict[str, bool])
             group, study = _context(root, folder, studies)
         else:  # a task in the index: its group and study are where it sits, as known
             group, study = report.value("group", row), report.value("study", row)
-        report.put(rel, read_state(folder, names), group, study)
+        report.put(rel, read_state(folder, names), group, study, keep)
         return {group} if group else set()
     before = len(report)
     group, study = _context(root, os.path.join(folder, "x"))

@@ -118,3 +118,14 @@ def test_a_delta_row_names_where_it_sits_and_a_wrong_place_is_not_trusted(
     end(dirs[1:2], 1)
     assert states(study) == states(study, use_index=False)  # found by its path instead
     assert list(states(study).values()).count("success") == 1
+
+
+def test_a_delta_line_without_places_is_replayed_by_its_paths(tmp_path: Path) -> None:
+    study, dirs, delta = one_change_appended(tmp_path)
+    line = json.loads(delta.read_text())
+    del line["at"]  # as the lines written before rows named their place
+    delta.write_text("\n" + json.dumps(line) + "\n")
+    end(dirs[1:2], 1)
+    seen = states(study)
+    assert seen == states(study, use_index=False)
+    assert sorted(Counter(seen.values()).items()) == [("failed", 1), ("idle", 38), ("success", 1)]

@@ -225,8 +225,8 @@ class StatusReport:
             else:
                 self._rows[rel] = row
             self.shared_groups = None  # a group may have grown
-        else:
-            self._set(COLUMNS, row, values)
+        else:  # the path is the row's already (the row was found by it)
+            self._set(COLUMNS[1:], row, values[1:])
         self.touched.add(rel)
         self._put[rel] = values
         self._tasks = None
@@ -246,6 +246,8 @@ class StatusReport:
             at = [row for row in found if row is not None]
             columns = self.columns
             for name, column in zip(COLUMNS, zip(*old, strict=True), strict=True):
+                if name == "path":
+                    continue  # the rows' own paths: each row was found by it
                 if isinstance(columns, Columns):
                     columns.put_many(name, at, column)
                 else:
@@ -322,10 +324,14 @@ class StatusReport:
         self._tasks = None
 
     def in_path_order(self) -> None:
-        """Put the rows in the order of their paths (before the index is written)."""
-        self.decode_all()
+        """Put the rows in the order of their paths (before the index is written).
+
+        Rows read from an index, changed in place, are in order already: their
+        columns are not decoded (the index is written from their bytes).
+        """
         order = self.path_order()
         if not isinstance(order, range):
+            self.decode_all()
             self.columns = {n: [col[i] for i in order] for n, col in self.columns.items()}
             self._indexed = 0
         self._rows, self._sorted, self._tail = None, len(self), {}
@@ -508,7 +514,11 @@ def _save_index(root: str, report: StatusReport, built_at: float, offset: int) -
     bisection, and prints the tasks in path order without sorting.
     """
     report.in_path_order()
-    groups = Counter(report.columns["group"])
+    if report.shared_groups is not None:  # as the index read knew them (no row added)
+        shared = sorted(report.shared_groups)
+    else:
+        groups = Counter(report.columns["group"])
+        shared = sorted(g for g, n in groups.items() if n > 1 and g is not None)
     header = {
         "version": INDEX_VERSION,
         "root": root,
@@ -517,7 +527,7 @@ def _save_index(root: str, report: StatusReport, built_at: float, offset: int) -
         "token": secrets.token_hex(8),
         "rows": len(report),
         "sorted": True,
-        "shared": sorted(g for g, n in groups.items() if n > 1 and g is not None),
+        "shared": shared,
     }
     try:
         write_atomic_bytes(Path(_index_path(root)), encode_index(header, report.columns))

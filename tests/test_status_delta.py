@@ -2,7 +2,7 @@
 
 A status that re-reads a few tasks of many appends their rows to
 ``.autojob/status.delta`` instead of writing the whole index; the index is
-written whole once the delta passes a tenth of the tasks. Whatever the mix,
+written whole once the delta passes a twentieth of the tasks. Whatever the mix,
 the states reported must be those a full scan reads.
 """
 
@@ -42,7 +42,7 @@ def test_a_few_changes_are_appended_and_many_rewrite_the_index(tmp_path: Path) -
     seen = states(study)
     assert seen == states(study, use_index=False)
     assert list(seen.values()).count("success") == 2 and list(seen.values()).count("failed") == 1
-    end(dirs[3:10], 0)  # past a tenth of the tasks: the index is written whole
+    end(dirs[3:10], 0)  # past a twentieth of the tasks: the index is written whole
     assert states(study) == states(study, use_index=False)
     assert index_bytes(study) != whole and not delta.exists()
 

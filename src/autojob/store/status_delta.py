@@ -15,8 +15,12 @@ gets a new token, so older lines are ignored (and the file removed). A line is
 written with one ``write`` in append mode; a line cut short by a crash does
 not parse and is skipped, and the journal entries it covered are re-read
 (re-reading a task is always safe). The index is written whole again once the
-rows appended since pass a tenth of the tasks (at least one), so reading the
-delta never costs more than a tenth of reading the index.
+rows appended since pass a twentieth of the tasks (at least one), so reading
+the delta stays a small share of a status. Writing the index whole (from the
+bytes it was read from, the changed values patched in) costs about as much
+as replaying a few statuses' lines: measured at 100,000 tasks with 1% changed
+before each status, a twentieth (or a thirtieth) gave the lowest mean over 20
+statuses in a row, a tenth about a fifth more.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ __all__ = ["DELTA_SHARE", "append_delta", "delta_path", "read_delta", "remove_de
 
 logger = logging.getLogger(__name__)
 #: the index is written whole when the rows in the delta would pass this share of the tasks
-DELTA_SHARE = 0.1
+DELTA_SHARE = 0.05
 
 
 def delta_path(root: str) -> str:

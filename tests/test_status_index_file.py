@@ -44,7 +44,7 @@ def decoded(columns: Any) -> set[str]:
 def test_a_warm_status_reads_only_the_changed_tasks(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    study, dirs = make_study(tmp_path, 30)
+    study, dirs = make_study(tmp_path, 60)  # two changes of 60: appended to the delta
     collect(study)
     end(dirs[3:5], 1)
     read: list[str] = []
@@ -68,7 +68,7 @@ def test_a_warm_status_reads_only_the_changed_tasks(
 
 
 def test_values_written_into_undecoded_columns_are_seen_when_decoded(tmp_path: Path) -> None:
-    study, dirs = make_study(tmp_path, 12)
+    study, dirs = make_study(tmp_path, 40)  # one change of 40: appended to the delta
     collect(study)
     end(dirs[:1], 0)
     report = collect(study)

@@ -230,7 +230,7 @@ def measure_load(size: Size, root: str, repeats: int) -> None:
     size.figures |= best
 
 
-def measure_status(size: Size, root: str, repeats: int) -> None:
+def measure_status(size: Size, root: str, repeats: int, warm_runs: int) -> None:
     common.log(f"N={size.n:,}: status (records written first)")
     pid, when = bench_status.dead_pid(), time.time() - 3600.0
     dirs = common.task_dirs(root, SETTINGS.TASK_METADATA_FILE)
@@ -246,25 +246,33 @@ def measure_status(size: Size, root: str, repeats: int) -> None:
             "status cold": lambda: collect(Path(root), rescan=True),
         },
     )
-    warm = None
-    for _ in range(repeats):
+    warm = []
+    for _ in range(warm_runs or repeats):
         changed = bench_status.change_some(tree)
         measured = common.measure(lambda: collect(Path(root)))
         bench_status.check_warm(measured.value, tree, changed)
-        warm = measured.seconds if warm is None else min(warm, measured.seconds)
-    if warm is not None:
-        size.figures["status warm"] = warm
+        warm.append(measured.seconds)
+    add_runs(size, "status warm", warm)
     # the command as a user runs it: a process, imports, the table printed
-    cli = None
-    for _ in range(repeats):
+    cli = []
+    for _ in range(warm_runs or repeats):
         bench_status.change_some(tree)
         took, out = bench_status.run_cli(["status", root])
         count = max(1, round(size.n * bench_status.CHANGE_FRACTION))
         if f"{size.n} task(s); {count} read from disk (index)" not in out.decode():
             raise AssertionError(f"autojob status did not re-read the changed tasks: {out!r}")
-        cli = took if cli is None else min(cli, took)
-    if cli is not None:
-        size.figures["status warm cli"] = cli
+        cli.append(took)
+    add_runs(size, "status warm cli", cli)
+
+
+def add_runs(size: Size, name: str, runs: list[float]) -> None:
+    """The best of ``runs`` as ``name``; their mean (what a run costs, the delta's replay
+    and the index's whole rewrites spread over them) and worst too when there are several."""
+    if runs:
+        size.figures[name] = min(runs)
+    if len(runs) > 1:
+        size.figures[f"{name} mean"] = sum(runs) / len(runs)
+        size.figures[f"{name} max"] = max(runs)
 
 
 def measure_harvest(size: Size, root: str, base: str, repeats: int, skip: set[str]) -> None:
@@ -305,7 +313,7 @@ def one_size(n: int, base: str, args: argparse.Namespace) -> Size:
     if "load" not in args.skip:
         measure_load(size, root, repeats)
     if "status" not in args.skip:
-        measure_status(size, root, repeats)
+        measure_status(size, root, repeats, args.warm_runs)
     if "harvest" not in args.skip:
         measure_harvest(size, root, folder, repeats, args.skip)
     return size
@@ -335,7 +343,11 @@ def print_times(sizes: list[Size]) -> None:
         ("load", "load", "load lower"),
         ("status cold", "status cold", "status lower"),
         ("status warm 1%", "status warm", "status lower"),
+        ("  mean of runs", "status warm mean", "status lower"),
+        ("  worst run", "status warm max", "status lower"),
         ("`status` warm 1%", "status warm cli", "status lower"),
+        ("  mean of runs", "status warm cli mean", "status lower"),
+        ("  worst run", "status warm cli max", "status lower"),
         ("harvest json", "harvest", "harvest lower"),
     )
     for size in sizes:
@@ -452,6 +464,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--repeats", type=int, default=2, help="timed runs of each, best kept")
     parser.add_argument("--start-runs", type=int, default=15, help="runs of each start-up command")
+    parser.add_argument(
+        "--warm-runs",
+        type=int,
+        default=0,
+        help="warm statuses in a row, each after 1%% of the tasks changed, of the library "
+        "call and then of the command (default: --repeats; 1 at 1,000,000): the best, the "
+        "mean (the delta's replays and the index's whole rewrites spread over the runs: "
+        "try 20) and the worst are printed",
+    )
     common.add_dir(parser)
     common.add_skip(parser, SKIPPABLE, "parts")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")

@@ -20,9 +20,10 @@ time kept), after ``gc.collect()`` and ``os.sync()``:
 
 ``warm``
     The index is present; then 1% of the tasks change (untimed): a new
-    ``autojob.ended`` written as the task script writes it (temporary file,
-    rename) and their directories appended to the journal with
-    ``autojob.store.journal.note_changed``. Then ``collect(root)`` is timed.
+    ``autojob.ended`` written as the task script run by the local executor
+    writes it (temporary file, rename) and noted in the journal as the script
+    notes it (the directory and a copy of the record:
+    ``autojob.store.journal.entry_with_record``). Then ``collect(root)`` is timed.
 
 ``cli cold`` / ``cli warm``
     ``autojob status --json [--rescan] ROOT`` as a subprocess, once each:
@@ -68,7 +69,7 @@ from typing import Any
 import common
 
 from autojob import SETTINGS
-from autojob.store.journal import note_changed
+from autojob.store.journal import entry_with_record, journal_path
 from autojob.store.state import this_host
 from autojob.store.status_index import StatusReport, collect
 from autojob.study import Study
@@ -108,14 +109,15 @@ def started_record(when: float, pid: int) -> bytes:
     return text.encode("utf-8")
 
 
-def ended_record(when: float, exit_code: int) -> bytes:
+def ended_record(when: float, exit_code: int, executor: str = "") -> bytes:
     """What the task script writes when its command has ended (outside SLURM).
 
-    It repeats the start (time and host), so a reader needs this record alone.
+    It repeats the start (time and host), so a reader needs this record alone
+    (and the claim's executor, where ``executor`` is empty).
     """
     text = (
-        f'{{"time": {when:.6f}, "exit_code": {exit_code}, "job_id": "", "executor": "", '
-        f'"started_at": {when - 1.0:.6f}, "host": "{this_host()}"}}\n'
+        f'{{"time": {when:.6f}, "exit_code": {exit_code}, "job_id": "", '
+        f'"executor": "{executor}", "started_at": {when - 1.0:.6f}, "host": "{this_host()}"}}\n'
     )
     return text.encode("utf-8")
 
@@ -197,22 +199,26 @@ def build_tree(n: int, dest: str, seed: int) -> Tree:
 
 
 def change_some(tree: Tree) -> dict[str, float]:
-    """End 1% of the tasks anew, as their task scripts would; note it in the journal.
+    """End 1% of the tasks anew, as their task scripts would (run by the local executor).
 
     Each chosen task flips between success and not: a success fails, anything
-    else succeeds. Returns the changed paths with the time they recorded.
+    else succeeds. Each end is written, then noted in the tree's journal with
+    a copy of the record, as the task script does. Returns the changed paths
+    with the time they recorded.
     """
     k = max(1, round(tree.n * CHANGE_FRACTION))
     chosen = tree.rng.sample(sorted(tree.truth), k)
     when = time.time()
-    folders = []
+    entries = []
     for rel in chosen:
         folder = f"{tree.root}/{rel}"
         success = tree.truth[rel] != "success"
-        write_record(folder, ENDED, ended_record(when, 0 if success else 1))
+        record = ended_record(when, 0 if success else 1, "local")
+        write_record(folder, ENDED, record)
         tree.truth[rel] = "success" if success else "failed"
-        folders.append(folder)
-    note_changed(folders)
+        entries.append(entry_with_record(folder, ENDED, record.decode().rstrip("\n")))
+    with open(journal_path(tree.root), "ab") as journal:
+        journal.write(b"".join(entries))
     return dict.fromkeys(chosen, round(when, 6))
 
 

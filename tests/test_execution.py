@@ -244,7 +244,7 @@ def test_status_index_sees_what_changed(tmp_path: Path) -> None:
     assert warm.source == "index" and warm.reread == 0
     run_all(study)
     after = collect(study)
-    assert after.source == "index" and after.reread == 5
+    assert after.source == "index" and after.reread == 5 and after.from_journal == 5
     assert {e.state.state for e in after.tasks.values()} == {State.SUCCESS}
     create_task_group_tree(TaskGroup(label="late", tasks=[Task()]), study, name_template="late")
     grown = collect(study)

@@ -63,8 +63,14 @@ def test_64_task_scripts_ending_at_once(tmp_path: Path, figures: dict[str, Any])
         assert ended["exit_code"] == 0
     entries = journal.read_bytes()[before:].split(b"\0")
     assert entries[-1] == b""  # every entry whole
-    named = {e.decode() for e in entries[:-1]}
+    # each entry the task, the record's name and a copy of the record written (a start
+    # noted just after its file was seen is there too)
+    copies = [e.decode().split("\n") for e in entries[:-1]]
+    named = {folder for folder, name, _ in copies if name == SETTINGS.ENDED_FILE}
     assert named == {os.path.realpath(p) for p in paths}  # none lost, none torn
+    for folder, name, record in copies:
+        assert name in (SETTINGS.STARTED_FILE, SETTINGS.ENDED_FILE)
+        assert json.loads(record) == json.loads((Path(folder) / name).read_bytes())
     report = collect(study)
     assert report.source == "index"
     assert report.counts() == {(None, "success"): PROCESSES}

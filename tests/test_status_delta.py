@@ -2,7 +2,7 @@
 
 A status that re-reads a few tasks of many appends their rows to
 ``.autojob/status.delta`` instead of writing the whole index; the index is
-written whole once the delta passes a tenth of the tasks. Whatever the mix,
+written whole once the delta passes a twentieth of the tasks. Whatever the mix,
 the states reported must be those a full scan reads.
 """
 
@@ -43,7 +43,7 @@ def test_a_few_changes_are_appended_and_many_rewrite_the_index(tmp_path: Path) -
     seen = states(study)
     assert seen == states(study, use_index=False)
     assert list(seen.values()).count("success") == 2 and list(seen.values()).count("failed") == 1
-    end(dirs[3:10], 0)  # past a tenth of the tasks: the index is written whole
+    end(dirs[3:10], 0)  # past a twentieth of the tasks: the index is written whole
     assert states(study) == states(study, use_index=False)
     assert index_bytes(study) != whole and not delta.exists()
 
@@ -104,3 +104,29 @@ def test_many_warm_updates_hold_what_a_full_scan_reads(
     done = run("status", "--json", study, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["counts"] == dict(expected)
+
+
+def test_a_delta_row_names_where_it_sits_and_a_wrong_place_is_not_trusted(
+    tmp_path: Path,
+) -> None:
+    study, dirs, delta = one_change_appended(tmp_path)
+    line = json.loads(delta.read_text())
+    paths = sorted(collect(study, use_index=False).rows)  # the index's rows: in path order
+    changed = os.path.relpath(dirs[0], study)
+    assert line["at"] == [paths.index(changed)]
+    line["at"] = [paths.index(changed) + 1]  # the row of another task
+    delta.write_text("\n" + json.dumps(line) + "\n")
+    end(dirs[1:2], 1)
+    assert states(study) == states(study, use_index=False)  # found by its path instead
+    assert list(states(study).values()).count("success") == 1
+
+
+def test_a_delta_line_without_places_is_replayed_by_its_paths(tmp_path: Path) -> None:
+    study, dirs, delta = one_change_appended(tmp_path)
+    line = json.loads(delta.read_text())
+    del line["at"]  # as the lines written before rows named their place
+    delta.write_text("\n" + json.dumps(line) + "\n")
+    end(dirs[1:2], 1)
+    seen = states(study)
+    assert seen == states(study, use_index=False)
+    assert sorted(Counter(seen.values()).items()) == [("failed", 1), ("idle", 38), ("success", 1)]

@@ -44,7 +44,7 @@ def decoded(columns: Any) -> set[str]:
 def test_a_warm_status_reads_only_the_changed_tasks(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    study, dirs = make_study(tmp_path, 30)
+    study, dirs = make_study(tmp_path, 60)  # two changes of 60: appended to the delta
     collect(study)
     end(dirs[3:5], 1)
     read: list[str] = []
@@ -68,7 +68,7 @@ def test_a_warm_status_reads_only_the_changed_tasks(
 
 
 def test_values_written_into_undecoded_columns_are_seen_when_decoded(tmp_path: Path) -> None:
-    study, dirs = make_study(tmp_path, 12)
+    study, dirs = make_study(tmp_path, 40)  # one change of 40: appended to the delta
     collect(study)
     end(dirs[:1], 0)
     report = collect(study)
@@ -221,3 +221,41 @@ def test_a_header_that_disagrees_with_its_columns_is_not_used(tmp_path: Path) ->
     with pytest.raises(IndexFileError, match="rows"):
         parse_index(index_file(study).read_bytes(), COLUMNS)[1]["path"]
     assert collect(study).source == "scan"  # the paths did not decode: rebuilt
+
+
+def test_columns_written_again_from_their_bytes_read_back_what_was_written() -> None:
+    n = 40
+    columns: dict[str, list[Any]] = {
+        "path": [f"s/g{i:02d}/t\udcff{i}" for i in range(n)],
+        "group": [None if i % 3 else f"s/g{i:02d}" for i in range(n)],
+        "state": ["success" if i % 2 else "failed" for i in range(n)],
+        "exit_code": [i % 5 for i in range(n)],
+        "queued_at": [None if i == 7 else 1.5 + i for i in range(n)],
+        "accounted": [i == 3 for i in range(n)],
+        "reason": [None] * n,
+        "unique": [f"id-{i}" for i in range(n)],
+    }
+    writes: dict[str, dict[int, Any]] = {
+        "path": {4: "s/g04/t\udcff4"},  # the value it holds: its bytes are kept
+        "group": {3: "s/other"},  # another text: encoded anew
+        "state": {1: "oom", 2: "success", 5: None},  # a new code, an old one, None
+        "exit_code": {0: 7, 1: True},  # True is not 1: encoded anew
+        "queued_at": {7: 2.25, 8: None},  # a null filled, a value nulled
+        "accounted": {3: False, 9: True, 10: None},  # back to the default, apart, None
+        "reason": {6: "not_converged"},
+        "unique": {0: "id-x"},  # json: decoded and encoded anew
+    }
+    data = encode_index({"rows": n}, columns)
+    _, read = parse_index(data, list(columns))
+    for name, rows in writes.items():
+        read.put_many(name, list(rows), list(rows.values()))
+        for row, value in rows.items():
+            columns[name][row] = value
+    assert decoded(read) == set()
+    again = encode_index({"rows": n}, read)
+    assert decoded(read) == {"group", "exit_code", "unique"}  # the others kept as bytes
+    header, back = parse_index(again, list(columns))
+    assert [spec["name"] for spec in header["columns"]] == list(columns)  # the file's order
+    for name, values in columns.items():
+        assert back[name] == values, name
+        assert [type(v) for v in back[name]] == [type(v) for v in values], name

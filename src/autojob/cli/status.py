@@ -201,9 +201,18 @@ def current_counts(
     if by is None:
         return Counter(zip(repeat(None), states if every else map(states.__getitem__, rows)))
     keys = report.columns[by]
+    if every and keys and keys.count(keys[0]) == len(keys):  # one study, say: no pairs built
+        return Counter({(keys[0], state): n for state, n in Counter(states).items()})
     if every:
         return Counter(zip(keys, states, strict=True))  # in C
     return Counter(zip(map(keys.__getitem__, rows), map(states.__getitem__, rows), strict=True))
+
+
+def tally(values: list[Any]) -> Counter[Any]:
+    """``Counter(values)``, in C; a column of one value (one study, say) by one comparison."""
+    if values and values.count(values[0]) == len(values):
+        return Counter({values[0]: len(values)})
+    return Counter(values)
 
 
 def replaced_counts(report: StatusReport, newest: list[int] | None = None) -> Counter[str]:
@@ -333,14 +342,18 @@ def _render(
                 style="dim",
             )
         )
-    parts.append(
-        Text(
-            f"{len(report)} task(s); {report.reread} read from disk ({report.source})", style="dim"
-        )
-    )
+    parts.append(Text(_read_again(report), style="dim"))
     if note:
         parts.append(Text(note, style="yellow"))
     return Group(*parts)
+
+
+def _read_again(report: StatusReport) -> str:
+    """How many tasks were read this time, and where from."""
+    text = f"{len(report)} task(s); {report.reread} read from disk ({report.source})"
+    if report.from_journal:
+        text += f"; {report.from_journal} of them from the copies of their end in the journal"
+    return text
 
 
 def _problems(report: StatusReport, shown: int = 10) -> Text:
@@ -398,7 +411,7 @@ def _table(
     for (study, state), count in current_counts(report, "study", newest).items():
         per.setdefault(_study_name(report, study), Counter())[state] += count
     per_study: Counter[str] = Counter()
-    for study, count in Counter(report.columns["study"]).items():  # counted in C
+    for study, count in tally(report.columns["study"]).items():
         per_study[_study_name(report, study)] += count
     states = [s for s in STATE_ORDER if any(s in counts for counts in per.values())]
     for state in states:

@@ -137,10 +137,16 @@ def _dump(data: Any) -> bytes:
 
 
 def encode_index(header: dict[str, Any], columns: dict[str, list[Any]]) -> bytes:
-    """The whole file: ``header`` (without ``columns``) and every column."""
+    """The whole file: ``header`` (without ``columns``) and every column.
+
+    ``columns`` read from an index (:class:`Columns`) keep the bytes of the
+    columns that can be patched (:meth:`Columns.encoded`) rather than being
+    decoded and encoded again.
+    """
     specs, blocks = [], []
-    for name, values in columns.items():
-        spec, body = _encode(name, values)
+    read = columns if isinstance(columns, Columns) else None
+    for name in read.names() if read is not None else list(columns):
+        spec, body = read.encoded(name) if read is not None else _encode(name, columns[name])
         specs.append({"name": name, **spec, "size": len(body)})
         blocks.append(body)
     rest = _dump({**header, "columns": specs}) + b"\n" + b"".join(blocks)
@@ -194,6 +200,7 @@ class Columns(dict[str, list[Any]]):
     def __init__(self, blocks: dict[str, tuple[dict[str, Any], memoryview]], n: int) -> None:
         super().__init__()
         self._blocks = blocks
+        self._names = list(blocks)  # in the file's order
         self._n = n
         self._pending: dict[str, dict[int, Any]] = {}
         #: per column read a row at a time: its rows apart (sorted) and their values
@@ -322,6 +329,104 @@ class Columns(dict[str, list[Any]]):
         """Decode every column still held as bytes."""
         for name in list(self._blocks):
             self[name]
+
+    def names(self) -> list[str]:
+        """Every column's name, decoded or not, in the file's order."""
+        return [*self._names, *(name for name in self if name not in self._names)]
+
+    def encoded(self, name: str) -> tuple[dict[str, Any], bytes]:
+        """The header fields and bytes of one column, as :func:`encode_index` writes them.
+
+        A column still held as bytes is written as it was read, its values
+        written since (:meth:`put`) patched in where its encoding allows it
+        (codes and doubles overwritten in place, a sparse column's rows apart
+        changed, a text column whose values written are the ones it holds);
+        only another column is decoded and encoded anew.
+        """
+        if name in self:
+            return _encode(name, self[name])
+        spec, raw = self._blocks[name]
+        fields = {k: v for k, v in spec.items() if k not in ("name", "size")}
+        pending = self._pending.get(name)
+        if not pending:
+            return fields, bytes(raw)
+        if spec["encoding"] == "text":
+            same = all(self._read_one(name, spec, raw, row) == v for row, v in pending.items())
+            patched = (fields, bytes(raw)) if same else None
+        else:
+            patched = _patch(spec, raw, pending, self._n)
+        return patched if patched is not None else _encode(name, self[name])
+
+
+def _one_kind(values: Iterable[Any]) -> bool:
+    """Whether ``values`` could be a column of codes or a sparse one: one type and None."""
+    kinds = set(map(type, values))
+    return kinds <= {str, int, bool, _NONE} and len(kinds - {_NONE}) <= 1
+
+
+def _patch(
+    spec: dict[str, Any], raw: memoryview, pending: dict[int, Any], n: int
+) -> tuple[dict[str, Any], bytes] | None:
+    """A column of codes, doubles or a sparse one with ``pending`` written in.
+
+    None where the values written do not fit its encoding (the column is then
+    encoded anew).
+    """
+    patch = _PATCHES.get(spec["encoding"])
+    return None if patch is None else patch(spec, raw, pending, n)
+
+
+def _patch_codes(
+    spec: dict[str, Any], raw: memoryview, pending: dict[int, Any], _n: int
+) -> tuple[dict[str, Any], bytes] | None:
+    values = list(spec["values"])
+    if not _one_kind([*values, *pending.values()]):
+        return None
+    index = {v: i for i, v in enumerate(values)}
+    data = bytearray(raw)
+    for row, value in pending.items():
+        code = index.get(value)
+        if code is None:
+            code = index[value] = len(values)
+            values.append(value)
+        _CODE.pack_into(data, 4 * row, code)
+    return {"encoding": "codes", "values": values}, bytes(data)
+
+
+def _patch_floats(
+    _spec: dict[str, Any], raw: memoryview, pending: dict[int, Any], n: int
+) -> tuple[dict[str, Any], bytes] | None:
+    if not set(map(type, pending.values())) <= {float, _NONE}:
+        return None
+    nulls = set(_from_u32(bytes(raw[8 * n :])))
+    data = bytearray(raw[: 8 * n])
+    for row, value in pending.items():
+        if value is None:
+            nulls.add(row)
+        else:
+            nulls.discard(row)
+            _DOUBLE.pack_into(data, 8 * row, value)
+    return {"encoding": "floats", "nulls": len(nulls)}, bytes(data) + _u32(sorted(nulls))
+
+
+def _patch_sparse(
+    spec: dict[str, Any], raw: memoryview, pending: dict[int, Any], _n: int
+) -> tuple[dict[str, Any], bytes] | None:
+    default, body = spec["default"], json.loads(bytes(raw))
+    apart = dict(zip(body["rows"], body["values"], strict=True))
+    if not _one_kind([default, *apart.values(), *pending.values()]):
+        return None
+    for row, value in pending.items():
+        if value == default and type(value) is type(default):
+            apart.pop(row, None)
+        else:
+            apart[row] = value
+    rows = sorted(apart)
+    body = {"rows": rows, "values": list(map(apart.__getitem__, rows))}
+    return {"encoding": "sparse", "default": default}, _dump(body)
+
+
+_PATCHES = {"codes": _patch_codes, "floats": _patch_floats, "sparse": _patch_sparse}
 
 
 def _text_size(spec: dict[str, Any]) -> int:

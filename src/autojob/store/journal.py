@@ -5,17 +5,37 @@ A directory on which ``autojob status`` keeps an index holds
 cancel, the tree writers) appends the task directory's path, NUL-terminated, to
 the journal of every directory above it that has one; ``status`` then re-reads
 only the tasks named since its last look.
+
+A task script appends a copy of the record it has just written too (its
+start, its end): ``PATH\nNAME\nRECORD\0``, the record's file name and its
+JSON text on one line each (the script's values are restricted to characters
+that hold no newline). ``status`` may take a task's state from the copy of its
+end rather than read the task's files again; the files stay the truth: an
+entry naming the task later without a copy (submit, cancel, a repair) has it
+read from its files, and so does a rescan.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
+from itertools import repeat
 from pathlib import Path
 
 from autojob import SETTINGS
 
-__all__ = ["journal_path", "note_changed", "read_journal", "real_paths"]
+__all__ = [
+    "Changed",
+    "entry_with_record",
+    "journal_path",
+    "note_changed",
+    "read_journal",
+    "real_paths",
+]
+
+#: per task directory named: the last entry's copy of a record (name, JSON text), or
+#: None (the entry had none)
+Changed = dict[str, tuple[str, str] | None]
 
 
 def journal_path(root: str | Path) -> str:
@@ -86,19 +106,37 @@ def note_changed(task_dirs: Iterable[str | Path]) -> None:
             os.close(fd)
 
 
-def read_journal(path: str, offset: int) -> tuple[set[str], int]:
+def entry_with_record(folder: str, name: str, record: str) -> bytes:
+    """The entry a task script appends after writing ``record`` to ``folder``/``name``."""
+    return f"{folder}\n{name}\n{record}\0".encode("utf-8", "surrogateescape")
+
+
+def _entry(text: str, records: frozenset[str]) -> tuple[str, tuple[str, str] | None]:
+    """The task directory an entry names, and the copy of a record it holds, if any."""
+    if "\n" not in text:
+        return text, None
+    parts = text.rsplit("\n", 2)  # the record's name and text hold no newline
+    if len(parts) == 3 and parts[1] in records and parts[2].startswith("{"):
+        return parts[0], (parts[1], parts[2])
+    return text, None  # a path holding a newline
+
+
+def read_journal(path: str, offset: int) -> tuple[Changed, int]:
     """Return the task directories named after ``offset``, and the new offset.
 
-    A trailing entry not yet terminated is left for the next read.
+    Each directory maps to the copy of a record its last entry holds (None if
+    none). A trailing entry not yet terminated is left for the next read.
     """
     try:
         with open(path, "rb") as stream:
             stream.seek(offset)
             data = stream.read()
     except FileNotFoundError:
-        return set(), offset
+        return {}, offset
     end = data.rfind(b"\0")
     if end < 0:
-        return set(), offset
-    entries = data[:end].split(b"\0")
-    return {e.decode("utf-8", "surrogateescape") for e in entries if e}, offset + end + 1
+        return {}, offset
+    entries = data[:end].decode("utf-8", "surrogateescape").split("\0")
+    records = frozenset({SETTINGS.STARTED_FILE, SETTINGS.ENDED_FILE})
+    found = dict(map(_entry, filter(None, entries), repeat(records)))
+    return found, offset + end + 1

@@ -43,6 +43,7 @@ __all__ = [
     "read_record",
     "read_state",
     "run_seconds",
+    "state_from_end",
     "this_host",
     "write_submitted",
 ]
@@ -337,11 +338,7 @@ def read_state(task_dir: str | Path, names: Collection[str] | None = None) -> Ta
     if SETTINGS.ENDED_FILE in names:
         record = _read_record(os.path.join(folder, SETTINGS.ENDED_FILE))
         if record is not None:
-            if "started_at" in record:  # the task script's end repeats its start
-                _start_of({**record, "time": record["started_at"]}, result)
-            elif SETTINGS.STARTED_FILE in names:  # an end written by another process
-                _start_of(_read_record(os.path.join(folder, SETTINGS.STARTED_FILE)) or {}, result)
-            return _executor(record, _ended(record, result, cancel), folder, names)
+            return state_from_end(record, cancel) or _end_and_files(record, cancel, folder, names)
     if SETTINGS.STARTED_FILE in names:
         record = _read_record(os.path.join(folder, SETTINGS.STARTED_FILE)) or {}
         return _executor(record, _started(record, result, cancel, folder), folder, names)
@@ -355,6 +352,35 @@ def read_state(task_dir: str | Path, names: Collection[str] | None = None) -> Ta
     from autojob.store.reference_state import reference_state  # noqa: PLC0415
 
     return reference_state(folder, names) or result
+
+
+def _end_and_files(
+    record: dict[str, Any], cancel: bool, folder: str, names: Collection[str]
+) -> TaskState:
+    """The state of an ended task whose end record is not enough alone."""
+    result = TaskState()
+    if "started_at" in record:  # the task script's end repeats its start
+        _start_of({**record, "time": record["started_at"]}, result)
+    elif SETTINGS.STARTED_FILE in names:  # an end written by another process
+        _start_of(_read_record(os.path.join(folder, SETTINGS.STARTED_FILE)) or {}, result)
+    return _executor(record, _ended(record, result, cancel), folder, names)
+
+
+def state_from_end(record: dict[str, Any], cancel: bool) -> TaskState | None:
+    """The state an end record gives alone, or None when the task's other files are needed.
+
+    A task script's end record repeats its start and names its executor; then
+    the record, and whether the task was asked to stop (``cancel``: its
+    ``SETTINGS.CANCEL_FILE`` exists), are the whole state.
+    """
+    executor = record.get("executor")
+    if "started_at" not in record or not isinstance(executor, str) or not executor:
+        return None
+    result = TaskState()
+    _start_of({**record, "time": record["started_at"]}, result)
+    result = _ended(record, result, cancel)
+    result.executor = executor
+    return result
 
 
 def _executor(

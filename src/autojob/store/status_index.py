@@ -40,7 +40,14 @@ from autojob.errors import AutojobError
 from autojob.store.atomic import write_atomic, write_atomic_bytes
 from autojob.store.index_file import Columns, IndexFileError, encode_index, parse_index
 from autojob.store.journal import journal_path, read_journal
-from autojob.store.state import STATE_FIELDS, State, TaskState, read_state, run_seconds
+from autojob.store.state import (
+    STATE_FIELDS,
+    State,
+    TaskState,
+    read_state,
+    run_seconds,
+    state_from_end,
+)
 from autojob.store.status_delta import DELTA_SHARE, append_delta, read_delta, remove_delta
 from autojob.store.walk import (
     has_tasks,
@@ -107,7 +114,8 @@ class StatusReport:
     def __init__(self, root: Path, source: str = "scan") -> None:
         self.root = root
         self.source = source  # "scan" (a full walk) or "index" (index + journal)
-        self.reread = 0  # tasks read from disk this time
+        self.reread = 0  # tasks read again this time
+        self.from_journal = 0  # of which: from the journal's copy of their end record
         self.columns: dict[str, list[Any]] = {name: [] for name in COLUMNS}
         #: path -> row; None while the rows come from an index in path order, found by
         #: bisection (the rows put since are in ``_tail``): a warm status builds no dict
@@ -124,6 +132,11 @@ class StatusReport:
         #: the rows put or changed, and the paths dropped, since the index was read
         self.touched: set[str] = set()
         self.dropped: list[str] = []
+        #: the values of the rows put since, as put (what the delta appends), by path;
+        #: a row changed otherwise since is not here and is read from the columns
+        self._put: dict[str, list[Any]] = {}
+        #: rows [0, _indexed) sit where they sat in the index read (no row dropped since)
+        self._indexed = 0
 
     def __len__(self) -> int:
         columns = self.columns
@@ -136,6 +149,7 @@ class StatusReport:
         """A report over an index's columns (``in_order``: its rows are in path order)."""
         report = cls(root, source="index")
         report.columns = columns
+        report._indexed = columns.rows
         if in_order:
             report._rows, report._sorted = None, columns.rows
         else:
@@ -191,9 +205,15 @@ class StatusReport:
         columns = self.columns
         return columns.value(name, row) if isinstance(columns, Columns) else columns[name][row]
 
-    def put(self, rel: str, state: TaskState, group: str | None, study: str | None) -> None:
-        """Add or replace the row of the task at ``rel`` (keeping its ids and date if read)."""
-        row = self.find(rel)
+    def put(
+        self, rel: str, state: TaskState, group: str | None, study: str | None, keep: bool = True
+    ) -> None:
+        """Add or replace the row of the task at ``rel``.
+
+        ``keep``: keep its ids and date if read (else they are read again when
+        next needed: its ``task.json`` may have changed).
+        """
+        row = self.find(rel) if keep else None
         kept = [None] * len(_KEPT) if row is None else [self.value(n, row) for n in _KEPT]
         self.put_row([rel, group, study, *kept, *state.row()])
 
@@ -210,23 +230,29 @@ class StatusReport:
             else:
                 self._rows[rel] = row
             self.shared_groups = None  # a group may have grown
-        else:
-            self._set(COLUMNS, row, values)
+        else:  # the path is the row's already (the row was found by it)
+            self._set(COLUMNS[1:], row, values[1:])
         self.touched.add(rel)
+        self._put[rel] = values
         self._tasks = None
 
-    def put_rows(self, rows: list[list[Any]]) -> None:
+    def put_rows(self, rows: list[list[Any]], at: object = None) -> None:
         """Add or replace whole rows, as :meth:`put_row` does, each column set at once.
 
         What replays the index's delta: a row's values are set column by
-        column, in C, instead of one value at a time.
+        column, in C, instead of one value at a time. ``at``: where each row
+        sat in the index read, as :meth:`changed_rows` gave them (None: look
+        it up by its path), each checked against the row's path.
         """
-        found = list(map(self.find, [values[0] for values in rows]))
+        where = at if isinstance(at, list) else repeat(None)
+        found = list(map(self._row_at, [values[0] for values in rows], where))
         old = [values for values, row in zip(rows, found, strict=True) if row is not None]
         if old:
             at = [row for row in found if row is not None]
             columns = self.columns
             for name, column in zip(COLUMNS, zip(*old, strict=True), strict=True):
+                if name == "path":
+                    continue  # the rows' own paths: each row was found by it
                 if isinstance(columns, Columns):
                     columns.put_many(name, at, column)
                 else:
@@ -237,18 +263,37 @@ class StatusReport:
             if row is None:
                 self.put_row(values)
 
+    def _row_at(self, rel: str, row: int | None) -> int | None:
+        """The row of ``rel``: ``row`` where the index holds ``rel`` there, else found."""
+        if isinstance(row, int) and 0 <= row < self._indexed and self.value("path", row) == rel:
+            return row
+        return self.find(rel)
+
     def row_values(self, rel: str) -> list[Any]:
         """Every column of the task at ``rel``, in the order of ``COLUMNS``."""
+        put = self._put.get(rel)
+        if put is not None:
+            return list(put)
         row = self.find(rel)
         if row is None:
             raise KeyError(rel)
         return [self.value(name, row) for name in COLUMNS]
 
-    def forget_metadata(self, rel: str) -> None:
-        """Read the task's ``date_created`` and ids again when next needed (task.json changed)."""
-        row = self.find(rel)
-        if row is not None:
-            self._set(_KEPT, row, [None] * len(_KEPT))
+    def changed_rows(self) -> tuple[list[int | None], list[list[Any]]]:
+        """The rows changed since the index was read, in path order.
+
+        Where each sits in the index read (None: added since), and its
+        values (as put, not read back from the columns).
+        """
+        found = [(rel, row) for rel in sorted(self.touched) if (row := self.find(rel)) is not None]
+        at = [row if row < self._indexed else None for _, row in found]
+        return at, [self.row_values(rel) for rel, _ in found]
+
+    def changes_saved(self) -> None:
+        """Forget what changed (the changes were replayed from the delta, or saved)."""
+        self.touched.clear()
+        self.dropped.clear()
+        self._put.clear()
 
     def set_state(self, rel: str, state: TaskState) -> None:
         """Replace the state of one task."""
@@ -257,6 +302,7 @@ class StatusReport:
             raise KeyError(rel)
         self._set(STATE_FIELDS, row, state.row())
         self.touched.add(rel)
+        self._put.pop(rel, None)
         self._tasks = None
 
     def decode_all(self) -> None:
@@ -274,6 +320,7 @@ class StatusReport:
         self._found = {}
         self.dropped.extend(rels)
         self.touched.difference_update(rels)
+        self._indexed = 0  # the rows move: the delta names them by path
         keep = [i for i in range(len(self)) if i not in gone]
         self.columns = {n: [col[i] for i in keep] for n, col in self.columns.items()}
         self._rows, self._sorted, self._tail = None, 0, {}
@@ -282,11 +329,16 @@ class StatusReport:
         self._tasks = None
 
     def in_path_order(self) -> None:
-        """Put the rows in the order of their paths (before the index is written)."""
-        self.decode_all()
+        """Put the rows in the order of their paths (before the index is written).
+
+        Rows read from an index, changed in place, are in order already: their
+        columns are not decoded (the index is written from their bytes).
+        """
         order = self.path_order()
         if not isinstance(order, range):
+            self.decode_all()
             self.columns = {n: [col[i] for i in order] for n, col in self.columns.items()}
+            self._indexed = 0
         self._rows, self._sorted, self._tail = None, len(self), {}
         self._found = {}
         self._tasks = None
@@ -426,6 +478,7 @@ def _order_attempts(root: str, report: StatusReport, groups: set[str] | None = N
             found = _date_created(os.path.join(root, col["path"][row]))
             col["created"][row], col["task_id"][row], col["task_group_id"][row] = found
             report.touched.add(col["path"][row])
+            report._put.pop(col["path"][row], None)
     report._tasks = None
 
 
@@ -479,7 +532,11 @@ def _save_index(root: str, report: StatusReport, built_at: float, offset: int) -
     bisection, and prints the tasks in path order without sorting.
     """
     report.in_path_order()
-    groups = Counter(report.columns["group"])
+    if report.shared_groups is not None:  # as the index read knew them (no row added)
+        shared = sorted(report.shared_groups)
+    else:
+        groups = Counter(report.columns["group"])
+        shared = sorted(g for g, n in groups.items() if n > 1 and g is not None)
     header = {
         "version": INDEX_VERSION,
         "root": root,
@@ -488,7 +545,7 @@ def _save_index(root: str, report: StatusReport, built_at: float, offset: int) -
         "token": secrets.token_hex(8),
         "rows": len(report),
         "sorted": True,
-        "shared": sorted(g for g, n in groups.items() if n > 1 and g is not None),
+        "shared": shared,
     }
     try:
         write_atomic_bytes(Path(_index_path(root)), encode_index(header, report.columns))
@@ -502,12 +559,14 @@ def _save_changes(
     root: str, report: StatusReport, index: dict[str, Any], offset: int, pending: int
 ) -> None:
     """Append the rows changed to the delta, or write the index whole when it has grown."""
-    rows = [
-        report.row_values(rel) for rel in sorted(report.touched) if report.find(rel) is not None
-    ]
+    at, rows = report.changed_rows()
     small = pending + len(rows) + len(report.dropped) <= DELTA_SHARE * len(report)
     token = index.get("token")
-    if small and isinstance(token, str) and append_delta(root, token, offset, rows, report.dropped):
+    if (
+        small
+        and isinstance(token, str)
+        and append_delta(root, token, offset, rows, at, report.dropped)
+    ):
         return
     _save_index(root, report, float(index["built_at"]), offset)
 
@@ -565,21 +624,28 @@ def _refresh(
     offset = int(lines[-1]["offset"] if lines else index.get("journal_offset", 0))
     pending = sum(len(line["rows"]) + len(line["dropped"]) for line in lines)
     changed, offset = read_journal(journal_path(root), offset)
-    todo = {_below(os.path.normpath(p), root) for p in changed if _inside(p, root)}
-    if (pending + len(todo)) * SEARCHED_SHARE > len(report):
+    todo = {
+        _below(os.path.normpath(p), root): copy for p, copy in changed.items() if _inside(p, root)
+    }
+    # rows the delta places (``at``) are checked, not searched for
+    unplaced = sum(len(line["rows"]) for line in lines if not isinstance(line.get("at"), list))
+    if (unplaced + len(todo)) * SEARCHED_SHARE > len(report):
         report.columns["path"]  # decoded: cheaper than searching for each path
     for line in lines:
         report.drop(list(line["dropped"]))
-        report.put_rows(line["rows"])
-    report.touched.clear()
-    report.dropped.clear()
-    for rel in todo:
-        report.forget_metadata(rel)  # its task.json may have changed too
-    todo.update(report.value("path", i) for i in report.rows_where(LIVE))
+        report.put_rows(line["rows"], line.get("at"))
+    report.changes_saved()
+    journalled = set(todo)  # their task.json may have changed too: read again when needed
+    for row in report.rows_where(LIVE):
+        todo.setdefault(report.value("path", row), None)
     touched: set[str] = set()
     studies: dict[str, bool] = {}
     for rel in sorted(todo):
-        touched |= _reread(root, rel, report, studies, visit)
+        copy = todo[rel]
+        groups = _from_copy(root, rel, copy, report) if copy else None
+        if groups is None:
+            groups = _reread(root, rel, report, studies, keep=rel not in journalled, visit=visit)
+        touched |= groups
     if todo:
         _order_attempts(root, report, touched)
         _save_changes(root, report, index, offset, pending)
@@ -590,16 +656,45 @@ def _inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
+def _from_copy(root: str, rel: str, copy: tuple[str, str], report: StatusReport) -> set[str] | None:
+    """Bring a task in the index up to date from the journal's copy of its end record.
+
+    Returns the task groups touched, or None when the copy is not enough (not
+    of an end, not whole, a task not in the index): the task is read again.
+    """
+    name, text = copy
+    row = report.find(rel) if name == SETTINGS.ENDED_FILE else None
+    if row is None:
+        return None
+    try:
+        record = json.loads(text)
+    except ValueError:
+        return None
+    folder = os.path.join(root, rel)
+    cancel = os.path.lexists(os.path.join(folder, SETTINGS.CANCEL_FILE))
+    state = state_from_end(record, cancel) if isinstance(record, dict) else None
+    if state is None:
+        return None
+    group, study = report.value("group", row), report.value("study", row)
+    report.put(rel, state, group, study, keep=False)
+    report.reread += 1
+    report.from_journal += 1
+    return {group} if group else set()
+
+
 def _reread(
     root: str,
     rel: str,
     report: StatusReport,
     studies: dict[str, bool],
+    keep: bool,
     visit: TaskVisitor | None = None,
 ) -> set[str]:
-    """Re-read one journalled path (a task, a new subtree, or a removal), below ``root``.
+    """Re-read one path (a task, a new subtree, or a removal), below ``root``.
 
-    Returns the task groups touched; ``visit`` is called for each task read.
+    ``keep``: keep a task's ids and date if read (not journalled: its
+    ``task.json`` has not changed). Returns the task groups touched;
+    ``visit`` is called for each task read.
     """
     folder = os.path.join(root, rel) if rel != "." else root
     report.reread += 1
@@ -619,7 +714,7 @@ def _reread(
         else:  # a task in the index: its group and study are where it sits, as known
             group, study = report.value("group", row), report.value("study", row)
         state = read_state(folder, names)
-        report.put(rel, state, group, study)
+        report.put(rel, state, group, study, keep)
         if visit is not None:
             visit(folder, rel, names, group, state)
         return {group} if group else set()

@@ -1,0 +1,110 @@
+"""The journal carries a copy of what a task script records, so status need not read it back.
+
+A task script appends ``PATH\\nNAME\\nRECORD\\0`` to the status journals above
+it; a warm status takes an ended task's state from the copy of its end, and
+reads the task's files whenever the copy is not enough or a later entry
+without a copy names the task.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from autojob import SETTINGS
+from autojob.execution.local import LocalRunner
+from autojob.execution.submit import DEFAULT_ONLY, plan, select_tasks
+from autojob.store.journal import entry_with_record, journal_path, note_changed, read_journal
+from autojob.store.state import read_state, state_from_end
+from autojob.store.status_index import collect
+
+from .helpers import study_of_commands, task_dir
+from .status_helpers import make_study, states
+
+
+def run_all(study: Path) -> None:
+    runner = LocalRunner(plan(select_tasks([study], DEFAULT_ONLY)), max_parallel=2, grace=2)
+    runner.claim(DEFAULT_ONLY)
+    runner.run()
+
+
+def test_the_task_scripts_ends_are_taken_from_the_journal(tmp_path: Path) -> None:
+    study, _ = study_of_commands(tmp_path, {"ok": "true", "bad": "exit 3", "also": "true"})
+    collect(study)  # an index and a journal
+    run_all(study)
+    warm = collect(study)
+    assert warm.source == "index" and warm.reread == 3 and warm.from_journal == 3
+    cold = collect(study, use_index=False)
+    assert {p: e.state for p, e in warm.tasks.items()} == {
+        p: e.state for p, e in cold.tasks.items()
+    }
+    assert warm.tasks[os.path.relpath(task_dir(study, "bad"), study)].state.exit_code == 3
+
+
+def test_a_later_entry_without_a_copy_has_the_task_read_from_its_files(tmp_path: Path) -> None:
+    study, _ = study_of_commands(tmp_path, {"ok": "true"})
+    collect(study)
+    run_all(study)
+    folder = task_dir(study, "ok")
+    record = json.loads((folder / SETTINGS.ENDED_FILE).read_bytes())
+    (folder / SETTINGS.ENDED_FILE).write_text(json.dumps({**record, "exit_code": 9}))
+    note_changed([folder])  # e.g. a repair: the files are the truth
+    report = collect(study)
+    assert report.from_journal == 0 and report.reread == 1
+    assert report.tasks[os.path.relpath(folder, study)].state.state.value == "failed"
+
+
+def append(study: Path, data: bytes) -> None:
+    with open(journal_path(os.path.realpath(study)), "ab") as stream:
+        stream.write(data)
+
+
+def test_a_copy_that_is_not_enough_has_the_task_read_from_its_files(tmp_path: Path) -> None:
+    study, dirs = make_study(tmp_path, 4)
+    collect(study)
+    end = {"time": 2.0, "exit_code": 0, "job_id": "", "started_at": 1.0, "host": "h"}
+    for folder in dirs:
+        (folder / SETTINGS.ENDED_FILE).write_text(json.dumps({**end, "executor": "local"}))
+    real = [os.path.realpath(d) for d in dirs]
+    append(study, entry_with_record(real[0], SETTINGS.ENDED_FILE, "{not json"))
+    no_executor = json.dumps({**end, "executor": ""})  # then the claim names it
+    append(study, entry_with_record(real[1], SETTINGS.ENDED_FILE, no_executor))
+    started = json.dumps({"time": 1.0, "host": "h", "pid": 1, "job_id": "", "executor": "local"})
+    append(study, entry_with_record(real[2], SETTINGS.STARTED_FILE, started))
+    whole = json.dumps({**end, "executor": "local"})
+    append(study, entry_with_record(real[3], SETTINGS.ENDED_FILE, whole))
+    report = collect(study)
+    assert report.reread == 4 and report.from_journal == 1  # the last one only
+    assert states(study) == states(study, use_index=False)
+
+
+def test_a_path_holding_a_newline_is_a_plain_entry(tmp_path: Path) -> None:
+    journal = tmp_path / "journal"
+    odd = str(tmp_path / "a\nb")
+    journal.write_bytes(
+        f"{odd}\0".encode() + entry_with_record("/t", SETTINGS.ENDED_FILE, "{}") + b"/u\n"
+    )
+    found, offset = read_journal(str(journal), 0)
+    assert found == {odd: None, "/t": (SETTINGS.ENDED_FILE, "{}")}  # "/u" not yet whole
+    assert offset == journal.stat().st_size - len(b"/u\n")
+
+
+def test_an_end_alone_gives_the_state_its_files_give(tmp_path: Path) -> None:
+    record = {
+        "time": 20.5,
+        "exit_code": 1,
+        "job_id": "7_1",
+        "executor": "slurm",
+        "started_at": 10.25,
+        "host": "n1",
+        "reason": "not_converged",
+    }
+    (tmp_path / SETTINGS.ENDED_FILE).write_text(json.dumps(record) + "\n")
+    assert state_from_end(record, cancel=False) == read_state(tmp_path)
+    (tmp_path / SETTINGS.CANCEL_FILE).write_text("")
+    del record["reason"]
+    (tmp_path / SETTINGS.ENDED_FILE).write_text(json.dumps(record) + "\n")
+    cancelled = state_from_end(record, cancel=True)
+    assert cancelled == read_state(tmp_path) and cancelled is not None
+    assert cancelled.state.value == "cancelled"

@@ -30,6 +30,10 @@ COLUMNS: dict[str, list[Any]] = {
     "odd floats": [math.inf, 1.0, None, 2.0, 3.0, 4.0, 5.0],
     "mixed": [1, "1", 1.0, None, [1, 2], {"k": "v"}, False],
     "surrogates": ["\udcff name", "plain", None, "a", "b", "c", "d"],
+    # strings written between quotes as they are (none needs an escape), then not
+    "plain": ["a", "é", "", "日本", "b/c", "x y", "\udcff"],
+    "one escaped": ["a", "b", "c", "d", "e", "f", 'g"h'],
+    "a string first": ["a", 1, "b", "c", "d", "e", "f"],
 }
 
 

@@ -195,12 +195,14 @@ def _plain_lists(value: Any) -> bool:
     )
 
 
-def _own_list(values: Sequence[Any], info: ValidationInfo, key: str) -> list[Any]:
-    """A copy of the values given for one parameter, refusing a text (a sequence of letters)."""
-    if isinstance(values, str | bytes):
-        msg = f"{values!r} is one value: give a list of values (one value: [{values!r}])"
-        raise SpecKeyError(msg, info.field_name or "parameters", key)
-    return list(values)
+def _refuse_single_values(value: Any, field: str) -> None:
+    """Refuse a value given where a list of values belongs (``x = 300``, ``x = "ab"``)."""
+    if not isinstance(value, dict):
+        return  # validation refuses it
+    for key, values in value.items():
+        if isinstance(values, str | bytes) or not isinstance(values, Sequence):
+            msg = f"{values!r} should be a valid list of values (one value: [{values!r}])"
+            raise SpecKeyError(msg, field, key)
 
 
 class SweepSpec(BaseModel):
@@ -244,7 +246,8 @@ class SweepSpec(BaseModel):
         if shared and _plain_lists(value):
             checked: dict[str, Sequence[Any]] = dict(value)
         else:  # lists of their own, as for any model (a tuple or an array given: a list)
-            checked = {key: _own_list(values, info, key) for key, values in handler(value).items()}
+            _refuse_single_values(value, info.field_name or "parameters")
+            checked = {key: list(values) for key, values in handler(value).items()}
         for key, values in checked.items():
             if not values:
                 msg = "an empty list of values gives an empty sweep"

@@ -18,6 +18,7 @@ import operator
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from itertools import compress, repeat
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
@@ -228,7 +229,7 @@ def _pieces(keys: list[str], columns: list[Sequence[Any]]) -> tuple[list[str | l
     ``keys``: each key's text, its comma first. A piece is a column's texts,
     or a text the same in every row (keys, values that do not vary, the quotes
     of plain strings): a column of one value is folded into the text between
-    the columns that vary.
+    the columns that vary, and into the texts of a column of few values.
     """
     parts: list[str | list[str]] = []
     text = "{"  # what comes before the next column that varies (keys, constant values)
@@ -237,6 +238,9 @@ def _pieces(keys: list[str], columns: list[Sequence[Any]]) -> tuple[list[str | l
         encoded = _encoded(column)
         if isinstance(encoded, str):  # the same in every row: part of the text
             text += encoded
+        elif isinstance(encoded, _Table):  # the text before taken into each value's
+            parts.append(encoded.after(text))
+            text = ""
         elif isinstance(encoded, _Plain):
             parts += [text + '"', encoded]
             text = '"'
@@ -256,23 +260,50 @@ _NULL = type(None)
 _APART = frozenset({str, _NULL})
 
 
-def _encoded(values: Sequence[Any]) -> list[str] | str:
+@dataclass(frozen=True)
+class _Table:
+    """A column of few distinct values: each one's text, and the column's values."""
+
+    texts: dict[Any, str]
+    values: Sequence[Any]
+
+    def after(self, text: str) -> list[str]:
+        """Each row's text, with ``text`` (its key, what comes before) in front."""
+        table = {value: text + encoded for value, encoded in self.texts.items()}
+        return list(map(table.__getitem__, self.values))
+
+
+#: values looked at to guess whether a column of strings holds few distinct ones
+_SAMPLE = 64
+
+
+def _encoded(values: Sequence[Any]) -> list[str] | str | _Table:
     """Each value as compact JSON text (no spaces: as the chunks of `_encode_chunk`).
 
     A column holding one value only (an id no task has, a study of its own)
     is that value's text, once; a column of strings that need no escape is
-    :class:`_Plain` (the strings themselves, their quotes left to the caller).
+    :class:`_Plain` (the strings themselves, their quotes left to the caller);
+    one of few values a :class:`_Table`.
     """
     if not values:
         return []
     first = values[0]
     if type(first) in _APART and values.count(first) == len(values):
         return _TIGHT.encode(first)  # only an equal str (or None) counts: one value
-    plain = _plain(values) if type(first) is str else None
+    plain = _plain(values) if type(first) is str and not _few(values) else None
     return plain if plain is not None else _by_values(values)
 
 
-def _by_values(values: Sequence[Any]) -> list[str] | str:
+def _few(values: Sequence[Any]) -> bool:
+    """Whether the first values repeat enough that a table (taking the key in) is likely."""
+    sample = values[:_SAMPLE]
+    try:
+        return len(set(sample)) <= len(sample) // 2
+    except TypeError:  # unhashable: no table
+        return False
+
+
+def _by_values(values: Sequence[Any]) -> list[str] | str | _Table:
     """:func:`_encoded` of a column of several values: through a table of few, else each."""
     try:
         distinct = set(values)
@@ -284,8 +315,7 @@ def _by_values(values: Sequence[Any]) -> list[str] | str:
         if len(distinct) == 1:
             return _TIGHT.encode(values[0])
         if len(distinct) <= len(values) // 2:
-            texts = {value: _TIGHT.encode(value) for value in distinct}  # 1, True apart
-            return list(map(texts.__getitem__, values))
+            return _Table({value: _TIGHT.encode(value) for value in distinct}, values)
         if kinds <= {str, int, float}:
             return _scalars(values, kinds.pop() if kinds else _NULL, None in distinct)
     return list(map(_TIGHT.encode, values))

@@ -14,6 +14,7 @@ import pytest
 from autojob import SETTINGS
 from autojob.cli import output
 from autojob.cli.output import json_objects, print_json_streamed
+from autojob.cli.status import group_columns
 from autojob.store.status_index import collect
 
 from .helpers import study_of_commands
@@ -30,6 +31,10 @@ COLUMNS: dict[str, list[Any]] = {
     "odd floats": [math.inf, 1.0, None, 2.0, 3.0, 4.0, 5.0],
     "mixed": [1, "1", 1.0, None, [1, 2], {"k": "v"}, False],
     "surrogates": ["\udcff name", "plain", None, "a", "b", "c", "d"],
+    # strings written between quotes as they are (none needs an escape), then not
+    "plain": ["a", "é", "", "日本", "b/c", "x y", "\udcff"],
+    "one escaped": ["a", "b", "c", "d", "e", "f", 'g"h'],
+    "a string first": ["a", 1, "b", "c", "d", "e", "f"],
 }
 
 
@@ -90,3 +95,41 @@ def test_the_tasks_of_a_report_encode_as_their_dicts(tmp_path: Path, warm: bool)
     for text, data in zip(texts, dicts, strict=True):
         assert json.loads(text) == {**data, "run_seconds": json.loads(text)["run_seconds"]}
         assert list(json.loads(text)) == list(data)
+
+
+class _Columns:
+    """What ``group_columns`` reads of a status report: its columns and its length."""
+
+    def __init__(self, group: list[str | None], state: list[str]) -> None:
+        self.columns: dict[str, list[Any]] = {"group": group, "state": state}
+
+    def __len__(self) -> int:
+        return len(self.columns["state"])
+
+
+@pytest.mark.parametrize(
+    ("group", "state", "newest", "expected"),
+    [
+        (["s/a", "s/a-b", "s/b"], ["idle", "failed", "success"], None, None),  # in order
+        (  # rows not in the groups' order ('-' sorts before '/'): sorted
+            ["s/a/j", "s/a-b", "s/b", None],
+            ["idle", "failed", "success", "idle"],
+            None,
+            (["s/a-b", "s/a/j", "s/b"], ["failed", "idle", "success"], [1, 1, 1]),
+        ),
+        (  # two attempts in s/a: its newest (row 1) decides, counted twice
+            ["s/a", "s/a", "s/b"],
+            ["failed", "success", "idle"],
+            [1, 2],
+            (["s/a", "s/b"], ["success", "idle"], [2, 1]),
+        ),
+    ],
+    ids=["in order", "out of order", "attempts"],
+)
+def test_task_groups_in_order_of_their_paths(
+    group: list[str | None], state: list[str], newest: list[int] | None, expected: Any
+) -> None:
+    report: Any = _Columns(group, state)
+    rows = list(range(len(state))) if newest is None else newest
+    got = group_columns(report, rows)
+    assert got == (expected or (group, state, [1] * len(group)))

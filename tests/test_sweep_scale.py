@@ -13,6 +13,7 @@ import json
 import os
 import tomllib
 import weakref
+from array import array
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -183,6 +184,35 @@ def test_a_parsed_spec_holds_its_lists_once(
     assert (
         SweepSpec(name="s", command="echo {x}", parameters=given).parameters["x"] is not given["x"]
     )
+
+
+def test_a_long_list_of_integers_is_held_compact_and_reads_as_the_list(tmp_path: Path) -> None:
+    n = create_sweep.COMPACT_LENGTH
+    spec_file = tmp_path / "spec.toml"
+    x, y = list(range(n)), [-(2**62) + i for i in range(n)]
+    spec_file.write_text(f'name = "s"\ncommand = "echo {{x}} {{y}}"\n[zip]\nx = {x}\ny = {y}\n')
+    spec = load_spec(spec_file)
+    assert all(isinstance(values, array) for values in spec.zip.values())
+    assert list(spec.zip["x"]) == x
+    combinations = list(spec.iter_combinations())
+    assert combinations == [{"x": a, "y": b} for a, b in zip(x, y, strict=True)]
+    assert type(combinations[0]["x"]) is int
+    assert spec.label_of(combinations[3], 3) == f"x-3_y-{-(2**62) + 3}"
+    assert spec.command_of(combinations[3]) == f"echo 3 {-(2**62) + 3}"
+
+
+@pytest.mark.parametrize(
+    "values",
+    [[*range(1500), True], [*range(1500), 2**70], [*range(1500), 1.5], list(range(999))],
+    ids=["a boolean", "beyond 64 bits", "a float", "a short list"],
+)
+def test_a_list_of_other_values_stays_a_list(tmp_path: Path, values: list[Any]) -> None:
+    text = f'name = "s"\ncommand = "echo {{x}}"\n[parameters]\nx = {json.dumps(values)}\n'
+    (tmp_path / "spec.toml").write_text(text)
+    spec = load_spec(tmp_path / "spec.toml")
+    assert type(spec.parameters["x"]) is list
+    assert spec.parameters["x"] == values
+    assert [type(v) for v in spec.parameters["x"]] == [type(v) for v in values]
 
 
 def test_combination_keys_sized_for_the_keys_expected_do_not_grow() -> None:

@@ -25,7 +25,8 @@ from __future__ import annotations
 import shlex
 import string
 import uuid
-from collections.abc import Callable, Collection, Iterator, Mapping
+from array import array
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Self
 
@@ -188,10 +189,20 @@ SHARE_LISTS = "share_lists"
 
 
 def _plain_lists(value: Any) -> bool:
-    """Whether ``value`` is a dict of lists by name, as validation would give it."""
+    """Whether ``value`` is a dict of lists (or arrays) by name, as validation would give it."""
     return isinstance(value, dict) and all(
-        isinstance(k, str) and type(v) is list for k, v in value.items()
+        isinstance(k, str) and (type(v) is list or isinstance(v, array)) for k, v in value.items()
     )
+
+
+def _refuse_single_values(value: Any, field: str) -> None:
+    """Refuse a value given where a list of values belongs (``x = 300``, ``x = "ab"``)."""
+    if not isinstance(value, dict):
+        return  # validation refuses it
+    for key, values in value.items():
+        if isinstance(values, str | bytes) or not isinstance(values, Sequence):
+            msg = f"{values!r} should be a valid list of values (one value: [{values!r}])"
+            raise SpecKeyError(msg, field, key)
 
 
 class SweepSpec(BaseModel):
@@ -204,8 +215,10 @@ class SweepSpec(BaseModel):
     task_class: str = "task"
     inputs: dict[str, Any] = Field(default_factory=dict)
     scheduler: dict[str, Any] = Field(default_factory=dict)
-    parameters: dict[str, list[Any]] = Field(default_factory=dict)
-    zip: dict[str, list[Any]] = Field(default_factory=dict)
+    #: the values of each parameter: lists; a long list of integers read from a spec
+    #: file is an ``array("q")`` (8 bytes a value), read as a list is
+    parameters: dict[str, Sequence[Any]] = Field(default_factory=dict)
+    zip: dict[str, Sequence[Any]] = Field(default_factory=dict)
     label: str | None = None
     study_template: str = "{name}"
     task_group_template: str = "{label}"
@@ -222,17 +235,19 @@ class SweepSpec(BaseModel):
     @classmethod
     def _lists_of_values(
         cls, value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
-    ) -> dict[str, list[Any]]:
+    ) -> dict[str, Sequence[Any]]:
         """Refuse an empty list of values; with :data:`SHARE_LISTS`, keep the lists given.
 
-        A spec just parsed (``parse_spec``) gives lists nothing else holds: they
-        are taken as they are, not copied, so a long list is held once.
+        A spec just parsed (``parse_spec``) gives lists (and arrays) nothing
+        else holds: they are taken as they are, not copied, so a long list is
+        held once.
         """
         shared = isinstance(info.context, dict) and info.context.get(SHARE_LISTS)
         if shared and _plain_lists(value):
-            checked: dict[str, list[Any]] = dict(value)
-        else:
-            checked = handler(value)
+            checked: dict[str, Sequence[Any]] = dict(value)
+        else:  # lists of their own, as for any model (a tuple or an array given: a list)
+            _refuse_single_values(value, info.field_name or "parameters")
+            checked = {key: list(values) for key, values in handler(value).items()}
         for key, values in checked.items():
             if not values:
                 msg = "an empty list of values gives an empty sweep"
@@ -477,7 +492,7 @@ class SweepSpec(BaseModel):
         return sections
 
 
-def _product(lists: list[list[Any]]) -> Iterator[tuple[Any, ...]]:
+def _product(lists: list[Sequence[Any]]) -> Iterator[tuple[Any, ...]]:
     """``itertools.product(*lists)``, without the copy of every list it makes first."""
     if not lists:
         yield ()

@@ -18,6 +18,7 @@ import operator
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from itertools import compress, repeat
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
@@ -159,21 +160,43 @@ CHUNK = 1000
 class JsonObjects(Iterator[str]):
     """Objects of the same keys, each already encoded as compact JSON, built from columns.
 
-    :func:`json_objects` makes one; :func:`print_json_streamed` writes its
-    items as they are, so a list of 100,000 tasks is written without a dict
-    per task or an encoder call per object.
+    :func:`json_objects` makes one. Iterated, it gives one object's text at a
+    time; :func:`print_json_streamed` takes :meth:`joined` instead: a block of
+    :data:`BLOCK` objects as one text, made by one join, so a list of 100,000
+    tasks is written without a dict, an encoder call or a string per task.
     """
 
-    def __init__(self, items: Iterator[str]) -> None:
-        self._items = items
+    def __init__(self, keys: list[str], columns: Sequence[Sequence[Any]], n: int) -> None:
+        self._keys, self._columns, self._n = keys, columns, n
+        self._objects: Iterator[str] | None = None
 
     def __next__(self) -> str:
-        return next(self._items)
+        if self._objects is None:
+            self._objects = itertools.chain.from_iterable(
+                map("".join, zip(*_repeated(parts, n), repeat(close, n), strict=True))
+                for parts, close, n in self._blocks()
+            )
+        return next(self._objects)
 
-    @property
-    def items(self) -> Iterator[str]:
-        """The encoded objects, taken without a call here per object."""
-        return self._items
+    def joined(self, separator: str) -> Iterator[str]:
+        """The objects a block at a time, each block one text of objects between ``separator``.
+
+        The pieces of a block are laid out in one list, a column at a time
+        (slice assignment, in C), and joined once.
+        """
+        for parts, close, n in self._blocks():
+            parts.append([close + separator] * (n - 1) + [close])
+            width = len(parts)
+            laid: list[str] = [""] * (n * width)
+            for i, part in enumerate(_repeated(parts, n)):
+                laid[i::width] = part
+            yield "".join(laid)
+
+    def _blocks(self) -> Iterator[tuple[list[str | list[str]], str, int]]:
+        """Per block of rows: its pieces (:func:`_pieces`), the text closing each object, rows."""
+        for start in range(0, self._n, BLOCK):
+            block = [column[start : start + BLOCK] for column in self._columns]
+            yield (*_pieces(self._keys, block), min(BLOCK, self._n - start))
 
 
 def json_objects(names: Sequence[str], columns: Sequence[Sequence[Any]]) -> JsonObjects:
@@ -189,60 +212,124 @@ def json_objects(names: Sequence[str], columns: Sequence[Sequence[Any]]) -> Json
         raise ValueError(f"columns of different lengths: {sorted(sizes)}")
     n = sizes.pop() if sizes else 0
     keys = [("," if i else "") + to_json(name) + ":" for i, name in enumerate(names)]
-    blocks = (
-        _objects(keys, [column[start : start + BLOCK] for column in columns])
-        for start in range(0, n, BLOCK)
-    )
-    return JsonObjects(itertools.chain.from_iterable(blocks))
+    return JsonObjects(keys, columns, n)
 
 
 #: rows of :func:`json_objects` encoded together
 BLOCK = 10_000
 
 
-def _objects(keys: list[str], columns: list[Sequence[Any]]) -> Iterator[str]:
-    """The objects of one block of rows (``keys``: each key's text, its comma first)."""
-    n = len(columns[0]) if columns else 0
-    parts: list[Iterable[str]] = []
+class _Plain(list[str]):
+    """Strings whose JSON is each between quotes, unchanged: the quotes go in the text around."""
+
+
+def _pieces(keys: list[str], columns: list[Sequence[Any]]) -> tuple[list[str | list[str]], str]:
+    """The pieces of one block of rows' objects, in order, and the text that closes each.
+
+    ``keys``: each key's text, its comma first. A piece is a column's texts,
+    or a text the same in every row (keys, values that do not vary, the quotes
+    of plain strings): a column of one value is folded into the text between
+    the columns that vary, and into the texts of a column of few values.
+    """
+    parts: list[str | list[str]] = []
     text = "{"  # what comes before the next column that varies (keys, constant values)
     for key, column in zip(keys, columns, strict=True):
         text += key
         encoded = _encoded(column)
         if isinstance(encoded, str):  # the same in every row: part of the text
             text += encoded
-        else:
-            parts += [itertools.repeat(text), encoded]
+        elif isinstance(encoded, _Table):  # the text before taken into each value's
+            parts.append(encoded.after(text))
             text = ""
-    parts.append(itertools.repeat(text + "}", n))  # n times: every column may be constant
-    return map("".join, zip(*parts, strict=False))  # the texts repeat
+        elif isinstance(encoded, _Plain):
+            parts += [text + '"', encoded]
+            text = '"'
+        else:
+            parts += [text, encoded]
+            text = ""
+    return parts, text + "}"
+
+
+def _repeated(parts: list[str | list[str]], n: int) -> list[list[str]]:
+    """Each piece as a list of ``n`` texts (a text the same in every row repeated)."""
+    return [[part] * n if isinstance(part, str) else part for part in parts]
 
 
 _NULL = type(None)
+#: the types no value of another type equals (1 == True == 1.0: numbers are checked one by one)
+_APART = frozenset({str, _NULL})
 
 
-def _encoded(values: Sequence[Any]) -> list[str] | str:
+@dataclass(frozen=True)
+class _Table:
+    """A column of few distinct values: each one's text, and the column's values."""
+
+    texts: dict[Any, str]
+    values: Sequence[Any]
+
+    def after(self, text: str) -> list[str]:
+        """Each row's text, with ``text`` (its key, what comes before) in front."""
+        table = {value: text + encoded for value, encoded in self.texts.items()}
+        return list(map(table.__getitem__, self.values))
+
+
+#: values looked at to guess whether a column of strings holds few distinct ones
+_SAMPLE = 64
+
+
+def _encoded(values: Sequence[Any]) -> list[str] | str | _Table:
     """Each value as compact JSON text (no spaces: as the chunks of `_encode_chunk`).
 
     A column holding one value only (an id no task has, a study of its own)
-    is that value's text, once.
+    is that value's text, once; a column of strings that need no escape is
+    :class:`_Plain` (the strings themselves, their quotes left to the caller);
+    one of few values a :class:`_Table`.
     """
     if not values:
         return []
-    types = set(map(type, values))
-    kinds = types - {_NULL}
+    first = values[0]
+    if type(first) in _APART and values.count(first) == len(values):
+        return _TIGHT.encode(first)  # only an equal str (or None) counts: one value
+    plain = _plain(values) if type(first) is str and not _few(values) else None
+    return plain if plain is not None else _by_values(values)
+
+
+def _few(values: Sequence[Any]) -> bool:
+    """Whether the first values repeat enough that a table (taking the key in) is likely."""
+    sample = values[:_SAMPLE]
+    try:
+        return len(set(sample)) <= len(sample) // 2
+    except TypeError:  # unhashable: no table
+        return False
+
+
+def _by_values(values: Sequence[Any]) -> list[str] | str | _Table:
+    """:func:`_encoded` of a column of several values: through a table of few, else each."""
+    try:
+        distinct = set(values)
+    except TypeError:  # unhashable: one call each below
+        return list(map(_TIGHT.encode, values))
+    types = set(map(type, distinct))
+    kinds = (types if types <= _APART else set(map(type, values))) - {_NULL}
     if len(kinds) <= 1:
-        try:
-            distinct = set(values)
-        except TypeError:  # unhashable: one call each below
-            distinct = None
-        if distinct is not None and len(distinct) == 1:
-            return _TIGHT.encode(next(iter(distinct)))
-        if distinct is not None and len(distinct) <= len(values) // 2:
-            texts = {value: _TIGHT.encode(value) for value in distinct}  # 1, True apart
-            return list(map(texts.__getitem__, values))
+        if len(distinct) == 1:
+            return _TIGHT.encode(values[0])
+        if len(distinct) <= len(values) // 2:
+            return _Table({value: _TIGHT.encode(value) for value in distinct}, values)
         if kinds <= {str, int, float}:
-            return _scalars(values, kinds.pop() if kinds else _NULL, _NULL in types)
+            return _scalars(values, kinds.pop() if kinds else _NULL, None in distinct)
     return list(map(_TIGHT.encode, values))
+
+
+def _plain(values: Sequence[Any]) -> _Plain | None:
+    """The strings as they are, when every value is one that JSON quotes without escapes."""
+    try:
+        joined = "".join(values)  # refuses any value that is not a string
+    except TypeError:
+        return None
+    if len(json.encoder.encode_basestring(joined)) != len(joined) + 2:  # something escaped
+        return None
+    return _Plain(values)
 
 
 def _scalars(values: Sequence[Any], kind: type, nulls: bool) -> list[str]:
@@ -269,19 +356,26 @@ def _write_array(out: TextIO, items: Iterator[Any]) -> None:
     Objects go one a line: a line break is put where an object ends and the
     next begins (``}, {"``: inside an encoded string a quote is always escaped,
     so the three characters never come from a string, and a line break between
-    two tokens is JSON whitespace wherever it falls).
+    two tokens is JSON whitespace wherever it falls). Objects already encoded
+    (:class:`JsonObjects`) are written a block at a time, as they are joined.
     """
     first = True
-    encoded = isinstance(items, JsonObjects)
-    source = items.items if isinstance(items, JsonObjects) else items
-    while chunk := list(itertools.islice(source, CHUNK)):
-        if encoded:
-            text = ",\n    ".join(chunk)
-        else:
-            text = _encode_chunk(chunk)[1:-1].replace('},{"', '},\n    {"')
-        out.write(("[\n    " if first else ",\n    ") + text)
+    if isinstance(items, JsonObjects):
+        blocks: Iterator[str] = items.joined(_BETWEEN)
+    else:
+        chunks = iter(lambda: list(itertools.islice(items, CHUNK)), [])
+        blocks = (
+            _encode_chunk(chunk)[1:-1].replace('},{"', "}" + _BETWEEN + '{"') for chunk in chunks
+        )
+    for text in blocks:
+        out.write("[\n    " if first else _BETWEEN)
+        out.write(text)
         first = False
     out.write("[]" if first else "\n  ]")
+
+
+#: what goes between two items of an array: each on a line of its own
+_BETWEEN = ",\n    "
 
 
 def _encode_chunk(chunk: list[Any]) -> str:

@@ -6,7 +6,7 @@ import operator
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict
-from itertools import compress, repeat
+from itertools import compress, islice, repeat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -179,13 +179,16 @@ def group_columns(
     every = len(rows) == len(report)  # one row per group: every row is the newest
     groups = col["group"] if every else list(map(col["group"].__getitem__, rows))
     states = col["state"] if every else list(map(col["state"].__getitem__, rows))
-    grouped = compress(range(len(groups)), map(operator.is_not, groups, repeat(None)))
-    order = sorted(grouped, key=groups.__getitem__)
-    names = list(map(groups.__getitem__, order))
+    if None not in groups and all(map(operator.le, groups, islice(groups, 1, None))):
+        names, chosen = groups, states  # in order already (rows in path order, as a scan writes)
+    else:
+        grouped = compress(range(len(groups)), map(operator.is_not, groups, repeat(None)))
+        order = sorted(grouped, key=groups.__getitem__)
+        names, chosen = list(map(groups.__getitem__, order)), list(map(states.__getitem__, order))
     if every:
-        return names, list(map(states.__getitem__, order)), [1] * len(names)
+        return names, chosen, [1] * len(names)
     sizes = Counter(col["group"])  # counted in C
-    return names, list(map(states.__getitem__, order)), list(map(sizes.__getitem__, names))
+    return names, chosen, list(map(sizes.__getitem__, names))
 
 
 def current_counts(

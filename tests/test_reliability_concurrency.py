@@ -65,7 +65,7 @@ def test_64_task_scripts_ending_at_once(tmp_path: Path, figures: dict[str, Any])
     assert entries[-1] == b""  # every entry whole
     # each entry the task, the record's name and a copy of the record written (a start
     # noted just after its file was seen is there too)
-    copies = [e.decode().split("\n") for e in entries[:-1]]
+    copies = [e.decode().split("\x1f") for e in entries[:-1]]
     named = {folder for folder, name, _ in copies if name == SETTINGS.ENDED_FILE}
     assert named == {os.path.realpath(p) for p in paths}  # none lost, none torn
     for folder, name, record in copies:

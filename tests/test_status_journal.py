@@ -1,9 +1,11 @@
 """The journal carries a copy of what a task script records, so status need not read it back.
 
-A task script appends ``PATH\\nNAME\\nRECORD\\0`` to the status journals above
-it; a warm status takes an ended task's state from the copy of its end, and
-reads the task's files whenever the copy is not enough or a later entry
-without a copy names the task.
+A task script appends ``PATH\\x1fNAME\\x1fRECORD\\0`` to the status journals
+above it (no newline: bash writes its output line by line, and an entry must
+go out in one write not to interleave with another script's); a warm status
+takes an ended task's state from the copy of its end, and reads the task's
+files whenever the copy is not enough or a later entry without a copy names
+the task.
 """
 
 from __future__ import annotations
@@ -79,14 +81,67 @@ def test_a_copy_that_is_not_enough_has_the_task_read_from_its_files(tmp_path: Pa
     assert states(study) == states(study, use_index=False)
 
 
+def test_the_scripts_entries_hold_no_newline_so_they_go_out_in_one_write(tmp_path: Path) -> None:
+    study, _ = study_of_commands(tmp_path, {"ok": "true", "bad": "exit 3"})
+    collect(study)
+    journal = Path(journal_path(os.path.realpath(study)))
+    before = journal.stat().st_size
+    run_all(study)
+    entries = journal.read_bytes()[before:].split(b"\0")
+    assert entries[-1] == b""
+    copies = [e for e in entries[:-1] if b"\x1f" in e]
+    assert len(copies) == 4  # a start and an end each
+    assert not any(b"\n" in e for e in entries)
+
+
+def test_a_record_too_long_for_one_write_is_named_without_its_copy(tmp_path: Path) -> None:
+    deep = tmp_path.joinpath(*["d" * 60] * 16)  # a path of about 1,000 bytes
+    deep.mkdir(parents=True)
+    study, _ = study_of_commands(deep, {"ok": "true"})
+    collect(study)
+    journal = Path(journal_path(os.path.realpath(study)))
+    before = journal.stat().st_size
+    run_all(study)
+    entries = journal.read_bytes()[before:].split(b"\0")[:-1]
+    folder = os.fsencode(os.path.realpath(task_dir(study, "ok")))
+    assert entries and all(e == folder for e in entries)
+    report = collect(study)
+    assert report.from_journal == 0 and states(study) == states(study, use_index=False)
+
+
+def test_interleaved_entries_of_older_scripts_have_every_task_read(tmp_path: Path) -> None:
+    # scripts rendered before wrote PATH\nNAME\nRECORD\0 in three writes, which
+    # the writes of another script ending at once could split
+    journal = tmp_path / "journal"
+    end = SETTINGS.ENDED_FILE
+    journal.write_bytes(
+        f"/a\n/b\n{end}\n{{}}\0{end}\n{{}}\0".encode()  # a's path, b's, a's rest, b's rest
+        + f"/c\n{end}\n/d\n{end}\n{{}}\0{{}}\0".encode()  # c's first two lines, d's, c's last
+        + f"/e\n{end}\n{{}}\0".encode()  # whole
+    )
+    found, _ = read_journal(str(journal), 0)
+    # the torn entries are kept whole too (no such path: nothing is read there)
+    named = {p: copy for p, copy in found.items() if p.startswith("/") and "\n" not in p}
+    assert named == {"/a": None, "/b": None, "/c": None, "/d": None, "/e": (end, "{}")}
+
+
 def test_a_path_holding_a_newline_is_a_plain_entry(tmp_path: Path) -> None:
     journal = tmp_path / "journal"
     odd = str(tmp_path / "a\nb")
+    odder = str(tmp_path / "c\nd")
     journal.write_bytes(
-        f"{odd}\0".encode() + entry_with_record("/t", SETTINGS.ENDED_FILE, "{}") + b"/u\n"
+        f"{odd}\0".encode()
+        + entry_with_record("/t", SETTINGS.ENDED_FILE, "{}")
+        + entry_with_record(odder, SETTINGS.ENDED_FILE, "{}")
+        + b"/u\n"
     )
     found, offset = read_journal(str(journal), 0)
-    assert found == {odd: None, "/t": (SETTINGS.ENDED_FILE, "{}")}  # "/u" not yet whole
+    assert found == {
+        odd: None,
+        str(tmp_path / "a"): None,  # as if older scripts' entries interleaved: read too
+        "/t": (SETTINGS.ENDED_FILE, "{}"),
+        odder: (SETTINGS.ENDED_FILE, "{}"),
+    }  # "/u" not yet whole
     assert offset == journal.stat().st_size - len(b"/u\n")
 
 

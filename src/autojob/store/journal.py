@@ -7,19 +7,26 @@ the journal of every directory above it that has one; ``status`` then re-reads
 only the tasks named since its last look.
 
 A task script appends a copy of the record it has just written too (its
-start, its end): ``PATH\nNAME\nRECORD\0``, the record's file name and its
-JSON text on one line each (the script's values are restricted to characters
-that hold no newline). ``status`` may take a task's state from the copy of its
-end rather than read the task's files again; the files stay the truth: an
-entry naming the task later without a copy (submit, cancel, a repair) has it
-read from its files, and so does a rescan.
+start, its end): ``PATH\x1fNAME\x1fRECORD\0``, the record's file name and its
+JSON text after the path, each after an ASCII unit separator (the script's
+values are restricted to characters that hold none). The entry holds no
+newline, so the shell writes it in one ``write`` on a file opened for
+appending, and entries of task scripts ending at once never interleave (bash
+writes its standard output line by line: an entry with newlines would go out
+in three writes). ``status`` may take a task's state from the copy of its end
+rather than read the task's files again; the files stay the truth: an entry
+naming the task later without a copy (submit, cancel, a repair) has it read
+from its files, and so does a rescan.
+
+Task scripts rendered before the separator was the unit separator wrote
+``PATH\nNAME\nRECORD\0``; those entries are read too, and when several of
+them interleaved, every task directory they name is read from its files.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
-from itertools import repeat
 from pathlib import Path
 
 from autojob import SETTINGS
@@ -106,19 +113,37 @@ def note_changed(task_dirs: Iterable[str | Path]) -> None:
             os.close(fd)
 
 
+#: what separates the path, the record's name and its text in an entry with a copy
+SEPARATOR = "\x1f"
+
+
 def entry_with_record(folder: str, name: str, record: str) -> bytes:
     """The entry a task script appends after writing ``record`` to ``folder``/``name``."""
-    return f"{folder}\n{name}\n{record}\0".encode("utf-8", "surrogateescape")
+    return f"{folder}{SEPARATOR}{name}{SEPARATOR}{record}\0".encode("utf-8", "surrogateescape")
 
 
-def _entry(text: str, records: frozenset[str]) -> tuple[str, tuple[str, str] | None]:
-    """The task directory an entry names, and the copy of a record it holds, if any."""
-    if "\n" not in text:
-        return text, None
-    parts = text.rsplit("\n", 2)  # the record's name and text hold no newline
-    if len(parts) == 3 and parts[1] in records and parts[2].startswith("{"):
-        return parts[0], (parts[1], parts[2])
-    return text, None  # a path holding a newline
+def _entries(text: str, records: frozenset[str]) -> Iterator[tuple[str, tuple[str, str] | None]]:
+    """The task directories an entry names, each with the copy of a record it holds, if any."""
+    for separator in (SEPARATOR, "\n"):
+        if separator in text:
+            break
+    else:
+        yield text, None
+        return
+    parts = text.rsplit(separator, 2)  # the record's name and text hold no separator
+    whole = len(parts) == 3 and parts[1] in records and parts[2].startswith("{")
+    if whole and (separator == SEPARATOR or "\n" not in parts[0]):
+        yield parts[0], (parts[1], parts[2])
+        return
+    if separator == SEPARATOR:
+        yield text, None  # a path holding a unit separator
+        return
+    # a path holding a newline, or entries of older task scripts written line by line
+    # and interleaved: every absolute path among the lines is read from its files
+    yield text, None
+    for line in text.split("\n"):
+        if line.startswith("/") and line != text:
+            yield line, None
 
 
 def read_journal(path: str, offset: int) -> tuple[Changed, int]:
@@ -138,5 +163,7 @@ def read_journal(path: str, offset: int) -> tuple[Changed, int]:
         return {}, offset
     entries = data[:end].decode("utf-8", "surrogateescape").split("\0")
     records = frozenset({SETTINGS.STARTED_FILE, SETTINGS.ENDED_FILE})
-    found = dict(map(_entry, filter(None, entries), repeat(records)))
+    found: Changed = {}
+    for entry in filter(None, entries):
+        found.update(_entries(entry, records))
     return found, offset + end + 1

@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
+
+import pytest
 
 from autojob import SETTINGS
 from autojob.execution.local import LocalRunner
 from autojob.execution.submit import DEFAULT_ONLY, plan, select_tasks
 from autojob.store.journal import entry_with_record, journal_path, note_changed, read_journal
 from autojob.store.state import read_state, state_from_end
-from autojob.store.status_index import collect
+from autojob.store.status_index import StatusReport, collect
 
 from .helpers import study_of_commands, task_dir
 from .status_helpers import make_study, states
@@ -163,3 +166,30 @@ def test_an_end_alone_gives_the_state_its_files_give(tmp_path: Path) -> None:
     cancelled = state_from_end(record, cancel=True)
     assert cancelled == read_state(tmp_path) and cancelled is not None
     assert cancelled.state.value == "cancelled"
+
+
+def test_tasks_removed_and_journalled_are_dropped_in_one_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    study, dirs = make_study(tmp_path, 30)
+    collect(study)
+    removed = dirs[:10]
+    for folder in removed:
+        shutil.rmtree(folder)
+    whole_group = dirs[10].parent  # a task group removed with its task
+    shutil.rmtree(whole_group)
+    note_changed([*removed, whole_group, study / "never-there"])
+    drops: list[list[str]] = []
+    drop = StatusReport.drop
+
+    def counted(self: StatusReport, rels: list[str]) -> None:
+        drops.append(list(rels))
+        drop(self, rels)
+
+    monkeypatch.setattr(StatusReport, "drop", counted)
+    report = collect(study)
+    # one pass over the rows for every path gone, not one per path
+    assert len(drops) == 1 and len(drops[0]) == 11
+    assert len(report.tasks) == 19
+    monkeypatch.undo()
+    assert states(study) == states(study, use_index=False)

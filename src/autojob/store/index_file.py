@@ -43,6 +43,7 @@ from __future__ import annotations
 import bisect
 import json
 import math
+import mmap
 import operator
 import struct
 import sys
@@ -436,14 +437,14 @@ def _text_size(spec: dict[str, Any]) -> int:
     return size
 
 
-def parse_index(data: bytes, names: Sequence[str]) -> tuple[dict[str, Any], Columns]:
+def parse_index(data: bytes | mmap.mmap, names: Sequence[str]) -> tuple[dict[str, Any], Columns]:
     """The header and the columns of an index file (``names``: the columns expected).
 
     Raises:
         IndexFileError: another version, a header that does not parse, other
             columns, or bytes that do not match the checksum or the sizes.
     """
-    if not data.startswith(MAGIC):
+    if data[: len(MAGIC)] != MAGIC:
         raise IndexFileError("not a status index of this version")
     start = len(MAGIC) + 9
     crc = b"%08x\n" % zlib.crc32(memoryview(data)[start:])

@@ -17,7 +17,7 @@ from typing import Any
 
 from autojob.errors import AutojobError
 from autojob.store.discovery import discover_tasks, ensure_task_metadata
-from autojob.store.state import State, TaskState, read_state
+from autojob.store.state import STATE_FIELDS, State, TaskState, read_state
 from autojob.store.status_index import StatusReport, collect, newest_attempts
 
 __all__ = ["TROUBLE", "Listing", "TaskRow", "iter_rows", "list_tree"]
@@ -109,6 +109,7 @@ def iter_rows(
     from autojob.tasks.task import Task  # noqa: PLC0415
 
     report = collect(root, create_index=False)
+    report.decode(STATE_FIELDS)  # every row's state is read: whole columns, not value by value
     wanted = _wanted(report, states, failed)
     for found in discover_tasks(root):
         rel = os.path.relpath(found.path, root)

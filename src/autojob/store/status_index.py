@@ -334,6 +334,13 @@ class StatusReport:
         self._put.pop(rel, None)
         self._tasks = None
 
+    def decode(self, names: Iterable[str]) -> None:
+        """Decode these columns of an index (before most of their rows are read)."""
+        columns = self.columns
+        if isinstance(columns, Columns):
+            for name in names:
+                columns[name]  # decoded on first use
+
     def decode_all(self) -> None:
         """Decode every column of an index (before the columns are copied or iterated)."""
         if isinstance(self.columns, Columns):

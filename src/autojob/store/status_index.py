@@ -30,7 +30,7 @@ import os
 import secrets
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import compress, repeat
 from pathlib import Path
@@ -201,6 +201,14 @@ class StatusReport:
             for name, value in zip(names, values, strict=True):
                 columns[name][row] = value
 
+    def _set_many(self, name: str, rows: Sequence[int], values: Iterable[Any]) -> None:
+        """Set one column's values at ``rows``, in C (decoding no column of an index)."""
+        columns = self.columns
+        if isinstance(columns, Columns):
+            columns.put_many(name, rows, values)
+        else:
+            deque(map(columns[name].__setitem__, rows, values), maxlen=0)
+
     def value(self, name: str, row: int) -> Any:
         """One value of one row (decoding no column written into since the index was read)."""
         columns = self.columns
@@ -250,14 +258,9 @@ class StatusReport:
         old = [values for values, row in zip(rows, found, strict=True) if row is not None]
         if old:
             at = [row for row in found if row is not None]
-            columns = self.columns
             for name, column in zip(COLUMNS, zip(*old, strict=True), strict=True):
-                if name == "path":
-                    continue  # the rows' own paths: each row was found by it
-                if isinstance(columns, Columns):
-                    columns.put_many(name, at, column)
-                else:
-                    deque(map(columns[name].__setitem__, at, column), maxlen=0)
+                if name != "path":  # the rows' own paths: each row was found by it
+                    self._set_many(name, at, column)
             self.touched.update(values[0] for values in old)
             self._tasks = None
         for values, row in zip(rows, found, strict=True):
@@ -307,16 +310,12 @@ class StatusReport:
         """
         if not rows:
             return []
-        columns = self.columns
         groups = [self.value("group", row) for row in rows]
         studies = [self.value("study", row) for row in rows]
         no_ids = [None] * len(rows)
         values = [no_ids] * len(_KEPT) + [*zip(*states, strict=True)]
         for name, column in zip(COLUMNS[3:], values, strict=True):
-            if isinstance(columns, Columns):
-                columns.put_many(name, rows, column)
-            else:
-                deque(map(columns[name].__setitem__, rows, column), maxlen=0)
+            self._set_many(name, rows, column)
         kept = [None] * len(_KEPT)
         for rel, group, study, state in zip(rels, groups, studies, states, strict=True):
             self._put[rel] = [rel, group, study, *kept, *state]

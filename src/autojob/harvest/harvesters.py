@@ -30,7 +30,7 @@ from typing import Any, ClassVar
 
 from autojob import SETTINGS
 from autojob.errors import MetadataError, PluginError
-from autojob.store.atomic import read_json_object
+from autojob.store.atomic import read_bytes_and_status, read_json_object
 
 __all__ = [
     "HARVEST_GROUP",
@@ -146,31 +146,22 @@ def read_json_file(path: str, *, required: bool = False) -> dict[str, Any] | Non
 def read_json_file_stat(path: str) -> tuple[dict[str, Any] | None, os.stat_result | None]:
     """:func:`read_json_file` (not required), and the file's status as it was opened.
 
-    One ``open``, ``fstat``, ``read`` and ``close`` (no Python file object):
-    the status gives the file's mtime and size for a cache stamp without a
-    ``stat`` of its path. A file that is not a readable JSON object is read
+    Read by :func:`~autojob.store.atomic.read_bytes_and_status`: the status
+    gives the file's mtime and size for a cache stamp without a ``stat`` of
+    its path. A file that is not a readable JSON object is read
     again by :func:`read_json_file`, for the error that names what is wrong.
 
     Raises:
         MetadataError: as :func:`read_json_file`.
     """
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        raw, info = read_bytes_and_status(path)
     except FileNotFoundError:
         return None, None
-    except OSError:
+    except OSError:  # a directory, or an error opening or reading it
         return read_json_file(path), None  # raises the error naming why
     try:
-        info = os.fstat(fd)
-        raw = os.read(fd, info.st_size + 1)
-        if len(raw) > info.st_size:  # grown since: the rest too
-            raw += b"".join(iter(lambda: os.read(fd, 1 << 16), b""))
-    except OSError:
-        raw, info = None, None  # a directory, or an error reading it
-    finally:
-        os.close(fd)
-    try:
-        data = _decode(raw.decode()) if raw is not None and raw[:1] == b"{" else None
+        data = _decode(raw.decode()) if raw[:1] == b"{" else None
     except (ValueError, RecursionError):
         data = None
     if not isinstance(data, dict):  # not a plain JSON object in UTF-8: as read_json_file says

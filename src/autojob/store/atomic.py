@@ -31,6 +31,7 @@ __all__ = [
     "dump_model",
     "locked",
     "parse_json_object",
+    "read_bytes_and_status",
     "read_bytes_if_file",
     "read_bytes_if_file_at",
     "read_json_object",
@@ -203,14 +204,36 @@ def _read_all(name: str | Path, dir_fd: int | None) -> bytes:
     fd = os.open(name, os.O_RDONLY, dir_fd=dir_fd)
     try:
         data = os.read(fd, _READ_CHUNK)
-        if data:
-            more = os.read(fd, _READ_CHUNK)
-            if more:
-                parts = [data, more]
-                while more := os.read(fd, _READ_CHUNK):
-                    parts.append(more)
-                data = b"".join(parts)
-        return data
+        return _read_rest(fd, data) if data else data
+    finally:
+        os.close(fd)
+
+
+def _read_rest(fd: int, data: bytes) -> bytes:
+    """``data``, a first read of ``fd``, and whatever follows it to the end of the file."""
+    parts = [data]
+    while more := os.read(fd, _READ_CHUNK):
+        parts.append(more)
+    return data if len(parts) == 1 else b"".join(parts)
+
+
+def read_bytes_and_status(path: str) -> tuple[bytes, os.stat_result]:
+    """The bytes of the file at ``path``, and its status as it was opened.
+
+    ``open``, ``fstat``, ``read`` and ``close`` (one ``read`` for a file that
+    did not grow since its status was taken): the status gives its mtime and
+    size, for a cache stamp, without a ``stat`` of its path.
+
+    Raises:
+        OSError: as ``open`` and ``read`` raise it (a directory: ``read``).
+    """
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        info = os.fstat(fd)
+        data = os.read(fd, info.st_size + 1)
+        if len(data) > info.st_size:  # grown since: the rest too
+            data = _read_rest(fd, data)
+        return data, info
     finally:
         os.close(fd)
 

@@ -260,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     common.check_sizes(parser, args.sizes)
     common.check_skip(parser, args.skip, list(LIB))
     base = common.base_dir(args.dir)
+    common.byte_compile_autojob()
     common.log(
         f"sizes {args.sizes}, repeats {args.repeats}, in {base}, python {common.python_version()}"
     )

@@ -499,6 +499,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(CHILDREN[sys.argv[2]](*sys.argv[3:])))
         return 0
     args = parse_args(argv)
+    common.byte_compile_autojob()
     print(
         f"# bench_scale: sizes {', '.join(f'{n:,}' for n in args.sizes)}; Python "
         f"{common.python_version()}; load average {os.getloadavg()[0]:.2f} at the start"

@@ -191,6 +191,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark."""
     args = parse_args(argv)
+    common.byte_compile_autojob()
     found = contenders(args.skip)
     common.log(f"{args.runs} runs each after {args.warm_up} warm-up runs")
     measure(found, args.runs, args.warm_up)

@@ -702,6 +702,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    common.byte_compile_autojob()
     sizes: list[int] = args.sizes
     base = common.base_dir(args.dir)
     target_n = common.size_for_target(args.target_size, sizes)

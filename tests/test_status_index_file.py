@@ -194,6 +194,24 @@ def test_every_encoding_reads_back_what_was_written() -> None:
     assert decoded(paths) == set()
 
 
+def test_paths_beyond_ascii_are_searched_in_the_order_of_strings() -> None:
+    # an ASCII key is compared as bytes: other characters, and bytes kept by
+    # surrogateescape (a name that is not UTF-8), must still sort as strings do
+    paths = sorted(
+        ["s/a", "s/a\u00e9", "s/a\udce9", "s/a\u4e2d", "s/ab", "s/b", "s/\u00e9", "s/\udcff/t",
+         "s/z", "s/a/b", "s/a\udc80b", "s\u00e9/x"]
+    )  # fmt: skip
+    n = len(paths)
+    data = encode_index({"rows": n}, {"path": paths})
+    found = parse_index(data, ["path"])[1]
+    for row, path in enumerate(paths):
+        assert found.search("path", path, n) == row, path
+    for absent in ("s/a0", "s/aa", "s/c", "s/a/", "t", "s/", "s/\u00e9x", "s/a\udce8"):
+        assert absent not in paths
+        assert found.search("path", absent, n) is None, absent
+    assert decoded(found) == set()
+
+
 def test_a_text_column_whose_offsets_disagree_is_refused() -> None:
     data = encode_index({"rows": 2}, {"path": ["a", "b"]})
     assert b'"text_size":3' in data

@@ -84,6 +84,25 @@ def test_a_copy_that_is_not_enough_has_the_task_read_from_its_files(tmp_path: Pa
     assert states(study) == states(study, use_index=False)
 
 
+def test_a_cancel_before_the_copy_of_an_end_makes_the_task_cancelled(tmp_path: Path) -> None:
+    # the cancel file is looked for beside each copy taken: a cancel asked before
+    # the end may have no entry of its own after it
+    study, dirs = make_study(tmp_path, 3)
+    collect(study)
+    end = {"time": 2.0, "exit_code": 143, "job_id": "", "started_at": 1.0, "host": "h"}
+    record = json.dumps({**end, "executor": "local"})
+    (dirs[1] / SETTINGS.CANCEL_FILE).write_text("")
+    for folder in dirs:
+        (folder / SETTINGS.ENDED_FILE).write_text(record)
+        append(study, entry_with_record(os.path.realpath(folder), SETTINGS.ENDED_FILE, record))
+    report = collect(study)
+    assert report.from_journal == 3
+    got = {p: e.state.state.value for p, e in report.tasks.items()}
+    assert got[os.path.relpath(dirs[1], study)] == "cancelled"
+    assert sorted(got.values()) == ["cancelled", "failed", "failed"]
+    assert states(study) == states(study, use_index=False)
+
+
 def test_the_scripts_entries_hold_no_newline_so_they_go_out_in_one_write(tmp_path: Path) -> None:
     study, _ = study_of_commands(tmp_path, {"ok": "true", "bad": "exit 3"})
     collect(study)

@@ -294,6 +294,17 @@ class Columns(dict[str, list[Any]]):
             self[name]  # decoded, then searched
             return self.search(name, key, hi)
         stop, lo, ends = hi, 0, self._ends_of(name, spec, raw)
+        if key.isascii():
+            # bytes compare as the strings do against an ASCII key: at the first byte
+            # that differs, the key's is ASCII, and any other character (its UTF-8, or
+            # a byte kept by surrogateescape) starts with a byte past ASCII
+            wanted = key.encode("ascii")
+            while lo < hi:  # bisect_left, each probe one value sliced, not decoded
+                mid = (lo + hi) // 2
+                if raw[ends[mid - 1] + 1 if mid else 0 : ends[mid]].tobytes() < wanted:
+                    lo = mid + 1
+                else:
+                    hi = mid
         while lo < hi:  # bisect_left, each probe one value sliced and decoded
             mid = (lo + hi) // 2
             start = ends[mid - 1] + 1 if mid else 0

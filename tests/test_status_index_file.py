@@ -182,6 +182,11 @@ def test_every_encoding_reads_back_what_was_written() -> None:
         expected = ["oom" if (name, row) == ("state", 4) else v for row, v in enumerate(values)]
         assert got == expected, name
         assert [type(v) for v in got] == [type(v) for v in expected], name
+    picked = [n - 1, 0, 4, 4, 2]  # any rows, in any order, some twice
+    for name, values in columns.items():
+        expected = ["oom" if (name, r) == ("state", 4) else values[r] for r in picked]
+        assert one_by_one.values_at(name, picked) == expected, name
+        assert one_by_one.values_at(name, []) == []
     read_whole = {n for n, e in encodings.items() if e == "json"}
     assert set(one_by_one) == read_whole  # json only was decoded whole
     # the sorted paths searched over their bytes: each found, absent ones not
@@ -209,6 +214,23 @@ def test_paths_beyond_ascii_are_searched_in_the_order_of_strings() -> None:
     for absent in ("s/a0", "s/aa", "s/c", "s/a/", "t", "s/", "s/\u00e9x", "s/a\udce8"):
         assert absent not in paths
         assert found.search("path", absent, n) is None, absent
+    assert decoded(found) == set()
+
+
+def test_many_paths_searched_together_are_each_found_where_they_are() -> None:
+    paths = sorted(
+        [f"s/g{i:04d}/t" for i in range(0, 2000, 3)] + ["s/\u00e9/t", "s/a\udce9", "t/\u4e2d"]
+    )
+    n = len(paths)
+    found = parse_index(encode_index({"rows": n}, {"path": paths}), ["path"])[1]
+    absent = ["s/g0001/t", "s/g1999/t", "", "s/", "s/g0000/t/x", "\uffff", "s/\u00e8"]
+    keys = sorted(paths[::7] + absent + paths[5:9])  # in order, some twice
+    truth = [paths.index(k) if k in paths else None for k in keys]
+    assert found.search_many("path", keys, n) == truth
+    assert found.search_many("path", keys[::-1], n) == truth[::-1]  # out of order
+    assert found.search_many("path", [], n) == []
+    assert found.search_many("path", keys, n - 1)[-1] is None  # the last row is outside
+    assert [found.search("path", k, n) for k in keys] == truth
     assert decoded(found) == set()
 
 

@@ -188,6 +188,58 @@ def _decode(spec: dict[str, Any], view: memoryview, n: int) -> list[Any]:
     return values
 
 
+def _value_at(data: memoryview, ends: Sequence[int], row: int) -> bytes:
+    """The bytes of ``row``'s value in a text column (``ends``: where each value ends)."""
+    return data[ends[row - 1] + 1 if row else 0 : ends[row]].tobytes()
+
+
+def _bisect(data: memoryview, ends: Sequence[int], key: str, low: int, high: int) -> int:
+    """``bisect_left`` of ``key`` among the rows ``[low, high)`` of a sorted text column."""
+    if key.isascii():
+        wanted = key.encode("ascii")
+        while low < high:  # each probe one value sliced, not decoded
+            mid = (low + high) // 2
+            if data[ends[mid - 1] + 1 if mid else 0 : ends[mid]].tobytes() < wanted:
+                low = mid + 1
+            else:
+                high = mid
+        return low
+    while low < high:
+        mid = (low + high) // 2
+        if _value_at(data, ends, mid).decode("utf-8", "surrogateescape") < key:
+            low = mid + 1
+        else:
+            high = mid
+    return low
+
+
+def _places(data: memoryview, ends: Sequence[int], keys: Sequence[str], hi: int) -> list[int]:
+    """Where each key would go among the first ``hi`` values of a sorted text column.
+
+    ``bisect_left`` of each key. Keys in order are placed together (the
+    middle one first, the others among the rows on their side of it), keys
+    out of order each among every row. An ASCII key is compared with the
+    values' bytes: at the first byte that differs, the key's is ASCII, and
+    any other character (its UTF-8, or a byte kept by surrogateescape)
+    starts with a byte past ASCII, so bytes order as the strings do. Other
+    keys are compared with the values decoded.
+    """
+    places = [0] * len(keys)
+    if any(map(operator.gt, keys, keys[1:])):
+        spans = [(i, i + 1, 0, hi) for i in range(len(keys))]
+    else:
+        spans = [(0, len(keys), 0, hi)] if keys else []
+    while spans:
+        first, stop, lo, up = spans.pop()
+        middle = (first + stop) // 2
+        low = places[middle] = _bisect(data, ends, keys[middle], lo, up)
+        if first < middle:
+            spans.append((first, middle, lo, low))
+        if middle + 1 < stop:
+            spans.append((middle + 1, stop, low, up))
+    return places
+
+
 class Columns(dict[str, list[Any]]):
     """The index's columns by name, each decoded from its bytes when first read.
 
@@ -248,6 +300,24 @@ class Columns(dict[str, list[Any]]):
             return self[name][row]
         return self._read_one(name, *block, row)
 
+    def values_at(self, name: str, rows: Sequence[int]) -> list[Any]:
+        """:meth:`value` of each of ``rows``; a text column's sliced and decoded together."""
+        block = self._blocks.get(name)
+        n = self._n
+        if (
+            not rows
+            or block is None
+            or block[0]["encoding"] != "text"
+            or name in self._pending
+            or not 0 <= min(rows) <= max(rows) < n
+        ):
+            return [self.value(name, row) for row in rows]
+        spec, raw = block
+        ends = self._ends_of(name, spec, raw)
+        texts = b"\0".join([_value_at(raw, ends, row) for row in rows])
+        found: list[Any] = texts.decode("utf-8", "surrogateescape").split("\0")
+        return [v or None for v in found] if spec.get("nulls") else found
+
     def _read_one(self, name: str, spec: dict[str, Any], raw: memoryview, row: int) -> Any:
         """The value of ``row`` read from a column's bytes (one of :data:`_ONE_BY_ONE`)."""
         if spec["encoding"] == "codes":
@@ -285,35 +355,34 @@ class Columns(dict[str, list[Any]]):
         A bisection over the column's bytes, which are decoded only where
         compared (about 20 values of a million), unless the column is decoded.
         """
+        return self.search_many(name, [key], hi)[0]
+
+    def search_many(self, name: str, keys: Sequence[str], hi: int) -> list[int | None]:
+        """:meth:`search` of each of ``keys``, together: each key found narrows the rest.
+
+        With the keys sorted, the middle key is found first, then the keys
+        before it among the rows before its place, and the keys after among
+        those after: 10,000 keys among a million rows take about 8.5 probes
+        each instead of 20.
+        """
         if name in self:
             values = self[name]
-            row = bisect.bisect_left(values, key, 0, hi)
-            return row if row < hi and values[row] == key else None
+            rows = [bisect.bisect_left(values, key, 0, hi) for key in keys]
+            return [
+                r if r < hi and values[r] == k else None for r, k in zip(rows, keys, strict=True)
+            ]
         spec, raw = self._blocks[name]
         if spec["encoding"] != "text":
             self[name]  # decoded, then searched
-            return self.search(name, key, hi)
-        stop, lo, ends = hi, 0, self._ends_of(name, spec, raw)
-        if key.isascii():
-            # bytes compare as the strings do against an ASCII key: at the first byte
-            # that differs, the key's is ASCII, and any other character (its UTF-8, or
-            # a byte kept by surrogateescape) starts with a byte past ASCII
-            wanted = key.encode("ascii")
-            while lo < hi:  # bisect_left, each probe one value sliced, not decoded
-                mid = (lo + hi) // 2
-                if raw[ends[mid - 1] + 1 if mid else 0 : ends[mid]].tobytes() < wanted:
-                    lo = mid + 1
-                else:
-                    hi = mid
-        while lo < hi:  # bisect_left, each probe one value sliced and decoded
-            mid = (lo + hi) // 2
-            start = ends[mid - 1] + 1 if mid else 0
-            if bytes(raw[start : ends[mid]]).decode("utf-8", "surrogateescape") < key:
-                lo = mid + 1
-            else:
-                hi = mid
-        found = lo < self._n and self._text_at(name, spec, raw, lo) == key
-        return lo if found and lo < stop else None
+            return self.search_many(name, keys, hi)
+        ends = self._ends_of(name, spec, raw)
+        places = _places(raw, ends, keys, hi)
+        return [
+            row
+            if row < hi and _value_at(raw, ends, row) == key.encode("utf-8", "surrogateescape")
+            else None
+            for row, key in zip(places, keys, strict=True)
+        ]
 
     @property
     def rows(self) -> int:

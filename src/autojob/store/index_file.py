@@ -54,7 +54,7 @@ from collections.abc import Iterable, Sequence
 from itertools import accumulate, compress, count, repeat
 from typing import Any
 
-__all__ = ["MAGIC", "Columns", "IndexFileError", "encode_index", "parse_index"]
+__all__ = ["MAGIC", "Columns", "IndexFileError", "encode_index", "index_parts", "parse_index"]
 
 MAGIC = b"autojob status index 7 "
 #: text columns (strings of paths: never empty, so None is written as "")
@@ -138,11 +138,17 @@ def _dump(data: Any) -> bytes:
 
 
 def encode_index(header: dict[str, Any], columns: dict[str, list[Any]]) -> bytes:
-    """The whole file: ``header`` (without ``columns``) and every column.
+    """The whole file: ``header`` (without ``columns``) and every column."""
+    return b"".join(index_parts(header, columns))
+
+
+def index_parts(header: dict[str, Any], columns: dict[str, list[Any]]) -> list[bytes | memoryview]:
+    """The bytes of :func:`encode_index`, in parts to be written one after the other.
 
     ``columns`` read from an index (:class:`Columns`) keep the bytes of the
     columns that can be patched (:meth:`Columns.encoded`) rather than being
-    decoded and encoded again.
+    decoded and encoded again; a column unchanged is its bytes as read, not
+    a copy.
     """
     specs, blocks = [], []
     read = columns if isinstance(columns, Columns) else None
@@ -150,8 +156,11 @@ def encode_index(header: dict[str, Any], columns: dict[str, list[Any]]) -> bytes
         spec, body = read.encoded(name) if read is not None else _encode(name, columns[name])
         specs.append({"name": name, **spec, "size": len(body)})
         blocks.append(body)
-    rest = _dump({**header, "columns": specs}) + b"\n" + b"".join(blocks)
-    return MAGIC + b"%08x\n" % zlib.crc32(rest) + rest
+    parts: list[bytes | memoryview] = [_dump({**header, "columns": specs}) + b"\n", *blocks]
+    crc = 0
+    for part in parts:
+        crc = zlib.crc32(part, crc)
+    return [MAGIC + b"%08x\n" % crc, *parts]
 
 
 # -- decoding -----------------------------------------------------------------
@@ -312,7 +321,12 @@ class Columns(dict[str, list[Any]]):
             or not 0 <= min(rows) <= max(rows) < n
         ):
             return [self.value(name, row) for row in rows]
-        spec, raw = block
+        return self._texts_at(name, *block, rows)
+
+    def _texts_at(
+        self, name: str, spec: dict[str, Any], raw: memoryview, rows: Sequence[int]
+    ) -> list[Any]:
+        """The values of ``rows`` (some) held in a text column's bytes, decoded together."""
         ends = self._ends_of(name, spec, raw)
         texts = b"\0".join([_value_at(raw, ends, row) for row in rows])
         found: list[Any] = texts.decode("utf-8", "surrogateescape").split("\0")
@@ -415,7 +429,7 @@ class Columns(dict[str, list[Any]]):
         """Every column's name, decoded or not, in the file's order."""
         return [*self._names, *(name for name in self if name not in self._names)]
 
-    def encoded(self, name: str) -> tuple[dict[str, Any], bytes]:
+    def encoded(self, name: str) -> tuple[dict[str, Any], bytes | memoryview]:
         """The header fields and bytes of one column, as :func:`encode_index` writes them.
 
         A column still held as bytes is written as it was read, its values
@@ -430,10 +444,11 @@ class Columns(dict[str, list[Any]]):
         fields = {k: v for k, v in spec.items() if k not in ("name", "size")}
         pending = self._pending.get(name)
         if not pending:
-            return fields, bytes(raw)
+            return fields, raw
+        patched: tuple[dict[str, Any], bytes | memoryview] | None
         if spec["encoding"] == "text":
-            same = all(self._read_one(name, spec, raw, row) == v for row, v in pending.items())
-            patched = (fields, bytes(raw)) if same else None
+            same = self._texts_at(name, spec, raw, list(pending)) == list(pending.values())
+            patched = (fields, raw) if same else None
         else:
             patched = _patch(spec, raw, pending, self._n)
         return patched if patched is not None else _encode(name, self[name])
@@ -464,14 +479,18 @@ def _patch_codes(
     if not _one_kind([*values, *pending.values()]):
         return None
     index = {v: i for i, v in enumerate(values)}
-    data = bytearray(raw)
-    for row, value in pending.items():
-        code = index.get(value)
-        if code is None:
-            code = index[value] = len(values)
+    for value in dict.fromkeys(pending.values()):  # new values coded as they first come
+        if value not in index:
+            index[value] = len(values)
             values.append(value)
-        _CODE.pack_into(data, 4 * row, code)
-    return {"encoding": "codes", "values": values}, bytes(data)
+    codes = array(_U32)
+    codes.frombytes(raw)
+    if not _LITTLE:
+        codes.byteswap()
+    deque(map(codes.__setitem__, pending, map(index.__getitem__, pending.values())), maxlen=0)
+    if not _LITTLE:
+        codes.byteswap()
+    return {"encoding": "codes", "values": values}, codes.tobytes()
 
 
 def _patch_floats(
@@ -479,15 +498,19 @@ def _patch_floats(
 ) -> tuple[dict[str, Any], bytes] | None:
     if not set(map(type, pending.values())) <= {float, _NONE}:
         return None
+    rows, values = list(pending), list(pending.values())
+    known = list(map(operator.is_not, values, repeat(None)))
+    doubles = array("d")
+    doubles.frombytes(raw[: 8 * n])
+    if not _LITTLE:
+        doubles.byteswap()
+    deque(map(doubles.__setitem__, compress(rows, known), compress(values, known)), maxlen=0)
+    if not _LITTLE:
+        doubles.byteswap()
     nulls = set(_from_u32(bytes(raw[8 * n :])))
-    data = bytearray(raw[: 8 * n])
-    for row, value in pending.items():
-        if value is None:
-            nulls.add(row)
-        else:
-            nulls.discard(row)
-            _DOUBLE.pack_into(data, 8 * row, value)
-    return {"encoding": "floats", "nulls": len(nulls)}, bytes(data) + _u32(sorted(nulls))
+    nulls.difference_update(rows)
+    nulls.update(compress(rows, map(operator.not_, known)))
+    return {"encoding": "floats", "nulls": len(nulls)}, doubles.tobytes() + _u32(sorted(nulls))
 
 
 def _patch_sparse(
@@ -497,11 +520,18 @@ def _patch_sparse(
     apart = dict(zip(body["rows"], body["values"], strict=True))
     if not _one_kind([default, *apart.values(), *pending.values()]):
         return None
-    for row, value in pending.items():
-        if value == default and type(value) is type(default):
-            apart.pop(row, None)
-        else:
-            apart[row] = value
+    rows, values = list(pending), list(pending.values())
+    # the default, and of its type (1 == True, but True is not a default of 1)
+    usual = list(
+        map(
+            operator.and_,
+            map(operator.is_, map(type, values), repeat(type(default))),
+            map(operator.eq, values, repeat(default)),
+        )
+    )
+    deque(map(apart.pop, compress(rows, usual), repeat(None)), maxlen=0)
+    unusual = list(map(operator.not_, usual))
+    apart.update(zip(compress(rows, unusual), compress(values, unusual), strict=True))
     rows = sorted(apart)
     body = {"rows": rows, "values": list(map(apart.__getitem__, rows))}
     return {"encoding": "sparse", "default": default}, _dump(body)

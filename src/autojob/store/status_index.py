@@ -39,7 +39,7 @@ from typing import Any
 from autojob import SETTINGS
 from autojob.errors import AutojobError
 from autojob.store.atomic import write_atomic, write_atomic_bytes
-from autojob.store.index_file import Columns, IndexFileError, encode_index, parse_index
+from autojob.store.index_file import Columns, IndexFileError, index_parts, parse_index
 from autojob.store.journal import journal_path, read_journal
 from autojob.store.state import (
     STATE_FIELDS,
@@ -636,7 +636,7 @@ def _save_index(root: str, report: StatusReport, built_at: float, offset: int) -
         "shared": shared,
     }
     try:
-        write_atomic_bytes(Path(_index_path(root)), encode_index(header, report.columns))
+        write_atomic_bytes(Path(_index_path(root)), index_parts(header, report.columns))
     except AutojobError as exc:
         logger.warning("status index not saved: %s", exc)
         return

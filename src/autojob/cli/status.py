@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import operator
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from itertools import compress, islice, repeat
 from pathlib import Path
@@ -158,7 +158,7 @@ def _collect(path: Path, rescan: bool) -> tuple[StatusReport, str | None]:
 
 
 def group_states(
-    report: StatusReport, newest: list[int] | None = None
+    report: StatusReport, newest: Sequence[int] | None = None
 ) -> dict[str, tuple[str, int]]:
     """Per task group: the newest attempt's state and the number of attempts.
 
@@ -169,7 +169,7 @@ def group_states(
 
 
 def group_columns(
-    report: StatusReport, newest: list[int] | None = None
+    report: StatusReport, newest: Sequence[int] | None = None
 ) -> tuple[list[str], list[str], list[int]]:
     """The task groups in path order, their newest attempt's state, and their attempts.
 
@@ -192,7 +192,7 @@ def group_columns(
 
 
 def current_counts(
-    report: StatusReport, by: str | None = None, newest: list[int] | None = None
+    report: StatusReport, by: str | None = None, newest: Sequence[int] | None = None
 ) -> Counter[tuple[Any, str]]:
     """Tasks per (``by`` column value, state), one per task group: its newest attempt.
 
@@ -218,7 +218,7 @@ def tally(values: list[Any]) -> Counter[Any]:
     return Counter(values)
 
 
-def replaced_counts(report: StatusReport, newest: list[int] | None = None) -> Counter[str]:
+def replaced_counts(report: StatusReport, newest: Sequence[int] | None = None) -> Counter[str]:
     """Earlier attempts (replaced by a newer one in their task group), per state."""
     if len(_newest(report, newest)) == len(report):
         return Counter()  # every row is the newest attempt of its group
@@ -229,7 +229,7 @@ def replaced_counts(report: StatusReport, newest: list[int] | None = None) -> Co
     return +every
 
 
-def _newest(report: StatusReport, newest: list[int] | None) -> list[int]:
+def _newest(report: StatusReport, newest: Sequence[int] | None) -> Sequence[int]:
     from autojob.store.status_index import newest_rows  # noqa: PLC0415
 
     return newest_rows(report) if newest is None else newest
@@ -315,7 +315,6 @@ def _render(
     from rich.text import Text  # noqa: PLC0415
 
     from autojob.store.state import STATE_ORDER  # noqa: PLC0415
-    from autojob.store.status_index import newest_rows  # noqa: PLC0415
 
     if by is None:
         by = "study" if any(report.columns["study"]) else "state"
@@ -324,13 +323,10 @@ def _render(
     parts += _workflow_tables(report)
     parts += pilot_tables(report.root)
     # earlier attempts are history: only the newest attempt of a group needs attention
-    states = report.columns["state"]
-    trouble = [
-        r for r in newest_rows(report, list(report.rows_where(TROUBLE))) if states[r] in TROUBLE
-    ]
-    if trouble and show_failed:
-        rows = [(report.value("path", r), report.state_of(r)) for r in trouble[:show_failed]]
-        parts.append(_trouble(report.root, rows, len(trouble)))
+    trouble, total = _first_trouble(report, newest, show_failed)
+    if trouble:
+        rows = [(report.value("path", r), report.state_of(r)) for r in trouble]
+        parts.append(_trouble(report.root, rows, total))
     if report.problems:
         parts.append(_problems(report))
     replaced = replaced_counts(report, newest)
@@ -349,6 +345,27 @@ def _render(
     if note:
         parts.append(Text(note, style="yellow"))
     return Group(*parts)
+
+
+def _first_trouble(
+    report: StatusReport, newest: Sequence[int], shown: int
+) -> tuple[list[int], int]:
+    """The first ``shown`` newest attempts that need attention (in path order), and their number.
+
+    Where every row is its group's newest attempt, they are counted in C and
+    the first found without going through the others.
+    """
+    from autojob.store.status_index import newest_rows  # noqa: PLC0415
+
+    states = report.columns["state"]
+    if len(newest) == len(report):
+        total = sum(map(states.count, TROUBLE))
+        order = report.path_order()
+        wanted = map(set(TROUBLE).__contains__, map(states.__getitem__, order))
+        return list(islice(compress(order, wanted), shown)), total
+    rows = newest_rows(report, list(report.rows_where(TROUBLE)))
+    trouble = [r for r in rows if states[r] in TROUBLE]
+    return trouble[:shown], len(trouble)
 
 
 def _read_again(report: StatusReport) -> str:
@@ -373,7 +390,7 @@ def _problems(report: StatusReport, shown: int = 10) -> Text:
 
 
 def _table(
-    report: StatusReport, by: By, show_all: bool = False, newest: list[int] | None = None
+    report: StatusReport, by: By, show_all: bool = False, newest: Sequence[int] | None = None
 ) -> Table:
     from rich.table import Table  # noqa: PLC0415
     from rich.text import Text  # noqa: PLC0415

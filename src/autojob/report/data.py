@@ -14,6 +14,7 @@ import json
 import re
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -196,7 +197,7 @@ def summarise(status: StatusReport, *, tails: bool = True) -> ReportData:
     )
 
 
-def study_progress(status: StatusReport, newest: list[int]) -> list[StudyProgress]:
+def study_progress(status: StatusReport, newest: Sequence[int]) -> list[StudyProgress]:
     """Per study (by name), the states of the newest attempts (rows); loose tasks apart."""
     per: dict[str, Counter[str]] = {}
     studies, states = status.columns["study"], status.columns["state"]

@@ -49,7 +49,7 @@ import difflib
 import json
 import logging
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -289,7 +289,7 @@ class FieldReader:
         return Sweeps([s for s, _, _ in sweeps], cache.reads, cache.hits, cache, cache.taken)
 
     def _known(
-        self, status: StatusReport, rows: list[int]
+        self, status: StatusReport, rows: Sequence[int]
     ) -> tuple[list[list[float | None]], dict[str, int]]:
         """The fields of the tasks in ``rows`` the walk read or the plot cache holds.
 

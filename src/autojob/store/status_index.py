@@ -986,15 +986,19 @@ def newest_attempts(report: StatusReport, rows: list[int] | None = None) -> list
     return [report.entry(r) for r in newest_rows(report, rows)]
 
 
-def newest_rows(report: StatusReport, rows: list[int] | None = None) -> list[int]:
-    """The rows of :func:`newest_attempts` (in the order of their paths), no entry built."""
+def newest_rows(report: StatusReport, rows: list[int] | None = None) -> Sequence[int]:
+    """The rows of :func:`newest_attempts` (in the order of their paths), no entry built.
+
+    Every row, in order (a ``range``, not a list of a million), where every
+    row is its group's newest attempt.
+    """
     col = report.columns
     if report.shared_groups is not None and not report.shared_groups:
         # no group holds attempts, as the index knew it (no row added since): every row
         # is its group's newest attempt, and the group column is not even decoded
         order = report.path_order()
         if rows is None:
-            return list(order)
+            return order
         if isinstance(order, range):
             return sorted(rows)
         return sorted(rows, key=col["path"].__getitem__)
@@ -1002,7 +1006,7 @@ def newest_rows(report: StatusReport, rows: list[int] | None = None) -> list[int
         sizes = Counter(col["group"])  # counted in C
         sizes.pop(None, None)
         if max(sizes.values(), default=1) == 1:
-            return list(report.path_order())  # no group holds attempts
+            return report.path_order()  # no group holds attempts
     groups = None if rows is None else {col["group"][r] for r in rows}
     wanted = None if rows is None else set(rows)
     best: dict[str, int] = {}

@@ -183,10 +183,14 @@ def test_every_encoding_reads_back_what_was_written() -> None:
         assert got == expected, name
         assert [type(v) for v in got] == [type(v) for v in expected], name
     picked = [n - 1, 0, 4, 4, 2]  # any rows, in any order, some twice
+    fresh = parse_index(data, list(columns))[1]  # nothing written: read in place
     for name, values in columns.items():
         expected = ["oom" if (name, r) == ("state", 4) else values[r] for r in picked]
         assert one_by_one.values_at(name, picked) == expected, name
         assert one_by_one.values_at(name, []) == []
+        got = fresh.values_at(name, picked)
+        assert got == [values[r] for r in picked], name
+        assert [type(v) for v in got] == [type(values[r]) for r in picked], name
     read_whole = {n for n, e in encodings.items() if e == "json"}
     assert set(one_by_one) == read_whole  # json only was decoded whole
     # the sorted paths searched over their bytes: each found, absent ones not

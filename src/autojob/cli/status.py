@@ -125,8 +125,11 @@ def status(
             click.get_current_context(),
         )
     if as_json:
-        report, note = _collect(path, rescan)
-        print_json_streamed({**_as_json(report), "note": note})
+        from autojob.store.collector import collector_paused  # noqa: PLC0415
+
+        with collector_paused():  # the tasks' values are printed a column at a time
+            report, note = _collect(path, rescan)
+            print_json_streamed({**_as_json(report), "note": note})
         return
     if watch:
         from autojob.cli.watch import watch_status  # noqa: PLC0415
@@ -142,7 +145,11 @@ def status(
         return
     from rich.console import Console  # noqa: PLC0415  (rich only when a table is shown)
 
-    Console().print(_render(*_collect(path, rescan), by, show_failed, show_all))
+    from autojob.store.collector import collector_paused  # noqa: PLC0415
+
+    with collector_paused():  # the counts go over columns of every task
+        shown = _render(*_collect(path, rescan), by, show_failed, show_all)
+    Console().print(shown)
 
 
 def _collect(path: Path, rescan: bool) -> tuple[StatusReport, str | None]:

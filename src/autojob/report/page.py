@@ -34,7 +34,7 @@ from autojob.report.plots import (
 )
 from autojob.report.sweep import FieldReader, PlotSpec, SweepPoints, Sweeps
 from autojob.store.atomic import write_atomic
-from autojob.store.load import collector_paused
+from autojob.store.collector import collector_paused
 from autojob.store.state import STATE_ORDER
 
 __all__ = ["Written", "render_page", "write_report"]

@@ -62,7 +62,7 @@ from autojob.harvest.conditions import Condition, is_mapping
 from autojob.harvest.entries import rel_of
 from autojob.harvest.harvesting import make_reader
 from autojob.store.atomic import write_atomic
-from autojob.store.load import collector_paused
+from autojob.store.collector import collector_paused
 from autojob.store.state import TaskState
 from autojob.store.status_index import StatusReport, TaskVisitor, newest_rows
 

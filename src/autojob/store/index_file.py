@@ -310,18 +310,28 @@ class Columns(dict[str, list[Any]]):
         return self._read_one(name, *block, row)
 
     def values_at(self, name: str, rows: Sequence[int]) -> list[Any]:
-        """:meth:`value` of each of ``rows``; a text column's sliced and decoded together."""
+        """:meth:`value` of each of ``rows``; a text column's sliced and decoded together.
+
+        The bytes of a column not decoded are read in place; values written
+        since the index was read are seen.
+        """
         block = self._blocks.get(name)
         n = self._n
         if (
             not rows
             or block is None
-            or block[0]["encoding"] != "text"
+            or block[0]["encoding"] not in _ONE_BY_ONE
             or name in self._pending
             or not 0 <= min(rows) <= max(rows) < n
         ):
             return [self.value(name, row) for row in rows]
-        return self._texts_at(name, *block, rows)
+        spec, raw = block
+        if spec["encoding"] == "text":
+            return self._texts_at(name, spec, raw, rows)
+        if spec["encoding"] == "codes" and _LITTLE and _U32 == "I":  # read in place
+            codes = map(raw.cast("I").__getitem__, rows)
+            return list(map(list(spec["values"]).__getitem__, codes))
+        return [self._read_one(name, spec, raw, row) for row in rows]
 
     def _texts_at(
         self, name: str, spec: dict[str, Any], raw: memoryview, rows: Sequence[int]
@@ -579,6 +589,9 @@ def parse_index(data: bytes | mmap.mmap, names: Sequence[str]) -> tuple[dict[str
             raise IndexFileError(f"text column {spec['name']!r}: its size disagrees with its rows")
     blocks, start = {}, 0
     for spec, size in zip(specs, sizes, strict=True):
+        if spec.get("encoding") == "codes" and isinstance(spec.get("values"), list):
+            # the states, hosts...: compared with the program's own (interned) strings
+            spec["values"] = [sys.intern(v) if type(v) is str else v for v in spec["values"]]
         blocks[spec["name"]] = (spec, body[start : start + size])
         start += size
     return header, Columns(blocks, n)

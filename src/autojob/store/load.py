@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import gc
 import logging
 import os
 from collections import Counter
@@ -40,11 +39,11 @@ from autojob.store.atomic import (
     read_json_object,
     read_json_object_at,
 )
+from autojob.store.collector import collector_paused
 from autojob.store.names import STAGING_PREFIX
 
 __all__ = [
     "child_dirs_with",
-    "collector_paused",
     "inputs_sections",
     "invalid",
     "load_study",
@@ -60,36 +59,6 @@ logger = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T", bound=TaskBase)
 C = TypeVar("C")
-
-
-@contextlib.contextmanager
-def collector_paused() -> Iterator[None]:
-    """Keep Python's cyclic garbage collector out of a load (or a read of many tasks).
-
-    A load builds some twenty tracked objects (models, their dicts, sets and
-    lists) per task and keeps them all. Left running, the collector walks
-    them in its young generations and then, each time they outnumber a
-    quarter of the old ones, in full collections: about a fifth of the time
-    of loading 10,000 tasks. A load makes no garbage cycles (reference
-    counting frees what it drops), so the collector is paused for it. When
-    it is over, the new objects are moved to the oldest generation without
-    being walked (``gc.freeze()`` then ``gc.unfreeze()``, unless something
-    else keeps objects frozen): otherwise the first young collection after
-    the load would walk all of them at once. They are then walked at the
-    next full collection, as any long-lived objects are. Nested loads and a
-    collector paused by the caller are left alone.
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        if gc.get_freeze_count() == 0:
-            gc.freeze()
-            gc.unfreeze()
-        gc.enable()
 
 
 def _strict(strict_mode: bool | None) -> bool:

@@ -39,6 +39,7 @@ from typing import Any
 from autojob import SETTINGS
 from autojob.errors import AutojobError
 from autojob.store.atomic import write_atomic, write_atomic_bytes
+from autojob.store.collector import collector_paused
 from autojob.store.index_file import Columns, IndexFileError, index_parts, parse_index
 from autojob.store.journal import journal_path, read_journal
 from autojob.store.state import (
@@ -908,15 +909,16 @@ def collect(
             hint="give the directory of a task, task group, study or study group",
         )
     top = os.path.realpath(root)
-    # a task never holds an index: its own files are read
-    report = _collect(
-        top,
-        rescan=rescan,
-        use_index=use_index and not is_task_path(top),
-        create_index=create_index,
-        visit=visit,
-    )
-    report.problems = id_problems(top, report)
+    with collector_paused():  # columns of many values, no garbage cycles
+        # a task never holds an index: its own files are read
+        report = _collect(
+            top,
+            rescan=rescan,
+            use_index=use_index and not is_task_path(top),
+            create_index=create_index,
+            visit=visit,
+        )
+        report.problems = id_problems(top, report)
     return report
 
 

@@ -15,6 +15,7 @@ from autojob import SETTINGS
 from autojob.cli import output
 from autojob.cli.output import json_objects, print_json_streamed
 from autojob.cli.status import group_columns
+from autojob.store.state import run_seconds, run_seconds_column
 from autojob.store.status_index import collect
 
 from .helpers import study_of_commands
@@ -133,3 +134,17 @@ def test_task_groups_in_order_of_their_paths(
     rows = list(range(len(state))) if newest is None else newest
     got = group_columns(report, rows)
     assert got == (expected or (group, state, [1] * len(group)))
+
+
+def test_run_seconds_of_a_column_equal_those_of_each_row() -> None:
+    states = ["success", "running", "running", "idle", "failed", "success", "queued"]
+    started: list[float | None] = [10.0, 20.0, None, None, 5, 30.0, 1.0]
+    ended: list[float | None] = [12.5, None, None, 3.0, 4.0, 30.0, None]  # one ends too soon
+    now = 50.0
+    each = [run_seconds(*row, now) for row in zip(states, started, ended, strict=True)]
+    assert each == [2.5, 30.0, None, None, 0.0, 0.0, None]
+    got = run_seconds_column(states, started, ended, now)
+    assert got == each and [type(v) for v in got] == [type(v) for v in each]
+    assert run_seconds_column([], [], [], now) == []
+    with pytest.raises(ValueError, match="lengths"):
+        run_seconds_column(states, started[:-1], ended, now)

@@ -47,7 +47,7 @@ from autojob.store.state import (
     State,
     TaskState,
     read_state,
-    run_seconds,
+    run_seconds_column,
     state_from_end,
 )
 from autojob.store.status_delta import DELTA_SHARE, append_delta, read_delta, remove_delta
@@ -456,8 +456,9 @@ class StatusReport:
             chosen = list(rows)
             columns = [list(map(column.__getitem__, chosen)) for column in columns]
         at = dict(zip(names, columns, strict=False))
-        now = repeat(time.time())
-        columns.append(list(map(run_seconds, at["state"], at["started_at"], at["ended_at"], now)))
+        columns.append(
+            run_seconds_column(at["state"], at["started_at"], at["ended_at"], time.time())
+        )
         return names, columns
 
     def counts(self, by: str | None = None) -> Counter[tuple[Any, str]]:

@@ -39,6 +39,23 @@ new signac jobs). Each contender's tree is written just before its run and
 deleted after its check, so one tree of N (or signac's project) is on disk at a
 time. The machine may be shared: run it more than once and compare ratios
 and µs per task, not seconds.
+
+``--record-ids R1,R2,...`` times instead the one part of an advance that grows
+with the study: the record. For each R, a study of ``--advances`` finished
+tasks (200) gets a ``record.txt`` already holding R other ids (as in a study of
+R tasks that advanced), and the same advances are timed three ways:
+
+``indexed``
+    ours as it is: a record of 1 MiB or more is asked through its index
+    (built once, untimed, as it is when the record first passes 1 MiB; its
+    build is timed apart and printed).
+``searched``
+    ours with the index turned off: every question searches the whole record
+    (what advance did before the index).
+``lower``
+    the plain-Python advance above, which reads the whole record per task.
+
+Flat means the µs per advance of ``indexed`` do not grow with R.
 """
 
 from __future__ import annotations
@@ -70,7 +87,8 @@ from common import (
 from autojob import SETTINGS
 from autojob.create.sweep import write_sweep
 from autojob.next.advance import advance
-from autojob.store.completed_tasks import read_record
+from autojob.store import record_index
+from autojob.store.completed_tasks import in_record, read_record
 from autojob.store.study_list import DIRECT_BYTES, SHARE, pending_task_groups
 from autojob.sweep import SweepSpec, SweepStep
 
@@ -286,15 +304,85 @@ def print_table(rows: list[Row]) -> None:
         print(" ".join(f"{c:>{w}}" for c, w in zip(cells, widths, strict=True)))
 
 
+def fill_record(study: Path, ids: int) -> None:
+    """Give the study's record ``ids`` other task ids (36 characters, as uuid4's)."""
+    with open(study / SETTINGS.RECORD_FILE, "wb") as record:
+        step = 100_000
+        for start in range(0, ids, step):
+            stop = min(ids, start + step)
+            record.write(b"".join(b"%036x\n" % (i * 2654435761) for i in range(start, stop)))
+
+
+def with_record(n: int, ids: int, root: str, how: str, script: str) -> tuple[float, float]:
+    """Advance from n tasks with ``ids`` ids in the record already; (seconds, index build)."""
+    folder = Path(root, f"{how}-{ids}")
+    folder.mkdir()
+    study = make_study(n, folder)
+    fill_record(study, ids)
+    build = 0.0
+    if how == "indexed":  # the index as it stands in a study that grew to this size
+        build = measure(lambda: in_record(study, "none")).seconds
+    saved = record_index.INDEX_FROM
+    if how == "searched":
+        record_index.INDEX_FROM = 1 << 62
+    try:
+        if how == "lower":
+            seconds = measure(lambda: run_lower(study, script)).seconds
+        else:
+            seconds = measure(lambda: run_ours(study)).seconds
+    finally:
+        record_index.INDEX_FROM = saved
+    assert len(read_record(study)) == ids + n
+    shutil.rmtree(folder)
+    return seconds, build
+
+
+def record_sizes(n: int, sizes: list[int], root: str) -> None:
+    """Time n advances against records of each size; print µs per advance and ratios."""
+    script = script_format()
+    rows = []
+    for ids in sizes:
+        row = {how: with_record(n, ids, root, how, script) for how in RECORD_WAYS}
+        rows.append((ids, row))
+        log(f"record of {ids:,} ids: " + ", ".join(f"{h} {t:.2f} s" for h, (t, _) in row.items()))
+    print_header(
+        f"{'record ids':>11} {'MB':>6}"
+        + "".join(f" {h + ' µs/adv':>17}" for h in RECORD_WAYS)
+        + f" {'index build s':>14} {'indexed/first':>14} {'searched/indexed':>17}"
+    )
+    first = rows[0][1]["indexed"][0]
+    for ids, row in rows:
+        cells = [f"{ids:>11,}", f"{ids * 37 / 1e6:>6.1f}"]
+        cells += [f"{row[h][0] / n * 1e6:>17,.0f}" for h in RECORD_WAYS]
+        cells += [f"{row['indexed'][1]:>14.2f}", f"{row['indexed'][0] / first:>14.2f}x"]
+        cells.append(f"{ratio(row['searched'][0], row['indexed'][0]):>17}")
+        print(" ".join(cells))
+    print(f"{n} advances per record size; the index is built once before (its time apart)")
+
+
+RECORD_WAYS = ("indexed", "searched", "lower")
+
+
 def main() -> None:
     """Run the benchmark for each N and print the table."""
     parser = new_parser(__doc__.splitlines()[0])
     add_sizes(parser, [1000, 10000])
     add_dir(parser)
     add_skip(parser, ["signac"], "contenders")
+    parser.add_argument(
+        "--record-ids",
+        type=lambda text: [int(x) for x in text.split(",")],
+        help="time advances against records of these many ids instead (e.g. 1000,1000000)",
+    )
+    parser.add_argument("--advances", type=int, default=200, help="with --record-ids")
     args = parser.parse_args()
     check_sizes(parser, args.sizes)
     base = base_dir(args.dir)
+    if args.record_ids:
+        log(f"python {python_version()}; advances against a record of R ids")
+        with bench_root(base, "autojob-bench-record-", keep=False) as root:
+            record_sizes(args.advances, args.record_ids, root)
+        return
     log(f"python {python_version()}; advancing a workflow from N finished tasks")
     log(f"load average {os.getloadavg()[0]:.2f} at the start")
     script = script_format()

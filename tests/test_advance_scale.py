@@ -22,47 +22,13 @@ import pytest
 
 import autojob.next.advance as advance_module
 from autojob import SETTINGS
-from autojob.create.sweep import write_sweep
 from autojob.next.advance import advance
 from autojob.store import atomic, study_list, walk
 from autojob.store.completed_tasks import append_record, in_record, read_record
 from autojob.study import Study
-from autojob.sweep import SweepSpec, SweepStep
 
 from .crash_helpers import assert_files_parse, fork_and_kill, full_duration, trials
-
-
-def step(name: str, progression: str = "independent") -> SweepStep:
-    return SweepStep.model_validate(
-        {
-            "name": name,
-            "after": ["sweep"],
-            "progression": progression,
-            "set": {"command": f"echo {name}"},
-            "references": [{"set_path": "value", "get_path": "outputs.value"}],
-        }
-    )
-
-
-def finished_sweep(
-    dest: Path, n: int, steps: tuple[str, ...] = ("double",), progression: str = "independent"
-) -> Path:
-    """A study of ``n`` sweep tasks that succeeded (outputs written), then ``steps``."""
-    spec = SweepSpec(
-        name="s",
-        command="true",
-        parameters={"x": list(range(n))},
-        steps=[step(name, progression) for name in steps],
-    )
-    study = write_sweep(spec, dest)[1]
-    for i, task in enumerate(sweep_tasks(study)):
-        (task / SETTINGS.OUTPUTS_FILE).write_text(json.dumps({"value": i}))
-        (task / SETTINGS.ENDED_FILE).write_text('{"time": 0, "exit_code": 0}\n')
-    return study
-
-
-def sweep_tasks(study: Path) -> list[Path]:
-    return sorted(t.parent for t in study.glob(f"x-*/*/{SETTINGS.TASK_METADATA_FILE}"))
+from .workflow_helpers import finished_sweep, sweep_tasks
 
 
 def group_ids_on_disk(study: Path) -> dict[str, str]:

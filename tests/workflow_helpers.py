@@ -1,5 +1,6 @@
 """Helpers shared by the tests that run the example workflow (examples/workflow):
-the squares sweep, its attempts, and what a finished run must hold."""
+the squares sweep, its attempts, and what a finished run must hold; and a sweep
+of N tasks that succeeded, to advance from."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from autojob import SETTINGS
 from autojob.create.sweep import load_spec, write_sweep
 from autojob.store.completed_tasks import read_record
 from autojob.store.state import State, read_state
-from autojob.sweep import step_id
+from autojob.sweep import SweepSpec, SweepStep, step_id
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "workflow"
 
@@ -86,3 +87,39 @@ def check_finished_study(study: Path) -> None:
     assert len(set(record)) == len(record)
     dirs = sorted(p.name for p in study.iterdir() if p.is_dir() and p.name[0] != ".")
     assert dirs == ["aggregate", *[f"double.x{x}" for x in (1, 2, 3, 4)], "x1", "x2", "x3", "x4"]
+
+
+# -- a sweep of N tasks that succeeded, steps after it ----------------------------------
+
+
+def step(name: str, progression: str = "independent") -> SweepStep:
+    return SweepStep.model_validate(
+        {
+            "name": name,
+            "after": ["sweep"],
+            "progression": progression,
+            "set": {"command": f"echo {name}"},
+            "references": [{"set_path": "value", "get_path": "outputs.value"}],
+        }
+    )
+
+
+def finished_sweep(
+    dest: Path, n: int, steps: tuple[str, ...] = ("double",), progression: str = "independent"
+) -> Path:
+    """A study of ``n`` sweep tasks that succeeded (outputs written), then ``steps``."""
+    spec = SweepSpec(
+        name="s",
+        command="true",
+        parameters={"x": list(range(n))},
+        steps=[step(name, progression) for name in steps],
+    )
+    study = write_sweep(spec, dest)[1]
+    for i, task in enumerate(sweep_tasks(study)):
+        (task / SETTINGS.OUTPUTS_FILE).write_text(json.dumps({"value": i}))
+        (task / SETTINGS.ENDED_FILE).write_text('{"time": 0, "exit_code": 0}\n')
+    return study
+
+
+def sweep_tasks(study: Path) -> list[Path]:
+    return sorted(t.parent for t in study.glob(f"x-*/*/{SETTINGS.TASK_METADATA_FILE}"))

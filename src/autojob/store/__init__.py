@@ -12,7 +12,8 @@
 - :mod:`~autojob.store.task_lock`: the lock of one task directory.
 - :mod:`~autojob.store.status_index` and :mod:`~autojob.store.journal`: the
   status index of a tree and the journals that keep it current.
-- :mod:`~autojob.store.completed_tasks`: a study's ``record.txt``.
+- :mod:`~autojob.store.completed_tasks`: a study's ``record.txt``, and
+  :mod:`~autojob.store.record_index` the index a large one is asked through.
 - :mod:`~autojob.store.workflow`: a study's workflow files.
 
 This layer imports only the models; the models' seed methods (``from_directory``,

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from autojob import SETTINGS
 from autojob.errors import AutojobError, InputError
+from autojob.store import record_index
 
 __all__ = ["append_lines", "append_record", "in_record", "read_record", "record_path"]
 
@@ -83,16 +84,29 @@ def in_record(study_dir: Path, task_id: str) -> bool:
     """Whether ``task_id`` is a line of the study's record.
 
     A search of the file's bytes, building no list: advancing from each task
-    of a large study asks this once per task.
+    of a large study asks this once per task. A record of
+    :data:`~autojob.store.record_index.INDEX_FROM` bytes or more is asked of
+    its index instead, which reads a 256th of it
+    (:mod:`autojob.store.record_index`).
     """
+    path = record_path(study_dir)
     try:
-        raw = record_path(study_dir).read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
         return False
     except OSError as exc:
-        raise AutojobError(
-            f"cannot read the record: {exc.strerror}", path=record_path(study_dir)
-        ) from exc
+        raise AutojobError(f"cannot read the record: {exc.strerror}", path=path) from exc
+    try:
+        status = os.fstat(fd)
+        if status.st_size >= record_index.INDEX_FROM:
+            found = record_index.search_indexed(study_dir, task_id, fd, status)
+            if found is not None:
+                return found
+        raw = record_index.read_range(fd, 0, status.st_size)
+    except OSError as exc:
+        raise AutojobError(f"cannot read the record: {exc.strerror}", path=path) from exc
+    finally:
+        os.close(fd)
     complete = raw[: raw.rfind(b"\n") + 1]
     line = task_id.encode("utf-8") + b"\n"
     if complete.startswith(line) or complete.find(b"\n" + line) >= 0:

@@ -56,6 +56,12 @@ R tasks that advanced), and the same advances are timed three ways:
     the plain-Python advance above, which reads the whole record per task.
 
 Flat means the µs per advance of ``indexed`` do not grow with R.
+
+``--tail --sizes N1,N2,... --advances K`` writes, per N, a study of N sweep
+tasks (untimed; a million take about 15 minutes and 6 million inodes), its
+record holding N - K ids (as if the tasks before had advanced), and times the
+advances of its last K tasks, finished: the cost of an advance in a study of
+N, with the index of its record as it stands by then.
 """
 
 from __future__ import annotations
@@ -96,8 +102,8 @@ TARGET_RATIO = 3.0
 SENTINEL = "jSENTINEL0"  # the task id in the one rendering of run.sh, replaced per task
 
 
-def make_study(n: int, dest: Path) -> Path:
-    """Write the study of N finished sweep tasks (untimed)."""
+def make_study(n: int, dest: Path, finished: int | None = None) -> Path:
+    """Write the study of N sweep tasks, the last ``finished`` (all) finished (untimed)."""
     spec = SweepSpec(
         name="bench",
         command="python3 compute.py",
@@ -114,7 +120,9 @@ def make_study(n: int, dest: Path) -> Path:
         ],
     )
     study = write_sweep(spec, dest)[1]
-    for i, task in enumerate(sweep_tasks(study)):
+    tasks = sweep_tasks(study)
+    first = 0 if finished is None else len(tasks) - finished
+    for i, task in enumerate(tasks[first:], first):
         (task / SETTINGS.OUTPUTS_FILE).write_text(json.dumps({"value": i}))
         (task / SETTINGS.ENDED_FILE).write_text('{"time": 0, "exit_code": 0}\n')
     return study
@@ -363,6 +371,32 @@ def record_sizes(n: int, sizes: list[int], root: str) -> None:
 RECORD_WAYS = ("indexed", "searched", "lower")
 
 
+def tail_advances(sizes: list[int], k: int, root: str) -> None:
+    """Per N: advance the last k tasks of a study of N, the N - k before them recorded."""
+    rows = []
+    for n in sizes:
+        folder = Path(root, f"tail-{n}")
+        folder.mkdir()
+        log(f"N={n:,}: writing the study (untimed)")
+        study = make_study(n, folder, finished=k)
+        tasks = sweep_tasks(study)[-k:]
+        fill_record(study, n - k)  # as if the tasks before had advanced
+        in_record(study, "none")  # the record's index as it stands by then (if it is large)
+        seconds = measure(lambda: [advance(task) for task in tasks]).seconds  # noqa: B023
+        made = [p for p in study.iterdir() if p.name.startswith("double.")]
+        assert len(made) == k and len(read_record(study)) == n, (len(made), n)
+        rows.append((n, seconds))
+        log(f"N={n:,}: {k:,} advances in {seconds:.2f} s; removing the study")
+        shutil.rmtree(folder)
+    print_header(f"{'N':>10} {'advances':>9} {'s':>8} {'µs/advance':>11} {'/ at first N':>13}")
+    first = rows[0][1]
+    for n, seconds in rows:
+        print(
+            f"{n:>10,} {k:>9,} {seconds:8.2f} {seconds / k * 1e6:>11,.0f} {seconds / first:>12.2f}x"
+        )
+    print("the last advances of a study of N; flat: about 1x")
+
+
 def main() -> None:
     """Run the benchmark for each N and print the table."""
     parser = new_parser(__doc__.splitlines()[0])
@@ -374,7 +408,14 @@ def main() -> None:
         type=lambda text: [int(x) for x in text.split(",")],
         help="time advances against records of these many ids instead (e.g. 1000,1000000)",
     )
-    parser.add_argument("--advances", type=int, default=200, help="with --record-ids")
+    parser.add_argument(
+        "--advances", type=int, default=200, help="with --record-ids or --tail: how many"
+    )
+    parser.add_argument(
+        "--tail",
+        action="store_true",
+        help="advance only the last --advances tasks of a study of each size (--sizes)",
+    )
     args = parser.parse_args()
     check_sizes(parser, args.sizes)
     base = base_dir(args.dir)
@@ -382,6 +423,11 @@ def main() -> None:
         log(f"python {python_version()}; advances against a record of R ids")
         with bench_root(base, "autojob-bench-record-", keep=False) as root:
             record_sizes(args.advances, args.record_ids, root)
+        return
+    if args.tail:
+        log(f"python {python_version()}; the last {args.advances} advances of a study of N")
+        with bench_root(base, "autojob-bench-tail-", keep=False) as root:
+            tail_advances(args.sizes, args.advances, root)
         return
     log(f"python {python_version()}; advancing a workflow from N finished tasks")
     log(f"load average {os.getloadavg()[0]:.2f} at the start")

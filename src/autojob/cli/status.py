@@ -245,13 +245,19 @@ def _newest(report: StatusReport, newest: Sequence[int] | None) -> Sequence[int]
 def _as_json(report: StatusReport) -> dict[str, Any]:
     """The document --json prints; its lists of tasks and task groups are generators."""
     newest = _newest(report, None)
-    counts = Counter({state: n for (_, state), n in current_counts(report, None, newest).items()})
+    attempts = Counter(report.columns["state"])
+    if len(newest) == len(report):  # every row the newest attempt of its group: the same
+        counts = attempts
+    else:
+        counts = Counter(
+            {state: n for (_, state), n in current_counts(report, None, newest).items()}
+        )
     tasks: Iterator[str] = json_objects(*report.dict_columns(report.path_order()))
     return {
         "root": str(report.root),
         "source": report.source,
         "counts": dict(counts),
-        "attempt_counts": dict(Counter(report.columns["state"])),
+        "attempt_counts": dict(attempts),
         "replaced_counts": dict(replaced_counts(report, newest)),
         "tasks": tasks,
         "task_groups": json_objects(("path", "state", "attempts"), group_columns(report, newest)),

@@ -162,8 +162,12 @@ def run_seconds_column(
     for row in unknown:
         begun[row] = done[row] = 0.0
     found: list[float | None] = list(map(max, repeat(0.0), map(operator.sub, done, begun)))
-    for row in unknown:
-        found[row] = run_seconds(states[row], started[row], ended[row], now)
+    for row in unknown:  # not started: None; started, not ended: only a running one counts
+        found[row] = (
+            None
+            if started[row] is None
+            else run_seconds(states[row], started[row], ended[row], now)
+        )
     return found
 
 

@@ -6,11 +6,13 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
+import random
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from autojob import SETTINGS
@@ -63,6 +65,27 @@ def full_duration(fresh_work: Callable[[int], Callable[[], object]]) -> float:
         assert not fork_and_kill(work, 600)
         spans.append(time.monotonic() - start)
     return min(spans)
+
+
+def killed_runs(
+    tmp_path: Path, work: Callable[[Path], object], base: int, seed: int
+) -> Iterator[tuple[Path, bool]]:
+    """``work(folder)`` in fresh folders, each SIGKILLed at a random point of its run.
+
+    Three probes time the work alone first; then ``trials(base)`` runs, each
+    in a folder of its own. Yields each folder and whether its run was killed.
+    """
+    rng = random.Random(seed)
+
+    def probe(i: int) -> Callable[[], object]:
+        (tmp_path / f"p{i}").mkdir()
+        return functools.partial(work, tmp_path / f"p{i}")
+
+    span = full_duration(probe)
+    for trial in range(trials(base)):
+        folder = tmp_path / f"s{trial}"
+        folder.mkdir()
+        yield folder, fork_and_kill(functools.partial(work, folder), rng.uniform(0, span))
 
 
 def assert_files_parse(root: Path) -> int:

@@ -7,7 +7,6 @@ and checks every answer against the record itself, read whole.
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import random
@@ -20,7 +19,7 @@ from autojob.next.advance import advance
 from autojob.store import record_index
 from autojob.store.completed_tasks import append_record, in_record, read_record, record_path
 
-from .crash_helpers import fork_and_kill, full_duration, trials
+from .crash_helpers import killed_runs
 from .workflow_helpers import finished_sweep, sweep_tasks
 
 
@@ -194,19 +193,10 @@ def record_once(study: Path, names: list[str]) -> None:
 
 
 def test_killed_while_recording_through_the_index(tmp_path: Path, indexed: None) -> None:
-    rng = random.Random(7)
     names = ids(300)
-
-    def probe(i: int) -> functools.partial[None]:
-        (tmp_path / f"p{i}").mkdir()
-        return functools.partial(record_once, tmp_path / f"p{i}", names)
-
-    span = full_duration(probe)
-    n, kills = trials(20), 0
-    for trial in range(n):
-        study = tmp_path / f"s{trial}"
-        study.mkdir()
-        kills += fork_and_kill(functools.partial(record_once, study, names), rng.uniform(0, span))
+    n = kills = 0
+    for study, killed in killed_runs(tmp_path, lambda s: record_once(s, names), 20, seed=7):
+        n, kills = n + 1, kills + killed
         assert_answers_match_the_record(study, names)
         record_once(study, names)  # the rerun finishes the work
         assert sorted(set(read_record(study))) == names

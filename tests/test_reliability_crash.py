@@ -33,7 +33,7 @@ from autojob.store.status_index import COLUMNS, collect
 from autojob.task_group import TaskGroup
 from autojob.tasks.task import Task, TaskInputs, TaskMetadata
 
-from .crash_helpers import assert_files_parse, fork_and_kill, full_duration, trials
+from .crash_helpers import assert_files_parse, fork_and_kill, full_duration, killed_runs, trials
 from .helpers import runs, study_of_commands, wait_until
 
 pytestmark = pytest.mark.slow
@@ -184,19 +184,10 @@ def record_ids(study: Path, ids: list[str]) -> None:
 
 
 def test_killed_while_appending_to_the_record(tmp_path: Path, figures: dict[str, Any]) -> None:
-    rng = random.Random(5)
     ids = [f"j{i:09d}" for i in range(2000)]
-
-    def probe(i: int) -> Callable[[], object]:
-        (tmp_path / f"p{i}").mkdir()
-        return functools.partial(record_ids, tmp_path / f"p{i}", ids)
-
-    span = full_duration(probe)
-    n, kills = trials(40), 0
-    for trial in range(n):
-        study = tmp_path / f"s{trial}"
-        study.mkdir()
-        kills += fork_and_kill(functools.partial(record_ids, study, ids), rng.uniform(0, span))
+    n = kills = 0
+    for study, killed in killed_runs(tmp_path, lambda s: record_ids(s, ids), 40, seed=5):
+        n, kills = n + 1, kills + killed
         raw = record_path(study).read_bytes() if record_path(study).exists() else b""
         assert raw == b"" or raw.endswith(b"\n"), "a torn line"
         lines = raw.decode().splitlines()

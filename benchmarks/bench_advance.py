@@ -120,22 +120,27 @@ def make_study(n: int, dest: Path, finished: int | None = None) -> Path:
         ],
     )
     study = write_sweep(spec, dest)[1]
-    tasks = sweep_tasks(study)
-    first = 0 if finished is None else len(tasks) - finished
-    for i, task in enumerate(tasks[first:], first):
+    for i, task in enumerate(sweep_tasks(study, finished)):
         (task / SETTINGS.OUTPUTS_FILE).write_text(json.dumps({"value": i}))
         (task / SETTINGS.ENDED_FILE).write_text('{"time": 0, "exit_code": 0}\n')
     return study
 
 
-def sweep_tasks(study: Path) -> list[Path]:
-    return sorted(
-        task
-        for group in study.iterdir()
-        if group.is_dir() and group.name.startswith("x-")
-        for task in group.iterdir()
-        if task.is_dir()
-    )
+def sweep_tasks(study: Path, last: int | None = None) -> list[Path]:
+    """The sweep's tasks in the order of their groups' names (only the ``last`` ones).
+
+    The groups are found by one listing of the study and only the groups
+    wanted are listed: a million of them, each listed, took minutes.
+    """
+    names = sorted(n for n in os.listdir(study) if n.startswith("x-"))
+    if last is not None:
+        names = names[len(names) - last :]
+    return [
+        study / name / task
+        for name in names
+        for task in sorted(os.listdir(study / name))
+        if (study / name / task).is_dir()
+    ]
 
 
 def run_ours(study: Path) -> None:
@@ -379,7 +384,7 @@ def tail_advances(sizes: list[int], k: int, root: str) -> None:
         folder.mkdir()
         log(f"N={n:,}: writing the study (untimed)")
         study = make_study(n, folder, finished=k)
-        tasks = sweep_tasks(study)[-k:]
+        tasks = sweep_tasks(study, k)
         fill_record(study, n - k)  # as if the tasks before had advanced
         in_record(study, "none")  # the record's index as it stands by then (if it is large)
         seconds = measure(lambda: [advance(task) for task in tasks]).seconds  # noqa: B023

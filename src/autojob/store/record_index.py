@@ -103,7 +103,7 @@ class RecordIndex:
     """The bucket files of one study's record, brought up to date when opened.
 
     ``fd`` and ``status``: the record, open for reading, and its ``fstat``.
-    Use :meth:`contains` under :meth:`open`.
+    Used through :func:`search_indexed`, which holds the index's lock.
     """
 
     def __init__(self, study_dir: Path, fd: int, status: os.stat_result) -> None:
@@ -159,9 +159,9 @@ class RecordIndex:
         for name in names:
             fd = os.open(self.dir / name, flags, 0o666)
             try:
-                lines = buckets.get(name, [])
-                if lines:
-                    os.write(fd, b"".join(line + b"\n" for line in lines))
+                lines = b"".join(line + b"\n" for line in buckets.get(name, []))
+                while lines:  # a write may take part of it
+                    lines = lines[os.write(fd, lines) :]
             finally:
                 os.close(fd)
         head, tail = self._crcs(covered)

@@ -225,15 +225,26 @@ def tally(values: list[Any]) -> Counter[Any]:
     return Counter(values)
 
 
+def state_counts(
+    report: StatusReport, newest: Sequence[int] | None = None
+) -> tuple[Counter[str], Counter[str]]:
+    """Per state: the tasks (one per task group, its newest attempt), and every attempt.
+
+    Counted in C, once when every row is its group's newest (the two are the same then).
+    """
+    states, rows = report.columns["state"], _newest(report, newest)
+    attempts = tally(states)
+    if len(rows) == len(report):
+        return attempts, attempts
+    return Counter(map(states.__getitem__, rows)), attempts
+
+
 def replaced_counts(report: StatusReport, newest: Sequence[int] | None = None) -> Counter[str]:
     """Earlier attempts (replaced by a newer one in their task group), per state."""
     if len(_newest(report, newest)) == len(report):
-        return Counter()  # every row is the newest attempt of its group
-    every = Counter(report.columns["state"])
-    every.subtract(
-        Counter({state: n for (_, state), n in current_counts(report, None, newest).items()})
-    )
-    return +every
+        return Counter()  # every row is the newest attempt of its group: nothing counted
+    current, every = state_counts(report, newest)
+    return every - current
 
 
 def _newest(report: StatusReport, newest: Sequence[int] | None) -> Sequence[int]:
@@ -245,20 +256,14 @@ def _newest(report: StatusReport, newest: Sequence[int] | None) -> Sequence[int]
 def _as_json(report: StatusReport) -> dict[str, Any]:
     """The document --json prints; its lists of tasks and task groups are generators."""
     newest = _newest(report, None)
-    attempts = Counter(report.columns["state"])
-    if len(newest) == len(report):  # every row the newest attempt of its group: the same
-        counts = attempts
-    else:
-        counts = Counter(
-            {state: n for (_, state), n in current_counts(report, None, newest).items()}
-        )
+    counts, attempts = state_counts(report, newest)
     tasks: Iterator[str] = json_objects(*report.dict_columns(report.path_order()))
     return {
         "root": str(report.root),
         "source": report.source,
         "counts": dict(counts),
         "attempt_counts": dict(attempts),
-        "replaced_counts": dict(replaced_counts(report, newest)),
+        "replaced_counts": dict(attempts - counts),
         "tasks": tasks,
         "task_groups": json_objects(("path", "state", "attempts"), group_columns(report, newest)),
         "workflows": {
@@ -415,10 +420,7 @@ def _table(
         table.add_column("state")
         table.add_column("tasks", justify="right")
         table.add_column("attempts", justify="right")
-        counts = Counter(
-            {state: n for (_, state), n in current_counts(report, None, newest).items()}
-        )
-        every = Counter(report.columns["state"])  # every attempt
+        counts, every = state_counts(report, newest)  # every: every attempt
         for state in (s for s in STATE_ORDER if s in every):
             table.add_row(
                 Text(state, style=COLOURS[state]), str(counts.get(state, 0)), str(every[state])

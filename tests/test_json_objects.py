@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import random
 from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from autojob import SETTINGS
 from autojob.cli import output
 from autojob.cli.output import json_objects, print_json_streamed
 from autojob.cli.status import group_columns
+from autojob.store.index_file import Coded
 from autojob.store.state import run_seconds, run_seconds_column
 from autojob.store.status_index import collect
 
@@ -55,6 +57,60 @@ def test_objects_match_the_json_of_their_dicts(monkeypatch: pytest.MonkeyPatch, 
         )
 
 
+@pytest.mark.parametrize("block", [3, 10_000], ids=["in blocks of 3 rows", "one block"])
+def test_columns_given_as_codes_encode_as_their_values(
+    monkeypatch: pytest.MonkeyPatch, block: int
+) -> None:
+    monkeypatch.setattr(output, "BLOCK", block)
+    columns: dict[str, list[Any]] = {
+        "state": ["success", "success", "success", "failed", "idle", "success", 'x"y'],
+        "ints": [1, 1, 1, 2, None, 1, 1],
+        "bools": [True, True, True, False, True, None, True],  # True written so, not 1
+        "host": ["é", "é", "é", "vm", "vm", "vm", "vm"],  # a block of one value, then another
+        "none": [None] * 7,
+    }
+    names = list(columns)
+    coded = []
+    for values in columns.values():
+        distinct = list(dict.fromkeys(values))
+        coded.append(Coded(distinct, [distinct.index(v) for v in values]))
+    assert list(json_objects(names, coded)) == list(json_objects(names, list(columns.values())))
+    for text, row in zip(
+        json_objects(names, coded), zip(*columns.values(), strict=True), strict=True
+    ):
+        expected = dict(zip(names, row, strict=True))
+        assert text == json.dumps(expected, ensure_ascii=False, separators=(",", ":"))
+
+
+def test_ascii_strings_are_written_as_they_are_unless_json_escapes_them() -> None:
+    # DEL and every printable character as they are; a control, quote or backslash escaped
+    for values in (["a~", "\x7f", " !#/"], ["a", "b\x1f"], ["a", 'b"'], ["a", "b\\"]):
+        text = list(json_objects(["s"], [values]))
+        assert text == [
+            json.dumps({"s": v}, ensure_ascii=False, separators=(",", ":")) for v in values
+        ]
+
+
+def test_floats_written_without_an_exponent_are_python_s_text() -> None:
+    rng = random.Random(7)
+    values: list[float | None] = [10 ** rng.uniform(-4, 16) for _ in range(20_000)]
+    values += [1e-4, 0.0001234, math.nextafter(1e16, 0), 1.0, 3.0, 0.1, 1733171234.123456]
+    values += [1796311784.05837 + rng.random() for _ in range(1_000)] + [None]
+    plain = [v for v in values if v is not None]
+    assert output._floats(plain, False) == list(map(repr, plain))  # taken by the fast way
+    assert output._floats(values, True) == [repr(v) if v is not None else "null" for v in values]
+    assert [json.loads(text)["f"] for text in json_objects(["f"], [values])] == values
+    assert list(json_objects(["f"], [values])) == [
+        json.dumps({"f": v}, separators=(",", ":")) for v in values
+    ]
+    # outside [1e-4, 1e16) repr writes an exponent (or -0.0): each value is repr'd
+    for odd in (1e16, 9.9e-5, 0.0, -1.5, 5e-324):
+        assert output._floats([1.5, odd], False) is None
+        assert list(json_objects(["f"], [[1.5, 2.5, odd]]))[-1] == json.dumps(
+            {"f": odd}, separators=(",", ":")
+        )
+
+
 def test_no_rows_and_one_row() -> None:
     assert list(json_objects(["a", "b"], [[], []])) == []
     assert list(json_objects(["a", "b"], [[None], ["x"]])) == ['{"a":null,"b":"x"}']
@@ -90,7 +146,11 @@ def test_the_tasks_of_a_report_encode_as_their_dicts(tmp_path: Path, warm: bool)
         report = collect(root)
         assert report.source == "index"
     rows = report.path_order()
+    # the columns of few values as codes, where the index holds them so: the same text
+    coded = list(json_objects(*report.dict_columns(rows, coded=True)))
+    assert any(isinstance(c, Coded) for c in report.dict_columns(rows, coded=True)[1]) == warm
     texts = list(json_objects(*report.dict_columns(rows)))
+    assert coded == texts
     dicts = list(report.dicts(rows))
     assert len(texts) == len(report) == 5
     for text, data in zip(texts, dicts, strict=True):
@@ -145,6 +205,11 @@ def test_run_seconds_of_a_column_equal_those_of_each_row() -> None:
     assert each == [2.5, 30.0, None, None, 0.0, 0.0, None]
     got = run_seconds_column(states, started, ended, now)
     assert got == each and [type(v) for v in got] == [type(v) for v in each]
+    # no span of 0 or less (none made 0 by max): the rows not ended still taken apart
+    spans = run_seconds_column(states[:4], started[:4], ended[:4], now)
+    assert spans == [run_seconds(*row, now) for row in zip(states, started, ended, strict=True)][:4]
+    # a span of -0.0 is written 0.0, as run_seconds gives it
+    assert str(run_seconds_column(["success"], [0.0], [-0.0], now)[0]) == "0.0"
     assert run_seconds_column([], [], [], now) == []
     with pytest.raises(ValueError, match="lengths"):
         run_seconds_column(states, started[:-1], ended, now)

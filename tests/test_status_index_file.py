@@ -21,7 +21,14 @@ import pytest
 from autojob import SETTINGS
 from autojob.next import create_task_group_tree
 from autojob.store import status_index
-from autojob.store.index_file import MAGIC, Columns, IndexFileError, encode_index, parse_index
+from autojob.store.index_file import (
+    MAGIC,
+    Coded,
+    Columns,
+    IndexFileError,
+    encode_index,
+    parse_index,
+)
 from autojob.store.state import read_state
 from autojob.store.status_index import COLUMNS, collect
 from autojob.task_group import TaskGroup
@@ -303,3 +310,38 @@ def test_columns_written_again_from_their_bytes_read_back_what_was_written() -> 
     for name, values in columns.items():
         assert back[name] == values, name
         assert [type(v) for v in back[name]] == [type(v) for v in values], name
+
+
+def test_columns_of_few_values_are_given_as_codes_that_read_as_the_values() -> None:
+    n = 30
+    columns: dict[str, list[Any]] = {
+        "state": ["success" if i % 3 else "failed" for i in range(n)],  # codes
+        "exit_code": [i % 4 for i in range(n)],  # codes of ints
+        "host": ["node-é" if i in (4, 9) else "vm" for i in range(n)],  # sparse strings
+        "pid": [None if i != 7 else 4242 for i in range(n)],  # sparse: one int among None
+        "accounted": [i == 3 for i in range(n)],  # sparse bools: True stays True, not 1
+        "detail": [None] * n,  # sparse, no row apart
+        "started_at": [float(i) for i in range(n)],  # floats: not given as codes
+        "path": [f"s/g{i:02d}" for i in range(n)],  # text: not given as codes
+    }
+    data = encode_index({"rows": n}, columns)
+    read = parse_index(data, list(columns))[1]
+    for name, values in columns.items():
+        coded = read.coded(name)
+        if name in ("started_at", "path"):
+            assert coded is None, name
+            continue
+        assert isinstance(coded, Coded), name
+        assert len(coded) == n and list(coded) == values, name
+        assert [type(v) for v in coded] == [type(v) for v in values], name
+        assert [coded[i] for i in range(n)] == values, name
+        part = coded[5:12]
+        assert isinstance(part, Coded) and list(part) == values[5:12], name
+        assert len(set(coded.values)) == len(coded.values), name  # each value once
+    assert decoded(read) == set()  # none was decoded to give its codes
+    # a column decoded, or written into since it was read, is given as it is
+    read["state"]
+    read.put("host", 2, "other")
+    assert read.coded("state") is None and read.coded("host") is None
+    assert read["host"][2] == "other"
+    assert read.coded("no such column") is None

@@ -257,7 +257,7 @@ def _as_json(report: StatusReport) -> dict[str, Any]:
     """The document --json prints; its lists of tasks and task groups are generators."""
     newest = _newest(report, None)
     counts, attempts = state_counts(report, newest)
-    tasks: Iterator[str] = json_objects(*report.dict_columns(report.path_order()))
+    tasks: Iterator[str] = json_objects(*report.dict_columns(report.path_order(), coded=True))
     return {
         "root": str(report.root),
         "source": report.source,

@@ -50,11 +50,19 @@ import sys
 import zlib
 from array import array
 from collections import Counter, deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import accumulate, compress, count, repeat
-from typing import Any
+from typing import Any, overload
 
-__all__ = ["MAGIC", "Columns", "IndexFileError", "encode_index", "index_parts", "parse_index"]
+__all__ = [
+    "MAGIC",
+    "Coded",
+    "Columns",
+    "IndexFileError",
+    "encode_index",
+    "index_parts",
+    "parse_index",
+]
 
 MAGIC = b"autojob status index 7 "
 #: text columns (strings of paths: never empty, so None is written as "")
@@ -249,6 +257,40 @@ def _places(data: memoryview, ends: Sequence[int], keys: Sequence[str], hi: int)
     return places
 
 
+class Coded(Sequence[Any]):
+    """A column as its distinct values and, per row, the index of its value among them.
+
+    What a ``codes`` or ``sparse`` column is before it is decoded
+    (:meth:`Columns.coded`). Read as a sequence it gives the values; a slice
+    is the same values with the codes of those rows. Whoever turns every row
+    into something (JSON text) turns each distinct value once and takes each
+    row's by its code.
+    """
+
+    __slots__ = ("codes", "values")
+
+    def __init__(self, values: Sequence[Any], codes: list[int]) -> None:
+        self.values = values
+        self.codes = codes
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    @overload
+    def __getitem__(self, index: int) -> Any: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Coded: ...
+
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return Coded(self.values, self.codes[index])
+        return self.values[self.codes[index]]
+
+    def __iter__(self) -> Iterator[Any]:
+        return map(self.values.__getitem__, self.codes)
+
+
 class Columns(dict[str, list[Any]]):
     """The index's columns by name, each decoded from its bytes when first read.
 
@@ -277,6 +319,33 @@ class Columns(dict[str, list[Any]]):
             values[row] = value
         self[name] = values
         return values
+
+    def coded(self, name: str) -> Coded | None:
+        """A ``codes`` or ``sparse`` column not decoded yet, as :class:`Coded`; else None.
+
+        Neither decodes the column nor keeps what it makes: a caller that
+        goes over every row of a column of few values (JSON of each task)
+        takes each value's work once. None for a column decoded already,
+        written into since the index was read, or of another encoding.
+        """
+        block = self._blocks.get(name)
+        if block is None or name in self._pending:
+            return None
+        spec, raw = block
+        if spec["encoding"] == "codes":
+            return Coded(list(spec["values"]), _from_u32(bytes(raw)))
+        if spec["encoding"] != "sparse":
+            return None
+        rows, values = self._rows_apart_of(name, spec, raw)
+        distinct = {spec["default"]: 0}  # one type (and None): 1 and True are never merged
+        try:
+            for value in values:
+                distinct.setdefault(value, len(distinct))
+        except TypeError:  # not a value the encoder writes sparse: decoded as it is
+            return None
+        codes = [0] * self._n
+        deque(map(codes.__setitem__, rows, map(distinct.__getitem__, values)), maxlen=0)
+        return Coded(list(distinct), codes)
 
     def put(self, name: str, row: int, value: Any) -> None:
         """Set one value, decoding nothing."""

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from itertools import compress, repeat
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from autojob import SETTINGS
 
@@ -158,10 +158,15 @@ def run_seconds_column(
             ),
         )
     )
-    begun, done = list(started), list(ended)
-    for row in unknown:
-        begun[row] = done[row] = 0.0
-    found: list[float | None] = list(map(max, repeat(0.0), map(operator.sub, done, begun)))
+    begun, done = cast("tuple[Sequence[float], Sequence[float]]", (started, ended))
+    if unknown:  # a span of 1 where a time is missing (those rows are done below)
+        begun, done = list(begun), list(done)
+        for row in unknown:
+            begun[row], done[row] = 0.0, 1.0
+    spans = list(map(operator.sub, done, begun))
+    if min(spans, default=1.0) <= 0.0:  # a clock set back: none below 0 (nor -0.0)
+        spans = list(map(max, repeat(0.0), spans))
+    found = cast("list[float | None]", spans)  # the rows below take None
     for row in unknown:  # not started: None; started, not ended: only a running one counts
         found[row] = (
             None

@@ -445,14 +445,24 @@ class StatusReport:
         names, columns = self.dict_columns(rows)
         return map(dict, map(zip, repeat(names), zip(*columns, strict=True)))
 
-    def dict_columns(self, rows: Iterable[int]) -> tuple[tuple[str, ...], list[list[Any]]]:
+    def dict_columns(
+        self, rows: Iterable[int], *, coded: bool = False
+    ) -> tuple[tuple[str, ...], list[Sequence[Any]]]:
         """The keys of :meth:`TaskEntry.as_dict`, and the values of ``rows`` under each.
 
-        What prints 100,000 tasks as JSON, a column at a time.
+        What prints 100,000 tasks as JSON, a column at a time. ``coded``: a
+        column of few values that the index holds undecoded is given as its
+        codes (:class:`~autojob.store.index_file.Coded`) when every row is
+        asked for, in order.
         """
         names = (*PLACE, *STATE_FIELDS, "run_seconds")
-        columns = [self.columns[name] for name in names[:-1]]
-        if not (isinstance(rows, range) and rows == range(len(self))):
+        every = isinstance(rows, range) and rows == range(len(self))
+        read = self.columns if coded and every and isinstance(self.columns, Columns) else None
+        columns: list[Sequence[Any]] = []
+        for name in names[:-1]:
+            found = read.coded(name) if read is not None else None
+            columns.append(self.columns[name] if found is None else found)
+        if not every:
             chosen = list(rows)
             columns = [list(map(column.__getitem__, chosen)) for column in columns]
         at = dict(zip(names, columns, strict=False))

@@ -80,6 +80,8 @@ TARGET_COLD = 1.5  # ours cold / lower, at every size
 TARGET_WARM = 0.1  # ours warm / lower (cold), at the target size
 TARGET_SIZE = 100_000
 CHANGE_FRACTION = 0.01
+#: the tasks of a tree started over this many seconds, an hour before it was built
+SPREAD = 3600.0
 SKIPPABLE = ("cli", "flow")
 
 #: the share of each kind of task in the tree (the rest is idle)
@@ -109,15 +111,16 @@ def started_record(when: float, pid: int) -> bytes:
     return text.encode("utf-8")
 
 
-def ended_record(when: float, exit_code: int, executor: str = "") -> bytes:
-    """What the task script writes when its command has ended (outside SLURM).
+def ended_record(when: float, exit_code: int, executor: str = "", ran: float = 1.0) -> bytes:
+    """What the task script writes when its command has ended (outside SLURM), ``ran`` s after
+    it started.
 
     It repeats the start (time and host), so a reader needs this record alone
     (and the claim's executor, where ``executor`` is empty).
     """
     text = (
         f'{{"time": {when:.6f}, "exit_code": {exit_code}, "job_id": "", '
-        f'"executor": "{executor}", "started_at": {when - 1.0:.6f}, "host": "{this_host()}"}}\n'
+        f'"executor": "{executor}", "started_at": {when - ran:.6f}, "host": "{this_host()}"}}\n'
     )
     return text.encode("utf-8")
 
@@ -130,9 +133,9 @@ def write_record(folder: str, name: str, data: bytes) -> None:
     os.replace(tmp, f"{folder}/{name}")
 
 
-def write_state(folder: str, state: str, when: float, pid: int) -> None:
+def write_state(folder: str, state: str, when: float, pid: int, ran: float = 1.0) -> None:
     """Give a task directory the records of ``state`` (idle: none; a record of a tree
-    measured before, ``--tree``, is removed)."""
+    measured before, ``--tree``, is removed): started at ``when``, ended ``ran`` s later."""
     ended = state in ("success", "failed")
     for name, keep in ((STARTED, state != "idle"), (ENDED, ended)):
         if not keep:
@@ -142,7 +145,8 @@ def write_state(folder: str, state: str, when: float, pid: int) -> None:
         return
     write_record(folder, STARTED, started_record(when, pid))
     if ended:
-        write_record(folder, ENDED, ended_record(when + 1.0, 0 if state == "success" else 1))
+        code = 0 if state == "success" else 1
+        write_record(folder, ENDED, ended_record(when + ran, code, ran=ran))
 
 
 def states_for(n: int, seed: int) -> list[str]:
@@ -193,8 +197,10 @@ def build_tree(n: int, dest: str, seed: int) -> Tree:
         raise AssertionError(msg)
     pid, when = dead_pid(), time.time() - 3600.0
     truth = dict(zip(paths, states_for(n, seed), strict=True))
-    for rel, state in truth.items():
-        write_state(f"{root}/{rel}", state, when, pid)
+    times = random.Random(seed + 2)  # noqa: S311  (reproducible, not secret)
+    for i, (rel, state) in enumerate(truth.items()):  # each its own start and run time
+        start, ran = when - SPREAD * (n - i) / n, times.uniform(1.0, SPREAD / 6)
+        write_state(f"{root}/{rel}", state, start, pid, ran)
     return Tree(n, root, truth, random.Random(seed + 1))  # noqa: S311
 
 

@@ -6,6 +6,7 @@ import io
 import json
 import math
 import random
+import struct
 from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Any
@@ -91,24 +92,34 @@ def test_ascii_strings_are_written_as_they_are_unless_json_escapes_them() -> Non
         ]
 
 
-def test_floats_written_without_an_exponent_are_python_s_text() -> None:
+def test_floats_written_by_pydantic_core_are_python_s_text() -> None:
     rng = random.Random(7)
     values: list[float | None] = [10 ** rng.uniform(-4, 16) for _ in range(20_000)]
-    values += [1e-4, 0.0001234, math.nextafter(1e16, 0), 1.0, 3.0, 0.1, 1733171234.123456]
-    values += [1796311784.05837 + rng.random() for _ in range(1_000)] + [None]
-    plain = [v for v in values if v is not None]
-    assert output._floats(plain, False) == list(map(repr, plain))  # taken by the fast way
-    assert output._floats(values, True) == [repr(v) if v is not None else "null" for v in values]
+    values += [1e-4, 0.0001234, math.nextafter(1e16, 0), 1.0, 3.0, 0.1, 0.0, -0.0, -1.5]
+    values += [1796311784.05837 + rng.random() for _ in range(1_000)] + [None, 10.00001]
+    texts = [repr(v) if v is not None else "null" for v in values]
+    assert output._floats(values) == texts  # taken by the fast way
     assert [json.loads(text)["f"] for text in json_objects(["f"], [values])] == values
     assert list(json_objects(["f"], [values])) == [
         json.dumps({"f": v}, separators=(",", ":")) for v in values
     ]
-    # outside [1e-4, 1e16) repr writes an exponent (or -0.0): each value is repr'd
-    for odd in (1e16, 9.9e-5, 0.0, -1.5, 5e-324):
-        assert output._floats([1.5, odd], False) is None
+    # where repr writes an exponent (or json NaN, Infinity): each value is repr'd
+    for odd in (1e16, 9.9e-5, 1e-5, -2e-5, 1e-6, 5e-324, 1e22, math.nan, math.inf, -math.inf):
+        assert output._floats([1.5, odd]) is None
         assert list(json_objects(["f"], [[1.5, 2.5, odd]]))[-1] == json.dumps(
             {"f": odd}, separators=(",", ":")
         )
+    # any float at all, one at a time: the fast way's text is repr's wherever it is taken
+    plenty = [rng.choice((-1, 1)) * 10 ** rng.uniform(-7, 19) for _ in range(20_000)]
+    plenty += [
+        struct.unpack("<d", rng.getrandbits(64).to_bytes(8, "little"))[0] for _ in range(20_000)
+    ]
+    taken = 0
+    for value in plenty:
+        found = output._floats([value])
+        assert found is None or found == [repr(value)], value
+        taken += found is not None
+    assert taken > 10_000  # (the others: an exponent, NaN or infinite, or below 1e-4)
 
 
 def test_no_rows_and_one_row() -> None:

@@ -11,17 +11,17 @@ Importing this module costs no more than click: rich is imported where used.
 
 from __future__ import annotations
 
-import functools
 import itertools
 import json
 import math
 import operator
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import compress, repeat
-from typing import TYPE_CHECKING, Any, TextIO, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 import click
 
@@ -377,7 +377,7 @@ _UNESCAPED = bytes(code for code in range(0x20, 0x80) if code not in b'"\\')
 def _scalars(values: Sequence[Any], kind: type, nulls: bool) -> list[str]:
     """Strings, ints or finite floats (and None) as JSON, each encoded in C."""
     if kind is float:
-        found = _floats(values, nulls)
+        found = _floats(values)
         if found is not None:
             return found
     encode: Callable[[Any], str] = json.encoder.encode_basestring if kind is str else repr
@@ -396,31 +396,30 @@ def _scalars(values: Sequence[Any], kind: type, nulls: bool) -> list[str]:
     return texts
 
 
-#: the finite floats Python's ``repr`` writes without an exponent: [1e-4, 1e16)
-_PLAIN_FLOATS = (1e-4, 1e16)
+def _floats(values: Sequence[float | None]) -> list[str] | None:
+    """Each float's ``repr`` (None: ``null``), by pydantic_core's encoder, where they agree.
 
-
-def _floats(values: Sequence[float | None], nulls: bool) -> list[str] | None:
-    """Each float's ``repr`` (None: ``null``), by pydantic_core's encoder, when it may.
-
-    It may when every float is in :data:`_PLAIN_FLOATS`. Both write the
-    shortest digits that read back as the same float; where ``repr`` writes
-    no exponent, pydantic_core (Rust's ``ryu``) writes none either, so the
-    texts are the same, made about five times faster (times since 1970, run
-    times). None when a value is outside, or not finite: each is ``repr``'d.
+    Both write the shortest digits that read back as the same float, and an
+    exponent from 1e16 up; below 1e-4, ``repr`` writes an exponent where
+    pydantic_core (serde_json's ``ryu``) writes ``0.0000...`` down to 1e-5,
+    and each writes its exponents its own way (``1e-06``, ``1e-6``). So a
+    text with no exponent, no ``NaN`` or ``Infinity``, and no number
+    starting ``0.0000`` is ``repr``'s, made about five times faster (times
+    since 1970, run times). None otherwise: each value is ``repr``'d.
     """
     import pydantic_core  # noqa: PLC0415  (imported only where a long list is printed)
 
-    floats = cast("Sequence[float]", list(filter(_NOT_NONE, values)) if nulls else values)
-    if not floats or not all(map(math.isfinite, floats)):
+    try:
+        text = pydantic_core.to_json(values, inf_nan_mode="constants").decode("ascii")
+    except TypeError:  # a pydantic_core without inf_nan_mode (NaN might be written null)
         return None
-    if not (_PLAIN_FLOATS[0] <= min(floats) and max(floats) < _PLAIN_FLOATS[1]):
+    if "e" in text or "N" in text or "I" in text or ("0.0000" in text and _TINY.search(text)):
         return None
-    return pydantic_core.to_json(values).decode("ascii")[1:-1].split(",")
+    return text[1:-1].split(",")
 
 
-#: whether a value is not None (in C)
-_NOT_NONE = functools.partial(operator.is_not, None)
+#: a number between 1e-4 and -1e-4 that ``ryu`` writes without an exponent (not 10.00001)
+_TINY = re.compile(r"(?<![0-9])0\.0000")
 
 
 def _write_array(out: TextIO, items: Iterator[Any]) -> None:

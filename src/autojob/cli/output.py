@@ -16,7 +16,6 @@ import json
 import math
 import operator
 import os
-import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -303,7 +302,7 @@ def _encoded(values: Sequence[Any]) -> list[str] | str | _Table:
     if isinstance(values, Coded):
         return _from_codes(values)
     first = values[0]
-    if type(first) in _APART and values.count(first) == len(values):
+    if type(first) in _APART and values[-1] == first and values.count(first) == len(values):
         return _TIGHT.encode(first)  # only an equal str (or None) counts: one value
     plain = _plain(values) if type(first) is str and not _few(values) else None
     return plain if plain is not None else _by_values(values)
@@ -313,8 +312,8 @@ def _from_codes(column: Coded) -> str | _Table:
     """:func:`_encoded` of a column held as codes: each distinct value encoded once."""
     texts = list(map(_TIGHT.encode, column.values))
     codes = column.codes
-    if len(texts) == 1 or codes.count(codes[0]) == len(codes):  # one value in these rows
-        return texts[codes[0]]
+    if len(texts) == 1 or (codes[-1] == codes[0] and codes.count(codes[0]) == len(codes)):
+        return texts[codes[0]]  # one value in these rows
     return _Table(texts, codes)
 
 
@@ -413,13 +412,19 @@ def _floats(values: Sequence[float | None]) -> list[str] | None:
         text = pydantic_core.to_json(values, inf_nan_mode="constants").decode("ascii")
     except TypeError:  # a pydantic_core without inf_nan_mode (NaN might be written null)
         return None
-    if "e" in text or "N" in text or "I" in text or ("0.0000" in text and _TINY.search(text)):
+    if "e" in text or "N" in text or "I" in text or _tiny(text):
         return None
     return text[1:-1].split(",")
 
 
-#: a number between 1e-4 and -1e-4 that ``ryu`` writes without an exponent (not 10.00001)
-_TINY = re.compile(r"(?<![0-9])0\.0000")
+def _tiny(text: str) -> bool:
+    """Whether a number in ``text`` starts ``0.0000`` (not one like ``10.00001``)."""
+    at = text.find("0.0000")
+    while at >= 0:
+        if not text[at - 1].isdigit():  # "[", "," or "-" before it: the number starts there
+            return True
+        at = text.find("0.0000", at + 1)
+    return False
 
 
 def _write_array(out: TextIO, items: Iterator[Any]) -> None:

@@ -159,6 +159,8 @@ class Worker:
                 elif outcome == "later":
                     later.append(task)
             self._settle()
+            if self.stopping:
+                return self.stopping  # whatever work is left, or none
             if not todo and held and time.monotonic() - looked >= RECHECK:
                 todo.extend(held)  # tasks other pilots held: one may have died
                 held.clear()

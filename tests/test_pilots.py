@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -367,3 +369,81 @@ def test_a_script_handed_the_lock_still_checks_its_claim(tmp_path: Path) -> None
         os.close(lock)
     assert late.returncode == 0 and "claimed again" in late.stderr
     assert not (task / SETTINGS.STARTED_FILE).exists() and completed_runs(task) == 0
+
+
+#: ``mv`` for the task scripts of the test below (a script records its end with
+#: ``mv``). For a task holding a ``stop-here`` file, it stops the task script
+#: and the pilot's worker, in the order the file names, as a scheduler
+#: signalling the processes of a job one by one may, this ``mv`` started after
+#: it looked; and it renames the end record only once the worker is gone, or
+#: once the worker stops it (then after the worker is gone, or 2 s).
+OUTLIVING_MV = """#!/usr/bin/env bash
+if [ "${{!#}}" = {ended} ] && [ -e stop-here ]; then
+    order=$(< stop-here)
+    rm -f stop-here
+    args=("$@")
+    rename() {{ {mv} "${{args[@]}}"; : > renamed; exit 0; }}
+    gone() {{ [ ! -e "/proc/$1" ] || [[ $(< "/proc/$1/stat") == *") Z "* ]]; }}
+    script=$PPID
+    read -r -a stat < "/proc/$script/stat"
+    worker=${{stat[3]}}
+    if [ "$order" = script ]; then
+        trap rename TERM
+        kill -TERM "$script"
+        until gone "$script"; do sleep 0.01; done  # the worker sees it end, then its signal
+        kill -TERM "$worker"
+    else
+        trap 'for _ in {{1..40}}; do gone "$worker" && break; sleep 0.05; done; rename' TERM
+        kill -TERM "$worker"  # which stops the script, and this mv with it
+    fi
+    until gone "$worker"; do sleep 0.05; done
+    rename
+fi
+exec {mv} "$@"
+"""
+
+
+@pytest.mark.parametrize("first", ["script", "pilot"])
+def test_a_failed_end_recorded_after_the_script_died_with_its_pilot_is_lost_with_it(
+    tmp_path: Path, first: str
+) -> None:
+    """The run's end appears after its script died of the pilot's stop: the run is still lost.
+
+    The command dies of SIGTERM and its script records that failed end, but
+    is stopped with the pilot while its ``mv`` of the end record runs
+    (:data:`OUTLIVING_MV`): the worker sees the script die before its own
+    signal (``script``), or stops the script itself (``pilot``). It must not
+    judge the run's end before every process of the run is gone: the end is
+    then lost with the pilot, and the next pilot runs the task again.
+    """
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    real_mv = shutil.which("mv")
+    assert real_mv is not None
+    shim = bin_dir / "mv"
+    shim.write_text(OUTLIVING_MV.format(ended=SETTINGS.ENDED_FILE, mv=real_mv))
+    shim.chmod(0o755)
+    command = '[ -e first ] || { : > first; kill -TERM "$BASHPID"; }; echo done >> runs.txt'
+    study, (task,) = study_of_commands(tmp_path / "s", {"t": command})
+    (task / "stop-here").write_text(first)
+    path = f"{bin_dir}{os.pathsep}{os.environ['PATH']}"  # the mv above first
+    # a budget of one pilot: none replaces it
+    submitted = run(
+        "submit", study, "--pilots", "1", "--max-pilots", "1", cwd=tmp_path, env={"PATH": path}
+    )
+    assert submitted.returncode == 0, submitted.stderr
+    pool = the_pool(study)
+    wait_until((task / "renamed").exists, 60, "the end record renamed")
+    (pilot,) = wait_pilots_ended(pool, 1)
+    assert read_record(task / SETTINGS.ENDED_FILE) is None  # lost with the pilot, not failed
+    assert pilot["why"] == "terminated" and pilot["done"] == 0
+    assert read_state(task).state is State.RUNNING  # as its files tell: claimed again below
+    # the next pilot (started here, as a scheduler would) finds the run lost and runs it again
+    again = subprocess.run(
+        [sys.executable, "-m", "autojob.execution.pilots.worker", str(pool.dir)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert read_state(task).state is State.SUCCESS and completed_runs(task) == 1
+    (lost,) = (task / SETTINGS.HISTORY_DIR).iterdir()  # the lost run, in the task's history
+    assert (lost / SETTINGS.STARTED_FILE).exists() and not (lost / SETTINGS.ENDED_FILE).exists()

@@ -47,7 +47,7 @@ from autojob.execution.pilots.pool import (
     deadline_margin,
     pilot_file_name,
 )
-from autojob.execution.processes import send_signal
+from autojob.execution.processes import send_signal, stop_runs
 from autojob.store.atomic import write_atomic
 from autojob.store.journal import note_changed
 from autojob.store.run_files import record, remove_record
@@ -120,7 +120,8 @@ class Worker:
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._beat_at = 0.0
         self._claimed: list[Path] = []  # claims not yet noted in the status journals
-        self._reaped: collections.deque[tuple[Running, int, float, Any]] = collections.deque()
+        self._reaped: collections.deque[tuple[Running, int, float]] = collections.deque()
+        self._lost: list[Running] = []  # runs stopped with this pilot, settled by _stop_all
 
     # -- the loop --------------------------------------------------------------
 
@@ -159,6 +160,8 @@ class Worker:
                 elif outcome == "later":
                     later.append(task)
             self._settle()
+            if self.stopping:
+                return self.stopping  # whatever work is left, or none
             if not todo and held and time.monotonic() - looked >= RECHECK:
                 todo.extend(held)  # tasks other pilots held: one may have died
                 held.clear()
@@ -268,25 +271,30 @@ class Worker:
             self._watch_pilots()
 
     def _reap(self, run: Running) -> None:
-        """Collect an ended script; its end is recorded by :meth:`_settle`."""
+        """Note how an ended script ended; :meth:`_settle` collects it and records its end.
+
+        The script is left a zombie until then: its pid, and so its process
+        group's id, stays its run's while what is left of the run is stopped.
+        """
         self._poll.unregister(run.pidfd)
         os.close(run.pidfd)
-        _, status, usage = os.wait4(run.pid, 0)
         elapsed = time.monotonic() - run.started
-        self._reaped.append((run, os.waitstatus_to_exitcode(status), elapsed, usage))
+        self._reaped.append((run, _exit_code(run.pid), elapsed))
 
     def _settle(self) -> None:
         """Record the ends and accounting of the scripts reaped (once the slots are refilled).
 
         A task's own end record is there already when its script ended by
         itself; what is written here (accounting, an end the script could not
-        record) need not delay the next task's start.
+        record) need not delay the next task's start. A script killed with
+        this pilot (scancel, qdel) is left to :meth:`_stop_all`.
         """
         while self._reaped:
-            run, code, elapsed, usage = self._reaped.popleft()
+            run, code, elapsed = self._reaped.popleft()
             if run.reason is None and code in STOPPED and self._ending():
-                lost_with_pilot(run.path)  # stopped with this pilot (scancel, qdel)
+                self._lost.append(run)  # stopped with this pilot
                 continue
+            _, _, usage = os.wait4(run.pid, 0)
             if code or run.reason is not None or not (run.path / SETTINGS.ENDED_FILE).exists():
                 record_run_end(run.path, code, run.reason, grace=GRACE)  # else its own end stands
             self._account(run.path, code, elapsed, usage)
@@ -349,34 +357,46 @@ class Worker:
         """On the pilot's end: stop what still runs (SIGTERM, SIGKILL after the grace).
 
         A task stopped so records no end: its run is lost with the pilot, and
-        another pilot claims it again once this one has recorded its end.
+        another pilot claims it again once this one has recorded its end. So
+        is a run whose script died with the pilot (:meth:`_settle`).
+
+        A run's end is judged only once nothing of the run is left: its script
+        records its end with a process of its own (``mv``) which may outlive
+        it, as when a scheduler signals the processes of a job one by one and
+        the script dies after starting it. Every process group of each run is
+        stopped and waited for first (:func:`.processes.stop_runs`); a failed
+        end recorded meanwhile is then lost with the pilot like any other.
         """
-        if not self.running:
-            return
-        logger.warning(
-            "pilot %s ends (%s): stopping %d task(s)", self.pilot_id, why, len(self.running)
-        )
-        stopped = [run.path for run in self.running.values()]
-        for run in self.running.values():
-            send_signal(-run.pid, signal.SIGTERM)
-        deadline = time.monotonic() + GRACE
-        while self.running and time.monotonic() < deadline:
-            for fd, _ in self._poll.poll(100):
-                if fd in self.running:
-                    run = self.running.pop(fd)
-                    self._poll.unregister(fd)
-                    os.close(fd)
-                    os.wait4(run.pid, 0)
-        for run in self.running.values():
-            send_signal(-run.pid, signal.SIGKILL)
-            os.wait4(run.pid, 0)
+        stopped = list(self.running.values())
+        if stopped:
+            logger.warning(
+                "pilot %s ends (%s): stopping %d task(s)", self.pilot_id, why, len(stopped)
+            )
+        for run in stopped:
+            self._poll.unregister(run.pidfd)
             os.close(run.pidfd)
         self.running.clear()
-        for path in stopped:
-            if self.pool.cancelled:  # stopped by a cancel: their end says so
-                record_cancelled(path)
+        cancelled = self.pool.cancelled  # stopped by a cancel: their end says so
+        runs = [(run, cancelled) for run in stopped] + [(run, False) for run in self._lost]
+        self._lost = []
+        if not runs:
+            return
+        left = stop_runs(
+            [(run.path, read_state(run.path)) for run, _ in runs],
+            grace=GRACE,
+            known={run.path: [-run.pid] for run, _ in runs},
+        )
+        for run, by_cancel in runs:
+            stuck = run.path in left  # in the kernel: an end it records later stands
+            if stuck:
+                logger.warning(
+                    "pilot %s: a process of %s outlived SIGKILL", self.pilot_id, run.path
+                )
+            os.wait4(run.pid, os.WNOHANG if stuck else 0)
+            if by_cancel:
+                record_cancelled(run.path)
             else:
-                lost_with_pilot(path)
+                lost_with_pilot(run.path)
 
     # -- signals and the heartbeat -------------------------------------------
 
@@ -437,6 +457,14 @@ class Worker:
             },
         )
         return True
+
+
+def _exit_code(pid: int) -> int:
+    """How the ended child ``pid`` ended, as :mod:`subprocess` says it; it stays unreaped."""
+    info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+    if info is None:  # (only with WNOHANG)
+        raise ChildProcessError(f"process {pid} has not ended")
+    return info.si_status if info.si_code == os.CLD_EXITED else -info.si_status
 
 
 def _own_cpu() -> float:

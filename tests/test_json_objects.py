@@ -122,6 +122,27 @@ def test_floats_written_by_pydantic_core_are_python_s_text() -> None:
     assert taken > 10_000  # (the others: an exponent, NaN or infinite, or below 1e-4)
 
 
+def test_floats_are_repr_d_by_a_pydantic_core_without_inf_nan_mode(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import pydantic_core
+
+    to_json = pydantic_core.to_json
+
+    def older(value: Any, **options: Any) -> bytes:
+        """to_json as pydantic_core wrote it before inf_nan_mode (NaN written null)."""
+        if "inf_nan_mode" in options:
+            raise TypeError("to_json() got an unexpected keyword argument 'inf_nan_mode'")
+        return to_json(value, inf_nan_mode="null", **options)
+
+    monkeypatch.setattr(pydantic_core, "to_json", older)
+    values = [1.5, math.nan, None, 1796311784.05837]
+    assert output._floats(values) is None
+    assert list(json_objects(["f"], [values])) == [
+        json.dumps({"f": v}, separators=(",", ":")) for v in values
+    ]  # NaN written NaN, as json does, not null
+
+
 def test_no_rows_and_one_row() -> None:
     assert list(json_objects(["a", "b"], [[], []])) == []
     assert list(json_objects(["a", "b"], [[None], ["x"]])) == ['{"a":null,"b":"x"}']

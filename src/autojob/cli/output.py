@@ -332,8 +332,8 @@ def _by_values(values: Sequence[Any]) -> list[str] | str | _Table:
         return _each(values)
     try:
         distinct = set(values)
-    except TypeError:  # unhashable: one call each below
-        return list(map(_TIGHT.encode, values))
+    except TypeError:  # unhashable: one call each
+        return _each(values)
     types = set(map(type, distinct))
     kinds = (types if types <= _APART else set(map(type, values))) - {_NULL}
     if len(kinds) <= 1:
@@ -341,9 +341,7 @@ def _by_values(values: Sequence[Any]) -> list[str] | str | _Table:
             return _TIGHT.encode(values[0])
         if len(distinct) <= len(values) // 2:
             return _Table({value: _TIGHT.encode(value) for value in distinct}, values)
-        if kinds <= {str, int, float}:
-            return _scalars(values, kinds.pop() if kinds else _NULL, None in distinct)
-    return list(map(_TIGHT.encode, values))
+    return _each(values)
 
 
 def _each(values: Sequence[Any]) -> list[str]:
